@@ -1,0 +1,61 @@
+"""Identifiers shared by every layer: studies, patients, hospitals, hashes."""
+
+from __future__ import annotations
+
+import re
+from typing import NewType
+
+from eth_utils import keccak, to_checksum_address
+
+__all__ = [
+    "Address",
+    "Bytes32",
+    "InvalidIdentifierError",
+    "StudyId",
+    "parse_address",
+    "parse_bytes32",
+    "study_id",
+]
+
+StudyId = NewType("StudyId", bytes)
+"""A study's on-chain id: 32 bytes."""
+
+Address = NewType("Address", str)
+"""A checksummed Ethereum address (patients, hospitals, aggregators)."""
+
+Bytes32 = NewType("Bytes32", bytes)
+"""32 raw bytes: SHA-256 artifact hashes, Merkle roots."""
+
+_HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+class InvalidIdentifierError(ValueError):
+    """A study id, address or hash that is not well formed."""
+
+
+def study_id(name_or_hex: str) -> StudyId:
+    """The study id for a human name (keccak256 of its UTF-8) or a 0x-prefixed 32-byte hex id."""
+    if not name_or_hex:
+        raise InvalidIdentifierError("a study id or name must not be empty")
+    if _HEX32.match(name_or_hex):
+        return StudyId(bytes.fromhex(name_or_hex[2:]))
+    return StudyId(keccak(text=name_or_hex))
+
+
+def parse_address(value: str) -> Address:
+    """A checksummed address from a 0x-prefixed 20-byte hex string (any case)."""
+    if not isinstance(value, str) or not _ADDRESS.match(value):
+        raise InvalidIdentifierError(f"not an Ethereum address: {value!r}")
+    return Address(to_checksum_address(value))
+
+
+def parse_bytes32(value: str | bytes) -> Bytes32:
+    """32 bytes from raw bytes or a 0x-prefixed 64-digit hex string."""
+    if isinstance(value, bytes):
+        if len(value) != 32:
+            raise InvalidIdentifierError(f"expected 32 bytes, got {len(value)}")
+        return Bytes32(value)
+    if not _HEX32.match(value):
+        raise InvalidIdentifierError(f"not a 32-byte hex value: {value!r}")
+    return Bytes32(bytes.fromhex(value[2:]))
