@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import NewType
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 __all__ = [
     "Address",
