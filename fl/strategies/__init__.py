@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from fl.errors import UnknownStrategyError
+from fl.errors import AggregationError, UnknownStrategyError
 from fl.strategies.fedavg import FedAvg
 from fl.strategy import Strategy
 
@@ -21,4 +21,7 @@ def make_strategy(name: str, **options: object) -> Strategy:
         factory = STRATEGIES[name]
     except KeyError as exc:
         raise UnknownStrategyError(name, tuple(STRATEGIES)) from exc
-    return factory(**options)
+    try:
+        return factory(**options)
+    except TypeError as exc:  # an option the strategy does not take
+        raise AggregationError(f"bad options for strategy {name!r}: {exc}") from exc
