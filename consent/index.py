@@ -1,0 +1,353 @@
+"""The consent index: consent events applied incrementally, asked "consented at block b?" in bulk.
+
+A hospital's trainer keeps one index per deployment. `chain/` decodes `ConsentGranted` /
+`ConsentRevoked` logs into `consent.events` values; the index applies them in chain order, persists
+them in SQLite (so the next run only syncs the new blocks) and answers mask queries over a million
+patients with numpy.
+
+Semantics (the contract's): consent counts at block `b` (whose timestamp is `t`) when the patient's
+latest event at or before `b` in that study is a grant, and that grant has not expired
+(`expires_at == 0 or t < expires_at`). No event means no consent (default deny). A re-grant after a
+revocation counts again from its own block; a revocation ends consent at its block.
+
+In memory, each study keeps its events in position order as columns (block, grant?, expiry, and
+`prev`: the previous event of the same patient) plus `last[row]`, the patient's latest event. A
+query starts from `last` and walks `prev` back, vectorized, only for the patients that have events
+after `b` — so the usual query at the current block is a handful of gathers.
+
+Patients are dense integer rows shared by all studies. `resolve(addresses)` maps addresses to rows
+(callers may cache the result); `mask` takes rows, `consented_at` takes addresses and raises
+`UnknownPatientError` for patients without any event in the study.
+
+Addresses in events are taken as checksummed (the `Address` contract; `chain/` produces them so):
+checksumming a million addresses would cost ~20 s. Queries accept any case.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import repeat
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from consent.errors import (
+    ConflictingEventError,
+    IndexNotSyncedError,
+    OutOfOrderEventError,
+    UnknownPatientError,
+)
+from consent.events import ConsentEvent, ConsentGranted, EventPosition
+from consent.ids import Address, InvalidIdentifierError, StudyId, parse_address
+from consent.index_columns import StudyEvents
+from consent.index_store import EventColumns, IndexStore, event_row
+
+__all__ = ["ConsentIndex", "ConsentMask", "ConsentStatus"]
+
+logger = logging.getLogger(__name__)
+
+_ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_Int64Array = npt.NDArray[np.int64]
+_BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class ConsentMask:
+    """The answer for a batch of patients: `consented[i]`, and `unknown[i]` (no event at all)."""
+
+    consented: _BoolArray
+    unknown: _BoolArray
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentStatus:
+    """A patient's current consent record in one study, as of the index's applied events."""
+
+    study: StudyId
+    patient: Address
+    hospital: Address | None
+    granted_block: int | None  # the latest grant
+    revoked_block: int | None  # a revocation after the latest grant
+    expires_at: int  # of the latest grant; 0 = never
+    synced_block: int
+
+    @property
+    def active(self) -> bool:
+        """Granted and not revoked since (expiry aside: see `consented_at_time`)."""
+        return self.granted_block is not None and self.revoked_block is None
+
+    def consented_at_time(self, timestamp: int) -> bool:
+        """Whether the current record counts at unix time `timestamp` (checks expiry)."""
+        return self.active and (self.expires_at == 0 or timestamp < self.expires_at)
+
+
+class ConsentIndex:
+    """Consent events of every study, persisted in SQLite, queried with numpy."""
+
+    def __init__(self, path: Path | Literal[":memory:"]) -> None:
+        """Open (or create) the index stored at `path`; ":memory:" keeps it in memory only."""
+        self._lock = threading.RLock()
+        self._store = IndexStore(path)
+        self._addresses: list[str] = self._store.patients()
+        self._rows: dict[str, int] = {a: i for i, a in enumerate(self._addresses)}
+        self._hospitals: list[str] = []
+        self._hospital_codes: dict[str, int] = {}
+        self._studies: dict[bytes, StudyEvents] = {}
+        self._synced_block = self._store.synced_block()
+        self._last_position = self._store.last_position()
+        self._load(self._store.columns())
+        logger.info(
+            "consent index opened: %d patients, %d studies, synced through block %d",
+            len(self._addresses),
+            len(self._studies),
+            self._synced_block,
+        )
+
+    def close(self) -> None:
+        """Close the database."""
+        self._store.close()
+
+    def __enter__(self) -> ConsentIndex:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- sync ------------------------------------------------------------------------------
+
+    @property
+    def synced_block(self) -> int:
+        """The last block whose events are all applied (-1 before the first `mark_synced`)."""
+        return self._synced_block
+
+    @property
+    def last_position(self) -> EventPosition | None:
+        """Where the latest applied event sits (None for an empty index)."""
+        return self._last_position
+
+    def mark_synced(self, block: int) -> None:
+        """Record that every event up to and including `block` has been applied."""
+        with self._lock:
+            if block < self._synced_block:
+                raise IndexNotSyncedError(block, self._synced_block)
+            with self._store.transaction():
+                self._store.set_synced_block(block)
+            self._synced_block = block
+
+    def apply(self, events: Iterable[ConsentEvent], *, synced_through: int | None = None) -> int:
+        """Apply events in position order; returns how many were new.
+
+        Re-applying an event already applied (same position, same content) changes nothing. An
+        event before the last applied one that the index does not hold, or in a block already
+        marked synced, raises `OutOfOrderEventError`; one that differs from the stored event at
+        its position raises `ConflictingEventError`. The batch is atomic: on error nothing of it
+        is applied. `synced_through` additionally marks that block synced, in the same commit.
+        """
+        with self._lock:
+            fresh = self._fresh(events)
+            new_addresses: list[str] = []
+            new_rows: dict[str, int] = {}
+            rows = np.empty(len(fresh), dtype=np.int64)
+            for i, event in enumerate(fresh):
+                row = self._rows.get(event.patient)
+                if row is None:
+                    row = new_rows.get(event.patient)
+                if row is None:
+                    if not _ADDRESS_RE.match(event.patient):
+                        raise InvalidIdentifierError(f"not an address: {event.patient!r}")
+                    row = new_rows[event.patient] = len(self._addresses) + len(new_addresses)
+                    new_addresses.append(event.patient)
+                rows[i] = row
+            with self._store.transaction():
+                self._store.add_patients(len(self._addresses), new_addresses)
+                self._store.add_events(
+                    [event_row(e, int(r)) for e, r in zip(fresh, rows, strict=True)]
+                )
+                if synced_through is not None:
+                    if synced_through < self._synced_block:
+                        raise IndexNotSyncedError(synced_through, self._synced_block)
+                    self._store.set_synced_block(synced_through)
+            self._addresses.extend(new_addresses)
+            self._rows.update(new_rows)
+            if fresh:
+                self._last_position = fresh[-1].position
+            if synced_through is not None:
+                self._synced_block = synced_through
+            self._load(_columns(fresh, rows))
+            logger.debug("applied %d consent events (%d new patients)", len(fresh), len(new_rows))
+            return len(fresh)
+
+    def _fresh(self, events: Iterable[ConsentEvent]) -> list[ConsentEvent]:
+        """The events not applied yet, after checking order and idempotency."""
+        fresh: list[ConsentEvent] = []
+        stored_last = last = self._last_position
+        for event in events:
+            position = event.position
+            if last is not None and position <= last:
+                if stored_last is None or position > stored_last:
+                    raise OutOfOrderEventError(position, last, self._synced_block)
+                stored = self._store.event_at(position)
+                if stored is None:
+                    raise OutOfOrderEventError(position, last, self._synced_block)
+                if not self._store.same_event(stored, event, self._rows.get(event.patient, -1)):
+                    raise ConflictingEventError(position)
+                continue
+            if position.block_number <= self._synced_block:
+                raise OutOfOrderEventError(position, last, self._synced_block)
+            fresh.append(event)
+            last = position
+        return fresh
+
+    def _load(self, columns: EventColumns) -> None:
+        """Append event columns (position order) to the per-study arrays."""
+        if columns.row.size == 0:
+            return
+        hospital = np.fromiter(
+            map(self._hospital_code, columns.hospital), dtype=np.int32, count=columns.row.size
+        )
+        studies = np.array(columns.study, dtype=object)
+        for study in dict.fromkeys(columns.study):
+            take = np.flatnonzero(studies == study)
+            self._studies.setdefault(study, StudyEvents()).append(
+                columns.row[take],
+                columns.block[take],
+                columns.grant[take],
+                columns.expires_at[take],
+                hospital[take],
+            )
+
+    def _hospital_code(self, hospital: str) -> int:
+        code = self._hospital_codes.get(hospital)
+        if code is None:
+            code = self._hospital_codes[hospital] = len(self._hospitals)
+            self._hospitals.append(hospital)
+        return code
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def resolve(self, patients: Sequence[str]) -> _Int64Array:
+        """Each address's row, -1 for an address never seen (cache it for repeated masks)."""
+        with self._lock:
+            rows = np.fromiter(
+                map(self._rows.get, patients, repeat(-1)), dtype=np.int64, count=len(patients)
+            )
+            for i in np.flatnonzero(rows < 0).tolist():  # retry misses in checksummed form
+                rows[i] = self._rows.get(parse_address(patients[i]), -1)
+            return rows
+
+    def mask(
+        self, study: StudyId, rows: _Int64Array, block: int, block_timestamp: int
+    ) -> ConsentMask:
+        """Consent at `block` (timestamp `block_timestamp`) for patient rows from `resolve`."""
+        with self._lock:
+            if block > self._synced_block:
+                raise IndexNotSyncedError(block, self._synced_block)
+            rows = np.asarray(rows, dtype=np.int64)
+            events = self._studies.get(bytes(study))
+            if events is None:
+                unknown = np.ones(rows.size, dtype=np.bool_)
+                return ConsentMask(np.zeros(rows.size, dtype=np.bool_), unknown)
+            known = (rows >= 0) & (rows < events.last.size)
+            unknown = np.ones(rows.size, dtype=np.bool_)
+            unknown[known] = events.last[rows[known]] < 0
+            latest = events.latest(rows, block)
+            found = latest >= 0
+            at = np.where(found, latest, 0)
+            expires = events.expires_at[at]
+            live = (expires == 0) | (block_timestamp < expires)
+            return ConsentMask(found & events.grant[at] & live, unknown)
+
+    def consented_at(
+        self, study: StudyId, patients: Sequence[str], block: int, block_timestamp: int
+    ) -> _BoolArray:
+        """For each patient, whether consent counts at `block`.
+
+        Raises `UnknownPatientError` (listing them) when any patient has no event in `study`:
+        a hospital must not hold data of patients it never enrolled.
+        """
+        result = self.mask(study, self.resolve(patients), block, block_timestamp)
+        if result.unknown.any():
+            missing = np.flatnonzero(result.unknown).tolist()
+            raise UnknownPatientError(tuple(patients[i] for i in missing))
+        return result.consented
+
+    def _row_of(self, patient: str) -> tuple[Address, int]:
+        address = parse_address(patient)
+        return address, self._rows.get(address, -1)
+
+    def history(self, study: StudyId, patient: str) -> list[ConsentEvent]:
+        """Every event of `patient` in `study`, oldest first (empty if none)."""
+        with self._lock:
+            address, row = self._row_of(patient)
+            return [] if row < 0 else self._store.history(study, row, address)
+
+    def status(self, study: StudyId, patient: str) -> ConsentStatus:
+        """The patient's current record in `study` (all fields None without any grant)."""
+        with self._lock:
+            address, row = self._row_of(patient)
+            events = [] if row < 0 else self._store.history(study, row, address)
+            grants = [i for i, e in enumerate(events) if isinstance(e, ConsentGranted)]
+            if not grants:
+                return ConsentStatus(study, address, None, None, None, 0, self._synced_block)
+            grant = events[grants[-1]]
+            assert isinstance(grant, ConsentGranted)  # narrowing for mypy
+            revoked = events[-1] if grants[-1] != len(events) - 1 else None
+            return ConsentStatus(
+                study=study,
+                patient=address,
+                hospital=events[-1].hospital,
+                granted_block=grant.position.block_number,
+                revoked_block=None if revoked is None else revoked.position.block_number,
+                expires_at=grant.expires_at,
+                synced_block=self._synced_block,
+            )
+
+    def patients(self, study: StudyId, hospital: str | None = None) -> tuple[Address, ...]:
+        """Patients with any event in `study` (whose record is with `hospital`, if given).
+
+        Revoked patients are included; the order is first appearance in the index.
+        """
+        with self._lock:
+            events = self._studies.get(bytes(study))
+            if events is None:
+                return ()
+            rows = np.flatnonzero(events.last >= 0)
+            if hospital is not None:
+                code = self._hospital_codes.get(parse_address(hospital), -1)
+                rows = rows[events.hospital[events.last[rows]] == code]
+            return tuple(Address(self._addresses[r]) for r in rows.tolist())
+
+    def revoked_since(self, study: StudyId, hospital: str, block: int) -> tuple[Address, ...]:
+        """`hospital`'s patients with a revocation in a block after `block`, sorted."""
+        with self._lock:
+            rows = self._store.revoked_rows(study, parse_address(hospital), block)
+            return tuple(sorted((Address(self._addresses[r]) for r in rows), key=str.lower))
+
+
+def _columns(events: Sequence[ConsentEvent], rows: _Int64Array) -> EventColumns:
+    """Column form of freshly applied events, matching what `IndexStore.columns` loads."""
+    n = len(events)
+    return EventColumns(
+        study=[bytes(e.study) for e in events],
+        grant=np.fromiter((isinstance(e, ConsentGranted) for e in events), np.bool_, count=n),
+        row=rows,
+        hospital=[e.hospital for e in events],
+        expires_at=np.fromiter(
+            (min(e.expires_at, 2**63 - 1) if isinstance(e, ConsentGranted) else 0 for e in events),
+            np.int64,
+            count=n,
+        ),
+        block=np.fromiter((e.position.block_number for e in events), np.int64, count=n),
+    )

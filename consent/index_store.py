@@ -1,0 +1,232 @@
+"""SQLite persistence behind `consent.index.ConsentIndex`: the applied events and the sync mark.
+
+The database is the source of truth; the index rebuilds its numpy arrays from it when opened. One
+table holds every applied event keyed by its chain position, one maps patient addresses to dense
+row numbers (shared by all studies), and `meta` keeps the sync state.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, EventPosition
+from consent.ids import Address, StudyId
+
+__all__ = ["EventColumns", "EventRow", "IndexStore", "event_row"]
+
+SCHEMA_VERSION: Final = 1
+GRANT: Final = 1
+REVOKE: Final = 0
+# uint64 expiries above int64 range are "never" in practice; SQLite and numpy hold signed 64 bits
+MAX_EXPIRES: Final = 2**63 - 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS patients (row INTEGER PRIMARY KEY, address TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS events (
+    block_number INTEGER NOT NULL,
+    log_index INTEGER NOT NULL,
+    study BLOB NOT NULL,
+    kind INTEGER NOT NULL,
+    patient_row INTEGER NOT NULL REFERENCES patients(row),
+    hospital TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    nonce TEXT NOT NULL,
+    tx_hash TEXT NOT NULL,
+    block_timestamp INTEGER NOT NULL,
+    PRIMARY KEY (block_number, log_index)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_by_patient ON events (study, patient_row);
+CREATE INDEX IF NOT EXISTS events_by_hospital ON events (study, hospital, kind, block_number);
+"""
+
+# full statements spelled out (no string building): column order matches `EventRow`
+_INSERT_EVENT = (
+    "INSERT INTO events (study, kind, patient_row, hospital, expires_at, nonce, tx_hash, "
+    "block_timestamp, block_number, log_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SELECT_EVENT_AT = (
+    "SELECT study, kind, patient_row, hospital, expires_at, nonce, tx_hash, block_timestamp, "
+    "block_number, log_index FROM events WHERE block_number = ? AND log_index = ?"
+)
+_SELECT_HISTORY = (
+    "SELECT study, kind, patient_row, hospital, expires_at, nonce, tx_hash, block_timestamp, "
+    "block_number, log_index FROM events WHERE study = ? AND patient_row = ? "
+    "ORDER BY block_number, log_index"
+)
+EventRow = tuple[bytes, int, int, str, int, str, str, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class EventColumns:
+    """Applied events of all studies as columns, in position order (what the index loads)."""
+
+    study: list[bytes]
+    grant: npt.NDArray[np.bool_]
+    row: npt.NDArray[np.int64]
+    hospital: list[str]
+    expires_at: npt.NDArray[np.int64]
+    block: npt.NDArray[np.int64]
+
+
+def event_row(event: ConsentEvent, patient_row: int) -> EventRow:
+    """The `events` table row for `event`."""
+    pos = event.position
+    if isinstance(event, ConsentGranted):
+        expires, kind, nonce = min(event.expires_at, MAX_EXPIRES), GRANT, str(event.nonce)
+    else:
+        expires, kind, nonce = 0, REVOKE, ""
+    return (
+        bytes(event.study),
+        kind,
+        patient_row,
+        event.hospital,
+        expires,
+        nonce,
+        event.tx_hash,
+        event.block_timestamp,
+        pos.block_number,
+        pos.log_index,
+    )
+
+
+def _event_from_row(row: EventRow, patient: Address) -> ConsentEvent:
+    study, kind, _, hospital, expires, nonce, tx_hash, timestamp, block, log_index = row
+    position = EventPosition(block, log_index)
+    if kind == GRANT:
+        return ConsentGranted(
+            StudyId(study), patient, Address(hospital), expires, int(nonce), position, tx_hash,
+            timestamp,
+        )  # fmt: skip
+    return ConsentRevoked(StudyId(study), patient, Address(hospital), position, tx_hash, timestamp)
+
+
+class IndexStore:
+    """The SQLite file (or in-memory database) of one consent index."""
+
+    def __init__(self, path: Path | str) -> None:
+        """Open or create the database at `path` (":memory:" for a throwaway one)."""
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        if str(path) != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        with self.transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema', ?), ('synced_block', -1)",
+                (SCHEMA_VERSION,),
+            )
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic write: everything inside commits together or not at all."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- meta ------------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        """The schema version the file was created with."""
+        return int(self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0])
+
+    def synced_block(self) -> int:
+        """The last block marked fully applied (-1 before the first mark)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'synced_block'").fetchone()
+        return int(row[0])
+
+    def set_synced_block(self, block: int) -> None:
+        """Record `block` as fully applied (call inside a transaction)."""
+        self._db.execute("UPDATE meta SET value = ? WHERE key = 'synced_block'", (block,))
+
+    def last_position(self) -> EventPosition | None:
+        """The position of the latest applied event."""
+        row = self._db.execute(
+            "SELECT block_number, log_index FROM events ORDER BY block_number DESC, "
+            "log_index DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else EventPosition(int(row[0]), int(row[1]))
+
+    # --- patients and events -----------------------------------------------------------------
+
+    def patients(self) -> list[str]:
+        """Every patient address, indexed by row."""
+        return [r[0] for r in self._db.execute("SELECT address FROM patients ORDER BY row")]
+
+    def add_patients(self, first_row: int, addresses: Sequence[str]) -> None:
+        """Insert new patients at rows `first_row`, `first_row + 1`, ... (inside a transaction)."""
+        self._db.executemany(
+            "INSERT INTO patients (row, address) VALUES (?, ?)",
+            ((first_row + i, a) for i, a in enumerate(addresses)),
+        )
+
+    def add_events(self, rows: Sequence[EventRow]) -> None:
+        """Insert event rows built by `event_row` (inside a transaction)."""
+        self._db.executemany(_INSERT_EVENT, rows)
+
+    def event_at(self, position: EventPosition) -> EventRow | None:
+        """The stored event row at `position`, if any."""
+        row: EventRow | None = self._db.execute(
+            _SELECT_EVENT_AT,
+            (position.block_number, position.log_index),
+        ).fetchone()
+        return row
+
+    def columns(self) -> EventColumns:
+        """All events as columns, in position order."""
+        rows = self._db.execute(
+            "SELECT study, kind, patient_row, hospital, expires_at, block_number FROM events "
+            "ORDER BY block_number, log_index"
+        ).fetchall()
+        if not rows:
+            empty = np.empty(0, dtype=np.int64)
+            return EventColumns([], np.empty(0, dtype=np.bool_), empty, [], empty, empty)
+        study, kind, row, hospital, expires, block = zip(*rows, strict=True)
+        return EventColumns(
+            study=list(study),
+            grant=np.array(kind, dtype=np.int64) == GRANT,
+            row=np.array(row, dtype=np.int64),
+            hospital=list(hospital),
+            expires_at=np.array(expires, dtype=np.int64),
+            block=np.array(block, dtype=np.int64),
+        )
+
+    def history(self, study: StudyId, patient_row: int, patient: Address) -> list[ConsentEvent]:
+        """One patient's events in `study`, oldest first."""
+        rows = self._db.execute(
+            _SELECT_HISTORY,
+            (bytes(study), patient_row),
+        ).fetchall()
+        return [_event_from_row(r, patient) for r in rows]
+
+    def revoked_rows(self, study: StudyId, hospital: str, after_block: int) -> list[int]:
+        """Rows of `hospital`'s patients with a revocation in a block after `after_block`."""
+        rows = self._db.execute(
+            "SELECT DISTINCT patient_row FROM events WHERE study = ? AND hospital = ? "
+            "AND kind = ? AND block_number > ?",
+            (bytes(study), hospital, REVOKE, after_block),
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def same_event(self, stored: EventRow, event: ConsentEvent, patient_row: int) -> bool:
+        """Whether a stored row is exactly `event` (for idempotent re-application)."""
+        return stored == event_row(event, patient_row)
