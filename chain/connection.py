@@ -1,0 +1,96 @@
+"""Connect to a chain: the in-process eth-tester (py-evm) or any JSON-RPC URL."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Final
+
+from eth_tester import EthereumTester, PyEVMBackend
+from web3 import EthereumTesterProvider, HTTPProvider, Web3
+from web3.exceptions import Web3Exception
+
+from chain.errors import ChainConnectionError, ChainIdMismatchError
+
+__all__ = ["ETH_TESTER", "Chain", "connect"]
+
+log = logging.getLogger(__name__)
+
+ETH_TESTER: Final = "eth-tester"
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Chain:
+    """A connected chain. `tester` is set for the in-process eth-tester chain (tests, demo)."""
+
+    w3: Web3
+    rpc: str
+    chain_id: int
+    tester: EthereumTester | None = None
+
+    @property
+    def ephemeral(self) -> bool:
+        """True when the chain lives in this process and dies with it."""
+        return self.tester is not None
+
+    def block_number(self) -> int:
+        """The latest block number."""
+        return int(self.w3.eth.block_number)
+
+    def block_timestamp(self, block: int | None = None) -> int:
+        """Unix timestamp of `block` (the latest block by default)."""
+        return int(self.w3.eth.get_block("latest" if block is None else block)["timestamp"])
+
+    def has_code(self, address: str) -> bool:
+        """Whether a contract is deployed at `address`."""
+        return len(self.w3.eth.get_code(Web3.to_checksum_address(address))) > 0
+
+    def snapshot(self) -> Any:
+        """Snapshot the chain state (eth-tester and anvil)."""
+        if self.tester is not None:
+            return self.tester.take_snapshot()
+        return self.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+
+    def revert(self, snapshot_id: Any) -> None:
+        """Return to a snapshot taken with `snapshot`."""
+        if self.tester is not None:
+            self.tester.revert_to_snapshot(snapshot_id)
+        else:
+            self.w3.provider.make_request("evm_revert", [snapshot_id])  # type: ignore[arg-type]
+
+    def advance_time(self, seconds: int) -> None:
+        """Move the clock forward and mine a block (eth-tester and anvil dev nodes only)."""
+        if self.tester is not None:
+            self.tester.time_travel(self.block_timestamp() + seconds)
+        else:
+            self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+            self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+def _eth_tester() -> Chain:
+    tester = EthereumTester(PyEVMBackend())
+    w3 = Web3(EthereumTesterProvider(tester))
+    return Chain(w3=w3, rpc=ETH_TESTER, chain_id=int(w3.eth.chain_id), tester=tester)
+
+
+def connect(rpc: str, *, expected_chain_id: int | None = None, timeout: float = 10.0) -> Chain:
+    """Connect to `rpc` ("eth-tester" for a fresh in-process chain, else an http(s) URL).
+
+    Raises `ChainConnectionError` if the node does not answer and `ChainIdMismatchError` if
+    `expected_chain_id` is given and differs.
+    """
+    if rpc == ETH_TESTER:
+        chain = _eth_tester()
+    else:
+        if not rpc.startswith(("http://", "https://")):
+            raise ChainConnectionError(rpc, "expected an http(s):// URL or 'eth-tester'")
+        w3 = Web3(HTTPProvider(rpc, request_kwargs={"timeout": timeout}))
+        try:
+            chain_id = int(w3.eth.chain_id)
+        except (OSError, Web3Exception, ValueError) as exc:
+            raise ChainConnectionError(rpc, str(exc) or type(exc).__name__) from exc
+        chain = Chain(w3=w3, rpc=rpc, chain_id=chain_id)
+    if expected_chain_id is not None and chain.chain_id != expected_chain_id:
+        raise ChainIdMismatchError(expected_chain_id, chain.chain_id)
+    log.info("connected to %s (chain id %d)", chain.rpc, chain.chain_id)
+    return chain

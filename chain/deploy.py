@@ -1,0 +1,100 @@
+"""Deploy the three contracts and attach typed facades to an existing deployment."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Final
+
+from eth_tester.exceptions import TransactionFailed
+from web3.exceptions import Web3Exception
+
+from chain._facade import revert_decoder
+from chain.compile import CONTRACT_NAMES, load_artifact
+from chain.connection import Chain
+from chain.consent_registry import ConsentRegistry
+from chain.errors import ChainIdMismatchError, DeploymentError, NoContractCodeError
+from chain.manifest import Manifest
+from chain.round_ledger import RoundLedger
+from chain.study_registry import StudyRegistry
+from chain.transactions import Sender
+from consent.ids import Address, parse_address
+
+__all__ = ["Ledger", "attach", "deploy"]
+
+log = logging.getLogger(__name__)
+
+_DEPLOY_GAS: Final = {
+    "StudyRegistry": 1_500_000,
+    "ConsentRegistry": 2_000_000,
+    "RoundLedger": 2_500_000,
+}
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Ledger:
+    """The three contract facades of one deployment, sharing one chain and one sender."""
+
+    chain: Chain
+    manifest: Manifest
+    studies: StudyRegistry
+    consents: ConsentRegistry
+    rounds: RoundLedger
+
+    def with_sender(self, sender: Sender | None) -> Ledger:
+        """The same deployment seen by another sender (another role or key)."""
+        return attach(self.chain, self.manifest, sender, check=False)
+
+
+def _deploy_one(chain: Chain, sender: Sender, name: str, *args: str) -> tuple[Address, int]:
+    artifact = load_artifact(name)
+    factory = chain.w3.eth.contract(abi=list(artifact.abi), bytecode=artifact.bytecode)
+    try:
+        receipt = sender.transact(factory.constructor(*args), _DEPLOY_GAS[name], revert_decoder())
+    except (Web3Exception, TransactionFailed, OSError) as exc:
+        raise DeploymentError(f"deploying {name} failed: {exc}") from exc
+    address = receipt.get("contractAddress")
+    if address is None:
+        raise DeploymentError(f"deploying {name} produced no contract address")
+    log.info("deployed %s at %s", name, address)
+    return parse_address(address), int(receipt["blockNumber"])
+
+
+def deploy(chain: Chain, sender: Sender) -> Manifest:
+    """Deploy StudyRegistry, ConsentRegistry and RoundLedger; the sender becomes the admin and
+    a coordinator. Returns the manifest (write it only once this returned)."""
+    studies, first_block = _deploy_one(chain, sender, "StudyRegistry")
+    consents, _ = _deploy_one(chain, sender, "ConsentRegistry", studies)
+    rounds, _ = _deploy_one(chain, sender, "RoundLedger", studies, consents)
+    return Manifest(
+        chain_id=chain.chain_id,
+        study_registry=studies,
+        consent_registry=consents,
+        round_ledger=rounds,
+        deploy_block=first_block,
+        deployer=sender.address,
+        artifact_sha256={name: load_artifact(name).sha256 for name in CONTRACT_NAMES},
+    )
+
+
+def attach(
+    chain: Chain, manifest: Manifest, sender: Sender | None = None, *, check: bool = True
+) -> Ledger:
+    """Facades for the deployment in `manifest`.
+
+    With `check`, verifies the chain id and that code exists at each address (raises
+    `ChainIdMismatchError` / `NoContractCodeError`).
+    """
+    if check:
+        if chain.chain_id != manifest.chain_id:
+            raise ChainIdMismatchError(manifest.chain_id, chain.chain_id)
+        for name, address in manifest.addresses().items():
+            if not chain.has_code(address):
+                raise NoContractCodeError(name, address)
+    return Ledger(
+        chain=chain,
+        manifest=manifest,
+        studies=StudyRegistry(chain, manifest.study_registry, sender),
+        consents=ConsentRegistry(chain, manifest.consent_registry, sender),
+        rounds=RoundLedger(chain, manifest.round_ledger, sender),
+    )

@@ -1,0 +1,390 @@
+"""The chain package's exceptions: one root, one class per Solidity custom error, and the decoder.
+
+web3.py does not decode custom errors, and the two backends report a revert differently (anvil
+through `ContractCustomError` with hex data, eth-tester through `TransactionFailed` with the raw
+bytes in its message). `RevertDecoder` turns both into the same `ContractRevertError` subclass,
+carrying the error's arguments by their Solidity names (snake_cased).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
+from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
+
+from consent import errors as consent_errors
+
+__all__ = [
+    "ChainConnectionError",
+    "ChainError",
+    "ChainIdMismatchError",
+    "CompilationError",
+    "ContractRevertError",
+    "DeploymentError",
+    "NoContractCodeError",
+    "RevertDecoder",
+    "TransactionRevertedError",
+    "custom_error_classes",
+    "raw_revert_data",
+]
+
+
+class ChainError(Exception):
+    """Root of every error raised by `chain/`."""
+
+
+class CompilationError(ChainError, RuntimeError):
+    """The contracts could not be compiled or an artifact is missing."""
+
+
+class ChainConnectionError(ChainError, ConnectionError):
+    """The node cannot be reached or does not answer JSON-RPC."""
+
+    def __init__(self, rpc: str, reason: str) -> None:
+        super().__init__(f"cannot reach chain at {rpc}: {reason}")
+        self.rpc = rpc
+        self.reason = reason
+
+
+class ChainIdMismatchError(ChainError, ValueError):
+    """The node's chain id is not the one the deployment was made on."""
+
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(f"chain id is {actual}, the deployment is on chain {expected}")
+        self.expected = expected
+        self.actual = actual
+
+
+class NoContractCodeError(ChainError, LookupError):
+    """No contract code at an address the deployment names."""
+
+    def __init__(self, contract: str, address: str) -> None:
+        super().__init__(f"no contract code for {contract} at {address}")
+        self.contract = contract
+        self.address = address
+
+
+class DeploymentError(ChainError, RuntimeError):
+    """A deployment did not complete or a manifest is invalid."""
+
+
+class TransactionRevertedError(ChainError, RuntimeError):
+    """A transaction or call reverted without a decodable custom error (out of gas, panic...)."""
+
+    def __init__(self, message: str, *, tx_hash: str | None = None, data: bytes = b"") -> None:
+        super().__init__(message if tx_hash is None else f"{message} (tx {tx_hash})")
+        self.tx_hash = tx_hash
+        self.data = data
+
+
+class ContractRevertError(ChainError):
+    """A contract reverted with a custom error; `arguments` holds its decoded arguments."""
+
+    signature: ClassVar[str] = ""
+
+    def __init__(self, arguments: Mapping[str, Any], *, tx_hash: str | None = None) -> None:
+        self.arguments: dict[str, Any] = dict(arguments)
+        self.tx_hash = tx_hash
+        shown = ", ".join(f"{k}={_show(v)}" for k, v in self.arguments.items())
+        # Exception.__init__ directly: some subclasses also derive from a consent-domain error
+        # whose __init__ takes other arguments.
+        Exception.__init__(self, f"{type(self).error_name()}({shown})")
+
+    @classmethod
+    def error_name(cls) -> str:
+        """The Solidity error name, e.g. `StaleConsent`."""
+        return cls.signature.split("(", 1)[0]
+
+    @classmethod
+    def selector(cls) -> bytes:
+        """The 4-byte selector of the Solidity error."""
+        return function_signature_to_4byte_selector(cls.signature)
+
+
+def _show(value: Any) -> str:
+    return "0x" + value.hex() if isinstance(value, bytes) else str(value)
+
+
+# One class per custom error in the ABIs, named `<SolidityName>Error` (a test asserts none is
+# missing). Declared explicitly, not generated from the ABI, so callers can import and catch them.
+class AccessControlUnauthorizedAccountError(ContractRevertError, PermissionError):
+    """The caller lacks the OpenZeppelin role `needed_role`."""
+
+    signature = "AccessControlUnauthorizedAccount(address,bytes32)"
+
+
+class AccessControlBadConfirmationError(ContractRevertError, ValueError):
+    """`renounceRole` was called for another account."""
+
+    signature = "AccessControlBadConfirmation()"
+
+
+class StudyAlreadyExistsError(ContractRevertError, RuntimeError):
+    """The study id is taken."""
+
+    signature = "StudyAlreadyExists(bytes32)"
+
+
+class UnknownStudyError(ContractRevertError, LookupError):
+    """The study was never created."""
+
+    signature = "UnknownStudy(bytes32)"
+
+
+class NotStudyCoordinatorError(ContractRevertError, PermissionError):
+    """The caller is not the study's coordinator."""
+
+    signature = "NotStudyCoordinator(bytes32,address)"
+
+
+class HospitalAlreadyMemberError(ContractRevertError, RuntimeError):
+    """The hospital is already a member of the study."""
+
+    signature = "HospitalAlreadyMember(bytes32,address)"
+
+
+class HospitalNotMemberError(ContractRevertError, LookupError):
+    """The hospital is not a member of the study."""
+
+    signature = "HospitalNotMember(bytes32,address)"
+
+
+class ZeroAddressError(ContractRevertError, ValueError):
+    """The zero address was given where an account is required."""
+
+    signature = "ZeroAddress()"
+
+
+class InvalidMinUpdatesError(ContractRevertError, ValueError):
+    """A study needs at least one update per round."""
+
+    signature = "InvalidMinUpdates(uint32)"
+
+
+class NotStudyMemberError(ContractRevertError, PermissionError):
+    """The caller is not a member hospital of the study."""
+
+    signature = "NotStudyMember(bytes32,address)"
+
+
+class InvalidSignerError(ContractRevertError, ValueError):
+    """The signature was not made by the patient (forged, replayed or for another chain)."""
+
+    signature = "InvalidSigner(address,address)"
+
+
+class ConsentAlreadyExpiredError(ContractRevertError, ValueError):
+    """The consent's expiry is not in the future."""
+
+    signature = "ConsentAlreadyExpired(uint64,uint256)"
+
+
+class SignatureExpiredError(ContractRevertError, ValueError):
+    """A relayed revocation's deadline has passed."""
+
+    signature = "SignatureExpired(uint64,uint256)"
+
+
+class NoActiveConsentError(ContractRevertError, LookupError):
+    """The patient has no unrevoked consent in the study."""
+
+    signature = "NoActiveConsent(bytes32,address)"
+
+
+class LengthMismatchError(ContractRevertError, ValueError):
+    """Batch arrays differ in length."""
+
+    signature = "LengthMismatch(uint256,uint256,uint256)"
+
+
+class ZeroPatientError(ContractRevertError, ValueError):
+    """The zero address cannot be a patient."""
+
+    signature = "ZeroPatient()"
+
+
+class ECDSAInvalidSignatureError(ContractRevertError, ValueError):
+    """The signature does not recover to any address."""
+
+    signature = "ECDSAInvalidSignature()"
+
+
+class ECDSAInvalidSignatureLengthError(ContractRevertError, ValueError):
+    """The signature is not 65 bytes."""
+
+    signature = "ECDSAInvalidSignatureLength(uint256)"
+
+
+class ECDSAInvalidSignatureSError(ContractRevertError, ValueError):
+    """The signature is malleable (s in the upper half of the curve order)."""
+
+    signature = "ECDSAInvalidSignatureS(bytes32)"
+
+
+class InvalidAccountNonceError(ContractRevertError, ValueError):
+    """An explicit nonce did not match the account's current nonce."""
+
+    signature = "InvalidAccountNonce(address,uint256)"
+
+
+class InvalidShortStringError(ContractRevertError, ValueError):
+    """OpenZeppelin ShortStrings: invalid short string."""
+
+    signature = "InvalidShortString()"
+
+
+class StringTooLongError(ContractRevertError, ValueError):
+    """OpenZeppelin ShortStrings: string too long."""
+
+    signature = "StringTooLong(string)"
+
+
+class NotAggregatorError(ContractRevertError, PermissionError):
+    """The caller is not the study's aggregator."""
+
+    signature = "NotAggregator(bytes32,address)"
+
+
+class UnexpectedRoundError(ContractRevertError, ValueError):
+    """Rounds open strictly in order; `expected` is the next one."""
+
+    signature = "UnexpectedRound(bytes32,uint64,uint64)"
+
+
+class PreviousRoundNotFinalizedError(ContractRevertError, RuntimeError):
+    """The previous round is still open."""
+
+    signature = "PreviousRoundNotFinalized(bytes32,uint64)"
+
+
+class RoundNotOpenError(ContractRevertError, RuntimeError):
+    """The round is not open."""
+
+    signature = "RoundNotOpen(bytes32,uint64)"
+
+
+class AlreadySubmittedError(ContractRevertError, RuntimeError):
+    """The hospital already submitted in this round."""
+
+    signature = "AlreadySubmitted(bytes32,uint64,address)"
+
+
+class StaleConsentError(ContractRevertError, consent_errors.StaleConsentError):
+    """The update's consent block predates a revocation among the hospital's patients.
+
+    Also a `consent.errors.StaleConsentError`, so `fl/` can catch it without importing `chain/`.
+    """
+
+    signature = "StaleConsent(uint64,uint256)"
+
+    def __init__(self, arguments: Mapping[str, Any], *, tx_hash: str | None = None) -> None:
+        super().__init__(arguments, tx_hash=tx_hash)
+        self.consent_block = int(self.arguments["consent_block"])
+        self.last_revocation_block = int(self.arguments["last_revocation_block"])
+
+
+class ConsentBlockInFutureError(ContractRevertError, ValueError):
+    """The update's consent block is after the current block."""
+
+    signature = "ConsentBlockInFuture(uint64,uint256)"
+
+
+class NotEnoughUpdatesError(ContractRevertError, RuntimeError):
+    """The round has fewer updates than the study's minimum."""
+
+    signature = "NotEnoughUpdates(bytes32,uint64,uint32,uint32)"
+
+
+class ZeroHashError(ContractRevertError, ValueError):
+    """A zero hash was given where an artifact hash is required."""
+
+    signature = "ZeroHash()"
+
+
+class ZeroSamplesError(ContractRevertError, ValueError):
+    """An update must cover at least one sample."""
+
+    signature = "ZeroSamples()"
+
+
+__all__ += [cls.__name__ for cls in ContractRevertError.__subclasses__()]
+
+
+def custom_error_classes() -> dict[bytes, type[ContractRevertError]]:
+    """Every custom error class by its 4-byte selector."""
+    return {cls.selector(): cls for cls in ContractRevertError.__subclasses__()}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _normalize(abi_type: str, value: Any) -> Any:
+    return to_checksum_address(value) if abi_type == "address" else value
+
+
+class RevertDecoder:
+    """Decodes revert data into the custom error classes, using the argument names of the ABIs."""
+
+    def __init__(self, abis: Iterable[Iterable[Mapping[str, Any]]]) -> None:
+        classes = custom_error_classes()
+        self._errors: dict[bytes, tuple[type[ContractRevertError], list[str], list[str]]] = {}
+        for abi in abis:
+            for entry in abi:
+                if entry.get("type") != "error":
+                    continue
+                types = [str(i["type"]) for i in entry["inputs"]]
+                selector = function_signature_to_4byte_selector(
+                    f"{entry['name']}({','.join(types)})"
+                )
+                cls = classes.get(selector)
+                if cls is None:
+                    raise CompilationError(f"no Python class for ABI error {entry['name']}")
+                names = [_snake(str(i["name"])) or f"arg{n}" for n, i in enumerate(entry["inputs"])]
+                self._errors[selector] = (cls, names, types)
+
+    def decode(self, data: bytes, *, tx_hash: str | None = None) -> ChainError:
+        """The exception for revert `data` (a custom error, or a generic revert)."""
+        known = self._errors.get(data[:4])
+        if known is None:
+            return TransactionRevertedError(
+                f"reverted without a known custom error (data 0x{data.hex()})",
+                tx_hash=tx_hash,
+                data=data,
+            )
+        cls, names, types = known
+        try:
+            values = abi_decode(types, data[4:])
+        except DecodingError as exc:
+            return TransactionRevertedError(
+                f"malformed {cls.error_name()} revert data: {exc}", tx_hash=tx_hash, data=data
+            )
+        arguments = {n: _normalize(t, v) for n, t, v in zip(names, types, values, strict=True)}
+        return cls(arguments, tx_hash=tx_hash)
+
+
+_TESTER_REVERT = re.compile(r"execution reverted: (b['\"].*['\"])$", re.DOTALL)
+
+
+def raw_revert_data(exc: BaseException) -> bytes | None:
+    """The raw revert bytes carried by a web3 or eth-tester revert exception, if any."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, str) and data.startswith("0x"):
+        return bytes.fromhex(data[2:])
+    if isinstance(data, bytes):
+        return data
+    message = str(exc.args[0]) if exc.args else ""
+    match = _TESTER_REVERT.match(message)
+    if match is not None:
+        try:
+            literal = ast.literal_eval(match.group(1))
+        except (ValueError, SyntaxError):
+            return None
+        return literal if isinstance(literal, bytes) else None
+    return None

@@ -1,0 +1,233 @@
+"""Typed ledger events decoded from contract logs.
+
+Consent events come out as `consent.events.ConsentGranted` / `ConsentRevoked`, the types the
+consent index consumes; the others are the dataclasses below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from eth_utils.abi import event_abi_to_log_topic
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract.contract import Contract
+from web3.types import EventData, LogReceipt
+
+from consent.events import ConsentGranted, ConsentRevoked, EventPosition
+from consent.ids import Address, Bytes32, StudyId, parse_address
+
+__all__ = [
+    "EventDecoder",
+    "HospitalAdded",
+    "HospitalRemoved",
+    "LedgerEvent",
+    "RoundFinalized",
+    "RoundOpened",
+    "StudyCreated",
+    "UpdateSubmitted",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StudyCreated:
+    """A study was created; `coordinator` created it."""
+
+    study: StudyId
+    coordinator: Address
+    aggregator: Address
+    aggregator_seal_key: Bytes32
+    min_updates: int
+    metadata_cid: str
+    position: EventPosition
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class HospitalAdded:
+    """A hospital joined a study."""
+
+    study: StudyId
+    hospital: Address
+    position: EventPosition
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class HospitalRemoved:
+    """A hospital left a study."""
+
+    study: StudyId
+    hospital: Address
+    position: EventPosition
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoundOpened:
+    """The aggregator opened a round on a base model."""
+
+    study: StudyId
+    round: int
+    base_model_hash: Bytes32
+    base_model_cid: str
+    position: EventPosition
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateSubmitted:
+    """A hospital submitted its update to a round."""
+
+    study: StudyId
+    round: int
+    hospital: Address
+    update_hash: Bytes32
+    update_cid: str
+    num_samples: int
+    data_root: Bytes32
+    consent_block: int
+    position: EventPosition
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoundFinalized:
+    """The aggregator finalized a round with the aggregated model."""
+
+    study: StudyId
+    round: int
+    model_hash: Bytes32
+    model_cid: str
+    metrics_cid: str
+    update_count: int
+    position: EventPosition
+    tx_hash: str
+
+
+LedgerEvent = (
+    StudyCreated
+    | HospitalAdded
+    | HospitalRemoved
+    | ConsentGranted
+    | ConsentRevoked
+    | RoundOpened
+    | UpdateSubmitted
+    | RoundFinalized
+)
+
+_Builder = Callable[[Mapping[str, Any], EventPosition, str, int], LedgerEvent]
+
+
+def _study(args: Mapping[str, Any], key: str = "studyId") -> StudyId:
+    return StudyId(bytes(args[key]))
+
+
+def _b32(value: Any) -> Bytes32:
+    return Bytes32(bytes(value))
+
+
+_BUILDERS: dict[str, _Builder] = {
+    "StudyCreated": lambda a, p, h, _t: StudyCreated(
+        _study(a),
+        parse_address(a["coordinator"]),
+        parse_address(a["aggregator"]),
+        _b32(a["aggregatorSealKey"]),
+        int(a["minUpdates"]),
+        str(a["metadataCid"]),
+        p,
+        h,
+    ),
+    "HospitalAdded": lambda a, p, h, _t: HospitalAdded(
+        _study(a), parse_address(a["hospital"]), p, h
+    ),
+    "HospitalRemoved": lambda a, p, h, _t: HospitalRemoved(
+        _study(a), parse_address(a["hospital"]), p, h
+    ),
+    "ConsentGranted": lambda a, p, h, t: ConsentGranted(
+        study=_study(a, "study"),
+        patient=parse_address(a["patient"]),
+        hospital=parse_address(a["hospital"]),
+        expires_at=int(a["expiresAt"]),
+        nonce=int(a["nonce"]),
+        position=p,
+        tx_hash=h,
+        block_timestamp=t,
+    ),
+    "ConsentRevoked": lambda a, p, h, t: ConsentRevoked(
+        study=_study(a, "study"),
+        patient=parse_address(a["patient"]),
+        hospital=parse_address(a["hospital"]),
+        position=p,
+        tx_hash=h,
+        block_timestamp=t,
+    ),
+    "RoundOpened": lambda a, p, h, _t: RoundOpened(
+        _study(a), int(a["round"]), _b32(a["baseModelHash"]), str(a["baseModelCid"]), p, h
+    ),
+    "UpdateSubmitted": lambda a, p, h, _t: UpdateSubmitted(
+        _study(a),
+        int(a["round"]),
+        parse_address(a["hospital"]),
+        _b32(a["updateHash"]),
+        str(a["updateCid"]),
+        int(a["numSamples"]),
+        _b32(a["dataRoot"]),
+        int(a["consentBlock"]),
+        p,
+        h,
+    ),
+    "RoundFinalized": lambda a, p, h, _t: RoundFinalized(
+        _study(a),
+        int(a["round"]),
+        _b32(a["modelHash"]),
+        str(a["modelCid"]),
+        str(a["metricsCid"]),
+        int(a["updateCount"]),
+        p,
+        h,
+    ),
+}
+
+
+class EventDecoder:
+    """Decodes logs of the three contracts into typed events (block timestamps are cached)."""
+
+    def __init__(self, w3: Web3, contracts: Iterable[Contract]) -> None:
+        self._w3 = w3
+        self._by_topic: dict[tuple[str, bytes], tuple[Contract, str]] = {}
+        for contract in contracts:
+            for entry in cast(list[dict[str, Any]], contract.abi):
+                if entry.get("type") == "event" and entry["name"] in _BUILDERS:
+                    topic = event_abi_to_log_topic(entry)  # type: ignore[arg-type]
+                    self._by_topic[(contract.address, topic)] = (contract, str(entry["name"]))
+        self._timestamps: dict[int, int] = {}
+
+    def timestamp(self, block: int) -> int:
+        """Unix timestamp of `block`, cached."""
+        cached = self._timestamps.get(block)
+        if cached is None:
+            cached = int(self._w3.eth.get_block(block)["timestamp"])
+            self._timestamps[block] = cached
+        return cached
+
+    def decode(self, log: LogReceipt) -> LedgerEvent | None:
+        """The typed event for `log`, or None if it is not one of ours."""
+        if not log["topics"]:
+            return None
+        key = (Web3.to_checksum_address(log["address"]), bytes(log["topics"][0]))
+        known = self._by_topic.get(key)
+        if known is None:
+            return None
+        contract, name = known
+        data: EventData = contract.events[name]().process_log(log)
+        block = int(data["blockNumber"])
+        position = EventPosition(block, int(data["logIndex"]))
+        tx_hash = HexBytes(data["transactionHash"]).to_0x_hex()
+        return _BUILDERS[name](data["args"], position, tx_hash, self.timestamp(block))
+
+    def decode_all(self, logs: Iterable[LogReceipt]) -> list[LedgerEvent]:
+        """The typed events among `logs`, in order."""
+        return [event for log in logs if (event := self.decode(log)) is not None]

@@ -1,0 +1,86 @@
+"""The deployment manifest: where the three contracts live and which artifacts they came from."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from chain.errors import DeploymentError
+from consent.ids import Address, InvalidIdentifierError, parse_address
+
+__all__ = ["MANIFEST_VERSION", "Manifest", "load_manifest", "save_manifest"]
+
+MANIFEST_VERSION: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A completed deployment of StudyRegistry, ConsentRegistry and RoundLedger."""
+
+    chain_id: int
+    study_registry: Address
+    consent_registry: Address
+    round_ledger: Address
+    deploy_block: int
+    deployer: Address
+    artifact_sha256: dict[str, str]
+    version: int = MANIFEST_VERSION
+
+    def addresses(self) -> dict[str, Address]:
+        """Contract name -> address."""
+        return {
+            "StudyRegistry": self.study_registry,
+            "ConsentRegistry": self.consent_registry,
+            "RoundLedger": self.round_ledger,
+        }
+
+    def to_json(self) -> str:
+        """The manifest as JSON."""
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        """Parse and validate a manifest; raises `DeploymentError` if it is malformed."""
+        try:
+            body: dict[str, Any] = json.loads(text)
+            if body.get("version") != MANIFEST_VERSION:
+                raise DeploymentError(f"unsupported manifest version {body.get('version')!r}")
+            return cls(
+                chain_id=int(body["chain_id"]),
+                study_registry=parse_address(body["study_registry"]),
+                consent_registry=parse_address(body["consent_registry"]),
+                round_ledger=parse_address(body["round_ledger"]),
+                deploy_block=int(body["deploy_block"]),
+                deployer=parse_address(body["deployer"]),
+                artifact_sha256={str(k): str(v) for k, v in body["artifact_sha256"].items()},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError, InvalidIdentifierError) as exc:
+            if isinstance(exc, DeploymentError):
+                raise
+            raise DeploymentError(f"malformed deployment manifest: {exc}") from exc
+
+
+def save_manifest(manifest: Manifest, path: Path) -> None:
+    """Write `manifest` to `path` atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(manifest.to_json())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_manifest(path: Path) -> Manifest:
+    """Read a manifest written by `save_manifest`."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise DeploymentError(f"cannot read deployment manifest {path}: {exc}") from exc
+    return Manifest.from_json(text)

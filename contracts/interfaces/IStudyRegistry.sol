@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+/**
+ * @title IStudyRegistry
+ * @notice Which studies exist, who coordinates and aggregates each, and which hospitals take part.
+ */
+interface IStudyRegistry {
+    /// @notice A study's on-chain description. No personal data.
+    struct Study {
+        address coordinator;
+        address aggregator;
+        bytes32 aggregatorSealKey;
+        uint32 minUpdates;
+        string metadataCid;
+        uint256 createdBlock;
+    }
+
+    /// @notice `studyId` was already created.
+    error StudyAlreadyExists(bytes32 studyId);
+    /// @notice `studyId` was never created.
+    error UnknownStudy(bytes32 studyId);
+    /// @notice `caller` is not the coordinator of `studyId`.
+    error NotStudyCoordinator(bytes32 studyId, address caller);
+    /// @notice `hospital` is already a member of `studyId`.
+    error HospitalAlreadyMember(bytes32 studyId, address hospital);
+    /// @notice `hospital` is not a member of `studyId`.
+    error HospitalNotMember(bytes32 studyId, address hospital);
+    /// @notice The zero address was given where an account is required.
+    error ZeroAddress();
+    /// @notice A study needs at least one update per round.
+    error InvalidMinUpdates(uint32 minUpdates);
+
+    /// @notice Emitted when a study is created.
+    event StudyCreated(
+        bytes32 indexed studyId,
+        address indexed coordinator,
+        address indexed aggregator,
+        bytes32 aggregatorSealKey,
+        uint32 minUpdates,
+        string metadataCid
+    );
+    /// @notice Emitted when a hospital joins a study.
+    event HospitalAdded(bytes32 indexed studyId, address indexed hospital);
+    /// @notice Emitted when a hospital leaves a study.
+    event HospitalRemoved(bytes32 indexed studyId, address indexed hospital);
+
+    /**
+     * @notice Creates a study; the caller becomes its coordinator.
+     * Requirements:
+     * - the caller has COORDINATOR_ROLE;
+     * - `studyId` is new, `aggregator` is not zero, `minUpdates` > 0.
+     * Emits a {StudyCreated} event.
+     */
+    function createStudy(
+        bytes32 studyId,
+        address aggregator,
+        bytes32 aggregatorSealKey,
+        uint32 minUpdates,
+        string calldata metadataCid
+    ) external;
+
+    /**
+     * @notice Admits `hospital` to `studyId`.
+     * Requirements: the caller is the study's coordinator; `hospital` is not zero and not a member.
+     * Emits a {HospitalAdded} event.
+     */
+    function addHospital(bytes32 studyId, address hospital) external;
+
+    /**
+     * @notice Removes `hospital` from `studyId`.
+     * Requirements: the caller is the study's coordinator; `hospital` is a member.
+     * Emits a {HospitalRemoved} event.
+     */
+    function removeHospital(bytes32 studyId, address hospital) external;
+
+    /// @notice Whether `hospital` is currently a member of `studyId`.
+    function isMember(bytes32 studyId, address hospital) external view returns (bool);
+
+    /// @notice The current member hospitals of `studyId` (unordered).
+    function hospitals(bytes32 studyId) external view returns (address[] memory);
+
+    /// @notice The study record. Requirements: the study exists.
+    function getStudy(bytes32 studyId) external view returns (Study memory);
+
+    /// @notice Whether `studyId` was created.
+    function studyExists(bytes32 studyId) external view returns (bool);
+}

@@ -1,0 +1,220 @@
+"""RoundLedger on eth-tester: sequential rounds, membership, freshness, events and errors."""
+
+from __future__ import annotations
+
+import pytest
+from eth_abi.abi import encode
+from eth_utils import keccak
+
+import consent.errors
+from chain.deploy import Ledger
+from chain.errors import (
+    AlreadySubmittedError,
+    ConsentBlockInFutureError,
+    NotAggregatorError,
+    NotEnoughUpdatesError,
+    NotStudyMemberError,
+    PreviousRoundNotFinalizedError,
+    RoundNotOpenError,
+    StaleConsentError,
+    UnexpectedRoundError,
+    UnknownStudyError,
+    ZeroHashError,
+    ZeroSamplesError,
+)
+from chain.events import RoundFinalized, RoundOpened, UpdateSubmitted
+from chain.round_ledger import RoundState
+from consent.ids import Bytes32, study_id
+from tests.fixtures.ledger import LedgerWorld, sender_of
+
+H1 = Bytes32(b"\x01" * 32)
+H2 = Bytes32(b"\x02" * 32)
+ROOT = Bytes32(b"\x03" * 32)
+
+
+def _submit(world: LedgerWorld, hospital: Ledger, round_: int = 0, **kw: object) -> UpdateSubmitted:
+    args: dict[str, object] = {
+        "update_hash": H2,
+        "update_cid": "bafkreiupdate",
+        "num_samples": 10,
+        "data_root": ROOT,
+        "consent_block": world.chain.block_number(),
+    }
+    args.update(kw)
+    return hospital.rounds.submit_update(world.study, round_, **args)  # type: ignore[arg-type]
+
+
+def test_full_round_emits_events_and_records_history(eth_tester_ledger: LedgerWorld) -> None:
+    world = eth_tester_ledger
+    rounds = world.aggregator.rounds
+    opened = rounds.open_round(world.study, 0, H1, "bafkreibase")
+    submitted = _submit(world, world.hospitals[0])
+    finalized = rounds.finalize_round(world.study, 0, H2, "bafkreimodel", "bafkreimetrics")
+    assert isinstance(opened, RoundOpened)
+    assert (opened.round, opened.base_model_hash, opened.base_model_cid) == (0, H1, "bafkreibase")
+    assert isinstance(submitted, UpdateSubmitted)
+    assert submitted.hospital == sender_of(world.hospitals[0])
+    assert (submitted.num_samples, submitted.data_root) == (10, ROOT)
+    assert isinstance(finalized, RoundFinalized)
+    assert (finalized.update_count, finalized.metrics_cid) == (1, "bafkreimetrics")
+    record = rounds.get_round(world.study, 0)
+    assert record.state is RoundState.FINALIZED
+    assert (record.model_hash, record.model_cid) == (H2, "bafkreimodel")
+    assert record.opened_block == opened.position.block_number
+    assert record.finalized_block == finalized.position.block_number
+    (update,) = rounds.get_updates(world.study, 0)
+    assert update.consent_block == submitted.consent_block
+    assert update.submitted_block == submitted.position.block_number
+    assert rounds.round_count(world.study) == 1
+    assert rounds.has_submitted(world.study, 0, sender_of(world.hospitals[0]))
+    assert [type(e) for e in rounds.events(opened.position.block_number)] == [
+        RoundOpened,
+        UpdateSubmitted,
+        RoundFinalized,
+    ]
+
+
+def test_open_round_out_of_order_raises_unexpected_round(eth_tester_ledger: LedgerWorld) -> None:
+    world = eth_tester_ledger
+    with pytest.raises(UnexpectedRoundError) as info:
+        world.aggregator.rounds.open_round(world.study, 1, H1, "")
+    assert (info.value.arguments["round"], info.value.arguments["expected"]) == (1, 0)
+
+
+def test_open_next_round_before_finalizing_raises_previous_not_finalized(
+    eth_tester_ledger: LedgerWorld,
+) -> None:
+    world = eth_tester_ledger
+    world.aggregator.rounds.open_round(world.study, 0, H1, "")
+    with pytest.raises(PreviousRoundNotFinalizedError):
+        world.aggregator.rounds.open_round(world.study, 1, H1, "")
+
+
+def test_open_round_by_non_aggregator_raises_not_aggregator(
+    eth_tester_ledger: LedgerWorld,
+) -> None:
+    world = eth_tester_ledger
+    with pytest.raises(NotAggregatorError):
+        world.hospitals[0].rounds.open_round(world.study, 0, H1, "")
+
+
+def test_open_round_in_unknown_study_raises_unknown_study(eth_tester_ledger: LedgerWorld) -> None:
+    world = eth_tester_ledger
+    with pytest.raises(UnknownStudyError):
+        world.aggregator.rounds.open_round(study_id("nope"), 0, H1, "")
+
+
+def test_open_round_with_zero_hash_raises_zero_hash(eth_tester_ledger: LedgerWorld) -> None:
+    world = eth_tester_ledger
+    with pytest.raises(ZeroHashError):
+        world.aggregator.rounds.open_round(world.study, 0, Bytes32(bytes(32)), "")
+
+
+def test_submit_by_non_member_raises_not_study_member(eth_tester_ledger: LedgerWorld) -> None:
+    world = eth_tester_ledger
+    world.aggregator.rounds.open_round(world.study, 0, H1, "")
+    with pytest.raises(NotStudyMemberError):
+        _submit(world, world.outsider)
+
+
+def test_submit_twice_raises_already_submitted(eth_tester_ledger: LedgerWorld) -> None:
+    world = eth_tester_ledger
+    world.aggregator.rounds.open_round(world.study, 0, H1, "")
+    _submit(world, world.hospitals[0])
+    with pytest.raises(AlreadySubmittedError):
+        _submit(world, world.hospitals[0])
+
+
+def test_submit_to_unopened_or_finalized_round_raises_round_not_open(
+    eth_tester_ledger: LedgerWorld,
+) -> None:
+    world = eth_tester_ledger
+    with pytest.raises(RoundNotOpenError):
+        _submit(world, world.hospitals[0])
+    world.aggregator.rounds.open_round(world.study, 0, H1, "")
+    _submit(world, world.hospitals[0])
+    world.aggregator.rounds.finalize_round(world.study, 0, H2, "", "")
+    with pytest.raises(RoundNotOpenError):
+        _submit(world, world.hospitals[1])
+
+
+def test_submit_with_consent_block_before_a_revocation_raises_stale_consent(
+    eth_tester_ledger: LedgerWorld,
+) -> None:
+    world = eth_tester_ledger
+    world.aggregator.rounds.open_round(world.study, 0, H1, "")
+    view_block = world.chain.block_number()
+    world.grant(0)
+    revoked = world.as_sender(world.patients[0]).consents.revoke(world.study)
+    with pytest.raises(StaleConsentError) as info:
+        _submit(world, world.hospitals[0], consent_block=view_block)
+    assert isinstance(info.value, consent.errors.StaleConsentError)
+    assert info.value.consent_block == view_block
+    assert info.value.last_revocation_block == revoked.position.block_number
+    # a fresh view (at the revocation block or later) is accepted
+    _submit(world, world.hospitals[0], consent_block=revoked.position.block_number)
+
+
+def test_revocation_at_another_hospital_does_not_make_this_hospital_stale(
+    eth_tester_ledger: LedgerWorld,
+) -> None:
+    world = eth_tester_ledger
+    world.aggregator.rounds.open_round(world.study, 0, H1, "")
+    view_block = world.chain.block_number()
+    world.grant(0, hospital=1)
+    world.as_sender(world.patients[0]).consents.revoke(world.study)
+    assert _submit(world, world.hospitals[0], consent_block=view_block).consent_block == view_block
+
+
+def test_submit_with_future_consent_block_raises_consent_block_in_future(
+    eth_tester_ledger: LedgerWorld,
+) -> None:
+    world = eth_tester_ledger
+    world.aggregator.rounds.open_round(world.study, 0, H1, "")
+    with pytest.raises(ConsentBlockInFutureError):
+        _submit(world, world.hospitals[0], consent_block=world.chain.block_number() + 50)
+
+
+def test_submit_with_zero_hash_or_zero_samples_is_refused(eth_tester_ledger: LedgerWorld) -> None:
+    world = eth_tester_ledger
+    world.aggregator.rounds.open_round(world.study, 0, H1, "")
+    with pytest.raises(ZeroHashError):
+        _submit(world, world.hospitals[0], update_hash=Bytes32(bytes(32)))
+    with pytest.raises(ZeroSamplesError):
+        _submit(world, world.hospitals[0], num_samples=0)
+
+
+def test_finalize_below_min_updates_raises_not_enough_updates(
+    eth_tester_ledger: LedgerWorld,
+) -> None:
+    world = eth_tester_ledger
+    world.aggregator.rounds.open_round(world.study, 0, H1, "")
+    with pytest.raises(NotEnoughUpdatesError) as info:
+        world.aggregator.rounds.finalize_round(world.study, 0, H2, "", "")
+    assert (info.value.arguments["update_count"], info.value.arguments["min_updates"]) == (0, 1)
+
+
+def test_finalize_by_non_aggregator_raises_not_aggregator(eth_tester_ledger: LedgerWorld) -> None:
+    world = eth_tester_ledger
+    world.aggregator.rounds.open_round(world.study, 0, H1, "")
+    _submit(world, world.hospitals[0])
+    with pytest.raises(NotAggregatorError):
+        world.hospitals[0].rounds.finalize_round(world.study, 0, H2, "", "")
+
+
+def _leaf(index: int, patient: str) -> bytes:
+    return keccak(keccak(encode(["uint256", "address"], [index, patient])))
+
+
+def test_verify_data_leaf_accepts_members_and_rejects_others(
+    eth_tester_ledger: LedgerWorld,
+) -> None:
+    world = eth_tester_ledger
+    a, b = world.patient(0), world.patient(1)
+    left, right = sorted([_leaf(0, a), _leaf(1, b)])
+    root = Bytes32(keccak(left + right))
+    rounds = world.coordinator.rounds
+    assert rounds.verify_data_leaf(root, 0, a, [_leaf(1, b)])
+    assert rounds.verify_data_leaf(root, 1, b, [_leaf(0, a)])
+    assert not rounds.verify_data_leaf(root, 1, a, [_leaf(1, b)])
+    assert not rounds.verify_data_leaf(root, 0, world.patient(2), [_leaf(1, b)])
