@@ -1,0 +1,1 @@
+"""`consentfl` sub-commands, one typer app per command group."""
