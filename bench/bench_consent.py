@@ -1,0 +1,189 @@
+"""Benchmark the consent domain: index sync and 1,000,000-patient consent masks, Merkle trees.
+
+Run: `.venv/bin/python bench/bench_consent.py [--patients N] [--tree-patients M]`.
+Writes bench/results/consent.json. Synthetic, seeded data: every patient granted once (10% with an
+expiry), 5% revoked later, 1% of those re-granted; events arrive in batches of 100,000 like an
+incremental sync.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from eth_hash.backends.pysha3 import keccak256
+from eth_utils.address import to_checksum_address
+
+from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, EventPosition
+from consent.ids import Address, study_id
+from consent.index import ConsentIndex
+from consent.merkle import DataTree, verify_membership, verify_non_membership
+
+RESULTS = Path(__file__).parent / "results" / "consent.json"
+STUDY = study_id("bench-study")
+HOSPITAL = Address(to_checksum_address(b"\x11" * 20))
+PER_BLOCK = 400  # the batch-grant size that fits a 30M-gas block (DESIGN field notes)
+T0 = 1_700_000_000
+
+
+def _checksum(raw: bytes) -> Address:
+    """EIP-55 with the fast keccak backend (eth_utils takes ~22 us an address: 22 s for 1M)."""
+    lower = raw.hex()
+    digest = keccak256(lower.encode()).hex()
+    return Address(
+        "0x"
+        + "".join(
+            c.upper() if int(d, 16) >= 8 else c for c, d in zip(lower, digest[:40], strict=True)
+        )
+    )
+
+
+def _addresses(n: int, seed: int) -> list[Address]:
+    raw = np.random.default_rng(seed).bytes(20 * n)
+    out = [_checksum(raw[20 * i : 20 * i + 20]) for i in range(n)]
+    assert all(to_checksum_address(a) == a for a in out[:100])
+    return out
+
+
+def _timestamp(block: int) -> int:
+    return T0 + 12 * block
+
+
+def _events(patients: list[Address], seed: int) -> tuple[list[ConsentEvent], int]:
+    rng = np.random.default_rng(seed)
+    n = len(patients)
+    expiring = rng.random(n) < 0.10
+    events: list[ConsentEvent] = []
+    for i, patient in enumerate(patients):
+        block = 1 + i // PER_BLOCK
+        expires = _timestamp(block + int(rng.integers(100, 10_000))) if expiring[i] else 0
+        position = EventPosition(block, i % PER_BLOCK)
+        events.append(
+            ConsentGranted(STUDY, patient, HOSPITAL, expires, 0, position, "0x" + "ab" * 32,
+                           _timestamp(block))
+        )  # fmt: skip
+    block = 1 + n // PER_BLOCK + 1
+    revoked = rng.choice(n, size=n // 20, replace=False)
+    for j, i in enumerate(revoked.tolist()):
+        position = EventPosition(block + j // PER_BLOCK, j % PER_BLOCK)
+        events.append(
+            ConsentRevoked(STUDY, patients[i], HOSPITAL, position, "0x" + "cd" * 32,
+                           _timestamp(position.block_number))
+        )  # fmt: skip
+    block = events[-1].position.block_number + 1
+    for j, i in enumerate(revoked[: n // 100].tolist()):
+        position = EventPosition(block + j // PER_BLOCK, j % PER_BLOCK)
+        events.append(
+            ConsentGranted(STUDY, patients[i], HOSPITAL, 0, 1, position, "0x" + "ef" * 32,
+                           _timestamp(position.block_number))
+        )  # fmt: skip
+    return events, events[-1].position.block_number
+
+
+def _batches(events: list[ConsentEvent], size: int) -> Iterator[list[ConsentEvent]]:
+    for start in range(0, len(events), size):
+        yield events[start : start + size]
+
+
+def _timed(fn: Callable[[], Any], repeat: int = 5) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def bench_index(n: int) -> dict[str, Any]:
+    patients = _addresses(n, seed=1)
+    events, head = _events(patients, seed=2)
+    out: dict[str, Any] = {"patients": n, "events": len(events), "head_block": head}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "consent.sqlite"
+        start = time.perf_counter()
+        with ConsentIndex(path) as index:
+            for batch in _batches(events, 100_000):
+                index.apply(batch, synced_through=batch[-1].position.block_number)
+        out["apply_s"] = round(time.perf_counter() - start, 3)
+        out["apply_events_per_s"] = round(len(events) / out["apply_s"])
+        out["db_mb"] = round(path.stat().st_size / 2**20, 1)
+        start = time.perf_counter()
+        index = ConsentIndex(path)
+        out["reopen_s"] = round(time.perf_counter() - start, 3)
+        with index:
+            ts = _timestamp(head)
+            resolve_s, rows = _timed(lambda: index.resolve(patients))
+            mask_rows_s, mask = _timed(lambda: index.mask(STUDY, rows, head, ts))
+            mask_s, consented = _timed(lambda: index.consented_at(STUDY, patients, head, ts))
+            mid = head // 2
+            hist_s, _ = _timed(lambda: index.mask(STUDY, rows, mid, _timestamp(mid)))
+            start = time.perf_counter()
+            index.apply(
+                [ConsentRevoked(STUDY, patients[0], HOSPITAL, EventPosition(head + 1, 0),
+                                "0x" + "01" * 32, _timestamp(head + 1))],
+                synced_through=head + 1,
+            )  # fmt: skip
+            out["incremental_apply_one_event_s"] = round(time.perf_counter() - start, 4)
+        out["resolve_s"] = round(resolve_s, 4)
+        out["mask_from_rows_s"] = round(mask_rows_s, 4)
+        out["consent_mask_from_addresses_s"] = round(mask_s, 4)
+        out["historical_mask_from_rows_s"] = round(hist_s, 4)
+        out["consented"] = int(consented.sum())
+        assert not mask.unknown.any()
+    return out
+
+
+def bench_merkle(n: int) -> dict[str, Any]:
+    patients = _addresses(n, seed=3)
+    start = time.perf_counter()
+    tree = DataTree.build(patients)
+    build_s = time.perf_counter() - start
+    probes = patients[:1000]
+    start = time.perf_counter()
+    proofs = [tree.membership_proof(p) for p in probes]
+    prove_s = (time.perf_counter() - start) / len(probes)
+    start = time.perf_counter()
+    ok = all(verify_membership(tree.root, p) for p in proofs)
+    verify_s = (time.perf_counter() - start) / len(probes)
+    absent = _addresses(1000, seed=4)
+    start = time.perf_counter()
+    ok = ok and all(
+        verify_non_membership(tree.root, a, tree.non_membership_proof(a)) for a in absent
+    )
+    non_s = (time.perf_counter() - start) / len(absent)
+    assert ok
+    return {
+        "patients": n,
+        "build_s": round(build_s, 3),
+        "membership_prove_ms": round(prove_s * 1e3, 3),
+        "membership_verify_ms": round(verify_s * 1e3, 3),
+        "non_membership_prove_and_verify_ms": round(non_s * 1e3, 3),
+        "proof_siblings": len(proofs[0].siblings),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--patients", type=int, default=1_000_000)
+    parser.add_argument("--tree-patients", type=int, default=100_000)
+    args = parser.parse_args()
+    result = {
+        "machine": {"python": platform.python_version(), "numpy": np.__version__},
+        "index": bench_index(args.patients),
+        "merkle": bench_merkle(args.tree_patients),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
