@@ -74,10 +74,11 @@ class IpfsStore:
         if timeout <= 0 or lookup_timeout <= 0:
             raise ValueError("timeouts must be positive")
         self.api_url = api_url
+        self.multiaddr = to_multiaddr(api_url)
         self._timeout = timeout
         self._lookup_timeout = lookup_timeout
         try:
-            self._client = ipfshttpclient.Client(to_multiaddr(api_url), timeout=timeout + _GRACE)
+            self._client = ipfshttpclient.Client(self.multiaddr, timeout=timeout + _GRACE)
         except ipfs_errors.AddressError as exc:
             raise ValueError(f"not an IPFS API address: {api_url!r}") from exc
 
