@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from torch import Tensor
 
 from fl.aggregate import apply_delta
+from fl.errors import TrainingConfigError
 from fl.models import ModelSpec, initial_state
 from fl.split import Split
 from fl.strategy import ClientUpdate, Strategy
@@ -84,7 +85,7 @@ def run_federated(
     Starts from `initial` when given, else from `initial_state(spec, seed=init_seed)`.
     """
     if rounds < 0:
-        raise ValueError(f"rounds must be >= 0, got {rounds}")
+        raise TrainingConfigError(f"rounds must be >= 0, got {rounds}")
     state = dict(initial) if initial is not None else initial_state(spec, seed=init_seed)
     start = evaluate(spec, state, split.test)
     records: list[RoundRecord] = []
