@@ -14,9 +14,10 @@ from typing import ClassVar
 
 from torch import Tensor
 
+from fl.aggregate import check_compatible
 from fl.errors import AggregationError
 
-__all__ = ["ClientUpdate", "Strategy"]
+__all__ = ["ClientUpdate", "RejectedUpdate", "Strategy", "screen_updates"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -50,3 +51,31 @@ class Strategy(ABC):
     @abstractmethod
     def config(self) -> dict[str, object]:
         """The constructor arguments as a JSON-ready dict (recorded with the round)."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RejectedUpdate:
+    """An update left out of aggregation, and why."""
+
+    update: ClientUpdate
+    error: AggregationError
+
+
+def screen_updates(
+    base_state: Mapping[str, Tensor], updates: Sequence[ClientUpdate]
+) -> tuple[list[ClientUpdate], list[RejectedUpdate]]:
+    """Split `updates` into those that fit `base_state` (keys, shapes, dtypes, finite values, and
+    at least one sample) and the rejected ones with their reasons: failures come back as data,
+    so an aggregator can finalize a round without a malformed update and record why."""
+    accepted: list[ClientUpdate] = []
+    rejected: list[RejectedUpdate] = []
+    for i, update in enumerate(updates):
+        try:
+            check_compatible(base_state, update.delta, index=i)
+            if update.num_samples == 0:
+                raise AggregationError(f"update {i}: no samples", index=i)
+        except AggregationError as exc:
+            rejected.append(RejectedUpdate(update, exc))
+        else:
+            accepted.append(update)
+    return accepted, rejected

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from torch import Tensor
 
-from fl.aggregate import apply_delta, weighted_mean
+from fl.aggregate import apply_delta, check_compatible, weighted_mean
 from fl.errors import AggregationError
 from fl.strategy import ClientUpdate, Strategy
 
@@ -38,6 +38,8 @@ class FedAvg(Strategy):
     ) -> dict[str, Tensor]:
         if not updates:
             raise AggregationError("nothing to aggregate: no updates")
+        for i, update in enumerate(updates):
+            check_compatible(base_state, update.delta, index=i)
         mean = weighted_mean([u.delta for u in updates], [u.num_samples for u in updates])
         return apply_delta(base_state, mean, scale=self._server_lr)
 

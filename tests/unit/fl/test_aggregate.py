@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from fl.aggregate import apply_delta, state_delta, weighted_mean
 from fl.errors import AggregationError, UnknownStrategyError
 from fl.strategies import FedAvg, make_strategy
-from fl.strategy import ClientUpdate
+from fl.strategy import ClientUpdate, screen_updates
 
 
 def state(*values: float) -> dict[str, torch.Tensor]:
@@ -162,3 +162,30 @@ def test_registry_builds_strategies_by_name_and_rejects_unknown_names() -> None:
 def test_registry_rejects_options_the_strategy_does_not_take() -> None:
     with pytest.raises(AggregationError, match="bad options for strategy 'fedavg'"):
         make_strategy("fedavg", trim=0.1)
+
+
+def test_fedavg_names_the_update_that_does_not_fit_the_base() -> None:
+    base = state(0.0, 0.0)
+    updates = [ClientUpdate("a", state(1.0, 1.0), 5), ClientUpdate("b", state(1.0), 5)]
+
+    with pytest.raises(AggregationError, match="update 1") as info:
+        FedAvg().aggregate(base, updates)
+    assert info.value.index == 1
+
+
+def test_screening_returns_rejected_updates_with_reasons() -> None:
+    base = state(0.0, 0.0)
+    good = ClientUpdate("good", state(1.0, 1.0), 5)
+    misshaped = ClientUpdate("misshaped", state(1.0), 5)
+    poisoned = ClientUpdate(
+        "poisoned", {"w": torch.tensor([math.nan, 0.0]), "b": torch.zeros(1)}, 5
+    )
+    empty = ClientUpdate("empty", state(1.0, 1.0), 0)
+
+    accepted, rejected = screen_updates(base, [misshaped, good, poisoned, empty])
+
+    assert accepted == [good]
+    assert [(r.update.client_id, r.error.index) for r in rejected] == [
+        ("misshaped", 0), ("poisoned", 2), ("empty", 3)
+    ]  # fmt: skip
+    assert "non-finite" in str(rejected[1].error)
