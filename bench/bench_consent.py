@@ -120,9 +120,13 @@ def bench_index(n: int) -> dict[str, Any]:
         out["reopen_s"] = round(time.perf_counter() - start, 3)
         with index:
             ts = _timestamp(head)
-            resolve_s, rows = _timed(lambda: index.resolve(patients))
+            start = time.perf_counter()
+            index.consented_at(STUDY, patients, head, ts)  # cold: resolves 1M addresses
+            out["consent_mask_first_call_from_addresses_s"] = round(time.perf_counter() - start, 4)
+            again = list(patients)  # an equal list, as a trainer re-reading its data would pass
+            mask_s, consented = _timed(lambda: index.consented_at(STUDY, again, head, ts))
+            resolve_s, rows = _timed(lambda: index.resolve(again))
             mask_rows_s, mask = _timed(lambda: index.mask(STUDY, rows, head, ts))
-            mask_s, consented = _timed(lambda: index.consented_at(STUDY, patients, head, ts))
             mid = head // 2
             hist_s, _ = _timed(lambda: index.mask(STUDY, rows, mid, _timestamp(mid)))
             start = time.perf_counter()
@@ -132,9 +136,9 @@ def bench_index(n: int) -> dict[str, Any]:
                 synced_through=head + 1,
             )  # fmt: skip
             out["incremental_apply_one_event_s"] = round(time.perf_counter() - start, 4)
-        out["resolve_s"] = round(resolve_s, 4)
+        out["resolve_repeat_s"] = round(resolve_s, 4)
         out["mask_from_rows_s"] = round(mask_rows_s, 4)
-        out["consent_mask_from_addresses_s"] = round(mask_s, 4)
+        out["consent_mask_repeat_from_addresses_s"] = round(mask_s, 4)
         out["historical_mask_from_rows_s"] = round(hist_s, 4)
         out["consented"] = int(consented.sum())
         assert not mask.unknown.any()

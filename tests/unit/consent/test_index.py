@@ -376,3 +376,33 @@ def test_mask_over_many_patients_matches_per_patient_answers() -> None:
         single = [bool(index.consented_at(study, [p], 2, _timestamp(2))[0]) for p in patients]
     assert bulk.tolist() == single
     assert int(bulk.sum()) == len(patients) - len(patients[::3])
+
+
+def test_resolving_the_same_list_again_picks_up_patients_enrolled_since() -> None:
+    study = STUDIES[0]
+    patients = [PATIENTS[0], PATIENTS[1]]
+    with ConsentIndex(":memory:") as index:
+        index.apply([_grant(study, PATIENTS[0], 1)], synced_through=1)
+        first = index.resolve(patients)
+        index.apply([_grant(study, PATIENTS[1], 2)], synced_through=2)
+        second = index.resolve(list(patients))
+        assert first.tolist()[1] == -1
+        assert second.tolist()[0] == first.tolist()[0]
+        assert second.tolist()[1] >= 0
+        assert index.consented_at(study, patients, 2, _timestamp(2)).tolist() == [True, True]
+
+
+def test_resolved_rows_are_read_only() -> None:
+    with ConsentIndex(":memory:") as index:
+        index.apply([_grant(STUDIES[0], PATIENTS[0], 1)])
+        rows = index.resolve([PATIENTS[0]])
+        with pytest.raises(ValueError, match="read-only"):
+            rows[0] = 5
+
+
+def test_malformed_address_is_reported_as_unknown_patient() -> None:
+    with ConsentIndex(":memory:") as index:
+        index.apply([_grant(STUDIES[0], PATIENTS[0], 1)], synced_through=1)
+        with pytest.raises(UnknownPatientError) as info:
+            index.consented_at(STUDIES[0], [PATIENTS[0], "0xnope"], 1, _timestamp(1))
+    assert info.value.patients == ("0xnope",)
