@@ -27,8 +27,8 @@ MAX_GRANT_BATCH: Final = 400
 STATUS_CHUNK: Final = 5_000
 """Patients per `consentStatusBatch` call (~3k gas each)."""
 
-_GAS_GRANT: Final = 130_000
-_GAS_GRANT_EACH: Final = 70_000
+_GAS_GRANT: Final = 160_000
+_GAS_GRANT_EACH: Final = 90_000
 _GAS_REVOKE: Final = 90_000
 _GAS_REVOKE_SIG: Final = 120_000
 _STATUS_SELECTOR: Final = function_signature_to_4byte_selector(

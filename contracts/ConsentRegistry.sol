@@ -22,9 +22,17 @@ contract ConsentRegistry is IConsentRegistry, EIP712, Nonces {
     bytes32 public constant REVOCATION_TYPEHASH =
         keccak256("Revocation(bytes32 study,address patient,uint256 nonce,uint64 deadline)");
 
+    /// @dev Storage form of {ConsentRecord}, packed into two slots.
+    struct PackedRecord {
+        address hospital;
+        uint64 expiresAt;
+        uint64 grantedBlock;
+        uint64 revokedBlock;
+    }
+
     IStudyRegistry private immutable _studies;
 
-    mapping(bytes32 study => mapping(address patient => ConsentRecord)) private _records;
+    mapping(bytes32 study => mapping(address patient => PackedRecord)) private _records;
     mapping(bytes32 study => mapping(address hospital => uint256)) private _lastRevocationBlock;
 
     /// @param studies The registry whose members may record consent.
@@ -80,7 +88,13 @@ contract ConsentRegistry is IConsentRegistry, EIP712, Nonces {
         view
         returns (ConsentRecord memory)
     {
-        return _records[study][patient];
+        PackedRecord storage record = _records[study][patient];
+        return ConsentRecord({
+            hospital: record.hospital,
+            grantedBlock: record.grantedBlock,
+            revokedBlock: record.revokedBlock,
+            expiresAt: record.expiresAt
+        });
     }
 
     /// @inheritdoc IConsentRegistry
@@ -94,7 +108,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712, Nonces {
         view
         returns (bool[] memory statuses)
     {
-        mapping(address patient => ConsentRecord) storage records = _records[study];
+        mapping(address patient => PackedRecord) storage records = _records[study];
         statuses = new bool[](patients.length);
         for (uint256 i = 0; i < patients.length; ++i) {
             statuses[i] = _isConsented(records[patients[i]]);
@@ -124,25 +138,27 @@ contract ConsentRegistry is IConsentRegistry, EIP712, Nonces {
             keccak256(abi.encode(CONSENT_TYPEHASH, study, patient, msg.sender, expiresAt, nonce));
         _checkSigner(structHash, patient, signature);
 
-        ConsentRecord storage record = _records[study][patient];
+        PackedRecord storage record = _records[study][patient];
         address previous = record.hospital;
         if (previous != address(0) && previous != msg.sender && record.revokedBlock == 0) {
-            record.revokedBlock = block.number;
             _lastRevocationBlock[study][previous] = block.number;
             emit ConsentRevoked(study, patient, previous);
         }
-        _records[study][patient] = ConsentRecord({
-            hospital: msg.sender, grantedBlock: block.number, revokedBlock: 0, expiresAt: expiresAt
+        _records[study][patient] = PackedRecord({
+            hospital: msg.sender,
+            expiresAt: expiresAt,
+            grantedBlock: uint64(block.number),
+            revokedBlock: 0
         });
         emit ConsentGranted(study, patient, msg.sender, expiresAt, nonce);
     }
 
     function _revoke(bytes32 study, address patient) private {
-        ConsentRecord storage record = _records[study][patient];
+        PackedRecord storage record = _records[study][patient];
         if (record.grantedBlock == 0 || record.revokedBlock != 0) {
             revert NoActiveConsent(study, patient);
         }
-        record.revokedBlock = block.number;
+        record.revokedBlock = uint64(block.number);
         _lastRevocationBlock[study][record.hospital] = block.number;
         emit ConsentRevoked(study, patient, record.hospital);
     }
@@ -160,7 +176,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712, Nonces {
         if (signer != patient) revert InvalidSigner(signer, patient);
     }
 
-    function _isConsented(ConsentRecord storage record) private view returns (bool) {
+    function _isConsented(PackedRecord storage record) private view returns (bool) {
         return record.grantedBlock != 0 && record.revokedBlock == 0
             && (record.expiresAt == 0 || record.expiresAt > block.timestamp);
     }
