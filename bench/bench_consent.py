@@ -25,6 +25,7 @@ from eth_utils.address import to_checksum_address
 from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, EventPosition
 from consent.ids import Address, study_id
 from consent.index import ConsentIndex
+from consent.keys import generate, load_keyring, load_keystore, save_keyring, save_keystore
 from consent.merkle import DataTree, verify_membership, verify_non_membership
 
 RESULTS = Path(__file__).parent / "results" / "consent.json"
@@ -174,15 +175,47 @@ def bench_merkle(n: int) -> dict[str, Any]:
     }
 
 
+def bench_keys(n: int) -> dict[str, Any]:
+    key = generate()
+    out: dict[str, Any] = {"keyring_keys": n}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, kdf, iterations in (
+            ("scrypt_default", "scrypt", None),
+            ("pbkdf2_default", "pbkdf2", None),
+            ("pbkdf2_10000", "pbkdf2", 10_000),
+        ):
+            path = Path(tmp) / f"{label}.json"
+            start = time.perf_counter()
+            save_keystore(key, path, "pw", kdf=kdf, iterations=iterations)  # type: ignore[arg-type]
+            out[f"keystore_{label}_save_s"] = round(time.perf_counter() - start, 4)
+            start = time.perf_counter()
+            load_keystore(path, "pw")
+            out[f"keystore_{label}_load_s"] = round(time.perf_counter() - start, 4)
+        start = time.perf_counter()
+        keys = [generate() for _ in range(n)]
+        out["generate_per_key_ms"] = round((time.perf_counter() - start) / n * 1e3, 4)
+        path = Path(tmp) / "ring.json"
+        start = time.perf_counter()
+        save_keyring(keys, path, "pw")
+        out["keyring_save_s"] = round(time.perf_counter() - start, 3)
+        start = time.perf_counter()
+        loaded = load_keyring(path, "pw")
+        out["keyring_load_s"] = round(time.perf_counter() - start, 3)
+        assert loaded == tuple(keys)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--patients", type=int, default=1_000_000)
     parser.add_argument("--tree-patients", type=int, default=100_000)
+    parser.add_argument("--keyring-keys", type=int, default=10_000)
     args = parser.parse_args()
     result = {
         "machine": {"python": platform.python_version(), "numpy": np.__version__},
         "index": bench_index(args.patients),
         "merkle": bench_merkle(args.tree_patients),
+        "keys": bench_keys(args.keyring_keys),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

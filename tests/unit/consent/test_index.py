@@ -148,7 +148,7 @@ def test_consented_at_counts_grant_from_its_block_and_stops_at_revocation() -> N
 
 def test_regrant_after_revocation_counts_again_from_its_block() -> None:
     study = STUDIES[0]
-    events = [
+    events: list[ConsentEvent] = [
         _grant(study, PATIENTS[1], 5),
         _revoke(study, PATIENTS[1], 6),
         _grant(study, PATIENTS[1], 8),
@@ -279,7 +279,10 @@ def test_failed_batch_applies_nothing_and_persists_nothing(tmp_path: Path) -> No
 
 def test_synced_block_and_answers_survive_reopen(tmp_path: Path) -> None:
     path = tmp_path / "index.sqlite"
-    events = [_grant(STUDIES[0], PATIENTS[0], 2), _revoke(STUDIES[0], PATIENTS[0], 9)]
+    events: list[ConsentEvent] = [
+        _grant(STUDIES[0], PATIENTS[0], 2),
+        _revoke(STUDIES[0], PATIENTS[0], 9),
+    ]
     with ConsentIndex(path) as index:
         index.apply(events, synced_through=12)
     with ConsentIndex(path) as index:
@@ -313,7 +316,10 @@ def test_status_follows_grant_revoke_and_regrant() -> None:
 
 
 def test_history_lists_only_that_patients_events_in_that_study() -> None:
-    mine = [_grant(STUDIES[0], PATIENTS[0], 1, nonce=3), _revoke(STUDIES[0], PATIENTS[0], 2)]
+    mine: list[ConsentEvent] = [
+        _grant(STUDIES[0], PATIENTS[0], 1, nonce=3),
+        _revoke(STUDIES[0], PATIENTS[0], 2),
+    ]
     others = [_grant(STUDIES[1], PATIENTS[0], 3), _grant(STUDIES[0], PATIENTS[1], 4)]
     with ConsentIndex(":memory:") as index:
         index.apply(sorted([*mine, *others], key=lambda e: e.position))
@@ -324,7 +330,7 @@ def test_history_lists_only_that_patients_events_in_that_study() -> None:
 def test_revoked_since_returns_that_hospitals_revocations_after_the_block() -> None:
     study = STUDIES[0]
     h0, h1 = HOSPITALS
-    events = [
+    events: list[ConsentEvent] = [
         _grant(study, PATIENTS[0], 1, 0),
         _grant(study, PATIENTS[1], 1, 1),
         _grant(study, PATIENTS[2], 1, 2, hospital=h1),
@@ -343,7 +349,7 @@ def test_revoked_since_returns_that_hospitals_revocations_after_the_block() -> N
 
 def test_patients_filters_by_the_hospital_holding_the_record() -> None:
     study = STUDIES[0]
-    events = [
+    events: list[ConsentEvent] = [
         _grant(study, PATIENTS[0], 1, 0),
         _grant(study, PATIENTS[1], 1, 1, hospital=HOSPITALS[1]),
         _revoke(study, PATIENTS[0], 2),

@@ -47,12 +47,12 @@ def test_repr_never_shows_the_private_key() -> None:
 @pytest.mark.parametrize("form", ["bytes", "hex", "0xhex"])
 def test_from_private_key_accepts_bytes_and_hex(form: str) -> None:
     key = generate()
-    raw: bytes | str = {
+    forms: dict[str, bytes | str] = {
         "bytes": key.private_key,
         "hex": key.private_key.hex(),
         "0xhex": key.private_key_hex,
-    }[form]
-    assert PatientKey.from_private_key(raw) == key
+    }
+    assert PatientKey.from_private_key(forms[form]) == key
 
 
 @pytest.mark.parametrize("raw", [b"\x01" * 31, b"\x00" * 32, b"\xff" * 32, "0x1234", "zz" * 32])

@@ -7,7 +7,7 @@ import random
 from dataclasses import replace
 
 import pytest
-from eth_abi import encode
+from eth_abi.abi import encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hypothesis import given, settings
@@ -20,7 +20,7 @@ from consent.errors import (
     PatientNotInTreeError,
     ReservedAddressError,
 )
-from consent.ids import Address, InvalidIdentifierError
+from consent.ids import Address, Bytes32, InvalidIdentifierError
 from consent.merkle import (
     MAX_SENTINEL,
     MIN_SENTINEL,
@@ -160,7 +160,7 @@ def test_tampered_membership_proofs_are_rejected() -> None:
     patients = _random_addresses(random.Random(6), 12)
     tree = DataTree.build(patients)
     proof = tree.membership_proof(tree.patients[4])
-    flipped = bytes([proof.siblings[0][0] ^ 1]) + proof.siblings[0][1:]
+    flipped = Bytes32(bytes([proof.siblings[0][0] ^ 1]) + proof.siblings[0][1:])
     tampered = [
         replace(proof, index=proof.index + 1),
         replace(proof, patient=tree.patients[5]),
