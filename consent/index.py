@@ -19,8 +19,9 @@ Patients are dense integer rows shared by all studies. `resolve(addresses)` maps
 (callers may cache the result); `mask` takes rows, `consented_at` takes addresses and raises
 `UnknownPatientError` for patients without any event in the study.
 
-Addresses in events are taken as checksummed (the `Address` contract; `chain/` produces them so):
-checksumming a million addresses would cost ~20 s. Queries accept any case.
+Patients are matched case-insensitively. Addresses in events are stored as given, not re-checksummed
+(the `Address` contract says they already are, and `chain/` produces them so; checksumming a
+million addresses would cost ~20 s).
 """
 
 from __future__ import annotations
