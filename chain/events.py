@@ -203,14 +203,15 @@ class EventDecoder:
                 if entry.get("type") == "event" and entry["name"] in _BUILDERS:
                     topic = event_abi_to_log_topic(entry)  # type: ignore[arg-type]
                     self._by_topic[(contract.address, topic)] = (contract, str(entry["name"]))
-        self._timestamps: dict[int, int] = {}
+        self._timestamps: dict[bytes, int] = {}
 
-    def timestamp(self, block: int) -> int:
-        """Unix timestamp of `block`, cached."""
-        cached = self._timestamps.get(block)
+    def timestamp(self, block_hash: bytes) -> int:
+        """Unix timestamp of the block with `block_hash`, cached (by hash: safe across reorgs
+        and snapshot reverts)."""
+        cached = self._timestamps.get(block_hash)
         if cached is None:
-            cached = int(self._w3.eth.get_block(block)["timestamp"])
-            self._timestamps[block] = cached
+            cached = int(self._w3.eth.get_block(HexBytes(block_hash))["timestamp"])
+            self._timestamps[block_hash] = cached
         return cached
 
     def decode(self, log: LogReceipt) -> LedgerEvent | None:
@@ -226,7 +227,8 @@ class EventDecoder:
         block = int(data["blockNumber"])
         position = EventPosition(block, int(data["logIndex"]))
         tx_hash = HexBytes(data["transactionHash"]).to_0x_hex()
-        return _BUILDERS[name](data["args"], position, tx_hash, self.timestamp(block))
+        timestamp = self.timestamp(bytes(data["blockHash"]))
+        return _BUILDERS[name](data["args"], position, tx_hash, timestamp)
 
     def decode_all(self, logs: Iterable[LogReceipt]) -> list[LedgerEvent]:
         """The typed events among `logs`, in order."""
