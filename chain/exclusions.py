@@ -1,0 +1,116 @@
+"""Exclusion proofs as hospitals publish them: one JSON file per (round, revoked patient).
+
+The trainer (`fl.roles.proofs`, whose docstring is the format's reference) writes::
+
+    <proofs_dir>/<study>/<hospital>/<round>/<patient>.json
+
+    {
+      "format": "consentfl.exclusion-proof/1",
+      "study": "0x<64 hex>", "hospital": "0x..", "round": 4, "patient": "0x..",
+      "revoked_block": 118, "consent_block": 120, "data_root": "0x<64 hex>",
+      "proof": {"left": {...}, "right": {...}}     # consent.merkle.NonMembershipProof
+    }
+
+`chain/` cannot import `fl/`, so this module reads the format on its own; a unit test writes files
+with `fl.roles.proofs` and reads them here, so the two cannot drift apart unnoticed. The auditor
+keys a proof by (study, hospital, data_root, patient): the data root is what the chain records, so
+a file's `round` and path are informative only. Files of another format are ignored; a file that
+claims the format but cannot be parsed is kept as an error so the audit reports it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from chain.errors import ChainError
+from consent.errors import MalformedProofError
+from consent.ids import InvalidIdentifierError, parse_address, parse_bytes32
+from consent.merkle import NonMembershipProof
+
+__all__ = ["PROOF_FORMAT", "ExclusionFileError", "ExclusionProofs", "ProofEntry"]
+
+logger = logging.getLogger(__name__)
+
+PROOF_FORMAT: Final = "consentfl.exclusion-proof/1"
+_MAX_FILE_BYTES: Final = 16 * 1024 * 1024
+
+
+class ExclusionFileError(ChainError, ValueError):
+    """An exclusion proof file that is not valid JSON of the expected shape."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+ProofEntry = NonMembershipProof | MalformedProofError
+"""A parsed proof, or why it could not be parsed."""
+
+
+class ExclusionProofs:
+    """Published exclusion proofs, looked up by (study, hospital, data root, patient)."""
+
+    def __init__(self) -> None:
+        self._proofs: dict[tuple[bytes, str, bytes, str], ProofEntry] = {}
+        self.errors: list[ExclusionFileError] = []
+
+    def add(self, body: Mapping[str, Any], source: str = "<memory>") -> None:
+        """Add one parsed proof file; a malformed header raises `ExclusionFileError`, a malformed
+        proof is stored as its `MalformedProofError`."""
+        try:
+            key = (
+                bytes(parse_bytes32(body["study"])),
+                parse_address(body["hospital"]).lower(),
+                bytes(parse_bytes32(body["data_root"])),
+                parse_address(body["patient"]).lower(),
+            )
+        except (KeyError, TypeError, InvalidIdentifierError) as exc:
+            raise ExclusionFileError(
+                source, f"bad study, hospital, data_root or patient: {exc}"
+            ) from exc
+        entry: ProofEntry
+        try:
+            raw = body["proof"]
+            if not isinstance(raw, Mapping):
+                raise MalformedProofError(f"{source}: 'proof' must be an object")
+            entry = NonMembershipProof.from_json(raw)
+        except KeyError:
+            entry = MalformedProofError(f"{source}: no 'proof'")
+        except MalformedProofError as exc:
+            entry = exc
+        self._proofs[key] = entry
+
+    @classmethod
+    def load(cls, directory: Path) -> ExclusionProofs:
+        """Every proof file under `directory` (recursively); unreadable ones go to `errors`."""
+        found = cls()
+        for path in sorted(directory.rglob("*.json")):
+            try:
+                if path.stat().st_size > _MAX_FILE_BYTES:
+                    raise ValueError("file too large")
+                body = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                found.errors.append(ExclusionFileError(str(path), str(exc)))
+                continue
+            if not isinstance(body, dict) or body.get("format") != PROOF_FORMAT:
+                continue
+            try:
+                found.add(body, str(path))
+            except ExclusionFileError as exc:
+                found.errors.append(exc)
+        logger.info("loaded %d exclusion proofs from %s", len(found), directory)
+        return found
+
+    def __len__(self) -> int:
+        return len(self._proofs)
+
+    def lookup(
+        self, study: bytes, hospital: str, data_root: bytes, patient: str
+    ) -> ProofEntry | None:
+        """The published proof that `patient` is absent from `data_root`, if any."""
+        return self._proofs.get((bytes(study), hospital.lower(), bytes(data_root), patient.lower()))

@@ -1,0 +1,120 @@
+"""A two-round study history on the eth-tester ledger, for the audit verifier and the HTTP API.
+
+`build_history(world, store, proofs_dir)` grants patients 0-2 to hospital 0 and 3-4 to hospital 1,
+runs round 0, relays patient 1's signed revocation, runs round 1 (hospital 0 leaves patient 1
+out and publishes its exclusion proof with the trainer's own writer, `fl.roles.proofs`) and returns what it recorded. Options forge the history
+the way a dishonest hospital would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from chain.store import ArtifactStore
+from consent.ids import Address, Bytes32
+from consent.merkle import DataTree
+from fl.roles.proofs import ExclusionProof, write_proof_files
+from tests.fixtures.ledger import LedgerWorld, sender_of
+
+HOSPITAL_PATIENTS = ((0, 1, 2), (3, 4))
+REVOKED_PATIENT = 1
+
+
+@dataclass(frozen=True)
+class StudyHistory:
+    """What `build_history` put on chain and in the store."""
+
+    model_cids: tuple[str, ...]  # round r's model
+    update_cids: tuple[tuple[str, ...], ...]  # [round][hospital]
+    metrics_cids: tuple[str, ...]
+    base_cid: str
+    revoked: Address
+    proof_file: Path
+
+
+def _sha(data: bytes) -> Bytes32:
+    return Bytes32(hashlib.sha256(data).digest())
+
+
+def _put(store: ArtifactStore, data: bytes) -> tuple[Bytes32, str]:
+    return _sha(data), store.put(data)
+
+
+def build_history(
+    world: LedgerWorld,
+    store: ArtifactStore,
+    proofs_dir: Path,
+    *,
+    forge_root: bool = False,
+    write_proofs: bool = True,
+    wrong_base: bool = False,
+) -> StudyHistory:
+    """Two rounds with a revocation between them (see the module docstring)."""
+    for hospital, patients in enumerate(HOSPITAL_PATIENTS):
+        for patient in patients:
+            world.grant(patient, hospital)
+    study = world.study
+    base_hash, base_cid = _put(store, b"initial model weights")
+    models: list[str] = []
+    updates: list[tuple[str, ...]] = []
+    metrics: list[str] = []
+    revoked = world.patient(REVOKED_PATIENT)
+    proof_files: list[Path] = []
+    revoked_block = 0
+    for round_ in range(2):
+        world.aggregator.rounds.open_round(study, round_, base_hash, base_cid)
+        round_updates: list[str] = []
+        for hospital, patients in enumerate(HOSPITAL_PATIENTS):
+            used = [world.patient(p) for p in patients if round_ == 0 or p != REVOKED_PATIENT]
+            tree = DataTree.build(used)
+            committed = tree.root
+            if forge_root and round_ == 1 and hospital == 0:
+                committed = DataTree.build([*used, revoked]).root
+            update_hash, update_cid = _put(store, f"update r{round_} h{hospital}".encode())
+            consent_block = world.chain.block_number()
+            world.hospitals[hospital].rounds.submit_update(
+                study,
+                round_,
+                update_hash=update_hash,
+                update_cid=update_cid,
+                num_samples=10 * len(used),
+                data_root=committed,
+                consent_block=consent_block,
+            )
+            round_updates.append(update_cid)
+            if round_ == 1 and hospital == 0 and write_proofs:
+                proof = ExclusionProof(
+                    study=study,
+                    hospital=sender_of(world.hospitals[0]),
+                    round=round_,
+                    patient=revoked,
+                    revoked_block=revoked_block,
+                    consent_block=consent_block,
+                    data_root=committed,
+                    proof=tree.non_membership_proof(revoked),
+                )
+                proof_files.extend(write_proof_files(proofs_dir, [proof]))
+        model_hash, model_cid = _put(store, f"model after round {round_}".encode())
+        _, metrics_cid = _put(store, f'{{"round": {round_}}}'.encode())
+        world.aggregator.rounds.finalize_round(study, round_, model_hash, model_cid, metrics_cid)
+        models.append(model_cid)
+        updates.append(tuple(round_updates))
+        metrics.append(metrics_cid)
+        base_hash, base_cid = model_hash, model_cid
+        if wrong_base:
+            base_hash, base_cid = _put(store, b"some other model")
+        if round_ == 0:
+            deadline = world.chain.block_timestamp() + 3600
+            signature = world.revocation_sig(REVOKED_PATIENT, deadline=deadline)
+            event = world.outsider.consents.revoke_with_sig(study, revoked, deadline, signature)
+            revoked_block = event.position.block_number
+    return StudyHistory(
+        model_cids=tuple(models),
+        update_cids=tuple(updates),
+        metrics_cids=tuple(metrics),
+        base_cid=_put(store, b"initial model weights")[1],
+        revoked=revoked,
+        proof_file=proof_files[0] if proof_files else proofs_dir / "none.json",
+    )

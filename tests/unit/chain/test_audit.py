@@ -1,0 +1,171 @@
+"""The audit verifier on the eth-tester ledger and the local store: honest history and tampering."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chain.audit import CHECKS, AuditCheck, AuditReport, AuditVerifier
+from chain.errors import UnknownStudyError
+from chain.exclusions import ExclusionProofs
+from chain.store import LocalStore
+from consent.ids import study_id
+from tests.unit.chain.audit_history import StudyHistory, build_history
+from tests.fixtures.ledger import LedgerWorld, sender_of
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "store")
+
+
+@pytest.fixture
+def proofs_dir(tmp_path: Path) -> Path:
+    return tmp_path / "proofs"
+
+
+def _verify(world: LedgerWorld, store: LocalStore, proofs_dir: Path) -> AuditReport:
+    proofs = ExclusionProofs.load(proofs_dir) if proofs_dir.exists() else ExclusionProofs()
+    return AuditVerifier(world.coordinator, store, proofs).verify(world.study)
+
+
+def _only_failure(report: AuditReport) -> AuditCheck:
+    assert not report.passed
+    assert len(report.failures) == 1, report.failures
+    return report.failures[0]
+
+
+def test_honest_history_passes_every_kind_of_check(
+    eth_tester_ledger: LedgerWorld, store: LocalStore, proofs_dir: Path
+) -> None:
+    history = build_history(eth_tester_ledger, store, proofs_dir)
+
+    report = _verify(eth_tester_ledger, store, proofs_dir)
+
+    assert report.passed, report.failures
+    assert report.rounds == 2
+    assert {c.check for c in report.checks} == set(CHECKS)
+    exclusions = [c for c in report.checks if c.check == "exclusion"]
+    assert [(c.round, c.hospital) for c in exclusions] == [
+        (1, sender_of(eth_tester_ledger.hospitals[0]))
+    ]
+    assert history.revoked in exclusions[0].subject
+    body = report.to_json()
+    assert body["passed"] is True
+    assert len(body["checks"]) == len(report.checks)
+    json.dumps(body)
+
+
+def test_flipped_byte_in_a_stored_update_fails_the_artifact_check_naming_it(
+    eth_tester_ledger: LedgerWorld, store: LocalStore, proofs_dir: Path
+) -> None:
+    history = build_history(eth_tester_ledger, store, proofs_dir)
+    cid = history.update_cids[1][0]
+    (block,) = store.block_paths(cid)
+    data = bytearray(block.read_bytes())
+    data[3] ^= 0x01
+    block.write_bytes(bytes(data))
+
+    failure = _only_failure(_verify(eth_tester_ledger, store, proofs_dir))
+
+    assert failure.check == "artifact"
+    assert failure.round == 1
+    assert failure.hospital == sender_of(eth_tester_ledger.hospitals[0])
+    assert cid in failure.subject
+    assert "do not match" in failure.detail
+
+
+def test_artifact_deleted_from_the_store_fails_naming_the_round_and_model(
+    eth_tester_ledger: LedgerWorld, store: LocalStore, proofs_dir: Path
+) -> None:
+    history = build_history(eth_tester_ledger, store, proofs_dir)
+    for path in store.block_paths(history.model_cids[0]):
+        path.unlink()
+
+    failure = _only_failure(_verify(eth_tester_ledger, store, proofs_dir))
+
+    assert (failure.check, failure.round, failure.hospital) == ("artifact", 0, None)
+    assert failure.subject == f"model {history.model_cids[0]}"
+    assert "missing" in failure.detail
+
+
+def test_forged_data_root_that_still_holds_the_revoked_patient_fails_the_exclusion_check(
+    eth_tester_ledger: LedgerWorld, store: LocalStore, proofs_dir: Path
+) -> None:
+    build_history(eth_tester_ledger, store, proofs_dir, forge_root=True)
+
+    failure = _only_failure(_verify(eth_tester_ledger, store, proofs_dir))
+
+    assert (failure.check, failure.round) == ("exclusion", 1)
+    assert failure.hospital == sender_of(eth_tester_ledger.hospitals[0])
+    assert "does not verify" in failure.detail
+
+
+def test_missing_exclusion_proof_fails_naming_the_revoked_patient(
+    eth_tester_ledger: LedgerWorld, store: LocalStore, proofs_dir: Path
+) -> None:
+    history = build_history(eth_tester_ledger, store, proofs_dir, write_proofs=False)
+
+    failure = _only_failure(_verify(eth_tester_ledger, store, proofs_dir))
+
+    assert (failure.check, failure.round) == ("exclusion", 1)
+    assert history.revoked in failure.subject
+    assert "no non-membership proof" in failure.detail
+
+
+def test_proof_for_another_patient_does_not_count_as_exclusion(
+    eth_tester_ledger: LedgerWorld, store: LocalStore, proofs_dir: Path
+) -> None:
+    history = build_history(eth_tester_ledger, store, proofs_dir)
+    body = json.loads(history.proof_file.read_text())
+    body["patient"] = eth_tester_ledger.patient(5)
+    history.proof_file.write_text(json.dumps(body))
+
+    failure = _only_failure(_verify(eth_tester_ledger, store, proofs_dir))
+
+    assert failure.check == "exclusion"
+    assert "no non-membership proof" in failure.detail
+
+
+def test_malformed_proof_file_is_reported_not_ignored(
+    eth_tester_ledger: LedgerWorld, store: LocalStore, proofs_dir: Path
+) -> None:
+    history = build_history(eth_tester_ledger, store, proofs_dir)
+    body = json.loads(history.proof_file.read_text())
+    body["proof"] = {"left": {"index": "zero"}, "right": {}}
+    history.proof_file.write_text(json.dumps(body))
+
+    failure = _only_failure(_verify(eth_tester_ledger, store, proofs_dir))
+
+    assert failure.check == "exclusion"
+    assert "malformed" in failure.detail
+
+
+def test_round_not_built_on_the_previous_model_fails_the_base_model_check(
+    eth_tester_ledger: LedgerWorld, store: LocalStore, proofs_dir: Path
+) -> None:
+    build_history(eth_tester_ledger, store, proofs_dir, wrong_base=True)
+
+    failure = _only_failure(_verify(eth_tester_ledger, store, proofs_dir))
+
+    assert (failure.check, failure.round) == ("base-model", 1)
+
+
+def test_unknown_study_raises_unknown_study_error(
+    eth_tester_ledger: LedgerWorld, store: LocalStore
+) -> None:
+    verifier = AuditVerifier(eth_tester_ledger.coordinator, store)
+
+    with pytest.raises(UnknownStudyError):
+        verifier.verify(study_id("no such study"))
+
+
+def test_study_without_rounds_passes_with_no_checks(
+    eth_tester_ledger: LedgerWorld, store: LocalStore
+) -> None:
+    report = AuditVerifier(eth_tester_ledger.coordinator, store).verify(eth_tester_ledger.study)
+
+    assert report.passed
+    assert (report.rounds, report.checks) == (0, ())
