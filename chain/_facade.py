@@ -28,7 +28,7 @@ def revert_decoder() -> RevertDecoder:
 
 def string_gas(*values: str) -> int:
     """Extra gas to store `values` as strings (one storage slot per 32 bytes, plus one)."""
-    return sum(GAS_PER_STRING_WORD * (len(v.encode()) // 32 + 1) for v in values)
+    return sum(GAS_PER_STRING_WORD * ((len(v.encode()) + 31) // 32 + 1) for v in values)
 
 
 class MissingSenderError(ChainError, RuntimeError):
