@@ -1,0 +1,32 @@
+"""The trainer and aggregator roles: the round protocol over the ledger and artifact-store ports.
+
+Roles never call each other: they watch the ledger and exchange artifacts by CID, so the same code
+runs in one process (embedded mode) or as separate processes (networked mode).
+"""
+
+from fl.roles.aggregator import Aggregator, AggregatorOutcome, RejectedHospital
+from fl.roles.errors import (
+    BaseModelMismatchError,
+    ConsentRetryExhaustedError,
+    MetadataError,
+    RoleError,
+)
+from fl.roles.plan import StudyPlan
+from fl.roles.records import DropReason, RoundUsage
+from fl.roles.trainer import ConsentSource, Trainer, TrainerOutcome
+
+__all__ = [
+    "Aggregator",
+    "AggregatorOutcome",
+    "BaseModelMismatchError",
+    "ConsentRetryExhaustedError",
+    "ConsentSource",
+    "DropReason",
+    "MetadataError",
+    "RejectedHospital",
+    "RoleError",
+    "RoundUsage",
+    "StudyPlan",
+    "Trainer",
+    "TrainerOutcome",
+]

@@ -1,0 +1,306 @@
+"""The aggregator role: opens rounds, collects verified updates, aggregates and finalizes.
+
+Per round `r`:
+
+1. `open_round(r, base)`: round 0's base is the plan's initial model; round `r + 1`'s base is the
+   model finalized in round `r`.
+2. Wait until every member hospital submitted, or at least the study's minimum did and the round
+   timeout (from the plan) has passed since this aggregator saw the round open.
+3. For each update: fetch by CID, check SHA-256 against the ledger, unseal with the aggregator's
+   X25519 key, deserialize against the base model's shapes. Any failure rejects that hospital's
+   update with its reason (as data, in the outcome and the metrics artifact), never silently.
+4. Aggregate the accepted deltas with the plan's strategy (FedAvg: sample-weighted), evaluate on
+   the held-out test set if given, put the model and a metrics JSON, `finalize_round`.
+
+State lives on the ledger: a restarted aggregator reads the round count and the last round's
+state and carries on (re-fetching the current base model and checking its hash).
+
+Metrics artifact (`metricsCid`), canonical JSON::
+
+    {"format": "consentfl.round-metrics/1", "round": 3,
+     "accepted": [{"hospital": "0x..", "num_samples": 140}],
+     "rejected": [{"hospital": "0x..", "reason": "..."}],
+     "strategy": {"name": "fedavg", "options": {...}},
+     "test": {"task": "classification", "num_samples": 114, "loss": 0.2, "accuracy": 0.95} | null}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from torch import Tensor
+
+from consent.errors import ConsentError
+from consent.ids import Address, Bytes32, StudyId
+from consent.sealing import open_sealed
+from fl.data import Examples
+from fl.errors import FlError
+from fl.ports import ArtifactStorePort, LedgerPort, RoundRecord, RoundState, UpdateRecord
+from fl.roles.errors import BaseModelMismatchError, RoleError
+from fl.roles.plan import StudyPlan
+from fl.roles.trainer import sha256
+from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
+from fl.strategy import ClientUpdate, screen_updates
+from fl.train import Metrics, evaluate
+
+__all__ = ["METRICS_FORMAT", "Aggregator", "AggregatorOutcome", "RejectedHospital"]
+
+logger = logging.getLogger(__name__)
+
+METRICS_FORMAT: Final = "consentfl.round-metrics/1"
+_MAX_CONSECUTIVE_FAILURES: Final = 20
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedHospital:
+    """A hospital's update left out of aggregation, and why."""
+
+    hospital: Address
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AggregatorOutcome:
+    """One finalized round."""
+
+    round: int
+    model_cid: str
+    model_hash: Bytes32
+    metrics_cid: str
+    accepted: tuple[tuple[Address, int], ...]
+    """(hospital, num_samples) of the updates aggregated."""
+    rejected: tuple[RejectedHospital, ...]
+    missing: tuple[Address, ...]
+    """Member hospitals that did not submit before the round closed."""
+    test: Metrics | None
+
+
+class Aggregator:
+    """The study's aggregator: `start()` + `poll()` step-wise, or `run()` to loop."""
+
+    def __init__(
+        self,
+        *,
+        study: bytes,
+        ledger: LedgerPort,
+        store: ArtifactStorePort,
+        seal_key: X25519PrivateKey,
+        rounds: int,
+        test_set: Examples | None = None,
+        plan: StudyPlan | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if rounds < 1:
+            raise RoleError(f"rounds must be >= 1, got {rounds}")
+        self.study = StudyId(bytes(study))
+        self._ledger = ledger
+        self._store = store
+        self._seal_key = seal_key
+        self.rounds = rounds
+        self._test_set = test_set
+        self._plan = plan
+        self._clock = clock
+        self._base: tuple[int, dict[str, Tensor]] | None = None
+        self._seen_open: dict[int, float] = {}
+
+    def plan(self) -> StudyPlan:
+        """The study's plan, read once from the study's metadata artifact."""
+        if self._plan is None:
+            record = self._ledger.study(self.study)
+            self._plan = StudyPlan.from_json_bytes(self._store.get(record.metadata_cid))
+        return self._plan
+
+    # --- steps ----------------------------------------------------------------------------------
+
+    def current_round(self) -> RoundRecord | None:
+        """The latest round on the ledger (None before round 0)."""
+        count = self._ledger.round_count(self.study)
+        return None if count == 0 else self._ledger.round(self.study, count - 1)
+
+    def done(self) -> bool:
+        """Whether all `rounds` rounds are finalized."""
+        record = self.current_round()
+        return (
+            record is not None
+            and record.round >= self.rounds - 1
+            and record.state == RoundState.FINALIZED
+        )
+
+    def start(self) -> int | None:
+        """Open the next round if none is open and rounds remain; returns the round opened.
+
+        Called again after a restart, it resumes: an open round is left open (keep polling it).
+        """
+        record = self.current_round()
+        if record is None:
+            state = self.plan().initial_state()
+            return self._open(0, state_dict_to_bytes(state), state)
+        if record.state == RoundState.OPEN or record.round + 1 >= self.rounds:
+            return None
+        data = self._fetch_verified(record.model_cid, record.model_hash)
+        return self._open(record.round + 1, data, None)
+
+    def _open(self, round_: int, data: bytes, state: dict[str, Tensor] | None) -> int:
+        cid = self._store.put(data)
+        self._ledger.open_round(self.study, round_, Bytes32(sha256(data)), cid)
+        template = self.plan().initial_state()
+        self._base = (round_, state or bytes_to_state_dict(data, expected=template))
+        logger.info("opened round %d", round_)
+        return round_
+
+    def ready(self, record: RoundRecord) -> bool:
+        """Whether `record` (open) can close: all members in, or the minimum plus the timeout."""
+        study = self._ledger.study(self.study)
+        submitted = {u.hospital for u in record.updates}
+        if set(study.hospitals) <= submitted:
+            return True
+        if len(submitted) < study.min_updates:
+            return False
+        first_seen = self._seen_open.setdefault(record.round, self._clock())
+        return self._clock() - first_seen >= self.plan().round_timeout_s
+
+    def poll(self) -> AggregatorOutcome | None:
+        """One step: finalize the open round if ready, then open the next; None if waiting."""
+        record = self.current_round()
+        if record is None or record.state != RoundState.OPEN:
+            if self.start() is None:
+                return None
+            record = self.current_round()
+            assert record is not None
+        self._seen_open.setdefault(record.round, self._clock())
+        if not self.ready(record):
+            return None
+        outcome = self.finalize(record)
+        if not self.done():
+            self.start()
+        return outcome
+
+    def run(
+        self,
+        *,
+        poll_interval: float = 1.0,
+        stop: threading.Event | None = None,
+        on_outcome: Callable[[AggregatorOutcome], None] | None = None,
+    ) -> list[AggregatorOutcome]:
+        """Poll until all rounds are finalized (or `stop` is set). Transient failures (node or
+        store down) are logged and retried; 20 in a row are raised."""
+        stop = stop or threading.Event()
+        outcomes: list[AggregatorOutcome] = []
+        failures = 0
+        while not stop.is_set() and not self.done():
+            try:
+                outcome = self.poll()
+            except RoleError:
+                raise
+            except Exception as exc:  # a daemon loop survives node/store hiccups
+                failures += 1
+                logger.warning("aggregator step failed (%d in a row): %s", failures, exc)
+                if failures >= _MAX_CONSECUTIVE_FAILURES:
+                    raise
+                stop.wait(poll_interval)
+                continue
+            failures = 0
+            if outcome is None:
+                stop.wait(poll_interval)
+                continue
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+        return outcomes
+
+    # --- aggregation ----------------------------------------------------------------------------
+
+    def finalize(self, record: RoundRecord) -> AggregatorOutcome:
+        """Verify, aggregate and finalize `record` (an open round)."""
+        base = self._base_state(record)
+        updates: list[ClientUpdate] = []
+        rejected: list[RejectedHospital] = []
+        for update in record.updates:
+            try:
+                updates.append(self._load_update(update, base))
+            except (FlError, ConsentError, OSError, KeyError, ValueError) as exc:
+                logger.warning("round %d: rejecting an update: %s", record.round, exc)
+                rejected.append(RejectedHospital(update.hospital, str(exc)))
+        accepted, screened = screen_updates(base, updates)
+        rejected += [RejectedHospital(Address(r.update.client_id), str(r.error)) for r in screened]
+        strategy = self.plan().make_strategy()
+        new_state = strategy.aggregate(base, accepted) if accepted else dict(base)
+        test = (
+            None
+            if self._test_set is None
+            else evaluate(self.plan().model, new_state, self._test_set)
+        )
+        model = state_dict_to_bytes(new_state)
+        model_cid = self._store.put(model)
+        submitted = {u.hospital for u in record.updates}
+        study = self._ledger.study(self.study)
+        outcome = AggregatorOutcome(
+            round=record.round,
+            model_cid=model_cid,
+            model_hash=Bytes32(sha256(model)),
+            metrics_cid="",
+            accepted=tuple((Address(u.client_id), u.num_samples) for u in accepted),
+            rejected=tuple(rejected),
+            missing=tuple(h for h in study.hospitals if h not in submitted),
+            test=test,
+        )
+        metrics_cid = self._store.put(self._metrics_json(outcome))
+        self._ledger.finalize_round(
+            self.study, record.round, outcome.model_hash, model_cid, metrics_cid
+        )
+        self._base = (record.round + 1, new_state)
+        logger.info(
+            "finalized round %d: %d accepted, %d rejected, %d missing",
+            record.round,
+            len(outcome.accepted),
+            len(outcome.rejected),
+            len(outcome.missing),
+        )
+        return AggregatorOutcome(**{**_fields(outcome), "metrics_cid": metrics_cid})
+
+    def _metrics_json(self, outcome: AggregatorOutcome) -> bytes:
+        body: dict[str, Any] = {
+            "format": METRICS_FORMAT,
+            "round": outcome.round,
+            "accepted": [{"hospital": h, "num_samples": n} for h, n in outcome.accepted],
+            "rejected": [{"hospital": r.hospital, "reason": r.reason} for r in outcome.rejected],
+            "missing": list(outcome.missing),
+            "strategy": {
+                "name": self.plan().strategy,
+                "options": dict(self.plan().strategy_options),
+            },
+            "test": None if outcome.test is None else outcome.test.to_json_dict(),
+        }
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+    def _base_state(self, record: RoundRecord) -> dict[str, Tensor]:
+        if self._base is not None and self._base[0] == record.round:
+            return self._base[1]
+        data = self._fetch_verified(record.base_model_cid, record.base_model_hash)
+        state = bytes_to_state_dict(data, expected=self.plan().initial_state())
+        self._base = (record.round, state)
+        return state
+
+    def _fetch_verified(self, cid: str, expected: bytes) -> bytes:
+        data = self._store.get(cid)
+        digest = sha256(data)
+        if digest != bytes(expected):
+            raise BaseModelMismatchError(cid, bytes(expected), digest)
+        return data
+
+    def _load_update(self, update: UpdateRecord, base: dict[str, Tensor]) -> ClientUpdate:
+        sealed = self._fetch_verified(update.update_cid, update.update_hash)
+        payload = open_sealed(sealed, self._seal_key)
+        delta = bytes_to_state_dict(payload, expected=base)
+        return ClientUpdate(update.hospital, delta, update.num_samples)
+
+
+def _fields(outcome: AggregatorOutcome) -> dict[str, Any]:
+    return {name: getattr(outcome, name) for name in outcome.__dataclass_fields__}

@@ -1,0 +1,198 @@
+"""In-memory stand-ins for the ledger, the store and the consent feed, with the contract's rules
+that the roles depend on (membership, once per round, sequential rounds, the freshness rule)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from consent.errors import StaleConsentError
+from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, EventPosition
+from consent.ids import Address, Bytes32, StudyId
+from consent.index import ConsentIndex
+from fl.ports import RoundRecord, RoundState, StudyRecord, UpdateRecord
+
+GENESIS_TIME = 1_700_000_000
+
+
+class FakeRefusalError(RuntimeError):
+    """A rule of the fake contract was broken."""
+
+
+@dataclass
+class FakeChain:
+    """Blocks, consent events and rounds; every write mines one block (12 s apart)."""
+
+    study: StudyRecord
+    block: int = 1
+    events: list[ConsentEvent] = field(default_factory=list)
+    last_revocation: dict[Address, int] = field(default_factory=dict)
+    consent_hospital: dict[Address, Address] = field(default_factory=dict)
+    rounds: list[RoundRecord] = field(default_factory=list)
+    before_submit: list[Callable[[], object]] = field(default_factory=list)
+
+    def mine(self) -> int:
+        self.block += 1
+        return self.block
+
+    def timestamp(self, block: int) -> int:
+        return GENESIS_TIME + 12 * block
+
+    def grant(self, patient: Address, hospital: Address, expires_at: int = 0) -> int:
+        previous = self.consent_hospital.get(patient)
+        block = self.mine()
+        if previous is not None and previous != hospital:
+            self._revoked(patient, previous, block)
+        self.consent_hospital[patient] = hospital
+        self.events.append(
+            ConsentGranted(
+                self.study.study, patient, hospital, expires_at, 0,
+                EventPosition(block, len(self.events)), "0x", self.timestamp(block),
+            )
+        )  # fmt: skip
+        return block
+
+    def revoke(self, patient: Address) -> int:
+        hospital = self.consent_hospital.pop(patient)
+        block = self.mine()
+        self._revoked(patient, hospital, block)
+        return block
+
+    def _revoked(self, patient: Address, hospital: Address, block: int) -> None:
+        self.last_revocation[hospital] = block
+        self.events.append(
+            ConsentRevoked(
+                self.study.study, patient, hospital,
+                EventPosition(block, len(self.events)), "0x", self.timestamp(block),
+            )
+        )  # fmt: skip
+
+
+class FakeLedger:
+    """`fl.ports.LedgerPort` over a `FakeChain`, sending as `sender`."""
+
+    def __init__(self, chain: FakeChain, sender: Address) -> None:
+        self.chain = chain
+        self._sender = sender
+
+    @property
+    def sender(self) -> Address:
+        return self._sender
+
+    def block_number(self) -> int:
+        return self.chain.block
+
+    def block_timestamp(self, block: int) -> int:
+        return self.chain.timestamp(block)
+
+    def study(self, study: StudyId) -> StudyRecord:
+        return self.chain.study
+
+    def round_count(self, study: StudyId) -> int:
+        return len(self.chain.rounds)
+
+    def round(self, study: StudyId, round_: int) -> RoundRecord:
+        return self.chain.rounds[round_]
+
+    def open_round(
+        self, study: StudyId, round_: int, base_model_hash: Bytes32, base_model_cid: str
+    ) -> int:
+        rounds = self.chain.rounds
+        if self._sender != self.chain.study.aggregator or round_ != len(rounds):
+            raise FakeRefusalError("not the aggregator or not the next round")
+        if rounds and rounds[-1].state != RoundState.FINALIZED:
+            raise FakeRefusalError("previous round not finalized")
+        block = self.chain.mine()
+        empty = Bytes32(bytes(32))
+        rounds.append(
+            RoundRecord(round_, RoundState.OPEN, base_model_hash, base_model_cid, empty, "", "",
+                        block, 0, ())
+        )  # fmt: skip
+        return block
+
+    def submit_update(
+        self,
+        study: StudyId,
+        round_: int,
+        *,
+        update_hash: Bytes32,
+        update_cid: str,
+        num_samples: int,
+        data_root: Bytes32,
+        consent_block: int,
+    ) -> int:
+        for hook in list(self.chain.before_submit):
+            hook()
+        record = self.chain.rounds[round_]
+        if self._sender not in self.chain.study.hospitals or record.state != RoundState.OPEN:
+            raise FakeRefusalError("not a member or round not open")
+        if any(u.hospital == self._sender for u in record.updates):
+            raise FakeRefusalError("already submitted")
+        last = self.chain.last_revocation.get(self._sender, 0)
+        if consent_block < last:
+            raise StaleConsentError(consent_block, last)
+        block = self.chain.mine()
+        update = UpdateRecord(
+            self._sender, update_hash, update_cid, num_samples, data_root, consent_block, block
+        )
+        self.chain.rounds[round_] = replace(record, updates=(*record.updates, update))
+        return block
+
+    def finalize_round(
+        self, study: StudyId, round_: int, model_hash: Bytes32, model_cid: str, metrics_cid: str
+    ) -> int:
+        record = self.chain.rounds[round_]
+        if self._sender != self.chain.study.aggregator or record.state != RoundState.OPEN:
+            raise FakeRefusalError("not the aggregator or round not open")
+        if len(record.updates) < self.chain.study.min_updates:
+            raise FakeRefusalError("not enough updates")
+        block = self.chain.mine()
+        self.chain.rounds[round_] = replace(
+            record,
+            state=RoundState.FINALIZED,
+            model_hash=model_hash,
+            model_cid=model_cid,
+            metrics_cid=metrics_cid,
+            finalized_block=block,
+        )
+        return block
+
+
+class FakeStore:
+    """Content-addressed by SHA-256 hex (good enough for the roles, which re-check hashes)."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+
+    def put(self, data: bytes) -> str:
+        cid = "fake-" + hashlib.sha256(data).hexdigest()
+        self.blobs[cid] = bytes(data)
+        return cid
+
+    def get(self, cid: str) -> bytes:
+        return self.blobs[cid]
+
+
+class FakeConsent:
+    """A consent index fed from the fake chain's events (the `ConsentSource` of a trainer)."""
+
+    def __init__(self, chain: FakeChain) -> None:
+        self.chain = chain
+        self.index = ConsentIndex(":memory:")
+        self.syncs = 0
+
+    def sync(self) -> int:
+        self.syncs += 1
+        block = self.chain.block
+        fresh = [e for e in self.chain.events if e.position.block_number > self.index.synced_block]
+        self.index.apply(fresh, synced_through=block)
+        return block
+
+    def consented_mask(
+        self, study: StudyId, patients: Sequence[Address], block: int
+    ) -> npt.NDArray[np.bool_]:
+        return self.index.consented_at(study, patients, block, self.chain.timestamp(block))

@@ -1,0 +1,158 @@
+"""The aggregator's protocol logic over in-memory fakes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from consent.ids import Bytes32
+from consent.sealing import generate_keypair, seal
+from fl.aggregate import apply_delta, weighted_mean
+from fl.ports import RoundState
+from fl.roles import MetadataError, StudyPlan
+from fl.roles.aggregator import Aggregator
+from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
+from tests.unit.fl.roles.conftest import AGGREGATOR, HOSPITALS, World
+from tests.unit.fl.roles.fakes import FakeLedger
+
+
+def test_first_start_opens_round_zero_on_the_plans_initial_model(world: World) -> None:
+    assert world.aggregator().start() == 0
+    record = world.chain.rounds[0]
+    data = world.store.get(record.base_model_cid)
+    assert hashlib.sha256(data).digest() == record.base_model_hash
+    expected = world.plan.initial_state()
+    loaded = bytes_to_state_dict(data)
+    assert all(torch.equal(loaded[k], expected[k]) for k in expected)
+
+
+def test_round_with_every_member_is_finalized_with_the_sample_weighted_mean(world: World) -> None:
+    world.enrol_all()
+    aggregator = world.aggregator(rounds=2)
+    aggregator.start()
+    for h in (0, 1):
+        world.trainer(h).step()
+    updates = world.chain.rounds[0].updates
+    deltas = [bytes_to_state_dict(_unseal(world, u.update_cid)) for u in updates]
+
+    outcome = aggregator.poll()
+
+    assert outcome is not None
+    assert outcome.round == 0
+    assert outcome.rejected == ()
+    assert outcome.missing == ()
+    assert {h for h, _ in outcome.accepted} == set(HOSPITALS)
+    expected = apply_delta(
+        world.plan.initial_state(), weighted_mean(deltas, [u.num_samples for u in updates])
+    )
+    model = bytes_to_state_dict(world.store.get(world.chain.rounds[0].model_cid))
+    assert all(torch.allclose(model[k], expected[k]) for k in expected)
+    assert world.chain.rounds[0].state == RoundState.FINALIZED
+    assert world.chain.rounds[1].base_model_cid == world.chain.rounds[0].model_cid
+    metrics = json.loads(world.store.get(world.chain.rounds[0].metrics_cid))
+    assert metrics["round"] == 0
+    assert len(metrics["accepted"]) == 2
+
+
+def _unseal(world: World, cid: str) -> bytes:
+    from consent.sealing import open_sealed
+
+    return open_sealed(world.store.get(cid), world.seal.private_key)
+
+
+def test_aggregator_waits_for_the_timeout_once_the_minimum_is_met(world: World) -> None:
+    world.enrol_all()
+    now = [100.0]
+    aggregator = world.aggregator(clock=lambda: now[0])
+    aggregator.start()
+    assert aggregator.poll() is None  # nobody submitted
+    world.trainer(0).step()
+    now[0] += world.plan.round_timeout_s - 1
+    assert aggregator.poll() is None
+    now[0] += 1
+
+    outcome = aggregator.poll()
+
+    assert outcome is not None
+    assert outcome.missing == (HOSPITALS[1],)
+
+
+def test_tampered_and_wrongly_sealed_updates_are_rejected_with_reasons(world: World) -> None:
+    world.enrol_all()
+    aggregator = world.aggregator()
+    aggregator.start()
+    world.trainer(0).step()
+    base = world.plan.initial_state()
+    wrong_key = seal(state_dict_to_bytes(base), generate_keypair().public_key)
+    cid = world.store.put(wrong_key)
+    FakeLedger(world.chain, HOSPITALS[1]).submit_update(
+        world.study, 0, update_hash=Bytes32(hashlib.sha256(wrong_key).digest()), update_cid=cid,
+        num_samples=5, data_root=Bytes32(b"\x01" * 32), consent_block=world.chain.block,
+    )  # fmt: skip
+
+    outcome = aggregator.poll()
+
+    assert outcome is not None
+    assert [h for h, _ in outcome.accepted] == [HOSPITALS[0]]
+    assert [r.hospital for r in outcome.rejected] == [HOSPITALS[1]]
+    assert "authentication failed" in outcome.rejected[0].reason
+    metrics = json.loads(world.store.get(outcome.metrics_cid))
+    assert metrics["rejected"][0]["hospital"] == HOSPITALS[1]
+
+
+def test_update_whose_bytes_differ_from_the_ledger_hash_is_rejected(world: World) -> None:
+    world.enrol_all()
+    aggregator = world.aggregator()
+    aggregator.start()
+    world.trainer(0).step()
+    record = world.chain.rounds[0]
+    forged = replace(record.updates[0], update_hash=Bytes32(b"\x02" * 32))
+    world.chain.rounds[0] = replace(record, updates=(forged,))
+
+    outcome = aggregator.poll() or aggregator.finalize(world.chain.rounds[0])
+
+    assert outcome.accepted == ()
+    assert "SHA-256" in outcome.rejected[0].reason
+    model = bytes_to_state_dict(world.store.get(outcome.model_cid))
+    base = world.plan.initial_state()
+    assert all(torch.equal(model[k], base[k]) for k in base)  # nothing accepted: base kept
+
+
+def test_restarted_aggregator_resumes_the_open_round_and_finishes(world: World) -> None:
+    world.enrol_all()
+    first = world.aggregator(rounds=2)
+    first.start()
+    world.trainer(0).step()
+    restarted = world.aggregator(rounds=2)
+
+    assert restarted.start() is None  # round 0 still open: nothing new opened
+    world.trainer(1).step()
+    assert restarted.poll() is not None
+    for h in (0, 1):
+        world.trainer(h).step()
+    assert restarted.poll() is not None
+    assert restarted.done()
+    assert [r.state for r in world.chain.rounds] == [RoundState.FINALIZED] * 2
+    assert restarted.poll() is None
+    assert len(world.chain.rounds) == 2
+
+
+def test_study_metadata_that_is_not_a_plan_is_refused(world: World) -> None:
+    chain = world.chain
+    chain.study = replace(chain.study, metadata_cid=world.store.put(b'{"format": "other"}'))
+    aggregator = Aggregator(
+        study=world.study, ledger=FakeLedger(chain, AGGREGATOR), store=world.store,
+        seal_key=world.seal.private_key, rounds=1,
+    )  # fmt: skip
+    with pytest.raises(MetadataError):
+        aggregator.start()
+
+
+def test_plan_round_trips_through_canonical_json(world: World) -> None:
+    data = world.plan.to_json_bytes()
+    assert StudyPlan.from_json_bytes(data) == world.plan
+    assert StudyPlan.from_json_bytes(data).to_json_bytes() == data
