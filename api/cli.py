@@ -1,0 +1,27 @@
+"""The `consentfl` command line: the root typer app; each command group lives in
+`api/commands/<group>.py` and is added here with one `app.add_typer(...)` line."""
+
+from __future__ import annotations
+
+import typer
+
+from api.commands.chain import chain_app
+from api.commands.consent import consent_app
+from api.commands.data import data_app
+from api.commands.dev import dev_app
+from api.commands.study import study_app
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="consentfl",
+    help="Consent-aware, blockchain-audited federated learning for hospitals.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+app.add_typer(chain_app)
+app.add_typer(study_app)
+app.add_typer(consent_app)
+app.add_typer(dev_app)
+app.add_typer(data_app)

@@ -1,0 +1,158 @@
+"""`consentfl consent ...`: grant, revoke and check a patient's consent."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.commands._chain_common import (
+    DEFAULT_RPC,
+    DeploymentOption,
+    JsonOption,
+    RpcOption,
+    StudyOption,
+    cli_errors,
+    emit,
+    fail,
+    load_key,
+    open_ledger,
+    parse_study,
+)
+from consent.eip712 import sign_consent, sign_revocation
+from consent.ids import parse_address
+
+__all__ = ["consent_app"]
+
+consent_app = typer.Typer(
+    name="consent", help="Grant, revoke and check patient consent.", no_args_is_help=True
+)
+
+PatientKeyOption = Annotated[
+    Path, typer.Option("--patient-key", help="The patient's hex private key file.")
+]
+
+
+@consent_app.command("grant")
+def grant(
+    deployment: DeploymentOption,
+    study: StudyOption,
+    key: Annotated[Path, typer.Option("--key", help="The hospital's hex key file (sender).")],
+    patient_key: Annotated[
+        Path | None, typer.Option("--patient-key", help="Patient's key file: sign here.")
+    ] = None,
+    patient: Annotated[
+        str | None, typer.Option(help="Patient address (with --signature, signed elsewhere).")
+    ] = None,
+    signature: Annotated[
+        str | None, typer.Option(help="The patient's EIP-712 consent signature (0x hex).")
+    ] = None,
+    expires_at: Annotated[
+        int, typer.Option(min=0, help="Unix time the consent expires; 0 = never.")
+    ] = 0,
+    rpc: RpcOption = DEFAULT_RPC,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a patient's signed consent for the sending hospital."""
+    with cli_errors():
+        ledger = open_ledger(rpc, deployment, key)
+        assert ledger.consents.sender is not None
+        sid = parse_study(study)
+        if patient_key is not None:
+            patient_account = load_key(patient_key)
+            address = patient_account.address
+            raw_signature = sign_consent(
+                patient_account.private_key,
+                ledger.consents.domain,
+                sid,
+                address,
+                ledger.consents.sender.address,
+                expires_at,
+                ledger.consents.nonce(address),
+            )
+        elif patient is not None and signature is not None:
+            address = parse_address(patient)
+            raw_signature = bytes.fromhex(signature.removeprefix("0x"))
+        else:
+            fail("give --patient-key, or --patient with --signature")
+        event = ledger.consents.grant(sid, address, expires_at, raw_signature)
+    emit(
+        as_json,
+        {"patient": event.patient, "block": event.position.block_number, "tx": event.tx_hash},
+        f"consent of {event.patient} recorded in block {event.position.block_number}",
+    )
+
+
+@consent_app.command("revoke")
+def revoke(
+    deployment: DeploymentOption,
+    study: StudyOption,
+    patient_key: PatientKeyOption,
+    relay_key: Annotated[
+        Path | None,
+        typer.Option(help="Relayer's key file: the patient signs, the relayer pays the gas."),
+    ] = None,
+    valid_for: Annotated[
+        int, typer.Option(min=1, help="Seconds a relayed revocation signature stays valid.")
+    ] = 3600,
+    rpc: RpcOption = DEFAULT_RPC,
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke a patient's consent: sent by the patient, or signed and relayed."""
+    with cli_errors():
+        patient = load_key(patient_key)
+        sid = parse_study(study)
+        if relay_key is None:
+            ledger = open_ledger(rpc, deployment, patient_key)
+            event = ledger.consents.revoke(sid)
+        else:
+            ledger = open_ledger(rpc, deployment, relay_key)
+            deadline = int(time.time()) + valid_for
+            nonce = ledger.consents.nonce(patient.address)
+            domain = ledger.consents.domain
+            sig = sign_revocation(
+                patient.private_key, domain, sid, patient.address, nonce, deadline
+            )
+            event = ledger.consents.revoke_with_sig(sid, patient.address, deadline, sig)
+    emit(
+        as_json,
+        {"patient": event.patient, "block": event.position.block_number, "tx": event.tx_hash},
+        f"consent of {event.patient} revoked in block {event.position.block_number}",
+    )
+
+
+@consent_app.command("status")
+def status(
+    deployment: DeploymentOption,
+    study: StudyOption,
+    patient: Annotated[str, typer.Option(help="The patient's address.")],
+    rpc: RpcOption = DEFAULT_RPC,
+    as_json: JsonOption = False,
+) -> None:
+    """Show whether a patient consents now, with the grant and revocation blocks."""
+    with cli_errors():
+        ledger = open_ledger(rpc, deployment, None)
+        sid = parse_study(study)
+        address = parse_address(patient)
+        record = ledger.consents.record(sid, address)
+        consented = ledger.consents.is_consented(sid, address)
+    payload = {
+        "patient": address,
+        "consented": consented,
+        "hospital": record.hospital if record.exists else None,
+        "granted_block": record.granted_block,
+        "revoked_block": record.revoked_block,
+        "expires_at": record.expires_at,
+    }
+    if not record.exists:
+        text = f"{address}: no consent (never granted)"
+    else:
+        state = "consented" if consented else ("revoked" if record.revoked_block else "expired")
+        text = (
+            f"{address}: {state} (hospital {record.hospital}, granted in block "
+            f"{record.granted_block}, revoked in block {record.revoked_block or '-'}, "
+            f"expires {record.expires_at or 'never'})"
+        )
+    emit(as_json, payload, text)

@@ -1,0 +1,58 @@
+"""`consentfl dev up|down`: a local anvil (and later IPFS) node with state under a directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.commands._chain_common import JsonOption, cli_errors, emit
+from chain import devnet
+
+__all__ = ["dev_app"]
+
+dev_app = typer.Typer(
+    name="dev",
+    help="Run a local development chain (anvil) kept under a directory.",
+    no_args_is_help=True,
+)
+
+DirOption = Annotated[
+    Path, typer.Option("--dir", help="Directory holding the devnet's state, logs and pid file.")
+]
+
+
+@dev_app.command("up")
+def up(
+    directory: DirOption = Path(".consentfl-dev"),
+    port: Annotated[int | None, typer.Option(help="RPC port (default: a free one).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start anvil on 127.0.0.1 with its state in DIR (a restart keeps the chain); print the
+    RPC URL and write DIR/dev.key (anvil's public test account 0, for local use only)."""
+    with cli_errors():
+        services = devnet.up(directory, anvil_port=port)
+        key_file = directory / "dev.key"
+        if not key_file.exists():
+            key_file.write_text(devnet.ANVIL_DEV_KEY + "\n")
+            key_file.chmod(0o600)
+    anvil = services[0]
+    emit(
+        as_json,
+        {"rpc": anvil.url, "pid": anvil.pid, "dev_key": str(key_file)},
+        f"anvil: {anvil.url} (pid {anvil.pid})\ndev key: {key_file}",
+    )
+
+
+@dev_app.command("down")
+def down(directory: DirOption = Path(".consentfl-dev"), as_json: JsonOption = False) -> None:
+    """Stop the devnet started in DIR (its state stays in DIR)."""
+    with cli_errors():
+        stopped = devnet.down(directory)
+    names = [f"{s.name} (pid {s.pid})" for s in stopped]
+    emit(
+        as_json,
+        {"stopped": [s.name for s in stopped]},
+        f"stopped {', '.join(names)}" if names else f"nothing running in {directory}",
+    )

@@ -1,0 +1,105 @@
+"""`consentfl study ...`: create studies and admit hospitals."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from api.commands._chain_common import (
+    DEFAULT_RPC,
+    DeploymentOption,
+    JsonOption,
+    KeyOption,
+    RpcOption,
+    StudyOption,
+    cli_errors,
+    emit,
+    open_ledger,
+    parse_study,
+)
+from consent.ids import Bytes32, parse_address, parse_bytes32
+
+__all__ = ["study_app"]
+
+study_app = typer.Typer(
+    name="study", help="Create studies and manage member hospitals.", no_args_is_help=True
+)
+
+
+@study_app.command("create")
+def create(
+    deployment: DeploymentOption,
+    key: KeyOption,
+    study: StudyOption,
+    aggregator: Annotated[str, typer.Option(help="Aggregator address (opens/finalizes rounds).")],
+    seal_key: Annotated[
+        str, typer.Option(help="Aggregator's X25519 public key, 0x + 64 hex digits.")
+    ] = "0x" + "00" * 32,
+    min_updates: Annotated[int, typer.Option(min=1, help="Updates needed per round.")] = 1,
+    metadata_cid: Annotated[str, typer.Option(help="CID of the study's metadata.")] = "",
+    rpc: RpcOption = DEFAULT_RPC,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a study; the key's account (a coordinator) becomes its coordinator."""
+    with cli_errors():
+        ledger = open_ledger(rpc, deployment, key)
+        event = ledger.studies.create_study(
+            parse_study(study),
+            aggregator=parse_address(aggregator),
+            aggregator_seal_key=Bytes32(parse_bytes32(seal_key)),
+            min_updates=min_updates,
+            metadata_cid=metadata_cid,
+        )
+    study_hex = "0x" + event.study.hex()
+    emit(
+        as_json,
+        {"study": study_hex, "block": event.position.block_number, "tx": event.tx_hash},
+        f"study {study_hex} created in block {event.position.block_number}",
+    )
+
+
+@study_app.command("add-hospital")
+def add_hospital(
+    deployment: DeploymentOption,
+    key: KeyOption,
+    study: StudyOption,
+    hospital: Annotated[str, typer.Option(help="The hospital's address.")],
+    rpc: RpcOption = DEFAULT_RPC,
+    as_json: JsonOption = False,
+) -> None:
+    """Admit a hospital to a study (the study's coordinator only)."""
+    with cli_errors():
+        ledger = open_ledger(rpc, deployment, key)
+        event = ledger.studies.add_hospital(parse_study(study), parse_address(hospital))
+    emit(
+        as_json,
+        {"hospital": event.hospital, "block": event.position.block_number, "tx": event.tx_hash},
+        f"hospital {event.hospital} added in block {event.position.block_number}",
+    )
+
+
+@study_app.command("show")
+def show(
+    deployment: DeploymentOption,
+    study: StudyOption,
+    rpc: RpcOption = DEFAULT_RPC,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a study and its member hospitals."""
+    with cli_errors():
+        ledger = open_ledger(rpc, deployment, None)
+        sid = parse_study(study)
+        record = ledger.studies.get_study(sid)
+        members = ledger.studies.hospitals(sid)
+    payload = {
+        "study": "0x" + sid.hex(),
+        "coordinator": record.coordinator,
+        "aggregator": record.aggregator,
+        "min_updates": record.min_updates,
+        "metadata_cid": record.metadata_cid,
+        "created_block": record.created_block,
+        "hospitals": list(members),
+    }
+    text = "\n".join(f"{k}: {v}" for k, v in payload.items())
+    emit(as_json, payload, text)

@@ -1,0 +1,192 @@
+"""A local development network kept under one directory: anvil from the npm lockfile.
+
+`up(directory)` starts the services and records them in `DIR/devnet.json`; `down(directory)`
+stops them by pid. Chain state lives in `DIR/chain.json` (dumped every 5 s and on exit), so a
+restart loses nothing. Services are a list so the IPFS node can join in one more entry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Final
+
+from chain.compile import PROJECT_ROOT
+from chain.errors import ChainError
+
+__all__ = [
+    "ANVIL_BINARY",
+    "ANVIL_DEV_KEY",
+    "DevnetError",
+    "DevnetService",
+    "down",
+    "free_port",
+    "port_is_free",
+    "start_anvil",
+    "status",
+    "stop_service",
+    "up",
+]
+
+log = logging.getLogger(__name__)
+
+ANVIL_BINARY: Final = (
+    PROJECT_ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
+)
+ANVIL_DEV_KEY: Final = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+"""anvil's well-known test account 0 (public knowledge: for local development only)."""
+HOST: Final = "127.0.0.1"
+STATE_FILE: Final = "devnet.json"
+_START_TIMEOUT: Final = 30.0
+
+
+class DevnetError(ChainError, RuntimeError):
+    """A devnet service could not be started or stopped."""
+
+
+@dataclass(frozen=True, slots=True)
+class DevnetService:
+    """One running service of the devnet."""
+
+    name: str
+    pid: int
+    url: str
+    log_file: str
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
+    """Whether nothing listens on `host:port` (a stale node there would answer our clients)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = HOST) -> int:
+    """A port that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _rpc_answers(url: str) -> bool:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=body.encode(), headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 (our http URL)
+            return b"result" in response.read()
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def stop_service(service: DevnetService, timeout: float = 15.0) -> None:
+    """Stop `service` by pid: SIGTERM (anvil dumps its state), then SIGKILL after `timeout`."""
+    if not _alive(service.pid):
+        return
+    os.kill(service.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            finished, _ = os.waitpid(service.pid, os.WNOHANG)
+        except ChildProcessError:  # not our child: poll for existence instead
+            finished = 0 if _alive(service.pid) else service.pid
+        if finished == service.pid or not _alive(service.pid):
+            return
+        time.sleep(0.1)
+    log.warning("%s (pid %d) ignored SIGTERM; killing it", service.name, service.pid)
+    os.kill(service.pid, signal.SIGKILL)
+
+
+def start_anvil(directory: Path, port: int | None = None) -> DevnetService:
+    """Start anvil on 127.0.0.1 with its state under `directory`; returns once RPC answers."""
+    if not ANVIL_BINARY.is_file():
+        raise DevnetError(f"anvil not found at {ANVIL_BINARY}: run `npm ci`")
+    port = free_port() if port is None else port
+    if not port_is_free(port):
+        raise DevnetError(f"port {port} on {HOST} is in use (a stale node?)")
+    directory.mkdir(parents=True, exist_ok=True)
+    log_file = directory / "anvil.log"
+    command = [
+        str(ANVIL_BINARY),
+        "--host", HOST,
+        "--port", str(port),
+        "--silent",
+        "--state", str(directory / "chain.json"),
+        "--state-interval", "5",
+        "--prune-history",
+        "--cache-path", str(directory / "cache"),
+    ]  # fmt: skip
+    with log_file.open("ab") as log_handle:
+        process = subprocess.Popen(
+            command, stdout=log_handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://{HOST}:{port}"
+    service = DevnetService("anvil", process.pid, url, str(log_file))
+    deadline = time.monotonic() + _START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DevnetError(f"anvil exited with code {process.returncode}; see {log_file}")
+        if _rpc_answers(url):
+            log.info("anvil up at %s (pid %d)", url, process.pid)
+            return service
+        time.sleep(0.1)
+    stop_service(service)
+    raise DevnetError(f"anvil did not answer on {url} within {_START_TIMEOUT:.0f} s")
+
+
+def status(directory: Path) -> list[DevnetService]:
+    """The services recorded under `directory` that are still running."""
+    path = directory / STATE_FILE
+    if not path.is_file():
+        return []
+    try:
+        entries = json.loads(path.read_text())["services"]
+        services = [DevnetService(**entry) for entry in entries]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DevnetError(f"corrupt devnet state file {path}: {exc}") from exc
+    return [s for s in services if _alive(s.pid)]
+
+
+def up(directory: Path, *, anvil_port: int | None = None) -> list[DevnetService]:
+    """Start the devnet under `directory` (refuses if it already runs); returns its services."""
+    directory = directory.resolve()
+    running = status(directory)
+    if running:
+        raise DevnetError(f"devnet in {directory} already runs: {running[0].url}")
+    services = [start_anvil(directory, anvil_port)]
+    body = {"services": [asdict(s) for s in services]}
+    (directory / STATE_FILE).write_text(json.dumps(body, indent=2) + "\n")
+    return services
+
+
+def down(directory: Path) -> list[DevnetService]:
+    """Stop every service recorded under `directory`; returns those that were running."""
+    directory = directory.resolve()
+    running = status(directory)
+    for service in reversed(running):
+        stop_service(service)
+    (directory / STATE_FILE).unlink(missing_ok=True)
+    return running
