@@ -1,0 +1,221 @@
+"""A whole study in one process: eth-tester chain, local artifact store, coordinator, aggregator
+and K hospital trainers, driven step by step (the engine behind `consentfl demo` and the
+consent-property tests).
+
+    study = EmbeddedStudy.create(workdir, hospitals=3, plan=plan, rounds=6, test_set=split.test)
+    keys = [study.enroll(k, split.hospitals[k]) for k in range(3)]
+    report = study.run_round()          # every trainer steps, then the aggregator finalizes
+    study.revoke(keys[0].keys["r17"])   # the patient signs, the coordinator relays
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from api.adapters import ChainLedger
+from api.enrolment import Enrolment, enroll_records, revoke_as_patient
+from chain.connection import Chain, connect
+from chain.consent_view import ChainConsentView
+from chain.deploy import Ledger, attach, deploy
+from chain.store import LocalStore
+from chain.transactions import Sender
+from consent.events import ConsentRevoked
+from consent.ids import Address, StudyId, parse_address, study_id
+from consent.index import ConsentIndex
+from consent.keys import PatientKey
+from consent.sealing import SealingKeyPair, generate_keypair
+from fl.data import Examples, RecordDataset
+from fl.ports import RoundState
+from fl.roles import Aggregator, AggregatorOutcome, StudyPlan, Trainer, TrainerOutcome
+from fl.roles.trainer import TrainFn
+from fl.train import train_local
+
+__all__ = ["EmbeddedStudy", "RoundReport"]
+
+logger = logging.getLogger(__name__)
+
+_FIRST_HOSPITAL_ACCOUNT: Final = 2  # eth-tester accounts: 0 coordinator, 1 aggregator
+_MAX_HOSPITALS: Final = 8
+_REVOCATION_DEADLINE_S: Final = 3_600
+
+
+@dataclass(frozen=True, slots=True)
+class RoundReport:
+    """One embedded round: what each hospital did and what the aggregator finalized."""
+
+    round: int
+    trainers: dict[Address, TrainerOutcome | None]
+    aggregate: AggregatorOutcome
+
+
+class EmbeddedStudy:
+    """Coordinator, aggregator and hospitals of one study on an in-process chain."""
+
+    def __init__(
+        self,
+        *,
+        chain: Chain,
+        coordinator: Ledger,
+        aggregator_ledger: Ledger,
+        hospital_ledgers: tuple[Ledger, ...],
+        study: StudyId,
+        store: LocalStore,
+        seal: SealingKeyPair,
+        plan: StudyPlan,
+        aggregator: Aggregator,
+        workdir: Path,
+        train_fn: TrainFn,
+    ) -> None:
+        self.chain = chain
+        self.coordinator = coordinator
+        self.aggregator_ledger = aggregator_ledger
+        self.hospital_ledgers = hospital_ledgers
+        self.study = study
+        self.store = store
+        self.seal = seal
+        self.plan = plan
+        self.aggregator = aggregator
+        self.workdir = workdir
+        self._train_fn = train_fn
+        self.views = tuple(self._consent_view(k) for k in range(len(hospital_ledgers)))
+        self.trainers: dict[int, Trainer] = {}
+
+    @classmethod
+    def create(
+        cls,
+        workdir: Path,
+        *,
+        hospitals: int,
+        plan: StudyPlan,
+        rounds: int,
+        test_set: Examples | None = None,
+        min_updates: int = 1,
+        name: str = "embedded-study",
+        train_fn: TrainFn = train_local,
+    ) -> EmbeddedStudy:
+        """Deploy the contracts, create the study (the plan is its metadata) and admit
+        `hospitals` hospitals. Nothing is enrolled yet."""
+        if not 1 <= hospitals <= _MAX_HOSPITALS:
+            raise ValueError(f"hospitals must be 1..{_MAX_HOSPITALS}, got {hospitals}")
+        workdir = Path(workdir)
+        chain = connect("eth-tester")
+        accounts = list(chain.w3.eth.accounts)
+        coordinator_sender = Sender.unlocked(chain, accounts[0])
+        coordinator = attach(chain, deploy(chain, coordinator_sender), coordinator_sender)
+        aggregator_ledger = coordinator.with_sender(Sender.unlocked(chain, accounts[1]))
+        hospital_ledgers = tuple(
+            coordinator.with_sender(Sender.unlocked(chain, accounts[_FIRST_HOSPITAL_ACCOUNT + k]))
+            for k in range(hospitals)
+        )
+        store = LocalStore(workdir / "store")
+        seal = generate_keypair()
+        study = study_id(name)
+        coordinator.studies.create_study(
+            study,
+            aggregator=parse_address(accounts[1]),
+            aggregator_seal_key=seal.public_key,
+            min_updates=min_updates,
+            metadata_cid=store.put(plan.to_json_bytes()),
+        )
+        for ledger in hospital_ledgers:
+            assert ledger.rounds.sender is not None
+            coordinator.studies.add_hospital(study, ledger.rounds.sender.address)
+        aggregator = Aggregator(
+            study=study,
+            ledger=ChainLedger(aggregator_ledger),
+            store=store,
+            seal_key=seal.private_key,
+            rounds=rounds,
+            test_set=test_set,
+            plan=plan,
+        )
+        return cls(
+            chain=chain,
+            coordinator=coordinator,
+            aggregator_ledger=aggregator_ledger,
+            hospital_ledgers=hospital_ledgers,
+            study=study,
+            store=store,
+            seal=seal,
+            plan=plan,
+            aggregator=aggregator,
+            workdir=workdir,
+            train_fn=train_fn,
+        )
+
+    def _consent_view(self, k: int) -> ChainConsentView:
+        folder = self.workdir / f"hospital-{k + 1}"
+        folder.mkdir(parents=True, exist_ok=True)
+        index = ConsentIndex(folder / "consent-index.sqlite")
+        return ChainConsentView(
+            self.hospital_ledgers[k].consents,
+            index,
+            from_block=self.coordinator.manifest.deploy_block,
+        )
+
+    def hospital(self, k: int) -> Address:
+        """Hospital `k`'s address."""
+        sender = self.hospital_ledgers[k].rounds.sender
+        assert sender is not None
+        return sender.address
+
+    def enroll(
+        self,
+        k: int,
+        records: RecordDataset,
+        *,
+        expires_at: int = 0,
+        progress: Callable[[int], None] | None = None,
+    ) -> Enrolment:
+        """Enrol hospital `k`'s records (one patient each) and set up its trainer on them."""
+        enrolment = enroll_records(
+            self.hospital_ledgers[k].consents,
+            self.study,
+            records,
+            expires_at=expires_at,
+            progress=progress,
+        )
+        self.trainers[k] = Trainer(
+            study=self.study,
+            ledger=ChainLedger(self.hospital_ledgers[k]),
+            store=self.store,
+            consent=self.views[k],
+            dataset=enrolment.dataset,
+            state_dir=self.workdir / f"hospital-{k + 1}" / "state",
+            plan=self.plan,
+            train_fn=self._train_fn,
+        )
+        return enrolment
+
+    def revoke(self, patient: PatientKey) -> ConsentRevoked:
+        """The patient signs a revocation and the coordinator relays it."""
+        deadline = int(time.time()) + _REVOCATION_DEADLINE_S
+        deadline = max(deadline, self.chain.block_timestamp() + _REVOCATION_DEADLINE_S)
+        return revoke_as_patient(self.coordinator.consents, self.study, patient, deadline=deadline)
+
+    def run_round(self) -> RoundReport:
+        """Open the next round if needed, let every enrolled hospital train and submit, then
+        verify, aggregate and finalize (without waiting for a timeout)."""
+        record = self.aggregator.current_round()
+        opened = record is not None and record.state == RoundState.OPEN
+        if not opened and self.aggregator.start() is None:
+            raise RuntimeError("every planned round is finalized")
+        outcomes = {self.hospital(k): trainer.step() for k, trainer in self.trainers.items()}
+        record = self.aggregator.current_round()
+        assert record is not None
+        aggregate = self.aggregator.finalize(record)
+        return RoundReport(record.round, outcomes, aggregate)
+
+    def write_exclusion_proofs(self, out_dir: Path) -> list[Path]:
+        """Every hospital's exclusion-proof files for its revoked patients."""
+        return [p for t in self.trainers.values() for p in t.write_exclusion_proofs(out_dir)]
+
+    def close(self) -> None:
+        """Close the hospitals' consent indexes."""
+        for view in self.views:
+            view.index.close()

@@ -1,0 +1,85 @@
+"""Patient enrolment: a key per patient, the patient's EIP-712 consent signature, the hospital's
+batched grant, and the hospital's training data re-keyed by patient address.
+
+In a real hospital each patient signs on their own device; here (demo, tests, the `patients
+enroll` command on dev chains) the hospital generates the keys and signs on the patients' behalf,
+then hands the keys over. The contract checks every signature either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from chain.consent_registry import ConsentRegistry, SignedConsent
+from consent.eip712 import sign_consent, sign_revocation
+from consent.events import ConsentGranted, ConsentRevoked
+from consent.ids import Address, StudyId
+from consent.keys import PatientKey, generate
+from fl.data import HospitalDataset, RecordDataset, attach_patients
+
+__all__ = ["GRANTS_PER_CALL", "Enrolment", "enroll_records", "revoke_as_patient"]
+
+logger = logging.getLogger(__name__)
+
+GRANTS_PER_CALL: Final = 200
+"""Grants per `grant_batch` call: 200 x ~90k gas stays well inside a 30M block."""
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Enrolment:
+    """The outcome of enrolling one hospital's records: one patient per record."""
+
+    keys: dict[str, PatientKey]
+    """record_id -> the patient's key (the hospital's private mapping, never published)."""
+    dataset: HospitalDataset
+    granted: tuple[ConsentGranted, ...]
+
+
+def enroll_records(
+    consents: ConsentRegistry,
+    study: StudyId,
+    records: RecordDataset,
+    *,
+    expires_at: int = 0,
+    keys: dict[str, PatientKey] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Enrolment:
+    """Give each record a patient key (generated unless `keys` maps it), sign each patient's
+    consent to the sending hospital, and grant them in batches. `progress(n)` after each batch."""
+    if consents.sender is None:
+        raise ValueError("the consent registry facade needs the hospital as sender")
+    hospital = consents.sender.address
+    given = keys or {}
+    patient_keys = {r: given.get(r) or generate() for r in records.record_ids}
+    domain = consents.domain
+    known = {k.address for k in given.values()}
+    signed: list[SignedConsent] = []
+    for key in patient_keys.values():
+        nonce = consents.nonce(key.address) if key.address in known else 0  # fresh keys: 0
+        signature = sign_consent(
+            key.private_key, domain, study, key.address, hospital, expires_at, nonce
+        )
+        signed.append(SignedConsent(key.address, expires_at, signature))
+    granted: list[ConsentGranted] = []
+    for start in range(0, len(signed), GRANTS_PER_CALL):
+        chunk: Sequence[SignedConsent] = signed[start : start + GRANTS_PER_CALL]
+        granted.extend(consents.grant_batch(study, chunk))
+        if progress is not None:
+            progress(len(chunk))
+    logger.info("enrolled %d patients", len(granted))
+    dataset = attach_patients(records, {r: k.address for r, k in patient_keys.items()})
+    return Enrolment(patient_keys, dataset, tuple(granted))
+
+
+def revoke_as_patient(
+    relayer: ConsentRegistry, study: StudyId, patient: PatientKey, *, deadline: int
+) -> ConsentRevoked:
+    """The patient signs a revocation; `relayer`'s sender submits it (and pays the gas)."""
+    address: Address = patient.address
+    signature = sign_revocation(
+        patient.private_key, relayer.domain, study, address, relayer.nonce(address), deadline
+    )
+    return relayer.revoke_with_sig(study, address, deadline, signature)

@@ -1,0 +1,127 @@
+"""A hospital's consent index kept in step with the ConsentRegistry's events.
+
+`sync()` applies every `ConsentGranted` / `ConsentRevoked` event up to the latest block into the
+persisted `consent.index.ConsentIndex` and marks that block synced, so the next run only reads the
+new blocks. Two ways to read events (see the field notes in DESIGN.md):
+
+* JSON-RPC nodes (anvil, geth): `eth_getLogs` over bounded ranges from `synced_block + 1`.
+* eth-tester: its log look-up scans block by block and a long range costs seconds, so the view
+  creates a log filter when it is constructed and reads only the filter's changes afterwards
+  (events from before the filter are caught up once, in bounded ranges).
+
+It satisfies `fl.ports.ConsentViewPort` and the trainer's `ConsentSource` (it exposes `index`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+from eth_typing import HexStr
+from web3.exceptions import Web3Exception
+from web3.types import LogReceipt
+
+from chain.compile import load_artifact
+from chain.consent_registry import ConsentRegistry
+from chain.errors import ChainConnectionError
+from chain.events import EventDecoder
+from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked
+from consent.ids import Address, StudyId
+from consent.index import ConsentIndex
+
+__all__ = ["ChainConsentView"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RANGE: Final = 2_000
+"""Blocks per `eth_getLogs` call."""
+
+
+class ChainConsentView:
+    """Consent events of one deployment, applied incrementally into `index`."""
+
+    def __init__(
+        self,
+        consents: ConsentRegistry,
+        index: ConsentIndex,
+        *,
+        from_block: int,
+        max_range: int = DEFAULT_RANGE,
+        use_filter: bool | None = None,
+    ) -> None:
+        """`from_block`: the deployment's first block (nothing before it is read)."""
+        self._consents = consents
+        self._index = index
+        self._from_block = from_block
+        self._max_range = max_range
+        chain = consents.chain
+        contract = chain.w3.eth.contract(
+            address=chain.w3.to_checksum_address(consents.address),
+            abi=list(load_artifact(ConsentRegistry.CONTRACT).abi),
+        )
+        self._decoder = EventDecoder(chain.w3, [contract])
+        self._pending: list[ConsentEvent] = []
+        self._filter_id: HexStr | None = None
+        self._filter_start = 0
+        if chain.ephemeral if use_filter is None else use_filter:
+            self._filter_start = chain.block_number() + 1
+            created = chain.w3.eth.filter(
+                {"fromBlock": self._filter_start, "address": contract.address}
+            )
+            self._filter_id = HexStr(str(created.filter_id))
+
+    @property
+    def index(self) -> ConsentIndex:
+        """The index this view keeps synced."""
+        return self._index
+
+    def _next_block(self) -> int:
+        return max(self._index.synced_block + 1, self._from_block)
+
+    def sync(self) -> int:
+        """Apply every consent event up to the latest block; returns that block."""
+        try:
+            latest = self._consents.chain.block_number()
+            if self._filter_id is None:
+                events = self._ranged(self._next_block(), latest)
+            else:
+                events = self._from_filter(latest)
+        except (OSError, Web3Exception) as exc:
+            raise ChainConnectionError(self._consents.chain.rpc, str(exc)) from exc
+        if latest > self._index.synced_block:
+            applied = self._index.apply(events, synced_through=latest)
+            if applied:
+                logger.info("consent index: %d new events through block %d", applied, latest)
+        return latest
+
+    def _ranged(self, start: int, end: int) -> list[ConsentEvent]:
+        events: list[ConsentEvent] = []
+        for low in range(start, end + 1, self._max_range):
+            high = min(low + self._max_range - 1, end)
+            events.extend(self._consents.consent_events(low, high))
+        return events
+
+    def _from_filter(self, latest: int) -> list[ConsentEvent]:
+        assert self._filter_id is not None
+        start = self._next_block()
+        backlog = self._ranged(start, min(latest, self._filter_start - 1))
+        logs: list[LogReceipt] = self._consents.chain.w3.eth.get_filter_changes(self._filter_id)
+        self._pending.extend(
+            e
+            for e in self._decoder.decode_all(logs)
+            if isinstance(e, ConsentGranted | ConsentRevoked)
+        )
+        ready = [e for e in self._pending if start <= e.position.block_number <= latest]
+        self._pending = [e for e in self._pending if e.position.block_number > latest]
+        return backlog + sorted(ready, key=lambda e: e.position)
+
+    def consented_mask(
+        self, study: StudyId, patients: Sequence[Address], block: int
+    ) -> npt.NDArray[np.bool_]:
+        """For each patient, whether consent counts at `block` (unknown patients raise
+        `consent.errors.UnknownPatientError`); the index must be synced through `block`."""
+        timestamp = self._consents.chain.block_timestamp(block)
+        return self._index.consented_at(study, patients, block, timestamp)
