@@ -29,7 +29,9 @@ def is_transport_failure(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, OSError | TimeExhausted):
+        # Some chain errors are also builtin OSErrors (PermissionError): they are answers, not
+        # transport failures.
+        if isinstance(current, OSError | TimeExhausted) and not isinstance(current, ChainError):
             return True
         current = current.__cause__
     return False
@@ -51,6 +53,8 @@ def reachable(chain: Chain) -> Iterator[None]:
     except TransactionRevertedError as exc:
         if is_transport_failure(exc):
             raise ChainConnectionError(chain.rpc, str(exc)) from exc
+        raise
+    except ChainError:
         raise
     except (OSError, TimeExhausted) as exc:
         raise ChainConnectionError(chain.rpc, str(exc) or type(exc).__name__) from exc

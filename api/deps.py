@@ -1,0 +1,48 @@
+"""Dependencies of the routers, as `Annotated` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Final
+
+from fastapi import Depends, Path, Request
+
+from api.services import ServiceProvider, Services
+from consent.ids import Address, StudyId, parse_address, study_id
+
+__all__ = ["PatientParam", "ServicesDep", "StudyParam", "get_services"]
+
+_ADDRESS_PATTERN: Final = r"^0x[0-9a-fA-F]{40}$"
+
+
+def get_services(request: Request) -> Iterator[Services]:
+    """The app's services for this request (503 while the chain cannot be reached)."""
+    provider: ServiceProvider = request.app.state.provider
+    with provider.get().session() as services:
+        yield services
+
+
+def _study(
+    study: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=128,
+            description="0x-prefixed 32-byte study id, or the study's name",
+        ),
+    ],
+) -> StudyId:
+    return study_id(study)
+
+
+def _patient(
+    patient: Annotated[
+        str, Path(pattern=_ADDRESS_PATTERN, description="the patient's address (0x + 40 hex)")
+    ],
+) -> Address:
+    return parse_address(patient)
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+StudyParam = Annotated[StudyId, Depends(_study)]
+PatientParam = Annotated[Address, Depends(_patient)]

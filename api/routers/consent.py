@@ -1,0 +1,99 @@
+"""Patients' consent: status with history, and relayed revocation."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from api.deps import PatientParam, ServicesDep, StudyParam
+from api.problems import RelayerUnavailableError, problem_responses
+from api.schemas import ConsentEventOut, ConsentStatusOut, RevocationOut, RevocationRequest, hex32
+from chain.errors import UnknownStudyError
+from chain.reachability import reachable
+from chain.relay import PatientNotEnrolledError
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/studies/{study}/patients/{patient}", tags=["consent"])
+
+
+@router.post(
+    "/revocation",
+    response_model=RevocationOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"model": RevocationOut, "description": "Already revoked: the original revocation"},
+        **problem_responses(400, 401, 404, 409, 413, 422, 502, 503),
+    },
+    summary="Revoke consent with the patient's EIP-712 signature",
+)
+def revoke(
+    study: StudyParam,
+    patient: PatientParam,
+    body: RevocationRequest,
+    services: ServicesDep,
+    response: Response,
+) -> RevocationOut:
+    """Checks the signature, relays `revokeWithSig`, waits for the receipt.
+
+    201 with the new revocation's tx hash and block; 200 with the original revocation if the
+    consent was already revoked (no transaction is sent). 401 when the signature is not the
+    patient's for the current nonce, 409 for a signature or nonce already used, 404 for an unknown
+    study or a patient who never consented, 422 for a passed deadline, 503 when the chain is down
+    (nothing was revoked: retry the same request).
+    """
+    if services.relay is None:
+        raise RelayerUnavailableError("no relayer key is configured on this server")
+    relayed = services.relay.revoke(
+        study,
+        patient,
+        deadline=body.deadline,
+        signature=bytes.fromhex(body.signature[2:]),
+        nonce=body.nonce,
+    )
+    if relayed.already_revoked:
+        response.status_code = status.HTTP_200_OK
+    event = relayed.event
+    return RevocationOut(
+        study=hex32(study),
+        patient=event.patient,
+        hospital=event.hospital,
+        tx_hash=event.tx_hash,
+        block_number=event.position.block_number,
+        log_index=event.position.log_index,
+        block_timestamp=event.block_timestamp,
+        already_revoked=relayed.already_revoked,
+    )
+
+
+@router.get(
+    "/consent",
+    response_model=ConsentStatusOut,
+    responses=problem_responses(400, 404, 422, 502, 503),
+    summary="A patient's consent status and history",
+)
+def consent_status(
+    study: StudyParam, patient: PatientParam, services: ServicesDep
+) -> ConsentStatusOut:
+    """Whether the patient consents now, the current record, and every grant and revocation
+    (block, tx hash, time). 404 for an unknown study or a patient who never consented."""
+    ledger = services.ledger
+    with reachable(ledger.chain):
+        if not ledger.studies.study_exists(study):
+            raise UnknownStudyError({"study_id": bytes(study)})
+        record = ledger.consents.record(study, patient)
+        if not record.exists:
+            raise PatientNotEnrolledError(study, patient)
+        consented = ledger.consents.is_consented(study, patient)
+        nonce = ledger.consents.nonce(patient)
+    history = services.history.history(study, patient)
+    return ConsentStatusOut(
+        study=hex32(study),
+        patient=patient,
+        consented=consented,
+        hospital=record.hospital,
+        granted_block=record.granted_block,
+        revoked_block=record.revoked_block or None,
+        expires_at=record.expires_at,
+        nonce=nonce,
+        history=[ConsentEventOut.of(e) for e in history],
+    )

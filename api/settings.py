@@ -1,0 +1,46 @@
+"""Settings of the web API, from `CONSENTFL_*` environment variables (pydantic-settings).
+
+`get_settings()` is cached; tests override it (`app.dependency_overrides[get_settings]`) or pass
+settings to `create_app` directly. The relayer key password only ever comes from the environment
+(`CONSENTFL_RELAYER_KEY_PASSWORD`) and is a `SecretStr`, so it never shows in a repr or a log.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """Where the chain, the deployment, the artifacts and the relayer key are."""
+
+    model_config = SettingsConfigDict(env_prefix="CONSENTFL_", frozen=True, extra="ignore")
+
+    deployment: Path | None = Field(default=None, description="deployment manifest (JSON)")
+    rpc: str = Field(default="http://127.0.0.1:8545", description="JSON-RPC URL of the chain")
+    ipfs: str | None = Field(
+        default=None, description="IPFS RPC API URL or a local store directory"
+    )
+    proofs: Path | None = Field(default=None, description="directory of published exclusion proofs")
+    relayer_key: Path | None = Field(
+        default=None, description="hex private key or keystore JSON file"
+    )
+    relayer_key_password: SecretStr | None = Field(default=None, description="keystore password")
+    max_body_bytes: int = Field(
+        default=16 * 1024, ge=256, description="largest request body accepted"
+    )
+    retry_after_seconds: int = Field(
+        default=5, ge=1, description="Retry-After sent with 503 answers"
+    )
+    chain_timeout_seconds: float = Field(default=10.0, gt=0, description="JSON-RPC request timeout")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,218 @@
+"""Relay a patient's signed revocation: check everything first, send once, return the receipt.
+
+`RevocationRelay.revoke` is what the web API calls. Before anything is sent it checks that the
+study exists, that the patient ever consented, the deadline, the nonce and that the EIP-712
+signature recovers to the patient, so a bad request never costs gas or reaches the chain.
+Revoking an already revoked consent returns the original revocation without a transaction.
+
+One relay per sender key: revocations go out one at a time under a lock (two writers sharing a key
+lose transactions to nonce races), and the state is re-read inside the lock, so two concurrent
+requests for the same patient send one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Final
+
+from chain.deploy import Ledger
+from chain.errors import (
+    ChainConnectionError,
+    ChainError,
+    InvalidSignerError,
+    NoActiveConsentError,
+    SignatureExpiredError,
+    UnknownStudyError,
+)
+from chain.reachability import reachable
+from consent.eip712 import InvalidSignatureError, recover_revocation_signer
+from consent.events import ConsentRevoked
+from consent.ids import Address, StudyId
+
+__all__ = [
+    "DeadlineExpiredError",
+    "NonceMismatchError",
+    "PatientNotEnrolledError",
+    "RelayError",
+    "RelayedRevocation",
+    "RevocationRelay",
+    "RevocationReplayError",
+    "RevocationSignatureError",
+]
+
+logger = logging.getLogger(__name__)
+
+_SECP256K1_HALF_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 // 2
+_REPLAY_LOOKBACK: Final = 8
+"""How many used nonces to try when a signature does not match the current one."""
+
+
+class RelayError(ChainError):
+    """A revocation the relay refuses to send."""
+
+
+class PatientNotEnrolledError(RelayError, LookupError):
+    """The patient never consented in the study: there is nothing to revoke."""
+
+    def __init__(self, study: StudyId, patient: Address) -> None:
+        super().__init__(f"patient {patient} never consented in study 0x{bytes(study).hex()}")
+        self.study = study
+        self.patient = patient
+
+
+class RevocationSignatureError(RelayError, PermissionError):
+    """The signature is malformed, malleable, or not the patient's for the current nonce."""
+
+    def __init__(self, patient: Address, reason: str) -> None:
+        super().__init__(f"not a valid revocation signature of {patient}: {reason}")
+        self.patient = patient
+        self.reason = reason
+
+
+class RevocationReplayError(RelayError, ValueError):
+    """The signature is the patient's, but for a nonce already used."""
+
+    def __init__(self, patient: Address, nonce: int, current: int) -> None:
+        super().__init__(f"signature of {patient} uses nonce {nonce}; the current one is {current}")
+        self.patient = patient
+        self.nonce = nonce
+        self.current = current
+
+
+class NonceMismatchError(RelayError, ValueError):
+    """The request names a nonce that is not the patient's current one."""
+
+    def __init__(self, patient: Address, nonce: int, current: int) -> None:
+        super().__init__(f"nonce {nonce} given for {patient}; the current one is {current}")
+        self.patient = patient
+        self.nonce = nonce
+        self.current = current
+
+
+class DeadlineExpiredError(RelayError, ValueError):
+    """The signed deadline is not after the chain's latest block time."""
+
+    def __init__(self, deadline: int, now: int) -> None:
+        super().__init__(f"deadline {deadline} is not after the chain's time {now}")
+        self.deadline = deadline
+        self.now = now
+
+
+@dataclass(frozen=True, slots=True)
+class RelayedRevocation:
+    """The revocation on chain; `already_revoked` when it predates the request."""
+
+    event: ConsentRevoked
+    already_revoked: bool
+
+
+class RevocationRelay:
+    """Checks and relays `revokeWithSig` for patients, paying the gas with `ledger`'s sender."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._lock = threading.Lock()
+
+    def revoke(
+        self,
+        study: StudyId,
+        patient: Address,
+        *,
+        deadline: int,
+        signature: bytes,
+        nonce: int | None = None,
+    ) -> RelayedRevocation:
+        """Revoke `patient`'s consent in `study` with their signature; see the module docstring.
+
+        Raises `UnknownStudyError`, `PatientNotEnrolledError`, `DeadlineExpiredError`,
+        `NonceMismatchError`, `RevocationReplayError`, `RevocationSignatureError`, and
+        `ChainConnectionError` when the node is down (then nothing was revoked: retrying the same
+        request is safe, it returns the revocation if one landed).
+        """
+        consents = self._ledger.consents
+        with self._lock, reachable(self._ledger.chain):
+            if not self._ledger.studies.study_exists(study):
+                raise UnknownStudyError({"study_id": bytes(study)})
+            record = consents.record(study, patient)
+            if not record.exists:
+                raise PatientNotEnrolledError(study, patient)
+            current = consents.nonce(patient)
+            if record.revoked_block:
+                # A retry of a revocation that landed: its nonce is used up by now.
+                self._check_signature(
+                    study, patient, deadline, signature, current, accept_used=True
+                )
+                return RelayedRevocation(self._find(study, patient, record.revoked_block), True)
+            now = self._ledger.chain.block_timestamp()
+            if deadline <= now:
+                raise DeadlineExpiredError(deadline, now)
+            if nonce is not None and nonce != current:
+                if nonce < current:
+                    raise RevocationReplayError(patient, nonce, current)
+                raise NonceMismatchError(patient, nonce, current)
+            self._check_signature(study, patient, deadline, signature, current)
+            return self._send(study, patient, deadline, signature)
+
+    def _check_signature(
+        self,
+        study: StudyId,
+        patient: Address,
+        deadline: int,
+        signature: bytes,
+        current: int,
+        *,
+        accept_used: bool = False,
+    ) -> None:
+        if len(signature) != 65:
+            raise RevocationSignatureError(patient, f"{len(signature)} bytes, expected 65")
+        if int.from_bytes(signature[32:64], "big") > _SECP256K1_HALF_N:
+            raise RevocationSignatureError(patient, "malleable signature (high s)")
+        domain = self._ledger.consents.domain
+        for tried in range(current, max(current - _REPLAY_LOOKBACK, -1), -1):
+            try:
+                signer = recover_revocation_signer(
+                    domain, study, patient, tried, deadline, signature
+                )
+            except (InvalidSignatureError, ValueError) as exc:
+                raise RevocationSignatureError(patient, str(exc)) from exc
+            if signer == patient:
+                if tried < current and not accept_used:
+                    raise RevocationReplayError(patient, tried, current)
+                return
+        raise RevocationSignatureError(patient, "it does not recover to the patient")
+
+    def _send(
+        self, study: StudyId, patient: Address, deadline: int, signature: bytes
+    ) -> RelayedRevocation:
+        consents = self._ledger.consents
+        try:
+            event = consents.revoke_with_sig(study, patient, deadline, signature)
+        except NoActiveConsentError:
+            record = consents.record(study, patient)
+            return RelayedRevocation(self._find(study, patient, record.revoked_block), True)
+        except InvalidSignerError as exc:
+            raise RevocationSignatureError(patient, "the contract rejected it") from exc
+        except SignatureExpiredError as exc:
+            raise DeadlineExpiredError(deadline, int(exc.arguments["timestamp"])) from exc
+        except ChainConnectionError:
+            raise
+        except ChainError:
+            # No receipt with status 1: the revocation did not happen; a retry is safe.
+            record = consents.record(study, patient)
+            if record.revoked_block:
+                return RelayedRevocation(self._find(study, patient, record.revoked_block), True)
+            raise
+        logger.info("relayed a revocation in block %d", event.position.block_number)
+        return RelayedRevocation(event, False)
+
+    def _find(self, study: StudyId, patient: Address, block: int) -> ConsentRevoked:
+        found = [
+            e
+            for e in self._ledger.consents.events(block, block)
+            if isinstance(e, ConsentRevoked) and e.study == study and e.patient == patient
+        ]
+        if not found:
+            raise ChainError(f"no ConsentRevoked event in block {block} for {patient}")
+        return found[-1]
