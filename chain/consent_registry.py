@@ -22,13 +22,14 @@ from consent.ids import Address, StudyId, parse_address
 
 __all__ = ["MAX_GRANT_BATCH", "ConsentRecord", "ConsentRegistry", "SignedConsent"]
 
-MAX_GRANT_BATCH: Final = 400
-"""Grants per transaction in `grant_batch` (~36k gas each: 400 fit a 30M block easily)."""
+MAX_GRANT_BATCH: Final = 300
+"""Grants per transaction in `grant_batch`: up to ~80k gas each (a patient's first grant, with an
+expiry), so a full batch stays under 25M gas, inside a 30M block."""
 STATUS_CHUNK: Final = 5_000
 """Patients per `consentStatusBatch` call (~3k gas each)."""
 
 _GAS_GRANT: Final = 160_000
-_GAS_GRANT_EACH: Final = 90_000
+_GAS_GRANT_EACH: Final = 80_000
 _GAS_REVOKE: Final = 90_000
 _GAS_REVOKE_SIG: Final = 120_000
 _STATUS_SELECTOR: Final = function_signature_to_4byte_selector(

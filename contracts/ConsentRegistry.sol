@@ -22,12 +22,15 @@ contract ConsentRegistry is IConsentRegistry, EIP712, Nonces {
     bytes32 public constant REVOCATION_TYPEHASH =
         keccak256("Revocation(bytes32 study,address patient,uint256 nonce,uint64 deadline)");
 
-    /// @dev Storage form of {ConsentRecord}, packed into two slots.
+    /// @dev Storage form of {ConsentRecord}. Hospital, blocks and an "expires" flag share one
+    /// slot, so a status check of a consent that never expires reads one slot, and granting it
+    /// writes one fresh slot; `expiresAt` lives in a second slot, read only when flagged.
     struct PackedRecord {
         address hospital;
+        uint40 grantedBlock;
+        uint40 revokedBlock;
+        bool expires;
         uint64 expiresAt;
-        uint64 grantedBlock;
-        uint64 revokedBlock;
     }
 
     IStudyRegistry private immutable _studies;
@@ -146,9 +149,10 @@ contract ConsentRegistry is IConsentRegistry, EIP712, Nonces {
         }
         _records[study][patient] = PackedRecord({
             hospital: msg.sender,
-            expiresAt: expiresAt,
-            grantedBlock: uint64(block.number),
-            revokedBlock: 0
+            grantedBlock: uint40(block.number),
+            revokedBlock: 0,
+            expires: expiresAt != 0,
+            expiresAt: expiresAt
         });
         emit ConsentGranted(study, patient, msg.sender, expiresAt, nonce);
     }
@@ -158,7 +162,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712, Nonces {
         if (record.grantedBlock == 0 || record.revokedBlock != 0) {
             revert NoActiveConsent(study, patient);
         }
-        record.revokedBlock = uint64(block.number);
+        record.revokedBlock = uint40(block.number);
         _lastRevocationBlock[study][record.hospital] = block.number;
         emit ConsentRevoked(study, patient, record.hospital);
     }
@@ -178,6 +182,6 @@ contract ConsentRegistry is IConsentRegistry, EIP712, Nonces {
 
     function _isConsented(PackedRecord storage record) private view returns (bool) {
         return record.grantedBlock != 0 && record.revokedBlock == 0
-            && (record.expiresAt == 0 || record.expiresAt > block.timestamp);
+            && (!record.expires || record.expiresAt > block.timestamp);
     }
 }
