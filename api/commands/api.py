@@ -1,0 +1,65 @@
+"""`consentfl api`: serve the web API with uvicorn (127.0.0.1 unless told otherwise)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from api.app import create_app
+from api.commands._chain_common import DEFAULT_RPC, cli_errors, fail
+from api.services import RelayerKeyError, check_startup
+from api.settings import Settings
+
+__all__ = ["api_command"]
+
+
+def api_command(
+    deployment: Annotated[
+        Path,
+        typer.Option("--deployment", envvar="CONSENTFL_DEPLOYMENT", help="Deployment manifest."),
+    ],
+    relayer_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--relayer-key",
+            envvar="CONSENTFL_RELAYER_KEY",
+            help="Hex private key file, or keystore JSON (password in "
+            "CONSENTFL_RELAYER_KEY_PASSWORD), of the account that pays for relayed revocations.",
+        ),
+    ] = None,
+    rpc: Annotated[
+        str, typer.Option("--rpc", envvar="CONSENTFL_RPC", help="JSON-RPC URL of the chain.")
+    ] = DEFAULT_RPC,
+    ipfs: Annotated[
+        str | None,
+        typer.Option(
+            "--ipfs", envvar="CONSENTFL_IPFS", help="IPFS RPC API URL or local store directory."
+        ),
+    ] = None,
+    proofs: Annotated[
+        Path | None,
+        typer.Option("--proofs", envvar="CONSENTFL_PROOFS", help="Published exclusion proofs."),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to bind.")] = 8000,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the patient and auditor web API (OpenAPI at /openapi.json, docs at /docs)."""
+    settings = Settings(
+        deployment=deployment,
+        relayer_key=relayer_key,
+        rpc=rpc,
+        ipfs=ipfs,
+        proofs=proofs,
+    )
+    with cli_errors():
+        try:
+            check_startup(settings)
+        except RelayerKeyError as exc:
+            fail(str(exc))
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)

@@ -1,0 +1,95 @@
+"""`consentfl audit verify`: check a study's rounds, artifacts and exclusion proofs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from api.commands._chain_common import (
+    DEFAULT_RPC,
+    DeploymentOption,
+    JsonOption,
+    StudyOption,
+    cli_errors,
+    open_ledger,
+    parse_study,
+)
+from api.report import render_audit_html
+from chain.audit import AuditReport, AuditVerifier
+from chain.exclusions import ExclusionProofs
+from chain.reachability import reachable
+from chain.store import open_store
+
+__all__ = ["audit_app"]
+
+audit_app = typer.Typer(name="audit", help="Verify a study's history.", no_args_is_help=True)
+
+
+@audit_app.callback()
+def _audit() -> None:
+    """Verify a study's history."""
+
+
+def _table(report: AuditReport) -> Table:
+    table = Table(title=f"audit: {len(report.checks)} checks, {len(report.failures)} failed")
+    for column in ("result", "check", "round", "hospital", "subject", "detail"):
+        table.add_column(column, overflow="fold")
+    for check in sorted(report.checks, key=lambda c: (c.passed, c.round or 0)):
+        table.add_row(
+            "[green]pass[/]" if check.passed else "[bold red]FAIL[/]",
+            check.check,
+            "" if check.round is None else str(check.round),
+            check.hospital or "",
+            check.subject,
+            check.detail,
+        )
+    return table
+
+
+@audit_app.command("verify")
+def verify(
+    deployment: DeploymentOption,
+    study: StudyOption,
+    ipfs: Annotated[
+        str,
+        typer.Option("--ipfs", envvar="CONSENTFL_IPFS", help="IPFS API URL or store directory."),
+    ],
+    rpc: Annotated[
+        str, typer.Option("--rpc", envvar="CONSENTFL_RPC", help="JSON-RPC URL of the chain.")
+    ] = DEFAULT_RPC,
+    proofs: Annotated[
+        Path | None, typer.Option("--proofs", help="Directory of published exclusion proofs.")
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write a readable HTML report here.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Walk every round; print a pass/fail table (or JSON); exit 1 if any check fails."""
+    with cli_errors():
+        ledger = open_ledger(rpc, deployment, None)
+        found = ExclusionProofs.load(proofs) if proofs is not None else ExclusionProofs()
+        with reachable(ledger.chain):
+            report = AuditVerifier(ledger, open_store(ipfs), found).verify(parse_study(study))
+    if html is not None:
+        html.write_text(render_audit_html(report))
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        console = Console(width=200)
+        console.print(_table(report))
+        for failure in report.failures:
+            where = f"round {failure.round}" if failure.round is not None else "study"
+            hospital = f", hospital {failure.hospital}" if failure.hospital else ""
+            typer.echo(
+                f"FAILED {failure.check} ({where}{hospital}): {failure.subject}: {failure.detail}",
+                err=True,
+            )
+        typer.echo("audit passed" if report.passed else "audit FAILED")
+    if not report.passed:
+        raise typer.Exit(1)

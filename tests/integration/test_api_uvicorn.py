@@ -1,0 +1,209 @@
+"""`consentfl api` as a real uvicorn process against anvil; `consentfl audit verify` on the same
+study. The server runs on a free 127.0.0.1 port and is stopped by pid."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from typer.testing import CliRunner
+
+from api.cli import app as cli
+from chain.connection import connect
+from chain.deploy import Ledger, attach, deploy
+from chain.devnet import free_port
+from chain.manifest import save_manifest
+from chain.store import LocalStore
+from chain.transactions import Sender
+from consent.eip712 import sign_consent, sign_revocation
+from consent.ids import Address, Bytes32, parse_address, study_id
+from consent.keys import PatientKey, save_hex_key
+from consent.merkle import DataTree
+
+pytestmark = pytest.mark.integration
+
+MNEMONIC = "test test test test test test test test test test test junk"  # anvil's dev accounts
+STUDY = study_id("uvicorn-api-study")
+
+
+def _dev_account(index: int) -> LocalAccount:
+    Account.enable_unaudited_hdwallet_features()
+    return Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    ledger: Ledger
+    patients: tuple[LocalAccount, ...]
+    manifest: Path
+    store: LocalStore
+    rpc: str
+    model_cid: str
+
+
+def _sha(data: bytes) -> Bytes32:
+    return Bytes32(hashlib.sha256(data).digest())
+
+
+def _one_round(coordinator: Ledger, patients: tuple[LocalAccount, ...], store: LocalStore) -> str:
+    chain = coordinator.chain
+    aggregator = coordinator.with_sender(Sender.from_key(chain, _dev_account(7).key))
+    hospital = coordinator.with_sender(Sender.from_key(chain, _dev_account(8).key))
+    hospital_address = parse_address(_dev_account(8).address)
+    consents = hospital.consents
+    for patient in patients:
+        address = parse_address(patient.address)
+        signature = sign_consent(
+            patient.key, consents.domain, STUDY, address, hospital_address, 0,
+            consents.nonce(address),
+        )  # fmt: skip
+        consents.grant(STUDY, address, 0, signature)
+    base = b"initial model"
+    aggregator.rounds.open_round(STUDY, 0, _sha(base), store.put(base))
+    update = b"update of hospital 8"
+    hospital.rounds.submit_update(
+        STUDY,
+        0,
+        update_hash=_sha(update),
+        update_cid=store.put(update),
+        num_samples=len(patients),
+        data_root=DataTree.build([p.address for p in patients]).root,
+        consent_block=chain.block_number(),
+    )
+    model = b"model after round 0"
+    model_cid = store.put(model)
+    aggregator.rounds.finalize_round(STUDY, 0, _sha(model), model_cid, store.put(b"{}"))
+    return model_cid
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"consentfl api exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("consentfl api did not become healthy")
+
+
+@pytest.fixture(scope="module")
+def served(anvil: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    directory = tmp_path_factory.mktemp("api-uvicorn")
+    chain = connect(anvil)
+    deployer = Sender.from_key(chain, _dev_account(6).key)
+    coordinator = attach(chain, deploy(chain, deployer), deployer)
+    coordinator.studies.create_study(
+        STUDY,
+        aggregator=parse_address(_dev_account(7).address),
+        aggregator_seal_key=Bytes32(b"\x02" * 32),
+        min_updates=1,
+        metadata_cid="bafkreimeta",
+    )
+    coordinator.studies.add_hospital(STUDY, parse_address(_dev_account(8).address))
+    patients = tuple(Account.create() for _ in range(3))
+    store = LocalStore(directory / "store")
+    model_cid = _one_round(coordinator, patients, store)
+    manifest = directory / "deployment.json"
+    save_manifest(coordinator.manifest, manifest)
+    relayer_key = directory / "relayer.key"
+    save_hex_key(PatientKey.from_private_key(bytes(_dev_account(9).key)), relayer_key)
+    port = free_port()
+    command = [
+        str(Path(sys.executable).parent / "consentfl"),
+        "api",
+        "--deployment", str(manifest),
+        "--relayer-key", str(relayer_key),
+        "--rpc", anvil,
+        "--ipfs", str(directory / "store"),
+        "--port", str(port),
+        "--log-level", "warning",
+    ]  # fmt: skip
+    log = (directory / "api.log").open("wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, process)
+        yield Served(url, coordinator, patients, manifest, store, anvil, model_cid)
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+def _revocation(served: Served, index: int) -> tuple[str, dict[str, object]]:
+    patient = served.patients[index]
+    address = Address(parse_address(patient.address))
+    consents = served.ledger.consents
+    deadline = served.ledger.chain.block_timestamp() + 600
+    signature = sign_revocation(
+        patient.key, consents.domain, STUDY, address, consents.nonce(address), deadline
+    )
+    path = f"{served.url}/v1/studies/{'0x' + STUDY.hex()}/patients/{address}/revocation"
+    return path, {"signature": "0x" + signature.hex(), "deadline": deadline}
+
+
+def test_revocation_over_http_lands_on_anvil_once(served: Served) -> None:
+    path, body = _revocation(served, 0)
+
+    first = httpx.post(path, json=body, timeout=30)
+    again = httpx.post(path, json=body, timeout=30)
+
+    assert first.status_code == 201, first.text
+    assert again.status_code == 200, again.text
+    assert again.json()["tx_hash"] == first.json()["tx_hash"]
+    address = parse_address(served.patients[0].address)
+    record = served.ledger.consents.record(STUDY, address)
+    assert record.revoked_block == first.json()["block_number"]
+    status = httpx.get(path.replace("/revocation", "/consent"), timeout=30).json()
+    assert [e["kind"] for e in status["history"]] == ["granted", "revoked"]
+
+
+def test_rounds_and_audit_over_http(served: Served) -> None:
+    study = "0x" + STUDY.hex()
+
+    rounds = httpx.get(f"{served.url}/v1/studies/{study}/rounds", timeout=30).json()
+    audit = httpx.get(f"{served.url}/v1/studies/{study}/audit", timeout=60).json()
+
+    assert [r["model_cid"] for r in rounds["rounds"]] == [served.model_cid]
+    assert audit["passed"] is True, audit
+
+
+def test_audit_cli_passes_then_fails_naming_a_deleted_artifact(served: Served) -> None:
+    args = [
+        "audit", "verify", "--deployment", str(served.manifest), "--study", "uvicorn-api-study",
+        "--rpc", served.rpc, "--ipfs", str(served.store.root), "--json",
+    ]  # fmt: skip
+    runner = CliRunner()
+
+    honest = runner.invoke(cli, args)
+    for path in served.store.block_paths(served.model_cid):
+        path.unlink()
+    broken = runner.invoke(cli, args)
+
+    assert honest.exit_code == 0, honest.output
+    assert json.loads(honest.stdout)["passed"] is True
+    assert broken.exit_code == 1
+    failed = [c for c in json.loads(broken.stdout)["checks"] if not c["passed"]]
+    assert [(c["check"], c["round"]) for c in failed] == [("artifact", 0)]
+    assert served.model_cid in failed[0]["subject"]
