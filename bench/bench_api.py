@@ -1,0 +1,182 @@
+"""Relayed revocations through the HTTP API on anvil: throughput and latency (issue 5).
+
+Starts anvil (from node_modules, in a temp dir) and `consentfl api` (uvicorn, a free 127.0.0.1
+port), deploys, grants consent to enough patients in batches, has every patient sign a revocation
+before the clock starts (patients sign on their own devices), then POSTs the revocations with 1 and
+with 20 concurrent clients. Each request returns only once its receipt is in, so latency includes
+the relayer's transaction and anvil's mining (automine). Both processes are stopped by pid.
+
+Run: .venv/bin/python bench/bench_api.py [--single 100 --concurrent 300 --clients 20]
+Writes bench/results/api.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from chain.connection import connect
+from chain.consent_registry import SignedConsent
+from chain.deploy import Ledger, attach, deploy
+from chain.devnet import free_port, start_anvil, stop_service
+from chain.manifest import save_manifest
+from chain.transactions import Sender
+from consent.eip712 import sign_consent, sign_revocation
+from consent.ids import Bytes32, parse_address, study_id
+from consent.keys import PatientKey, save_hex_key
+
+RESULTS = Path(__file__).with_name("results") / "api.json"
+STUDY = study_id("bench-api")
+MNEMONIC = "test test test test test test test test test test test junk"
+
+
+def _dev(index: int) -> LocalAccount:
+    Account.enable_unaudited_hdwallet_features()
+    account: LocalAccount = Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    return account
+
+
+def _setup(rpc: str, patients: list[LocalAccount]) -> Ledger:
+    chain = connect(rpc)
+    coordinator_sender = Sender.from_key(chain, _dev(0).key)
+    ledger = attach(chain, deploy(chain, coordinator_sender), coordinator_sender)
+    hospital_address = parse_address(_dev(1).address)
+    ledger.studies.create_study(
+        STUDY,
+        aggregator=parse_address(_dev(2).address),
+        aggregator_seal_key=Bytes32(b"\x03" * 32),
+        min_updates=1,
+        metadata_cid="bafkreibench",
+    )
+    ledger.studies.add_hospital(STUDY, hospital_address)
+    hospital = ledger.with_sender(Sender.from_key(chain, _dev(1).key))
+    domain = hospital.consents.domain
+    signed = [
+        SignedConsent(
+            parse_address(p.address),
+            0,
+            sign_consent(p.key, domain, STUDY, parse_address(p.address), hospital_address, 0, 0),
+        )
+        for p in patients
+    ]
+    hospital.consents.grant_batch(STUDY, signed)
+    return ledger
+
+
+def _requests(
+    ledger: Ledger, url: str, patients: list[LocalAccount]
+) -> list[tuple[str, dict[str, Any]]]:
+    domain = ledger.consents.domain
+    deadline = ledger.chain.block_timestamp() + 3600
+    study = "0x" + STUDY.hex()
+    out = []
+    for patient in patients:
+        address = parse_address(patient.address)
+        signature = sign_revocation(patient.key, domain, STUDY, address, 1, deadline)
+        out.append(
+            (
+                f"{url}/v1/studies/{study}/patients/{address}/revocation",
+                {"signature": "0x" + signature.hex(), "deadline": deadline, "nonce": 1},
+            )
+        )
+    return out
+
+
+def _run(requests: list[tuple[str, dict[str, Any]]], clients: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+
+    def post(item: tuple[str, dict[str, Any]], client: httpx.Client) -> None:
+        start = time.perf_counter()
+        response = client.post(item[0], json=item[1], timeout=120)
+        latencies.append(time.perf_counter() - start)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+    with httpx.Client(limits=httpx.Limits(max_connections=clients)) as client:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(lambda item: post(item, client), requests))
+        elapsed = time.perf_counter() - start
+    ordered = sorted(latencies)
+    return {
+        "clients": clients,
+        "revocations": len(requests),
+        "statuses": statuses,
+        "seconds": round(elapsed, 3),
+        "revocations_per_second": round(len(requests) / elapsed, 1),
+        "latency_ms_p50": round(1000 * statistics.median(ordered), 1),
+        "latency_ms_p95": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 1),
+    }
+
+
+def _serve(directory: Path, rpc: str, manifest: Path) -> tuple[subprocess.Popen[bytes], str]:
+    key = directory / "relayer.key"
+    save_hex_key(PatientKey.from_private_key(bytes(_dev(9).key)), key)
+    port = free_port()
+    command = [
+        str(Path(sys.executable).parent / "consentfl"), "api", "--deployment", str(manifest),
+        "--relayer-key", str(key), "--rpc", rpc, "--port", str(port), "--log-level", "warning",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/v1/studies/{'0x' + STUDY.hex()}/rounds", timeout=2).is_success:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError("consentfl api did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--single", type=int, default=100)
+    parser.add_argument("--concurrent", type=int, default=300)
+    parser.add_argument("--clients", type=int, default=20)
+    args = parser.parse_args()
+    patients = [Account.create() for _ in range(args.single + args.concurrent)]
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+        directory = Path(tmp)
+        anvil = start_anvil(directory / "anvil")
+        process = None
+        try:
+            ledger = _setup(anvil.url, patients)
+            manifest = directory / "deployment.json"
+            save_manifest(ledger.manifest, manifest)
+            process, url = _serve(directory, anvil.url, manifest)
+            requests = _requests(ledger, url, patients)
+            single = _run(requests[: args.single], 1)
+            concurrent = _run(requests[args.single :], args.clients)
+        finally:
+            if process is not None:
+                os.kill(process.pid, signal.SIGTERM)
+                process.wait(timeout=15)
+            stop_service(anvil)
+    result = {
+        "what": "relayed revocations through POST .../revocation (receipt awaited), anvil automine",
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "runs": [single, concurrent],
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
