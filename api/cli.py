@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import typer
 
+from api.commands.aggregator import aggregator_app
+from api.commands.api import api_command
+from api.commands.audit import audit_app
 from api.commands.chain import chain_app
 from api.commands.consent import consent_app
 from api.commands.data import data_app
 from api.commands.dev import dev_app
+from api.commands.patients import patients_app
 from api.commands.study import study_app
+from api.commands.trainer import trainer_command
 
 __all__ = ["app"]
 
@@ -25,3 +30,8 @@ app.add_typer(study_app)
 app.add_typer(consent_app)
 app.add_typer(dev_app)
 app.add_typer(data_app)
+app.add_typer(patients_app)
+app.command("trainer")(trainer_command)
+app.add_typer(aggregator_app)
+app.command("api")(api_command)
+app.add_typer(audit_app)
