@@ -2,7 +2,8 @@
 
 `build_history(world, store, proofs_dir)` grants patients 0-2 to hospital 0 and 3-4 to hospital 1,
 runs round 0, relays patient 1's signed revocation, runs round 1 (hospital 0 leaves patient 1
-out and publishes its exclusion proof with the trainer's own writer, `fl.roles.proofs`) and returns what it recorded. Options forge the history
+out and publishes its exclusion proof with the trainer's own writer, `fl.roles.proofs`) and
+returns what it recorded. Options forge the history
 the way a dishonest hospital would.
 """
 

@@ -12,8 +12,8 @@ from chain.errors import UnknownStudyError
 from chain.exclusions import ExclusionProofs
 from chain.store import LocalStore
 from consent.ids import study_id
-from tests.unit.chain.audit_history import StudyHistory, build_history
 from tests.fixtures.ledger import LedgerWorld, sender_of
+from tests.unit.chain.audit_history import build_history
 
 
 @pytest.fixture
