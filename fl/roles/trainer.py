@@ -123,7 +123,7 @@ class Trainer:
         self._usages = load_usages(self._state_dir)
 
     @property
-    def hospital(self) -> str:
+    def hospital(self) -> Address:
         """This hospital's address (the ledger sender)."""
         return self._ledger.sender
 
