@@ -128,6 +128,16 @@ class Trainer:
         return self._ledger.sender
 
     @property
+    def dataset(self) -> HospitalDataset:
+        """The hospital's rows (all of them: consent filtering happens per round)."""
+        return self._dataset
+
+    @dataset.setter
+    def dataset(self, dataset: HospitalDataset) -> None:
+        """Replace the rows (e.g. new records arrived); used from the next round on."""
+        self._dataset = dataset
+
+    @property
     def usages(self) -> dict[int, RoundUsage]:
         """Every round this trainer prepared an update for, by round (persisted)."""
         return dict(self._usages)

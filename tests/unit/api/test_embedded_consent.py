@@ -124,7 +124,7 @@ def test_random_schedules_never_train_on_patients_without_consent(
             keys[key.address] = key
             owner[key.address] = k
         trainer = study.trainers[k]
-        trainer._dataset = with_unknown_rows(trainer._dataset, strangers)
+        trainer.dataset = with_unknown_rows(trainer.dataset, strangers)
 
     def toggle(candidates: list[Address]) -> None:
         if not candidates:
