@@ -33,7 +33,9 @@ lint: setup
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# the demo writes into a fresh demo-out/ (a previous run's output is replaced)
 demo: setup
+	rm -rf demo-out
 	$(BIN)/consentfl demo --out demo-out
 
 bench: setup

@@ -11,6 +11,7 @@ from api.commands.audit import audit_app
 from api.commands.chain import chain_app
 from api.commands.consent import consent_app
 from api.commands.data import data_app
+from api.commands.demo import demo
 from api.commands.dev import dev_app
 from api.commands.patients import patients_app
 from api.commands.study import study_app
@@ -35,3 +36,4 @@ app.command("trainer")(trainer_command)
 app.add_typer(aggregator_app)
 app.command("api")(api_command)
 app.add_typer(audit_app)
+app.command("demo")(demo)

@@ -1,0 +1,149 @@
+"""`consentfl demo`: run a whole consent-aware study on the embedded chain and store."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from api.commands._chain_common import cli_errors
+from api.demo import DemoConfig, DemoEvents, DemoResult, RoundRow, run_demo
+from api.demo_output import summary_json, write_outputs
+from chain.store import StoreError
+
+__all__ = ["demo"]
+
+_console = Console()
+
+
+def _short(cid: str) -> str:
+    """A CID shortened for the table (summary.json has it whole)."""
+    return cid if len(cid) <= 24 else f"{cid[:14]}…{cid[-8:]}"
+
+
+def _round_table(result: DemoResult) -> Table:
+    rows = result.rounds
+    metric = rows[0].metric_name if rows else "accuracy"
+    table = Table(title="rounds")
+    for column in ("round", "hospitals", "samples", "consent block", "model CID", metric):
+        table.add_column(column, no_wrap=column in ("samples", "model CID"))
+    for row in rows:
+        value = "-" if row.metric is None else f"{row.metric:.4f}"
+        table.add_row(
+            str(row.round),
+            str(row.hospitals),
+            "/".join(str(n) for n in row.samples.values()),
+            str(max(row.consent_blocks.values(), default="-")),
+            _short(row.model_cid),
+            value,
+        )
+    return table
+
+
+def _dropped_table(result: DemoResult) -> Table:
+    table = Table(title="rows left out of training, per hospital and round (and why)")
+    for column in ("round", "hospital", "rows dropped", "reasons"):
+        table.add_column(column)
+    for row in result.rounds:
+        for hospital, reasons in row.dropped.items():
+            if reasons:
+                why = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+                table.add_row(str(row.round), hospital, str(sum(reasons.values())), why)
+    return table
+
+
+def demo(
+    rounds: Annotated[int, typer.Option(min=1, help="Training rounds.")] = 5,
+    hospitals: Annotated[int, typer.Option(min=1, max=8, help="Hospitals in the study.")] = 3,
+    dataset: Annotated[
+        str, typer.Option(help="Bundled dataset: breast-cancer or diabetes.")
+    ] = "breast-cancer",
+    out: Annotated[Path, typer.Option(help="Directory for every output.")] = Path("demo-out"),
+    revoke_after: Annotated[
+        int, typer.Option(min=0, help="Patients revoke once this many rounds are finalized.")
+    ] = 2,
+    revocations: Annotated[
+        int, typer.Option(min=0, help="Patients per hospital who revoke through the web API.")
+    ] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the split, the model and the revokers.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print summary.json only.")] = False,
+) -> None:
+    """Run a whole study in one process: contracts on an embedded chain, a local IPFS-compatible
+    store, K hospitals enrolling patients with patient-signed consents, rounds of federated
+    training, patients revoking through the real HTTP API, and an audit of everything at the end.
+
+    Writes deployment.json, summary.json, audit.html, accuracy.png, the artifact store and the
+    exclusion proofs into --out; exits 1 if the audit fails.
+    """
+    if dataset not in ("breast-cancer", "diabetes"):
+        raise typer.BadParameter("choose breast-cancer or diabetes", param_hint="--dataset")
+    if out.exists() and any(out.iterdir()):
+        raise typer.BadParameter(f"{out} is not empty: choose a new --out", param_hint="--out")
+    logging.basicConfig(level=logging.WARNING)
+    with cli_errors():
+        config = DemoConfig(
+            out=out,
+            rounds=rounds,
+            hospitals=hospitals,
+            dataset=dataset,  # type: ignore[arg-type]
+            revoke_after=revoke_after,
+            revocations_per_hospital=revocations,
+            seed=seed,
+        )
+        console = Console(stderr=True, quiet=as_json)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
+            study_task = progress.add_task("study", total=hospitals + rounds)
+
+            def round_done(row: RoundRow) -> None:
+                progress.advance(study_task)
+                metric = "-" if row.metric is None else f"{row.metric:.4f}"
+                dropped = sum(n for reasons in row.dropped.values() for n in reasons.values())
+                progress.console.print(
+                    f"round {row.round}: {row.hospitals} hospitals, "
+                    f"{sum(row.samples.values())} samples, {dropped} rows dropped, "
+                    f"{row.metric_name} {metric}"
+                )
+
+            def enrolled(k: int, n: int) -> None:
+                progress.advance(study_task)
+                progress.console.print(f"hospital-{k}: enrolled {n} patients (each signed)")
+
+            events = DemoEvents(
+                stage=lambda msg: progress.update(study_task, description=msg),
+                enrolled=enrolled,
+                round_done=round_done,
+                revoked=lambda p, tx, b: progress.console.print(
+                    f"patient {p} revoked over HTTP (tx {tx[:12]}…, block {b})"
+                ),
+            )
+            try:
+                result = run_demo(config, events)
+            except StoreError as exc:
+                raise ValueError(str(exc)) from exc
+        paths = write_outputs(result)
+    if as_json:
+        typer.echo(json.dumps(summary_json(result), indent=2))
+    else:
+        _console.print(_round_table(result))
+        _console.print(_dropped_table(result))
+        audit = result.audit
+        verdict = "[green]PASSED[/]" if audit is not None and audit.passed else "[red]FAILED[/]"
+        checks = 0 if audit is None else len(audit.checks)
+        _console.print(f"audit: {verdict} ({checks} checks)  ->  {paths['audit']}")
+        _console.print(f"summary: {paths['summary']}   plot: {paths['plot']}")
+        _console.print(f"finished in {result.seconds:.1f} s")
+    if result.audit is None or not result.audit.passed:
+        raise typer.Exit(code=1)

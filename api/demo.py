@@ -1,0 +1,274 @@
+"""`consentfl demo`: a whole consent-aware study in one process, end to end.
+
+The coordinator deploys the contracts and creates the study, K hospitals enrol patients from a
+bundled dataset (every patient signs their own EIP-712 consent), the aggregator and the trainers run
+the rounds through the chain, and the patients' web API is served for real on 127.0.0.1. After the
+second round several patients revoke through that API with their own keys; later rounds leave
+them out, and the audit verifier rechecks every hash, CID and exclusion proof at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import httpx
+import uvicorn
+
+from api.app import create_app
+from api.embedded import EmbeddedStudy, RoundReport
+from api.services import Services
+from chain.audit import AuditReport, AuditVerifier
+from chain.devnet import free_port
+from chain.exclusions import ExclusionProofs
+from chain.manifest import save_manifest
+from chain.transactions import Sender
+from consent.eip712 import sign_revocation
+from consent.ids import Address
+from consent.keys import PatientKey
+from fl.models import ModelSpec
+from fl.roles import StudyPlan
+from fl.split import split_dataset
+from fl.train import LocalTrainingConfig
+
+__all__ = ["DemoConfig", "DemoError", "DemoEvents", "DemoResult", "RoundRow", "run_demo"]
+
+logger = logging.getLogger(__name__)
+
+Dataset = Literal["breast-cancer", "diabetes"]
+_HOST: Final = "127.0.0.1"
+_SERVER_START_S: Final = 20.0
+
+
+class DemoError(RuntimeError):
+    """The demo could not run a step (the message says which)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoConfig:
+    """What the demo runs."""
+
+    out: Path
+    rounds: int = 5
+    hospitals: int = 3
+    dataset: Dataset = "breast-cancer"
+    revoke_after: int = 2
+    """Patients revoke once this many rounds are finalized."""
+    revocations_per_hospital: int = 2
+    local_epochs: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1:
+            raise DemoError(f"--rounds must be at least 1, got {self.rounds}")
+        if not 1 <= self.hospitals <= 8:
+            raise DemoError(f"--hospitals must be between 1 and 8, got {self.hospitals}")
+        if self.revocations_per_hospital < 0:
+            raise DemoError("revocations per hospital must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRow:
+    """One finalized round, as the demo reports it."""
+
+    round: int
+    hospitals: int
+    samples: dict[str, int]
+    consent_blocks: dict[str, int]
+    dropped: dict[str, dict[str, int]]
+    model_cid: str
+    metric_name: str
+    metric: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "round": self.round,
+            "hospitals": self.hospitals,
+            "samples": self.samples,
+            "consent_block": max(self.consent_blocks.values(), default=None),
+            "consent_blocks": self.consent_blocks,
+            "dropped_rows": self.dropped,
+            "model_cid": self.model_cid,
+            self.metric_name: self.metric,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DemoEvents:
+    """Callbacks through which the CLI shows progress (all optional)."""
+
+    stage: Callable[[str], None] = lambda _msg: None
+    enrolled: Callable[[int, int], None] = lambda _k, _n: None
+    round_done: Callable[[RoundRow], None] = lambda _row: None
+    revoked: Callable[[Address, str, int], None] = lambda _p, _tx, _b: None
+
+
+@dataclass(slots=True)
+class DemoResult:
+    """Everything the demo produced."""
+
+    config: DemoConfig
+    study: str
+    api_url: str
+    rounds: list[RoundRow] = field(default_factory=list)
+    revoked: dict[Address, str] = field(default_factory=dict)
+    """Revoked patient -> their hospital."""
+    audit: AuditReport | None = None
+    seconds: float = 0.0
+
+
+@contextmanager
+def serve_api(services: Services) -> Iterator[str]:
+    """Serve the real HTTP API for `services` on a free 127.0.0.1 port, in a thread."""
+    port = free_port(_HOST)
+    config = uvicorn.Config(
+        create_app(services=services), host=_HOST, port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="consentfl-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + _SERVER_START_S
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise DemoError(f"the HTTP API did not start on {_HOST}:{port}")
+        time.sleep(0.02)
+    try:
+        yield f"http://{_HOST}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def revoke_over_http(
+    client: httpx.Client, study: EmbeddedStudy, patient: PatientKey
+) -> tuple[str, int]:
+    """What a patient's app does: read the nonce, sign `Revocation` with the patient's own key,
+    POST it to the API. Returns (tx hash, block)."""
+    study_hex = "0x" + bytes(study.study).hex()
+    base = f"/v1/studies/{study_hex}/patients/{patient.address}"
+    status = client.get(f"{base}/consent")
+    status.raise_for_status()
+    nonce = int(status.json()["nonce"])
+    deadline = study.chain.block_timestamp() + 3_600
+    domain = study.coordinator.consents.domain
+    signature = sign_revocation(
+        patient.private_key, domain, study.study, patient.address, nonce, deadline
+    )
+    response = client.post(
+        f"{base}/revocation",
+        json={"signature": "0x" + signature.hex(), "deadline": deadline, "nonce": nonce},
+    )
+    if response.status_code not in (200, 201):
+        raise DemoError(f"revocation of {patient.address} refused: {response.text}")
+    body = response.json()
+    return str(body["tx_hash"]), int(body["block_number"])
+
+
+def _row(report: RoundReport, hospitals: list[Address]) -> RoundRow:
+    samples: dict[str, int] = {}
+    blocks: dict[str, int] = {}
+    dropped: dict[str, dict[str, int]] = {}
+    for number, hospital in enumerate(hospitals, start=1):
+        outcome = report.trainers.get(hospital)
+        name = f"hospital-{number}"
+        if outcome is None or outcome.usage is None:
+            samples[name] = 0
+            continue
+        usage = outcome.usage
+        samples[name] = usage.num_samples
+        blocks[name] = usage.consent_block
+        dropped[name] = {str(reason): n for reason, n in usage.dropped_rows.items() if n}
+    test = report.aggregate.test
+    metric_name, metric = ("accuracy", None)
+    if test is not None:
+        values = test.to_json_dict()
+        metric_name = "accuracy" if "accuracy" in values else "mse"
+        metric = float(values[metric_name])  # type: ignore[arg-type]
+    return RoundRow(
+        round=report.round,
+        hospitals=len(report.aggregate.accepted),
+        samples=samples,
+        consent_blocks=blocks,
+        dropped=dropped,
+        model_cid=report.aggregate.model_cid,
+        metric_name=metric_name,
+        metric=metric,
+    )
+
+
+def _plan(config: DemoConfig, n_features: int, task: str) -> StudyPlan:
+    spec = ModelSpec.mlp(n_features, task)  # type: ignore[arg-type]
+    training = LocalTrainingConfig(
+        epochs=config.local_epochs, batch_size=32, lr=0.05, seed=config.seed
+    )
+    return StudyPlan(model=spec, training=training, init_seed=config.seed, round_timeout_s=0.0)
+
+
+def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult:
+    """Run the whole study; the caller writes the outputs (see `api.demo_output`)."""
+    ev = events or DemoEvents()
+    started = time.perf_counter()
+    out = config.out
+    out.mkdir(parents=True, exist_ok=True)
+    ev.stage(f"splitting {config.dataset} across {config.hospitals} hospitals")
+    split = split_dataset(config.dataset, config.hospitals, seed=config.seed)
+    plan = _plan(config, split.test.features.shape[1], split.task)
+    ev.stage("deploying contracts and creating the study on the embedded chain")
+    study = EmbeddedStudy.create(
+        out,
+        hospitals=config.hospitals,
+        plan=plan,
+        rounds=config.rounds,
+        test_set=split.test,
+        min_updates=config.hospitals,
+        name="consentfl-demo",
+    )
+    try:
+        save_manifest(study.coordinator.manifest, out / "deployment.json")
+        hospitals = [study.hospital(k) for k in range(config.hospitals)]
+        enrolments = []
+        for k, records in enumerate(split.hospitals):
+            enrolments.append(study.enroll(k, records))
+            ev.enrolled(k + 1, len(records))
+        relayer = Sender.unlocked(study.chain, study.chain.w3.eth.accounts[-1])
+        services = Services.for_ledger(study.coordinator, relayer=relayer, store=study.store)
+        result = DemoResult(
+            config=config, study="0x" + bytes(study.study).hex(), api_url="(not started)"
+        )
+        rng = random.Random(config.seed)  # noqa: S311 - picks demo revokers, not keys
+        with serve_api(services) as api_url, httpx.Client(base_url=api_url, timeout=60) as client:
+            result.api_url = api_url
+            ev.stage(f"patients' web API on {api_url}")
+            for number in range(config.rounds):
+                if number == config.revoke_after:
+                    for k, enrolment in enumerate(enrolments):
+                        chosen = rng.sample(
+                            sorted(enrolment.keys),
+                            min(config.revocations_per_hospital, len(enrolment.keys)),
+                        )
+                        for record_id in chosen:
+                            patient = enrolment.keys[record_id]
+                            tx, block = revoke_over_http(client, study, patient)
+                            result.revoked[patient.address] = hospitals[k]
+                            ev.revoked(patient.address, tx, block)
+                row = _row(study.run_round(), hospitals)
+                result.rounds.append(row)
+                ev.round_done(row)
+            ev.stage("publishing exclusion proofs and auditing every round")
+            proofs_dir = out / "proofs"
+            study.write_exclusion_proofs(proofs_dir)
+            verifier = AuditVerifier(
+                study.coordinator, study.store, ExclusionProofs.load(proofs_dir)
+            )
+            result.audit = verifier.verify(study.study)
+        result.seconds = time.perf_counter() - started
+        return result
+    finally:
+        study.close()
