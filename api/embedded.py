@@ -11,6 +11,7 @@ consent-property tests).
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -149,9 +150,8 @@ class EmbeddedStudy:
         )
 
     def _consent_view(self, k: int) -> ChainConsentView:
-        folder = self.workdir / f"hospital-{k + 1}"
-        folder.mkdir(parents=True, exist_ok=True)
-        index = ConsentIndex(folder / "consent-index.sqlite")
+        # The chain lives and dies with this process, so the index does too (in memory).
+        index = ConsentIndex(":memory:")
         return ChainConsentView(
             self.hospital_ledgers[k].consents,
             index,
@@ -172,7 +172,10 @@ class EmbeddedStudy:
         expires_at: int = 0,
         progress: Callable[[int], None] | None = None,
     ) -> Enrolment:
-        """Enrol hospital `k`'s records (one patient each) and set up its trainer on them."""
+        """Enrol hospital `k`'s records (one patient each) and set up its trainer on them.
+
+        The trainer's round records go to `workdir/hospital-<k+1>/state`, emptied first: they
+        belong to this run's ephemeral chain."""
         enrolment = enroll_records(
             self.hospital_ledgers[k].consents,
             self.study,
@@ -180,13 +183,15 @@ class EmbeddedStudy:
             expires_at=expires_at,
             progress=progress,
         )
+        state_dir = self.workdir / f"hospital-{k + 1}" / "state"
+        shutil.rmtree(state_dir, ignore_errors=True)
         self.trainers[k] = Trainer(
             study=self.study,
             ledger=ChainLedger(self.hospital_ledgers[k]),
             store=self.store,
             consent=self.views[k],
             dataset=enrolment.dataset,
-            state_dir=self.workdir / f"hospital-{k + 1}" / "state",
+            state_dir=state_dir,
             plan=self.plan,
             train_fn=self._train_fn,
         )

@@ -1,0 +1,47 @@
+"""EmbeddedStudy as the demo drives it: rounds, reports and a reused work directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from api.embedded import EmbeddedStudy
+from fl.roles import DropReason
+from tests.unit.api.test_embedded_consent import PLAN, records
+
+
+def test_rounds_report_every_hospital_and_later_rounds_exclude_revoked_patients(
+    tmp_path: Path,
+) -> None:
+    study = EmbeddedStudy.create(tmp_path, hospitals=2, plan=PLAN, rounds=3)
+    enrolments = [study.enroll(k, records(k, 6)) for k in range(2)]
+    first = study.run_round()
+    study.revoke(enrolments[1].keys["h1-r0"])
+
+    second = study.run_round()
+
+    assert first.round == 0
+    assert second.round == 1
+    assert {h for h, _ in second.aggregate.accepted} == {study.hospital(0), study.hospital(1)}
+    outcome = second.trainers[study.hospital(1)]
+    assert outcome is not None
+    assert outcome.usage is not None
+    assert outcome.usage.dropped_rows == {DropReason.REVOKED: 1}
+    assert enrolments[1].keys["h1-r0"].address not in outcome.usage.patients
+
+
+def test_a_second_study_in_the_same_workdir_starts_from_clean_trainer_state(
+    tmp_path: Path,
+) -> None:
+    old = EmbeddedStudy.create(tmp_path, hospitals=1, plan=PLAN, rounds=2)
+    key = old.enroll(0, records(0, 4)).keys["h0-r1"]
+    old.run_round()
+    old.revoke(key)
+    old.run_round()
+    old.close()
+
+    new = EmbeddedStudy.create(tmp_path, hospitals=1, plan=PLAN, rounds=2)
+    new.enroll(0, records(0, 4))
+
+    assert new.trainers[0].usages == {}
+    assert new.write_exclusion_proofs(tmp_path / "proofs") == []
+    assert new.run_round().round == 0
