@@ -1,0 +1,84 @@
+"""`consentfl demo` as a user runs it: a real process, small settings, outputs checked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-c", "from api.cli import app; app()"]
+
+
+def _demo(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, "demo", "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("demo") / "out"
+    proc = _demo(out, "--rounds", "3", "--hospitals", "2", "--revoke-after", "1")
+    return out, proc
+
+
+def test_demo_small_study_finishes_and_its_audit_passes(
+    demo_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    out, proc = demo_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["audit"]["passed"] is True
+    assert summary["audit"]["checks"], "the audit checked nothing"
+    assert [r["round"] for r in summary["rounds"]] == [0, 1, 2]
+    assert "PASSED" in proc.stdout
+
+
+def test_demo_revoked_patients_are_dropped_only_after_they_revoke(
+    demo_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    out, _ = demo_run
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["revoked"]) == 4  # 2 hospitals x 2 revocations
+    before, *after = summary["rounds"]
+    assert all(not reasons for reasons in before["dropped_rows"].values())
+    for row in after:
+        assert row["dropped_rows"] == {
+            "hospital-1": {"revoked": 2},
+            "hospital-2": {"revoked": 2},
+        }
+        for hospital, n in row["samples"].items():
+            assert n == before["samples"][hospital] - 2
+
+
+def test_demo_writes_manifest_report_plot_and_proofs(
+    demo_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    out, _ = demo_run
+    manifest = json.loads((out / "deployment.json").read_text())
+    assert manifest["chain_id"] > 0
+    assert "PASSED" in (out / "audit.html").read_text()
+    assert (out / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    proofs = list((out / "proofs").rglob("*.json"))
+    assert len(proofs) >= 4 * 2  # every revoked patient, every later round of their hospital
+    summary = json.loads((out / "summary.json").read_text())
+    cid = summary["rounds"][-1]["model_cid"]
+    assert cid.startswith("bafk")
+
+
+def test_demo_refuses_a_non_empty_out_dir_without_touching_it(tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_text("mine")
+    proc = _demo(tmp_path)
+    assert proc.returncode == 2
+    assert "not empty" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
