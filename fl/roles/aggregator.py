@@ -197,8 +197,8 @@ class Aggregator:
         while not stop.is_set() and not self.done():
             try:
                 outcome = self.poll()
-            except RoleError:
-                raise
+            except (FlError, ConsentError):
+                raise  # not transient: a bad plan, a hash mismatch, a malformed artifact
             except Exception as exc:  # a daemon loop survives node/store hiccups
                 failures += 1
                 logger.warning("aggregator step failed (%d in a row): %s", failures, exc)
@@ -225,6 +225,8 @@ class Aggregator:
         for update in record.updates:
             try:
                 updates.append(self._load_update(update, base))
+            except ConnectionError:
+                raise  # the store is down: retry the round later rather than drop the update
             except (FlError, ConsentError, OSError, KeyError, ValueError) as exc:
                 logger.warning("round %d: rejecting an update: %s", record.round, exc)
                 rejected.append(RejectedHospital(update.hospital, str(exc)))

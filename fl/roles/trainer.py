@@ -30,13 +30,13 @@ from typing import Final, Protocol
 
 from torch import Tensor
 
-from consent.errors import StaleConsentError
+from consent.errors import ConsentError, StaleConsentError
 from consent.ids import Address, Bytes32, StudyId
 from consent.index import ConsentIndex
 from consent.merkle import DataTree
 from consent.sealing import seal
 from fl.data import HospitalDataset
-from fl.errors import NoTrainingDataError
+from fl.errors import FlError, NoTrainingDataError
 from fl.models import ModelSpec
 from fl.ports import ArtifactStorePort, LedgerPort, RoundRecord, RoundState, StudyRecord
 from fl.roles.errors import BaseModelMismatchError, ConsentRetryExhaustedError, RoleError
@@ -259,8 +259,8 @@ class Trainer:
             try:
                 outcome = self.step()
                 done = until_round is not None and self._finished(until_round)
-            except (RoleError, StaleConsentError):
-                raise
+            except (FlError, ConsentError):
+                raise  # not transient: bad data or plan, hash mismatch, consent retries exhausted
             except Exception as exc:  # a daemon loop survives node/store hiccups
                 failures += 1
                 logger.warning("trainer step failed (%d in a row): %s", failures, exc)

@@ -156,3 +156,40 @@ def test_plan_round_trips_through_canonical_json(world: World) -> None:
     data = world.plan.to_json_bytes()
     assert StudyPlan.from_json_bytes(data) == world.plan
     assert StudyPlan.from_json_bytes(data).to_json_bytes() == data
+
+
+class FlakyStore:
+    """Raises ConnectionError on the first `failures` reads, like an IPFS node restarting."""
+
+    def __init__(self, inner: object, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+
+    def put(self, data: bytes) -> str:
+        return self.inner.put(data)  # type: ignore[attr-defined, no-any-return]
+
+    def get(self, cid: str) -> bytes:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("node restarting")
+        return self.inner.get(cid)  # type: ignore[attr-defined, no-any-return]
+
+
+def test_run_retries_while_the_store_is_down_instead_of_rejecting_updates(world: World) -> None:
+    world.enrol_all()
+    world.aggregator(rounds=1).start()
+    for h in (0, 1):
+        world.trainer(h).step()
+    flaky = FlakyStore(world.store, failures=2)
+    aggregator = Aggregator(
+        study=world.study, ledger=FakeLedger(world.chain, AGGREGATOR), store=flaky,
+        seal_key=world.seal.private_key, rounds=1, plan=world.plan,
+    )  # fmt: skip
+
+    outcomes = aggregator.run(poll_interval=0)
+
+    assert flaky.failures == 0
+    assert len(outcomes) == 1
+    assert outcomes[0].rejected == ()
+    assert len(outcomes[0].accepted) == 2
+    assert aggregator.done()

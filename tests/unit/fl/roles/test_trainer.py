@@ -224,3 +224,16 @@ def test_exclusion_proofs_cover_every_later_round_and_verify(world: World) -> No
     files = trainer.write_exclusion_proofs(world.tmp / "proofs")
     assert len(files) == 2
     assert all(f.name == f"{revoked}.json" for f in files)
+
+
+def test_run_raises_a_base_model_mismatch_at_once_instead_of_retrying(world: World) -> None:
+    world.enrol_all()
+    world.aggregator().start()
+    record = world.chain.rounds[0]
+    world.chain.rounds[0] = replace(record, base_model_cid=world.store.put(b"forged"))
+    train = RecordingTrain()
+
+    with pytest.raises(BaseModelMismatchError):
+        world.trainer(0, train_fn=train).run(poll_interval=0)
+
+    assert train.calls == []
