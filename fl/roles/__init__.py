@@ -12,16 +12,19 @@ from fl.roles.errors import (
     RoleError,
 )
 from fl.roles.plan import StudyPlan
+from fl.roles.proofs import PROOF_FORMAT, ExclusionProof
 from fl.roles.records import DropReason, RoundUsage
 from fl.roles.trainer import ConsentSource, Trainer, TrainerOutcome
 
 __all__ = [
+    "PROOF_FORMAT",
     "Aggregator",
     "AggregatorOutcome",
     "BaseModelMismatchError",
     "ConsentRetryExhaustedError",
     "ConsentSource",
     "DropReason",
+    "ExclusionProof",
     "MetadataError",
     "RejectedHospital",
     "RoleError",
