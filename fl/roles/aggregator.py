@@ -56,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 METRICS_FORMAT: Final = "consentfl.round-metrics/1"
 _MAX_CONSECUTIVE_FAILURES: Final = 20
+_MAX_RELOADS: Final = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,20 +219,22 @@ class Aggregator:
     # --- aggregation ----------------------------------------------------------------------------
 
     def finalize(self, record: RoundRecord) -> AggregatorOutcome:
-        """Verify, aggregate and finalize `record` (an open round)."""
+        """Verify, aggregate and finalize `record` (an open round).
+
+        An update that lands while the aggregator works would be on chain but not in the model:
+        the round is re-read after loading and aggregation redone while new updates keep
+        arriving (up to `_MAX_RELOADS` times). The contract offers no atomic "finalize exactly
+        these updates", so a last-moment update can still be left out; the metrics artifact
+        lists the updates actually aggregated.
+        """
         base = self._base_state(record)
-        updates: list[ClientUpdate] = []
-        rejected: list[RejectedHospital] = []
-        for update in record.updates:
-            try:
-                updates.append(self._load_update(update, base))
-            except ConnectionError:
-                raise  # the store is down: retry the round later rather than drop the update
-            except (FlError, ConsentError, OSError, KeyError, ValueError) as exc:
-                logger.warning("round %d: rejecting an update: %s", record.round, exc)
-                rejected.append(RejectedHospital(update.hospital, str(exc)))
-        accepted, screened = screen_updates(base, updates)
-        rejected += [RejectedHospital(Address(r.update.client_id), str(r.error)) for r in screened]
+        for _ in range(_MAX_RELOADS):
+            accepted, rejected = self._verified_updates(record, base)
+            latest = self._ledger.round(self.study, record.round)
+            if len(latest.updates) == len(record.updates):
+                break
+            logger.info("round %d: more updates arrived while aggregating: reloading", record.round)
+            record = latest
         strategy = self.plan().make_strategy()
         new_state = strategy.aggregate(base, accepted) if accepted else dict(base)
         test = (
@@ -266,6 +269,23 @@ class Aggregator:
             len(outcome.missing),
         )
         return AggregatorOutcome(**{**_fields(outcome), "metrics_cid": metrics_cid})
+
+    def _verified_updates(
+        self, record: RoundRecord, base: dict[str, Tensor]
+    ) -> tuple[list[ClientUpdate], list[RejectedHospital]]:
+        updates: list[ClientUpdate] = []
+        rejected: list[RejectedHospital] = []
+        for update in record.updates:
+            try:
+                updates.append(self._load_update(update, base))
+            except ConnectionError:
+                raise  # the store is down: retry the round later rather than drop the update
+            except (FlError, ConsentError, OSError, KeyError, ValueError) as exc:
+                logger.warning("round %d: rejecting an update: %s", record.round, exc)
+                rejected.append(RejectedHospital(update.hospital, str(exc)))
+        accepted, screened = screen_updates(base, updates)
+        rejected += [RejectedHospital(Address(r.update.client_id), str(r.error)) for r in screened]
+        return accepted, rejected
 
     def _metrics_json(self, outcome: AggregatorOutcome) -> bytes:
         body: dict[str, Any] = {

@@ -1,10 +1,11 @@
 """A study across OS processes: the aggregator and three trainers as separate `consentfl`
 processes over anvil and the js-ipfs node.
 
-Round 0 runs with everyone. Trainer 3 is killed (SIGKILL) while round 1 is open and before it
-submitted: round 1 still finalizes on the minimum plus the plan's timeout. A patient of hospital 1
-revokes. The aggregator is killed (SIGKILL) while round 2 is open and restarted: it resumes from
-the chain; trainer 3 is restarted too and rejoins. All four rounds finalize, every model on IPFS
+Trainer 3 is killed (SIGKILL) in the first round it has not submitted to yet (round 1 unless it
+was quick): that round still finalizes on the minimum plus the plan's timeout. A patient of
+hospital 1 revokes. The aggregator is killed (SIGKILL) while the next round is open; trainer 3 is
+restarted and submits to that round while the aggregator is down; the restarted aggregator resumes
+from the chain. All four rounds finalize, every model on IPFS
 matches its on-chain hash, and hospital 1's exclusion proofs for the revoked patient verify
 against its later on-chain data roots.
 """
@@ -220,8 +221,12 @@ def test_study_survives_a_killed_trainer_and_a_restarted_aggregator(
         )
         s.kill("aggregator")
         assert s.round_state(restart_in) == RoundState.OPEN
+        trainer("h3")  # restarted while the aggregator is down: it rejoins the open round
+        s.wait_for(
+            f"the restarted trainer 3 to submit to round {restart_in}",
+            lambda: hospitals["h3"] in s.submitted(restart_in),
+        )
         aggregator()
-        trainer("h3")
         s.wait_for(
             "every round to finalize",
             lambda: s.round_state(ROUNDS - 1) == RoundState.FINALIZED,
@@ -236,7 +241,7 @@ def test_study_survives_a_killed_trainer_and_a_restarted_aggregator(
     for r in range(ROUNDS):
         record = s.coordinator.rounds.get_round(s.study, r)
         assert hashlib.sha256(store.get(record.model_cid)).digest() == record.model_hash
-    assert hospitals["h3"] in s.submitted(3)  # the restarted trainer rejoined
+    assert s.submitted(restart_in) == set(hospitals.values())  # trainer 3 rejoined
     later = [
         (r, u)
         for r in range(ROUNDS)

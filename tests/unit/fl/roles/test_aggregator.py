@@ -193,3 +193,37 @@ def test_run_retries_while_the_store_is_down_instead_of_rejecting_updates(world:
     assert outcomes[0].rejected == ()
     assert len(outcomes[0].accepted) == 2
     assert aggregator.done()
+
+
+class HookedStore(FlakyStore):
+    """Runs `hook` once, on the first read of an update (while the aggregator aggregates)."""
+
+    def __init__(self, inner: object, hook: object) -> None:
+        super().__init__(inner, failures=0)
+        self.hook = hook
+
+    def get(self, cid: str) -> bytes:
+        hook, self.hook = self.hook, None
+        if callable(hook):
+            hook()
+        return super().get(cid)
+
+
+def test_an_update_landing_during_aggregation_is_aggregated_too(world: World) -> None:
+    world.enrol_all()
+    now = [0.0]
+    world.aggregator(rounds=1).start()
+    world.trainer(0).step()
+    store = HookedStore(world.store, lambda: world.trainer(1).step())
+    aggregator = Aggregator(
+        study=world.study, ledger=FakeLedger(world.chain, AGGREGATOR), store=store,
+        seal_key=world.seal.private_key, rounds=1, plan=world.plan, clock=lambda: now[0],
+    )  # fmt: skip
+    aggregator.poll()  # sees the round open with one update
+    now[0] += world.plan.round_timeout_s
+
+    outcome = aggregator.poll()
+
+    assert outcome is not None
+    assert {h for h, _ in outcome.accepted} == set(HOSPITALS)
+    assert outcome.missing == ()
