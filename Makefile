@@ -38,8 +38,20 @@ demo: setup
 	rm -rf demo-out
 	$(BIN)/consentfl demo --out demo-out
 
-bench: setup
+# bench_flower.py runs Flower's simulation engine from its own venv: flwr[simulation] pins older
+# fastapi, starlette, uvicorn, typer and rich than the project uses, so it stays out of .venv
+BENCH_VENV := .venv-bench
+
+bench: setup $(BENCH_VENV)/.installed
 	$(PY) -m bench
+
+$(BENCH_VENV)/.installed: pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	echo '*' > $(BENCH_VENV)/.gitignore
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[bench]'
+	touch $@
 
 clean:
 	rm -rf $(VENV) node_modules demo-out .pytest_cache .mypy_cache .ruff_cache

@@ -43,15 +43,41 @@ def _flatten(prefix: str, value: Any, rows: list[tuple[str, str]]) -> None:
         rows.append((prefix, str(value)))
 
 
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _targets(results: dict[str, Any]) -> list[str]:
+    """One row per declared target: a results file may hold `"targets": [{"name", "target",
+    "value", "met", "why"}]`; `why` explains a miss (or how it was met)."""
+    rows = []
+    for stem, body in results.items():
+        for t in body.get("targets", []) if isinstance(body, dict) else []:
+            met = "yes" if t.get("met") else "**NO**"
+            why = "" if t.get("why") == "met" else t.get("why", "")
+            cells = (stem, t["name"], t["target"], t["value"], met, why)
+            rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    if not rows:
+        return []
+    header = ["## Targets", "", "| benchmark | figure | target | value | met | why |"]
+    return [*header, "|---|---|---|---|---|---|", *rows, ""]
+
+
 def write_summary() -> Path:
-    """Write bench/results/SUMMARY.md from every results JSON."""
-    lines = ["# Benchmark results", ""]
-    for path in sorted(RESULTS_DIR.glob("*.json")):
+    """Write bench/results/SUMMARY.md from every results JSON: first the declared targets
+    (target | value | met), then every figure of every file."""
+    results = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS_DIR.glob("*.json"))}
+    lines = ["# Benchmark results", "", *_targets(results)]
+    for stem, body in results.items():
         rows: list[tuple[str, str]] = []
-        _flatten("", json.loads(path.read_text()), rows)
-        lines += [f"## {path.stem}", "", "| figure | value |", "|---|---|"]
+        profiles = {k: v for k, v in body.items() if k.startswith("profile")}
+        figures = {k: v for k, v in body.items() if k != "targets" and k not in profiles}
+        _flatten("", figures, rows)
+        lines += [f"## {stem}", "", "| figure | value |", "|---|---|"]
         lines += [f"| {key} | {val} |" for key, val in rows]
         lines.append("")
+        for key, profile in profiles.items():
+            lines += [f"{key}:", "", "```text", *map(str, profile), "```", ""]
     out = RESULTS_DIR / "SUMMARY.md"
     out.write_text("\n".join(lines))
     return out
