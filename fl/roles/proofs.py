@@ -2,7 +2,8 @@
 
 For every revocation of a consent given to the hospital (block `revoked_block`), every update the
 hospital submitted with `revoked_block <= consent_block` (its consent view already included the
-revocation), up to a later re-grant, must leave the patient out of its `dataRoot`. The hospital
+revocation), up to a later re-grant to the same hospital, must leave the patient out of its
+`dataRoot` (a grant to another hospital does not end the window). The hospital
 proves it with a sorted-Merkle non-membership proof (`consent.merkle`).
 
 Proof files, consumed by the auditor, one per (round, patient)::
@@ -89,13 +90,20 @@ class ExclusionProof:
 def _revocation_windows(
     index: ConsentIndex, study: StudyId, patient: Address, hospital: Address
 ) -> list[tuple[int, int | None]]:
-    """[revoked_block, next grant block) for each revocation of a consent given to `hospital`."""
+    """[revoked_block, next grant to `hospital`) for each revocation of a consent given to
+    `hospital`. A grant to another hospital (the patient moved) does not end the window: the old
+    hospital must keep leaving the patient out, and the auditor asks it to prove so."""
     windows: list[tuple[int, int | None]] = []
     for event in index.history(study, patient):
         block = event.position.block_number
         if isinstance(event, ConsentRevoked) and event.hospital == hospital:
             windows.append((block, None))
-        elif isinstance(event, ConsentGranted) and windows and windows[-1][1] is None:
+        elif (
+            isinstance(event, ConsentGranted)
+            and event.hospital == hospital
+            and windows
+            and windows[-1][1] is None
+        ):
             windows[-1] = (windows[-1][0], block)
     return windows
 
