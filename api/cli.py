@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import typer
 
 from api.commands.aggregator import aggregator_app
@@ -18,6 +20,9 @@ from api.commands.study import study_app
 from api.commands.trainer import trainer_command
 
 __all__ = ["app"]
+
+# ipfshttpclient 0.7 passes urllib3 a parameter it deprecated; harmless, and noise on every call
+warnings.filterwarnings("ignore", message="The 'strict' parameter", category=FutureWarning)
 
 app = typer.Typer(
     name="consentfl",

@@ -29,7 +29,7 @@ from chain.audit import AuditReport, AuditVerifier
 from chain.devnet import free_port
 from chain.exclusions import ExclusionProofs
 from chain.manifest import save_manifest
-from chain.transactions import Sender
+from chain.store import open_store
 from consent.eip712 import sign_revocation
 from consent.ids import Address
 from consent.keys import PatientKey
@@ -64,6 +64,10 @@ class DemoConfig:
     revocations_per_hospital: int = 2
     local_epochs: int = 5
     seed: int = 0
+    rpc: str = "eth-tester"
+    """`eth-tester` (in this process) or the URL of a node with unlocked dev accounts."""
+    ipfs: str | None = None
+    """An IPFS API URL; default: a local store under `out/store`."""
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
@@ -220,7 +224,8 @@ def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult
     ev.stage(f"splitting {config.dataset} across {config.hospitals} hospitals")
     split = split_dataset(config.dataset, config.hospitals, seed=config.seed)
     plan = _plan(config, split.test.features.shape[1], split.task)
-    ev.stage("deploying contracts and creating the study on the embedded chain")
+    where = "the embedded chain" if config.rpc == "eth-tester" else config.rpc
+    ev.stage(f"deploying contracts and creating the study on {where}")
     study = EmbeddedStudy.create(
         out,
         hospitals=config.hospitals,
@@ -228,7 +233,9 @@ def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult
         rounds=config.rounds,
         test_set=split.test,
         min_updates=config.hospitals,
-        name="consentfl-demo",
+        name=f"consentfl-demo-{time.time_ns()}" if config.rpc != "eth-tester" else "consentfl-demo",
+        rpc=config.rpc,
+        store=None if config.ipfs is None else open_store(config.ipfs),
     )
     try:
         save_manifest(study.coordinator.manifest, out / "deployment.json")
@@ -237,7 +244,8 @@ def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult
         for k, records in enumerate(split.hospitals):
             enrolments.append(study.enroll(k, records))
             ev.enrolled(k + 1, len(records))
-        relayer = Sender.unlocked(study.chain, study.chain.w3.eth.accounts[-1])
+        # the coordinator relays the patients' signed revocations (and pays their gas)
+        relayer = study.coordinator.consents.sender
         services = Services.for_ledger(study.coordinator, relayer=relayer, store=study.store)
         result = DemoResult(
             config=config, study="0x" + bytes(study.study).hex(), api_url="(not started)"

@@ -23,7 +23,7 @@ from api.enrolment import Enrolment, enroll_records, revoke_as_patient
 from chain.connection import Chain, connect
 from chain.consent_view import ChainConsentView
 from chain.deploy import Ledger, attach, deploy
-from chain.store import LocalStore
+from chain.store import ArtifactStore, LocalStore
 from chain.transactions import Sender
 from consent.events import ConsentRevoked
 from consent.ids import Address, StudyId, parse_address, study_id
@@ -65,7 +65,7 @@ class EmbeddedStudy:
         aggregator_ledger: Ledger,
         hospital_ledgers: tuple[Ledger, ...],
         study: StudyId,
-        store: LocalStore,
+        store: ArtifactStore,
         seal: SealingKeyPair,
         plan: StudyPlan,
         aggregator: Aggregator,
@@ -98,14 +98,25 @@ class EmbeddedStudy:
         min_updates: int = 1,
         name: str = "embedded-study",
         train_fn: TrainFn = train_local,
+        rpc: str = "eth-tester",
+        store: ArtifactStore | None = None,
     ) -> EmbeddedStudy:
         """Deploy the contracts, create the study (the plan is its metadata) and admit
-        `hospitals` hospitals. Nothing is enrolled yet."""
+        `hospitals` hospitals. Nothing is enrolled yet.
+
+        By default the chain is eth-tester in this process and the store a `LocalStore` under
+        `workdir`; `rpc` (a node with unlocked dev accounts, such as `consentfl dev up`'s anvil)
+        and `store` (e.g. an `IpfsStore`) run the same study against real nodes."""
         if not 1 <= hospitals <= _MAX_HOSPITALS:
             raise ValueError(f"hospitals must be 1..{_MAX_HOSPITALS}, got {hospitals}")
         workdir = Path(workdir)
-        chain = connect("eth-tester")
+        chain = connect(rpc)
         accounts = list(chain.w3.eth.accounts)
+        if len(accounts) < _FIRST_HOSPITAL_ACCOUNT + hospitals:
+            raise ValueError(
+                f"the node at {rpc} unlocks {len(accounts)} accounts; {hospitals} hospitals need "
+                f"{_FIRST_HOSPITAL_ACCOUNT + hospitals} (with the coordinator and the aggregator)"
+            )
         coordinator_sender = Sender.unlocked(chain, accounts[0])
         coordinator = attach(chain, deploy(chain, coordinator_sender), coordinator_sender)
         aggregator_ledger = coordinator.with_sender(Sender.unlocked(chain, accounts[1]))
@@ -113,7 +124,7 @@ class EmbeddedStudy:
             coordinator.with_sender(Sender.unlocked(chain, accounts[_FIRST_HOSPITAL_ACCOUNT + k]))
             for k in range(hospitals)
         )
-        store = LocalStore(workdir / "store")
+        store = store if store is not None else LocalStore(workdir / "store")
         seal = generate_keypair()
         study = study_id(name)
         coordinator.studies.create_study(

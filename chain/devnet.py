@@ -1,8 +1,9 @@
-"""A local development network kept under one directory: anvil from the npm lockfile.
+"""A local development network kept under one directory: anvil and the offline js-ipfs node,
+both from the npm lockfile.
 
 `up(directory)` starts the services and records them in `DIR/devnet.json`; `down(directory)`
-stops them by pid. Chain state lives in `DIR/chain.json` (dumped every 5 s and on exit), so a
-restart loses nothing. Services are a list so the IPFS node can join in one more entry.
+stops them by pid. Chain state lives in `DIR/chain.json` (dumped every 5 s and on exit) and the
+IPFS repository in `DIR/ipfs`, so a restart loses nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Final
 
 from chain.compile import PROJECT_ROOT
 from chain.errors import ChainError
+from chain.ipfs_node import start_ipfs_node
+from chain.store import StoreError
 
 __all__ = [
     "ANVIL_BINARY",
@@ -32,6 +35,7 @@ __all__ = [
     "free_port",
     "port_is_free",
     "start_anvil",
+    "start_ipfs",
     "status",
     "stop_service",
     "up",
@@ -170,13 +174,29 @@ def status(directory: Path) -> list[DevnetService]:
     return [s for s in services if _alive(s.pid)]
 
 
-def up(directory: Path, *, anvil_port: int | None = None) -> list[DevnetService]:
-    """Start the devnet under `directory` (refuses if it already runs); returns its services."""
+def start_ipfs(directory: Path) -> DevnetService:
+    """Start the offline IPFS node with its repository in `directory/ipfs`."""
+    try:
+        node = start_ipfs_node(directory / "ipfs")
+    except (StoreError, OSError) as exc:
+        raise DevnetError(f"the IPFS node did not start: {exc}") from exc
+    return DevnetService("ipfs", node.pid, node.api_url, str(node.repo / "daemon.log"))
+
+
+def up(directory: Path, *, anvil_port: int | None = None, ipfs: bool = True) -> list[DevnetService]:
+    """Start the devnet under `directory` (refuses if it already runs); returns its services:
+    anvil, then (unless `ipfs` is false) the IPFS node. Nothing stays half-started."""
     directory = directory.resolve()
     running = status(directory)
     if running:
         raise DevnetError(f"devnet in {directory} already runs: {running[0].url}")
     services = [start_anvil(directory, anvil_port)]
+    if ipfs:
+        try:
+            services.append(start_ipfs(directory))
+        except DevnetError:
+            stop_service(services[0])
+            raise
     body = {"services": [asdict(s) for s in services]}
     (directory / STATE_FILE).write_text(json.dumps(body, indent=2) + "\n")
     return services

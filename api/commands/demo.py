@@ -24,7 +24,7 @@ _console = Console()
 
 def _short(cid: str) -> str:
     """A CID shortened for the table (summary.json has it whole)."""
-    return cid if len(cid) <= 24 else f"{cid[:14]}…{cid[-8:]}"
+    return cid if len(cid) <= 18 else f"{cid[:11]}…{cid[-6:]}"
 
 
 def _round_table(result: DemoResult) -> Table:
@@ -72,6 +72,17 @@ def demo(
         int, typer.Option(min=0, help="Patients per hospital who revoke through the web API.")
     ] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the split, the model and the revokers.")] = 0,
+    rpc: Annotated[
+        str,
+        typer.Option(
+            help="Chain: eth-tester (in this process) or a node's URL with unlocked dev accounts,"
+            " e.g. the anvil of `consentfl dev up`."
+        ),
+    ] = "eth-tester",
+    ipfs: Annotated[
+        str | None,
+        typer.Option(help="IPFS API URL (e.g. from `consentfl dev up`); default: OUT/store."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json only.")] = False,
 ) -> None:
     """Run a whole study in one process: contracts on an embedded chain, a local IPFS-compatible
@@ -95,6 +106,8 @@ def demo(
             revoke_after=revoke_after,
             revocations_per_hospital=revocations,
             seed=seed,
+            rpc=rpc,
+            ipfs=ipfs,
         )
         console = Console(stderr=True, quiet=as_json)
         with Progress(

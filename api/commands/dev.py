@@ -1,4 +1,4 @@
-"""`consentfl dev up|down`: a local anvil (and later IPFS) node with state under a directory."""
+"""`consentfl dev up|down`: a local anvil and IPFS node with their state under a directory."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ __all__ = ["dev_app"]
 
 dev_app = typer.Typer(
     name="dev",
-    help="Run a local development chain (anvil) kept under a directory.",
+    help="Run a local development chain (anvil) and IPFS node (js-ipfs) kept under a directory.",
     no_args_is_help=True,
 )
 
@@ -27,22 +27,26 @@ DirOption = Annotated[
 def up(
     directory: DirOption = Path(".consentfl-dev"),
     port: Annotated[int | None, typer.Option(help="RPC port (default: a free one).")] = None,
+    ipfs: Annotated[bool, typer.Option(help="Also start the offline IPFS node.")] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Start anvil on 127.0.0.1 with its state in DIR (a restart keeps the chain); print the
-    RPC URL and write DIR/dev.key (anvil's public test account 0, for local use only)."""
+    """Start anvil and the offline IPFS node on 127.0.0.1 with their state in DIR (a restart
+    keeps the chain and the artifacts); print the RPC and IPFS API URLs and write DIR/dev.key
+    (anvil's public test account 0, for local use only)."""
     with cli_errors():
-        services = devnet.up(directory, anvil_port=port)
+        services = devnet.up(directory, anvil_port=port, ipfs=ipfs)
         key_file = directory / "dev.key"
         if not key_file.exists():
             key_file.write_text(devnet.ANVIL_DEV_KEY + "\n")
             key_file.chmod(0o600)
     anvil = services[0]
-    emit(
-        as_json,
-        {"rpc": anvil.url, "pid": anvil.pid, "dev_key": str(key_file)},
-        f"anvil: {anvil.url} (pid {anvil.pid})\ndev key: {key_file}",
-    )
+    node = services[1] if len(services) > 1 else None
+    body: dict[str, object] = {"rpc": anvil.url, "pid": anvil.pid, "dev_key": str(key_file)}
+    text = f"anvil: {anvil.url} (pid {anvil.pid})"
+    if node is not None:
+        body |= {"ipfs": node.url, "ipfs_pid": node.pid}
+        text += f"\nipfs:  {node.url} (pid {node.pid})"
+    emit(as_json, body, f"{text}\ndev key: {key_file}")
 
 
 @dev_app.command("down")

@@ -82,13 +82,13 @@ def test_deploy_on_rpc_without_key_fails_cleanly(anvil: str, tmp_path: Path) -> 
 
 def test_dev_up_down_restart_keeps_the_chain(tmp_path: Path) -> None:
     directory = tmp_path / "dev"
-    first = _run("dev", "up", "--dir", str(directory))
+    first = _run("dev", "up", "--dir", str(directory), "--no-ipfs")
     try:
         rpc = str(first["rpc"])
         key = Path(str(first["dev_key"]))
         out = tmp_path / "deployment.json"
         _run("chain", "deploy", "--rpc", rpc, "--out", str(out), "--key", str(key))
-        again = runner.invoke(app, ["dev", "up", "--dir", str(directory)])
+        again = runner.invoke(app, ["dev", "up", "--dir", str(directory), "--no-ipfs"])
         assert again.exit_code == 1
         assert "already runs" in again.output
     finally:
@@ -96,7 +96,7 @@ def test_dev_up_down_restart_keeps_the_chain(tmp_path: Path) -> None:
     assert stopped["stopped"] == ["anvil"]
     assert devnet.status(directory) == []
 
-    second = _run("dev", "up", "--dir", str(directory))
+    second = _run("dev", "up", "--dir", str(directory), "--no-ipfs")
     try:
         chain = connect(str(second["rpc"]))
         manifest = load_manifest(out)

@@ -82,3 +82,20 @@ def test_demo_refuses_a_non_empty_out_dir_without_touching_it(tmp_path: Path) ->
     assert "not empty" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_demo_against_anvil_and_the_ipfs_node_passes_its_audit(
+    anvil: str, ipfs_node: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "networked"
+    proc = _demo(
+        out,
+        "--rounds", "2", "--hospitals", "2", "--revoke-after", "1", "--revocations", "1",
+        "--rpc", anvil, "--ipfs", ipfs_node,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["audit"]["passed"] is True
+    assert json.loads((out / "deployment.json").read_text())["chain_id"] == 31337
+    assert not (out / "store").exists()  # artifacts went to the IPFS node
+    assert summary["rounds"][1]["dropped_rows"]["hospital-1"] == {"revoked": 1}
