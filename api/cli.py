@@ -29,6 +29,7 @@ app = typer.Typer(
     help="Consent-aware, blockchain-audited federated learning for hospitals.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # reflow docstring paragraphs in --help
 )
 
 app.add_typer(chain_app)

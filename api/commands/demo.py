@@ -85,12 +85,13 @@ def demo(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json only.")] = False,
 ) -> None:
-    """Run a whole study in one process: contracts on an embedded chain, a local IPFS-compatible
-    store, K hospitals enrolling patients with patient-signed consents, rounds of federated
-    training, patients revoking through the real HTTP API, and an audit of everything at the end.
+    """Run a whole consent-aware study in one process, end to end.
 
-    Writes deployment.json, summary.json, audit.html, accuracy.png, the artifact store and the
-    exclusion proofs into --out; exits 1 if the audit fails.
+    Contracts on an embedded chain (or --rpc), a local IPFS-compatible store (or --ipfs), K
+    hospitals enrolling patients with patient-signed consents, rounds of federated training,
+    patients revoking through the real HTTP API, and an audit of everything at the end. Writes
+    deployment.json, summary.json, audit.html, accuracy.png, the artifacts and the exclusion
+    proofs into --out; exits 1 if the audit fails.
     """
     if dataset not in ("breast-cancer", "diabetes"):
         raise typer.BadParameter("choose breast-cancer or diabetes", param_hint="--dataset")
