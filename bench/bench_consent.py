@@ -33,6 +33,7 @@ STUDY = study_id("bench-study")
 HOSPITAL = Address(to_checksum_address(b"\x11" * 20))
 PER_BLOCK = 400  # the batch-grant size that fits a 30M-gas block (DESIGN field notes)
 T0 = 1_700_000_000
+MASK_TARGET_S = 0.2
 
 
 def _checksum(raw: bytes) -> Address:
@@ -205,6 +206,32 @@ def bench_keys(n: int) -> dict[str, Any]:
     return out
 
 
+def mask_targets(index: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 7: a consent mask over 1,000,000 patients from the index in at most 0.2 s."""
+    n = index["patients"]
+    figures = [
+        ("every round (an equal address list again: resolution memoised)",
+         index["consent_mask_repeat_from_addresses_s"]),
+        ("from resolved rows", index["mask_from_rows_s"]),
+        ("first call (resolves every address string)",
+         index["consent_mask_first_call_from_addresses_s"]),
+    ]  # fmt: skip
+    targets = []
+    for label, seconds in figures:
+        met = seconds <= MASK_TARGET_S
+        why = "met" if met else (
+            f"the first call maps {n:,} checksummed address strings to index rows (a "
+            f"dict lookup per address; the mask itself from rows takes "
+            f"{index['mask_from_rows_s']} s); a trainer pays it once per dataset, every "
+            "later round reuses the resolution"
+        )  # fmt: skip
+        targets.append({
+            "name": f"consent mask, {n:,} patients, {label}",
+            "target": f"<= {MASK_TARGET_S} s", "value": f"{seconds} s", "met": met, "why": why,
+        })  # fmt: skip
+    return targets
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--patients", type=int, default=1_000_000)
@@ -217,6 +244,7 @@ def main() -> None:
         "merkle": bench_merkle(args.tree_patients),
         "keys": bench_keys(args.keyring_keys),
     }
+    result["targets"] = mask_targets(result["index"])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

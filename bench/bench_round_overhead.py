@@ -129,11 +129,19 @@ class TimedLedger:
         )
 
     def finalize_round(
-        self, study: StudyId, round_: int, model_hash: Bytes32, model_cid: str, metrics_cid: str
+        self,
+        study: StudyId,
+        round_: int,
+        model_hash: Bytes32,
+        model_cid: str,
+        metrics_cid: str,
+        **options: Any,
     ) -> int:
         return self._clock.call(
             "chain_tx",
-            lambda: self._inner.finalize_round(study, round_, model_hash, model_cid, metrics_cid),
+            lambda: self._inner.finalize_round(
+                study, round_, model_hash, model_cid, metrics_cid, **options
+            ),
         )
 
 
