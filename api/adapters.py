@@ -105,9 +105,21 @@ class ChainLedger:
         return event.position.block_number
 
     def finalize_round(
-        self, study: StudyId, round_: int, model_hash: Bytes32, model_cid: str, metrics_cid: str
+        self,
+        study: StudyId,
+        round_: int,
+        model_hash: Bytes32,
+        model_cid: str,
+        metrics_cid: str,
+        *,
+        considered_updates: int,
     ) -> int:
         event = self._ledger.rounds.finalize_round(
-            study, round_, model_hash, model_cid, metrics_cid
+            study,
+            round_,
+            model_hash,
+            model_cid,
+            metrics_cid,
+            considered_updates=considered_updates,
         )
         return event.position.block_number

@@ -11,6 +11,8 @@
   (replayed from `HospitalAdded` / `HospitalRemoved`);
 * `freshness`: each update's consent block is not in its future and not older than the last
   revocation among the hospital's patients before it was submitted;
+* `aggregation`: each finalized round's metrics artifact lists every update on chain (the
+  contract made the aggregator name how many it considered) as aggregated or rejected;
 * `exclusion`: for every patient who revoked consent given to a hospital (and did not grant it to
   that hospital again), every later update of that hospital has a published non-membership proof
   that verifies against its on-chain `dataRoot`.
@@ -34,6 +36,7 @@ from chain.errors import UnknownStudyError
 from chain.events import HospitalAdded, HospitalRemoved, LedgerEvent, UpdateSubmitted
 from chain.exclusions import ExclusionProofs
 from chain.round_ledger import Round, RoundState, Update
+from chain.round_metrics import check_aggregation
 from chain.store import (
     ArtifactNotFoundError,
     ArtifactStore,
@@ -57,6 +60,7 @@ CHECKS: Final = (
     "artifact",
     "membership",
     "freshness",
+    "aggregation",
     "exclusion",
 )
 _EVENT_CHUNK: Final = 2_000
@@ -153,6 +157,13 @@ class AuditVerifier:
         checks.extend(self._sequence(rounds, count))
         checks.extend(self._base_models(rounds))
         checks.extend(self._artifacts(rounds, updates))
+        for r, u in zip(rounds, updates, strict=True):
+            if r.state is RoundState.FINALIZED:
+                found = check_aggregation(self._store, r, u)
+                subject = f"metrics {r.metrics_cid}"
+                checks.append(
+                    AuditCheck("aggregation", found.passed, subject, found.detail, r.round)
+                )
         for round_, round_updates in zip(rounds, updates, strict=True):
             for update in round_updates:
                 position = history.submissions.get((round_.round, update.hospital.lower()))

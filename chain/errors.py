@@ -301,6 +301,22 @@ class NotEnoughUpdatesError(ContractRevertError, RuntimeError):
     signature = "NotEnoughUpdates(bytes32,uint64,uint32,uint32)"
 
 
+class AggregatedUpdatesMismatchError(ContractRevertError, consent_errors.RoundChangedError):
+    """The round's update count is not the number of updates the aggregator considered: an update
+    landed after the aggregator read the round.
+
+    Also a `consent.errors.RoundChangedError`, so `fl/` can catch it without importing `chain/`.
+    """
+
+    signature = "AggregatedUpdatesMismatch(bytes32,uint64,uint32,uint32)"
+
+    def __init__(self, arguments: Mapping[str, Any], *, tx_hash: str | None = None) -> None:
+        super().__init__(arguments, tx_hash=tx_hash)
+        self.round = int(self.arguments["round"])
+        self.considered = int(self.arguments["considered"])
+        self.submitted = int(self.arguments["submitted"])
+
+
 class ZeroHashError(ContractRevertError, ValueError):
     """A zero hash was given where an artifact hash is required."""
 

@@ -117,9 +117,21 @@ class RoundLedger(ContractFacade):
         return self._single_event(receipt, UpdateSubmitted)
 
     def finalize_round(
-        self, study: StudyId, round_: int, model_hash: Bytes32, model_cid: str, metrics_cid: str
+        self,
+        study: StudyId,
+        round_: int,
+        model_hash: Bytes32,
+        model_cid: str,
+        metrics_cid: str,
+        *,
+        considered_updates: int,
     ) -> RoundFinalized:
-        """Finalize `round_` with the aggregated model."""
+        """Finalize `round_` with the model built from its first `considered_updates` updates
+        (every update the aggregator read, accepted or rejected).
+
+        Raises `AggregatedUpdatesMismatchError` (also a `consent.errors.RoundChangedError`) if the
+        round holds a different number of updates by the time the transaction runs.
+        """
         receipt = self._transact(
             _GAS_FINALIZE + string_gas(model_cid, metrics_cid),
             "finalizeRound",
@@ -128,6 +140,7 @@ class RoundLedger(ContractFacade):
             bytes(model_hash),
             model_cid,
             metrics_cid,
+            considered_updates,
         )
         return self._single_event(receipt, RoundFinalized)
 

@@ -22,6 +22,7 @@ __all__ = [
     "PatientInTreeError",
     "PatientNotInTreeError",
     "ReservedAddressError",
+    "RoundChangedError",
     "StaleConsentError",
     "UnknownPatientError",
 ]
@@ -46,6 +47,26 @@ class StaleConsentError(ConsentError, RuntimeError):
         )
         self.consent_block = consent_block
         self.last_revocation_block = last_revocation_block
+
+
+class RoundChangedError(ConsentError, RuntimeError):
+    """A round's finalization named fewer (or more) updates than the ledger holds for it: an
+    update landed after the aggregator read the round, so the model does not cover it.
+
+    Attributes:
+        round: the round being finalized.
+        considered: how many updates the aggregator read (accepted or rejected).
+        submitted: how many updates the ledger holds for the round.
+    """
+
+    def __init__(self, round_: int, considered: int, submitted: int) -> None:
+        super().__init__(
+            f"round {round_}: the model considers {considered} update(s) but {submitted} "
+            "are on the ledger"
+        )
+        self.round = round_
+        self.considered = considered
+        self.submitted = submitted
 
 
 # --- keys -------------------------------------------------------------------------------------

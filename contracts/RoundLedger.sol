@@ -92,13 +92,17 @@ contract RoundLedger is IRoundLedger {
         uint64 round,
         bytes32 modelHash,
         string calldata modelCid,
-        string calldata metricsCid
+        string calldata metricsCid,
+        uint32 consideredUpdates
     ) external {
         IStudyRegistry.Study memory s = _checkAggregator(study);
         Round storage r = _rounds[study][round];
         if (r.state != RoundState.Open) revert RoundNotOpen(study, round);
         if (r.updateCount < s.minUpdates) {
             revert NotEnoughUpdates(study, round, r.updateCount, s.minUpdates);
+        }
+        if (consideredUpdates != r.updateCount) {
+            revert AggregatedUpdatesMismatch(study, round, consideredUpdates, r.updateCount);
         }
         if (modelHash == bytes32(0)) revert ZeroHash();
         r.modelHash = modelHash;

@@ -130,9 +130,21 @@ class LedgerPort(Protocol):
         ...
 
     def finalize_round(
-        self, study: StudyId, round_: int, model_hash: Bytes32, model_cid: str, metrics_cid: str
+        self,
+        study: StudyId,
+        round_: int,
+        model_hash: Bytes32,
+        model_cid: str,
+        metrics_cid: str,
+        *,
+        considered_updates: int,
     ) -> int:
-        """Finalize `round_` with the aggregated model; returns the block."""
+        """Finalize `round_` with the model built from the round's first `considered_updates`
+        updates (every update read, accepted or rejected); returns the block.
+
+        Raises `consent.errors.RoundChangedError` when the round holds a different number of
+        updates (one landed after the aggregator read the round); nothing changes then.
+        """
         ...
 
 

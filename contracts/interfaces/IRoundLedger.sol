@@ -58,6 +58,14 @@ interface IRoundLedger {
     error ConsentBlockInFuture(uint64 consentBlock, uint256 currentBlock);
     /// @notice `round` has `updateCount` updates, fewer than the study's `minUpdates`.
     error NotEnoughUpdates(bytes32 studyId, uint64 round, uint32 updateCount, uint32 minUpdates);
+    /**
+     * @notice The aggregator built its model from the first `considered` updates of `round`, but
+     * `submitted` updates are on chain: an update landed after the aggregator read the round.
+     * `considered` counts every update the aggregator read, accepted or rejected.
+     */
+    error AggregatedUpdatesMismatch(
+        bytes32 studyId, uint64 round, uint32 considered, uint32 submitted
+    );
     /// @notice A zero hash was given where an artifact hash is required.
     error ZeroHash();
     /// @notice An update must cover at least one sample.
@@ -78,7 +86,11 @@ interface IRoundLedger {
         bytes32 dataRoot,
         uint64 consentBlock
     );
-    /// @notice Emitted when the aggregator finalizes a round.
+    /**
+     * @notice Emitted when the aggregator finalizes a round. `updateCount` is the number of updates
+     * the model was built from (the aggregator's `consideredUpdates`, equal to the round's count):
+     * the first `updateCount` entries of {getUpdates}, which cannot change after finalization.
+     */
     event RoundFinalized(
         bytes32 indexed studyId,
         uint64 indexed round,
@@ -118,8 +130,18 @@ interface IRoundLedger {
 
     /**
      * @notice Finalizes open round `round` with the aggregated model.
-     * Requirements: the caller is the study's aggregator; the round is open with at least
-     * `minUpdates` updates; `modelHash` is not zero.
+     * `consideredUpdates` is how many of the round's updates the aggregator read when it built the
+     * model: updates are appended in submission order, so they are exactly the first
+     * `consideredUpdates` entries of {getUpdates}. It counts every update read, including those
+     * the aggregator rejected (the metrics artifact `metricsCid` lists which were aggregated and
+     * which rejected, and why). An update that lands after the aggregator's read makes the
+     * finalization revert, so no update is ever on chain in a round without having been
+     * considered for its model.
+     * Requirements:
+     * - the caller is the study's aggregator; the round is open;
+     * - the round has at least the study's `minUpdates` updates;
+     * - `consideredUpdates` equals the round's current update count;
+     * - `modelHash` is not zero.
      * Emits a {RoundFinalized} event.
      */
     function finalizeRound(
@@ -127,7 +149,8 @@ interface IRoundLedger {
         uint64 round,
         bytes32 modelHash,
         string calldata modelCid,
-        string calldata metricsCid
+        string calldata metricsCid,
+        uint32 consideredUpdates
     ) external;
 
     /// @notice The record of `round` (state None if never opened).

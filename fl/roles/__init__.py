@@ -10,6 +10,7 @@ from fl.roles.errors import (
     ConsentRetryExhaustedError,
     MetadataError,
     RoleError,
+    RoundKeptChangingError,
 )
 from fl.roles.plan import StudyPlan
 from fl.roles.proofs import PROOF_FORMAT, ExclusionProof
@@ -28,6 +29,7 @@ __all__ = [
     "MetadataError",
     "RejectedHospital",
     "RoleError",
+    "RoundKeptChangingError",
     "RoundUsage",
     "StudyPlan",
     "Trainer",

@@ -10,7 +10,10 @@ Per round `r`:
    X25519 key, deserialize against the base model's shapes. Any failure rejects that hospital's
    update with its reason (as data, in the outcome and the metrics artifact), never silently.
 4. Aggregate the accepted deltas with the plan's strategy (FedAvg: sample-weighted), evaluate on
-   the held-out test set if given, put the model and a metrics JSON, `finalize_round`.
+   the held-out test set if given, put the model and a metrics JSON, `finalize_round` naming how
+   many of the round's updates were considered. If an update landed after the aggregator read the
+   round, the ledger refuses (`RoundChangedError`) and the aggregator re-reads and redoes step 3-4
+   with it, so every update on the ledger is either aggregated or listed as rejected.
 
 State lives on the ledger: a restarted aggregator reads the round count and the last round's
 state and carries on (re-fetching the current base model and checking its hash).
@@ -31,19 +34,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from torch import Tensor
 
-from consent.errors import ConsentError
+from consent.errors import ConsentError, RoundChangedError
 from consent.ids import Address, Bytes32, StudyId
 from consent.sealing import open_sealed
 from fl.data import Examples
 from fl.errors import FlError
 from fl.ports import ArtifactStorePort, LedgerPort, RoundRecord, RoundState, UpdateRecord
-from fl.roles.errors import BaseModelMismatchError, RoleError
+from fl.roles.errors import BaseModelMismatchError, RoleError, RoundKeptChangingError
 from fl.roles.plan import StudyPlan
 from fl.roles.trainer import sha256
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
@@ -56,7 +59,8 @@ logger = logging.getLogger(__name__)
 
 METRICS_FORMAT: Final = "consentfl.round-metrics/1"
 _MAX_CONSECUTIVE_FAILURES: Final = 20
-_MAX_RELOADS: Final = 3
+_MAX_ROUND_READS: Final = 5
+"""Reads of a round per `finalize`: each read after the first follows a newly landed update."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,20 +225,62 @@ class Aggregator:
     def finalize(self, record: RoundRecord) -> AggregatorOutcome:
         """Verify, aggregate and finalize `record` (an open round).
 
-        An update that lands while the aggregator works would be on chain but not in the model:
-        the round is re-read after loading and aggregation redone while new updates keep
-        arriving (up to `_MAX_RELOADS` times). The contract offers no atomic "finalize exactly
-        these updates", so a last-moment update can still be left out; the metrics artifact
-        lists the updates actually aggregated.
+        The model is built from every update in `record`; `finalize_round` names how many that
+        is (`considered_updates`: accepted and rejected alike) and the ledger refuses it with
+        `RoundChangedError` if an update landed meanwhile. Then the round is re-read and the
+        aggregation redone with the new updates. The round is also re-read once the updates are
+        verified, so the common case (an update landing during the slow fetch-and-unseal) costs
+        no refused transaction. After `_MAX_ROUND_READS` reads that all found the round changed,
+        `RoundKeptChangingError` is raised (the round stays open; a later call starts over).
         """
         base = self._base_state(record)
-        for _ in range(_MAX_RELOADS):
-            accepted, rejected = self._verified_updates(record, base)
+        loaded: dict[tuple[str, bytes], ClientUpdate | RejectedHospital] = {}
+        for _ in range(_MAX_ROUND_READS):
+            accepted, rejected = self._verified_updates(record, base, loaded)
             latest = self._ledger.round(self.study, record.round)
-            if len(latest.updates) == len(record.updates):
-                break
-            logger.info("round %d: more updates arrived while aggregating: reloading", record.round)
-            record = latest
+            if len(latest.updates) != len(record.updates):
+                logger.info("round %d: updates arrived while verifying: reloading", record.round)
+                record = latest
+                continue
+            outcome, new_state = self._publish(record, base, accepted, rejected)
+            try:
+                self._ledger.finalize_round(
+                    self.study,
+                    record.round,
+                    outcome.model_hash,
+                    outcome.model_cid,
+                    outcome.metrics_cid,
+                    considered_updates=len(record.updates),
+                )
+            except RoundChangedError as exc:
+                logger.info(
+                    "round %d: finalization refused (%d updates considered, %d on the ledger): "
+                    "re-aggregating",
+                    record.round,
+                    exc.considered,
+                    exc.submitted,
+                )
+                record = self._ledger.round(self.study, record.round)
+                continue
+            self._base = (record.round + 1, new_state)
+            logger.info(
+                "finalized round %d: %d accepted, %d rejected, %d missing",
+                record.round,
+                len(outcome.accepted),
+                len(outcome.rejected),
+                len(outcome.missing),
+            )
+            return outcome
+        raise RoundKeptChangingError(record.round, _MAX_ROUND_READS)
+
+    def _publish(
+        self,
+        record: RoundRecord,
+        base: dict[str, Tensor],
+        accepted: list[ClientUpdate],
+        rejected: list[RejectedHospital],
+    ) -> tuple[AggregatorOutcome, dict[str, Tensor]]:
+        """Aggregate, evaluate, and put the model and the metrics artifact (not yet on chain)."""
         strategy = self.plan().make_strategy()
         new_state = strategy.aggregate(base, accepted) if accepted else dict(base)
         test = (
@@ -243,12 +289,11 @@ class Aggregator:
             else evaluate(self.plan().model, new_state, self._test_set)
         )
         model = state_dict_to_bytes(new_state)
-        model_cid = self._store.put(model)
         submitted = {u.hospital for u in record.updates}
         study = self._ledger.study(self.study)
         outcome = AggregatorOutcome(
             round=record.round,
-            model_cid=model_cid,
+            model_cid=self._store.put(model),
             model_hash=Bytes32(sha256(model)),
             metrics_cid="",
             accepted=tuple((Address(u.client_id), u.num_samples) for u in accepted),
@@ -257,35 +302,40 @@ class Aggregator:
             test=test,
         )
         metrics_cid = self._store.put(self._metrics_json(outcome))
-        self._ledger.finalize_round(
-            self.study, record.round, outcome.model_hash, model_cid, metrics_cid
-        )
-        self._base = (record.round + 1, new_state)
-        logger.info(
-            "finalized round %d: %d accepted, %d rejected, %d missing",
-            record.round,
-            len(outcome.accepted),
-            len(outcome.rejected),
-            len(outcome.missing),
-        )
-        return AggregatorOutcome(**{**_fields(outcome), "metrics_cid": metrics_cid})
+        return replace(outcome, metrics_cid=metrics_cid), new_state
 
     def _verified_updates(
-        self, record: RoundRecord, base: dict[str, Tensor]
+        self,
+        record: RoundRecord,
+        base: dict[str, Tensor],
+        loaded: dict[tuple[str, bytes], ClientUpdate | RejectedHospital],
     ) -> tuple[list[ClientUpdate], list[RejectedHospital]]:
+        """Load every update of `record` (reusing those in `loaded`), then screen them."""
         updates: list[ClientUpdate] = []
         rejected: list[RejectedHospital] = []
         for update in record.updates:
-            try:
-                updates.append(self._load_update(update, base))
-            except ConnectionError:
-                raise  # the store is down: retry the round later rather than drop the update
-            except (FlError, ConsentError, OSError, KeyError, ValueError) as exc:
-                logger.warning("round %d: rejecting an update: %s", record.round, exc)
-                rejected.append(RejectedHospital(update.hospital, str(exc)))
+            key = (update.hospital, bytes(update.update_hash))
+            if key not in loaded:
+                loaded[key] = self._load_or_reject(record.round, update, base)
+            result = loaded[key]
+            if isinstance(result, RejectedHospital):
+                rejected.append(result)
+            else:
+                updates.append(result)
         accepted, screened = screen_updates(base, updates)
         rejected += [RejectedHospital(Address(r.update.client_id), str(r.error)) for r in screened]
         return accepted, rejected
+
+    def _load_or_reject(
+        self, round_: int, update: UpdateRecord, base: dict[str, Tensor]
+    ) -> ClientUpdate | RejectedHospital:
+        try:
+            return self._load_update(update, base)
+        except ConnectionError:
+            raise  # the store is down: retry the round later rather than drop the update
+        except (FlError, ConsentError, OSError, KeyError, ValueError) as exc:
+            logger.warning("round %d: rejecting an update: %s", round_, exc)
+            return RejectedHospital(update.hospital, str(exc))
 
     def _metrics_json(self, outcome: AggregatorOutcome) -> bytes:
         body: dict[str, Any] = {
@@ -322,7 +372,3 @@ class Aggregator:
         payload = open_sealed(sealed, self._seal_key)
         delta = bytes_to_state_dict(payload, expected=base)
         return ClientUpdate(update.hospital, delta, update.num_samples)
-
-
-def _fields(outcome: AggregatorOutcome) -> dict[str, Any]:
-    return {name: getattr(outcome, name) for name in outcome.__dataclass_fields__}

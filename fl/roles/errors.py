@@ -9,6 +9,7 @@ __all__ = [
     "ConsentRetryExhaustedError",
     "MetadataError",
     "RoleError",
+    "RoundKeptChangingError",
 ]
 
 
@@ -38,6 +39,19 @@ class ConsentRetryExhaustedError(RoleError, RuntimeError):
     def __init__(self, round_: int, attempts: int) -> None:
         super().__init__(
             f"round {round_}: update refused as stale {attempts} times in a row; giving up"
+        )
+        self.round = round_
+        self.attempts = attempts
+
+
+class RoundKeptChangingError(RoleError, RuntimeError):
+    """New updates kept landing in `round` while the aggregator finalized it, `attempts` reads in
+    a row; the round is still open."""
+
+    def __init__(self, round_: int, attempts: int) -> None:
+        super().__init__(
+            f"round {round_}: new updates kept landing while finalizing ({attempts} reads of the "
+            "round); it is still open"
         )
         self.round = round_
         self.attempts = attempts

@@ -31,6 +31,7 @@ from consent.eip712 import sign_consent, sign_revocation
 from consent.ids import Address, Bytes32, parse_address, study_id
 from consent.keys import PatientKey, save_hex_key
 from consent.merkle import DataTree
+from fl.roles.aggregator import METRICS_FORMAT
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +87,16 @@ def _one_round(coordinator: Ledger, patients: tuple[LocalAccount, ...], store: L
     )
     model = b"model after round 0"
     model_cid = store.put(model)
-    aggregator.rounds.finalize_round(STUDY, 0, _sha(model), model_cid, store.put(b"{}"))
+    metrics = {
+        "format": METRICS_FORMAT,
+        "round": 0,
+        "accepted": [{"hospital": hospital_address, "num_samples": len(patients)}],
+        "rejected": [],
+    }
+    aggregator.rounds.finalize_round(
+        STUDY, 0, _sha(model), model_cid, store.put(json.dumps(metrics).encode()),
+        considered_updates=1,
+    )  # fmt: skip
     return model_cid
 
 

@@ -4,18 +4,20 @@
 runs round 0, relays patient 1's signed revocation, runs round 1 (hospital 0 leaves patient 1
 out and publishes its exclusion proof with the trainer's own writer, `fl.roles.proofs`) and
 returns what it recorded. Options forge the history
-the way a dishonest hospital would.
+the way a dishonest hospital (or aggregator) would.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from chain.store import ArtifactStore
 from consent.ids import Address, Bytes32
 from consent.merkle import DataTree
+from fl.roles.aggregator import METRICS_FORMAT
 from fl.roles.proofs import ExclusionProof, write_proof_files
 from tests.fixtures.ledger import LedgerWorld, sender_of
 
@@ -43,6 +45,17 @@ def _put(store: ArtifactStore, data: bytes) -> tuple[Bytes32, str]:
     return _sha(data), store.put(data)
 
 
+def _metrics(round_: int, world: LedgerWorld, *, unlisted: bool) -> bytes:
+    """The aggregator's metrics artifact: hospital 0 aggregated, hospital 1 rejected (left out of
+    both lists in round 1 if `unlisted`, as an aggregator hiding an update would)."""
+    accepted = [{"hospital": sender_of(world.hospitals[0]), "num_samples": 30}]
+    rejected = [{"hospital": sender_of(world.hospitals[1]), "reason": "update is not finite"}]
+    if unlisted and round_ == 1:
+        rejected = []
+    body = {"format": METRICS_FORMAT, "round": round_, "accepted": accepted, "rejected": rejected}
+    return json.dumps(body, sort_keys=True).encode()
+
+
 def build_history(
     world: LedgerWorld,
     store: ArtifactStore,
@@ -51,6 +64,7 @@ def build_history(
     forge_root: bool = False,
     write_proofs: bool = True,
     wrong_base: bool = False,
+    unlisted_update: bool = False,
 ) -> StudyHistory:
     """Two rounds with a revocation between them (see the module docstring)."""
     for hospital, patients in enumerate(HOSPITAL_PATIENTS):
@@ -98,8 +112,10 @@ def build_history(
                 )
                 proof_files.extend(write_proof_files(proofs_dir, [proof]))
         model_hash, model_cid = _put(store, f"model after round {round_}".encode())
-        _, metrics_cid = _put(store, f'{{"round": {round_}}}'.encode())
-        world.aggregator.rounds.finalize_round(study, round_, model_hash, model_cid, metrics_cid)
+        _, metrics_cid = _put(store, _metrics(round_, world, unlisted=unlisted_update))
+        world.aggregator.rounds.finalize_round(
+            study, round_, model_hash, model_cid, metrics_cid, considered_updates=len(round_updates)
+        )
         models.append(model_cid)
         updates.append(tuple(round_updates))
         metrics.append(metrics_cid)

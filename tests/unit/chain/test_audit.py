@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from chain.audit import CHECKS, AuditCheck, AuditReport, AuditVerifier
 from chain.errors import UnknownStudyError
 from chain.exclusions import ExclusionProofs
 from chain.store import LocalStore
-from consent.ids import study_id
+from consent.ids import Bytes32, study_id
 from tests.fixtures.ledger import LedgerWorld, sender_of
 from tests.unit.chain.audit_history import build_history
 
@@ -29,6 +30,10 @@ def proofs_dir(tmp_path: Path) -> Path:
 def _verify(world: LedgerWorld, store: LocalStore, proofs_dir: Path) -> AuditReport:
     proofs = ExclusionProofs.load(proofs_dir) if proofs_dir.exists() else ExclusionProofs()
     return AuditVerifier(world.coordinator, store, proofs).verify(world.study)
+
+
+def _sha(data: bytes) -> Bytes32:
+    return Bytes32(hashlib.sha256(data).digest())
 
 
 def _only_failure(report: AuditReport) -> AuditCheck:
@@ -151,6 +156,42 @@ def test_round_not_built_on_the_previous_model_fails_the_base_model_check(
     failure = _only_failure(_verify(eth_tester_ledger, store, proofs_dir))
 
     assert (failure.check, failure.round) == ("base-model", 1)
+
+
+def test_update_on_chain_missing_from_the_metrics_fails_the_aggregation_check_naming_it(
+    eth_tester_ledger: LedgerWorld, store: LocalStore, proofs_dir: Path
+) -> None:
+    history = build_history(eth_tester_ledger, store, proofs_dir, unlisted_update=True)
+
+    failure = _only_failure(_verify(eth_tester_ledger, store, proofs_dir))
+
+    assert (failure.check, failure.round) == ("aggregation", 1)
+    assert failure.subject == f"metrics {history.metrics_cids[1]}"
+    assert "neither aggregated nor rejected" in failure.detail
+    assert sender_of(eth_tester_ledger.hospitals[1]).lower() in failure.detail
+
+
+def test_metrics_artifact_in_another_format_fails_the_aggregation_check(
+    eth_tester_ledger: LedgerWorld, store: LocalStore, proofs_dir: Path
+) -> None:
+    world = eth_tester_ledger
+    rounds = world.aggregator.rounds
+    base, update, model = b"base", b"update", b"model"
+    rounds.open_round(world.study, 0, _sha(base), store.put(base))
+    world.hospitals[0].rounds.submit_update(
+        world.study, 0, update_hash=_sha(update), update_cid=store.put(update), num_samples=1,
+        data_root=Bytes32(b"\x03" * 32), consent_block=world.chain.block_number(),
+    )  # fmt: skip
+    rounds.finalize_round(
+        world.study, 0, _sha(model), store.put(model), store.put(b'{"round": 0}'),
+        considered_updates=1,
+    )  # fmt: skip
+
+    report = _verify(world, store, proofs_dir)
+
+    (failure,) = report.failures
+    assert (failure.check, failure.round) == ("aggregation", 0)
+    assert "is not consentfl.round-metrics/1" in failure.detail
 
 
 def test_unknown_study_raises_unknown_study_error(

@@ -9,6 +9,7 @@ from eth_utils import keccak
 import consent.errors
 from chain.deploy import Ledger
 from chain.errors import (
+    AggregatedUpdatesMismatchError,
     AlreadySubmittedError,
     ConsentBlockInFutureError,
     NotAggregatorError,
@@ -49,7 +50,9 @@ def test_full_round_emits_events_and_records_history(eth_tester_ledger: LedgerWo
     rounds = world.aggregator.rounds
     opened = rounds.open_round(world.study, 0, H1, "bafkreibase")
     submitted = _submit(world, world.hospitals[0])
-    finalized = rounds.finalize_round(world.study, 0, H2, "bafkreimodel", "bafkreimetrics")
+    finalized = rounds.finalize_round(
+        world.study, 0, H2, "bafkreimodel", "bafkreimetrics", considered_updates=1
+    )
     assert isinstance(opened, RoundOpened)
     assert (opened.round, opened.base_model_hash, opened.base_model_cid) == (0, H1, "bafkreibase")
     assert isinstance(submitted, UpdateSubmitted)
@@ -133,7 +136,7 @@ def test_submit_to_unopened_or_finalized_round_raises_round_not_open(
         _submit(world, world.hospitals[0])
     world.aggregator.rounds.open_round(world.study, 0, H1, "")
     _submit(world, world.hospitals[0])
-    world.aggregator.rounds.finalize_round(world.study, 0, H2, "", "")
+    world.aggregator.rounds.finalize_round(world.study, 0, H2, "", "", considered_updates=1)
     with pytest.raises(RoundNotOpenError):
         _submit(world, world.hospitals[1])
 
@@ -190,7 +193,7 @@ def test_finalize_below_min_updates_raises_not_enough_updates(
     world = eth_tester_ledger
     world.aggregator.rounds.open_round(world.study, 0, H1, "")
     with pytest.raises(NotEnoughUpdatesError) as info:
-        world.aggregator.rounds.finalize_round(world.study, 0, H2, "", "")
+        world.aggregator.rounds.finalize_round(world.study, 0, H2, "", "", considered_updates=0)
     assert (info.value.arguments["update_count"], info.value.arguments["min_updates"]) == (0, 1)
 
 
@@ -199,7 +202,48 @@ def test_finalize_by_non_aggregator_raises_not_aggregator(eth_tester_ledger: Led
     world.aggregator.rounds.open_round(world.study, 0, H1, "")
     _submit(world, world.hospitals[0])
     with pytest.raises(NotAggregatorError):
-        world.hospitals[0].rounds.finalize_round(world.study, 0, H2, "", "")
+        world.hospitals[0].rounds.finalize_round(world.study, 0, H2, "", "", considered_updates=1)
+
+
+def test_finalize_with_a_stale_update_count_raises_mismatch_and_changes_nothing(
+    eth_tester_ledger: LedgerWorld,
+) -> None:
+    world = eth_tester_ledger
+    rounds = world.aggregator.rounds
+    rounds.open_round(world.study, 0, H1, "bafkreibase")
+    _submit(world, world.hospitals[0])
+    _submit(world, world.hospitals[1])  # lands after the aggregator read one update
+    before = rounds.get_round(world.study, 0)
+
+    with pytest.raises(AggregatedUpdatesMismatchError) as info:
+        rounds.finalize_round(world.study, 0, H2, "bafkreimodel", "", considered_updates=1)
+
+    assert isinstance(info.value, consent.errors.RoundChangedError)
+    assert (info.value.round, info.value.considered, info.value.submitted) == (0, 1, 2)
+    assert info.value.arguments["study_id"] == bytes(world.study)
+    assert rounds.get_round(world.study, 0) == before
+    assert before.state is RoundState.OPEN
+    with pytest.raises(AggregatedUpdatesMismatchError):  # more than on chain is refused too
+        rounds.finalize_round(world.study, 0, H2, "bafkreimodel", "", considered_updates=3)
+
+
+def test_finalize_with_the_current_update_count_succeeds_and_the_event_carries_it(
+    eth_tester_ledger: LedgerWorld,
+) -> None:
+    world = eth_tester_ledger
+    rounds = world.aggregator.rounds
+    rounds.open_round(world.study, 0, H1, "bafkreibase")
+    _submit(world, world.hospitals[0])
+    _submit(world, world.hospitals[1])
+
+    finalized = rounds.finalize_round(
+        world.study, 0, H2, "bafkreimodel", "bafkreimetrics", considered_updates=2
+    )
+
+    assert finalized.update_count == 2
+    record = rounds.get_round(world.study, 0)
+    assert (record.state, record.update_count) == (RoundState.FINALIZED, 2)
+    assert len(rounds.get_updates(world.study, 0)) == 2
 
 
 def _leaf(index: int, patient: str) -> bytes:

@@ -1,5 +1,6 @@
 """In-memory stand-ins for the ledger, the store and the consent feed, with the contract's rules
-that the roles depend on (membership, once per round, sequential rounds, the freshness rule)."""
+that the roles depend on (membership, once per round, sequential rounds, the freshness rule, a
+finalization naming exactly the round's update count)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
-from consent.errors import StaleConsentError
+from consent.errors import RoundChangedError, StaleConsentError
 from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, EventPosition
 from consent.ids import Address, Bytes32, StudyId
 from consent.index import ConsentIndex
@@ -34,6 +35,7 @@ class FakeChain:
     consent_hospital: dict[Address, Address] = field(default_factory=dict)
     rounds: list[RoundRecord] = field(default_factory=list)
     before_submit: list[Callable[[], object]] = field(default_factory=list)
+    before_finalize: list[Callable[[], object]] = field(default_factory=list)
 
     def mine(self) -> int:
         self.block += 1
@@ -143,13 +145,24 @@ class FakeLedger:
         return block
 
     def finalize_round(
-        self, study: StudyId, round_: int, model_hash: Bytes32, model_cid: str, metrics_cid: str
+        self,
+        study: StudyId,
+        round_: int,
+        model_hash: Bytes32,
+        model_cid: str,
+        metrics_cid: str,
+        *,
+        considered_updates: int,
     ) -> int:
+        for hook in list(self.chain.before_finalize):
+            hook()
         record = self.chain.rounds[round_]
         if self._sender != self.chain.study.aggregator or record.state != RoundState.OPEN:
             raise FakeRefusalError("not the aggregator or round not open")
         if len(record.updates) < self.chain.study.min_updates:
             raise FakeRefusalError("not enough updates")
+        if considered_updates != len(record.updates):
+            raise RoundChangedError(round_, considered_updates, len(record.updates))
         block = self.chain.mine()
         self.chain.rounds[round_] = replace(
             record,

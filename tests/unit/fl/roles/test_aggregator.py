@@ -9,11 +9,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from consent.ids import Bytes32
+from consent.ids import Bytes32, parse_address
 from consent.sealing import generate_keypair, seal
 from fl.aggregate import apply_delta, weighted_mean
 from fl.ports import RoundState
-from fl.roles import MetadataError, StudyPlan
+from fl.roles import MetadataError, RoundKeptChangingError, StudyPlan
 from fl.roles.aggregator import Aggregator
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
 from tests.unit.fl.roles.conftest import AGGREGATOR, HOSPITALS, World
@@ -227,3 +227,65 @@ def test_an_update_landing_during_aggregation_is_aggregated_too(world: World) ->
     assert outcome is not None
     assert {h for h, _ in outcome.accepted} == set(HOSPITALS)
     assert outcome.missing == ()
+
+
+def test_an_update_landing_between_the_read_and_the_finalize_is_aggregated_on_retry(
+    world: World,
+) -> None:
+    world.enrol_all()
+    aggregator = world.aggregator(rounds=1)
+    aggregator.start()
+    world.trainer(0).step()
+    late = world.trainer(1)
+
+    def land_once() -> None:
+        world.chain.before_finalize.clear()
+        late.step()
+
+    world.chain.before_finalize.append(land_once)
+    outcome = aggregator.finalize(world.chain.rounds[0])
+
+    record = world.chain.rounds[0]
+    assert record.state == RoundState.FINALIZED
+    assert [u.hospital for u in record.updates] == list(HOSPITALS)
+    assert {h for h, _ in outcome.accepted} == set(HOSPITALS)
+    assert (outcome.model_cid, outcome.metrics_cid) == (record.model_cid, record.metrics_cid)
+    metrics = json.loads(world.store.get(record.metrics_cid))
+    assert {e["hospital"] for e in metrics["accepted"]} == set(HOSPITALS)
+    deltas = [bytes_to_state_dict(_unseal(world, u.update_cid)) for u in record.updates]
+    expected = apply_delta(
+        world.plan.initial_state(), weighted_mean(deltas, [u.num_samples for u in record.updates])
+    )
+    model = bytes_to_state_dict(world.store.get(record.model_cid))
+    assert all(torch.allclose(model[k], expected[k]) for k in expected)
+
+
+def test_finalize_fails_clearly_and_leaves_the_round_open_when_updates_keep_landing(
+    world: World,
+) -> None:
+    world.enrol_all()
+    aggregator = world.aggregator(rounds=1)
+    aggregator.start()
+    world.trainer(0).step()
+    landed: list[str] = []
+
+    def land_another() -> None:  # a newly admitted member submits before every finalize
+        newcomer = parse_address(f"0x{0xC0 + len(landed):040x}")
+        landed.append(newcomer)
+        world.chain.study = replace(
+            world.chain.study, hospitals=(*world.chain.study.hospitals, newcomer)
+        )
+        record = world.chain.rounds[0]
+        extra = replace(record.updates[0], hospital=newcomer)
+        world.chain.rounds[0] = replace(record, updates=(*record.updates, extra))
+
+    world.chain.before_finalize.append(land_another)
+
+    with pytest.raises(RoundKeptChangingError) as info:
+        aggregator.finalize(world.chain.rounds[0])
+
+    assert isinstance(info.value, RuntimeError)
+    assert info.value.round == 0
+    assert world.chain.rounds[0].state == RoundState.OPEN
+    assert len(landed) == info.value.attempts
+    assert len(world.chain.rounds[0].updates) == 1 + len(landed)
