@@ -54,4 +54,4 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) node_modules demo-out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-bench node_modules demo-out .pytest_cache .mypy_cache .ruff_cache
