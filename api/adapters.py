@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from chain.deploy import Ledger
 from chain.round_ledger import RoundState as ChainRoundState
+from chain.study_registry import Study
 from consent.ids import Address, Bytes32, StudyId
 from fl.ports import RoundRecord, RoundState, StudyRecord, UpdateRecord
 
@@ -15,13 +16,19 @@ __all__ = ["ChainLedger"]
 
 
 class ChainLedger:
-    """`fl.ports.LedgerPort` over a deployment, sending as the deployment facades' sender."""
+    """`fl.ports.LedgerPort` over a deployment, sending as the deployment facades' sender.
+
+    A study's record (aggregator, seal key, minimum updates, metadata CID) cannot change once
+    created, so it is read once per study; its member list can, so `study()` reads it every
+    time. A round's updates are read only when the round says it holds some.
+    """
 
     def __init__(self, ledger: Ledger) -> None:
         if ledger.rounds.sender is None:
             raise ValueError("the ledger facades need a sender")
         self._ledger = ledger
         self._sender = ledger.rounds.sender.address
+        self._studies: dict[StudyId, Study] = {}
 
     @property
     def sender(self) -> Address:
@@ -34,7 +41,9 @@ class ChainLedger:
         return self._ledger.chain.block_timestamp(block)
 
     def study(self, study: StudyId) -> StudyRecord:
-        record = self._ledger.studies.get_study(study)
+        record = self._studies.get(study)
+        if record is None:
+            record = self._studies[study] = self._ledger.studies.get_study(study)
         return StudyRecord(
             study=study,
             aggregator=record.aggregator,
@@ -50,7 +59,7 @@ class ChainLedger:
     def round(self, study: StudyId, round_: int) -> RoundRecord:
         raw = self._ledger.rounds.get_round(study, round_)
         updates: tuple[UpdateRecord, ...] = ()
-        if raw.state != ChainRoundState.NONE:
+        if raw.state != ChainRoundState.NONE and raw.update_count > 0:
             updates = tuple(
                 UpdateRecord(
                     hospital=u.hospital,

@@ -217,10 +217,10 @@ class EmbeddedStudy:
     def run_round(self) -> RoundReport:
         """Open the next round if needed, let every enrolled hospital train and submit, then
         verify, aggregate and finalize (without waiting for a timeout)."""
-        record = self.aggregator.current_round()
-        opened = record is not None and record.state == RoundState.OPEN
-        if not opened and self.aggregator.start() is None:
-            raise RuntimeError("every planned round is finalized")
+        if self.aggregator.start() is None:
+            record = self.aggregator.current_round()
+            if record is None or record.state != RoundState.OPEN:
+                raise RuntimeError("every planned round is finalized")
         outcomes = {self.hospital(k): trainer.step() for k, trainer in self.trainers.items()}
         record = self.aggregator.current_round()
         assert record is not None

@@ -12,7 +12,7 @@ from chain.compile import CONTRACT_NAMES, load_artifact
 from chain.connection import Chain
 from chain.errors import ChainError, RevertDecoder
 from chain.events import EventDecoder, LedgerEvent
-from chain.transactions import Sender, call_view
+from chain.transactions import ZERO_ADDRESS, Sender, call_view
 from consent.ids import Address
 
 GAS_PER_STRING_WORD: Final = 25_000
@@ -54,7 +54,8 @@ class ContractFacade:
         return self._contract.functions[name](*args)
 
     def _call(self, name: str, *args: Any, block: int | None = None) -> Any:
-        return call_view(self._fn(name, *args), revert_decoder(), block)
+        caller = ZERO_ADDRESS if self.sender is None else self.sender.address
+        return call_view(self._fn(name, *args), revert_decoder(), block, caller=caller)
 
     def _transact(self, gas: int, name: str, *args: Any) -> TxReceipt:
         if self.sender is None:

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 _RECEIPT_TIMEOUT: Final = 120.0
 Transactable = ContractFunction | ContractConstructor
 _PRIORITY_FEE: Final = 10**9
+ZERO_ADDRESS: Final = Address("0x0000000000000000000000000000000000000000")
 
 
 def _revert_error(exc: Exception, decoder: RevertDecoder, tx_hash: str | None) -> ChainError:
@@ -39,10 +40,20 @@ def _revert_error(exc: Exception, decoder: RevertDecoder, tx_hash: str | None) -
     return decoder.decode(data, tx_hash=tx_hash)
 
 
-def call_view(fn: ContractFunction, decoder: RevertDecoder, block: int | None = None) -> Any:
-    """Call a view function; a revert becomes the matching `ContractRevertError`."""
+def call_view(
+    fn: ContractFunction,
+    decoder: RevertDecoder,
+    block: int | None = None,
+    *,
+    caller: Address = ZERO_ADDRESS,
+) -> Any:
+    """Call a view function as `caller`; a revert becomes the matching `ContractRevertError`.
+
+    The caller is always explicit: without one, web3's eth-tester provider looks up the node's
+    accounts three times per call to pick a default (the views do not depend on the caller).
+    """
     try:
-        return fn.call(block_identifier="latest" if block is None else block)
+        return fn.call({"from": caller}, block_identifier="latest" if block is None else block)
     except (ContractLogicError, TransactionFailed) as exc:
         raise _revert_error(exc, decoder, None) from exc
 

@@ -33,7 +33,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -87,6 +88,34 @@ class AggregatorOutcome:
     test: Metrics | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Artifact:
+    """A model's bytes with its SHA-256 and, once stored, its CID."""
+
+    data: bytes
+    hash: Bytes32
+    cid: str = ""
+
+    @classmethod
+    def of(cls, data: bytes) -> _Artifact:
+        return cls(data, Bytes32(sha256(data)))
+
+
+@dataclass(frozen=True, slots=True)
+class _LatestRound:
+    """The latest round as this aggregator's own last successful write left it.
+
+    Only the aggregator opens and finalizes rounds (one aggregator key, one process), so after
+    its own write it knows the round state without reading it back; `model` is the model it
+    just finalized (already stored and recorded), the next round's base. Updates are not kept
+    here: hospitals add them, so they are always read from the ledger.
+    """
+
+    round: int
+    state: RoundState
+    model: _Artifact | None = None
+
+
 class Aggregator:
     """The study's aggregator: `start()` + `poll()` step-wise, or `run()` to loop."""
 
@@ -114,6 +143,7 @@ class Aggregator:
         self._clock = clock
         self._base: tuple[int, dict[str, Tensor]] | None = None
         self._seen_open: dict[int, float] = {}
+        self._latest: _LatestRound | None = None
 
     def plan(self) -> StudyPlan:
         """The study's plan, read once from the study's metadata artifact."""
@@ -131,34 +161,57 @@ class Aggregator:
 
     def done(self) -> bool:
         """Whether all `rounds` rounds are finalized."""
-        record = self.current_round()
-        return (
-            record is not None
-            and record.round >= self.rounds - 1
-            and record.state == RoundState.FINALIZED
-        )
+        latest = self._latest
+        if latest is None:
+            record = self.current_round()
+            if record is None:
+                return False
+            latest = _LatestRound(record.round, record.state)
+        return latest.round >= self.rounds - 1 and latest.state == RoundState.FINALIZED
 
     def start(self) -> int | None:
         """Open the next round if none is open and rounds remain; returns the round opened.
 
         Called again after a restart, it resumes: an open round is left open (keep polling it).
+        Right after this aggregator's own successful write it needs no ledger read (see
+        `_LatestRound`); otherwise it reads the latest round and fetches and verifies its model.
         """
+        latest = self._latest
+        if latest is not None:
+            if latest.state == RoundState.OPEN or latest.round + 1 >= self.rounds:
+                return None
+            if latest.model is not None:
+                return self._open(latest.round + 1, latest.model)
         record = self.current_round()
         if record is None:
             state = self.plan().initial_state()
-            return self._open(0, state_dict_to_bytes(state), state)
+            return self._open(0, _Artifact.of(state_dict_to_bytes(state)), state)
         if record.state == RoundState.OPEN or record.round + 1 >= self.rounds:
             return None
         data = self._fetch_verified(record.model_cid, record.model_hash)
-        return self._open(record.round + 1, data, None)
+        return self._open(record.round + 1, _Artifact(data, record.model_hash, record.model_cid))
 
-    def _open(self, round_: int, data: bytes, state: dict[str, Tensor] | None) -> int:
-        cid = self._store.put(data)
-        self._ledger.open_round(self.study, round_, Bytes32(sha256(data)), cid)
-        template = self.plan().initial_state()
-        self._base = (round_, state or bytes_to_state_dict(data, expected=template))
+    def _open(self, round_: int, model: _Artifact, state: dict[str, Tensor] | None = None) -> int:
+        cid = model.cid or self._store.put(model.data)
+        with self._writing():
+            self._ledger.open_round(self.study, round_, model.hash, cid)
+        self._latest = _LatestRound(round_, RoundState.OPEN)
+        if self._base is None or self._base[0] != round_:
+            if state is None:
+                state = bytes_to_state_dict(model.data, expected=self.plan().initial_state())
+            self._base = (round_, state)
         logger.info("opened round %d", round_)
         return round_
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A ledger write: if it fails (refused, or sent but unconfirmed), forget what this
+        aggregator believes the latest round is, so the next step reads the ledger."""
+        try:
+            yield
+        except BaseException:
+            self._latest = None
+            raise
 
     def ready(self, record: RoundRecord) -> bool:
         """Whether `record` (open) can close: all members in, or the minimum plus the timeout."""
@@ -242,16 +295,17 @@ class Aggregator:
                 logger.info("round %d: updates arrived while verifying: reloading", record.round)
                 record = latest
                 continue
-            outcome, new_state = self._publish(record, base, accepted, rejected)
+            outcome, new_state, model = self._publish(record, base, accepted, rejected)
             try:
-                self._ledger.finalize_round(
-                    self.study,
-                    record.round,
-                    outcome.model_hash,
-                    outcome.model_cid,
-                    outcome.metrics_cid,
-                    considered_updates=len(record.updates),
-                )
+                with self._writing():
+                    self._ledger.finalize_round(
+                        self.study,
+                        record.round,
+                        outcome.model_hash,
+                        outcome.model_cid,
+                        outcome.metrics_cid,
+                        considered_updates=len(record.updates),
+                    )
             except RoundChangedError as exc:
                 logger.info(
                     "round %d: finalization refused (%d updates considered, %d on the ledger): "
@@ -263,6 +317,7 @@ class Aggregator:
                 record = self._ledger.round(self.study, record.round)
                 continue
             self._base = (record.round + 1, new_state)
+            self._latest = _LatestRound(record.round, RoundState.FINALIZED, model)
             logger.info(
                 "finalized round %d: %d accepted, %d rejected, %d missing",
                 record.round,
@@ -279,7 +334,7 @@ class Aggregator:
         base: dict[str, Tensor],
         accepted: list[ClientUpdate],
         rejected: list[RejectedHospital],
-    ) -> tuple[AggregatorOutcome, dict[str, Tensor]]:
+    ) -> tuple[AggregatorOutcome, dict[str, Tensor], _Artifact]:
         """Aggregate, evaluate, and put the model and the metrics artifact (not yet on chain)."""
         strategy = self.plan().make_strategy()
         new_state = strategy.aggregate(base, accepted) if accepted else dict(base)
@@ -288,13 +343,14 @@ class Aggregator:
             if self._test_set is None
             else evaluate(self.plan().model, new_state, self._test_set)
         )
-        model = state_dict_to_bytes(new_state)
+        data = state_dict_to_bytes(new_state)
+        model = _Artifact(data, Bytes32(sha256(data)), self._store.put(data))
         submitted = {u.hospital for u in record.updates}
         study = self._ledger.study(self.study)
         outcome = AggregatorOutcome(
             round=record.round,
-            model_cid=self._store.put(model),
-            model_hash=Bytes32(sha256(model)),
+            model_cid=model.cid,
+            model_hash=model.hash,
             metrics_cid="",
             accepted=tuple((Address(u.client_id), u.num_samples) for u in accepted),
             rejected=tuple(rejected),
@@ -302,7 +358,7 @@ class Aggregator:
             test=test,
         )
         metrics_cid = self._store.put(self._metrics_json(outcome))
-        return replace(outcome, metrics_cid=metrics_cid), new_state
+        return replace(outcome, metrics_cid=metrics_cid), new_state, model
 
     def _verified_updates(
         self,
