@@ -119,6 +119,8 @@ class Trainer:
         self._train_fn = train_fn
         self._max_stale_retries = max_stale_retries
         self._skipped: set[int] = set()
+        self._settled: int | None = None
+        """The latest round this trainer is done with (see `_latest_round`)."""
         self._template: dict[str, Tensor] | None = None
         self._usages = load_usages(self._state_dir)
 
@@ -153,19 +155,35 @@ class Trainer:
 
     def pending_round(self) -> RoundRecord | None:
         """The open round this hospital still has to submit to, if any."""
-        count = self._ledger.round_count(self.study)
-        if count == 0:
-            return None
-        record = self._ledger.round(self.study, count - 1)
-        if record.state != RoundState.OPEN or record.round in self._skipped:
+        record = self._latest_round()
+        if record is None or record.state != RoundState.OPEN or record.round in self._skipped:
             return None
         mine = [u for u in record.updates if u.hospital == self.hospital]
         if mine:
             self._reconcile(
                 record.round, mine[0].data_root, mine[0].consent_block, mine[0].submitted_block
             )
+            self._settled = record.round
             return None
         return record
+
+    def _latest_round(self) -> RoundRecord | None:
+        """The latest round, or None when it is one this trainer is already done with.
+
+        Once this trainer settled round `r` (submitted, found its update, or skipped), only
+        round `r + 1` can be new: rounds open strictly in sequence and only after the previous
+        one is finalized, so an open `r + 1` is the latest round and a never-opened one means
+        `r` still is. Only when `r + 1` is already finalized (rounds passed meanwhile) does it
+        fall back to counting the rounds.
+        """
+        if self._settled is not None:
+            following = self._ledger.round(self.study, self._settled + 1)
+            if following.state == RoundState.OPEN:
+                return following
+            if following.state == RoundState.NONE:
+                return None
+        count = self._ledger.round_count(self.study)
+        return None if count == 0 else self._ledger.round(self.study, count - 1)
 
     def step(self) -> TrainerOutcome | None:
         """Train for and submit to the open round if not done yet; None if nothing to do."""
@@ -216,6 +234,7 @@ class Trainer:
                 continue
             usage = replace(prepared.usage, submitted_block=block)
             self._persist(usage)
+            self._settled = max(record.round, self._settled or 0)
             logger.info(
                 "round %d: submitted %d rows of %d patients at consent block %d",
                 record.round,
@@ -290,6 +309,7 @@ class Trainer:
     def _skip(self, round_: int, reason: str) -> TrainerOutcome:
         logger.warning("round %d: not submitting: %s", round_, reason)
         self._skipped.add(round_)
+        self._settled = max(round_, self._settled or 0)
         return TrainerOutcome(round_, None, skipped=reason)
 
     def _base_state(self, record: RoundRecord) -> dict[str, Tensor]:

@@ -98,6 +98,9 @@ class FakeLedger:
         return len(self.chain.rounds)
 
     def round(self, study: StudyId, round_: int) -> RoundRecord:
+        if round_ >= len(self.chain.rounds):  # never opened: the contract's zero record
+            empty = Bytes32(bytes(32))
+            return RoundRecord(round_, RoundState.NONE, empty, "", empty, "", "", 0, 0, ())
         return self.chain.rounds[round_]
 
     def open_round(

@@ -1,0 +1,138 @@
+"""How many ledger calls a round costs each role, counted on the fakes so the count cannot
+silently regress (each read is a contract call: on eth-tester several milliseconds)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, cast
+
+from consent.ids import Address
+from fl.ports import LedgerPort
+from fl.roles import Aggregator, Trainer
+from tests.unit.fl.roles.conftest import AGGREGATOR, HOSPITALS, World, dataset_for
+from tests.unit.fl.roles.fakes import FakeConsent, FakeLedger
+
+_METHODS = ("block_number", "block_timestamp", "study", "round_count", "round", "open_round",
+            "submit_update", "finalize_round")  # fmt: skip
+
+
+class CountingLedger:
+    """Counts every `LedgerPort` call into a shared counter, by method (every other attribute
+    is refused, so a new port method fails here until it is counted)."""
+
+    def __init__(self, inner: LedgerPort, calls: Counter[str]) -> None:
+        self._inner = inner
+        self.calls = calls
+
+    @property
+    def sender(self) -> Any:
+        return self._inner.sender
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in _METHODS:
+            raise AttributeError(name)
+        method = getattr(self._inner, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return method(*args, **kwargs)
+
+        return counted
+
+
+def _roles(world: World, calls: dict[str, Counter[str]]) -> tuple[Aggregator, list[Trainer]]:
+    def ledger(sender: Address, role: str) -> LedgerPort:
+        return cast(LedgerPort, CountingLedger(FakeLedger(world.chain, sender), calls[role]))
+
+    aggregator = Aggregator(
+        study=world.study,
+        ledger=ledger(AGGREGATOR, "aggregator"),
+        store=world.store,
+        seal_key=world.seal.private_key,
+        rounds=4,
+    )
+    trainers = [
+        Trainer(
+            study=world.study,
+            ledger=ledger(hospital, f"trainer{h}"),
+            store=world.store,
+            consent=FakeConsent(world.chain),
+            dataset=dataset_for(h),
+            state_dir=world.tmp / f"hospital-{h}",
+        )
+        for h, hospital in enumerate(HOSPITALS)
+    ]
+    return aggregator, trainers
+
+
+def _embedded_round(aggregator: Aggregator, trainers: list[Trainer]) -> None:
+    """What `api.embedded.EmbeddedStudy.run_round` and the round-overhead benchmark do."""
+    assert aggregator.start() is not None
+    for trainer in trainers:
+        outcome = trainer.step()
+        assert outcome is not None
+        assert outcome.usage is not None
+    record = aggregator.current_round()
+    assert record is not None
+    aggregator.finalize(record)
+
+
+def test_a_steady_round_reads_the_ledger_four_times_per_trainer_and_four_for_the_aggregator(
+    world: World,
+) -> None:
+    world.enrol_all()
+    calls: dict[str, Counter[str]] = {r: Counter() for r in ("aggregator", "trainer0", "trainer1")}
+    aggregator, trainers = _roles(world, calls)
+    _embedded_round(aggregator, trainers)  # round 0 finds its bearings (plan, round count)
+
+    for _ in range(2):
+        for counter in calls.values():
+            counter.clear()
+        _embedded_round(aggregator, trainers)
+
+        # trainer: the next round, members, the consent block's time; one submission
+        for h in range(len(trainers)):
+            assert calls[f"trainer{h}"] == Counter(
+                round=1, study=1, block_timestamp=1, submit_update=1
+            )
+        # aggregator: opening reads nothing after its own finalization; the round and its
+        # updates (twice: before and after verifying them), members for the metrics
+        assert calls["aggregator"] == Counter(
+            open_round=1, round_count=1, round=2, study=1, finalize_round=1
+        )
+
+
+def test_polling_aggregator_reads_nothing_to_open_the_next_round_after_finalizing(
+    world: World,
+) -> None:
+    world.enrol_all()
+    calls: dict[str, Counter[str]] = {r: Counter() for r in ("aggregator", "trainer0", "trainer1")}
+    aggregator, trainers = _roles(world, calls)
+    assert aggregator.poll() is None  # opens round 0, waits for updates
+    for trainer in trainers:
+        trainer.step()
+    calls["aggregator"].clear()
+
+    outcome = aggregator.poll()
+
+    assert outcome is not None
+    assert outcome.round == 0
+    # the open round (count + record), members (ready), the re-read, members (metrics); then
+    # done() and start() from what the finalization itself established
+    assert calls["aggregator"] == Counter(
+        round_count=1, round=2, study=2, finalize_round=1, open_round=1
+    )
+    assert world.chain.rounds[1].state.name == "OPEN"
+
+
+def test_idle_trainer_polls_one_round_record_per_step(world: World) -> None:
+    world.enrol_all()
+    calls: dict[str, Counter[str]] = {r: Counter() for r in ("aggregator", "trainer0", "trainer1")}
+    aggregator, trainers = _roles(world, calls)
+    _embedded_round(aggregator, trainers)
+    calls["trainer0"].clear()
+
+    assert trainers[0].step() is None  # round 0 finalized, round 1 not opened yet
+    assert trainers[0].step() is None
+
+    assert calls["trainer0"] == Counter(round=2)
