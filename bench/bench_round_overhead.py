@@ -14,7 +14,12 @@ SHA-256, CIDs, sealing, safetensors serialization, chain transactions and reads,
 share of round time. Round 0 (first base model, template building) is reported but excluded from
 the steady-state mean.
 
+The same measurement runs on two chains, side by side: eth-tester (py-evm in this process, the
+embedded default) and anvil (started from node_modules under a temporary directory, stopped by
+pid at the end; its dev accounts are unlocked), both with the LocalStore.
+
 Run: .venv/bin/python bench/bench_round_overhead.py [--rounds 4 --local-epochs 2]
+     [--chains eth-tester anvil]
 Writes bench/results/round_overhead.json.
 """
 
@@ -42,6 +47,7 @@ from torch import Tensor
 
 from api.adapters import ChainLedger
 from api.embedded import EmbeddedStudy
+from chain.devnet import start_anvil, stop_service
 from chain.store import compute_cid
 from consent.ids import Address, Bytes32, StudyId
 from consent.index import ConsentIndex
@@ -273,7 +279,8 @@ def micro(
     return out
 
 
-def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+def run(args: argparse.Namespace, workdir: Path, chain: str, rpc: str) -> dict[str, Any]:
+    """The measurement on one chain (`rpc`: "eth-tester" or a node URL)."""
     torch.set_num_threads(args.threads)
     split = split_dataset("breast-cancer", args.hospitals, seed=args.seed)
     spec = ModelSpec.mlp(30, "classification", hidden=tuple(args.hidden))
@@ -282,7 +289,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     plan = StudyPlan(model=spec, training=training, init_seed=args.seed, round_timeout_s=0.0)
     study = EmbeddedStudy.create(
         workdir, hospitals=args.hospitals, plan=plan, rounds=args.rounds + 1,
-        test_set=split.test, min_updates=args.hospitals, name="bench-round-overhead",
+        test_set=split.test, min_updates=args.hospitals, name="bench-round-overhead", rpc=rpc,
     )  # fmt: skip
     try:
         for k, records in enumerate(split.hospitals):
@@ -315,7 +322,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             m = micro(study, results, args.hospitals, split.test)
             rounds.append(breakdown(number, total, clock, m))
             print(
-                f"round {number}: {total:.3f} s, overhead {rounds[-1]['audit_overhead_share']:.1%}"
+                f"{chain} round {number}: {total:.3f} s, "
+                f"overhead {rounds[-1]['audit_overhead_share']:.1%}"
             )
     finally:
         study.close()
@@ -349,8 +357,13 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             f"hospitals) while the fixed per-round protocol work dominates: "
             + ", ".join(f"{k} {v:.3f} s" for k, v in top)
             + f" (chain: {steady[-1]['chain_calls']['reads']} view calls and "
-            f"{steady[-1]['chain_calls']['tx']} transactions per round, each executed by "
-            "eth-tester's pure-Python EVM: see profile_last_round_cumulative; the 4 MB artifact "
+            f"{steady[-1]['chain_calls']['tx']} transactions per round"
+            + (
+                ", each executed by eth-tester's pure-Python EVM"
+                if rpc == "eth-tester"
+                else ", each a JSON-RPC round trip to anvil"
+            )
+            + f": see profile_last_round_cumulative_{chain.replace('-', '_')}; the 4 MB artifact "
             "work itself, hashing + CIDs + sealing + serialization, is "
             f"{sum(mean_parts[k] for k in _ARTIFACT_PARTS):.3f} s)"
             + f"; overhead would reach {OVERHEAD_TARGET_SHARE:.0%} at ~{max(needed, 0):.0f} local "
@@ -368,7 +381,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "parameters": params,
             "artifact_mb": round(params * 4 / 1e6, 2),
             "torch_threads": args.threads,
-            "chain": "eth-tester",
+            "chain": chain,
             "store": "LocalStore",
         },
         "machine": {"python": platform.python_version(), "torch": torch.__version__},
@@ -377,7 +390,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "epochs_for_target": round(max(needed, 0), 1),
         "targets": [
             {
-                "name": "audit overhead share of round time at ~1M parameters",
+                "name": f"audit overhead share of round time at ~1M parameters ({chain})",
                 "target": f"<= {OVERHEAD_TARGET_SHARE:.0%}",
                 "value": f"{share:.1%}",
                 "met": met,
@@ -438,6 +451,36 @@ def breakdown(number: int, total: float, clock: Clock, m: dict[str, float]) -> d
     }
 
 
+_SHARED_KEYS = ("config", "machine", "targets", "profile_last_round_cumulative")
+
+
+def combine(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One results file: the shared config, then each chain's figures side by side."""
+    first = next(iter(reports.values()))
+    config = {k: v for k, v in first["config"].items() if k != "chain"}
+    body: dict[str, Any] = {
+        "config": {**config, "chains": list(reports)},
+        "machine": first["machine"],
+        "side_by_side": {
+            name: {
+                "round_s": r["steady_state_mean"]["round_s"],
+                "audit_overhead_s": r["steady_state_mean"]["audit_overhead_s"],
+                "audit_overhead_share": r["steady_state_mean"]["audit_overhead_share"],
+                "chain_reads_s": r["steady_state_mean"]["parts_s"]["chain_reads"],
+                "chain_tx_s": r["steady_state_mean"]["parts_s"]["chain_tx"],
+                "chain_calls_per_round": r["rounds"][-1]["chain_calls"],
+            }
+            for name, r in reports.items()
+        },
+        "chains": {
+            name: {k: v for k, v in r.items() if k not in _SHARED_KEYS}
+            for name, r in reports.items()
+        },
+        "targets": [t for r in reports.values() for t in r["targets"]],
+    }
+    return body
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=4)
@@ -446,11 +489,28 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, nargs="+", default=[1024, 960])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--chains", nargs="+", choices=("eth-tester", "anvil"), default=["eth-tester", "anvil"]
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    reports: dict[str, dict[str, Any]] = {}
+    profiles: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
-        report = run(args, Path(tmp))
-    print(json.dumps({k: v for k, v in report.items() if k != "rounds"}, indent=2))
+        for chain in args.chains:
+            workdir = Path(tmp) / chain
+            if chain == "anvil":
+                service = start_anvil(workdir / "anvil")
+                try:
+                    reports[chain] = run(args, workdir, chain, service.url)
+                finally:
+                    stop_service(service)
+            else:
+                reports[chain] = run(args, workdir, chain, "eth-tester")
+            key = "profile_last_round_cumulative_" + chain.replace("-", "_")
+            profiles[key] = reports[chain]["profile_last_round_cumulative"]
+    report = {**combine(reports), **profiles}
+    print(json.dumps({k: report[k] for k in ("side_by_side", "targets")}, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
