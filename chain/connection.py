@@ -16,11 +16,13 @@ if TYPE_CHECKING:
 
 from chain.errors import ChainConnectionError, ChainIdMismatchError
 
-__all__ = ["ETH_TESTER", "Chain", "connect"]
+__all__ = ["ETH_TESTER", "ETH_TESTER_CHAIN_ID", "Chain", "connect"]
 
 log = logging.getLogger(__name__)
 
 ETH_TESTER: Final = "eth-tester"
+ETH_TESTER_CHAIN_ID: Final = 131277322940537
+"""The chain id eth-tester (py-evm) reports: a deployment on it lives only in its process."""
 
 
 @dataclass(frozen=True, eq=False, slots=True)

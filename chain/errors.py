@@ -47,9 +47,21 @@ class ChainConnectionError(ChainError, ConnectionError):
     """The node cannot be reached or does not answer JSON-RPC."""
 
     def __init__(self, rpc: str, reason: str) -> None:
-        super().__init__(f"cannot reach chain at {rpc}: {reason}")
+        super().__init__(f"cannot reach chain at {rpc}: {_condensed(reason)}")
         self.rpc = rpc
         self.reason = reason
+
+
+def _condensed(reason: str) -> str:
+    """The gist of a transport error (requests/urllib3 wrap the cause in three layers of repr)."""
+    lowered = reason.lower()
+    if "connection refused" in lowered:
+        return "connection refused (is the node running?)"
+    if "timed out" in lowered or "timeout" in lowered:
+        return "timed out"
+    if "name or service not known" in lowered or "nodename nor servname" in lowered:
+        return "unknown host"
+    return reason
 
 
 class ChainIdMismatchError(ChainError, ValueError):

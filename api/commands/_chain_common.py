@@ -10,7 +10,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from chain.connection import Chain, connect
+from chain.connection import ETH_TESTER_CHAIN_ID, Chain, connect
 from chain.deploy import Ledger, attach
 from chain.errors import ChainError
 from chain.manifest import load_manifest
@@ -75,6 +75,12 @@ def open_chain(rpc: str, expected_chain_id: int | None = None) -> Chain:
 def open_ledger(rpc: str, deployment: Path, key: Path | None) -> Ledger:
     """The deployment's facades on `rpc`, sending as the key in `key` (read-only if None)."""
     manifest = load_manifest(deployment)
+    if manifest.chain_id == ETH_TESTER_CHAIN_ID:
+        raise ValueError(
+            f"{deployment} was deployed on an in-process eth-tester chain, which ended with the "
+            "process that made it; deploy on a node (`consentfl dev up`, --rpc URL) to use it "
+            "from other commands"
+        )
     chain = open_chain(rpc, manifest.chain_id)
     sender = None
     if key is not None:

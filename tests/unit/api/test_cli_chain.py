@@ -60,7 +60,23 @@ def test_unreachable_rpc_prints_one_error_line_and_exits_1(tmp_path: Path) -> No
     assert result.output.strip().count("\n") == 0
     assert result.output.startswith("error: ")
     assert "Traceback" not in result.output
+    assert "connection refused (is the node running?)" in result.output
     assert not out.exists()
+
+
+def test_eth_tester_deployment_used_from_another_process_says_the_chain_is_gone(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "d.json"
+    runner.invoke(app, ["chain", "deploy", "--rpc", "eth-tester", "--out", str(out)])
+    args = [
+        "consent", "status", "--deployment", str(out),
+        "--study", "s", "--patient", "0x" + "11" * 20, "--rpc", "http://127.0.0.1:9",
+    ]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1
+    assert "in-process eth-tester chain, which ended with the process" in result.output
 
 
 def test_missing_manifest_is_one_clear_error(tmp_path: Path) -> None:
