@@ -7,7 +7,6 @@ independent), and the port records are `fl` types.
 from __future__ import annotations
 
 from chain.deploy import Ledger
-from chain.round_ledger import RoundState as ChainRoundState
 from chain.study_registry import Study
 from consent.ids import Address, Bytes32, StudyId
 from fl.ports import RoundRecord, RoundState, StudyRecord, UpdateRecord
@@ -59,22 +58,11 @@ class ChainLedger:
     def round(self, study: StudyId, round_: int) -> RoundRecord:
         raw = self._ledger.rounds.get_round(study, round_)
         updates: tuple[UpdateRecord, ...] = ()
-        if raw.state != ChainRoundState.NONE and raw.update_count > 0:
-            updates = tuple(
-                UpdateRecord(
-                    hospital=u.hospital,
-                    update_hash=u.update_hash,
-                    update_cid=u.update_cid,
-                    num_samples=u.num_samples,
-                    data_root=u.data_root,
-                    consent_block=u.consent_block,
-                    submitted_block=u.submitted_block,
-                )
-                for u in self._ledger.rounds.get_updates(study, round_)
-            )
+        if raw.state != RoundState.NONE and raw.update_count > 0:
+            updates = self._ledger.rounds.get_updates(study, round_)
         return RoundRecord(
             round=round_,
-            state=RoundState(int(raw.state)),
+            state=raw.state,
             base_model_hash=raw.base_model_hash,
             base_model_cid=raw.base_model_cid,
             model_hash=raw.model_hash,

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from chain.audit import AuditCheck, AuditReport
-from chain.round_ledger import Round, Update
+from chain.round_ledger import Round, UpdateRecord
 from consent.events import ConsentEvent, ConsentGranted
 
 __all__ = [
@@ -115,7 +115,7 @@ class UpdateOut(BaseModel):
     submitted_block: int
 
     @classmethod
-    def of(cls, update: Update) -> UpdateOut:
+    def of(cls, update: UpdateRecord) -> UpdateOut:
         """The response form of a ledger update."""
         return cls(
             hospital=update.hospital,

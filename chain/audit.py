@@ -35,7 +35,7 @@ from chain.deploy import Ledger
 from chain.errors import UnknownStudyError
 from chain.events import HospitalAdded, HospitalRemoved, LedgerEvent, UpdateSubmitted
 from chain.exclusions import ExclusionProofs
-from chain.round_ledger import Round, RoundState, Update
+from chain.round_ledger import Round, RoundState, UpdateRecord
 from chain.round_metrics import check_aggregation
 from chain.store import (
     ArtifactNotFoundError,
@@ -268,7 +268,7 @@ class AuditVerifier:
         return checks
 
     def _artifacts(
-        self, rounds: Sequence[Round], updates: Sequence[Sequence[Update]]
+        self, rounds: Sequence[Round], updates: Sequence[Sequence[UpdateRecord]]
     ) -> list[AuditCheck]:
         checks: list[AuditCheck] = []
         for round_, round_updates in zip(rounds, updates, strict=True):
@@ -319,7 +319,7 @@ class AuditVerifier:
 
     @staticmethod
     def _membership(
-        round_: int, update: Update, position: EventPosition | None, history: _History
+        round_: int, update: UpdateRecord, position: EventPosition | None, history: _History
     ) -> AuditCheck:
         member = False
         for event in history.membership:
@@ -336,7 +336,7 @@ class AuditVerifier:
 
     @staticmethod
     def _freshness(
-        round_: int, update: Update, position: EventPosition | None, history: _History
+        round_: int, update: UpdateRecord, position: EventPosition | None, history: _History
     ) -> AuditCheck:
         def result(passed: bool, detail: str) -> AuditCheck:
             return AuditCheck("freshness", passed, "update", detail, round_, update.hospital)
@@ -368,7 +368,7 @@ class AuditVerifier:
         return result(True, f"consent view at block {update.consent_block} was current")
 
     def _exclusions(
-        self, study: StudyId, round_: int, update: Update, history: _History
+        self, study: StudyId, round_: int, update: UpdateRecord, history: _History
     ) -> list[AuditCheck]:
         """One check per patient the update must exclude."""
         revoked: dict[str, Address] = {}

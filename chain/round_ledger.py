@@ -4,39 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any, Final
 
 from chain._facade import ContractFacade, string_gas
 from chain.events import RoundFinalized, RoundOpened, UpdateSubmitted
 from consent.ids import Address, Bytes32, StudyId, parse_address
+from consent.rounds import RoundState, UpdateRecord
 
-__all__ = ["Round", "RoundLedger", "RoundState", "Update"]
+__all__ = ["Round", "RoundLedger", "RoundState", "UpdateRecord"]
 
 _GAS_OPEN: Final = 150_000
 _GAS_SUBMIT: Final = 260_000
 _GAS_FINALIZE: Final = 150_000
-
-
-class RoundState(IntEnum):
-    """A round's lifecycle (the contract's enum)."""
-
-    NONE = 0
-    OPEN = 1
-    FINALIZED = 2
-
-
-@dataclass(frozen=True, slots=True)
-class Update:
-    """One hospital's update in a round."""
-
-    hospital: Address
-    update_hash: Bytes32
-    update_cid: str
-    num_samples: int
-    data_root: Bytes32
-    consent_block: int
-    submitted_block: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +34,8 @@ class Round:
     state: RoundState
 
 
-def _update(raw: Sequence[Any]) -> Update:
-    return Update(
+def _update(raw: Sequence[Any]) -> UpdateRecord:
+    return UpdateRecord(
         hospital=parse_address(raw[0]),
         update_hash=Bytes32(bytes(raw[1])),
         update_cid=str(raw[2]),
@@ -160,7 +139,7 @@ class RoundLedger(ContractFacade):
             state=RoundState(int(raw[8])),
         )
 
-    def get_updates(self, study: StudyId, round_: int) -> tuple[Update, ...]:
+    def get_updates(self, study: StudyId, round_: int) -> tuple[UpdateRecord, ...]:
         """The round's updates in submission order."""
         return tuple(_update(raw) for raw in self._call("getUpdates", bytes(study), round_))
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from chain.round_ledger import Round, Update
+from chain.round_ledger import Round, UpdateRecord
 from chain.store import ArtifactNotFoundError, ArtifactStore, CorruptArtifactError, InvalidCidError
 
 __all__ = ["METRICS_FORMAT", "AggregationFinding", "check_aggregation"]
@@ -44,7 +44,7 @@ def _shown(hospitals: Counter[str]) -> str:
 
 
 def check_aggregation(
-    store: ArtifactStore, round_: Round, updates: Sequence[Update]
+    store: ArtifactStore, round_: Round, updates: Sequence[UpdateRecord]
 ) -> AggregationFinding:
     """Compare the metrics artifact of finalized `round_` with its on-chain `updates`.
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from consent.ids import Address, Bytes32, StudyId
+from consent.rounds import RoundState, UpdateRecord
 
 __all__ = [
     "ArtifactStorePort",
@@ -28,14 +28,6 @@ __all__ = [
 ]
 
 
-class RoundState(IntEnum):
-    """Life cycle of a round on the ledger (mirrors the contract's enum)."""
-
-    NONE = 0
-    OPEN = 1
-    FINALIZED = 2
-
-
 @dataclass(frozen=True, slots=True)
 class StudyRecord:
     """What the roles need to know about a study."""
@@ -46,19 +38,6 @@ class StudyRecord:
     min_updates: int
     metadata_cid: str
     hospitals: tuple[Address, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateRecord:
-    """One hospital's update as recorded on the ledger."""
-
-    hospital: Address
-    update_hash: Bytes32
-    update_cid: str
-    num_samples: int
-    data_root: Bytes32
-    consent_block: int
-    submitted_block: int
 
 
 @dataclass(frozen=True, slots=True)
