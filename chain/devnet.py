@@ -51,6 +51,7 @@ ANVIL_DEV_KEY: Final = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d
 HOST: Final = "127.0.0.1"
 STATE_FILE: Final = "devnet.json"
 _START_TIMEOUT: Final = 30.0
+_STATES_IN_MEMORY: Final = 256
 
 
 class DevnetError(ChainError, RuntimeError):
@@ -140,7 +141,10 @@ def start_anvil(directory: Path, port: int | None = None) -> DevnetService:
         "--silent",
         "--state", str(directory / "chain.json"),
         "--state-interval", "5",
-        "--prune-history",
+        # Keep the last states in memory and none on disk (a bare --prune-history writes no GBs
+        # under ~/.foundry but keeps no past state either: an eth_call for "latest" that races a
+        # newly mined block then fails with BlockOutOfRangeError, seen under load).
+        "--prune-history", str(_STATES_IN_MEMORY),
         "--cache-path", str(directory / "cache"),
     ]  # fmt: skip
     with log_file.open("ab") as log_handle:
