@@ -13,21 +13,13 @@ from typing import BinaryIO, Final
 
 from chain.store.cid import ContentId
 from chain.store.errors import CarFormatError, CorruptArtifactError, InvalidCidError
+from chain.store.unixfs import encode_varint
 
 __all__ = ["MAX_SECTION", "CarReader", "write_car"]
 
 MAX_SECTION: Final = 8 * 1024 * 1024
 """Largest header or block section accepted: real IPFS blocks are at most a few MiB."""
 _CID_TAG: Final = 42
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def _cbor_head(major: int, value: int) -> bytes:
@@ -54,10 +46,10 @@ def write_car(
 ) -> int:
     """Write a CAR v1 of `blocks` under `roots` to `out`; returns the number of bytes written."""
     header = _header(roots)
-    written = out.write(_varint(len(header)) + header)
+    written = out.write(encode_varint(len(header)) + header)
     for cid, block in blocks:
         binary = cid.binary
-        written += out.write(_varint(len(binary) + len(block)) + binary)
+        written += out.write(encode_varint(len(binary) + len(block)) + binary)
         written += out.write(block)
     return written
 

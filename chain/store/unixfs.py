@@ -23,6 +23,7 @@ __all__ = [
     "decode_file_data",
     "decode_node",
     "encode_file_node",
+    "encode_varint",
 ]
 
 UNIXFS_RAW: Final = 0
@@ -65,7 +66,8 @@ class FileNodeData:
     blocksizes: tuple[int, ...]
 
 
-def _varint(value: int) -> bytes:
+def encode_varint(value: int) -> bytes:
+    """An unsigned LEB128 varint, as protobuf and the multiformats (CAR sections) use it."""
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
@@ -120,17 +122,17 @@ def _fields(buf: bytes) -> list[tuple[int, int, int | bytes]]:
 def encode_file_node(links: Sequence[PbLink], blocksizes: Sequence[int]) -> bytes:
     """A UnixFS `File` node over `links` (no inline data), as Kubo's balanced importer writes it."""
     unixfs = bytearray(b"\x08\x02")  # Type = File
-    unixfs += b"\x18" + _varint(sum(blocksizes))  # filesize
+    unixfs += b"\x18" + encode_varint(sum(blocksizes))  # filesize
     for size in blocksizes:
-        unixfs += b"\x20" + _varint(size)  # blocksizes (proto2 repeated, unpacked)
+        unixfs += b"\x20" + encode_varint(size)  # blocksizes (proto2 repeated, unpacked)
     node = bytearray()
     for link in links:
         name = link.name.encode()
-        body = b"\x0a" + _varint(len(link.cid)) + link.cid
-        body += b"\x12" + _varint(len(name)) + name
-        body += b"\x18" + _varint(link.tsize)
-        node += b"\x12" + _varint(len(body)) + body
-    node += b"\x0a" + _varint(len(unixfs)) + unixfs
+        body = b"\x0a" + encode_varint(len(link.cid)) + link.cid
+        body += b"\x12" + encode_varint(len(name)) + name
+        body += b"\x18" + encode_varint(link.tsize)
+        node += b"\x12" + encode_varint(len(body)) + body
+    node += b"\x0a" + encode_varint(len(unixfs)) + unixfs
     return bytes(node)
 
 
