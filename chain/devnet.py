@@ -24,6 +24,7 @@ from typing import Final
 from chain.compile import PROJECT_ROOT
 from chain.errors import ChainError
 from chain.ipfs_node import start_ipfs_node
+from chain.processes import pid_alive
 from chain.store import StoreError
 
 __all__ = [
@@ -85,14 +86,6 @@ def free_port(host: str = HOST) -> int:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -109,7 +102,7 @@ def _rpc_answers(url: str) -> bool:
 
 def stop_service(service: DevnetService, timeout: float = 15.0) -> None:
     """Stop `service` by pid: SIGTERM (anvil dumps its state), then SIGKILL after `timeout`."""
-    if not _alive(service.pid):
+    if not pid_alive(service.pid):
         return
     os.kill(service.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -117,8 +110,8 @@ def stop_service(service: DevnetService, timeout: float = 15.0) -> None:
         try:
             finished, _ = os.waitpid(service.pid, os.WNOHANG)
         except ChildProcessError:  # not our child: poll for existence instead
-            finished = 0 if _alive(service.pid) else service.pid
-        if finished == service.pid or not _alive(service.pid):
+            finished = 0 if pid_alive(service.pid) else service.pid
+        if finished == service.pid or not pid_alive(service.pid):
             return
         time.sleep(0.1)
     log.warning("%s (pid %d) ignored SIGTERM; killing it", service.name, service.pid)
@@ -175,7 +168,7 @@ def status(directory: Path) -> list[DevnetService]:
         services = [DevnetService(**entry) for entry in entries]
     except (ValueError, KeyError, TypeError) as exc:
         raise DevnetError(f"corrupt devnet state file {path}: {exc}") from exc
-    return [s for s in services if _alive(s.pid)]
+    return [s for s in services if pid_alive(s.pid)]
 
 
 def start_ipfs(directory: Path) -> DevnetService:

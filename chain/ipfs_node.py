@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from chain.processes import pid_alive
 from chain.store.errors import StoreError
 from chain.store.ipfs import to_multiaddr
 
@@ -199,13 +200,7 @@ def _alive(pid: int) -> bool:
     child = _CHILDREN.get(pid)
     if child is not None:
         return child.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 def _is_ipfs_daemon(pid: int) -> bool:
