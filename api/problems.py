@@ -4,18 +4,10 @@ Only `api/` knows HTTP status codes. Domain errors raised by `chain/` and `conse
 here; anything unexpected becomes a 500 `internal-error` (logged with its traceback), which no
 client input should ever reach.
 
-| type (`urn:consentfl:problem:` + ...) | status | when |
-|---|---|---|
-| `malformed-body` | 400 | the body is not JSON |
-| `invalid-identifier` | 400 | a study id or address that is not well formed |
-| `invalid-signature` | 401 | the signature is malformed or not the patient's |
-| `not-found` / `unknown-study` / `patient-not-enrolled` / `unknown-round` | 404 | |
-| `method-not-allowed` | 405 | |
-| `replayed-signature` / `nonce-mismatch` | 409 | a used nonce / a nonce that is not current |
-| `body-too-large` | 413 | the body exceeds the configured limit |
-| `invalid-request` / `deadline-expired` | 422 | schema validation / the deadline has passed |
-| `chain-error` / `store-error` | 502 | the node answered with an unexpected error |
-| `chain-unavailable` / `store-unavailable` / `relayer-unavailable` | 503 + Retry-After | |
+`PROBLEM_SLUGS` lists every `type` (`urn:consentfl:problem:` + slug) per status; the README's HTTP
+table is tested against it. A path parameter that is not well formed (an address, a study id, a
+round number) is a 400 `invalid-identifier`: the URL names nothing. A body or query that parses
+but breaks the schema is a 422 `invalid-request`.
 """
 
 from __future__ import annotations
@@ -46,11 +38,14 @@ from chain.relay import (
     RevocationSignatureError,
 )
 from chain.store import StoreError, StoreUnavailableError
+from consent.eip712 import CONSENT_REGISTRY_NAME
 from consent.ids import InvalidIdentifierError
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
+    "PROBLEM_SLUGS",
     "PROBLEM_TYPE_PREFIX",
+    "WWW_AUTHENTICATE",
     "ApiError",
     "Problem",
     "RelayerUnavailableError",
@@ -64,6 +59,8 @@ logger = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 PROBLEM_TYPE_PREFIX: Final = "urn:consentfl:problem:"
+WWW_AUTHENTICATE: Final = f'EIP712 realm="{CONSENT_REGISTRY_NAME}"'
+"""Sent with every 401: the realm is the EIP-712 domain name the signature must be bound to."""
 
 
 class Problem(BaseModel):
@@ -131,6 +128,29 @@ _HTTP_SLUGS: Final = {
     405: "method-not-allowed",
     413: "body-too-large",
 }
+_OWN_SLUGS: Final = (
+    (400, "malformed-body"),
+    (400, "invalid-identifier"),
+    (413, "body-too-large"),
+    (414, "uri-too-long"),
+    (422, "invalid-request"),
+    (429, "too-many-requests"),
+    (500, "internal-error"),
+)
+"""Problems raised by the handlers and middlewares themselves (not by a domain error)."""
+
+
+def _slugs() -> dict[int, frozenset[str]]:
+    pairs = {(kind.status, kind.slug) for _, kind in _KINDS} | set(_OWN_SLUGS)
+    pairs |= {(status, slug) for status, slug in _HTTP_SLUGS.items() if status != 400}
+    return {
+        status: frozenset(slug for s, slug in pairs if s == status)
+        for status in sorted({s for s, _ in pairs})
+    }
+
+
+PROBLEM_SLUGS: Final = _slugs()
+"""Every problem `type` slug the API can answer, per status."""
 
 
 def problem_response(
@@ -144,7 +164,7 @@ def problem_response(
     retry_after: int | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
-    """A problem+json response; 503s carry `Retry-After`."""
+    """A problem+json response; 429s and 503s carry `Retry-After`."""
     body = Problem(
         type=PROBLEM_TYPE_PREFIX + slug,
         title=title,
@@ -154,7 +174,7 @@ def problem_response(
     ).model_dump()
     body.update(extra or {})
     all_headers = dict(headers or {})
-    if status == 503 and retry_after is not None:
+    if status in (429, 503) and retry_after is not None:
         all_headers["Retry-After"] = str(retry_after)
     return JSONResponse(
         body, status_code=status, headers=all_headers, media_type=PROBLEM_MEDIA_TYPE
@@ -170,7 +190,7 @@ def _domain_handler(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, kind_type):
             headers = {}
             if kind.status == 401:
-                headers["WWW-Authenticate"] = 'EIP712 realm="ConsentRegistry"'
+                headers["WWW-Authenticate"] = WWW_AUTHENTICATE
             if kind.status >= 500:
                 logger.warning("%s on %s: %s", kind.slug, request.url.path, exc)
             return problem_response(
@@ -199,6 +219,16 @@ def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
             400, "malformed-body", "Malformed body", "the body is not valid JSON",
             instance=request.url.path,
         )  # fmt: skip
+    in_path = [e for e in errors if e["loc"][:1] == ["path"]]
+    if in_path:
+        return problem_response(
+            400,
+            "invalid-identifier",
+            "Malformed identifier",
+            "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in in_path),
+            instance=request.url.path,
+            extra={"errors": in_path},
+        )
     return problem_response(
         422,
         "invalid-request",
@@ -239,13 +269,20 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 _DESCRIPTIONS: Final = {
     400: "Malformed body or identifier",
-    401: "Signature does not authorize the request",
+    401: "Signature does not authorize the request (see WWW-Authenticate)",
     404: "Unknown study, patient or round",
     409: "Replayed signature or nonce not current",
     413: "Request body too large",
+    414: "URL too long",
     422: "Invalid request",
+    429: "Too many POST requests from this client (see Retry-After)",
     502: "The chain or store answered with an error",
     503: "Chain, store or relayer unavailable (see Retry-After)",
+}
+_HEADERS: Final = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "EIP712 realm"}},
+    429: {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+    503: {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
 }
 
 
@@ -255,6 +292,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {
             "description": _DESCRIPTIONS.get(status, "Error"),
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            **({"headers": _HEADERS[status]} if status in _HEADERS else {}),
         }
         for status in statuses
     }

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from chain.audit import AuditCheck, AuditReport
 from chain.round_ledger import Round, UpdateRecord
 from consent.events import ConsentEvent, ConsentGranted
 
 __all__ = [
+    "UINT64_MAX",
+    "UINT256_MAX",
     "AuditCheckOut",
+    "AuditPendingOut",
     "AuditReportOut",
     "ComponentHealth",
     "ConsentEventOut",
     "ConsentStatusOut",
+    "Eip712Out",
+    "Uint64",
+    "Uint256",
     "HealthOut",
     "RevocationOut",
     "RevocationRequest",
@@ -27,6 +33,28 @@ __all__ = [
 
 HEX32 = r"^0x[0-9a-fA-F]{64}$"
 UINT64_MAX = 2**64 - 1
+UINT256_MAX = 2**256 - 1
+
+
+def _bounded(maximum: int) -> AfterValidator:
+    def check(value: int) -> int:
+        if not 0 <= value <= maximum:
+            raise ValueError(f"must be an integer from 0 to {maximum}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _exact_schema(maximum: int) -> WithJsonSchema:
+    # Written by hand because pydantic's `le=` lands in OpenAPI as a float (FastAPI's OpenAPI
+    # model types bounds as floats), which rounds 2**256 - 1 to 1.157920892373162e+77.
+    return WithJsonSchema({"type": "integer", "minimum": 0, "maximum": maximum})
+
+
+Uint64 = Annotated[int, _bounded(UINT64_MAX), _exact_schema(UINT64_MAX)]
+"""An integer that fits in a Solidity uint64 (exact bound in the schema)."""
+Uint256 = Annotated[int, _bounded(UINT256_MAX), _exact_schema(UINT256_MAX)]
+"""An integer that fits in a Solidity uint256 (exact bound in the schema)."""
 
 
 def hex32(value: bytes) -> str:
@@ -42,9 +70,9 @@ class RevocationRequest(BaseModel):
     signature: str = Field(
         pattern=r"^0x[0-9a-fA-F]{130}$", description="65-byte signature, 0x-prefixed hex"
     )
-    deadline: int = Field(ge=0, le=UINT64_MAX, description="unix seconds the signature expires")
-    nonce: int | None = Field(
-        None, ge=0, le=2**256 - 1, description="the nonce signed; checked against the chain"
+    deadline: Uint64 = Field(description="unix seconds the signature expires (uint64)")
+    nonce: Uint256 | None = Field(
+        None, description="the nonce signed (uint256); checked against the chain"
     )
 
 
@@ -192,18 +220,68 @@ class AuditCheckOut(BaseModel):
 
 
 class AuditReportOut(BaseModel):
-    """The verifier's report: `passed` is false if any check failed."""
+    """The verifier's report: `passed` is false if any check failed.
+
+    Reports are computed in the background and cached per (study, block): `block` is the block
+    the report covers, `head_block` the chain's block when this answer was given; `up_to_date`
+    is false while a newer report is being computed (retry after `Retry-After` seconds)."""
 
     passed: bool
     study: str
     block: int
     rounds: int
     checks: list[AuditCheckOut]
+    head_block: int = Field(description="the chain's latest block when this answer was given")
+    up_to_date: bool = Field(description="false while a report for a newer block is computed")
+    computed_at: float = Field(description="unix time the report was computed")
 
     @classmethod
-    def of(cls, report: AuditReport) -> AuditReportOut:
+    def of(
+        cls, report: AuditReport, *, head_block: int, up_to_date: bool, computed_at: float
+    ) -> AuditReportOut:
         """The response form of a report."""
-        return cls.model_validate(report.to_json())
+        return cls.model_validate(
+            {
+                **report.to_json(),
+                "head_block": head_block,
+                "up_to_date": up_to_date,
+                "computed_at": computed_at,
+            }
+        )
+
+
+class AuditPendingOut(BaseModel):
+    """No report of the study is cached yet: one is being computed (202 + Retry-After)."""
+
+    status: Literal["computing"]
+    study: str
+    head_block: int
+    retry_after: int = Field(description="seconds to wait before asking again")
+
+
+class Eip712Field(BaseModel):
+    """One member of an EIP-712 struct type."""
+
+    name: str
+    type: str
+
+
+class Eip712DomainOut(BaseModel):
+    """The EIP-712 domain patients sign for: the ConsentRegistry on this chain."""
+
+    name: str
+    version: str
+    chainId: int  # noqa: N815 - the EIP-712 member name
+    verifyingContract: str  # noqa: N815 - the EIP-712 member name
+
+
+class Eip712Out(BaseModel):
+    """The domain and struct types of every signature the contracts accept, in the
+    `eth_signTypedData_v4` form (`types` includes `EIP712Domain`)."""
+
+    domain: Eip712DomainOut
+    types: dict[str, list[Eip712Field]]
+    primary_types: list[str] = Field(description="the struct types a patient signs")
 
 
 class ComponentHealth(BaseModel):

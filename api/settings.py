@@ -17,7 +17,8 @@ __all__ = ["Settings", "get_settings"]
 
 
 class Settings(BaseSettings):
-    """Where the chain, the deployment, the artifacts and the relayer key are."""
+    """Where the chain, the deployment, the artifacts and the relayer key are; request limits;
+    how long a cached audit report is served."""
 
     model_config = SettingsConfigDict(env_prefix="CONSENTFL_", frozen=True, extra="ignore")
 
@@ -38,6 +39,18 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Retry-After sent with 503 answers"
     )
     chain_timeout_seconds: float = Field(default=10.0, gt=0, description="JSON-RPC request timeout")
+    post_rate_limit: int = Field(
+        default=60, ge=0, description="POST requests per client IP per window; 0: no limit"
+    )
+    post_rate_window_seconds: float = Field(
+        default=60.0, gt=0, description="the rate limit's window"
+    )
+    audit_max_age_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="a cached audit report older than this is recomputed even when no block came"
+        " (artifacts can vanish from the store without a transaction)",
+    )
 
 
 @lru_cache

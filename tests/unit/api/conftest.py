@@ -39,7 +39,7 @@ def api(eth_tester_ledger: LedgerWorld, tmp_path: Path) -> Iterator[ApiWorld]:
     store = LocalStore(tmp_path / "store")
     proofs = tmp_path / "proofs"
     services = Services.for_ledger(world.coordinator, relayer=relayer, store=store, proofs=proofs)
-    app = create_app(Settings(max_body_bytes=4096), services=services)
+    app = create_app(Settings(max_body_bytes=4096, post_rate_limit=0), services=services)
     with TestClient(app) as client:
         yield ApiWorld(client, world, services, store, proofs)
     services.history.close()

@@ -118,7 +118,7 @@ def test_signature_by_another_key_is_401_and_nothing_reaches_the_chain(api: ApiW
     )
 
     _assert_problem(response, 401, "invalid-signature")
-    assert "WWW-Authenticate" in response.headers
+    assert response.headers["WWW-Authenticate"] == 'EIP712 realm="consentfl ConsentRegistry"'
     assert api.world.chain.block_number() == block
     assert consents.is_consented(api.world.study, api.world.patient(0))
 
@@ -172,7 +172,17 @@ def test_malformed_input_is_rejected_before_the_chain(api: ApiWorld) -> None:
     api.world.grant(0)
     bad_address = f"/v1/studies/{api.study_hex}/patients/0x1234/revocation"
 
-    _assert_problem(api.client.post(bad_address, json=_body(api, 0)), 422, "invalid-request")
+    _assert_problem(api.client.post(bad_address, json=_body(api, 0)), 400, "invalid-identifier")
+    _assert_problem(
+        api.client.get(f"/v1/studies/{api.study_hex}/rounds/not-a-number"),
+        400,
+        "invalid-identifier",
+    )
+    _assert_problem(
+        api.client.post(_path(api, 0), json={**_body(api, 0), "nonce": 2**256}),
+        422,
+        "invalid-request",
+    )
     _assert_problem(
         api.client.post(_path(api, 0), json={"signature": "0x12", "deadline": 1}),
         422,
