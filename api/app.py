@@ -24,7 +24,7 @@ from consent.ids import StudyId
 
 __all__ = ["create_app"]
 
-_MODELS: Final = (
+_MODELS: Final[tuple[type[BaseModel], ...]] = (
     Problem,
     *(
         model
@@ -108,7 +108,5 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 extra.append(413)
             if method == "post":
                 extra.append(429)
-            operation["responses"].update(
-                {str(s): r for s, r in problem_responses(*extra).items()}
-            )
+            operation["responses"].update({str(s): r for s, r in problem_responses(*extra).items()})
     return schema

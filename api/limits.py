@@ -127,9 +127,7 @@ class PostRateLimit:
         now = self._clock()
         with self._lock:
             if len(self._windows) >= self._PRUNE_AT:
-                self._windows = {
-                    c: w for c, w in self._windows.items() if now - w[0] < self.window
-                }
+                self._windows = {c: w for c, w in self._windows.items() if now - w[0] < self.window}
             start, count = self._windows.get(client, (now, 0))
             if now - start >= self.window:
                 start, count = now, 0

@@ -20,14 +20,14 @@ __all__ = [
     "ConsentEventOut",
     "ConsentStatusOut",
     "Eip712Out",
-    "Uint64",
-    "Uint256",
     "HealthOut",
     "RevocationOut",
     "RevocationRequest",
     "RoundDetailOut",
     "RoundListOut",
     "RoundOut",
+    "Uint64",
+    "Uint256",
     "UpdateOut",
 ]
 

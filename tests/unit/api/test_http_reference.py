@@ -95,8 +95,10 @@ def test_integer_bounds_in_the_schema_are_exact(api: ApiWorld) -> None:
     )
 
     bounds = [b["maximum"] for b in nonce["anyOf"] if b.get("type") == "integer"]
-    assert bounds == [2**256 - 1] and isinstance(bounds[0], int)
-    assert deadline["maximum"] == 2**64 - 1 and isinstance(deadline["maximum"], int)
+    assert bounds == [2**256 - 1]
+    assert isinstance(bounds[0], int)
+    assert deadline["maximum"] == 2**64 - 1
+    assert isinstance(deadline["maximum"], int)
     assert round_["schema"]["maximum"] == 2**64 - 1
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import time
+from typing import Any
 
+from api.audit_cache import AuditCache
 from api.report import render_audit_html
 from chain.audit import AuditVerifier
 from chain.exclusions import ExclusionProofs
@@ -44,15 +47,31 @@ def test_round_paging_and_unknown_round(api: ApiWorld) -> None:
     assert missing.json()["type"].endswith("unknown-round")
 
 
+def _current_audit(api: ApiWorld, timeout: float = 120) -> dict[str, Any]:
+    """Poll GET /audit as a client would until it answers the report for the current block."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = api.client.get(f"/v1/studies/{api.study_hex}/audit")
+        assert response.status_code in (200, 202), response.text
+        body: dict[str, Any] = response.json()
+        if response.status_code == 200 and body["up_to_date"]:
+            return body
+        assert int(response.headers["Retry-After"]) >= 1
+        time.sleep(0.05)
+    raise AssertionError("no current audit report")
+
+
 def test_audit_endpoint_passes_honest_history_and_names_a_tampered_artifact(
     api: ApiWorld,
 ) -> None:
     history = build_history(api.world, api.store, api.proofs)
-    honest = api.client.get(f"/v1/studies/{api.study_hex}/audit").json()
+    honest = _current_audit(api)
     for path in api.store.block_paths(history.update_cids[0][1]):
         path.unlink()
+    assert api.world.chain.tester is not None
+    api.world.chain.tester.mine_blocks(1)
 
-    tampered = api.client.get(f"/v1/studies/{api.study_hex}/audit").json()
+    tampered = _current_audit(api)
 
     assert honest["passed"] is True
     assert any(c["check"] == "exclusion" and c["passed"] for c in honest["checks"])
@@ -83,3 +102,56 @@ def test_html_report_shows_verdict_and_escapes_failures(api: ApiWorld) -> None:
     assert "FAILED" in page
     assert page.count('class="fail"><td class="fail">FAIL') == len(report.failures) == 1
     assert "no non-membership proof" in page
+
+
+def test_audit_is_computed_off_the_request_path_once_per_block(api: ApiWorld) -> None:
+    build_history(api.world, api.store, api.proofs)
+    cache: AuditCache = api.client.app.state.audits  # type: ignore[attr-defined]
+    path = f"/v1/studies/{api.study_hex}/audit"
+
+    first = api.client.get(path)
+    report = _current_audit(api)
+    computed = cache.computations
+    again = [api.client.get(path).json() for _ in range(5)]
+
+    assert first.status_code == 202, first.text
+    assert first.json()["status"] == "computing"
+    assert int(first.headers["Retry-After"]) >= 1
+    assert report["block"] >= report["head_block"] == api.world.chain.block_number()
+    assert computed == 1
+    assert cache.computations == 1
+    assert all(a["up_to_date"] and a["computed_at"] == report["computed_at"] for a in again)
+
+
+def test_a_new_block_serves_the_old_report_marked_stale_while_the_new_one_is_computed(
+    api: ApiWorld,
+) -> None:
+    build_history(api.world, api.store, api.proofs)
+    old = _current_audit(api)
+    assert api.world.chain.tester is not None
+    api.world.chain.tester.mine_blocks(1)
+
+    stale = api.client.get(f"/v1/studies/{api.study_hex}/audit")
+    new = _current_audit(api)
+
+    assert stale.status_code == 200
+    assert stale.json()["up_to_date"] is False
+    assert stale.json()["block"] == old["block"] < stale.json()["head_block"]
+    assert int(stale.headers["Retry-After"]) >= 1
+    assert new["block"] == old["block"] + 1
+
+
+def test_a_withdrawn_proof_invalidates_the_cached_report_without_a_new_block(
+    api: ApiWorld,
+) -> None:
+    history = build_history(api.world, api.store, api.proofs)
+    proven = _current_audit(api)
+    block = api.world.chain.block_number()
+    history.proof_file.unlink()
+
+    unproven = _current_audit(api)
+
+    assert api.world.chain.block_number() == block
+    assert proven["passed"] is True
+    assert unproven["passed"] is False
+    assert [c["check"] for c in unproven["checks"] if not c["passed"]] == ["exclusion"]
