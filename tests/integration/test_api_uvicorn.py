@@ -37,6 +37,8 @@ pytestmark = pytest.mark.integration
 
 MNEMONIC = "test test test test test test test test test test test junk"  # anvil's dev accounts
 STUDY = study_id("uvicorn-api-study")
+POST_LIMIT = 6
+"""POSTs per client IP the server allows (the tests send fewer before the rate-limit test)."""
 
 
 def _dev_account(index: int) -> LocalAccount:
@@ -100,7 +102,7 @@ def _one_round(coordinator: Ledger, patients: tuple[LocalAccount, ...], store: L
     return model_cid
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -147,7 +149,9 @@ def served(anvil: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
         "--log-level", "warning",
     ]  # fmt: skip
     log = (directory / "api.log").open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+    env = {**os.environ, "CONSENTFL_POST_RATE_LIMIT": str(POST_LIMIT)}
+    env["CONSENTFL_POST_RATE_WINDOW_SECONDS"] = "3600"
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_healthy(url, process)
@@ -190,14 +194,64 @@ def test_revocation_over_http_lands_on_anvil_once(served: Served) -> None:
     assert [e["kind"] for e in status["history"]] == ["granted", "revoked"]
 
 
+def _current_audit(url: str, timeout: float = 120) -> tuple[dict[str, object], int]:
+    """Poll as a client would until the report covers the current block; (report, polls)."""
+    deadline = time.monotonic() + timeout
+    polls = 0
+    while time.monotonic() < deadline:
+        response = httpx.get(url, timeout=30)
+        polls += 1
+        assert response.status_code in (200, 202), response.text
+        body = response.json()
+        if response.status_code == 200 and body["up_to_date"]:
+            return body, polls
+        time.sleep(min(0.2, int(response.headers["Retry-After"])))
+    raise AssertionError("no current audit report")
+
+
 def test_rounds_and_audit_over_http(served: Served) -> None:
     study = "0x" + STUDY.hex()
+    url = f"{served.url}/v1/studies/{study}/audit"
 
     rounds = httpx.get(f"{served.url}/v1/studies/{study}/rounds", timeout=30).json()
-    audit = httpx.get(f"{served.url}/v1/studies/{study}/audit", timeout=60).json()
+    audit, _ = _current_audit(url)
 
     assert [r["model_cid"] for r in rounds["rounds"]] == [served.model_cid]
     assert audit["passed"] is True, audit
+
+
+def test_audit_is_cached_per_block_and_recomputed_in_the_background_after_one(
+    served: Served,
+) -> None:
+    url = f"{served.url}/v1/studies/{'0x' + STUDY.hex()}/audit"
+    first, _ = _current_audit(url)
+    again = [httpx.get(url, timeout=30).json() for _ in range(3)]
+    path, body = _revocation(served, 2)
+    assert httpx.post(path, json=body, timeout=30).status_code == 201  # mines a block
+
+    stale = httpx.get(url, timeout=30)
+    fresh, _ = _current_audit(url)
+
+    assert all(a["computed_at"] == first["computed_at"] and a["up_to_date"] for a in again)
+    assert stale.status_code == 200
+    assert stale.json()["block"] == first["block"]
+    assert stale.json()["up_to_date"] is False
+    assert fresh["block"] > first["block"]
+    assert fresh["computed_at"] > first["computed_at"]
+
+
+def test_posts_over_the_configured_rate_limit_get_429_with_retry_after(served: Served) -> None:
+    path, _ = _revocation(served, 1)
+    bad = {"signature": "0x" + "00" * 65, "deadline": 1}
+
+    statuses = [httpx.post(path, json=bad, timeout=30) for _ in range(POST_LIMIT + 1)]
+
+    limited = [r for r in statuses if r.status_code == 429]
+    assert limited, [r.status_code for r in statuses]
+    assert limited[0].headers["content-type"] == "application/problem+json"
+    assert limited[0].json()["type"] == "urn:consentfl:problem:too-many-requests"
+    assert 1 <= int(limited[0].headers["Retry-After"]) <= 3600
+    assert httpx.get(path.replace("/revocation", "/consent"), timeout=30).status_code == 200
 
 
 def test_audit_cli_passes_then_fails_naming_a_deleted_artifact(served: Served) -> None:
