@@ -45,9 +45,9 @@ import numpy.typing as npt
 import torch
 from torch import Tensor
 
-from api.adapters import ChainLedger
 from api.embedded import EmbeddedStudy
 from chain.devnet import start_anvil, stop_service
+from chain.ledger import ChainLedger
 from chain.store import compute_cid
 from consent.ids import Address, Bytes32, StudyId
 from consent.index import ConsentIndex

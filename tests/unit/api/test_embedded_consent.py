@@ -21,9 +21,9 @@ import pytest
 import torch
 from torch import Tensor
 
-from api.adapters import ChainLedger
 from api.embedded import EmbeddedStudy
 from api.enrolment import enroll_records
+from chain.ledger import ChainLedger
 from consent.errors import StaleConsentError
 from consent.ids import Address, Bytes32
 from consent.keys import PatientKey, generate
