@@ -19,6 +19,8 @@ import logging
 from collections.abc import Sequence
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
 from eth_typing import HexStr
 from web3.exceptions import Web3Exception
 from web3.types import LogReceipt
@@ -123,6 +125,14 @@ class ChainConsentView:
         """Per patient, consent at `block` and whether it is unknown in `study` (the index must
         be synced through `block`)."""
         return self._index.mask(study, self._index.resolve(patients), block, block_timestamp)
+
+    def consented_mask(
+        self, study: StudyId, patients: Sequence[Address], block: int
+    ) -> npt.NDArray[np.bool_]:
+        """For each patient, whether consent counts at `block` (unknown patients raise
+        `consent.errors.UnknownPatientError`); the index must be synced through `block`."""
+        timestamp = self._consents.chain.block_timestamp(block)
+        return self._index.consented_at(study, patients, block, timestamp)
 
     def patients(self, study: StudyId, hospital: str) -> tuple[Address, ...]:
         """Patients whose consent record in `study` is with `hospital`."""

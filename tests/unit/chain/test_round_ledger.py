@@ -26,6 +26,7 @@ from chain.errors import (
 from chain.events import RoundFinalized, RoundOpened, UpdateSubmitted
 from chain.round_ledger import RoundState
 from consent.ids import Bytes32, study_id
+from consent.records import RoundResult, UpdateSubmission
 from tests.fixtures.ledger import LedgerWorld, sender_of
 
 H1 = Bytes32(b"\x01" * 32)
@@ -42,7 +43,16 @@ def _submit(world: LedgerWorld, hospital: Ledger, round_: int = 0, **kw: object)
         "consent_block": world.chain.block_number(),
     }
     args.update(kw)
-    return hospital.rounds.submit_update(world.study, round_, **args)  # type: ignore[arg-type]
+    return hospital.rounds.submit_update(world.study, round_, UpdateSubmission(**args))  # type: ignore[arg-type]
+
+
+def _result(model_hash: Bytes32, model_cid: str, metrics_cid: str, considered: int) -> RoundResult:
+    return RoundResult(
+        model_hash=model_hash,
+        model_cid=model_cid,
+        metrics_cid=metrics_cid,
+        considered_updates=considered,
+    )
 
 
 def test_full_round_emits_events_and_records_history(eth_tester_ledger: LedgerWorld) -> None:
@@ -51,7 +61,7 @@ def test_full_round_emits_events_and_records_history(eth_tester_ledger: LedgerWo
     opened = rounds.open_round(world.study, 0, H1, "bafkreibase")
     submitted = _submit(world, world.hospitals[0])
     finalized = rounds.finalize_round(
-        world.study, 0, H2, "bafkreimodel", "bafkreimetrics", considered_updates=1
+        world.study, 0, _result(H2, "bafkreimodel", "bafkreimetrics", 1)
     )
     assert isinstance(opened, RoundOpened)
     assert (opened.round, opened.base_model_hash, opened.base_model_cid) == (0, H1, "bafkreibase")
@@ -136,7 +146,7 @@ def test_submit_to_unopened_or_finalized_round_raises_round_not_open(
         _submit(world, world.hospitals[0])
     world.aggregator.rounds.open_round(world.study, 0, H1, "")
     _submit(world, world.hospitals[0])
-    world.aggregator.rounds.finalize_round(world.study, 0, H2, "", "", considered_updates=1)
+    world.aggregator.rounds.finalize_round(world.study, 0, _result(H2, "", "", 1))
     with pytest.raises(RoundNotOpenError):
         _submit(world, world.hospitals[1])
 
@@ -193,7 +203,7 @@ def test_finalize_below_min_updates_raises_not_enough_updates(
     world = eth_tester_ledger
     world.aggregator.rounds.open_round(world.study, 0, H1, "")
     with pytest.raises(NotEnoughUpdatesError) as info:
-        world.aggregator.rounds.finalize_round(world.study, 0, H2, "", "", considered_updates=0)
+        world.aggregator.rounds.finalize_round(world.study, 0, _result(H2, "", "", 0))
     assert (info.value.arguments["update_count"], info.value.arguments["min_updates"]) == (0, 1)
 
 
@@ -202,7 +212,7 @@ def test_finalize_by_non_aggregator_raises_not_aggregator(eth_tester_ledger: Led
     world.aggregator.rounds.open_round(world.study, 0, H1, "")
     _submit(world, world.hospitals[0])
     with pytest.raises(NotAggregatorError):
-        world.hospitals[0].rounds.finalize_round(world.study, 0, H2, "", "", considered_updates=1)
+        world.hospitals[0].rounds.finalize_round(world.study, 0, _result(H2, "", "", 1))
 
 
 def test_finalize_with_a_stale_update_count_raises_mismatch_and_changes_nothing(
@@ -216,7 +226,7 @@ def test_finalize_with_a_stale_update_count_raises_mismatch_and_changes_nothing(
     before = rounds.get_round(world.study, 0)
 
     with pytest.raises(AggregatedUpdatesMismatchError) as info:
-        rounds.finalize_round(world.study, 0, H2, "bafkreimodel", "", considered_updates=1)
+        rounds.finalize_round(world.study, 0, _result(H2, "bafkreimodel", "", 1))
 
     assert isinstance(info.value, consent.errors.RoundChangedError)
     assert (info.value.round, info.value.considered, info.value.submitted) == (0, 1, 2)
@@ -224,7 +234,7 @@ def test_finalize_with_a_stale_update_count_raises_mismatch_and_changes_nothing(
     assert rounds.get_round(world.study, 0) == before
     assert before.state is RoundState.OPEN
     with pytest.raises(AggregatedUpdatesMismatchError):  # more than on chain is refused too
-        rounds.finalize_round(world.study, 0, H2, "bafkreimodel", "", considered_updates=3)
+        rounds.finalize_round(world.study, 0, _result(H2, "bafkreimodel", "", 3))
 
 
 def test_finalize_with_the_current_update_count_succeeds_and_the_event_carries_it(
@@ -237,7 +247,7 @@ def test_finalize_with_the_current_update_count_succeeds_and_the_event_carries_i
     _submit(world, world.hospitals[1])
 
     finalized = rounds.finalize_round(
-        world.study, 0, H2, "bafkreimodel", "bafkreimetrics", considered_updates=2
+        world.study, 0, _result(H2, "bafkreimodel", "bafkreimetrics", 2)
     )
 
     assert finalized.update_count == 2

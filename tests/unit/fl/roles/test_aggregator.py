@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from consent.ids import Bytes32, parse_address
+from consent.records import UpdateSubmission
 from consent.sealing import generate_keypair, seal
 from fl.aggregate import apply_delta, weighted_mean
 from fl.ports import RoundState
@@ -90,8 +91,10 @@ def test_tampered_and_wrongly_sealed_updates_are_rejected_with_reasons(world: Wo
     wrong_key = seal(state_dict_to_bytes(base), generate_keypair().public_key)
     cid = world.store.put(wrong_key)
     FakeLedger(world.chain, HOSPITALS[1]).submit_update(
-        world.study, 0, update_hash=Bytes32(hashlib.sha256(wrong_key).digest()), update_cid=cid,
-        num_samples=5, data_root=Bytes32(b"\x01" * 32), consent_block=world.chain.block,
+        world.study, 0, UpdateSubmission(
+            update_hash=Bytes32(hashlib.sha256(wrong_key).digest()), update_cid=cid,
+            num_samples=5, data_root=Bytes32(b"\x01" * 32), consent_block=world.chain.block,
+        ),
     )  # fmt: skip
 
     outcome = aggregator.poll()
