@@ -272,3 +272,42 @@ def test_verify_data_leaf_accepts_members_and_rejects_others(
     assert rounds.verify_data_leaf(root, 1, b, [_leaf(0, a)])
     assert not rounds.verify_data_leaf(root, 1, a, [_leaf(1, b)])
     assert not rounds.verify_data_leaf(root, 0, world.patient(2), [_leaf(1, b)])
+
+
+def test_round_and_update_records_decode_by_abi_field_names_ignoring_unknown_fields() -> None:
+    from chain._facade import _named
+    from chain.round_ledger import Round
+
+    abi = {
+        "type": "tuple",
+        "components": [
+            {"name": "state", "type": "uint8"},  # order differs from today's struct
+            {"name": "baseModelHash", "type": "bytes32"},
+            {"name": "baseModelCid", "type": "string"},
+            {"name": "modelHash", "type": "bytes32"},
+            {"name": "modelCid", "type": "string"},
+            {"name": "metricsCid", "type": "string"},
+            {"name": "openedBlock", "type": "uint256"},
+            {"name": "finalizedBlock", "type": "uint256"},
+            {"name": "updateCount", "type": "uint32"},
+            {"name": "revealDeadline", "type": "uint256"},  # a field a later version adds
+        ],
+    }
+    raw = (1, H1, "bafkreibase", H2, "", "", 7, 0, 2, 99)
+
+    record = Round.from_fields(3, _named(abi, raw))
+
+    assert (record.round, record.state, record.base_model_hash) == (3, RoundState.OPEN, H1)
+    assert (record.opened_block, record.update_count) == (7, 2)
+
+
+def test_round_in_a_phase_this_client_does_not_know_is_a_named_error() -> None:
+    from chain.errors import ChainError
+    from chain.round_ledger import Round
+
+    fields = {
+        "baseModelHash": H1, "baseModelCid": "", "modelHash": H2, "modelCid": "",
+        "metricsCid": "", "openedBlock": 1, "finalizedBlock": 0, "updateCount": 0, "state": 7,
+    }  # fmt: skip
+    with pytest.raises(ChainError, match="phase this client does not know"):
+        Round.from_fields(0, fields)
