@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from api.adapters import ChainLedger
 from api.enrolment import Enrolment, enroll_records, revoke_as_patient
 from chain.connection import Chain, connect
 from chain.consent_view import ChainConsentView
 from chain.deploy import Ledger, attach, deploy
+from chain.ledger import ChainLedger
 from chain.store import ArtifactStore, LocalStore
 from chain.transactions import Sender
 from consent.events import ConsentRevoked

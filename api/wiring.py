@@ -10,10 +10,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from api.adapters import ChainLedger
 from chain.connection import connect
 from chain.consent_view import ChainConsentView
 from chain.deploy import Ledger, attach
+from chain.ledger import ChainLedger
 from chain.manifest import load_manifest
 from chain.store import ArtifactStore, open_store
 from chain.transactions import Sender

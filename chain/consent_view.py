@@ -9,7 +9,8 @@ new blocks. Two ways to read events (see the field notes in DESIGN.md):
   creates a log filter when it is constructed and reads only the filter's changes afterwards
   (events from before the filter are caught up once, in bounded ranges).
 
-It satisfies `fl.ports.ConsentViewPort` and the trainer's `ConsentSource` (it exposes `index`).
+It satisfies `fl.ports.ConsentViewPort` structurally: the trainer selects its rows and builds its
+exclusion proofs through it, and the SQLite index stays behind it (`index` is exposed for closing).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from chain.errors import ChainConnectionError
 from chain.events import EventDecoder
 from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked
 from consent.ids import Address, StudyId
-from consent.index import ConsentIndex
+from consent.index import ConsentIndex, ConsentMask
 
 __all__ = ["ChainConsentView"]
 
@@ -118,6 +119,13 @@ class ChainConsentView:
         self._pending = [e for e in self._pending if e.position.block_number > latest]
         return backlog + sorted(ready, key=lambda e: e.position)
 
+    def mask(
+        self, study: StudyId, patients: Sequence[Address], block: int, block_timestamp: int
+    ) -> ConsentMask:
+        """Per patient, consent at `block` and whether it is unknown in `study` (the index must
+        be synced through `block`)."""
+        return self._index.mask(study, self._index.resolve(patients), block, block_timestamp)
+
     def consented_mask(
         self, study: StudyId, patients: Sequence[Address], block: int
     ) -> npt.NDArray[np.bool_]:
@@ -125,3 +133,15 @@ class ChainConsentView:
         `consent.errors.UnknownPatientError`); the index must be synced through `block`."""
         timestamp = self._consents.chain.block_timestamp(block)
         return self._index.consented_at(study, patients, block, timestamp)
+
+    def patients(self, study: StudyId, hospital: str) -> tuple[Address, ...]:
+        """Patients whose consent record in `study` is with `hospital`."""
+        return self._index.patients(study, hospital)
+
+    def history(self, study: StudyId, patient: str) -> list[ConsentEvent]:
+        """Every consent event of `patient` in `study`, oldest first."""
+        return self._index.history(study, patient)
+
+    def revoked_since(self, study: StudyId, hospital: str, block: int) -> tuple[Address, ...]:
+        """`hospital`'s patients with a revocation after `block`, sorted."""
+        return self._index.revoked_since(study, hospital, block)

@@ -2,26 +2,27 @@
 
 `finalizeRound` names how many updates the aggregator considered and the contract refuses any other
 number than the round's update count, so every update on chain was read by the aggregator. Its
-metrics artifact (`metricsCid`, format `consentfl.round-metrics/1`, written by the aggregator in
-`fl/`, which `chain/` may not import) lists each considered update as aggregated (`accepted`) or
-`rejected` with a reason. The check here ties the two: the hospitals listed there are exactly the
-hospitals of the round's updates on chain, each once.
+metrics artifact (`metricsCid`, format `consent.formats.round_metrics`, the same definition the
+aggregator in `fl/` writes with) lists each considered update as aggregated (`accepted`) or
+`rejected` with a reason, and, from version 2 on, the strategy's decision per update. The check
+here ties them: the hospitals listed are exactly the hospitals of the round's updates on chain,
+each once; and every decision matches the lists (kept exactly the aggregated ones, a rejected
+update with weight 0 and a reason, the kept weights summing to 1).
 """
 
 from __future__ import annotations
 
-import json
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
 
 from chain.round_ledger import Round, UpdateRecord
 from chain.store import ArtifactNotFoundError, ArtifactStore, CorruptArtifactError, InvalidCidError
+from consent.formats import FormatError
+from consent.formats.round_metrics import METRICS, METRICS_FORMAT, RoundMetrics
 
 __all__ = ["METRICS_FORMAT", "AggregationFinding", "check_aggregation"]
-
-METRICS_FORMAT: Final = "consentfl.round-metrics/1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +31,6 @@ class AggregationFinding:
 
     passed: bool
     detail: str
-
-
-def _hospitals(body: dict[str, Any], key: str) -> list[str]:
-    entries = body[key]
-    if not isinstance(entries, list):
-        raise TypeError(f"{key} is not a list")
-    return [str(entry["hospital"]).lower() for entry in entries]
 
 
 def _shown(hospitals: Counter[str]) -> str:
@@ -55,16 +49,13 @@ def check_aggregation(
     except (ArtifactNotFoundError, CorruptArtifactError, InvalidCidError) as exc:
         return AggregationFinding(False, f"metrics artifact unreadable: {exc}")
     try:
-        body = json.loads(metrics)
-        if not isinstance(body, dict) or body.get("format") != METRICS_FORMAT:
-            raise ValueError("not a round-metrics document")
-        accepted = _hospitals(body, "accepted")
-        rejected = _hospitals(body, "rejected")
-        listed_round = body["round"]
-    except (ValueError, KeyError, TypeError) as exc:
-        return AggregationFinding(False, f"metrics artifact is not {METRICS_FORMAT}: {exc}")
-    if listed_round != round_.round:
-        return AggregationFinding(False, f"metrics artifact is for round {listed_round}")
+        body = RoundMetrics.from_json_bytes(metrics)
+    except FormatError as exc:
+        return AggregationFinding(False, f"metrics artifact is not {METRICS.name}: {exc}")
+    if body.round != round_.round:
+        return AggregationFinding(False, f"metrics artifact is for round {body.round}")
+    accepted = [h.lower() for h, _ in body.accepted]
+    rejected = [h.lower() for h, _ in body.rejected]
     on_chain = Counter(u.hospital.lower() for u in updates)
     listed = Counter(accepted + rejected)
     if listed != on_chain:
@@ -74,8 +65,28 @@ def check_aggregation(
         if extra := listed - on_chain:
             problems.append(f"listed without a matching update on chain: {_shown(extra)}")
         return AggregationFinding(False, "; ".join(problems))
+    if body.version >= 2 and (problem := _decisions_problem(body, Counter(accepted))):
+        return AggregationFinding(False, problem)
     return AggregationFinding(
         True,
         f"all {len(updates)} update(s) on chain were considered: {len(accepted)} aggregated, "
         f"{len(rejected)} rejected",
     )
+
+
+def _decisions_problem(body: RoundMetrics, accepted: Counter[str]) -> str | None:
+    """Why the strategy's decisions disagree with the aggregated / rejected lists, or None."""
+    kept = Counter(d.hospital.lower() for d in body.decisions if d.kept)
+    dropped = Counter(d.hospital.lower() for d in body.decisions if not d.kept)
+    if kept != accepted:
+        return f"decisions keep {_shown(kept) or 'none'}, aggregated {_shown(accepted) or 'none'}"
+    if dropped + kept != accepted + Counter(h.lower() for h, _ in body.rejected):
+        return "decisions do not cover every considered update exactly once"
+    if any(d.weight != 0 or not d.reason for d in body.decisions if not d.kept):
+        return "a rejected update has a weight or no reason"
+    weights = [d.weight for d in body.decisions if d.kept]
+    if any(not math.isfinite(w) or w < 0 for w in weights) or (
+        weights and not math.isclose(math.fsum(weights), 1.0, abs_tol=1e-9)
+    ):
+        return f"kept weights are not a distribution (sum {math.fsum(weights)!r})"
+    return None

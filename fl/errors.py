@@ -17,6 +17,7 @@ __all__ = [
     "NonNumericValueError",
     "SplitError",
     "TrainingConfigError",
+    "UnknownPluginError",
     "UnknownStrategyError",
 ]
 
@@ -107,5 +108,15 @@ class UnknownStrategyError(FlError, ValueError):
 
     def __init__(self, name: str, known: tuple[str, ...]) -> None:
         super().__init__(f"unknown aggregation strategy {name!r}; known: {', '.join(known)}")
+        self.name = name
+        self.known = known
+
+
+class UnknownPluginError(FlError, ValueError):
+    """A study plan names a codec or learner this code does not provide."""
+
+    def __init__(self, kind: str, name: str, known: tuple[str, ...]) -> None:
+        super().__init__(f"unknown {kind} {name!r}; known: {', '.join(known)}")
+        self.kind = kind
         self.name = name
         self.known = known

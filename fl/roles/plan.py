@@ -1,29 +1,25 @@
-"""The study's training plan: the JSON artifact whose CID is the study's on-chain `metadataCid`.
+"""The study's training plan, built from the study-plan artifact (`consent.formats.study_plan`)
+whose CID is the study's on-chain `metadataCid`.
 
-Every trainer rebuilds the same model from it and trains with the same local configuration.
-Format (canonical JSON, keys sorted)::
-
-    {
-      "format": "consentfl.study-plan/1",
-      "model": <ModelSpec.to_json_dict()>,
-      "training": <LocalTrainingConfig.to_json_dict()>,
-      "strategy": {"name": "fedavg", "options": {...}},
-      "init_seed": 0,
-      "round_timeout_s": 60.0
-    }
+Every trainer rebuilds the same model from it, trains with the same local configuration, encodes
+its update with the plan's codec (`fl.codecs`) and computes what the plan's learner ships
+(`fl.learners`); the aggregator combines with the same learner and strategy.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
 
 from torch import Tensor
 
+from consent.formats import FormatError
+from consent.formats.study_plan import DEFAULT_CODEC, DEFAULT_LEARNER, PLAN_FORMAT, PlanDocument
+from fl.codecs import UpdateCodec, make_codec
 from fl.errors import FlError
+from fl.learner import Learner
+from fl.learners import make_learner
 from fl.models import ModelSpec, initial_state
 from fl.roles.errors import MetadataError
 from fl.strategies import make_strategy
@@ -31,8 +27,6 @@ from fl.strategy import Strategy
 from fl.train import LocalTrainingConfig
 
 __all__ = ["PLAN_FORMAT", "StudyPlan"]
-
-PLAN_FORMAT: Final = "consentfl.study-plan/1"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,11 +40,15 @@ class StudyPlan:
     init_seed: int = 0
     round_timeout_s: float = 60.0
     """How long the aggregator waits for missing hospitals once the minimum is met."""
+    codec: str = DEFAULT_CODEC
+    learner: str = DEFAULT_LEARNER
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.round_timeout_s) and self.round_timeout_s >= 0):
             raise MetadataError(f"round_timeout_s must be >= 0, got {self.round_timeout_s!r}")
         self.make_strategy()  # validates name and options
+        self.make_codec()
+        self.make_learner()
 
     def make_strategy(self) -> Strategy:
         """The configured aggregation strategy."""
@@ -59,37 +57,54 @@ class StudyPlan:
         except FlError as exc:
             raise MetadataError(f"bad strategy in plan: {exc}") from exc
 
+    def make_codec(self) -> UpdateCodec:
+        """The configured update codec."""
+        try:
+            return make_codec(self.codec)
+        except FlError as exc:
+            raise MetadataError(f"bad codec in plan: {exc}") from exc
+
+    def make_learner(self) -> Learner:
+        """The configured learner."""
+        try:
+            return make_learner(self.learner)
+        except FlError as exc:
+            raise MetadataError(f"bad learner in plan: {exc}") from exc
+
     def initial_state(self) -> dict[str, Tensor]:
         """Round 0's base model."""
         return initial_state(self.model, seed=self.init_seed)
 
     def to_json_bytes(self) -> bytes:
         """Canonical JSON (equal plans give equal bytes, hence equal CIDs)."""
-        body: dict[str, Any] = {
-            "format": PLAN_FORMAT,
-            "model": self.model.to_json_dict(),
-            "training": self.training.to_json_dict(),
-            "strategy": {"name": self.strategy, "options": dict(self.strategy_options)},
-            "init_seed": self.init_seed,
-            "round_timeout_s": self.round_timeout_s,
-        }
-        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        return PlanDocument(
+            model=self.model.to_json_dict(),
+            training=self.training.to_json_dict(),
+            strategy=self.strategy,
+            strategy_options=dict(self.strategy_options),
+            codec=self.codec,
+            learner=self.learner,
+            init_seed=self.init_seed,
+            round_timeout_s=self.round_timeout_s,
+        ).to_json_bytes()
 
     @classmethod
     def from_json_bytes(cls, data: bytes) -> StudyPlan:
-        """Parse a plan; raises `MetadataError` on anything malformed."""
+        """Parse a plan (any known version); raises `MetadataError` on anything malformed."""
         try:
-            body = json.loads(data)
-            if not isinstance(body, dict) or body.get("format") != PLAN_FORMAT:
-                raise MetadataError("the study metadata is not a consentfl study plan")
-            strategy = body["strategy"]
+            document = PlanDocument.from_json_bytes(data)
+        except FormatError as exc:
+            raise MetadataError(f"the study metadata is not a consentfl study plan: {exc}") from exc
+        try:
             return cls(
-                model=ModelSpec.from_json_dict(body["model"]),
-                training=LocalTrainingConfig.from_json_dict(body["training"]),
-                strategy=str(strategy["name"]),
-                strategy_options=dict(strategy.get("options", {})),
-                init_seed=int(body["init_seed"]),
-                round_timeout_s=float(body["round_timeout_s"]),
+                model=ModelSpec.from_json_dict(document.model),
+                training=LocalTrainingConfig.from_json_dict(document.training),
+                strategy=document.strategy,
+                strategy_options=dict(document.strategy_options),
+                init_seed=document.init_seed,
+                round_timeout_s=document.round_timeout_s,
+                codec=document.codec,
+                learner=document.learner,
             )
         except MetadataError:
             raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -23,6 +24,7 @@ from chain.transactions import Sender
 from consent.eip712 import sign_consent, sign_revocation
 from consent.events import ConsentGranted, ConsentRevoked
 from consent.ids import Bytes32, parse_address, study_id
+from consent.records import UpdateSubmission
 
 pytestmark = pytest.mark.integration
 
@@ -89,20 +91,23 @@ def test_grant_revoke_and_stale_update_on_anvil(deployed: tuple[Ledger, Ledger, 
     assert isinstance(revoked, ConsentRevoked)
     assert not consents.is_consented(study, address)
 
-    update = {
+    update: dict[str, Any] = {
         "update_hash": Bytes32(b"\x03" * 32),
         "update_cid": "bafkreiupdate",
         "num_samples": 5,
         "data_root": Bytes32(b"\x04" * 32),
     }
     with pytest.raises(StaleConsentError) as info:
-        hospital.rounds.submit_update(study, 0, consent_block=view_block, **update)  # type: ignore[arg-type]
+        hospital.rounds.submit_update(
+            study, 0, UpdateSubmission(consent_block=view_block, **update)
+        )
     assert isinstance(info.value, consent.errors.StaleConsentError)
     assert info.value.last_revocation_block == revoked.position.block_number
     fresh = coordinator.chain.block_number()
-    submitted = hospital.rounds.submit_update(study, 0, consent_block=fresh, **update)  # type: ignore[arg-type]
+    fresh_update = UpdateSubmission(consent_block=fresh, **update)
+    submitted = hospital.rounds.submit_update(study, 0, fresh_update)
     assert submitted.consent_block == fresh
     with pytest.raises(NotStudyMemberError):
-        coordinator.rounds.submit_update(study, 0, consent_block=fresh, **update)  # type: ignore[arg-type]
+        coordinator.rounds.submit_update(study, 0, fresh_update)
     events = coordinator.consents.consent_events(granted.position.block_number)
     assert [type(e) for e in events] == [ConsentGranted, ConsentRevoked]

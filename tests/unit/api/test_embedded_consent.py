@@ -21,13 +21,14 @@ import pytest
 import torch
 from torch import Tensor
 
-from api.adapters import ChainLedger
 from api.embedded import EmbeddedStudy
 from api.enrolment import enroll_records
+from chain.ledger import ChainLedger
 from consent.errors import StaleConsentError
 from consent.ids import Address, Bytes32
 from consent.keys import PatientKey, generate
 from consent.merkle import DataTree, NonMembershipProof, verify_membership, verify_non_membership
+from consent.records import UpdateSubmission
 from fl.data import HospitalDataset, RecordDataset
 from fl.models import ModelSpec
 from fl.roles import StudyPlan
@@ -209,8 +210,10 @@ def test_mid_round_revocation_is_refused_as_stale_and_the_trainer_retrains(
     assert study.aggregator.start() == 1
     with pytest.raises(StaleConsentError):  # the contract's refusal, as the shared domain error
         ChainLedger(study.hospital_ledgers[0]).submit_update(
-            study.study, 1, update_hash=Bytes32(b"\x01" * 32), update_cid="bafkstale",
-            num_samples=1, data_root=Bytes32(b"\x02" * 32), consent_block=revoked_at[0] - 1,
+            study.study, 1, UpdateSubmission(
+                update_hash=Bytes32(b"\x01" * 32), update_cid="bafkstale", num_samples=1,
+                data_root=Bytes32(b"\x02" * 32), consent_block=revoked_at[0] - 1,
+            ),
         )  # fmt: skip
 
 

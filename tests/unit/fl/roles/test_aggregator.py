@@ -9,7 +9,9 @@ from dataclasses import replace
 import pytest
 import torch
 
+from consent.formats.round_metrics import RoundMetrics
 from consent.ids import Bytes32, parse_address
+from consent.records import UpdateSubmission
 from consent.sealing import generate_keypair, seal
 from fl.aggregate import apply_delta, weighted_mean
 from fl.ports import RoundState
@@ -90,8 +92,10 @@ def test_tampered_and_wrongly_sealed_updates_are_rejected_with_reasons(world: Wo
     wrong_key = seal(state_dict_to_bytes(base), generate_keypair().public_key)
     cid = world.store.put(wrong_key)
     FakeLedger(world.chain, HOSPITALS[1]).submit_update(
-        world.study, 0, update_hash=Bytes32(hashlib.sha256(wrong_key).digest()), update_cid=cid,
-        num_samples=5, data_root=Bytes32(b"\x01" * 32), consent_block=world.chain.block,
+        world.study, 0, UpdateSubmission(
+            update_hash=Bytes32(hashlib.sha256(wrong_key).digest()), update_cid=cid,
+            num_samples=5, data_root=Bytes32(b"\x01" * 32), consent_block=world.chain.block,
+        ),
     )  # fmt: skip
 
     outcome = aggregator.poll()
@@ -289,3 +293,34 @@ def test_finalize_fails_clearly_and_leaves_the_round_open_when_updates_keep_land
     assert world.chain.rounds[0].state == RoundState.OPEN
     assert len(landed) == info.value.attempts
     assert len(world.chain.rounds[0].updates) == 1 + len(landed)
+
+
+def test_update_replayed_from_another_hospital_is_rejected_by_its_envelope(world: World) -> None:
+    world.enrol_all()
+    aggregator = world.aggregator()
+    aggregator.start()
+    world.trainer(0).step()
+    honest = world.chain.rounds[0].updates[0]  # hospital 0's sealed update, copied by hospital 1
+    FakeLedger(world.chain, HOSPITALS[1]).submit_update(
+        world.study, 0, UpdateSubmission(
+            update_hash=honest.update_hash, update_cid=honest.update_cid, num_samples=50,
+            data_root=Bytes32(b"\x01" * 32), consent_block=world.chain.block,
+        ),
+    )  # fmt: skip
+
+    outcome = aggregator.poll()
+
+    assert outcome is not None
+    assert [h for h, _ in outcome.accepted] == [HOSPITALS[0]]
+    (rejected,) = outcome.rejected
+    assert rejected.hospital == HOSPITALS[1]
+    assert "not its submitter" in rejected.reason
+    assert [(d.client_id, d.kept) for d in outcome.decisions] == [
+        (HOSPITALS[0], True),
+        (HOSPITALS[1], False),
+    ]
+    metrics = RoundMetrics.from_json_bytes(world.store.get(outcome.metrics_cid))
+    assert [(d.hospital, d.kept, d.weight) for d in metrics.decisions] == [
+        (HOSPITALS[0], True, 1.0),
+        (HOSPITALS[1], False, 0.0),
+    ]

@@ -1,7 +1,8 @@
-"""Adapters from the chain facades to the ports the FL roles use (`fl.ports`).
+"""`ChainLedger`: one role's view of a deployment, satisfying `fl.ports.LedgerPort` structurally.
 
-They live in `api/`, the composition root: `chain/` may not import `fl/` (the layers are
-independent), and the port records are `fl` types.
+It returns and takes the domain's records (`consent.records`) directly, so the roles in `fl/` run
+against it with no adapter layer in between (`chain/` never imports `fl/`; the port is a
+`typing.Protocol` that this class matches).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from chain.deploy import Ledger
 from chain.study_registry import Study
 from consent.ids import Address, Bytes32, StudyId
-from fl.ports import RoundRecord, RoundState, StudyRecord, UpdateRecord
+from consent.records import RoundRecord, RoundResult, StudyRecord, UpdateSubmission
+from consent.rounds import RoundState, UpdateRecord
 
 __all__ = ["ChainLedger"]
 
@@ -28,6 +30,11 @@ class ChainLedger:
         self._ledger = ledger
         self._sender = ledger.rounds.sender.address
         self._studies: dict[StudyId, Study] = {}
+
+    @property
+    def deployment(self) -> Ledger:
+        """The contract facades this view sends through."""
+        return self._ledger
 
     @property
     def sender(self) -> Address:
@@ -79,44 +86,8 @@ class ChainLedger:
         event = self._ledger.rounds.open_round(study, round_, base_model_hash, base_model_cid)
         return event.position.block_number
 
-    def submit_update(
-        self,
-        study: StudyId,
-        round_: int,
-        *,
-        update_hash: Bytes32,
-        update_cid: str,
-        num_samples: int,
-        data_root: Bytes32,
-        consent_block: int,
-    ) -> int:
-        event = self._ledger.rounds.submit_update(
-            study,
-            round_,
-            update_hash=update_hash,
-            update_cid=update_cid,
-            num_samples=num_samples,
-            data_root=data_root,
-            consent_block=consent_block,
-        )
-        return event.position.block_number
+    def submit_update(self, study: StudyId, round_: int, submission: UpdateSubmission) -> int:
+        return self._ledger.rounds.submit_update(study, round_, submission).position.block_number
 
-    def finalize_round(
-        self,
-        study: StudyId,
-        round_: int,
-        model_hash: Bytes32,
-        model_cid: str,
-        metrics_cid: str,
-        *,
-        considered_updates: int,
-    ) -> int:
-        event = self._ledger.rounds.finalize_round(
-            study,
-            round_,
-            model_hash,
-            model_cid,
-            metrics_cid,
-            considered_updates=considered_updates,
-        )
-        return event.position.block_number
+    def finalize_round(self, study: StudyId, round_: int, result: RoundResult) -> int:
+        return self._ledger.rounds.finalize_round(study, round_, result).position.block_number
