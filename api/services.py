@@ -19,7 +19,7 @@ from api.settings import Settings
 from chain.connection import connect
 from chain.consent_history import ConsentHistory
 from chain.deploy import Ledger, attach
-from chain.errors import ChainConnectionError, DeploymentError
+from chain.errors import ChainUnavailableError, DeploymentError
 from chain.manifest import load_manifest
 from chain.relay import RevocationRelay
 from chain.store import ArtifactStore, open_store
@@ -107,7 +107,7 @@ class ServiceProvider:
         self._lock = threading.Lock()
 
     def get(self) -> Services:
-        """The services; raises `ChainConnectionError` while the chain cannot be reached."""
+        """The services; raises `ChainUnavailableError` while the chain cannot be reached."""
         if self._services is not None:
             return self._services
         with self._lock:
@@ -128,7 +128,7 @@ class ServiceProvider:
         try:
             ledger = attach(chain, manifest)
         except OSError as exc:
-            raise ChainConnectionError(settings.rpc, str(exc)) from exc
+            raise ChainUnavailableError(settings.rpc, str(exc)) from exc
         relayer = None
         if settings.relayer_key is not None:
             password = settings.relayer_key_password

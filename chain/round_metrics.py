@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from chain.round_ledger import Round, UpdateRecord
-from chain.store import ArtifactNotFoundError, ArtifactStore, CorruptArtifactError, InvalidCidError
+from chain.store import (
+    ArtifactNotFoundError,
+    ArtifactReader,
+    CorruptArtifactError,
+    InvalidCidError,
+)
 
 __all__ = ["METRICS_FORMAT", "AggregationFinding", "check_aggregation"]
 
@@ -44,7 +49,7 @@ def _shown(hospitals: Counter[str]) -> str:
 
 
 def check_aggregation(
-    store: ArtifactStore, round_: Round, updates: Sequence[UpdateRecord]
+    store: ArtifactReader, round_: Round, updates: Sequence[UpdateRecord]
 ) -> AggregationFinding:
     """Compare the metrics artifact of finalized `round_` with its on-chain `updates`.
 
