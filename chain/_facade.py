@@ -14,11 +14,12 @@ from functools import cache
 from typing import Any, ClassVar, Final, TypeVar
 
 from web3.contract.contract import Contract, ContractFunction
+from web3.exceptions import Web3Exception
 from web3.types import FilterParams, LogReceipt, TxReceipt
 
 from chain.compile import CONTRACT_NAMES, load_artifact
 from chain.connection import Chain
-from chain.errors import ChainError, RevertDecoder
+from chain.errors import ChainError, ChainRequestError, RevertDecoder
 from chain.events import EventDecoder, LedgerEvent
 from chain.transactions import ZERO_ADDRESS, Sender, call_view
 from consent.ids import Address
@@ -144,5 +145,8 @@ class ContractFacade:
             "fromBlock": from_block,
             "toBlock": "latest" if to_block is None else to_block,
         }
-        logs: list[LogReceipt] = self.chain.w3.eth.get_logs(params)
+        try:
+            logs: list[LogReceipt] = self.chain.w3.eth.get_logs(params)
+        except Web3Exception as exc:
+            raise ChainRequestError(f"{self.CONTRACT} logs: {exc}") from exc
         return self._events.decode_all(logs)

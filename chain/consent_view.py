@@ -27,7 +27,7 @@ from web3.types import LogReceipt
 
 from chain.compile import load_artifact
 from chain.consent_registry import ConsentRegistry
-from chain.errors import ChainConnectionError
+from chain.errors import ChainRequestError
 from chain.events import EventDecoder
 from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked
 from consent.ids import Address, StudyId
@@ -83,15 +83,19 @@ class ChainConsentView:
         return max(self._index.synced_block + 1, self._from_block)
 
     def sync(self) -> int:
-        """Apply every consent event up to the latest block; returns that block."""
+        """Apply every consent event up to the latest block; returns that block.
+
+        Raises `ChainUnavailableError` when the node is down (from the connection), and
+        `ChainRequestError` when it answers the log query with an error.
+        """
         try:
             latest = self._consents.chain.block_number()
             if self._filter_id is None:
                 events = self._ranged(self._next_block(), latest)
             else:
                 events = self._from_filter(latest)
-        except (OSError, Web3Exception) as exc:
-            raise ChainConnectionError(self._consents.chain.rpc, str(exc)) from exc
+        except Web3Exception as exc:
+            raise ChainRequestError(f"consent events: {exc}") from exc
         if latest > self._index.synced_block:
             applied = self._index.apply(events, synced_through=latest)
             if applied:

@@ -51,7 +51,7 @@ def _deploy_one(chain: Chain, sender: Sender, name: str, *args: str) -> tuple[Ad
     factory = chain.w3.eth.contract(abi=list(artifact.abi), bytecode=artifact.bytecode)
     try:
         receipt = sender.transact(factory.constructor(*args), _DEPLOY_GAS[name], revert_decoder())
-    except (Web3Exception, TransactionFailed, OSError) as exc:
+    except (Web3Exception, TransactionFailed) as exc:
         raise DeploymentError(f"deploying {name} failed: {exc}") from exc
     address = receipt.get("contractAddress")
     if address is None:

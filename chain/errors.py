@@ -18,12 +18,15 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
+from chain.unavailable import NodeUnavailableError
 from consent import errors as consent_errors
 
 __all__ = [
     "ChainConnectionError",
     "ChainError",
     "ChainIdMismatchError",
+    "ChainRequestError",
+    "ChainUnavailableError",
     "CompilationError",
     "ContractRevertError",
     "DeploymentError",
@@ -43,13 +46,26 @@ class CompilationError(ChainError, RuntimeError):
     """The contracts could not be compiled or an artifact is missing."""
 
 
-class ChainConnectionError(ChainError, ConnectionError):
-    """The node cannot be reached or does not answer JSON-RPC."""
+class ChainUnavailableError(ChainError, NodeUnavailableError):
+    """The chain node cannot be reached or does not answer JSON-RPC in time.
+
+    Raised by the connection's middleware for every request (`chain.connection`), so a down node
+    never surfaces as a revert or a web3 error.
+    """
 
     def __init__(self, rpc: str, reason: str) -> None:
-        super().__init__(f"cannot reach chain at {rpc}: {_condensed(reason)}")
+        NodeUnavailableError.__init__(
+            self, f"cannot reach chain at {rpc}: {_condensed(reason)}", url=rpc, reason=reason
+        )
         self.rpc = rpc
-        self.reason = reason
+
+
+ChainConnectionError = ChainUnavailableError
+"""The former name of `ChainUnavailableError`."""
+
+
+class ChainRequestError(ChainError, RuntimeError):
+    """The node answered, but with an error that is neither a revert nor a transport failure."""
 
 
 def _condensed(reason: str) -> str:

@@ -18,7 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chain.round_ledger import Round, UpdateRecord
-from chain.store import ArtifactNotFoundError, ArtifactStore, CorruptArtifactError, InvalidCidError
+from chain.store import (
+    ArtifactNotFoundError,
+    ArtifactReader,
+    CorruptArtifactError,
+    InvalidCidError,
+)
 from consent.formats import FormatError
 from consent.formats.round_metrics import METRICS, METRICS_FORMAT, RoundMetrics
 
@@ -38,7 +43,7 @@ def _shown(hospitals: Counter[str]) -> str:
 
 
 def check_aggregation(
-    store: ArtifactStore, round_: Round, updates: Sequence[UpdateRecord]
+    store: ArtifactReader, round_: Round, updates: Sequence[UpdateRecord]
 ) -> AggregationFinding:
     """Compare the metrics artifact of finalized `round_` with its on-chain `updates`.
 

@@ -13,7 +13,6 @@ from typing import Annotated
 import typer
 
 from api.commands._chain_common import (
-    DEFAULT_RPC,
     JsonOption,
     RpcOption,
     cli_errors,
@@ -39,7 +38,11 @@ aggregator_app = typer.Typer(
 )
 
 IpfsOption = Annotated[
-    str | None, typer.Option("--ipfs", help="IPFS RPC API URL, or a local store directory.")
+    str | None,
+    typer.Option(
+        "--ipfs",
+        help="IPFS RPC API URL, or a local store directory (default: the deployment manifest's).",
+    ),
 ]
 
 
@@ -81,22 +84,15 @@ def aggregator(
         Path | None, typer.Option(help="Held-out test CSV (record_id, features, label).")
     ] = None,
     poll: Annotated[float, typer.Option(min=0.05, help="Seconds between ledger polls.")] = 1.0,
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Open rounds, wait for the hospitals (all, or the minimum plus the plan's timeout), verify
     and aggregate their updates, finalize. Restarted, it resumes from the chain."""
     if ctx.invoked_subcommand is not None:
         return
-    if (
-        deployment is None
-        or study is None
-        or key is None
-        or seal_key is None
-        or rounds is None
-        or ipfs is None
-    ):
-        fail("--deployment, --study, --key, --seal-key, --rounds and --ipfs are required")
+    if deployment is None or study is None or key is None or seal_key is None or rounds is None:
+        fail("--deployment, --study, --key, --seal-key and --rounds are required")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

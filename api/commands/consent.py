@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from api.commands._chain_common import (
-    DEFAULT_RPC,
     DeploymentOption,
     JsonOption,
     RpcOption,
@@ -18,9 +17,9 @@ from api.commands._chain_common import (
     emit,
     fail,
     load_key,
-    open_ledger,
     parse_study,
 )
+from api.wiring import open_ledger
 from consent.eip712 import sign_consent, sign_revocation
 from consent.ids import parse_address
 
@@ -52,7 +51,7 @@ def grant(
     expires_at: Annotated[
         int, typer.Option(min=0, help="Unix time the consent expires; 0 = never.")
     ] = 0,
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Record a patient's signed consent for the sending hospital."""
@@ -97,7 +96,7 @@ def revoke(
     valid_for: Annotated[
         int, typer.Option(min=1, help="Seconds a relayed revocation signature stays valid.")
     ] = 3600,
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Revoke a patient's consent: sent by the patient, or signed and relayed."""
@@ -128,7 +127,7 @@ def status(
     deployment: DeploymentOption,
     study: StudyOption,
     patient: Annotated[str, typer.Option(help="The patient's address.")],
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show whether a patient consents now, with the grant and revocation blocks."""

@@ -13,7 +13,6 @@ import typer
 from rich.progress import Progress
 
 from api.commands._chain_common import (
-    DEFAULT_RPC,
     DeploymentOption,
     JsonOption,
     KeyOption,
@@ -21,10 +20,10 @@ from api.commands._chain_common import (
     StudyOption,
     cli_errors,
     emit,
-    open_ledger,
     parse_study,
 )
 from api.enrolment import enroll_records
+from api.wiring import open_ledger
 from consent.keys import save_keyring
 from fl.data import load_record_csv, write_hospital_csv
 
@@ -70,7 +69,7 @@ def enroll(
     expires_at: Annotated[
         int, typer.Option(min=0, help="Unix time the consents expire; 0 = never.")
     ] = 0,
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Enrol every record as a patient with their own key; the patients sign, the hospital (the

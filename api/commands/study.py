@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from api.commands._chain_common import (
-    DEFAULT_RPC,
     DeploymentOption,
     JsonOption,
     KeyOption,
@@ -15,9 +14,9 @@ from api.commands._chain_common import (
     StudyOption,
     cli_errors,
     emit,
-    open_ledger,
     parse_study,
 )
+from api.wiring import open_ledger
 from consent.ids import Bytes32, parse_address, parse_bytes32
 
 __all__ = ["study_app"]
@@ -38,7 +37,7 @@ def create(
     ] = "0x" + "00" * 32,
     min_updates: Annotated[int, typer.Option(min=1, help="Updates needed per round.")] = 1,
     metadata_cid: Annotated[str, typer.Option(help="CID of the study's metadata.")] = "",
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a study; the key's account (a coordinator) becomes its coordinator."""
@@ -65,7 +64,7 @@ def add_hospital(
     key: KeyOption,
     study: StudyOption,
     hospital: Annotated[str, typer.Option(help="The hospital's address.")],
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Admit a hospital to a study (the study's coordinator only)."""
@@ -83,7 +82,7 @@ def add_hospital(
 def show(
     deployment: DeploymentOption,
     study: StudyOption,
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show a study and its member hospitals."""

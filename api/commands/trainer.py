@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from api.commands._chain_common import (
-    DEFAULT_RPC,
     DeploymentOption,
     JsonOption,
     KeyOption,
@@ -69,7 +68,6 @@ def trainer_command(
     study: StudyOption,
     key: KeyOption,
     data: Annotated[Path, typer.Option(help="Training CSV: patient, features, label.")],
-    ipfs: Annotated[str, typer.Option(help="IPFS RPC API URL, or a local store directory.")],
     state_dir: Annotated[
         Path | None,
         typer.Option(help="Consent index and round records (default .consentfl/trainer-<addr>)."),
@@ -81,7 +79,13 @@ def trainer_command(
         Path | None, typer.Option(help="Write exclusion proofs of revoked patients here on exit.")
     ] = None,
     poll: Annotated[float, typer.Option(min=0.05, help="Seconds between ledger polls.")] = 1.0,
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
+    ipfs: Annotated[
+        str | None,
+        typer.Option(
+            help="IPFS RPC API URL, or a local store directory (default: the manifest's)."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Take part in every round: sync consent, train on consented rows only, seal, submit."""

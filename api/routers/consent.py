@@ -8,7 +8,6 @@ from api.deps import PatientParam, ServicesDep, StudyParam
 from api.problems import RelayerUnavailableError, problem_responses
 from api.schemas import ConsentEventOut, ConsentStatusOut, RevocationOut, RevocationRequest, hex32
 from chain.errors import UnknownStudyError
-from chain.reachability import reachable
 from chain.relay import PatientNotEnrolledError
 
 __all__ = ["router"]
@@ -77,14 +76,13 @@ def consent_status(
     """Whether the patient consents now, the current record, and every grant and revocation
     (block, tx hash, time). 404 for an unknown study or a patient who never consented."""
     ledger = services.ledger
-    with reachable(ledger.chain):
-        if not ledger.studies.study_exists(study):
-            raise UnknownStudyError({"study_id": bytes(study)})
-        record = ledger.consents.record(study, patient)
-        if not record.exists:
-            raise PatientNotEnrolledError(study, patient)
-        consented = ledger.consents.is_consented(study, patient)
-        nonce = ledger.consents.nonce(patient)
+    if not ledger.studies.study_exists(study):
+        raise UnknownStudyError({"study_id": bytes(study)})
+    record = ledger.consents.record(study, patient)
+    if not record.exists:
+        raise PatientNotEnrolledError(study, patient)
+    consented = ledger.consents.is_consented(study, patient)
+    nonce = ledger.consents.nonce(patient)
     history = services.history.history(study, patient)
     return ConsentStatusOut(
         study=hex32(study),

@@ -13,7 +13,6 @@ from fastapi import APIRouter
 from api.deps import ServicesDep
 from api.problems import problem_responses
 from api.schemas import Eip712Out
-from chain.reachability import reachable
 from consent import eip712
 
 __all__ = ["EIP712_DOMAIN_TYPE", "SIGNED_TYPES", "router"]
@@ -38,8 +37,7 @@ def eip712_types(services: ServicesDep) -> Eip712Out:
     """The domain {name, version, chainId, verifyingContract} of this deployment's
     ConsentRegistry and the member types of `Consent` and `Revocation`, ready for
     `eth_signTypedData_v4` (`types` includes `EIP712Domain`)."""
-    with reachable(services.ledger.chain):
-        domain = services.ledger.consents.domain
+    domain = services.ledger.consents.domain
     types = {"EIP712Domain": EIP712_DOMAIN_TYPE, **SIGNED_TYPES}
     return Eip712Out.model_validate(
         {

@@ -11,7 +11,6 @@ from api.problems import UnknownRoundError, problem_responses
 from api.schemas import UINT64_MAX, RoundDetailOut, RoundListOut, RoundOut, UpdateOut, hex32
 from chain.deploy import Ledger
 from chain.errors import UnknownStudyError
-from chain.reachability import reachable
 from consent.ids import StudyId
 
 __all__ = ["router"]
@@ -39,13 +38,12 @@ def list_rounds(
 ) -> RoundListOut:
     """Rounds `offset` .. `offset + limit - 1`, oldest first, with model hashes and CIDs."""
     ledger = services.ledger
-    with reachable(ledger.chain):
-        count = _round_count(ledger, study)
-        numbers = range(offset, min(count, offset + limit)) if offset < count else range(0)
-        rounds = [
-            RoundOut.model_validate(RoundOut.fields_of(ledger.rounds.get_round(study, r)))
-            for r in numbers
-        ]
+    count = _round_count(ledger, study)
+    numbers = range(offset, min(count, offset + limit)) if offset < count else range(0)
+    rounds = [
+        RoundOut.model_validate(RoundOut.fields_of(ledger.rounds.get_round(study, r)))
+        for r in numbers
+    ]
     return RoundListOut(study=hex32(study), count=count, offset=offset, rounds=rounds)
 
 
@@ -63,12 +61,11 @@ def get_round(
     """The round's base and final model (hash, CID), metrics CID, and every update with its
     hash, CID, sample count, data root and consent block."""
     ledger = services.ledger
-    with reachable(ledger.chain):
-        count = _round_count(ledger, study)
-        if round >= count:
-            raise UnknownRoundError(round, count)
-        record = ledger.rounds.get_round(study, round)
-        updates = ledger.rounds.get_updates(study, round)
+    count = _round_count(ledger, study)
+    if round >= count:
+        raise UnknownRoundError(round, count)
+    record = ledger.rounds.get_round(study, round)
+    updates = ledger.rounds.get_updates(study, round)
     return RoundDetailOut.model_validate(
         {**RoundOut.fields_of(record), "updates": [UpdateOut.of(u) for u in updates]}
     )
