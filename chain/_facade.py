@@ -19,8 +19,9 @@ from web3.types import FilterParams, LogReceipt, TxReceipt
 
 from chain.compile import CONTRACT_NAMES, load_artifact
 from chain.connection import Chain
-from chain.errors import ChainError, ChainRequestError, RevertDecoder
+from chain.errors import ChainError, ChainRequestError
 from chain.events import EventDecoder, LedgerEvent
+from chain.revert_decoder import RevertDecoder
 from chain.transactions import ZERO_ADDRESS, Sender, call_view
 from consent.ids import Address
 

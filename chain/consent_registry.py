@@ -15,7 +15,7 @@ from web3.exceptions import ContractLogicError
 from web3.types import TxParams
 
 from chain._facade import ContractFacade, revert_decoder
-from chain.errors import raw_revert_data
+from chain.revert_decoder import raw_revert_data
 from consent.eip712 import Eip712Domain, consent_registry_domain
 from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked
 from consent.ids import Address, StudyId, parse_address

@@ -1,22 +1,16 @@
-"""The chain package's exceptions: one root, one class per Solidity custom error, and the decoder.
+"""The chain package's exceptions: one root, and one class per Solidity custom error.
 
-web3.py does not decode custom errors, and the two backends report a revert differently (anvil
-through `ContractCustomError` with hex data, eth-tester through `TransactionFailed` with the raw
-bytes in its message). `RevertDecoder` turns both into the same `ContractRevertError` subclass,
-carrying the error's arguments by their Solidity names (snake_cased).
+web3.py does not decode custom errors; `chain.revert_decoder.RevertDecoder` turns a revert of
+either backend into the `ContractRevertError` subclass of this module whose selector it carries
+(`custom_error_classes`), with the error's arguments by their Solidity names (snake_cased).
 """
 
 from __future__ import annotations
 
-import ast
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from eth_abi.abi import decode as abi_decode
-from eth_abi.exceptions import DecodingError
 from eth_utils.abi import function_signature_to_4byte_selector
-from eth_utils.address import to_checksum_address
 
 from chain.unavailable import NodeUnavailableError
 from consent import errors as consent_errors
@@ -31,10 +25,8 @@ __all__ = [
     "ContractRevertError",
     "DeploymentError",
     "NoContractCodeError",
-    "RevertDecoder",
     "TransactionRevertedError",
     "custom_error_classes",
-    "raw_revert_data",
 ]
 
 
@@ -363,72 +355,3 @@ __all__ += [cls.__name__ for cls in ContractRevertError.__subclasses__()]
 def custom_error_classes() -> dict[bytes, type[ContractRevertError]]:
     """Every custom error class by its 4-byte selector."""
     return {cls.selector(): cls for cls in ContractRevertError.__subclasses__()}
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def _normalize(abi_type: str, value: Any) -> Any:
-    return to_checksum_address(value) if abi_type == "address" else value
-
-
-class RevertDecoder:
-    """Decodes revert data into the custom error classes, using the argument names of the ABIs."""
-
-    def __init__(self, abis: Iterable[Iterable[Mapping[str, Any]]]) -> None:
-        classes = custom_error_classes()
-        self._errors: dict[bytes, tuple[type[ContractRevertError], list[str], list[str]]] = {}
-        for abi in abis:
-            for entry in abi:
-                if entry.get("type") != "error":
-                    continue
-                types = [str(i["type"]) for i in entry["inputs"]]
-                selector = function_signature_to_4byte_selector(
-                    f"{entry['name']}({','.join(types)})"
-                )
-                cls = classes.get(selector)
-                if cls is None:
-                    raise CompilationError(f"no Python class for ABI error {entry['name']}")
-                names = [_snake(str(i["name"])) or f"arg{n}" for n, i in enumerate(entry["inputs"])]
-                self._errors[selector] = (cls, names, types)
-
-    def decode(self, data: bytes, *, tx_hash: str | None = None) -> ChainError:
-        """The exception for revert `data` (a custom error, or a generic revert)."""
-        known = self._errors.get(data[:4])
-        if known is None:
-            return TransactionRevertedError(
-                f"reverted without a known custom error (data 0x{data.hex()})",
-                tx_hash=tx_hash,
-                data=data,
-            )
-        cls, names, types = known
-        try:
-            values = abi_decode(types, data[4:])
-        except DecodingError as exc:
-            return TransactionRevertedError(
-                f"malformed {cls.error_name()} revert data: {exc}", tx_hash=tx_hash, data=data
-            )
-        arguments = {n: _normalize(t, v) for n, t, v in zip(names, types, values, strict=True)}
-        return cls(arguments, tx_hash=tx_hash)
-
-
-_TESTER_REVERT = re.compile(r"execution reverted: (b['\"].*['\"])$", re.DOTALL)
-
-
-def raw_revert_data(exc: BaseException) -> bytes | None:
-    """The raw revert bytes carried by a web3 or eth-tester revert exception, if any."""
-    data = getattr(exc, "data", None)
-    if isinstance(data, str) and data.startswith("0x"):
-        return bytes.fromhex(data[2:])
-    if isinstance(data, bytes):
-        return data
-    message = str(exc.args[0]) if exc.args else ""
-    match = _TESTER_REVERT.match(message)
-    if match is not None:
-        try:
-            literal = ast.literal_eval(match.group(1))
-        except (ValueError, SyntaxError):
-            return None
-        return literal if isinstance(literal, bytes) else None
-    return None

@@ -11,7 +11,6 @@ from chain.deploy import Ledger
 from chain.study_registry import Study
 from consent.ids import Address, Bytes32, StudyId
 from consent.records import RoundRecord, RoundResult, StudyRecord, UpdateSubmission
-from consent.rounds import RoundState, UpdateRecord
 
 __all__ = ["ChainLedger"]
 
@@ -63,22 +62,7 @@ class ChainLedger:
         return self._ledger.rounds.round_count(study)
 
     def round(self, study: StudyId, round_: int) -> RoundRecord:
-        raw = self._ledger.rounds.get_round(study, round_)
-        updates: tuple[UpdateRecord, ...] = ()
-        if raw.state != RoundState.NONE and raw.update_count > 0:
-            updates = self._ledger.rounds.get_updates(study, round_)
-        return RoundRecord(
-            round=round_,
-            state=raw.state,
-            base_model_hash=raw.base_model_hash,
-            base_model_cid=raw.base_model_cid,
-            model_hash=raw.model_hash,
-            model_cid=raw.model_cid,
-            metrics_cid=raw.metrics_cid,
-            opened_block=raw.opened_block,
-            finalized_block=raw.finalized_block,
-            updates=updates,
-        )
+        return self._ledger.rounds.get_round_record(study, round_)
 
     def open_round(
         self, study: StudyId, round_: int, base_model_hash: Bytes32, base_model_cid: str

@@ -15,7 +15,7 @@ from chain._facade import ContractFacade, camel, string_gas
 from chain.errors import ChainError
 from chain.events import RoundFinalized, RoundOpened, UpdateSubmitted
 from consent.ids import Address, Bytes32, StudyId, parse_address
-from consent.records import RoundResult, UpdateSubmission
+from consent.records import RoundRecord, RoundResult, UpdateSubmission
 from consent.rounds import RoundState, UpdateRecord
 
 __all__ = ["Round", "RoundLedger", "RoundState", "UpdateRecord"]
@@ -59,6 +59,22 @@ class Round:
             finalized_block=int(raw["finalizedBlock"]),
             update_count=int(raw["updateCount"]),
             state=state,
+        )
+
+    def record(self, updates: tuple[UpdateRecord, ...] = ()) -> RoundRecord:
+        """The domain's round record (`consent.records.RoundRecord`) of this round with its
+        `updates`."""
+        return RoundRecord(
+            round=self.round,
+            state=self.state,
+            base_model_hash=self.base_model_hash,
+            base_model_cid=self.base_model_cid,
+            model_hash=self.model_hash,
+            model_cid=self.model_cid,
+            metrics_cid=self.metrics_cid,
+            opened_block=self.opened_block,
+            finalized_block=self.finalized_block,
+            updates=updates,
         )
 
 
@@ -132,6 +148,15 @@ class RoundLedger(ContractFacade):
     def get_round(self, study: StudyId, round_: int) -> Round:
         """The round's record (state NONE if never opened)."""
         return Round.from_fields(round_, self._call_named("getRound", bytes(study), round_))
+
+    def get_round_record(self, study: StudyId, round_: int) -> RoundRecord:
+        """The round with its updates as the domain's record; the updates are read only when
+        the round says it holds some."""
+        raw = self.get_round(study, round_)
+        updates: tuple[UpdateRecord, ...] = ()
+        if raw.state != RoundState.NONE and raw.update_count > 0:
+            updates = self.get_updates(study, round_)
+        return raw.record(updates)
 
     def get_updates(self, study: StudyId, round_: int) -> tuple[UpdateRecord, ...]:
         """The round's updates in submission order."""

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chain.round_ledger import Round, UpdateRecord
 from chain.store import (
     ArtifactNotFoundError,
     ArtifactReader,
@@ -26,6 +24,7 @@ from chain.store import (
 )
 from consent.formats import FormatError
 from consent.formats.round_metrics import METRICS, METRICS_FORMAT, RoundMetrics
+from consent.records import RoundRecord
 
 __all__ = ["METRICS_FORMAT", "AggregationFinding", "check_aggregation"]
 
@@ -42,10 +41,8 @@ def _shown(hospitals: Counter[str]) -> str:
     return ", ".join(sorted(hospitals.elements()))
 
 
-def check_aggregation(
-    store: ArtifactReader, round_: Round, updates: Sequence[UpdateRecord]
-) -> AggregationFinding:
-    """Compare the metrics artifact of finalized `round_` with its on-chain `updates`.
+def check_aggregation(store: ArtifactReader, round_: RoundRecord) -> AggregationFinding:
+    """Compare the metrics artifact of finalized `round_` with its on-chain updates.
 
     An unreadable artifact is a failed finding; `StoreUnavailableError` (node down) is raised.
     """
@@ -61,6 +58,7 @@ def check_aggregation(
         return AggregationFinding(False, f"metrics artifact is for round {body.round}")
     accepted = [h.lower() for h, _ in body.accepted]
     rejected = [h.lower() for h, _ in body.rejected]
+    updates = round_.updates
     on_chain = Counter(u.hospital.lower() for u in updates)
     listed = Counter(accepted + rejected)
     if listed != on_chain:

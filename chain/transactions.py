@@ -30,10 +30,9 @@ from chain.errors import (
     ChainError,
     ChainRequestError,
     ChainUnavailableError,
-    RevertDecoder,
     TransactionRevertedError,
-    raw_revert_data,
 )
+from chain.revert_decoder import RevertDecoder, raw_revert_data
 from consent.ids import Address, parse_address
 
 __all__ = ["Sender", "Transactable", "call_view"]

@@ -24,7 +24,7 @@ class Aggregation:
         for round_ in view.rounds:
             if round_.state is not RoundState.FINALIZED:
                 continue
-            found = check_aggregation(view.artifacts, round_, view.updates(round_.round))
+            found = check_aggregation(view.artifacts, round_)
             subject = f"metrics {round_.metrics_cid}"
             checks.append(AuditCheck(self.name, found.passed, subject, found.detail, round_.round))
         return checks

@@ -17,10 +17,10 @@ from chain.deploy import Ledger
 from chain.errors import UnknownStudyError
 from chain.events import HospitalAdded, HospitalRemoved, LedgerEvent, UpdateSubmitted
 from chain.exclusions import ExclusionFileError, ExclusionProofs, ProofEntry
-from chain.round_ledger import Round
 from chain.store import ArtifactReader
 from consent.events import ConsentGranted, ConsentRevoked, EventPosition
 from consent.ids import Address, Bytes32, StudyId
+from consent.records import RoundRecord
 from consent.rounds import UpdateRecord
 
 __all__ = ["AuditView", "ConsentEvent", "LedgerView", "MembershipEvent"]
@@ -46,8 +46,8 @@ class AuditView(Protocol):
         ...
 
     @property
-    def rounds(self) -> Sequence[Round]:
-        """Rounds 0..n-1 as recorded on chain."""
+    def rounds(self) -> Sequence[RoundRecord]:
+        """Rounds 0..n-1 as recorded on chain, each with its updates (`consent.records`)."""
         ...
 
     def updates(self, round_: int) -> Sequence[UpdateRecord]:
@@ -89,8 +89,7 @@ class LedgerView:
 
     study: StudyId
     block: int
-    rounds: tuple[Round, ...]
-    round_updates: tuple[tuple[UpdateRecord, ...], ...]
+    rounds: tuple[RoundRecord, ...]
     consent_events: tuple[ConsentEvent, ...]
     membership_events: tuple[MembershipEvent, ...]
     submissions: Mapping[tuple[int, str], EventPosition]
@@ -99,7 +98,7 @@ class LedgerView:
 
     def updates(self, round_: int) -> Sequence[UpdateRecord]:
         """The updates recorded in `round_`."""
-        return self.round_updates[round_]
+        return self.rounds[round_].updates
 
     def submission(self, round_: int, hospital: Address) -> EventPosition | None:
         """Where `hospital`'s `UpdateSubmitted` event of `round_` is."""
@@ -127,8 +126,7 @@ class LedgerView:
             raise UnknownStudyError({"study_id": bytes(study)})
         block = ledger.chain.block_number()
         count = ledger.rounds.round_count(study)
-        rounds = tuple(ledger.rounds.get_round(study, r) for r in range(count))
-        updates = tuple(tuple(ledger.rounds.get_updates(study, r)) for r in range(count))
+        rounds = tuple(ledger.rounds.get_round_record(study, r) for r in range(count))
         start = ledger.manifest.deploy_block
         consent = tuple(
             e
@@ -145,9 +143,7 @@ class LedgerView:
             for e in _chunked(ledger.rounds.events, start, block)
             if isinstance(e, UpdateSubmitted) and e.study == study
         }
-        return cls(
-            study, block, rounds, updates, consent, membership, submissions, artifacts, proofs
-        )
+        return cls(study, block, rounds, consent, membership, submissions, artifacts, proofs)
 
 
 def _chunked(

@@ -13,8 +13,8 @@ from chain.errors import (
     StaleConsentError,
     StringTooLongError,
     TransactionRevertedError,
-    raw_revert_data,
 )
+from chain.revert_decoder import raw_revert_data
 
 ADDRESS = "0x" + "12" * 20
 

@@ -103,9 +103,10 @@ def test_update_on_a_consent_view_older_than_a_revocation_fails_the_freshness_ch
         dataclasses.replace(u, consent_block=honest.rounds[0].opened_block)
         if u.hospital == hospital
         else u
-        for u in honest.round_updates[1]
+        for u in honest.rounds[1].updates
     )
-    view = dataclasses.replace(honest, round_updates=(honest.round_updates[0], stale))
+    round_1 = dataclasses.replace(honest.rounds[1], updates=stale)
+    view = dataclasses.replace(honest, rounds=(honest.rounds[0], round_1))
 
     failed = [c for c in Freshness().run(view) if not c.passed]
 
@@ -142,7 +143,7 @@ def test_a_new_check_runs_beside_the_others_without_changing_them(honest: Ledger
     assert report.checks[: len(baseline.checks)] == baseline.checks
     added = report.checks[len(baseline.checks) :]
     assert {c.check for c in added} == {"sample-count"}
-    assert len(added) == sum(len(u) for u in honest.round_updates)
+    assert len(added) == sum(len(r.updates) for r in honest.rounds)
 
 
 class _Misnamed:
