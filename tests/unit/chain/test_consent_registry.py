@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 
@@ -199,10 +200,14 @@ def test_grant_already_expired_raises_consent_already_expired(
 
 def test_consent_stops_counting_once_expired(eth_tester_ledger: LedgerWorld) -> None:
     world = eth_tester_ledger
-    world.grant(0, expires_at=world.chain.block_timestamp() + 100)
+    # The session chain is reverted to a snapshot whose latest block can be minutes old while
+    # eth-tester stamps the next block with the wall clock: expire 100 s after the later of the
+    # two, and move the clock to just past the expiry (not by a fixed amount from the old block).
+    expires_at = max(world.chain.block_timestamp() + 1, int(time.time())) + 100
+    world.grant(0, expires_at=expires_at)
     consents = world.coordinator.consents
     assert consents.is_consented(world.study, world.patient(0))
-    world.chain.advance_time(500)
+    world.chain.advance_time(expires_at + 1 - world.chain.block_timestamp())
     assert not consents.is_consented(world.study, world.patient(0))
     assert consents.status_batch(world.study, [world.patient(0)]) == [False]
 
