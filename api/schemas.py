@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
@@ -87,6 +87,11 @@ class RevocationOut(BaseModel):
     log_index: int
     block_timestamp: int
     already_revoked: bool = Field(description="true when the consent was revoked before")
+    receipt: dict[str, Any] | None = Field(
+        None,
+        description="the consent receipt (consent.receipts) signed by the relayer, for the patient"
+        " to keep; null when the relayer's key is held by the node (dev chains)",
+    )
 
 
 class ConsentEventOut(BaseModel):

@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import Final
 
+from chain.consent_registry import ConsentRegistry
 from chain.deploy import Ledger
 from chain.errors import (
     ChainConnectionError,
@@ -114,6 +115,11 @@ class RevocationRelay:
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
         self._lock = threading.Lock()
+
+    @property
+    def consents(self) -> ConsentRegistry:
+        """The registry facade the relay sends with (its sender signs the receipts)."""
+        return self._ledger.consents
 
     def revoke(
         self,

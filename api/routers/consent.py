@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from api.deps import PatientParam, ServicesDep, StudyParam
 from api.problems import RelayerUnavailableError, problem_responses
+from api.receipts import receipt_if_signable
 from api.schemas import ConsentEventOut, ConsentStatusOut, RevocationOut, RevocationRequest, hex32
 from chain.errors import UnknownStudyError
 from chain.reachability import reachable
@@ -62,6 +63,7 @@ def revoke(
         log_index=event.position.log_index,
         block_timestamp=event.block_timestamp,
         already_revoked=relayed.already_revoked,
+        receipt=receipt_if_signable(services.relay.consents, event),
     )
 
 
