@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chain.consent_registry import ConsentRegistry
 from chain._facade import MissingSenderError
+from chain.consent_registry import ConsentRegistry
 from consent.events import ConsentEvent
 from consent.receipts import build_receipt
 
-__all__ = ["issue_receipt", "receipt_if_signable", "write_receipt"]
+__all__ = ["issue_receipt", "receipt_if_signable", "write_record"]
 
 
 def issue_receipt(consents: ConsentRegistry, event: ConsentEvent) -> dict[str, Any]:
@@ -41,9 +41,9 @@ def receipt_if_signable(consents: ConsentRegistry, event: ConsentEvent) -> dict[
     return issue_receipt(consents, event)
 
 
-def write_receipt(path: Path, receipt: dict[str, Any]) -> None:
-    """Write a receipt as indented JSON, atomically (temp file + rename), mode 0600: it names the
-    patient's address."""
+def write_record(path: Path, receipt: dict[str, Any]) -> None:
+    """Write a receipt (or a FHIR record) as indented JSON, atomically (temp file + rename), mode
+    0600: it names the patient's address."""
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

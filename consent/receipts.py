@@ -129,9 +129,11 @@ def _body(event: ConsentEvent, domain: Eip712Domain, issuer: Address, issued_at:
     study = "0x" + bytes(event.study).hex()
     position = event.position
     termination = "revoked at any time by the patient's signed revocation"
-    if granted and event.expires_at:
+    if isinstance(event, ConsentGranted) and event.expires_at:
         termination += f"; expires {_iso(event.expires_at)}"
-    chain_ref = f"{domain.chain_id}:{domain.verifying_contract}:{event.tx_hash}:{position.log_index}"
+    chain_ref = (
+        f"{domain.chain_id}:{domain.verifying_contract}:{event.tx_hash}:{position.log_index}"
+    )
     return {
         "format": RECEIPT_FORMAT,
         "version": KANTARA_VERSION,
@@ -198,10 +200,10 @@ def build_receipt(
     return {**body, "proof": {"type": _PROOF_TYPE, "signature": "0x" + signature.hex()}}
 
 
-def _require(mapping: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+def _require(mapping: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     value = mapping.get(key)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
-        raise ReceiptFormatError(f"{where}{key}", f"missing or not {getattr(kind, '__name__', kind)}")
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise ReceiptFormatError(f"{where}{key}", f"missing or not {kind.__name__}")
     return value
 
 

@@ -21,6 +21,8 @@ from api.commands._chain_common import (
     open_ledger,
     parse_study,
 )
+from api.commands.records import fhir_app, verify_receipt_command
+from api.receipts import issue_receipt, write_record
 from consent.eip712 import sign_consent, sign_revocation
 from consent.ids import parse_address
 
@@ -29,7 +31,13 @@ __all__ = ["consent_app"]
 consent_app = typer.Typer(
     name="consent", help="Grant, revoke and check patient consent.", no_args_is_help=True
 )
+consent_app.command("verify-receipt")(verify_receipt_command)
+consent_app.add_typer(fhir_app)
 
+ReceiptOption = Annotated[
+    Path | None,
+    typer.Option(help="Write the signed consent receipt (JSON) here, for the patient to keep."),
+]
 PatientKeyOption = Annotated[
     Path, typer.Option("--patient-key", help="The patient's hex private key file.")
 ]
@@ -52,10 +60,11 @@ def grant(
     expires_at: Annotated[
         int, typer.Option(min=0, help="Unix time the consent expires; 0 = never.")
     ] = 0,
+    receipt: ReceiptOption = None,
     rpc: RpcOption = DEFAULT_RPC,
     as_json: JsonOption = False,
 ) -> None:
-    """Record a patient's signed consent for the sending hospital."""
+    """Record a patient's signed consent for the sending hospital (receipt signed by it)."""
     with cli_errors():
         ledger = open_ledger(rpc, deployment, key)
         assert ledger.consents.sender is not None
@@ -78,6 +87,8 @@ def grant(
         else:
             fail("give --patient-key, or --patient with --signature")
         event = ledger.consents.grant(sid, address, expires_at, raw_signature)
+        if receipt is not None:
+            write_record(receipt, issue_receipt(ledger.consents, event))
     emit(
         as_json,
         {"patient": event.patient, "block": event.position.block_number, "tx": event.tx_hash},
@@ -97,10 +108,12 @@ def revoke(
     valid_for: Annotated[
         int, typer.Option(min=1, help="Seconds a relayed revocation signature stays valid.")
     ] = 3600,
+    receipt: ReceiptOption = None,
     rpc: RpcOption = DEFAULT_RPC,
     as_json: JsonOption = False,
 ) -> None:
-    """Revoke a patient's consent: sent by the patient, or signed and relayed."""
+    """Revoke a patient's consent: sent by the patient, or signed and relayed (the receipt is
+    signed by the sender)."""
     with cli_errors():
         patient = load_key(patient_key)
         sid = parse_study(study)
@@ -116,6 +129,8 @@ def revoke(
                 patient.private_key, domain, sid, patient.address, nonce, deadline
             )
             event = ledger.consents.revoke_with_sig(sid, patient.address, deadline, sig)
+        if receipt is not None:
+            write_record(receipt, issue_receipt(ledger.consents, event))
     emit(
         as_json,
         {"patient": event.patient, "block": event.position.block_number, "tx": event.tx_hash},

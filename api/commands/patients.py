@@ -21,11 +21,15 @@ from api.commands._chain_common import (
     StudyOption,
     cli_errors,
     emit,
+    fail,
     open_ledger,
     parse_study,
 )
 from api.enrolment import enroll_records
-from consent.keys import save_keyring
+from api.handover import HANDOVER_SCRYPT_N, find_patient_key, write_handover
+from api.receipts import issue_receipt
+from consent.ids import parse_address
+from consent.keys import save_keyring, save_keystore
 from fl.data import load_record_csv, write_hospital_csv
 
 __all__ = ["patients_app"]
@@ -70,6 +74,16 @@ def enroll(
     expires_at: Annotated[
         int, typer.Option(min=0, help="Unix time the consents expire; 0 = never.")
     ] = 0,
+    handover: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write each patient's key as a V3 keystore under a fresh password, their "
+            "grant receipt, and passwords.csv into this directory (see `export-key`).",
+        ),
+    ] = None,
+    handover_scrypt_n: Annotated[
+        int, typer.Option(min=2, help="scrypt cost n of the handed-over keystores.")
+    ] = HANDOVER_SCRYPT_N,
     rpc: RpcOption = DEFAULT_RPC,
     as_json: JsonOption = False,
 ) -> None:
@@ -92,11 +106,63 @@ def enroll(
         write_hospital_csv(enrolment.dataset, out)
         mapping_path = out.with_suffix(".patients.csv")
         _write_mapping(mapping_path, {r: k.address for r, k in enrolment.keys.items()})
+        if handover is not None:
+            receipts = {e.patient: issue_receipt(ledger.consents, e) for e in enrolment.granted}
+            write_handover(handover, enrolment.keys, receipts, scrypt_n=handover_scrypt_n)
     last = enrolment.granted[-1].position.block_number if enrolment.granted else None
     emit(
         as_json,
         {"patients": len(enrolment.granted), "data": str(out), "keyring": str(keys_out),
-         "mapping": str(mapping_path), "last_block": last},
+         "mapping": str(mapping_path), "last_block": last,
+         "handover": None if handover is None else str(handover)},
         f"enrolled {len(enrolment.granted)} patients (last grant in block {last}); "
         f"training data {out}, keys {keys_out}, mapping {mapping_path}",
     )  # fmt: skip
+
+
+@patients_app.command("export-key")
+def export_key(
+    keyring: Annotated[Path, typer.Option(help="The hospital's keyring from `enroll`.")],
+    patient: Annotated[str, typer.Option(help="The patient's address.")],
+    out: Annotated[Path, typer.Option(help="Keystore file to write (V3 JSON, mode 0600).")],
+    keyring_password: Annotated[
+        str,
+        typer.Option(
+            envvar="CONSENTFL_KEYRING_PASSWORD",
+            prompt=True,
+            hide_input=True,
+            help="Password of the keyring (env CONSENTFL_KEYRING_PASSWORD).",
+        ),
+    ],
+    password: Annotated[
+        str,
+        typer.Option(
+            envvar="CONSENTFL_PATIENT_PASSWORD",
+            prompt="Patient's password",
+            hide_input=True,
+            confirmation_prompt=True,
+            help="The patient's own password for the keystore (env CONSENTFL_PATIENT_PASSWORD).",
+        ),
+    ],
+    scrypt_n: Annotated[
+        int, typer.Option(min=2, help="scrypt cost n (eth-account's default 2^18).")
+    ] = HANDOVER_SCRYPT_N,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Write one patient's key from the hospital keyring as a standard Ethereum V3 keystore
+    (scrypt) under the patient's own password: the file any wallet and the patient page open."""
+    with cli_errors():
+        if len(password) < 8:
+            fail("the patient's password needs at least 8 characters")
+        address = parse_address(patient)
+        try:
+            key = find_patient_key(keyring, keyring_password, address)
+        except LookupError as exc:
+            fail(str(exc))
+        save_keystore(key, out, password, iterations=scrypt_n, overwrite=overwrite)
+    emit(
+        as_json,
+        {"patient": key.address, "keystore": str(out)},
+        f"wrote the key of {key.address} to {out} (V3 keystore, scrypt n={scrypt_n})",
+    )
