@@ -149,9 +149,7 @@ def browser() -> Iterator[Browser]:
     if not CHROMIUM.is_file():
         pytest.fail(f"chromium missing at {CHROMIUM}: `make setup` installs it")
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox"]
-        )
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         yield launched
         launched.close()
 
@@ -198,11 +196,13 @@ def test_a_patient_opens_their_keystore_revokes_and_sees_the_new_status(
     expect(page.locator("#receipt-link")).to_be_visible()
     expect(page.locator("#history tr")).to_have_count(2)
     expect(page.locator("#revoke")).to_be_disabled()
+    expect(page.locator("#unlock-row")).to_be_hidden()
     chain = connect(study.rpc)
     manifest = load_manifest(study.deployment)
     record = attach(chain, manifest).consents.record(study_id(STUDY), parse_address(patient))
     assert record.revoked_block > 0
-    assert requests and all(r.startswith(server + "/") for r in requests), requests
+    assert requests
+    assert all(r.startswith(server + "/") for r in requests), requests
     page.close()
 
 

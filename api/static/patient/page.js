@@ -130,7 +130,7 @@
     );
     const revoke = $("revoke");
     revoke.disabled = state !== "consented";
-    revoke.textContent = state === "consented" ? "Revoke my consent" : "Consent already revoked";
+    revoke.textContent = state === "consented" ? "Revoke my consent" : "Consent revoked";
     $("fhir-link").href = base() + "/consent/fhir";
     $("fhir-link").setAttribute("download", `consent-${consent.patient}.fhir.json`);
     $("consent").hidden = false;

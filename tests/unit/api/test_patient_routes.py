@@ -54,7 +54,9 @@ def _sign_typed(api: ApiWorld, patient: int, typed: dict[str, Any]) -> str:
         "domain": typed["domain"],
         "message": typed["message"],
     }
-    signed = Account.sign_message(encode_typed_data(full_message=full), api.world.patients[patient].key)
+    signed = Account.sign_message(
+        encode_typed_data(full_message=full), api.world.patients[patient].key
+    )
     return "0x" + bytes(signed.signature).hex()
 
 

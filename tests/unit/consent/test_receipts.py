@@ -85,9 +85,7 @@ def test_a_grant_receipt_is_kantara_shaped_and_names_its_expiry() -> None:
         (("services", 0, "purposes", 0, "purpose"), "selling data"),
     ],
 )
-def test_a_field_changed_after_signing_fails_as_tampered(
-    path: tuple[Any, ...], value: Any
-) -> None:
+def test_a_field_changed_after_signing_fails_as_tampered(path: tuple[Any, ...], value: Any) -> None:
     receipt = _receipt()
     target: Any = receipt
     for key in path[:-1]:
@@ -109,7 +107,9 @@ def test_an_issuer_swapped_to_match_a_forged_signature_fails_the_expected_signer
     forged = _receipt()
     forged["issuer"] = OTHER.address
     del forged["proof"]
-    forged["proof"] = {"signature": "0x" + OTHER.sign_message(receipt_message(forged)).signature.hex()}
+    forged["proof"] = {
+        "signature": "0x" + OTHER.sign_message(receipt_message(forged)).signature.hex()
+    }
 
     assert verify_receipt(forged).issuer == OTHER.address  # self-consistent ...
     with pytest.raises(ReceiptSignerMismatchError):  # ... but not the relayer the patient knows
