@@ -96,10 +96,12 @@ def _serve(directory: Path, rpc: str, manifest: Path) -> tuple[subprocess.Popen[
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/v1/health", timeout=2).is_success:
+            if httpx.get(f"{url}/patient/", timeout=2).is_success:
                 return process, url
         except httpx.TransportError:
             time.sleep(0.2)
+    os.kill(process.pid, signal.SIGTERM)
+    process.wait(timeout=15)
     raise RuntimeError("consentfl api did not start")
 
 

@@ -313,3 +313,35 @@ def test_fhir_export_imports_back_and_a_changed_record_fails_against_the_chain(
     assert imported["checked_on_chain"] is True
     assert mismatch.exit_code == 1
     assert "does not match the chain's record" in mismatch.output
+
+
+def test_cli_grant_and_relayed_revoke_write_receipts_signed_by_their_senders(
+    study: Study, tmp_path: Path
+) -> None:
+    patient = Account.create()
+    patient_key = tmp_path / "patient.key"
+    patient_key.write_text("0x" + bytes(patient.key).hex() + "\n")
+    hospital_key = tmp_path / "hospital.key"
+    hospital_key.write_text(HOSPITAL_KEY + "\n")
+    relayer_key = tmp_path / "relayer.key"
+    relayer_key.write_text(RELAYER_KEY + "\n")
+    common = ["--rpc", study.rpc, "--deployment", str(study.deployment), "--study", STUDY]
+
+    grant_out, revoke_out = str(tmp_path / "grant.json"), str(tmp_path / "revoke.json")
+    hospital, relayer = (
+        Account.from_key(HOSPITAL_KEY).address,
+        Account.from_key(RELAYER_KEY).address,
+    )
+
+    granted = _cli("consent", "grant", *common, "--key", str(hospital_key),
+                   "--patient-key", str(patient_key), "--receipt", grant_out)  # fmt: skip
+    revoked = _cli("consent", "revoke", *common, "--patient-key", str(patient_key),
+                   "--relay-key", str(relayer_key), "--receipt", revoke_out)  # fmt: skip
+    grant_receipt = _cli("consent", "verify-receipt", grant_out, "--signer", hospital)
+    revoke_receipt = _cli("consent", "verify-receipt", revoke_out, "--signer", relayer)
+    wrong_signer = runner.invoke(app, ["consent", "verify-receipt", grant_out, "--signer", relayer])
+
+    assert (grant_receipt["kind"], grant_receipt["tx"]) == ("granted", granted["tx"])
+    assert (revoke_receipt["kind"], revoke_receipt["block"]) == ("revoked", revoked["block"])
+    assert wrong_signer.exit_code == 1
+    assert wrong_signer.output.startswith("error: ReceiptSignerMismatchError: ")
