@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 
@@ -199,7 +200,10 @@ def test_grant_already_expired_raises_consent_already_expired(
 
 def test_consent_stops_counting_once_expired(eth_tester_ledger: LedgerWorld) -> None:
     world = eth_tester_ledger
-    world.grant(0, expires_at=world.chain.block_timestamp() + 100)
+    # The next block's time is the wall clock when the latest block (the session snapshot) is
+    # older: on a loaded machine that gap exceeded 100 s and the grant reverted as already expired.
+    now = max(world.chain.block_timestamp(), int(time.time()))
+    world.grant(0, expires_at=now + 100)
     consents = world.coordinator.consents
     assert consents.is_consented(world.study, world.patient(0))
     world.chain.advance_time(500)
