@@ -87,6 +87,7 @@ class ChainLedger:
         update_hash: Bytes32,
         update_cid: str,
         num_samples: int,
+        num_patients: int,
         data_root: Bytes32,
         consent_block: int,
     ) -> int:
@@ -96,6 +97,7 @@ class ChainLedger:
             update_hash=update_hash,
             update_cid=update_cid,
             num_samples=num_samples,
+            num_patients=num_patients,
             data_root=data_root,
             consent_block=consent_block,
         )

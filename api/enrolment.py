@@ -44,25 +44,29 @@ def enroll_records(
     records: RecordDataset,
     *,
     expires_at: int = 0,
+    deadline: int | None = None,
     keys: dict[str, PatientKey] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Enrolment:
     """Give each record a patient key (generated unless `keys` maps it), sign each patient's
-    consent to the sending hospital, and grant them in batches. `progress(n)` after each batch."""
+    consent to the sending hospital, and grant them in batches. `progress(n)` after each batch.
+    The signatures carry `deadline` (default: one day after the chain's latest block)."""
     if consents.sender is None:
         raise ValueError("the consent registry facade needs the hospital as sender")
     hospital = consents.sender.address
     given = keys or {}
     patient_keys = {r: given.get(r) or generate() for r in records.record_ids}
     domain = consents.domain
+    if deadline is None:
+        deadline = consents.chain.block_timestamp() + 86_400
     known = {k.address for k in given.values()}
     signed: list[SignedConsent] = []
     for key in patient_keys.values():
-        nonce = consents.nonce(key.address) if key.address in known else 0  # fresh keys: 0
+        nonce = consents.grant_nonce(study, key.address) if key.address in known else 0
         signature = sign_consent(
-            key.private_key, domain, study, key.address, hospital, expires_at, nonce
+            key.private_key, domain, study, key.address, hospital, expires_at, nonce, deadline
         )
-        signed.append(SignedConsent(key.address, expires_at, signature))
+        signed.append(SignedConsent(key.address, expires_at, signature, deadline))
     granted: list[ConsentGranted] = []
     for start in range(0, len(signed), GRANTS_PER_CALL):
         chunk: Sequence[SignedConsent] = signed[start : start + GRANTS_PER_CALL]
@@ -79,7 +83,8 @@ def revoke_as_patient(
 ) -> ConsentRevoked:
     """The patient signs a revocation; `relayer`'s sender submits it (and pays the gas)."""
     address: Address = patient.address
+    nonce = relayer.revocation_nonce(study, address)
     signature = sign_revocation(
-        patient.private_key, relayer.domain, study, address, relayer.nonce(address), deadline
+        patient.private_key, relayer.domain, study, address, nonce, deadline
     )
     return relayer.revoke_with_sig(study, address, deadline, signature)

@@ -26,7 +26,7 @@ from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, EventPo
 from consent.ids import Address, study_id
 from consent.index import ConsentIndex
 from consent.keys import generate, load_keyring, load_keystore, save_keyring, save_keystore
-from consent.merkle import DataTree, verify_membership, verify_non_membership
+from consent.smt import DataTree, verify_membership, verify_non_membership
 
 RESULTS = Path(__file__).parent / "results" / "consent.json"
 STUDY = study_id("bench-study")

@@ -51,8 +51,8 @@ from chain.devnet import start_anvil, stop_service
 from chain.store import compute_cid
 from consent.ids import Address, Bytes32, StudyId
 from consent.index import ConsentIndex
-from consent.merkle import DataTree
 from consent.sealing import open_sealed, seal
+from consent.smt import DataTree
 from fl.data import Examples, HospitalDataset
 from fl.models import ModelSpec, initial_state
 from fl.ports import ArtifactStorePort, LedgerPort, RoundRecord, StudyRecord

@@ -15,12 +15,14 @@
   contract made the aggregator name how many it considered) as aggregated or rejected;
 * `exclusion`: for every patient who revoked consent given to a hospital (and did not grant it to
   that hospital again), every later update of that hospital has a published non-membership proof
-  that verifies against its on-chain `dataRoot`.
+  that verifies against its on-chain `dataRoot`. Expiry counts like revocation: a patient whose
+  consent with the hospital had expired by the block the update landed in (the grant's
+  `expiresAt` <= that block's timestamp) needs the same proof.
 
 Verification failures are data (`AuditCheck.passed` False, with the round, hospital and what
 failed); infrastructure failures are raised: `ChainConnectionError`/web3 errors when the node is
 down, `StoreUnavailableError` when the IPFS node is, `UnknownStudyError` for an unknown study.
-Expired (not revoked) consent leaves no event and is outside the exclusion check.
+Expired consent leaves no event: the auditor computes it from the grant record's `expiresAt`.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from chain.store import (
 from consent.errors import MalformedProofError
 from consent.events import ConsentGranted, ConsentRevoked, EventPosition
 from consent.ids import Address, Bytes32, StudyId
-from consent.merkle import verify_non_membership
+from consent.smt import verify_non_membership
 
 __all__ = ["CHECKS", "AuditCheck", "AuditReport", "AuditVerifier"]
 
@@ -169,7 +171,12 @@ class AuditVerifier:
                 position = history.submissions.get((round_.round, update.hospital.lower()))
                 checks.append(self._membership(round_.round, update, position, history))
                 checks.append(self._freshness(round_.round, update, position, history))
-                checks.extend(self._exclusions(study, round_.round, update, history))
+                submitted_at = (
+                    None
+                    if position is None
+                    else ledger.chain.block_timestamp(position.block_number)
+                )
+                checks.extend(self._exclusions(study, round_.round, update, history, submitted_at))
         checks.extend(
             AuditCheck("exclusion", False, error.source, f"unreadable proof file: {error.reason}")
             for error in self._proofs.errors
@@ -367,22 +374,45 @@ class AuditVerifier:
             )
         return result(True, f"consent view at block {update.consent_block} was current")
 
-    def _exclusions(
-        self, study: StudyId, round_: int, update: UpdateRecord, history: _History
-    ) -> list[AuditCheck]:
-        """One check per patient the update must exclude."""
-        revoked: dict[str, Address] = {}
+    @staticmethod
+    def _must_exclude(
+        update: UpdateRecord, history: _History, submitted_at: int | None
+    ) -> dict[str, tuple[Address, str]]:
+        """Patients (lowercase -> address, why) the update must leave out: revoked at or before
+        its consent block, or expired by the time it landed."""
+        excluded: dict[str, tuple[Address, str]] = {}
+        latest: dict[str, ConsentGranted | ConsentRevoked] = {}
         for event in history.consent:
             if event.position.block_number > update.consent_block:
                 break
+            latest[event.patient.lower()] = event
             if event.hospital != update.hospital:
                 continue
             if isinstance(event, ConsentRevoked):
-                revoked[event.patient.lower()] = event.patient
+                excluded[event.patient.lower()] = (event.patient, "revoked")
             else:
-                revoked.pop(event.patient.lower(), None)
+                excluded.pop(event.patient.lower(), None)
+        for key, event in latest.items():
+            if (
+                isinstance(event, ConsentGranted)
+                and event.hospital == update.hospital
+                and event.expires_at != 0
+                and (submitted_at is None or event.expires_at <= submitted_at)
+            ):
+                excluded[key] = (event.patient, "expired")
+        return excluded
+
+    def _exclusions(
+        self,
+        study: StudyId,
+        round_: int,
+        update: UpdateRecord,
+        history: _History,
+        submitted_at: int | None,
+    ) -> list[AuditCheck]:
+        """One check per patient the update must exclude (revoked or expired)."""
         checks: list[AuditCheck] = []
-        for patient in revoked.values():
+        for patient, why in self._must_exclude(update, history, submitted_at).values():
             proof = self._proofs.lookup(study, update.hospital, update.data_root, patient)
             root = _hex(update.data_root)
             if proof is None:
@@ -397,7 +427,7 @@ class AuditVerifier:
                 AuditCheck(
                     "exclusion",
                     passed,
-                    f"revoked patient {patient}",
+                    f"{why} patient {patient}",
                     detail,
                     round_,
                     update.hospital,

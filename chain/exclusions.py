@@ -5,10 +5,11 @@ The trainer (`fl.roles.proofs`, whose docstring is the format's reference) write
     <proofs_dir>/<study>/<hospital>/<round>/<patient>.json
 
     {
-      "format": "consentfl.exclusion-proof/1",
+      "format": "consentfl.exclusion-proof/2",
       "study": "0x<64 hex>", "hospital": "0x..", "round": 4, "patient": "0x..",
       "revoked_block": 118, "consent_block": 120, "data_root": "0x<64 hex>",
-      "proof": {"left": {...}, "right": {...}}     # consent.merkle.NonMembershipProof
+      "proof": {"patient": "0x..", "depth": 21, "bitmap": "0x..", "siblings": [...],
+                "occupant": "0x.." | null}     # consent.smt.SmtProof
     }
 
 `chain/` cannot import `fl/`, so this module reads the format on its own; a unit test writes files
@@ -29,13 +30,13 @@ from typing import Any, Final
 from chain.errors import ChainError
 from consent.errors import MalformedProofError
 from consent.ids import InvalidIdentifierError, parse_address, parse_bytes32
-from consent.merkle import NonMembershipProof
+from consent.smt import SmtProof
 
 __all__ = ["PROOF_FORMAT", "ExclusionFileError", "ExclusionProofs", "ProofEntry"]
 
 logger = logging.getLogger(__name__)
 
-PROOF_FORMAT: Final = "consentfl.exclusion-proof/1"
+PROOF_FORMAT: Final = "consentfl.exclusion-proof/2"
 _MAX_FILE_BYTES: Final = 16 * 1024 * 1024
 
 
@@ -48,7 +49,7 @@ class ExclusionFileError(ChainError, ValueError):
         self.reason = reason
 
 
-ProofEntry = NonMembershipProof | MalformedProofError
+ProofEntry = SmtProof | MalformedProofError
 """A parsed proof, or why it could not be parsed."""
 
 
@@ -78,7 +79,7 @@ class ExclusionProofs:
             raw = body["proof"]
             if not isinstance(raw, Mapping):
                 raise MalformedProofError(f"{source}: 'proof' must be an object")
-            entry = NonMembershipProof.from_json(raw)
+            entry = SmtProof.from_json(raw)
         except KeyError:
             entry = MalformedProofError(f"{source}: no 'proof'")
         except MalformedProofError as exc:

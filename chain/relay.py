@@ -144,7 +144,7 @@ class RevocationRelay:
             record = consents.record(study, patient)
             if not record.exists:
                 raise PatientNotEnrolledError(study, patient)
-            current = consents.nonce(patient)
+            current = consents.revocation_nonce(study, patient)
             if record.revoked_block:
                 # A retry of a revocation that landed: its nonce is used up by now.
                 self._check_signature(

@@ -10,12 +10,14 @@ from chain._facade import ContractFacade, string_gas
 from chain.events import RoundFinalized, RoundOpened, UpdateSubmitted
 from consent.ids import Address, Bytes32, StudyId, parse_address
 from consent.rounds import RoundState, UpdateRecord
+from consent.smt import SmtProof
 
 __all__ = ["Round", "RoundLedger", "RoundState", "UpdateRecord"]
 
 _GAS_OPEN: Final = 150_000
 _GAS_SUBMIT: Final = 260_000
 _GAS_FINALIZE: Final = 150_000
+_ZERO: Final = Address("0x" + "00" * 20)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +42,10 @@ def _update(raw: Sequence[Any]) -> UpdateRecord:
         update_hash=Bytes32(bytes(raw[1])),
         update_cid=str(raw[2]),
         num_samples=int(raw[3]),
-        data_root=Bytes32(bytes(raw[4])),
-        consent_block=int(raw[5]),
-        submitted_block=int(raw[6]),
+        num_patients=int(raw[4]),
+        data_root=Bytes32(bytes(raw[5])),
+        consent_block=int(raw[6]),
+        submitted_block=int(raw[7]),
     )
 
 
@@ -74,10 +77,12 @@ class RoundLedger(ContractFacade):
         update_hash: Bytes32,
         update_cid: str,
         num_samples: int,
+        num_patients: int,
         data_root: Bytes32,
         consent_block: int,
     ) -> UpdateSubmitted:
-        """Submit the sending hospital's update.
+        """Submit the sending hospital's update; `num_patients` (the aggregation weight) must not
+        exceed the hospital's active consents (`InvalidPatientCountError`).
 
         Raises `StaleConsentError` (also a `consent.errors.StaleConsentError`) if a revocation
         of one of the hospital's patients landed after `consent_block`.
@@ -90,6 +95,7 @@ class RoundLedger(ContractFacade):
             bytes(update_hash),
             update_cid,
             num_samples,
+            num_patients,
             bytes(data_root),
             consent_block,
         )
@@ -151,10 +157,34 @@ class RoundLedger(ContractFacade):
         """How many rounds were opened in `study`."""
         return int(self._call("roundCount", bytes(study)))
 
-    def verify_data_leaf(
-        self, root: Bytes32, index: int, patient: Address, proof: Sequence[bytes]
-    ) -> bool:
-        """The contract's own check of a Merkle membership proof (for auditors)."""
+    def verify_data_membership(self, root: Bytes32, proof: SmtProof) -> bool:
+        """The contract's own check that `proof` shows `proof.patient` under `root`."""
+        if proof.occupant is not None:
+            return False
+        siblings = [bytes(s) for s in proof.siblings]
         return bool(
-            self._call("verifyDataLeaf", bytes(root), index, patient, [bytes(p) for p in proof])
+            self._call(
+                "verifyDataMembership",
+                bytes(root),
+                proof.patient,
+                proof.depth,
+                proof.bitmap,
+                siblings,
+            )
+        )
+
+    def verify_data_non_membership(self, root: Bytes32, proof: SmtProof) -> bool:
+        """The contract's own check that `proof` shows `proof.patient` absent from `root`."""
+        occupant = proof.occupant if proof.occupant is not None else _ZERO
+        siblings = [bytes(s) for s in proof.siblings]
+        return bool(
+            self._call(
+                "verifyDataNonMembership",
+                bytes(root),
+                proof.patient,
+                occupant,
+                proof.depth,
+                proof.bitmap,
+                siblings,
+            )
         )

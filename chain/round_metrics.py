@@ -5,7 +5,9 @@ number than the round's update count, so every update on chain was read by the a
 metrics artifact (`metricsCid`, format `consentfl.round-metrics/1`, written by the aggregator in
 `fl/`, which `chain/` may not import) lists each considered update as aggregated (`accepted`) or
 `rejected` with a reason. The check here ties the two: the hospitals listed there are exactly the
-hospitals of the round's updates on chain, each once.
+hospitals of the round's updates on chain, each once, and every aggregated update's weight
+(`num_patients`) is the patient count the contract bounded and recorded for it (issue 11, H3:
+a weight the chain did not bound, or a chain count the metrics do not use, is a failure).
 """
 
 from __future__ import annotations
@@ -43,6 +45,20 @@ def _shown(hospitals: Counter[str]) -> str:
     return ", ".join(sorted(hospitals.elements()))
 
 
+def _weight_mismatches(accepted: list[Any], updates: Sequence[UpdateRecord]) -> list[str]:
+    chain_count = {u.hospital.lower(): u.num_patients for u in updates}
+    problems = []
+    for entry in accepted:
+        hospital = str(entry["hospital"]).lower()
+        weight = entry.get("num_patients") if isinstance(entry, dict) else None
+        if weight != chain_count.get(hospital):
+            problems.append(
+                f"{entry['hospital']} aggregated with weight {weight!r}, but its on-chain "
+                f"patient count is {chain_count.get(hospital)}"
+            )
+    return problems
+
+
 def check_aggregation(
     store: ArtifactStore, round_: Round, updates: Sequence[UpdateRecord]
 ) -> AggregationFinding:
@@ -74,6 +90,9 @@ def check_aggregation(
         if extra := listed - on_chain:
             problems.append(f"listed without a matching update on chain: {_shown(extra)}")
         return AggregationFinding(False, "; ".join(problems))
+    weights = _weight_mismatches(body["accepted"], updates)
+    if weights:
+        return AggregationFinding(False, "; ".join(weights))
     return AggregationFinding(
         True,
         f"all {len(updates)} update(s) on chain were considered: {len(accepted)} aggregated, "

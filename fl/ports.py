@@ -98,10 +98,13 @@ class LedgerPort(Protocol):
         update_hash: Bytes32,
         update_cid: str,
         num_samples: int,
+        num_patients: int,
         data_root: Bytes32,
         consent_block: int,
     ) -> int:
-        """Submit this hospital's update; returns the block.
+        """Submit this hospital's update; returns the block. `num_patients` (distinct patients
+        under `data_root`) is the update's aggregation weight, bounded on chain by the
+        hospital's active consents.
 
         Raises `consent.errors.StaleConsentError` when a revocation of one of this hospital's
         patients landed after `consent_block`.

@@ -59,7 +59,7 @@ def _payload(outcome: AggregatorOutcome) -> dict[str, object]:
         "round": outcome.round,
         "model_cid": outcome.model_cid,
         "metrics_cid": outcome.metrics_cid,
-        "accepted": [{"hospital": h, "num_samples": n} for h, n in outcome.accepted],
+        "accepted": [{"hospital": h, "num_patients": n} for h, n in outcome.accepted],
         "rejected": [{"hospital": r.hospital, "reason": r.reason} for r in outcome.rejected],
         "missing": list(outcome.missing),
         "test": None if outcome.test is None else outcome.test.to_json_dict(),

@@ -61,6 +61,14 @@ def grant(
         int, typer.Option(min=0, help="Unix time the consent expires; 0 = never.")
     ] = 0,
     receipt: ReceiptOption = None,
+    deadline: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Unix time after which the signature cannot be submitted "
+            "(default: one day from now; with --signature, the deadline that was signed).",
+        ),
+    ] = None,
     rpc: RpcOption = DEFAULT_RPC,
     as_json: JsonOption = False,
 ) -> None:
@@ -69,6 +77,10 @@ def grant(
         ledger = open_ledger(rpc, deployment, key)
         assert ledger.consents.sender is not None
         sid = parse_study(study)
+        if deadline is None:
+            if signature is not None:
+                fail("--signature needs the --deadline it was signed with")
+            deadline = int(time.time()) + 86_400
         if patient_key is not None:
             patient_account = load_key(patient_key)
             address = patient_account.address
@@ -79,14 +91,15 @@ def grant(
                 address,
                 ledger.consents.sender.address,
                 expires_at,
-                ledger.consents.nonce(address),
+                ledger.consents.grant_nonce(sid, address),
+                deadline,
             )
         elif patient is not None and signature is not None:
             address = parse_address(patient)
             raw_signature = bytes.fromhex(signature.removeprefix("0x"))
         else:
             fail("give --patient-key, or --patient with --signature")
-        event = ledger.consents.grant(sid, address, expires_at, raw_signature)
+        event = ledger.consents.grant(sid, address, expires_at, deadline, raw_signature)
         if receipt is not None:
             write_record(receipt, issue_receipt(ledger.consents, event))
     emit(
@@ -123,7 +136,7 @@ def revoke(
         else:
             ledger = open_ledger(rpc, deployment, relay_key)
             deadline = int(time.time()) + valid_for
-            nonce = ledger.consents.nonce(patient.address)
+            nonce = ledger.consents.revocation_nonce(sid, patient.address)
             domain = ledger.consents.domain
             sig = sign_revocation(
                 patient.private_key, domain, sid, patient.address, nonce, deadline

@@ -5,7 +5,7 @@ patient address."""
 from __future__ import annotations
 
 import csv
-import os
+import io
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +30,7 @@ from api.handover import HANDOVER_SCRYPT_N, find_patient_key, write_handover
 from api.receipts import issue_receipt
 from consent.ids import parse_address
 from consent.keys import save_keyring, save_keystore
+from consent.private_file import write_private_file
 from fl.data import load_record_csv, write_hospital_csv
 
 __all__ = ["patients_app"]
@@ -45,11 +46,12 @@ def _patients() -> None:
 
 
 def _write_mapping(path: Path, mapping: dict[str, str]) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["record_id", "patient"])
-        writer.writerows(mapping.items())
+    """The record-id map never leaves the hospital: 0600 via temp file + rename, always."""
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["record_id", "patient"])
+    writer.writerows(mapping.items())
+    write_private_file(path, text.getvalue().encode())
 
 
 @patients_app.command("enroll")

@@ -86,7 +86,7 @@ def consent_status(
         if not record.exists:
             raise PatientNotEnrolledError(study, patient)
         consented = ledger.consents.is_consented(study, patient)
-        nonce = ledger.consents.nonce(patient)
+        nonce = ledger.consents.revocation_nonce(study, patient)
     history = services.history.history(study, patient)
     return ConsentStatusOut(
         study=hex32(study),

@@ -9,9 +9,9 @@ Per round `r`:
 3. For each update: fetch by CID, check SHA-256 against the ledger, unseal with the aggregator's
    X25519 key, deserialize against the base model's shapes. Any failure rejects that hospital's
    update with its reason (as data, in the outcome and the metrics artifact), never silently.
-4. Aggregate the accepted deltas with the plan's strategy (FedAvg: sample-weighted), evaluate on
-   the held-out test set if given, put the model and a metrics JSON, `finalize_round` naming how
-   many of the round's updates were considered. If an update landed after the aggregator read the
+4. Aggregate the accepted deltas with the plan's strategy (FedAvg: weighted by the on-chain
+   patient count), evaluate on the held-out test set if given, put the model and a metrics
+   JSON, `finalize_round` naming how many of the round's updates were considered. If an update landed after the aggregator read the
    round, the ledger refuses (`RoundChangedError`) and the aggregator re-reads and redoes step 3-4
    with it, so every update on the ledger is either aggregated or listed as rejected.
 
@@ -21,7 +21,7 @@ state and carries on (re-fetching the current base model and checking its hash).
 Metrics artifact (`metricsCid`), canonical JSON::
 
     {"format": "consentfl.round-metrics/1", "round": 3,
-     "accepted": [{"hospital": "0x..", "num_samples": 140}],
+     "accepted": [{"hospital": "0x..", "num_patients": 70}],   # FedAvg weight = on-chain count
      "rejected": [{"hospital": "0x..", "reason": "..."}],
      "strategy": {"name": "fedavg", "options": {...}},
      "test": {"task": "classification", "num_samples": 114, "loss": 0.2, "accuracy": 0.95} | null}
@@ -81,7 +81,7 @@ class AggregatorOutcome:
     model_hash: Bytes32
     metrics_cid: str
     accepted: tuple[tuple[Address, int], ...]
-    """(hospital, num_samples) of the updates aggregated."""
+    """(hospital, weight = on-chain num_patients) of the updates aggregated."""
     rejected: tuple[RejectedHospital, ...]
     missing: tuple[Address, ...]
     """Member hospitals that did not submit before the round closed."""
@@ -352,7 +352,7 @@ class Aggregator:
             model_cid=model.cid,
             model_hash=model.hash,
             metrics_cid="",
-            accepted=tuple((Address(u.client_id), u.num_samples) for u in accepted),
+            accepted=tuple((Address(u.client_id), u.num_samples) for u in accepted),  # weights
             rejected=tuple(rejected),
             missing=tuple(h for h in study.hospitals if h not in submitted),
             test=test,
@@ -397,7 +397,7 @@ class Aggregator:
         body: dict[str, Any] = {
             "format": METRICS_FORMAT,
             "round": outcome.round,
-            "accepted": [{"hospital": h, "num_samples": n} for h, n in outcome.accepted],
+            "accepted": [{"hospital": h, "num_patients": n} for h, n in outcome.accepted],
             "rejected": [{"hospital": r.hospital, "reason": r.reason} for r in outcome.rejected],
             "missing": list(outcome.missing),
             "strategy": {
@@ -427,4 +427,6 @@ class Aggregator:
         sealed = self._fetch_verified(update.update_cid, update.update_hash)
         payload = open_sealed(sealed, self._seal_key)
         delta = bytes_to_state_dict(payload, expected=base)
-        return ClientUpdate(update.hospital, delta, update.num_samples)
+        # FedAvg weight: the patient count the contract bounded by the hospital's active
+        # consents, never the unbounded row count (issue 11, H3)
+        return ClientUpdate(update.hospital, delta, update.num_patients)

@@ -8,10 +8,11 @@ For the latest round, while it is open and this hospital has not submitted to it
    `b` with this hospital (`fl.roles.selection`);
 3. train on those rows (`fl.train.train_local`), serialize the delta (safetensors), seal it to the
    aggregator's X25519 key, put it in the store;
-4. submit with `consentBlock = b` and `dataRoot` = the sorted Merkle root over the distinct
-   patients used. If the ledger refuses the update as stale (a revocation of one of this
-   hospital's patients landed after `b`), resync; retrain without the revoked patients if any of
-   them were used, else resubmit the same update with the fresh block.
+4. submit with `consentBlock = b`, `dataRoot` = the sparse Merkle root (`consent.smt`) over the
+   distinct patients used and `numPatients` = their number (the aggregation weight). If the
+   ledger refuses the update as stale (a revocation of one of this hospital's patients landed
+   after `b`), resync; retrain without the revoked patients if any of them were used, else
+   resubmit the same update with the fresh block.
 
 The round record (patients used, rows dropped and why) is persisted before every submission, so
 a restarted trainer keeps the patient lists behind every `dataRoot` it committed; it resumes from
@@ -31,10 +32,11 @@ from typing import Final, Protocol
 from torch import Tensor
 
 from consent.errors import ConsentError, StaleConsentError
+from consent.events import ConsentGranted
 from consent.ids import Address, Bytes32, StudyId
 from consent.index import ConsentIndex
-from consent.merkle import DataTree
 from consent.sealing import seal
+from consent.smt import DataTree
 from fl.data import HospitalDataset
 from fl.errors import FlError, NoTrainingDataError
 from fl.models import ModelSpec
@@ -56,6 +58,10 @@ TrainFn = Callable[
     [ModelSpec, Mapping[str, Tensor], HospitalDataset, LocalTrainingConfig], LocalResult
 ]
 _MAX_CONSECUTIVE_FAILURES: Final = 20
+EXPIRY_MARGIN_S: Final = 3_600
+"""A consent expiring within this many seconds of the consent view is left out: expiry counts
+like revocation, and the audit asks for an exclusion proof from every update that lands after a
+used patient's `expiresAt` (the update lands a few blocks after the view)."""
 
 
 class ConsentSource(Protocol):
@@ -212,6 +218,7 @@ class Trainer:
                     update_hash=prepared.update_hash,
                     update_cid=prepared.usage.update_cid,
                     num_samples=prepared.usage.num_samples,
+                    num_patients=len(prepared.usage.patients),
                     data_root=prepared.usage.data_root,
                     consent_block=prepared.usage.consent_block,
                 )
@@ -325,7 +332,7 @@ class Trainer:
 
     def _select(self) -> Selection:
         block = self._consent.sync()
-        timestamp = self._ledger.block_timestamp(block)
+        timestamp = self._ledger.block_timestamp(block) + EXPIRY_MARGIN_S
         return select_rows(
             self._consent.index, self.study, self._ledger.sender, self._dataset, block, timestamp
         )
@@ -391,9 +398,17 @@ class Trainer:
         return exclusion_proofs_for(self._consent.index, self.study, patient, submitted)
 
     def write_exclusion_proofs(self, out_dir: Path) -> list[Path]:
-        """Proof files for every revoked patient of this hospital, under
+        """Proof files for every revoked patient of this hospital (and every patient whose
+        consent carries an expiry), under
         `out_dir/<study>/<hospital>/<round>/<patient>.json` (see `fl.roles.proofs`)."""
         index = self._consent.index
-        revoked = index.revoked_since(self.study, self.hospital, -1)
-        proofs = [p for patient in revoked for p in self.exclusion_proofs(patient)]
+        revoked = set(index.revoked_since(self.study, self.hospital, -1))
+        expiring = {
+            e.patient
+            for patient in index.patients(self.study, self.hospital)
+            for e in index.history(self.study, patient)
+            if isinstance(e, ConsentGranted) and e.hospital == self.hospital and e.expires_at
+        }
+        patients = sorted(revoked | expiring)
+        proofs = [p for patient in patients for p in self.exclusion_proofs(patient)]
         return write_proof_files(out_dir, proofs)

@@ -30,7 +30,7 @@ from chain.transactions import Sender
 from consent.eip712 import sign_consent, sign_revocation
 from consent.ids import Address, Bytes32, parse_address, study_id
 from consent.keys import PatientKey, save_hex_key
-from consent.merkle import DataTree
+from consent.smt import DataTree
 from fl.roles.aggregator import METRICS_FORMAT
 
 pytestmark = pytest.mark.integration

@@ -27,7 +27,7 @@ from api.enrolment import enroll_records
 from consent.errors import StaleConsentError
 from consent.ids import Address, Bytes32
 from consent.keys import PatientKey, generate
-from consent.merkle import DataTree, NonMembershipProof, verify_membership, verify_non_membership
+from consent.smt import DataTree, SmtProof, verify_membership, verify_non_membership
 from fl.data import HospitalDataset, RecordDataset
 from fl.models import ModelSpec
 from fl.roles import StudyPlan
@@ -265,7 +265,7 @@ def test_exclusion_proofs_of_revoked_patients_verify_against_every_later_data_ro
             )  # fmt: skip
             body = json.loads(path.read_text())
             assert body["data_root"] == "0x" + bytes(update.data_root).hex()
-            proof = NonMembershipProof.from_json(body["proof"])
+            proof = SmtProof.from_json(body["proof"])
             assert verify_non_membership(update.data_root, patient, proof)
             for half in (proof.left, proof.right):
                 assert verify_membership(update.data_root, half)

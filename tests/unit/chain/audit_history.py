@@ -16,7 +16,7 @@ from pathlib import Path
 
 from chain.store import ArtifactStore
 from consent.ids import Address, Bytes32
-from consent.merkle import DataTree
+from consent.smt import DataTree
 from fl.roles.aggregator import METRICS_FORMAT
 from fl.roles.proofs import ExclusionProof, write_proof_files
 from tests.fixtures.ledger import LedgerWorld, sender_of

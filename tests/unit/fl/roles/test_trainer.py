@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 from torch import Tensor
 
-from consent.merkle import DataTree, verify_non_membership
 from consent.sealing import open_sealed
+from consent.smt import DataTree, verify_non_membership
 from fl.data import HospitalDataset
 from fl.models import ModelSpec
 from fl.roles import BaseModelMismatchError, ConsentRetryExhaustedError, DropReason
