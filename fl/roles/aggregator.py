@@ -11,9 +11,10 @@ Per round `r`:
    update with its reason (as data, in the outcome and the metrics artifact), never silently.
 4. Aggregate the accepted deltas with the plan's strategy (FedAvg: weighted by the on-chain
    patient count), evaluate on the held-out test set if given, put the model and a metrics
-   JSON, `finalize_round` naming how many of the round's updates were considered. If an update landed after the aggregator read the
-   round, the ledger refuses (`RoundChangedError`) and the aggregator re-reads and redoes step 3-4
-   with it, so every update on the ledger is either aggregated or listed as rejected.
+   JSON, `finalize_round` naming how many of the round's updates were considered. If an update
+   landed after the aggregator read the round, the ledger refuses (`RoundChangedError`) and the
+   aggregator re-reads and redoes step 3-4 with it, so every update on the ledger is either
+   aggregated or listed as rejected.
 
 State lives on the ledger: a restarted aggregator reads the round count and the last round's
 state and carries on (re-fetching the current base model and checking its hash).
