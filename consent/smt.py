@@ -179,7 +179,7 @@ def verify_membership(root: bytes, patient: str, proof: SmtProof) -> bool:
 def verify_non_membership(root: bytes, patient: str, proof: SmtProof) -> bool:
     """Whether `proof` shows `patient` absent from `root` (`verifyDataNonMembership`)."""
     key = _key(patient)
-    if _key(proof.patient) != key:
+    if _key(proof.patient) != key or not 0 <= proof.depth <= DEPTH:
         return False
     start: bytes = EMPTY
     if proof.occupant is not None:

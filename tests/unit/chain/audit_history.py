@@ -48,7 +48,8 @@ def _put(store: ArtifactStore, data: bytes) -> tuple[Bytes32, str]:
 def _metrics(round_: int, world: LedgerWorld, *, unlisted: bool) -> bytes:
     """The aggregator's metrics artifact: hospital 0 aggregated, hospital 1 rejected (left out of
     both lists in round 1 if `unlisted`, as an aggregator hiding an update would)."""
-    accepted = [{"hospital": sender_of(world.hospitals[0]), "num_samples": 30}]
+    used = len(HOSPITAL_PATIENTS[0]) - (1 if round_ else 0)  # patient 1 revoked after round 0
+    accepted = [{"hospital": sender_of(world.hospitals[0]), "num_patients": used}]
     rejected = [{"hospital": sender_of(world.hospitals[1]), "reason": "update is not finite"}]
     if unlisted and round_ == 1:
         rejected = []
@@ -95,6 +96,7 @@ def build_history(
                 update_hash=update_hash,
                 update_cid=update_cid,
                 num_samples=10 * len(used),
+                num_patients=len(used),
                 data_root=committed,
                 consent_block=consent_block,
             )

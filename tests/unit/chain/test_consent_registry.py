@@ -64,7 +64,10 @@ def test_grant_with_patient_signature_emits_event_and_consents(
 def test_batch_grant_emits_one_event_per_patient(eth_tester_ledger: LedgerWorld) -> None:
     world = eth_tester_ledger
     hospital = world.hospitals[0]
-    batch = [SignedConsent(world.patient(i), 0, world.consent_sig(i, hospital), DEADLINE) for i in (1, 2, 3)]
+    batch = [
+        SignedConsent(world.patient(i), 0, world.consent_sig(i, hospital), DEADLINE)
+        for i in (1, 2, 3)
+    ]
     events = hospital.consents.grant_batch(world.study, batch)
     assert [e.patient for e in events] == [world.patient(i) for i in (1, 2, 3)]
     assert hospital.consents.status_batch(world.study, [world.patient(i) for i in range(5)]) == [
@@ -190,7 +193,9 @@ def test_grant_by_non_member_raises_not_study_member(eth_tester_ledger: LedgerWo
 def test_grant_in_unknown_study_raises_unknown_study(eth_tester_ledger: LedgerWorld) -> None:
     world = eth_tester_ledger
     with pytest.raises(UnknownStudyError):
-        world.hospitals[0].consents.grant(study_id("nope"), world.patient(0), 0, DEADLINE, b"\x00" * 65)
+        world.hospitals[0].consents.grant(
+            study_id("nope"), world.patient(0), 0, DEADLINE, b"\x00" * 65
+        )
 
 
 def test_grant_for_zero_patient_raises_zero_patient(eth_tester_ledger: LedgerWorld) -> None:
@@ -274,7 +279,9 @@ def test_relayed_revocation_replayed_or_forged_is_rejected(eth_tester_ledger: Le
             world.study, world.patient(0), FAR_FUTURE, signature
         )
     forged = world.revocation_sig(
-        1, deadline=FAR_FUTURE, nonce=world.coordinator.consents.revocation_nonce(world.study, world.patient(0))
+        1,
+        deadline=FAR_FUTURE,
+        nonce=world.coordinator.consents.revocation_nonce(world.study, world.patient(0)),
     )
     with pytest.raises(InvalidSignerError):
         world.outsider.consents.revoke_with_sig(world.study, world.patient(0), FAR_FUTURE, forged)

@@ -127,6 +127,7 @@ class FakeLedger:
         update_hash: Bytes32,
         update_cid: str,
         num_samples: int,
+        num_patients: int,
         data_root: Bytes32,
         consent_block: int,
     ) -> int:
@@ -142,7 +143,14 @@ class FakeLedger:
             raise StaleConsentError(consent_block, last)
         block = self.chain.mine()
         update = UpdateRecord(
-            self._sender, update_hash, update_cid, num_samples, data_root, consent_block, block
+            self._sender,
+            update_hash,
+            update_cid,
+            num_samples,
+            num_patients,
+            data_root,
+            consent_block,
+            block,
         )
         self.chain.rounds[round_] = replace(record, updates=(*record.updates, update))
         return block

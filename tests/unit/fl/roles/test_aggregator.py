@@ -47,7 +47,7 @@ def test_round_with_every_member_is_finalized_with_the_sample_weighted_mean(worl
     assert outcome.missing == ()
     assert {h for h, _ in outcome.accepted} == set(HOSPITALS)
     expected = apply_delta(
-        world.plan.initial_state(), weighted_mean(deltas, [u.num_samples for u in updates])
+        world.plan.initial_state(), weighted_mean(deltas, [u.num_patients for u in updates])
     )
     model = bytes_to_state_dict(world.store.get(world.chain.rounds[0].model_cid))
     assert all(torch.allclose(model[k], expected[k]) for k in expected)
@@ -56,6 +56,9 @@ def test_round_with_every_member_is_finalized_with_the_sample_weighted_mean(worl
     metrics = json.loads(world.store.get(world.chain.rounds[0].metrics_cid))
     assert metrics["round"] == 0
     assert len(metrics["accepted"]) == 2
+    # the FedAvg weight is the on-chain patient count, never the unbounded row count
+    chain_counts = {u.hospital: u.num_patients for u in updates}
+    assert {e["hospital"]: e["num_patients"] for e in metrics["accepted"]} == chain_counts
 
 
 def _unseal(world: World, cid: str) -> bytes:
@@ -91,7 +94,8 @@ def test_tampered_and_wrongly_sealed_updates_are_rejected_with_reasons(world: Wo
     cid = world.store.put(wrong_key)
     FakeLedger(world.chain, HOSPITALS[1]).submit_update(
         world.study, 0, update_hash=Bytes32(hashlib.sha256(wrong_key).digest()), update_cid=cid,
-        num_samples=5, data_root=Bytes32(b"\x01" * 32), consent_block=world.chain.block,
+        num_samples=5, num_patients=5, data_root=Bytes32(b"\x01" * 32),
+        consent_block=world.chain.block,
     )  # fmt: skip
 
     outcome = aggregator.poll()
@@ -254,7 +258,7 @@ def test_an_update_landing_between_the_read_and_the_finalize_is_aggregated_on_re
     assert {e["hospital"] for e in metrics["accepted"]} == set(HOSPITALS)
     deltas = [bytes_to_state_dict(_unseal(world, u.update_cid)) for u in record.updates]
     expected = apply_delta(
-        world.plan.initial_state(), weighted_mean(deltas, [u.num_samples for u in record.updates])
+        world.plan.initial_state(), weighted_mean(deltas, [u.num_patients for u in record.updates])
     )
     model = bytes_to_state_dict(world.store.get(record.model_cid))
     assert all(torch.allclose(model[k], expected[k]) for k in expected)
