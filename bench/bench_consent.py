@@ -157,7 +157,7 @@ def bench_merkle(n: int) -> dict[str, Any]:
     proofs = [tree.membership_proof(p) for p in probes]
     prove_s = (time.perf_counter() - start) / len(probes)
     start = time.perf_counter()
-    ok = all(verify_membership(tree.root, p) for p in proofs)
+    ok = all(verify_membership(tree.root, p.patient, p) for p in proofs)
     verify_s = (time.perf_counter() - start) / len(probes)
     absent = _addresses(1000, seed=4)
     start = time.perf_counter()

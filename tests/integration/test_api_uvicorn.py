@@ -70,11 +70,12 @@ def _one_round(coordinator: Ledger, patients: tuple[LocalAccount, ...], store: L
     consents = hospital.consents
     for patient in patients:
         address = parse_address(patient.address)
+        deadline = chain.block_timestamp() + 3600
         signature = sign_consent(
             patient.key, consents.domain, STUDY, address, hospital_address, 0,
-            consents.nonce(address),
+            consents.grant_nonce(STUDY, address), deadline,
         )  # fmt: skip
-        consents.grant(STUDY, address, 0, signature)
+        consents.grant(STUDY, address, 0, deadline, signature)
     base = b"initial model"
     aggregator.rounds.open_round(STUDY, 0, _sha(base), store.put(base))
     update = b"update of hospital 8"
@@ -84,6 +85,7 @@ def _one_round(coordinator: Ledger, patients: tuple[LocalAccount, ...], store: L
         update_hash=_sha(update),
         update_cid=store.put(update),
         num_samples=len(patients),
+        num_patients=len(patients),
         data_root=DataTree.build([p.address for p in patients]).root,
         consent_block=chain.block_number(),
     )
@@ -92,7 +94,7 @@ def _one_round(coordinator: Ledger, patients: tuple[LocalAccount, ...], store: L
     metrics = {
         "format": METRICS_FORMAT,
         "round": 0,
-        "accepted": [{"hospital": hospital_address, "num_samples": len(patients)}],
+        "accepted": [{"hospital": hospital_address, "num_patients": len(patients)}],
         "rejected": [],
     }
     aggregator.rounds.finalize_round(
@@ -172,7 +174,12 @@ def _revocation(served: Served, index: int) -> tuple[str, dict[str, object]]:
     consents = served.ledger.consents
     deadline = served.ledger.chain.block_timestamp() + 600
     signature = sign_revocation(
-        patient.key, consents.domain, STUDY, address, consents.nonce(address), deadline
+        patient.key,
+        consents.domain,
+        STUDY,
+        address,
+        consents.revocation_nonce(STUDY, address),
+        deadline,
     )
     path = f"{served.url}/v1/studies/{'0x' + STUDY.hex()}/patients/{address}/revocation"
     return path, {"signature": "0x" + signature.hex(), "deadline": deadline}
