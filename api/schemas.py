@@ -132,7 +132,15 @@ class ConsentStatusOut(BaseModel):
     granted_block: int
     revoked_block: int | None
     expires_at: int
-    nonce: int = Field(description="the nonce the patient's next signature must use")
+    nonce: Uint256 = Field(
+        description="the nonce the patient's next `Revocation` (or `Cancellation`) signs: "
+        "`revocationNonce(study, patient)`; the same as `nonces.Revocation`"
+    )
+    nonces: dict[str, Uint256] = Field(
+        description="the nonce the next signature of each EIP-712 primary type of "
+        "`GET /v1/eip712` must carry: `Consent` the grant nonce, `Revocation` and "
+        "`Cancellation` the patient's own revocation nonce"
+    )
     history: list[ConsentEventOut]
 
 

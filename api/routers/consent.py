@@ -76,8 +76,10 @@ def revoke(
 def consent_status(
     study: StudyParam, patient: PatientParam, services: ServicesDep
 ) -> ConsentStatusOut:
-    """Whether the patient consents now, the current record, and every grant and revocation
-    (block, tx hash, time). 404 for an unknown study or a patient who never consented."""
+    """Whether the patient consents now, the current record, the nonce each signature type of
+    `GET /v1/eip712` must carry next (`nonces`, keyed by primary type), and every grant and
+    revocation (block, tx hash, time). 404 for an unknown study or a patient who never
+    consented."""
     ledger = services.ledger
     with reachable(ledger.chain):
         if not ledger.studies.study_exists(study):
@@ -86,7 +88,8 @@ def consent_status(
         if not record.exists:
             raise PatientNotEnrolledError(study, patient)
         consented = ledger.consents.is_consented(study, patient)
-        nonce = ledger.consents.revocation_nonce(study, patient)
+        revocation_nonce = ledger.consents.revocation_nonce(study, patient)
+        grant_nonce = ledger.consents.grant_nonce(study, patient)
     history = services.history.history(study, patient)
     return ConsentStatusOut(
         study=hex32(study),
@@ -96,6 +99,11 @@ def consent_status(
         granted_block=record.granted_block,
         revoked_block=record.revoked_block or None,
         expires_at=record.expires_at,
-        nonce=nonce,
+        nonce=revocation_nonce,
+        nonces={
+            "Consent": grant_nonce,
+            "Revocation": revocation_nonce,
+            "Cancellation": revocation_nonce,
+        },
         history=[ConsentEventOut.of(e) for e in history],
     )
