@@ -62,6 +62,10 @@ def _dev(index: int) -> LocalAccount:
     return account
 
 
+_FAR = 2**40
+"""Signature deadline of the bench's grants: never reached."""
+
+
 def _setup(rpc: str, patients: list[LocalAccount]) -> Ledger:
     chain = connect(rpc)
     coordinator = Sender.from_key(chain, _dev(0).key)
@@ -77,8 +81,8 @@ def _setup(rpc: str, patients: list[LocalAccount]) -> Ledger:
     signed = []
     for p in patients:
         address = parse_address(p.address)
-        signature = sign_consent(p.key, domain, STUDY, address, hospital_address, 0, 0)
-        signed.append(SignedConsent(address, 0, signature))
+        signature = sign_consent(p.key, domain, STUDY, address, hospital_address, 0, 0, _FAR)
+        signed.append(SignedConsent(address, 0, signature, _FAR))
     hospital.consents.grant_batch(STUDY, signed)
     return ledger
 

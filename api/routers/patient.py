@@ -87,7 +87,7 @@ def revocation_typed_data(
     ledger = services.ledger
     _checked_history(ledger, services, study, patient)
     with reachable(ledger.chain):
-        nonce = ledger.consents.nonce(patient)
+        nonce = ledger.consents.revocation_nonce(study, patient)
         deadline = ledger.chain.block_timestamp() + SIGNATURE_VALIDITY_S
         domain = ledger.consents.domain.as_dict()
     return RevocationTypedDataOut(
