@@ -112,13 +112,15 @@ def test_typed_data_for_an_unknown_patient_is_404(api: ApiWorld) -> None:
 def test_rounds_list_only_updates_of_the_patients_hospital_while_consented(api: ApiWorld) -> None:
     world = api.world
     world.grant(0, hospital=0)
+    world.grant(1, hospital=0)  # hospital 0 keeps a consent after patient 0 revokes
+    world.grant(2, hospital=1)  # numPatients is bounded by each hospital's active consents
     hospital0, hospital1 = world.hospitals
     for round_ in range(3):
         world.aggregator.rounds.open_round(world.study, round_, Bytes32(b"\x01" * 32), "bafybase")
         for hospital in (hospital0, hospital1):
             hospital.rounds.submit_update(
                 world.study, round_, update_hash=Bytes32(b"\x02" * 32), update_cid="bafyupd",
-                num_samples=4, data_root=Bytes32(b"\x03" * 32),
+                num_samples=4, num_patients=1, data_root=Bytes32(b"\x03" * 32),
                 consent_block=world.chain.block_number(),
             )  # fmt: skip
         world.aggregator.rounds.finalize_round(
