@@ -62,7 +62,7 @@ def demo(
     rounds: Annotated[int, typer.Option(min=1, help="Training rounds.")] = 5,
     hospitals: Annotated[int, typer.Option(min=1, max=8, help="Hospitals in the study.")] = 3,
     dataset: Annotated[
-        str, typer.Option(help="Bundled dataset: breast-cancer, diabetes, digits (10 classes) or wine (3).")
+        str, typer.Option(help="Bundled dataset: breast-cancer, diabetes, digits or wine.")
     ] = "breast-cancer",
     out: Annotated[Path, typer.Option(help="Directory for every output.")] = Path("demo-out"),
     revoke_after: Annotated[
