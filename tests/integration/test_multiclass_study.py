@@ -232,7 +232,7 @@ def test_a_ten_class_study_trains_as_ten_class_over_anvil_and_ipfs(
         s.wait_for(
             "every round to finalize",
             lambda: s.round_state(ROUNDS - 1) == RoundState.FINALIZED,
-            200,
+            240,
         )
         for name in ("aggregator", "h1", "h2", "h3"):
             assert s.procs[name].wait(timeout=60) == 0, s.tails()
