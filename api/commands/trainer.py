@@ -92,16 +92,17 @@ def trainer_command(
         wiring = wire_role(rpc, deployment, key, ipfs)
         hospital = wiring.port.sender
         folder = state_dir or Path(".consentfl") / f"trainer-{hospital}"
+        view = consent_view(wiring, folder)
         study_ref = parse_study(study)
         try:
-            # the file is checked against the study's schema before anything else happens
+            # the file is checked against the study schema before any training or transaction
             plan = StudyPlan.from_json_bytes(
                 wiring.store.get(wiring.port.study(study_ref).metadata_cid)
             )
             dataset = load_hospital_data(data, plan)
         except (FlError, StoreError) as exc:
+            view.index.close()
             fail(str(exc))
-        view = consent_view(wiring, folder)
         trainer = Trainer(
             study=study_ref,
             ledger=wiring.port,
