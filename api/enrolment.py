@@ -20,7 +20,13 @@ from consent.ids import Address, StudyId
 from consent.keys import PatientKey, generate
 from fl.data import HospitalDataset, RecordDataset, attach_patients
 
-__all__ = ["GRANTS_PER_CALL", "Enrolment", "enroll_records", "revoke_as_patient"]
+__all__ = [
+    "GRANTS_PER_CALL",
+    "Enrolment",
+    "enroll_records",
+    "grant_consents",
+    "revoke_as_patient",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,16 +44,16 @@ class Enrolment:
     granted: tuple[ConsentGranted, ...]
 
 
-def enroll_records(
+def grant_consents(
     consents: ConsentRegistry,
     study: StudyId,
-    records: RecordDataset,
+    record_ids: Sequence[str],
     *,
     expires_at: int = 0,
     deadline: int | None = None,
     keys: dict[str, PatientKey] | None = None,
     progress: Callable[[int], None] | None = None,
-) -> Enrolment:
+) -> tuple[dict[str, PatientKey], tuple[ConsentGranted, ...]]:
     """Give each record a patient key (generated unless `keys` maps it), sign each patient's
     consent to the sending hospital, and grant them in batches. `progress(n)` after each batch.
     The signatures carry `deadline` (default: one day after the chain's latest block)."""
@@ -55,7 +61,7 @@ def enroll_records(
         raise ValueError("the consent registry facade needs the hospital as sender")
     hospital = consents.sender.address
     given = keys or {}
-    patient_keys = {r: given.get(r) or generate() for r in records.record_ids}
+    patient_keys = {r: given.get(r) or generate() for r in record_ids}
     domain = consents.domain
     if deadline is None:
         deadline = consents.chain.block_timestamp() + 86_400
@@ -74,8 +80,24 @@ def enroll_records(
         if progress is not None:
             progress(len(chunk))
     logger.info("enrolled %d patients", len(granted))
+    return patient_keys, tuple(granted)
+
+
+def enroll_records(
+    consents: ConsentRegistry,
+    study: StudyId,
+    records: RecordDataset,
+    *,
+    expires_at: int = 0,
+    keys: dict[str, PatientKey] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Enrolment:
+    """`grant_consents` for every record, and the records re-keyed by their patients."""
+    patient_keys, granted = grant_consents(
+        consents, study, records.record_ids, expires_at=expires_at, keys=keys, progress=progress
+    )
     dataset = attach_patients(records, {r: k.address for r, k in patient_keys.items()})
-    return Enrolment(patient_keys, dataset, tuple(granted))
+    return Enrolment(patient_keys, dataset, granted)
 
 
 def revoke_as_patient(

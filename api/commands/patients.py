@@ -25,13 +25,15 @@ from api.commands._chain_common import (
     open_ledger,
     parse_study,
 )
-from api.enrolment import enroll_records
+from api.commands._schema_common import SchemaFileOption, read_schema_file
+from api.enrolment import grant_consents
 from api.handover import HANDOVER_SCRYPT_N, find_patient_key, write_handover
 from api.receipts import issue_receipt
 from consent.ids import parse_address
-from consent.keys import save_keyring, save_keystore
+from consent.keys import PatientKey, save_keyring, save_keystore
 from consent.private_file import write_private_file
-from fl.data import load_record_csv, write_hospital_csv
+from fl.data import attach_patients, load_record_csv, write_hospital_csv
+from fl.schema import read_table
 
 __all__ = ["patients_app"]
 
@@ -52,6 +54,19 @@ def _write_mapping(path: Path, mapping: dict[str, str]) -> None:
     writer.writerow(["record_id", "patient"])
     writer.writerows(mapping.items())
     write_private_file(path, text.getvalue().encode())
+
+
+def _write_patient_rows(source: Path, out: Path, keys: dict[str, PatientKey]) -> None:
+    """`source`'s rows, unchanged, with the `record_id` column replaced by the patient address."""
+    with source.open(newline="", encoding="utf-8-sig") as handle:
+        rows = [[c.strip() for c in row] for row in csv.reader(handle) if any(row)]
+    at = rows[0].index("record_id")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*rows[0][:at], "patient", *rows[0][at + 1 :]])
+        for row in rows[1:]:
+            writer.writerow([*row[:at], keys[row[at]].address, *row[at + 1 :]])
 
 
 @patients_app.command("enroll")
@@ -88,36 +103,49 @@ def enroll(
     ] = HANDOVER_SCRYPT_N,
     rpc: RpcOption = DEFAULT_RPC,
     as_json: JsonOption = False,
+    schema: SchemaFileOption = None,
 ) -> None:
     """Enrol every record as a patient with their own key; the patients sign, the hospital (the
     --key account) submits the grants. Also writes OUT.patients.csv (record_id -> patient, the
-    hospital's private mapping, mode 0600)."""
+    hospital's private mapping, mode 0600). With --schema the file is checked against the study
+    schema first (nothing is enrolled if it does not match) and its cells are kept as they are."""
     with cli_errors():
-        records = load_record_csv(data)
+        # the whole file is validated before any key is generated or any transaction sent
+        if schema is not None:
+            record_ids = read_table(data, read_schema_file(schema), id_column="record_id").ids
+            records = None
+        else:
+            records = load_record_csv(data)
+            record_ids = records.record_ids
         ledger = open_ledger(rpc, deployment, key)
         with Progress(transient=True) as progress:
-            task = progress.add_task("granting consents", total=len(records))
-            enrolment = enroll_records(
+            task = progress.add_task("granting consents", total=len(record_ids))
+            keys, granted = grant_consents(
                 ledger.consents,
                 parse_study(study),
-                records,
+                record_ids,
                 expires_at=expires_at,
                 progress=lambda n: progress.advance(task, n),
             )
-        save_keyring([enrolment.keys[r] for r in records.record_ids], keys_out, keyring_password)
-        write_hospital_csv(enrolment.dataset, out)
+        save_keyring([keys[r] for r in record_ids], keys_out, keyring_password)
+        if records is None:
+            _write_patient_rows(data, out, keys)
+        else:
+            write_hospital_csv(
+                attach_patients(records, {r: k.address for r, k in keys.items()}), out
+            )
         mapping_path = out.with_suffix(".patients.csv")
-        _write_mapping(mapping_path, {r: k.address for r, k in enrolment.keys.items()})
+        _write_mapping(mapping_path, {r: k.address for r, k in keys.items()})
         if handover is not None:
-            receipts = {e.patient: issue_receipt(ledger.consents, e) for e in enrolment.granted}
-            write_handover(handover, enrolment.keys, receipts, scrypt_n=handover_scrypt_n)
-    last = enrolment.granted[-1].position.block_number if enrolment.granted else None
+            receipts = {e.patient: issue_receipt(ledger.consents, e) for e in granted}
+            write_handover(handover, keys, receipts, scrypt_n=handover_scrypt_n)
+    last = granted[-1].position.block_number if granted else None
     emit(
         as_json,
-        {"patients": len(enrolment.granted), "data": str(out), "keyring": str(keys_out),
+        {"patients": len(granted), "data": str(out), "keyring": str(keys_out),
          "mapping": str(mapping_path), "last_block": last,
          "handover": None if handover is None else str(handover)},
-        f"enrolled {len(enrolment.granted)} patients (last grant in block {last}); "
+        f"enrolled {len(granted)} patients (last grant in block {last}); "
         f"training data {out}, keys {keys_out}, mapping {mapping_path}",
     )  # fmt: skip
 

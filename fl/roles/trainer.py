@@ -46,6 +46,7 @@ from fl.roles.plan import StudyPlan
 from fl.roles.proofs import ExclusionProof, exclusion_proofs_for, write_proof_files
 from fl.roles.records import RoundUsage, load_usages, round_path, write_json_atomic
 from fl.roles.selection import Selection, select_rows
+from fl.roles.study_data import load_hospital_data
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
 from fl.simulate import client_seed
 from fl.train import LocalResult, LocalTrainingConfig, train_local
@@ -144,6 +145,12 @@ class Trainer:
     def dataset(self, dataset: HospitalDataset) -> None:
         """Replace the rows (e.g. new records arrived); used from the next round on."""
         self._dataset = dataset
+
+    def reload_data(self, path: Path) -> HospitalDataset:
+        """Read `path` through the study's schema and use it from the next round on; a file that
+        does not match raises (`SchemaMismatchError`) and the current rows stay."""
+        self._dataset = load_hospital_data(path, self.plan())
+        return self._dataset
 
     @property
     def usages(self) -> dict[int, RoundUsage]:
