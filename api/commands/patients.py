@@ -37,6 +37,17 @@ from fl.schema import read_table
 
 __all__ = ["patients_app"]
 
+# the hospital's keyring password: prompted (hidden) unless the environment holds it
+KeyringPasswordOption = Annotated[
+    str,
+    typer.Option(
+        envvar="CONSENTFL_KEYRING_PASSWORD",
+        prompt=True,
+        hide_input=True,
+        help="Password of the keyring (env CONSENTFL_KEYRING_PASSWORD).",
+    ),
+]
+
 patients_app = typer.Typer(
     name="patients", help="Enrol a hospital's patients in a study.", no_args_is_help=True
 )
@@ -79,15 +90,7 @@ def enroll(
     keys_out: Annotated[
         Path, typer.Option(help="Encrypted keyring of the patients' keys (record order).")
     ],
-    keyring_password: Annotated[
-        str,
-        typer.Option(
-            envvar="CONSENTFL_KEYRING_PASSWORD",
-            prompt=True,
-            hide_input=True,
-            help="Password of the keyring (env CONSENTFL_KEYRING_PASSWORD).",
-        ),
-    ],
+    keyring_password: KeyringPasswordOption,
     expires_at: Annotated[
         int, typer.Option(min=0, help="Unix time the consents expire; 0 = never.")
     ] = 0,
@@ -155,15 +158,7 @@ def export_key(
     keyring: Annotated[Path, typer.Option(help="The hospital's keyring from `enroll`.")],
     patient: Annotated[str, typer.Option(help="The patient's address.")],
     out: Annotated[Path, typer.Option(help="Keystore file to write (V3 JSON, mode 0600).")],
-    keyring_password: Annotated[
-        str,
-        typer.Option(
-            envvar="CONSENTFL_KEYRING_PASSWORD",
-            prompt=True,
-            hide_input=True,
-            help="Password of the keyring (env CONSENTFL_KEYRING_PASSWORD).",
-        ),
-    ],
+    keyring_password: KeyringPasswordOption,
     password: Annotated[
         str,
         typer.Option(
