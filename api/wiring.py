@@ -8,7 +8,6 @@ The manifest records the RPC and IPFS URLs it was deployed with; an explicit `--
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -22,9 +21,10 @@ from chain.ledger import ChainLedger
 from chain.manifest import Manifest, load_manifest
 from chain.store import ArtifactStore, open_store
 from chain.transactions import Sender
-from consent.errors import KeyFileExistsError, KeystoreError
+from consent.errors import KeystoreError
 from consent.index import ConsentIndex
 from consent.keys import PatientKey, load_hex_key
+from consent.private_file import write_private_file
 from consent.sealing import generate_keypair, load_private_key, private_key_bytes
 
 __all__ = [
@@ -114,12 +114,8 @@ def consent_view(wiring: RoleWiring, state_dir: Path) -> ChainConsentView:
 def new_seal_key(path: Path) -> bytes:
     """Create the aggregator's X25519 key file (hex, mode 0600); returns the raw public key."""
     pair = generate_keypair()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError as exc:
-        raise KeyFileExistsError(path) from exc
-    with os.fdopen(fd, "w") as handle:
-        handle.write("0x" + private_key_bytes(pair.private_key).hex() + "\n")
+    text = "0x" + private_key_bytes(pair.private_key).hex() + "\n"
+    write_private_file(path, text.encode(), overwrite=False)
     return bytes(pair.public_key)
 
 

@@ -50,9 +50,9 @@ from chain.store import compute_cid
 from consent.events import ConsentEvent
 from consent.ids import Address, Bytes32, StudyId
 from consent.index import ConsentMask
-from consent.merkle import DataTree
 from consent.records import RoundResult, UpdateSubmission
 from consent.sealing import open_sealed, seal
+from consent.smt import DataTree
 from fl.data import Examples, HospitalDataset
 from fl.models import ModelSpec, initial_state
 from fl.ports import ArtifactStorePort, ConsentViewPort, LedgerPort, RoundRecord, StudyRecord

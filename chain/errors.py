@@ -206,7 +206,7 @@ class ConsentAlreadyExpiredError(ContractRevertError, ValueError):
 
 
 class SignatureExpiredError(ContractRevertError, ValueError):
-    """A relayed revocation's deadline has passed."""
+    """A signature's deadline (consent, revocation or cancellation) has passed."""
 
     signature = "SignatureExpired(uint64,uint256)"
 
@@ -220,7 +220,7 @@ class NoActiveConsentError(ContractRevertError, LookupError):
 class LengthMismatchError(ContractRevertError, ValueError):
     """Batch arrays differ in length."""
 
-    signature = "LengthMismatch(uint256,uint256,uint256)"
+    signature = "LengthMismatch(uint256,uint256,uint256,uint256)"
 
 
 class ZeroPatientError(ContractRevertError, ValueError):
@@ -245,12 +245,6 @@ class ECDSAInvalidSignatureSError(ContractRevertError, ValueError):
     """The signature is malleable (s in the upper half of the curve order)."""
 
     signature = "ECDSAInvalidSignatureS(bytes32)"
-
-
-class InvalidAccountNonceError(ContractRevertError, ValueError):
-    """An explicit nonce did not match the account's current nonce."""
-
-    signature = "InvalidAccountNonce(address,uint256)"
 
 
 class InvalidShortStringError(ContractRevertError, ValueError):
@@ -310,9 +304,27 @@ class StaleConsentError(ContractRevertError, consent_errors.StaleConsentError):
 
 
 class ConsentBlockInFutureError(ContractRevertError, ValueError):
-    """The update's consent block is after the current block."""
+    """The update's consent block is not before the current block (nobody could have seen it)."""
 
     signature = "ConsentBlockInFuture(uint64,uint256)"
+
+
+class ConsentBlockBeforeRoundError(ContractRevertError, ValueError):
+    """The update's consent block is before the block that opened the round."""
+
+    signature = "ConsentBlockBeforeRound(uint64,uint256)"
+
+
+class InvalidPatientCountError(ContractRevertError, ValueError):
+    """The update's patient count is zero or above the hospital's active consents."""
+
+    signature = "InvalidPatientCount(uint32,uint256)"
+
+
+class CoordinatorLacksRoleError(ContractRevertError, PermissionError):
+    """The account does not hold COORDINATOR_ROLE (revoked or never granted)."""
+
+    signature = "CoordinatorLacksRole(bytes32,address)"
 
 
 class NotEnoughUpdatesError(ContractRevertError, RuntimeError):

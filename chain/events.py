@@ -20,10 +20,12 @@ from consent.events import ConsentGranted, ConsentRevoked, EventPosition
 from consent.ids import Address, Bytes32, StudyId, parse_address
 
 __all__ = [
+    "CoordinatorChanged",
     "EventDecoder",
     "HospitalAdded",
     "HospitalRemoved",
     "LedgerEvent",
+    "PendingConsentsCancelled",
     "RoundFinalized",
     "RoundOpened",
     "StudyCreated",
@@ -87,8 +89,32 @@ class UpdateSubmitted:
     update_hash: Bytes32
     update_cid: str
     num_samples: int
+    num_patients: int
     data_root: Bytes32
     consent_block: int
+    position: EventPosition
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingConsentsCancelled:
+    """A patient cancelled their consent signatures not yet submitted (grant nonces below
+    `next_grant_nonce` are dead)."""
+
+    study: StudyId
+    patient: Address
+    next_grant_nonce: int
+    position: EventPosition
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinatorChanged:
+    """The admin handed a study to another coordinator."""
+
+    study: StudyId
+    previous: Address
+    coordinator: Address
     position: EventPosition
     tx_hash: str
 
@@ -116,6 +142,8 @@ LedgerEvent = (
     | RoundOpened
     | UpdateSubmitted
     | RoundFinalized
+    | PendingConsentsCancelled
+    | CoordinatorChanged
 )
 
 _Builder = Callable[[Mapping[str, Any], EventPosition, str, int], LedgerEvent]
@@ -164,6 +192,12 @@ _BUILDERS: dict[str, _Builder] = {
         tx_hash=h,
         block_timestamp=t,
     ),
+    "PendingConsentsCancelled": lambda a, p, h, _t: PendingConsentsCancelled(
+        _study(a, "study"), parse_address(a["patient"]), int(a["nextGrantNonce"]), p, h
+    ),
+    "CoordinatorChanged": lambda a, p, h, _t: CoordinatorChanged(
+        _study(a), parse_address(a["previous"]), parse_address(a["coordinator"]), p, h
+    ),
     "RoundOpened": lambda a, p, h, _t: RoundOpened(
         _study(a), int(a["round"]), _b32(a["baseModelHash"]), str(a["baseModelCid"]), p, h
     ),
@@ -174,6 +208,7 @@ _BUILDERS: dict[str, _Builder] = {
         _b32(a["updateHash"]),
         str(a["updateCid"]),
         int(a["numSamples"]),
+        int(a["numPatients"]),
         _b32(a["dataRoot"]),
         int(a["consentBlock"]),
         p,

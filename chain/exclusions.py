@@ -21,7 +21,7 @@ from consent.errors import MalformedProofError
 from consent.formats import UnknownFormatError
 from consent.formats.exclusion_proof import PROOF, PROOF_FORMAT
 from consent.ids import InvalidIdentifierError, parse_address, parse_bytes32
-from consent.merkle import NonMembershipProof
+from consent.smt import SmtProof
 
 __all__ = ["PROOF_FORMAT", "ExclusionFileError", "ExclusionProofs", "ProofEntry"]
 
@@ -39,7 +39,7 @@ class ExclusionFileError(ChainError, ValueError):
         self.reason = reason
 
 
-ProofEntry = NonMembershipProof | MalformedProofError
+ProofEntry = SmtProof | MalformedProofError
 """A parsed proof, or why it could not be parsed."""
 
 
@@ -69,7 +69,7 @@ class ExclusionProofs:
             raw = body["proof"]
             if not isinstance(raw, Mapping):
                 raise MalformedProofError(f"{source}: 'proof' must be an object")
-            entry = NonMembershipProof.from_json(raw)
+            entry = SmtProof.from_json(raw)
         except KeyError:
             entry = MalformedProofError(f"{source}: no 'proof'")
         except MalformedProofError as exc:

@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import Final
 
+from chain.consent_registry import ConsentRegistry
 from chain.deploy import Ledger
 from chain.errors import (
     ChainError,
@@ -114,6 +115,11 @@ class RevocationRelay:
         self._ledger = ledger
         self._lock = threading.Lock()
 
+    @property
+    def consents(self) -> ConsentRegistry:
+        """The registry facade the relay sends with (its sender signs the receipts)."""
+        return self._ledger.consents
+
     def revoke(
         self,
         study: StudyId,
@@ -137,7 +143,7 @@ class RevocationRelay:
             record = consents.record(study, patient)
             if not record.exists:
                 raise PatientNotEnrolledError(study, patient)
-            current = consents.nonce(patient)
+            current = consents.revocation_nonce(study, patient)
             if record.revoked_block:
                 # A retry of a revocation that landed: its nonce is used up by now.
                 self._check_signature(

@@ -7,7 +7,7 @@ by the ABI's field names, so either side can gain a field without a positional s
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Final
 
@@ -17,12 +17,14 @@ from chain.events import RoundFinalized, RoundOpened, UpdateSubmitted
 from consent.ids import Address, Bytes32, StudyId, parse_address
 from consent.records import RoundRecord, RoundResult, UpdateSubmission
 from consent.rounds import RoundState, UpdateRecord
+from consent.smt import SmtProof
 
 __all__ = ["Round", "RoundLedger", "RoundState", "UpdateRecord"]
 
 _GAS_OPEN: Final = 150_000
 _GAS_SUBMIT: Final = 260_000
 _GAS_FINALIZE: Final = 150_000
+_ZERO: Final = Address("0x" + "00" * 20)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,7 @@ def _update(raw: Mapping[str, Any]) -> UpdateRecord:
         update_hash=Bytes32(bytes(raw["updateHash"])),
         update_cid=str(raw["updateCid"]),
         num_samples=int(raw["numSamples"]),
+        num_patients=int(raw["numPatients"]),
         data_root=Bytes32(bytes(raw["dataRoot"])),
         consent_block=int(raw["consentBlock"]),
         submitted_block=int(raw["submittedBlock"]),
@@ -119,7 +122,9 @@ class RoundLedger(ContractFacade):
     def submit_update(
         self, study: StudyId, round_: int, submission: UpdateSubmission
     ) -> UpdateSubmitted:
-        """Submit the sending hospital's update (arguments matched to the ABI by name).
+        """Submit the sending hospital's update (arguments matched to the ABI by
+        name); `submission.num_patients` (the aggregation weight) must not exceed the hospital's
+        active consents (`InvalidPatientCountError`).
 
         Raises `StaleConsentError` (also a `consent.errors.StaleConsentError`) if a revocation
         of one of the hospital's patients landed after `submission.consent_block`.
@@ -170,10 +175,34 @@ class RoundLedger(ContractFacade):
         """How many rounds were opened in `study`."""
         return int(self._call("roundCount", bytes(study)))
 
-    def verify_data_leaf(
-        self, root: Bytes32, index: int, patient: Address, proof: Sequence[bytes]
-    ) -> bool:
-        """The contract's own check of a Merkle membership proof (for auditors)."""
+    def verify_data_membership(self, root: Bytes32, proof: SmtProof) -> bool:
+        """The contract's own check that `proof` shows `proof.patient` under `root`."""
+        if proof.occupant is not None:
+            return False
+        siblings = [bytes(s) for s in proof.siblings]
         return bool(
-            self._call("verifyDataLeaf", bytes(root), index, patient, [bytes(p) for p in proof])
+            self._call(
+                "verifyDataMembership",
+                bytes(root),
+                proof.patient,
+                proof.depth,
+                proof.bitmap,
+                siblings,
+            )
+        )
+
+    def verify_data_non_membership(self, root: Bytes32, proof: SmtProof) -> bool:
+        """The contract's own check that `proof` shows `proof.patient` absent from `root`."""
+        occupant = proof.occupant if proof.occupant is not None else _ZERO
+        siblings = [bytes(s) for s in proof.siblings]
+        return bool(
+            self._call(
+                "verifyDataNonMembership",
+                bytes(root),
+                proof.patient,
+                occupant,
+                proof.depth,
+                proof.bitmap,
+                siblings,
+            )
         )

@@ -6,14 +6,17 @@ metrics artifact (`metricsCid`, format `consent.formats.round_metrics`, the same
 aggregator in `fl/` writes with) lists each considered update as aggregated (`accepted`) or
 `rejected` with a reason, and, from version 2 on, the strategy's decision per update. The check
 here ties them: the hospitals listed are exactly the hospitals of the round's updates on chain,
-each once; and every decision matches the lists (kept exactly the aggregated ones, a rejected
-update with weight 0 and a reason, the kept weights summing to 1).
+each once; every aggregated update's weight (`num_patients`) is the patient count the contract
+bounded and recorded for it (issue 11, H3: a weight the chain did not bound, or a chain count the
+metrics do not use, is a failure); and every decision matches the lists (kept exactly the
+aggregated ones, a rejected update with weight 0 and a reason, the kept weights summing to 1).
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chain.store import (
@@ -25,6 +28,7 @@ from chain.store import (
 from consent.formats import FormatError
 from consent.formats.round_metrics import METRICS, METRICS_FORMAT, RoundMetrics
 from consent.records import RoundRecord
+from consent.rounds import UpdateRecord
 
 __all__ = ["METRICS_FORMAT", "AggregationFinding", "check_aggregation"]
 
@@ -39,6 +43,20 @@ class AggregationFinding:
 
 def _shown(hospitals: Counter[str]) -> str:
     return ", ".join(sorted(hospitals.elements()))
+
+
+def _weight_mismatches(
+    accepted: Sequence[tuple[str, int | None]], updates: Sequence[UpdateRecord]
+) -> list[str]:
+    chain_count = {u.hospital.lower(): u.num_patients for u in updates}
+    problems = []
+    for hospital, weight in accepted:
+        if weight != chain_count.get(hospital.lower()):
+            problems.append(
+                f"{hospital} aggregated with weight {weight!r}, but its on-chain "
+                f"patient count is {chain_count.get(hospital.lower())}"
+            )
+    return problems
 
 
 def check_aggregation(store: ArtifactReader, round_: RoundRecord) -> AggregationFinding:
@@ -68,6 +86,8 @@ def check_aggregation(store: ArtifactReader, round_: RoundRecord) -> Aggregation
         if extra := listed - on_chain:
             problems.append(f"listed without a matching update on chain: {_shown(extra)}")
         return AggregationFinding(False, "; ".join(problems))
+    if weights := _weight_mismatches(body.accepted, updates):
+        return AggregationFinding(False, "; ".join(weights))
     if body.version >= 2 and (problem := _decisions_problem(body, Counter(accepted))):
         return AggregationFinding(False, problem)
     return AggregationFinding(

@@ -12,6 +12,7 @@ import time
 from typing import Any, Final
 
 from eth_account import Account
+from eth_account.messages import SignableMessage
 from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import TransactionFailed
 from eth_utils.address import to_checksum_address
@@ -93,6 +94,20 @@ class Sender:
     def unlocked(cls, chain: Chain, address: str) -> Sender:
         """A sender for an account the node signs for (eth-tester accounts, anvil dev accounts)."""
         return cls(chain, parse_address(address))
+
+    @property
+    def signs_locally(self) -> bool:
+        """True when this process holds the key (False for accounts unlocked on the node)."""
+        return self._account is not None
+
+    def sign_message(self, message: SignableMessage) -> bytes:
+        """This account's 65-byte signature of an EIP-191 / EIP-712 message (consent receipts).
+
+        Raises `ChainError` for an account the node signs for: its key is not here.
+        """
+        if self._account is None:
+            raise ChainError(f"{self.address} is unlocked on the node; no local key to sign with")
+        return bytes(self._account.sign_message(message).signature)
 
     def transact(self, fn: Transactable, gas: int, decoder: RevertDecoder) -> TxReceipt:
         """Send `fn` with gas limit `gas` and wait for its receipt.

@@ -28,16 +28,19 @@ class UpdateSubmission:
     """SHA-256 of the exact stored bytes (the encoded update)."""
     update_cid: str
     num_samples: int
+    num_patients: int
+    """Distinct patients under `data_root`: the update's aggregation weight, bounded on chain by
+    the hospital's active consents (`InvalidPatientCount`)."""
     data_root: Bytes32
-    """Root of the Merkle tree over the distinct patients trained on."""
+    """Root of the sparse Merkle tree over the distinct patients trained on."""
     consent_block: int
     """The block the consent view was synced to (the freshness rule's input)."""
 
     def __post_init__(self) -> None:
         if len(bytes(self.update_hash)) != 32 or len(bytes(self.data_root)) != 32:
             raise ValueError("update_hash and data_root must be 32 bytes")
-        if self.num_samples < 0 or self.consent_block < 0:
-            raise ValueError("num_samples and consent_block must be >= 0")
+        if self.num_samples < 0 or self.num_patients < 0 or self.consent_block < 0:
+            raise ValueError("num_samples, num_patients and consent_block must be >= 0")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -46,6 +46,7 @@ class UpdateRecord:
     update_hash: Bytes32
     update_cid: str
     num_samples: int
+    num_patients: int
     data_root: Bytes32
     consent_block: int
     submitted_block: int

@@ -15,6 +15,8 @@ __all__ = [
     "ModelStateError",
     "NoTrainingDataError",
     "NonNumericValueError",
+    "SchemaError",
+    "SchemaMismatchError",
     "SplitError",
     "TrainingConfigError",
     "UnknownPluginError",
@@ -68,6 +70,30 @@ class MalformedAddressError(DataError):
 
 class NonNumericValueError(DataError):
     """A feature or label cell is empty, not a number, or not finite."""
+
+
+class SchemaError(FlError, ValueError):
+    """A study schema (or its JSON form, or the options it is built from) is invalid."""
+
+
+class SchemaMismatchError(DataError):
+    """A data file does not match the study schema.
+
+    `problem` names what is wrong, one of `fl.schema.PROBLEMS` ("missing column", "unknown
+    class", "non-numeric value", ...); `path`, `line` and `column` say where (see `DataError`).
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        detail: str,
+        *,
+        path: Path | None = None,
+        line: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        super().__init__(f"{problem}: {detail}", path=path, line=line, column=column)
+        self.problem = problem
 
 
 class SplitError(FlError, ValueError):

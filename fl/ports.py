@@ -66,7 +66,9 @@ class LedgerPort(Protocol):
         ...
 
     def submit_update(self, study: StudyId, round_: int, submission: UpdateSubmission) -> int:
-        """Submit this hospital's update; returns the block.
+        """Submit this hospital's update; returns the block. `submission.num_patients` (distinct
+        patients under `data_root`) is the update's aggregation weight, bounded on chain by the
+        hospital's active consents.
 
         Raises `consent.errors.StaleConsentError` when a revocation of one of this hospital's
         patients landed after `submission.consent_block`.

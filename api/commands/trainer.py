@@ -23,9 +23,9 @@ from api.commands._chain_common import (
 )
 from api.wiring import consent_view, wire_role
 from chain.store import StoreError
-from fl.data import load_hospital_csv
 from fl.errors import FlError
-from fl.roles import Trainer, TrainerOutcome
+from fl.roles import StudyPlan, Trainer, TrainerOutcome
+from fl.roles.study_data import load_hospital_data
 
 __all__ = ["trainer_command"]
 
@@ -97,13 +97,24 @@ def trainer_command(
         hospital = wiring.port.sender
         folder = state_dir or Path(".consentfl") / f"trainer-{hospital}"
         view = consent_view(wiring, folder)
+        study_ref = parse_study(study)
+        try:
+            # the file is checked against the study schema before any training or transaction
+            plan = StudyPlan.from_json_bytes(
+                wiring.store.get(wiring.port.study(study_ref).metadata_cid)
+            )
+            dataset = load_hospital_data(data, plan)
+        except (FlError, StoreError) as exc:
+            view.index.close()
+            fail(str(exc))
         trainer = Trainer(
-            study=parse_study(study),
+            study=study_ref,
             ledger=wiring.port,
             store=wiring.store,
             consent=view,
-            dataset=load_hospital_csv(data),
+            dataset=dataset,
             state_dir=folder,
+            plan=plan,
         )
         try:
             trainer.run(

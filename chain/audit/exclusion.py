@@ -2,7 +2,9 @@
 to that hospital again) by an update's consent block, that update has a published
 non-membership proof that verifies against its on-chain `dataRoot`. Unreadable proof files fail.
 
-Expired (not revoked) consent leaves no event and is outside this check."""
+Expiry counts like revocation: a patient whose consent with the hospital had expired by the block
+the update landed in (the grant's `expiresAt` <= that block's timestamp) needs the same proof.
+Expired consent leaves no event: the check computes it from the grant's `expiresAt`."""
 
 from __future__ import annotations
 
@@ -12,10 +14,10 @@ from chain.audit.check import hexed
 from chain.audit.report import AuditCheck
 from chain.audit.view import AuditView
 from consent.errors import MalformedProofError
-from consent.events import ConsentRevoked
+from consent.events import ConsentGranted, ConsentRevoked
 from consent.ids import Address
-from consent.merkle import verify_non_membership
 from consent.rounds import UpdateRecord
+from consent.smt import verify_non_membership
 
 __all__ = ["Exclusion"]
 
@@ -40,7 +42,8 @@ class Exclusion:
     def _update(self, view: AuditView, round_: int, update: UpdateRecord) -> list[AuditCheck]:
         checks: list[AuditCheck] = []
         root = hexed(update.data_root)
-        for patient in _revoked_by(view, update).values():
+        submitted_at = view.submitted_at(round_, update.hospital)
+        for patient, why in _must_exclude(view, update, submitted_at).values():
             proof = view.proof(update.hospital, update.data_root, patient)
             if proof is None:
                 passed, detail = False, f"no non-membership proof against dataRoot {root}"
@@ -50,21 +53,35 @@ class Exclusion:
                 passed, detail = True, f"absent from dataRoot {root}"
             else:
                 passed, detail = False, f"proof does not verify against dataRoot {root}"
-            subject = f"revoked patient {patient}"
+            subject = f"{why} patient {patient}"
             checks.append(AuditCheck(self.name, passed, subject, detail, round_, update.hospital))
         return checks
 
 
-def _revoked_by(view: AuditView, update: UpdateRecord) -> dict[str, Address]:
-    """The hospital's patients whose last word by the update's consent block was a revocation."""
-    revoked: dict[str, Address] = {}
+def _must_exclude(
+    view: AuditView, update: UpdateRecord, submitted_at: int | None
+) -> dict[str, tuple[Address, str]]:
+    """Patients (lowercase -> address, why) the update must leave out: the hospital's patients
+    whose last word by the update's consent block was a revocation, or whose grant to the
+    hospital had expired by the time the update landed (unknown landing time: any expiry)."""
+    excluded: dict[str, tuple[Address, str]] = {}
+    latest: dict[str, ConsentGranted | ConsentRevoked] = {}
     for event in view.consent_events:
         if event.position.block_number > update.consent_block:
             break
+        latest[event.patient.lower()] = event
         if event.hospital != update.hospital:
             continue
         if isinstance(event, ConsentRevoked):
-            revoked[event.patient.lower()] = event.patient
+            excluded[event.patient.lower()] = (event.patient, "revoked")
         else:
-            revoked.pop(event.patient.lower(), None)
-    return revoked
+            excluded.pop(event.patient.lower(), None)
+    for key, event in latest.items():
+        if (
+            isinstance(event, ConsentGranted)
+            and event.hospital == update.hospital
+            and event.expires_at != 0
+            and (submitted_at is None or event.expires_at <= submitted_at)
+        ):
+            excluded[key] = (event.patient, "expired")
+    return excluded

@@ -4,13 +4,14 @@ Checks depend on `AuditView` (a Protocol of reads only), never on the facades: t
 transaction or write to the store, and a unit test can hand them a history no honest contract
 would accept (a forked or lying node) to show what each check catches. `LedgerView.read` takes
 the snapshot from a deployment: every round and its updates, the study's consent, membership and
-submission events up to the block, with read-only access to the artifacts and published proofs.
+submission events up to the block (with the timestamps of the blocks updates landed in), with
+read-only access to the artifacts and published proofs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from chain.deploy import Ledger
@@ -68,6 +69,10 @@ class AuditView(Protocol):
         """Where the `UpdateSubmitted` event of `hospital` in `round_` is, if there is one."""
         ...
 
+    def submitted_at(self, round_: int, hospital: Address) -> int | None:
+        """The timestamp of the block `hospital`'s update of `round_` landed in, if known."""
+        ...
+
     @property
     def artifacts(self) -> ArtifactReader:
         """The artifact store, for reads."""
@@ -95,6 +100,8 @@ class LedgerView:
     submissions: Mapping[tuple[int, str], EventPosition]
     artifacts: ArtifactReader
     published: ExclusionProofs
+    block_times: Mapping[int, int] = field(default_factory=dict)
+    """Block number -> timestamp, for the blocks updates landed in (the expiry rule's input)."""
 
     def updates(self, round_: int) -> Sequence[UpdateRecord]:
         """The updates recorded in `round_`."""
@@ -103,6 +110,11 @@ class LedgerView:
     def submission(self, round_: int, hospital: Address) -> EventPosition | None:
         """Where `hospital`'s `UpdateSubmitted` event of `round_` is."""
         return self.submissions.get((round_, hospital.lower()))
+
+    def submitted_at(self, round_: int, hospital: Address) -> int | None:
+        """The timestamp of the block of `hospital`'s update of `round_` (None if unknown)."""
+        position = self.submission(round_, hospital)
+        return None if position is None else self.block_times.get(position.block_number)
 
     def proof(self, hospital: Address, data_root: Bytes32, patient: Address) -> ProofEntry | None:
         """The published non-membership proof, if any."""
@@ -143,7 +155,11 @@ class LedgerView:
             for e in _chunked(ledger.rounds.events, start, block)
             if isinstance(e, UpdateSubmitted) and e.study == study
         }
-        return cls(study, block, rounds, consent, membership, submissions, artifacts, proofs)
+        times = {
+            p.block_number: ledger.chain.block_timestamp(p.block_number)
+            for p in submissions.values()
+        }
+        return cls(study, block, rounds, consent, membership, submissions, artifacts, proofs, times)
 
 
 def _chunked(

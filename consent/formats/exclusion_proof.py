@@ -8,7 +8,7 @@ Written by the trainer (`fl.roles.proofs`), read by the audit (`chain.exclusions
     <study> is "0x" + 64 lowercase hex digits; <hospital> and <patient> are checksummed addresses.
 
     {
-      "format": "consentfl.exclusion-proof/1",
+      "format": "consentfl.exclusion-proof/2",
       "study": "0x<64 hex>",
       "hospital": "0x<checksummed>",
       "round": 4,
@@ -16,17 +16,19 @@ Written by the trainer (`fl.roles.proofs`), read by the audit (`chain.exclusions
       "revoked_block": 118,          # the revocation this proof answers for
       "consent_block": 120,          # the update's consentBlock on chain (>= revoked_block)
       "data_root": "0x<64 hex>",     # the update's dataRoot on chain
-      "proof": {                     # consent.merkle.NonMembershipProof.to_json()
-        "left":  {"index": 7, "patient": "0x...", "siblings": ["0x<64 hex>", ...]},
-        "right": {"index": 8, "patient": "0x...", "siblings": ["0x<64 hex>", ...]}
+      "proof": {                     # consent.smt.SmtProof.to_json()
+        "patient": "0x...", "depth": 21, "bitmap": "0x1f3a...",
+        "siblings": ["0x<64 hex>", ...],            # the non-empty ones, deepest first
+        "occupant": "0x..." | null                  # the leaf met instead of the patient's
       },
       "extensions": {}               # ignored by readers that do not know a key
     }
 
 An auditor checks: the round's update of `hospital` on chain has this `data_root` and
 `consent_block`; `revoked_block <= consent_block` matches the patient's `ConsentRevoked` event;
-and `consent.merkle.verify_non_membership(data_root, patient, proof)` (or, per half, the
-contract's `RoundLedger.verifyDataLeaf`).
+and `consent.smt.verify_non_membership(data_root, patient, proof)` (or the contract's
+`RoundLedger.verifyDataNonMembership`). Version 1 (sorted-Merkle proofs, `consent.merkle`) is no
+longer read: its trees are gone with issue 11's sparse Merkle tree.
 """
 
 from __future__ import annotations
@@ -38,11 +40,11 @@ from typing import Any, Final
 
 from consent.formats._document import Family
 from consent.ids import Address, Bytes32, StudyId
-from consent.merkle import NonMembershipProof
+from consent.smt import SmtProof
 
 __all__ = ["PROOF", "PROOF_FORMAT", "ExclusionProof"]
 
-PROOF: Final = Family("consentfl.exclusion-proof", (1,))
+PROOF: Final = Family("consentfl.exclusion-proof", (2,))
 PROOF_FORMAT: Final = PROOF.latest
 
 
@@ -57,7 +59,7 @@ class ExclusionProof:
     revoked_block: int
     consent_block: int
     data_root: Bytes32
-    proof: NonMembershipProof
+    proof: SmtProof
     extensions: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json_dict(self) -> dict[str, Any]:

@@ -4,7 +4,7 @@ Written by the aggregator (`fl.roles.aggregator`), read by the audit (`chain.rou
 Canonical JSON, version 2::
 
     {"format": "consentfl.round-metrics/2", "round": 3,
-     "accepted": [{"hospital": "0x..", "num_samples": 140}],
+     "accepted": [{"hospital": "0x..", "num_patients": 70}],   # weight = on-chain count
      "rejected": [{"hospital": "0x..", "reason": "..."}],
      "decisions": [{"hospital": "0x..", "kept": true, "weight": 0.55, "reason": ""}],
      "missing": ["0x.."],
@@ -14,7 +14,11 @@ Canonical JSON, version 2::
 
 `decisions` (new in version 2) is the strategy's report: one entry per update the aggregator
 considered, in the round's order, kept with the weight it got in the combination or rejected with
-the reason. Version 1 has no `decisions` and no `extensions`; it is still read (decisions empty).
+the reason. `num_patients` is the update's aggregation weight: the patient count the contract
+bounded by the hospital's active consents and recorded with the update (issue 11, H3); the audit
+requires them to agree. Version 1 has no `decisions` and no `extensions`; it is still read
+(decisions empty; an entry without `num_patients`, as early version-1 documents wrote
+`num_samples`, reads as an unknown weight, which the audit reports).
 """
 
 from __future__ import annotations
@@ -64,8 +68,9 @@ class RoundMetrics:
     """One finalized round's account of its updates, its strategy and its test metrics."""
 
     round: int
-    accepted: tuple[tuple[str, int], ...]
-    """(hospital, num_samples) of the updates aggregated."""
+    accepted: tuple[tuple[str, int | None], ...]
+    """(hospital, num_patients) of the updates aggregated; None when the document has no
+    `num_patients` for it."""
     rejected: tuple[tuple[str, str], ...]
     """(hospital, reason) of the updates left out."""
     decisions: tuple[Decision, ...] = ()
@@ -81,7 +86,7 @@ class RoundMetrics:
             {
                 "format": METRICS_FORMAT,
                 "round": self.round,
-                "accepted": [{"hospital": h, "num_samples": n} for h, n in self.accepted],
+                "accepted": [{"hospital": h, "num_patients": n} for h, n in self.accepted],
                 "rejected": [{"hospital": h, "reason": r} for h, r in self.rejected],
                 "decisions": [d.to_json_dict() for d in self.decisions],
                 "missing": list(self.missing),
@@ -103,7 +108,8 @@ class RoundMetrics:
             return cls(
                 round=_int(body["round"]),
                 accepted=tuple(
-                    (str(e["hospital"]), int(e["num_samples"])) for e in _list(body, "accepted")
+                    (str(e["hospital"]), _weight(e.get("num_patients")))
+                    for e in _list(body, "accepted")
                 ),
                 rejected=tuple(
                     (str(e["hospital"]), str(e.get("reason", ""))) for e in _list(body, "rejected")
@@ -125,6 +131,10 @@ def _int(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected an integer, got {value!r}")
     return value
+
+
+def _weight(value: object) -> int | None:
+    return None if value is None else _int(value)
 
 
 def _list(body: Mapping[str, Any], key: str, required: bool = True) -> list[Mapping[str, Any]]:

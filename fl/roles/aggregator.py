@@ -10,13 +10,13 @@ Per round `r`:
    decode with the plan's codec, check the update envelope, deserialize against the learner's
    template, screen. Any failure rejects that hospital's update with its reason (as data, in the
    outcome and the metrics artifact), never silently.
-4. Combine the kept updates with the plan's learner and strategy (FedAvg: sample-weighted), whose
-   report is a decision per update; evaluate on the held-out test set if given; put the model and
-   the metrics artifact (`consent.formats.round_metrics`, with the decisions); `finalize_round`
-   naming how many of the round's updates were considered. If an update landed after the
-   aggregator read the round, the ledger refuses (`RoundChangedError`) and the aggregator
-   re-reads and redoes steps 3-4 with it, so every update on the ledger is either aggregated or
-   listed as rejected.
+4. Combine the kept updates with the plan's learner and strategy (FedAvg: weighted by the
+   on-chain patient count), whose report is a decision per update; evaluate on the held-out
+   test set if given; put the model and the metrics artifact (`consent.formats.round_metrics`,
+   with the decisions); `finalize_round` naming how many of the round's updates were considered.
+   If an update landed after the aggregator read the round, the ledger refuses
+   (`RoundChangedError`) and the aggregator re-reads and redoes steps 3-4 with it, so every
+   update on the ledger is either aggregated or listed as rejected.
 
 State lives on the ledger: a restarted aggregator reads the round count and the last round's
 state and carries on (re-fetching the current base model and checking its hash). `run()` is the
@@ -68,7 +68,7 @@ class AggregatorOutcome:
     model_hash: Bytes32
     metrics_cid: str
     accepted: tuple[tuple[Address, int], ...]
-    """(hospital, num_samples) of the updates aggregated."""
+    """(hospital, weight = on-chain num_patients) of the updates aggregated."""
     rejected: tuple[RejectedHospital, ...]
     missing: tuple[Address, ...]
     """Member hospitals that did not submit before the round closed."""
@@ -328,7 +328,7 @@ class Aggregator:
             model_cid=model.cid,
             model_hash=model.hash,
             metrics_cid="",
-            accepted=tuple((Address(u.client_id), u.num_samples) for u in accepted),
+            accepted=tuple((Address(u.client_id), u.num_samples) for u in accepted),  # weights
             rejected=tuple(rejected),
             missing=tuple(h for h in study.hospitals if h not in submitted),
             test=test,

@@ -109,4 +109,6 @@ class UpdateIntake:
         if problem is not None:
             raise EnvelopeMismatchError(problem)
         delta = bytes_to_state_dict(payload, expected=template)
-        return ClientUpdate(update.hospital, delta, update.num_samples)
+        # FedAvg weight: the patient count the contract bounded by the hospital's active
+        # consents, never the unbounded row count (issue 11, H3)
+        return ClientUpdate(update.hospital, delta, update.num_patients)

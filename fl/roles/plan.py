@@ -1,9 +1,12 @@
 """The study's training plan, built from the study-plan artifact (`consent.formats.study_plan`)
 whose CID is the study's on-chain `metadataCid`.
 
-Every trainer rebuilds the same model from it, trains with the same local configuration, encodes
-its update with the plan's codec (`fl.codecs`) and computes what the plan's learner ships
-(`fl.learners`); the aggregator combines with the same learner and strategy.
+Every trainer rebuilds the same model from it, reads its file through the plan's schema when it
+has one (`fl.schema`, encoded with the federated statistics, `fl.preprocess`), trains with the
+same local configuration, encodes its update with the plan's codec (`fl.codecs`) and computes
+what the plan's learner ships (`fl.learners`); the aggregator combines with the same learner and
+strategy. The format is `consent.formats.study_plan`; a plan without a schema is a study of
+`fl.data`'s numeric `label` files, as before.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from fl.errors import FlError
 from fl.learner import Learner
 from fl.learners import make_learner
 from fl.models import ModelSpec, initial_state
+from fl.preprocess import StudyStats
 from fl.roles.errors import MetadataError
+from fl.schema import StudySchema
 from fl.strategies import make_strategy
 from fl.strategy import Strategy
 from fl.train import LocalTrainingConfig
@@ -42,6 +47,10 @@ class StudyPlan:
     """How long the aggregator waits for missing hospitals once the minimum is met."""
     codec: str = DEFAULT_CODEC
     learner: str = DEFAULT_LEARNER
+    schema: StudySchema | None = None
+    """What every hospital's file must look like (validated before round 0 and every reload)."""
+    stats: StudyStats | None = None
+    """The federated preprocessing statistics every hospital encodes its rows with."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.round_timeout_s) and self.round_timeout_s >= 0):
@@ -49,6 +58,37 @@ class StudyPlan:
         self.make_strategy()  # validates name and options
         self.make_codec()
         self.make_learner()
+        if self.schema is not None:
+            self._check_schema(self.schema)
+        elif self.stats is not None:
+            raise MetadataError("preprocessing statistics need a schema")
+
+    def _check_schema(self, schema: StudySchema) -> None:
+        kind = schema.task.kind
+        expected = {
+            "binary": "classification",
+            "multiclass": "multiclass",
+            "regression": "regression",
+        }.get(kind)
+        if expected is None:
+            raise MetadataError(f"a {kind} study has no SGD model (see fl.learners)")
+        if self.model.task != expected:
+            raise MetadataError(f"the schema's task is {kind}, the model's {self.model.task}")
+        if kind == "multiclass" and self.model.n_outputs != schema.task.n_classes:
+            raise MetadataError(
+                f"the schema has {schema.task.n_classes} classes, the model "
+                f"{self.model.n_outputs} outputs"
+            )
+        if self.model.n_features != len(schema.feature_names()):
+            raise MetadataError(
+                f"the schema encodes {len(schema.feature_names())} features, "
+                f"the model takes {self.model.n_features}"
+            )
+        try:
+            if self.stats is not None:
+                self.stats.check_fits(schema)
+        except FlError as exc:
+            raise MetadataError(f"preprocessing statistics do not fit the schema: {exc}") from exc
 
     def make_strategy(self) -> Strategy:
         """The configured aggregation strategy."""
@@ -86,6 +126,8 @@ class StudyPlan:
             learner=self.learner,
             init_seed=self.init_seed,
             round_timeout_s=self.round_timeout_s,
+            schema=None if self.schema is None else self.schema.to_json_dict(),
+            preprocessing_stats=None if self.stats is None else self.stats.to_json_dict(),
         ).to_json_bytes()
 
     @classmethod
@@ -105,6 +147,14 @@ class StudyPlan:
                 round_timeout_s=document.round_timeout_s,
                 codec=document.codec,
                 learner=document.learner,
+                schema=(
+                    None if document.schema is None else StudySchema.from_json_dict(document.schema)
+                ),
+                stats=(
+                    None
+                    if document.preprocessing_stats is None
+                    else StudyStats.from_json_dict(document.preprocessing_stats)
+                ),
             )
         except MetadataError:
             raise

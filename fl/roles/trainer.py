@@ -10,10 +10,11 @@ For the latest round, while it is open and this hospital has not submitted to it
    base, shipping trained - base), serialize it (safetensors) with its update envelope
    (`consent.formats.update_envelope`), encode it with the plan's codec (`fl.codecs`; today
    sealed to the aggregator's X25519 key), put it in the store;
-4. submit with `consentBlock = b` and `dataRoot` = the sorted Merkle root over the distinct
-   patients used. If the ledger refuses the update as stale (a revocation of one of this
-   hospital's patients landed after `b`), resync; retrain without the revoked patients if any of
-   them were used, else resubmit the same update with the fresh block.
+4. submit with `consentBlock = b`, `dataRoot` = the sparse Merkle root (`consent.smt`) over the
+   distinct patients used and `numPatients` = their number (the aggregation weight). If the
+   ledger refuses the update as stale (a revocation of one of this hospital's patients landed
+   after `b`), resync; retrain without the revoked patients if any of them were used, else
+   resubmit the same update with the fresh block.
 
 The round record (patients used, rows dropped and why) is persisted before every submission, so
 a restarted trainer keeps the patient lists behind every `dataRoot` it committed; it resumes from
@@ -29,14 +30,16 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Final
 
 from torch import Tensor
 
 from consent.errors import StaleConsentError
+from consent.events import ConsentGranted
 from consent.formats.update_envelope import UpdateEnvelope
 from consent.ids import Address, Bytes32, StudyId
-from consent.merkle import DataTree
 from consent.records import UpdateSubmission
+from consent.smt import DataTree
 from fl.data import HospitalDataset
 from fl.errors import NoTrainingDataError
 from fl.models import ModelSpec
@@ -55,6 +58,7 @@ from fl.roles.plan import StudyPlan
 from fl.roles.proofs import ExclusionProof, exclusion_proofs_for, write_proof_files
 from fl.roles.records import RoundUsage, load_usages, round_path, write_json_atomic
 from fl.roles.selection import Selection, select_rows
+from fl.roles.study_data import load_hospital_data
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
 from fl.simulate import client_seed
 from fl.train import LocalResult, LocalTrainingConfig
@@ -66,6 +70,10 @@ logger = logging.getLogger(__name__)
 TrainFn = Callable[
     [ModelSpec, Mapping[str, Tensor], HospitalDataset, LocalTrainingConfig], LocalResult
 ]
+EXPIRY_MARGIN_S: Final = 3_600
+"""A consent expiring within this many seconds of the consent view is left out: expiry counts
+like revocation, and the audit asks for an exclusion proof from every update that lands after a
+used patient's `expiresAt` (the update lands a few blocks after the view)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +99,7 @@ class _Prepared:
             update_hash=self.update_hash,
             update_cid=self.usage.update_cid,
             num_samples=self.usage.num_samples,
+            num_patients=len(self.usage.patients),
             data_root=self.usage.data_root,
             consent_block=self.usage.consent_block,
         )
@@ -142,6 +151,12 @@ class Trainer:
     def dataset(self, dataset: HospitalDataset) -> None:
         """Replace the rows (e.g. new records arrived); used from the next round on."""
         self._dataset = dataset
+
+    def reload_data(self, path: Path) -> HospitalDataset:
+        """Read `path` through the study's schema and use it from the next round on; a file that
+        does not match raises (`SchemaMismatchError`) and the current rows stay."""
+        self._dataset = load_hospital_data(path, self.plan())
+        return self._dataset
 
     @property
     def usages(self) -> dict[int, RoundUsage]:
@@ -298,7 +313,7 @@ class Trainer:
 
     def _select(self) -> Selection:
         block = self._consent.sync()
-        timestamp = self._ledger.block_timestamp(block)
+        timestamp = self._ledger.block_timestamp(block) + EXPIRY_MARGIN_S
         return select_rows(
             self._consent, self.study, self._ledger.sender, self._dataset, block, timestamp
         )
@@ -365,8 +380,17 @@ class Trainer:
         return exclusion_proofs_for(self._consent, self.study, patient, submitted)
 
     def write_exclusion_proofs(self, out_dir: Path) -> list[Path]:
-        """Proof files for every revoked patient of this hospital, under
+        """Proof files for every revoked patient of this hospital (and every patient whose
+        consent carries an expiry), under
         `out_dir/<study>/<hospital>/<round>/<patient>.json` (see `fl.roles.proofs`)."""
-        revoked = self._consent.revoked_since(self.study, self.hospital, -1)
-        proofs = [p for patient in revoked for p in self.exclusion_proofs(patient)]
+        consent = self._consent
+        revoked = set(consent.revoked_since(self.study, self.hospital, -1))
+        expiring = {
+            e.patient
+            for patient in consent.patients(self.study, self.hospital)
+            for e in consent.history(self.study, patient)
+            if isinstance(e, ConsentGranted) and e.hospital == self.hospital and e.expires_at
+        }
+        patients = sorted(revoked | expiring)
+        proofs = [p for patient in patients for p in self.exclusion_proofs(patient)]
         return write_proof_files(out_dir, proofs)

@@ -31,8 +31,8 @@ from consent.eip712 import sign_consent, sign_revocation
 from consent.formats.round_metrics import Decision, RoundMetrics
 from consent.ids import Address, Bytes32, parse_address, study_id
 from consent.keys import PatientKey, save_hex_key
-from consent.merkle import DataTree
 from consent.records import RoundResult, UpdateSubmission
+from consent.smt import DataTree
 
 pytestmark = pytest.mark.integration
 
@@ -71,11 +71,12 @@ def _one_round(coordinator: Ledger, patients: tuple[LocalAccount, ...], store: L
     consents = hospital.consents
     for patient in patients:
         address = parse_address(patient.address)
+        deadline = chain.block_timestamp() + 3600
         signature = sign_consent(
             patient.key, consents.domain, STUDY, address, hospital_address, 0,
-            consents.nonce(address),
+            consents.grant_nonce(STUDY, address), deadline,
         )  # fmt: skip
-        consents.grant(STUDY, address, 0, signature)
+        consents.grant(STUDY, address, 0, deadline, signature)
     base = b"initial model"
     aggregator.rounds.open_round(STUDY, 0, _sha(base), store.put(base))
     update = b"update of hospital 8"
@@ -86,6 +87,7 @@ def _one_round(coordinator: Ledger, patients: tuple[LocalAccount, ...], store: L
             update_hash=_sha(update),
             update_cid=store.put(update),
             num_samples=len(patients),
+            num_patients=len(patients),
             data_root=DataTree.build([p.address for p in patients]).root,
             consent_block=chain.block_number(),
         ),
@@ -177,7 +179,12 @@ def _revocation(served: Served, index: int) -> tuple[str, dict[str, object]]:
     consents = served.ledger.consents
     deadline = served.ledger.chain.block_timestamp() + 600
     signature = sign_revocation(
-        patient.key, consents.domain, STUDY, address, consents.nonce(address), deadline
+        patient.key,
+        consents.domain,
+        STUDY,
+        address,
+        consents.revocation_nonce(STUDY, address),
+        deadline,
     )
     path = f"{served.url}/v1/studies/{'0x' + STUDY.hex()}/patients/{address}/revocation"
     return path, {"signature": "0x" + signature.hex(), "deadline": deadline}

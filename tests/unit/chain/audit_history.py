@@ -17,8 +17,8 @@ from pathlib import Path
 from chain.store import ArtifactStore
 from consent.formats.round_metrics import METRICS, Decision, RoundMetrics
 from consent.ids import Address, Bytes32
-from consent.merkle import DataTree
 from consent.records import RoundResult, UpdateSubmission
+from consent.smt import DataTree
 from fl.roles.proofs import ExclusionProof, write_proof_files
 from tests.fixtures.ledger import LedgerWorld, sender_of
 
@@ -61,10 +61,11 @@ def _metrics(round_: int, world: LedgerWorld, *, unlisted: bool, decisions: str)
     if round_ == 1 and decisions == "bad-weights":
         report[0] = Decision(kept, True, 0.5)
     rejected = ((dropped, reason),)
+    used = len(HOSPITAL_PATIENTS[0]) - (1 if round_ else 0)  # patient 1 revoked after round 0
     if unlisted and round_ == 1:
         rejected, report = (), report[:1]
     metrics = RoundMetrics(
-        round=round_, accepted=((kept, 30),), rejected=rejected, decisions=tuple(report)
+        round=round_, accepted=((kept, used),), rejected=rejected, decisions=tuple(report)
     )
     if round_ == 1 and decisions == "v1":
         body = json.loads(metrics.to_json_bytes())
@@ -114,6 +115,7 @@ def build_history(
                     update_hash=update_hash,
                     update_cid=update_cid,
                     num_samples=10 * len(used),
+                    num_patients=len(used),
                     data_root=committed,
                     consent_block=consent_block,
                 ),

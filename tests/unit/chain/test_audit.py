@@ -215,10 +215,12 @@ def test_metrics_artifact_in_another_format_fails_the_aggregation_check(
     rounds = world.aggregator.rounds
     base, update, model = b"base", b"update", b"model"
     rounds.open_round(world.study, 0, _sha(base), store.put(base))
+    world.grant(0)
     world.hospitals[0].rounds.submit_update(
         world.study, 0, UpdateSubmission(
             update_hash=_sha(update), update_cid=store.put(update), num_samples=1,
-            data_root=Bytes32(b"\x03" * 32), consent_block=world.chain.block_number(),
+            num_patients=1, data_root=Bytes32(b"\x03" * 32),
+            consent_block=world.chain.block_number(),
         ),
     )  # fmt: skip
     rounds.finalize_round(

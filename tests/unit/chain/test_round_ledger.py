@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from eth_abi.abi import encode
-from eth_utils import keccak
 
 import consent.errors
 from chain.deploy import Ledger
@@ -35,10 +33,17 @@ ROOT = Bytes32(b"\x03" * 32)
 
 
 def _submit(world: LedgerWorld, hospital: Ledger, round_: int = 0, **kw: object) -> UpdateSubmitted:
+    """Submit with defaults; a hospital without any active consent first gets one patient (5 for
+    the first hospital, 4 for the second), since an update must name at least one patient."""
+    member = [i for i, h in enumerate(world.hospitals) if h is hospital]
+    me = sender_of(hospital)
+    if member and world.coordinator.consents.active_consent_count(world.study, me) == 0:
+        world.grant(5 - member[0], member[0])
     args: dict[str, object] = {
         "update_hash": H2,
         "update_cid": "bafkreiupdate",
         "num_samples": 10,
+        "num_patients": 1,
         "data_root": ROOT,
         "consent_block": world.chain.block_number(),
     }
@@ -254,24 +259,6 @@ def test_finalize_with_the_current_update_count_succeeds_and_the_event_carries_i
     record = rounds.get_round(world.study, 0)
     assert (record.state, record.update_count) == (RoundState.FINALIZED, 2)
     assert len(rounds.get_updates(world.study, 0)) == 2
-
-
-def _leaf(index: int, patient: str) -> bytes:
-    return keccak(keccak(encode(["uint256", "address"], [index, patient])))
-
-
-def test_verify_data_leaf_accepts_members_and_rejects_others(
-    eth_tester_ledger: LedgerWorld,
-) -> None:
-    world = eth_tester_ledger
-    a, b = world.patient(0), world.patient(1)
-    left, right = sorted([_leaf(0, a), _leaf(1, b)])
-    root = Bytes32(keccak(left + right))
-    rounds = world.coordinator.rounds
-    assert rounds.verify_data_leaf(root, 0, a, [_leaf(1, b)])
-    assert rounds.verify_data_leaf(root, 1, b, [_leaf(0, a)])
-    assert not rounds.verify_data_leaf(root, 1, a, [_leaf(1, b)])
-    assert not rounds.verify_data_leaf(root, 0, world.patient(2), [_leaf(1, b)])
 
 
 def test_round_and_update_records_decode_by_abi_field_names_ignoring_unknown_fields() -> None:

@@ -10,6 +10,7 @@ from consent.formats import FormatError, UnknownFormatError
 from consent.formats.round_metrics import METRICS_FORMAT, Decision, RoundMetrics
 from consent.formats.study_plan import PLAN_FORMAT, PlanDocument
 from consent.formats.update_envelope import UpdateEnvelope
+from consent.ids import Bytes32
 from consent.records import RoundRecord, UpdateSubmission
 from consent.rounds import RoundState
 
@@ -90,7 +91,12 @@ def test_update_submission_refuses_malformed_values() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         UpdateSubmission(
             update_hash=b"\x01" * 31, update_cid="c", num_samples=1,  # type: ignore[arg-type]
-            data_root=b"\x02" * 32, consent_block=1,  # type: ignore[arg-type]
+            num_patients=1, data_root=b"\x02" * 32, consent_block=1,  # type: ignore[arg-type]
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="num_patients"):
+        UpdateSubmission(
+            update_hash=Bytes32(b"\x01" * 32), update_cid="c", num_samples=1, num_patients=-1,
+            data_root=Bytes32(b"\x02" * 32), consent_block=1,
         )  # fmt: skip
 
 

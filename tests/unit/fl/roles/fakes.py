@@ -143,6 +143,7 @@ class FakeLedger:
             submission.update_hash,
             submission.update_cid,
             submission.num_samples,
+            submission.num_patients,
             submission.data_root,
             submission.consent_block,
             block,

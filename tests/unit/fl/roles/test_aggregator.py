@@ -49,7 +49,7 @@ def test_round_with_every_member_is_finalized_with_the_sample_weighted_mean(worl
     assert outcome.missing == ()
     assert {h for h, _ in outcome.accepted} == set(HOSPITALS)
     expected = apply_delta(
-        world.plan.initial_state(), weighted_mean(deltas, [u.num_samples for u in updates])
+        world.plan.initial_state(), weighted_mean(deltas, [u.num_patients for u in updates])
     )
     model = bytes_to_state_dict(world.store.get(world.chain.rounds[0].model_cid))
     assert all(torch.allclose(model[k], expected[k]) for k in expected)
@@ -58,6 +58,9 @@ def test_round_with_every_member_is_finalized_with_the_sample_weighted_mean(worl
     metrics = json.loads(world.store.get(world.chain.rounds[0].metrics_cid))
     assert metrics["round"] == 0
     assert len(metrics["accepted"]) == 2
+    # the FedAvg weight is the on-chain patient count, never the unbounded row count
+    chain_counts = {u.hospital: u.num_patients for u in updates}
+    assert {e["hospital"]: e["num_patients"] for e in metrics["accepted"]} == chain_counts
 
 
 def _unseal(world: World, cid: str) -> bytes:
@@ -94,7 +97,8 @@ def test_tampered_and_wrongly_sealed_updates_are_rejected_with_reasons(world: Wo
     FakeLedger(world.chain, HOSPITALS[1]).submit_update(
         world.study, 0, UpdateSubmission(
             update_hash=Bytes32(hashlib.sha256(wrong_key).digest()), update_cid=cid,
-            num_samples=5, data_root=Bytes32(b"\x01" * 32), consent_block=world.chain.block,
+            num_samples=5, num_patients=5, data_root=Bytes32(b"\x01" * 32),
+            consent_block=world.chain.block,
         ),
     )  # fmt: skip
 
@@ -258,7 +262,7 @@ def test_an_update_landing_between_the_read_and_the_finalize_is_aggregated_on_re
     assert {e["hospital"] for e in metrics["accepted"]} == set(HOSPITALS)
     deltas = [bytes_to_state_dict(_unseal(world, u.update_cid)) for u in record.updates]
     expected = apply_delta(
-        world.plan.initial_state(), weighted_mean(deltas, [u.num_samples for u in record.updates])
+        world.plan.initial_state(), weighted_mean(deltas, [u.num_patients for u in record.updates])
     )
     model = bytes_to_state_dict(world.store.get(record.model_cid))
     assert all(torch.allclose(model[k], expected[k]) for k in expected)
@@ -304,7 +308,7 @@ def test_update_replayed_from_another_hospital_is_rejected_by_its_envelope(world
     FakeLedger(world.chain, HOSPITALS[1]).submit_update(
         world.study, 0, UpdateSubmission(
             update_hash=honest.update_hash, update_cid=honest.update_cid, num_samples=50,
-            data_root=Bytes32(b"\x01" * 32), consent_block=world.chain.block,
+            num_patients=50, data_root=Bytes32(b"\x01" * 32), consent_block=world.chain.block,
         ),
     )  # fmt: skip
 
