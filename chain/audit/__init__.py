@@ -14,10 +14,12 @@ thing it checked:
 * `freshness`: each update's consent block is not in its future and not older than the last
   revocation among the hospital's patients before it was submitted;
 * `aggregation`: each finalized round's metrics artifact lists every update on chain (the
-  contract made the aggregator name how many it considered) as aggregated or rejected;
+  contract made the aggregator name how many it considered) as aggregated or rejected, each
+  aggregated update weighted by the patient count the contract bounded and recorded for it;
 * `exclusion`: for every patient who revoked consent given to a hospital (and did not grant it to
-  that hospital again), every later update of that hospital has a published non-membership proof
-  that verifies against its on-chain `dataRoot`.
+  that hospital again), or whose consent with it had expired by the block an update landed in,
+  every later update of that hospital has a published non-membership proof that verifies against
+  its on-chain `dataRoot`.
 
 A new mode adds a module with a class that has a `name` and `run(view) -> list[AuditCheck]`, and
 one line in `registry`; no other check changes. Verification failures are data

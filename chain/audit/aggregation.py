@@ -1,5 +1,6 @@
 """`aggregation`: each finalized round's metrics artifact lists every update on chain as
-aggregated or rejected, each once (the reading of the metrics is `chain.round_metrics`)."""
+aggregated or rejected, each once, weights each aggregated update by its on-chain patient count,
+and its decisions agree with the lists (the reading of the metrics is `chain.round_metrics`)."""
 
 from __future__ import annotations
 
