@@ -1,8 +1,9 @@
 """A local development network kept under one directory: anvil and the offline js-ipfs node,
 both from the npm lockfile.
 
-`up(directory)` starts the services and records them in `DIR/devnet.json`; `down(directory)`
-stops them by pid. Chain state lives in `DIR/chain.json` (dumped every 5 s and on exit) and the
+`up(directory)` starts whichever service is not running and records them in `DIR/devnet.json`
+(a service that ran before comes back on its port); `down(directory)` stops them by pid and keeps
+the record. Chain state lives in `DIR/chain.json` (dumped every 5 s and on exit) and the
 IPFS repository in `DIR/ipfs`, so a restart loses nothing.
 """
 
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,6 +37,7 @@ __all__ = [
     "down",
     "free_port",
     "port_is_free",
+    "recorded",
     "start_anvil",
     "start_ipfs",
     "status",
@@ -158,52 +161,84 @@ def start_anvil(directory: Path, port: int | None = None) -> DevnetService:
     raise DevnetError(f"anvil did not answer on {url} within {_START_TIMEOUT:.0f} s")
 
 
-def status(directory: Path) -> list[DevnetService]:
-    """The services recorded under `directory` that are still running."""
+def recorded(directory: Path) -> list[DevnetService]:
+    """Every service recorded under `directory`, running or not (their ports stay theirs)."""
     path = directory / STATE_FILE
     if not path.is_file():
         return []
     try:
         entries = json.loads(path.read_text())["services"]
-        services = [DevnetService(**entry) for entry in entries]
+        return [DevnetService(**entry) for entry in entries]
     except (ValueError, KeyError, TypeError) as exc:
         raise DevnetError(f"corrupt devnet state file {path}: {exc}") from exc
-    return [s for s in services if pid_alive(s.pid)]
 
 
-def start_ipfs(directory: Path) -> DevnetService:
-    """Start the offline IPFS node with its repository in `directory/ipfs`."""
+def status(directory: Path) -> list[DevnetService]:
+    """The services recorded under `directory` that are still running."""
+    return [s for s in recorded(directory) if pid_alive(s.pid)]
+
+
+def _port(service: DevnetService | None) -> int | None:
+    return None if service is None else urllib.parse.urlsplit(service.url).port
+
+
+def start_ipfs(directory: Path, port: int | None = None) -> DevnetService:
+    """Start the offline IPFS node with its repository in `directory/ipfs` (API on `port`, or a
+    free one)."""
+    if port is not None and not port_is_free(port):
+        raise DevnetError(f"port {port} on {HOST} is in use (a stale node?)")
     try:
-        node = start_ipfs_node(directory / "ipfs")
+        node = start_ipfs_node(directory / "ipfs", api_port=port or 0)
     except (StoreError, OSError) as exc:
         raise DevnetError(f"the IPFS node did not start: {exc}") from exc
     return DevnetService("ipfs", node.pid, node.api_url, str(node.repo / "daemon.log"))
 
 
 def up(directory: Path, *, anvil_port: int | None = None, ipfs: bool = True) -> list[DevnetService]:
-    """Start the devnet under `directory` (refuses if it already runs); returns its services:
-    anvil, then (unless `ipfs` is false) the IPFS node. Nothing stays half-started."""
+    """Start whichever devnet service under `directory` is not running; returns the services:
+    anvil, then (unless `ipfs` is false) the IPFS node.
+
+    A service that ran here before comes back on the port it had, so the URLs that clients and
+    the deployment manifest hold stay valid. Refuses when every service already runs. Nothing
+    this call started stays half-started.
+    """
     directory = directory.resolve()
-    running = status(directory)
-    if running:
-        raise DevnetError(f"devnet in {directory} already runs: {running[0].url}")
-    services = [start_anvil(directory, anvil_port)]
-    if ipfs:
-        try:
-            services.append(start_ipfs(directory))
-        except DevnetError:
-            stop_service(services[0])
-            raise
-    body = {"services": [asdict(s) for s in services]}
+    before = {s.name: s for s in recorded(directory)}
+    running = {s.name: s for s in before.values() if pid_alive(s.pid)}
+    wanted = ["anvil", "ipfs"] if ipfs else ["anvil"]
+    if all(name in running for name in wanted):
+        shown = ", ".join(running[name].url for name in wanted)
+        raise DevnetError(f"devnet in {directory} already runs: {shown}")
+    services: list[DevnetService] = []
+    started: list[DevnetService] = []
+    try:
+        for name in wanted:
+            if name in running:
+                services.append(running[name])
+                continue
+            port = anvil_port if name == "anvil" and anvil_port else _port(before.get(name))
+            service = (
+                start_anvil(directory, port) if name == "anvil" else start_ipfs(directory, port)
+            )
+            started.append(service)
+            services.append(service)
+    except DevnetError:
+        for service in reversed(started):
+            stop_service(service)
+        raise
+    kept = [s for name, s in before.items() if name not in wanted]
+    body = {"services": [asdict(s) for s in services + kept]}
     (directory / STATE_FILE).write_text(json.dumps(body, indent=2) + "\n")
     return services
 
 
 def down(directory: Path) -> list[DevnetService]:
-    """Stop every service recorded under `directory`; returns those that were running."""
+    """Stop every service recorded under `directory`; returns those that were running.
+
+    The record stays, so the next `up` brings each service back on its port.
+    """
     directory = directory.resolve()
     running = status(directory)
     for service in reversed(running):
         stop_service(service)
-    (directory / STATE_FILE).unlink(missing_ok=True)
     return running

@@ -44,3 +44,56 @@ def test_dev_up_serves_chain_and_ipfs_then_dev_down_stops_both(tmp_path: Path) -
     assert sorted(json.loads(down.stdout)["stopped"]) == ["anvil", "ipfs"]
     assert not _alive(info["pid"])
     assert not _alive(info["ipfs_pid"])
+
+
+def _cli(*args: str) -> dict[str, object]:
+    result = subprocess.run(
+        [*CLI, *args, "--json"], capture_output=True, text=True, timeout=180, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    payload: dict[str, object] = json.loads(result.stdout)
+    return payload
+
+
+def test_dev_up_restarts_the_stopped_node_on_its_port_and_the_manifest_supplies_the_urls(
+    tmp_path: Path,
+) -> None:
+    from chain import devnet
+    from chain.connection import connect
+    from chain.manifest import load_manifest
+
+    directory = tmp_path / "dev"
+    first = _cli("dev", "up", "--dir", str(directory))
+    try:
+        rpc, ipfs = str(first["rpc"]), str(first["ipfs"])
+        out = tmp_path / "deployment.json"
+        _cli("chain", "deploy", "--rpc", rpc, "--ipfs", ipfs, "--out", str(out),
+             "--key", str(first["dev_key"]))  # fmt: skip
+        manifest = load_manifest(out)
+        assert (manifest.rpc, manifest.ipfs) == (rpc, ipfs)
+        cid = IpfsStore(ipfs).put(b"kept across restarts\n")
+
+        # anvil dies, the IPFS node keeps running: `dev up` brings anvil back on its port
+        (anvil,) = [s for s in devnet.status(directory) if s.name == "anvil"]
+        devnet.stop_service(anvil)
+        again = _cli("dev", "up", "--dir", str(directory))
+        assert again["rpc"] == rpc
+        assert again["ipfs"] == ipfs
+        assert again["ipfs_pid"] == first["ipfs_pid"]
+        assert again["pid"] != first["pid"]
+
+        # no --rpc: the command uses the manifest's URL
+        _cli("study", "create", "--deployment", str(out), "--key", str(first["dev_key"]),
+             "--study", "restart-study", "--aggregator", str(manifest.deployer))  # fmt: skip
+    finally:
+        _cli("dev", "down", "--dir", str(directory))
+
+    # both down, both up: same URLs, the chain and the artifacts are still there
+    second = _cli("dev", "up", "--dir", str(directory))
+    try:
+        assert (second["rpc"], second["ipfs"]) == (rpc, ipfs)
+        chain = connect(rpc)
+        assert all(chain.has_code(address) for address in manifest.addresses().values())
+        assert IpfsStore(ipfs).get(cid) == b"kept across restarts\n"
+    finally:
+        _cli("dev", "down", "--dir", str(directory))
