@@ -7,9 +7,11 @@ For the latest round, while it is open and this hospital has not submitted to it
 2. sync the consent index to the latest block `b` and keep only rows whose patient consents at
    `b` with this hospital (`fl.roles.selection`);
 3. compute the plan's learner's local step on those rows (`fl.learners`; today SGD from the
-   base, shipping trained - base), serialize it (safetensors) with its update envelope
-   (`consent.formats.update_envelope`), encode it with the plan's codec (`fl.codecs`; today
-   sealed to the aggregator's X25519 key), put it in the store;
+   base, shipping trained - base), reproducibly (`fl.roles.replay.local_payload`: seed from
+   study, round and hospital, deterministic torch, so an auditor can replay it), serialize it
+   (safetensors) with its update envelope (`consent.formats.update_envelope`), encode it with
+   the plan's codec (`fl.codecs`; today sealed to the aggregator's X25519 key and the plan's
+   auditor keys), put it in the store;
 4. submit with `consentBlock = b`, `dataRoot` = the sparse Merkle root (`consent.smt`) over the
    distinct patients used and `numPatients` = their number (the aggregation weight). If the
    ledger refuses the update as stale (a revocation of one of this hospital's patients landed
@@ -36,7 +38,6 @@ from torch import Tensor
 
 from consent.errors import StaleConsentError
 from consent.events import ConsentGranted
-from consent.formats.update_envelope import UpdateEnvelope
 from consent.ids import Address, Bytes32, StudyId
 from consent.records import UpdateSubmission
 from consent.smt import DataTree
@@ -57,10 +58,10 @@ from fl.roles.loop import run_role
 from fl.roles.plan import StudyPlan
 from fl.roles.proofs import ExclusionProof, exclusion_proofs_for, write_proof_files
 from fl.roles.records import RoundUsage, load_usages, round_path, write_json_atomic
+from fl.roles.replay import local_payload
 from fl.roles.selection import Selection, select_rows
 from fl.roles.study_data import load_hospital_data
-from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
-from fl.simulate import client_seed
+from fl.serialize import bytes_to_state_dict
 from fl.train import LocalResult, LocalTrainingConfig
 
 __all__ = ["TrainFn", "Trainer", "TrainerOutcome", "sha256"]
@@ -331,12 +332,17 @@ class Trainer:
         subset = self._dataset.select(selection.rows)
         if len(subset) == 0:
             raise NoTrainingDataError("every row was dropped by consent")
-        seed = client_seed(plan.training.seed, round_, study.hospitals.index(self.hospital))
-        train = self._train_fn or plan.make_learner().local_step
-        result = train(plan.model, base, subset, replace(plan.training, seed=seed))
         codec = plan.make_codec()
-        envelope = UpdateEnvelope(round=round_, hospital=self.hospital, codec=codec.name)
-        payload = state_dict_to_bytes(result.delta, metadata=envelope.to_metadata())
+        local = local_payload(  # reproducible: an auditor can replay it (fl.roles.replay)
+            plan,
+            base,
+            subset,
+            study=self.study,
+            round_=round_,
+            hospital=self.hospital,
+            train=self._train_fn,
+        )
+        payload, result = local.payload, local.result
         encoded = codec.encode(payload, study)
         cid = self._store.put(encoded)
         usage = RoundUsage(
