@@ -29,9 +29,9 @@ from chain.audit.recompute import Recompute
 from chain.exclusions import ExclusionProofs
 from consent.formats.round_metrics import Decision, RoundMetrics
 from consent.ids import Bytes32
-from consent.merkle import DataTree
 from consent.records import RoundResult, UpdateSubmission
 from consent.sealing import generate_keypair
+from consent.smt import DataTree
 from fl.data import HospitalDataset
 from fl.models import ModelSpec
 from fl.roles.plan import StudyPlan
@@ -100,6 +100,7 @@ def _forge_round_of_random_bytes(study: EmbeddedStudy, datasets: list[HospitalDa
                 update_hash=_sha(noise),
                 update_cid=study.store.put(noise),
                 num_samples=len(dataset),
+                num_patients=len(dataset.distinct_patients()),
                 data_root=DataTree.build(dataset.patients).root,
                 consent_block=study.chain.block_number(),
             ),
