@@ -2,9 +2,10 @@
 
 One payload, one ciphertext, one content key; the content key is sealed to each recipient with
 the single-recipient construction of `consent.sealing` (X25519 + HKDF-SHA256 + AES-256-GCM), so
-no new primitive is introduced. Everything is from `cryptography`; the framing is hand-written
-because no maintained library offers a multi-recipient envelope over these primitives (HPKE is
-not in `cryptography` 4x, and age/JWE would add a dependency and a second key format).
+no new primitive is introduced. Everything is from `cryptography`; only the framing (one
+ciphertext, one wrapped key per recipient) is hand-written: `cryptography`'s HPKE is
+single-recipient as well, and wrapping with `consent.sealing` keeps one key-agreement
+construction (and one key format) in the project; age/JWE would add a dependency for the same.
 
 Envelope v1 (all fixed sizes but the ciphertext)::
 

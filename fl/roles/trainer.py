@@ -6,12 +6,9 @@ For the latest round, while it is open and this hospital has not submitted to it
    and the bytes are never used);
 2. sync the consent index to the latest block `b` and keep only rows whose patient consents at
    `b` with this hospital (`fl.roles.selection`);
-3. compute the plan's learner's local step on those rows (`fl.learners`; today SGD from the
-   base, shipping trained - base), reproducibly (`fl.roles.replay.local_payload`: seed from
-   study, round and hospital, deterministic torch, so an auditor can replay it), serialize it
-   (safetensors) with its update envelope (`consent.formats.update_envelope`), encode it with
-   the plan's codec (`fl.codecs`; today sealed to the aggregator's X25519 key and the plan's
-   auditor keys), put it in the store;
+3. compute the plan's learner's local step on those rows reproducibly, so an auditor can replay
+   it (`fl.roles.replay.local_payload`), serialize it with its update envelope, encode it with
+   the plan's codec (`fl.codecs`; sealed to the aggregator and the plan's auditor keys), store it;
 4. submit with `consentBlock = b`, `dataRoot` = the sparse Merkle root (`consent.smt`) over the
    distinct patients used and `numPatients` = their number (the aggregation weight). If the
    ledger refuses the update as stale (a revocation of one of this hospital's patients landed
@@ -333,17 +330,11 @@ class Trainer:
         if len(subset) == 0:
             raise NoTrainingDataError("every row was dropped by consent")
         codec = plan.make_codec()
-        local = local_payload(  # reproducible: an auditor can replay it (fl.roles.replay)
-            plan,
-            base,
-            subset,
-            study=self.study,
-            round_=round_,
-            hospital=self.hospital,
+        local = local_payload(  # reproducible: an auditor can replay it
+            plan, base, subset, study=self.study, round_=round_, hospital=self.hospital,
             train=self._train_fn,
-        )
-        payload, result = local.payload, local.result
-        encoded = codec.encode(payload, study)
+        )  # fmt: skip
+        encoded = codec.encode(local.payload, study)
         cid = self._store.put(encoded)
         usage = RoundUsage(
             study=self.study,
@@ -352,7 +343,7 @@ class Trainer:
             consent_block=selection.block,
             data_root=DataTree.build(selection.patients).root,
             update_cid=cid,
-            num_samples=result.num_samples,
+            num_samples=local.result.num_samples,
             patients=selection.patients,
             dropped_rows=dict(selection.dropped_rows),
             dropped_patients=dict(selection.dropped_patients),
