@@ -7,7 +7,7 @@ the first up-to-date report, polling as a client would), and cached GETs (median
 Both processes are stopped by pid.
 
 Run: .venv/bin/python bench/bench_audit_cache.py [--rounds 3 --cached 50]
-Merges its figures into bench/results/api.json (key "audit_cache") with targets.
+Merges its figures into bench/results/audit.json (key "audit_cache") with targets.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from chain.manifest import load_manifest
 from chain.store import open_store
 from consent.ids import study_id
 
-RESULTS = Path(__file__).with_name("results") / "api.json"
+RESULTS = Path(__file__).with_name("results") / "audit.json"
 CONSENTFL = str(Path(sys.executable).parent / "consentfl")
 
 

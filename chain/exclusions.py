@@ -10,20 +10,28 @@ reports it. Keys this reader does not know, `extensions` among them, are ignored
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from chain.errors import ChainError
 from consent.errors import MalformedProofError
-from consent.formats import UnknownFormatError
+from consent.formats import UnknownFormatError, canonical_json
 from consent.formats.exclusion_proof import PROOF, PROOF_FORMAT
 from consent.ids import InvalidIdentifierError, parse_address, parse_bytes32
 from consent.smt import SmtProof
 
-__all__ = ["PROOF_FORMAT", "ExclusionFileError", "ExclusionProofs", "ProofEntry"]
+__all__ = [
+    "PROOF_FORMAT",
+    "ExclusionFileError",
+    "ExclusionProofs",
+    "ProofEntry",
+    "PublishedProof",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +51,33 @@ ProofEntry = SmtProof | MalformedProofError
 """A parsed proof, or why it could not be parsed."""
 
 
+@dataclass(frozen=True, slots=True)
+class PublishedProof:
+    """One proof file as published: every file is kept, so none can shadow another (the
+    `proof-files` audit check verifies each on its own and names duplicates)."""
+
+    source: str
+    study: bytes
+    hospital: str
+    """Lowercase address."""
+    round: int | None
+    """The round the file names (informative: the chain's data root is what counts)."""
+    data_root: bytes
+    patient: str
+    """Lowercase address."""
+    entry: ProofEntry
+    digest: bytes
+    """SHA-256 of the file's canonical JSON: equal digests are the same proof published twice."""
+
+
 class ExclusionProofs:
     """Published exclusion proofs, looked up by (study, hospital, data root, patient)."""
 
     def __init__(self) -> None:
         self._proofs: dict[tuple[bytes, str, bytes, str], ProofEntry] = {}
         self.errors: list[ExclusionFileError] = []
+        self.files: list[PublishedProof] = []
+        """Every file added, in load order, duplicates included."""
 
     def add(self, body: Mapping[str, Any], source: str = "<memory>") -> None:
         """Add one parsed proof file; a malformed header raises `ExclusionFileError`, a malformed
@@ -74,7 +103,20 @@ class ExclusionProofs:
             entry = MalformedProofError(f"{source}: no 'proof'")
         except MalformedProofError as exc:
             entry = exc
-        self._proofs[key] = entry
+        self._proofs.setdefault(key, entry)  # lookups see the first; `files` keeps every one
+        round_ = body.get("round")
+        self.files.append(
+            PublishedProof(
+                source=source,
+                study=key[0],
+                hospital=key[1],
+                round=round_ if isinstance(round_, int) and not isinstance(round_, bool) else None,
+                data_root=key[2],
+                patient=key[3],
+                entry=entry,
+                digest=hashlib.sha256(canonical_json(dict(body))).digest(),
+            )
+        )
 
     @classmethod
     def load(cls, directory: Path) -> ExclusionProofs:
@@ -103,7 +145,7 @@ class ExclusionProofs:
         return found
 
     def __len__(self) -> int:
-        return len(self._proofs)
+        return len(self.files)
 
     def lookup(
         self, study: bytes, hospital: str, data_root: bytes, patient: str

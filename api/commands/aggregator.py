@@ -220,6 +220,14 @@ def init(
         float, typer.Option(min=0, help="Seconds to wait for stragglers once the minimum is in.")
     ] = 60.0,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the initial model.")] = 0,
+    auditor_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--auditor-key",
+            help="An auditor's X25519 public key (0x + 64 hex, from `audit keygen`); every "
+            "update is sealed to it too. Repeat for several auditors.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create the aggregator's sealing key and put the study plan (schema, federated
@@ -255,6 +263,9 @@ def init(
                 round_timeout_s=round_timeout,
                 schema=built,
                 stats=federated,
+                auditor_seal_keys=tuple(
+                    bytes.fromhex(k.removeprefix("0x")) for k in auditor_key or ()
+                ),
             )
             cid = open_store(ipfs).put(plan.to_json_bytes())
         except (FlError, StoreError) as exc:

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.auditing import audit_checks
 from api.commands._chain_common import (
     DeploymentOption,
     JsonOption,
@@ -18,6 +19,7 @@ from api.commands._chain_common import (
     cli_errors,
     parse_study,
 )
+from api.commands.audit_replay import AuditorKeyOption, keygen, replay
 from api.report import render_audit_html
 from api.wiring import open_artifacts, open_ledger
 from chain.audit import AuditReport, AuditVerifier
@@ -31,6 +33,10 @@ audit_app = typer.Typer(name="audit", help="Verify a study's history.", no_args_
 @audit_app.callback()
 def _audit() -> None:
     """Verify a study's history."""
+
+
+audit_app.command("replay")(replay)
+audit_app.command("keygen")(keygen)
 
 
 def _table(report: AuditReport) -> Table:
@@ -68,14 +74,18 @@ def verify(
     html: Annotated[
         Path | None, typer.Option("--html", help="Also write a readable HTML report here.")
     ] = None,
+    auditor_key: AuditorKeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Walk every round; print a pass/fail table (or JSON); exit 1 if any check fails."""
+    """Walk every round; print a pass/fail table (or JSON); exit 1 if any check fails. With
+    --auditor-key, also open every sealed update and recompute every finalized model."""
     with cli_errors():
         ledger = open_ledger(rpc, deployment, None)
         found = ExclusionProofs.load(proofs) if proofs is not None else ExclusionProofs()
         store = open_artifacts(ipfs, ledger.manifest)
-        report = AuditVerifier(ledger, store, found).verify(parse_study(study))
+        study_id = parse_study(study)
+        checks = audit_checks(ledger, store, study_id, auditor_key)
+        report = AuditVerifier(ledger, store, found, checks=checks).verify(study_id)
     if html is not None:
         html.write_text(render_audit_html(report))
     if as_json:

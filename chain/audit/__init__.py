@@ -20,6 +20,10 @@ thing it checked:
   that hospital again), or whose consent with it had expired by the block an update landed in,
   every later update of that hospital has a published non-membership proof that verifies against
   its on-chain `dataRoot`.
+* `proof-files`: every published proof file, on its own: its data root is one of the hospital's
+  on-chain roots, it verifies, and no other file gives a different proof for the same key;
+* `recompute` (only with an auditor's key, `chain.audit.recompute`): every sealed update opens
+  with the auditor's key and every finalized model is recomputed bit-exactly from them.
 
 A new mode adds a module with a class that has a `name` and `run(view) -> list[AuditCheck]`, and
 one line in `registry`; no other check changes. Verification failures are data

@@ -17,7 +17,7 @@ from typing import Any, Final, Protocol
 from chain.deploy import Ledger
 from chain.errors import UnknownStudyError
 from chain.events import HospitalAdded, HospitalRemoved, LedgerEvent, UpdateSubmitted
-from chain.exclusions import ExclusionFileError, ExclusionProofs, ProofEntry
+from chain.exclusions import ExclusionFileError, ExclusionProofs, ProofEntry, PublishedProof
 from chain.store import ArtifactReader
 from consent.events import ConsentGranted, ConsentRevoked, EventPosition
 from consent.ids import Address, Bytes32, StudyId
@@ -87,6 +87,11 @@ class AuditView(Protocol):
         """Proof files that claim the format but could not be read."""
         ...
 
+    @property
+    def proof_files(self) -> Sequence[PublishedProof]:
+        """Every published proof file of this study, duplicates included, in load order."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class LedgerView:
@@ -124,6 +129,11 @@ class LedgerView:
     def proof_errors(self) -> Sequence[ExclusionFileError]:
         """Unreadable proof files."""
         return tuple(self.published.errors)
+
+    @property
+    def proof_files(self) -> Sequence[PublishedProof]:
+        """Every published proof file of this study."""
+        return tuple(f for f in self.published.files if f.study == bytes(self.study))
 
     @classmethod
     def read(

@@ -47,6 +47,7 @@ from fl.roles.collect import RejectedHospital, UpdateIntake
 from fl.roles.errors import RoleError, RoundKeptChangingError
 from fl.roles.loop import run_role
 from fl.roles.plan import StudyPlan
+from fl.roles.recompute import combine_round
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
 from fl.strategy import ClientUpdate, UpdateDecision
 from fl.train import Metrics, evaluate
@@ -313,11 +314,7 @@ class Aggregator:
     ) -> tuple[AggregatorOutcome, dict[str, Tensor], Artifact]:
         """Combine, evaluate, and put the model and the metrics artifact (not yet on chain)."""
         plan = self.plan()
-        kept: tuple[UpdateDecision, ...] = ()
-        new_state = dict(base)
-        if accepted:
-            combined = plan.make_learner().combine(base, accepted, plan.make_strategy())
-            new_state, kept = combined.state, combined.decisions
+        new_state, kept = combine_round(plan, base, accepted)  # the auditor recomputes this
         test = None if self._test_set is None else evaluate(plan.model, new_state, self._test_set)
         data = state_dict_to_bytes(new_state)
         model = Artifact(data, Bytes32(sha256(data)), self._store.put(data))

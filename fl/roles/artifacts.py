@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Protocol
 
 from consent.ids import Bytes32
-from fl.ports import ArtifactStorePort
 from fl.roles.errors import BaseModelMismatchError
 
-__all__ = ["Artifact", "fetch_verified", "sha256"]
+__all__ = ["Artifact", "ArtifactSource", "fetch_verified", "sha256"]
+
+
+class ArtifactSource(Protocol):
+    """The reading half of `fl.ports.ArtifactStorePort`: what an auditor's recomputation needs."""
+
+    def get(self, cid: str) -> bytes:
+        """The bytes behind `cid`, verified against it."""
+        ...
 
 
 def sha256(data: bytes) -> bytes:
@@ -31,7 +39,7 @@ class Artifact:
         return cls(data, Bytes32(sha256(data)))
 
 
-def fetch_verified(store: ArtifactStorePort, cid: str, expected: bytes) -> bytes:
+def fetch_verified(store: ArtifactSource, cid: str, expected: bytes) -> bytes:
     """The bytes behind `cid`, refused (`BaseModelMismatchError`) unless their SHA-256 is
     `expected`, the hash the ledger records."""
     data = store.get(cid)

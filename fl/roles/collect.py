@@ -24,8 +24,8 @@ from consent.ids import Address
 from fl.codecs import UpdateCodec
 from fl.errors import FlError
 from fl.learner import Learner
-from fl.ports import ArtifactStorePort, RoundRecord, UpdateRecord
-from fl.roles.artifacts import fetch_verified
+from fl.ports import RoundRecord, UpdateRecord
+from fl.roles.artifacts import ArtifactSource, fetch_verified
 from fl.serialize import bytes_to_state_dict, read_metadata
 from fl.strategy import ClientUpdate
 
@@ -52,7 +52,7 @@ class UpdateIntake:
     def __init__(
         self,
         *,
-        store: ArtifactStorePort,
+        store: ArtifactSource,
         seal_key: X25519PrivateKey,
         codec: UpdateCodec,
         learner: Learner,

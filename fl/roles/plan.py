@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from torch import Tensor
 
+from consent.errors import ConsentError
 from consent.formats import FormatError
 from consent.formats.study_plan import DEFAULT_CODEC, DEFAULT_LEARNER, PLAN_FORMAT, PlanDocument
 from fl.codecs import UpdateCodec, make_codec
@@ -31,7 +32,7 @@ from fl.strategies import make_strategy
 from fl.strategy import Strategy
 from fl.train import LocalTrainingConfig
 
-__all__ = ["PLAN_FORMAT", "StudyPlan"]
+__all__ = ["AUDITOR_KEYS_EXTENSION", "PLAN_FORMAT", "StudyPlan"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +52,10 @@ class StudyPlan:
     """What every hospital's file must look like (validated before round 0 and every reload)."""
     stats: StudyStats | None = None
     """The federated preprocessing statistics every hospital encodes its rows with."""
+    auditor_seal_keys: tuple[bytes, ...] = ()
+    """Raw 32-byte X25519 public keys of the study's auditors: the codec seals every update to
+    them too, so the audit can open each update and recompute each aggregate. Published in the
+    plan's `extensions` (key `auditor_seal_keys`, hex), bound to the chain by the plan's CID."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.round_timeout_s) and self.round_timeout_s >= 0):
@@ -99,9 +104,10 @@ class StudyPlan:
 
     def make_codec(self) -> UpdateCodec:
         """The configured update codec."""
+        options = {"auditor_keys": self.auditor_seal_keys} if self.auditor_seal_keys else {}
         try:
-            return make_codec(self.codec)
-        except FlError as exc:
+            return make_codec(self.codec, **options)
+        except (FlError, ConsentError) as exc:
             raise MetadataError(f"bad codec in plan: {exc}") from exc
 
     def make_learner(self) -> Learner:
@@ -128,6 +134,7 @@ class StudyPlan:
             round_timeout_s=self.round_timeout_s,
             schema=None if self.schema is None else self.schema.to_json_dict(),
             preprocessing_stats=None if self.stats is None else self.stats.to_json_dict(),
+            extensions=_auditor_extension(self.auditor_seal_keys),
         ).to_json_bytes()
 
     @classmethod
@@ -155,8 +162,27 @@ class StudyPlan:
                     if document.preprocessing_stats is None
                     else StudyStats.from_json_dict(document.preprocessing_stats)
                 ),
+                auditor_seal_keys=_auditor_keys_of(document.extensions),
             )
         except MetadataError:
             raise
         except (FlError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise MetadataError(f"malformed study plan: {exc}") from exc
+
+
+AUDITOR_KEYS_EXTENSION = "auditor_seal_keys"
+"""The plan extension listing the auditors' X25519 public keys (hex)."""
+
+
+def _auditor_extension(keys: tuple[bytes, ...]) -> dict[str, object]:
+    return {AUDITOR_KEYS_EXTENSION: ["0x" + bytes(k).hex() for k in keys]} if keys else {}
+
+
+def _auditor_keys_of(extensions: Mapping[str, object]) -> tuple[bytes, ...]:
+    found = extensions.get(AUDITOR_KEYS_EXTENSION, [])
+    if not isinstance(found, list) or not all(isinstance(k, str) for k in found):
+        raise MetadataError(f"{AUDITOR_KEYS_EXTENSION} must be a list of hex strings")
+    try:
+        return tuple(bytes.fromhex(k.removeprefix("0x")) for k in found)
+    except ValueError as exc:
+        raise MetadataError(f"{AUDITOR_KEYS_EXTENSION}: {exc}") from exc

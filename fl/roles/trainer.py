@@ -6,10 +6,9 @@ For the latest round, while it is open and this hospital has not submitted to it
    and the bytes are never used);
 2. sync the consent index to the latest block `b` and keep only rows whose patient consents at
    `b` with this hospital (`fl.roles.selection`);
-3. compute the plan's learner's local step on those rows (`fl.learners`; today SGD from the
-   base, shipping trained - base), serialize it (safetensors) with its update envelope
-   (`consent.formats.update_envelope`), encode it with the plan's codec (`fl.codecs`; today
-   sealed to the aggregator's X25519 key), put it in the store;
+3. compute the plan's learner's local step on those rows reproducibly, so an auditor can replay
+   it (`fl.roles.replay.local_payload`), serialize it with its update envelope, encode it with
+   the plan's codec (`fl.codecs`; sealed to the aggregator and the plan's auditor keys), store it;
 4. submit with `consentBlock = b`, `dataRoot` = the sparse Merkle root (`consent.smt`) over the
    distinct patients used and `numPatients` = their number (the aggregation weight). If the
    ledger refuses the update as stale (a revocation of one of this hospital's patients landed
@@ -36,7 +35,6 @@ from torch import Tensor
 
 from consent.errors import StaleConsentError
 from consent.events import ConsentGranted
-from consent.formats.update_envelope import UpdateEnvelope
 from consent.ids import Address, Bytes32, StudyId
 from consent.records import UpdateSubmission
 from consent.smt import DataTree
@@ -57,10 +55,10 @@ from fl.roles.loop import run_role
 from fl.roles.plan import StudyPlan
 from fl.roles.proofs import ExclusionProof, exclusion_proofs_for, write_proof_files
 from fl.roles.records import RoundUsage, load_usages, round_path, write_json_atomic
+from fl.roles.replay import local_payload
 from fl.roles.selection import Selection, select_rows
 from fl.roles.study_data import load_hospital_data
-from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
-from fl.simulate import client_seed
+from fl.serialize import bytes_to_state_dict
 from fl.train import LocalResult, LocalTrainingConfig
 
 __all__ = ["TrainFn", "Trainer", "TrainerOutcome", "sha256"]
@@ -331,13 +329,12 @@ class Trainer:
         subset = self._dataset.select(selection.rows)
         if len(subset) == 0:
             raise NoTrainingDataError("every row was dropped by consent")
-        seed = client_seed(plan.training.seed, round_, study.hospitals.index(self.hospital))
-        train = self._train_fn or plan.make_learner().local_step
-        result = train(plan.model, base, subset, replace(plan.training, seed=seed))
         codec = plan.make_codec()
-        envelope = UpdateEnvelope(round=round_, hospital=self.hospital, codec=codec.name)
-        payload = state_dict_to_bytes(result.delta, metadata=envelope.to_metadata())
-        encoded = codec.encode(payload, study)
+        local = local_payload(  # reproducible: an auditor can replay it
+            plan, base, subset, study=self.study, round_=round_, hospital=self.hospital,
+            train=self._train_fn,
+        )  # fmt: skip
+        encoded = codec.encode(local.payload, study)
         cid = self._store.put(encoded)
         usage = RoundUsage(
             study=self.study,
@@ -346,7 +343,7 @@ class Trainer:
             consent_block=selection.block,
             data_root=DataTree.build(selection.patients).root,
             update_cid=cid,
-            num_samples=result.num_samples,
+            num_samples=local.result.num_samples,
             patients=selection.patients,
             dropped_rows=dict(selection.dropped_rows),
             dropped_patients=dict(selection.dropped_patients),

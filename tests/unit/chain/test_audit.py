@@ -37,6 +37,17 @@ def _sha(data: bytes) -> Bytes32:
     return Bytes32(hashlib.sha256(data).digest())
 
 
+def _exclusion_and_file_failures(report: AuditReport, proof_file: Path) -> tuple[AuditCheck, str]:
+    """A bad proof file fails twice, by name: the `exclusion` it should have given, and the
+    `proof-files` check of the file itself (every file is checked on its own)."""
+    assert not report.passed
+    assert sorted(f.check for f in report.failures) == ["exclusion", "proof-files"], report.failures
+    (exclusion,) = [f for f in report.failures if f.check == "exclusion"]
+    (own,) = [f for f in report.failures if f.check == "proof-files"]
+    assert own.subject == str(proof_file)
+    return exclusion, own.detail
+
+
 def _only_failure(report: AuditReport) -> AuditCheck:
     assert not report.passed
     assert len(report.failures) == 1, report.failures
@@ -100,13 +111,15 @@ def test_artifact_deleted_from_the_store_fails_naming_the_round_and_model(
 def test_forged_data_root_that_still_holds_the_revoked_patient_fails_the_exclusion_check(
     eth_tester_ledger: LedgerWorld, store: LocalStore, proofs_dir: Path
 ) -> None:
-    build_history(eth_tester_ledger, store, proofs_dir, forge_root=True)
+    history = build_history(eth_tester_ledger, store, proofs_dir, forge_root=True)
 
-    failure = _only_failure(_verify(eth_tester_ledger, store, proofs_dir))
+    report = _verify(eth_tester_ledger, store, proofs_dir)
+    failure, file_detail = _exclusion_and_file_failures(report, history.proof_file)
 
     assert (failure.check, failure.round) == ("exclusion", 1)
     assert failure.hospital == sender_of(eth_tester_ledger.hospitals[0])
     assert "does not verify" in failure.detail
+    assert "does not verify" in file_detail
 
 
 def test_missing_exclusion_proof_fails_naming_the_revoked_patient(
@@ -129,10 +142,12 @@ def test_proof_for_another_patient_does_not_count_as_exclusion(
     body["patient"] = eth_tester_ledger.patient(5)
     history.proof_file.write_text(json.dumps(body))
 
-    failure = _only_failure(_verify(eth_tester_ledger, store, proofs_dir))
+    report = _verify(eth_tester_ledger, store, proofs_dir)
+    failure, file_detail = _exclusion_and_file_failures(report, history.proof_file)
 
     assert failure.check == "exclusion"
     assert "no non-membership proof" in failure.detail
+    assert "does not verify" in file_detail  # the proof is for patient 1's path, not 5's
 
 
 def test_malformed_proof_file_is_reported_not_ignored(
@@ -143,10 +158,12 @@ def test_malformed_proof_file_is_reported_not_ignored(
     body["proof"] = {"left": {"index": "zero"}, "right": {}}
     history.proof_file.write_text(json.dumps(body))
 
-    failure = _only_failure(_verify(eth_tester_ledger, store, proofs_dir))
+    report = _verify(eth_tester_ledger, store, proofs_dir)
+    failure, file_detail = _exclusion_and_file_failures(report, history.proof_file)
 
     assert failure.check == "exclusion"
     assert "malformed" in failure.detail
+    assert "malformed" in file_detail
 
 
 def test_round_not_built_on_the_previous_model_fails_the_base_model_check(

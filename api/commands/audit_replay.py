@@ -1,0 +1,119 @@
+"""`consentfl audit replay` (retrain one hospital's round from the rows it disclosed) and
+`consentfl audit keygen` (an auditor's X25519 key, whose public half goes in the study plan)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.auditing import read_plan
+from api.commands._chain_common import (
+    DeploymentOption,
+    JsonOption,
+    RpcOption,
+    StudyOption,
+    cli_errors,
+    emit,
+    fail,
+    parse_study,
+)
+from api.wiring import load_seal_key, new_seal_key, open_artifacts, open_ledger
+from consent.ids import parse_address
+from fl.data import load_hospital_csv
+from fl.errors import FlError
+from fl.roles.replay import replay_round
+
+__all__ = ["AuditorKeyOption", "keygen", "replay"]
+
+AuditorKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--auditor-key",
+        help="The auditor's X25519 key file (from `audit keygen`): open every sealed update.",
+    ),
+]
+_IpfsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ipfs",
+        envvar="CONSENTFL_IPFS",
+        help="IPFS API URL or store directory (default: the deployment manifest's).",
+    ),
+]
+
+
+def replay(
+    deployment: DeploymentOption,
+    study: StudyOption,
+    round_: Annotated[int, typer.Option("--round", min=0, help="The round to replay.")],
+    hospital: Annotated[str, typer.Option("--hospital", help="The hospital's address.")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="The rows the hospital disclosed for the round: its CSV (patient, features, "
+            "label), in the order it trained on them.",
+        ),
+    ],
+    auditor_key: Annotated[
+        Path, typer.Option("--auditor-key", help="The auditor's X25519 key file.")
+    ],
+    ipfs: _IpfsOption = None,
+    rpc: RpcOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rebuild the data root from the disclosed rows, retrain from the round's base and compare
+    with the hospital's committed update bit for bit; exit 1 on any mismatch."""
+    with cli_errors():
+        ledger = open_ledger(rpc, deployment, None)
+        store = open_artifacts(ipfs, ledger.manifest)
+        study_id = parse_study(study)
+        plan = read_plan(ledger, store, study_id)
+        if round_ >= ledger.rounds.round_count(study_id):
+            fail(f"round {round_} was never opened")
+        try:
+            rows = load_hospital_csv(data, task=plan.model.task)
+            findings = replay_round(
+                plan=plan,
+                study=study_id,
+                record=ledger.rounds.get_round_record(study_id, round_),
+                hospital=parse_address(hospital),
+                rows=rows,
+                store=store,
+                auditor_key=load_seal_key(auditor_key),
+            )
+        except FlError as exc:
+            fail(str(exc))
+    passed = all(f.passed for f in findings)
+    payload = {
+        "passed": passed,
+        "round": round_,
+        "hospital": hospital,
+        "findings": [{"step": f.step, "passed": f.passed, "detail": f.detail} for f in findings],
+    }
+    lines = [f"{'pass' if f.passed else 'FAIL'} {f.step}: {f.detail}" for f in findings]
+    lines.append("replay passed" if passed else "replay FAILED")
+    if as_json:
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        typer.echo("\n".join(lines))
+    if not passed:
+        raise typer.Exit(1)
+
+
+def keygen(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the X25519 key (0600).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Create an auditor's sealing key; give the printed public key to the coordinator, who lists
+    it in the study plan (`aggregator init --auditor-key`) so every update is sealed to it."""
+    with cli_errors():
+        public = new_seal_key(out)
+    emit(
+        as_json,
+        {"auditor_public_key": "0x" + public.hex(), "key_file": str(out)},
+        f"auditor key: {out}\nauditor public key: 0x{public.hex()}",
+    )
