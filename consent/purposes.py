@@ -36,8 +36,11 @@ from consent.errors import ConsentError
 
 __all__ = [
     "DISEASES",
+    "GENERAL_RESEARCH",
     "GRU",
+    "GRU_BIT",
     "HMB",
+    "HMB_BIT",
     "METHODS_BIT",
     "NMDS_BIT",
     "ConsentScope",
@@ -48,6 +51,7 @@ __all__ = [
     "covers",
     "covers_mask",
     "parse_purpose",
+    "purpose_bits",
 ]
 
 DISEASES: Final = (
@@ -225,6 +229,11 @@ class StudyPurpose:
         return f"{self.purpose} (methods)" if self.methods else str(self.purpose)
 
 
+GENERAL_RESEARCH: Final = ConsentScope(frozenset({GRU}))
+"""GRU alone: the scope of a consent given without naming purposes (what every consent meant
+before scopes existed)."""
+
+
 def covers(scope: ConsentScope, study: StudyPurpose | None) -> bool:
     """Whether a consent with `scope` covers a study with purpose `study` (None: undeclared,
     which every consent covers, as before purposes existed)."""
@@ -238,3 +247,10 @@ def covers(scope: ConsentScope, study: StudyPurpose | None) -> bool:
 def covers_mask(scope_mask: int, study_mask: int) -> bool:
     """`covers` over the on-chain masks, as `ConsentRegistry.purposesCover` computes it."""
     return covers(ConsentScope.from_mask(scope_mask), StudyPurpose.from_mask(study_mask))
+
+
+def purpose_bits() -> dict[str, int]:
+    """Every code's bit in the on-chain masks, in bit order (published by `GET /v1/eip712`)."""
+    bits = {"GRU": GRU_BIT, "HMB": HMB_BIT, "NMDS": NMDS_BIT, "METHODS": METHODS_BIT}
+    bits.update({f"DS-{d}": 1 << (_DS_SHIFT + i) for i, d in enumerate(DISEASES)})
+    return bits

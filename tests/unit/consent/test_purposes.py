@@ -115,9 +115,7 @@ def test_without_removes_purposes_and_returns_none_when_nothing_is_left() -> Non
 
 
 purposes = st.sampled_from([GRU, HMB, *(Purpose("DS", d) for d in DISEASES)])
-scopes = st.builds(
-    ConsentScope, st.frozensets(purposes, min_size=1, max_size=4), st.booleans()
-)
+scopes = st.builds(ConsentScope, st.frozensets(purposes, min_size=1, max_size=4), st.booleans())
 studies = st.builds(StudyPurpose, purposes, st.booleans())
 
 
