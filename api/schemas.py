@@ -159,7 +159,9 @@ class ConsentEventOut(BaseModel):
             valid_from=event.valid_from if isinstance(event, ConsentGranted) else None,
             purposes=purposes,
             revoked_purposes=(
-                list(ConsentScope.from_mask(event.revoked).codes) if narrowed else None
+                list(ConsentScope.from_mask(event.revoked).codes)
+                if isinstance(event, PurposesRevoked)
+                else None
             ),
             hospital=event.hospital,
             block_number=event.position.block_number,

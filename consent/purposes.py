@@ -225,6 +225,24 @@ class StudyPurpose:
         """The on-chain `uint64` study purpose mask."""
         return self.purpose.bit | (METHODS_BIT if self.methods else 0)
 
+    @property
+    def covering_bits(self) -> int:
+        """The consent bits any one of which covers this purpose (DUO's hierarchy upwards)."""
+        if self.purpose.code == "GRU":
+            return GRU_BIT
+        return GRU_BIT | HMB_BIT | (self.purpose.bit if self.purpose.code == "DS" else 0)
+
+    @property
+    def refuses_nmds(self) -> bool:
+        """Whether an NMDS consent is refused: general (not disease-specific) methods research."""
+        return self.methods and self.purpose.code != "DS"
+
+    def covers_mask(self, scope_mask: int) -> bool:
+        """Whether a consent with `scope_mask` covers this purpose (the contract's bit test)."""
+        if self.refuses_nmds and scope_mask & NMDS_BIT:
+            return False
+        return bool(scope_mask & self.covering_bits)
+
     def __str__(self) -> str:
         return f"{self.purpose} (methods)" if self.methods else str(self.purpose)
 
@@ -239,7 +257,7 @@ def covers(scope: ConsentScope, study: StudyPurpose | None) -> bool:
     which every consent covers, as before purposes existed)."""
     if study is None:
         return True
-    if study.methods and scope.nmds and study.purpose.code != "DS":
+    if study.refuses_nmds and scope.nmds:
         return False
     return any(p.covers(study.purpose) for p in scope.purposes)
 

@@ -107,14 +107,14 @@ def revoke_purposes(
         deadline=body.deadline,
         signature=bytes.fromhex(body.signature[2:]),
     )
-    narrowed = isinstance(event, PurposesRevoked)
+    remaining = event.remaining if isinstance(event, PurposesRevoked) else 0
     return PurposeRevocationOut(
         study=hex32(study),
         patient=event.patient,
         hospital=event.hospital,
         revoked=list(scope.codes),
-        remaining=list(ConsentScope.from_mask(event.remaining).codes) if narrowed else [],
-        fully_revoked=not narrowed,
+        remaining=list(ConsentScope.from_mask(remaining).codes) if remaining else [],
+        fully_revoked=not remaining,
         tx_hash=event.tx_hash,
         block_number=event.position.block_number,
         block_timestamp=event.block_timestamp,

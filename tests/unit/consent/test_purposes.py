@@ -135,3 +135,8 @@ def test_a_wider_consent_covers_whatever_a_narrower_one_does(
 ) -> None:
     wider = ConsentScope(value.purposes | {GRU}, value.nmds)
     assert not covers(value, purpose) or covers(wider, purpose)
+
+
+@given(scopes, studies)
+def test_the_bit_test_agrees_with_the_hierarchy(value: ConsentScope, purpose: StudyPurpose) -> None:
+    assert purpose.covers_mask(value.mask) == covers(value, purpose)
