@@ -218,7 +218,8 @@ def test_the_page_shows_the_purposes_and_withdrawing_the_studys_one_stops_the_co
     expect(page.locator("#purposes li")).to_have_count(2)
     expect(page.locator("#purposes li[data-purpose=DS-CANCER]")).to_contain_text("cancer only")
 
-    page.get_by_role("button", name="Withdraw Health, medical and biomedical research (HMB)").click()
+    hmb = "Withdraw Health, medical and biomedical research (HMB)"
+    page.get_by_role("button", name=hmb).click()  # the button's accessible name
 
     expect(page.locator("#status")).to_have_attribute("data-state", "uncovered", timeout=60_000)
     expect(page.locator("#notice")).to_contain_text("is withdrawn")
