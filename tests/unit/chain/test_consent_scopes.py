@@ -42,7 +42,7 @@ HMB_AND_CANCER = ConsentScope.parse(["HMB", "DS-CANCER"])
 FAR_FUTURE = 2**40
 
 
-def _submit(world: LedgerWorld, study: StudyId, num_patients: int) -> int:
+def _submit(world: LedgerWorld, study: StudyId, num_patients: int) -> None:
     """Open round 0 and submit hospital 0's update bounded by `num_patients`."""
     world.aggregator.rounds.open_round(study, 0, Bytes32(b"\x01" * 32), "bafkreibase")
     block = world.chain.block_number()
@@ -54,7 +54,7 @@ def _submit(world: LedgerWorld, study: StudyId, num_patients: int) -> int:
         data_root=Bytes32(b"\x03" * 32),
         consent_block=block,
     )
-    return world.hospitals[0].rounds.submit_update(study, 0, submission)
+    world.hospitals[0].rounds.submit_update(study, 0, submission)
 
 
 def test_the_coordinator_declares_a_purpose_once_with_its_event(
