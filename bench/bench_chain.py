@@ -206,7 +206,12 @@ def measure(
     signed, sign_seconds = _sign_all(hosp, single_patients)
     out["consent_signatures_per_s"] = round(singles / sign_seconds, 1)
     start = time.perf_counter()
-    events = [hosp.consents.grant(STUDY, s.patient, 0, FAR, s.signature) for s in signed]
+    events = [
+        hosp.consents.grant(
+            STUDY, s.patient, 0, FAR, s.signature, scope=s.scope, valid_from=s.valid_from
+        )
+        for s in signed
+    ]
     elapsed = time.perf_counter() - start
     out["single_grants_per_s"] = round(singles / elapsed, 1)
     gas = [_gas(chain, e.tx_hash) for e in events]

@@ -61,6 +61,7 @@ def test_a_disease_only_consent_is_left_out_of_an_hmb_study(
     narrowed = load_keyring(tmp_path / "h1.keys", PASSWORD)[0]
     patient_key = tmp_path / "patient.key"
     patient_key.write_text("0x" + narrowed.private_key.hex() + "\n")
+    patient_key.chmod(0o600)
     withdrawn = _cli("consent", "revoke", "--deployment", str(s.deployment), "--study", STUDY,
                      "--patient-key", str(patient_key), "--relay-key", str(keys["relayer"]),
                      "--purpose", "HMB", "--rpc", anvil)  # fmt: skip
@@ -83,7 +84,7 @@ def test_a_disease_only_consent_is_left_out_of_an_hmb_study(
         s.start("aggregator", "aggregator", "--deployment", str(s.deployment), "--study", STUDY,
                 "--key", str(keys["aggregator"]), "--seal-key", str(tmp_path / "seal.key"),
                 "--rounds", "1", "--ipfs", ipfs_node, "--poll", "0.2")  # fmt: skip
-        s.wait_for("round 0 to finalize", lambda: s.round_state(0) == RoundState.FINALIZED, 180)
+        s.wait_for("round 0 to finalize", lambda: s.round_state(0) == RoundState.FINALIZED, 420)
         for name in ("aggregator", "h1", "h2"):
             assert s.procs[name].wait(timeout=60) == 0, s.tails()
     finally:
