@@ -56,7 +56,7 @@ from consent.events import (
 )
 from consent.ids import Address, InvalidIdentifierError, StudyId, parse_address
 from consent.index_columns import StudyEvents
-from consent.index_store import EventColumns, IndexStore, event_row
+from consent.index_store import EventColumns, IndexStore, event_columns, event_row
 from consent.purposes import NMDS_BIT, ConsentScope, StudyPurpose
 
 __all__ = ["ConsentIndex", "ConsentMask", "ConsentStatus"]
@@ -204,7 +204,7 @@ class ConsentIndex:
                 self._last_position = fresh[-1].position
             if synced_through is not None:
                 self._synced_block = synced_through
-            self._load(_columns(fresh, rows))
+            self._load(event_columns(fresh, rows))
             logger.debug("applied %d consent events (%d new patients)", len(fresh), len(new_rows))
             return len(fresh)
 
@@ -402,34 +402,3 @@ class ConsentIndex:
         with self._lock:
             rows = self._store.revoked_rows(study, parse_address(hospital), block)
             return tuple(sorted((Address(self._addresses[r]) for r in rows), key=str.lower))
-
-
-def _scope_mask(event: ConsentEvent) -> int:
-    """The purposes in force after `event` (0 after a revocation)."""
-    if isinstance(event, ConsentGranted):
-        return event.purposes
-    return event.remaining if isinstance(event, PurposesRevoked) else 0
-
-
-def _columns(events: Sequence[ConsentEvent], rows: _Int64Array) -> EventColumns:
-    """Column form of freshly applied events, matching what `IndexStore.columns` loads."""
-    n = len(events)
-    return EventColumns(
-        study=[bytes(e.study) for e in events],
-        grant=np.fromiter((not isinstance(e, ConsentRevoked) for e in events), np.bool_, count=n),
-        row=rows,
-        hospital=[e.hospital for e in events],
-        expires_at=np.fromiter(
-            (min(e.expires_at, 2**63 - 1) if isinstance(e, ConsentGranted) else 0 for e in events),
-            np.int64,
-            count=n,
-        ),
-        block=np.fromiter((e.position.block_number for e in events), np.int64, count=n),
-        purposes=np.fromiter(map(_scope_mask, events), np.int64, count=n),
-        valid_from=np.fromiter(
-            (min(e.valid_from, 2**63 - 1) if isinstance(e, ConsentGranted) else 0 for e in events),
-            np.int64,
-            count=n,
-        ),
-        narrow=np.fromiter((isinstance(e, PurposesRevoked) for e in events), np.bool_, count=n),
-    )

@@ -32,7 +32,14 @@ from consent.events import (
 )
 from consent.ids import Address, StudyId
 
-__all__ = ["EventColumns", "EventRow", "IndexSchemaError", "IndexStore", "event_row"]
+__all__ = [
+    "EventColumns",
+    "EventRow",
+    "IndexSchemaError",
+    "IndexStore",
+    "event_columns",
+    "event_row",
+]
 
 SCHEMA_VERSION: Final = 2
 GRANT: Final = 1
@@ -137,6 +144,38 @@ def event_row(event: ConsentEvent, patient_row: int) -> EventRow:
         purposes,
         valid_from,
         revoked,
+    )
+
+
+def _scope_mask(event: ConsentEvent) -> int:
+    """The purposes in force after `event` (0 after a revocation)."""
+    if isinstance(event, ConsentGranted):
+        return event.purposes
+    return event.remaining if isinstance(event, PurposesRevoked) else 0
+
+
+def event_columns(events: Sequence[ConsentEvent], rows: npt.NDArray[np.int64]) -> EventColumns:
+    """Column form of freshly applied events (their patient `rows`), matching what
+    `IndexStore.columns` loads."""
+    n = len(events)
+    return EventColumns(
+        study=[bytes(e.study) for e in events],
+        grant=np.fromiter((not isinstance(e, ConsentRevoked) for e in events), np.bool_, count=n),
+        row=rows,
+        hospital=[e.hospital for e in events],
+        expires_at=np.fromiter(
+            (min(e.expires_at, 2**63 - 1) if isinstance(e, ConsentGranted) else 0 for e in events),
+            np.int64,
+            count=n,
+        ),
+        block=np.fromiter((e.position.block_number for e in events), np.int64, count=n),
+        purposes=np.fromiter(map(_scope_mask, events), np.int64, count=n),
+        valid_from=np.fromiter(
+            (min(e.valid_from, 2**63 - 1) if isinstance(e, ConsentGranted) else 0 for e in events),
+            np.int64,
+            count=n,
+        ),
+        narrow=np.fromiter((isinstance(e, PurposesRevoked) for e in events), np.bool_, count=n),
     )
 
 
