@@ -18,6 +18,7 @@ from consent.eip712 import sign_consent, sign_revocation
 from consent.events import ConsentGranted, ConsentRevoked
 from consent.ids import Address, StudyId
 from consent.keys import PatientKey, generate
+from consent.purposes import GENERAL_RESEARCH, ConsentScope
 from fl.data import HospitalDataset, RecordDataset, attach_patients
 
 __all__ = [
@@ -53,9 +54,11 @@ def grant_consents(
     deadline: int | None = None,
     keys: dict[str, PatientKey] | None = None,
     progress: Callable[[int], None] | None = None,
+    scope: ConsentScope = GENERAL_RESEARCH,
 ) -> tuple[dict[str, PatientKey], tuple[ConsentGranted, ...]]:
     """Give each record a patient key (generated unless `keys` maps it), sign each patient's
-    consent to the sending hospital, and grant them in batches. `progress(n)` after each batch.
+    consent (for the DUO purposes of `scope`) to the sending hospital, and grant them in
+    batches. `progress(n)` after each batch.
     The signatures carry `deadline` (default: one day after the chain's latest block)."""
     if consents.sender is None:
         raise ValueError("the consent registry facade needs the hospital as sender")
@@ -70,9 +73,10 @@ def grant_consents(
     for key in patient_keys.values():
         nonce = consents.grant_nonce(study, key.address) if key.address in known else 0
         signature = sign_consent(
-            key.private_key, domain, study, key.address, hospital, expires_at, nonce, deadline
-        )
-        signed.append(SignedConsent(key.address, expires_at, signature, deadline))
+            key.private_key, domain, study, key.address, hospital, expires_at, nonce, deadline,
+            scope=scope,
+        )  # fmt: skip
+        signed.append(SignedConsent(key.address, expires_at, signature, deadline, scope))
     granted: list[ConsentGranted] = []
     for start in range(0, len(signed), GRANTS_PER_CALL):
         chunk: Sequence[SignedConsent] = signed[start : start + GRANTS_PER_CALL]

@@ -30,6 +30,7 @@ from chain.errors import (
     NoContractCodeError,
     UnknownStudyError,
 )
+from chain.purpose_relay import ConsentNotActiveError, PurposesNotGrantedError
 from chain.relay import (
     DeadlineExpiredError,
     NonceMismatchError,
@@ -40,6 +41,7 @@ from chain.relay import (
 from chain.store import StoreError, StoreUnavailableError
 from consent.eip712 import CONSENT_REGISTRY_NAME
 from consent.ids import InvalidIdentifierError
+from consent.purposes import InvalidPurposesError, UnknownPurposeError
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
@@ -113,6 +115,10 @@ _KINDS: Final[tuple[tuple[type[BaseException], _Kind], ...]] = (
     (RevocationReplayError, _Kind("replayed-signature", 409, "Signature already used")),
     (NonceMismatchError, _Kind("nonce-mismatch", 409, "Nonce is not current")),
     (DeadlineExpiredError, _Kind("deadline-expired", 422, "Deadline has passed")),
+    (ConsentNotActiveError, _Kind("consent-not-active", 409, "Consent already revoked")),
+    (PurposesNotGrantedError, _Kind("purposes-not-granted", 422, "Purposes not granted")),
+    (UnknownPurposeError, _Kind("unknown-purpose", 422, "Unknown purpose code")),
+    (InvalidPurposesError, _Kind("invalid-purposes", 422, "Invalid purposes")),
     (ChainUnavailableError, _Kind("chain-unavailable", 503, "Chain unavailable")),
     (ChainIdMismatchError, _Kind("chain-unavailable", 503, "Chain unavailable")),
     (NoContractCodeError, _Kind("chain-unavailable", 503, "Contracts unavailable")),

@@ -8,7 +8,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 
 from chain.audit import AuditCheck, AuditReport
 from chain.round_ledger import Round, UpdateRecord
-from consent.events import ConsentEvent, ConsentGranted
+from consent.events import ConsentEvent, ConsentGranted, PurposesRevoked
+from consent.purposes import ConsentScope
 
 __all__ = [
     "UINT64_MAX",
@@ -21,6 +22,8 @@ __all__ = [
     "ConsentStatusOut",
     "Eip712Out",
     "HealthOut",
+    "PurposeRevocationOut",
+    "PurposeRevocationRequest",
     "RevocationOut",
     "RevocationRequest",
     "RoundDetailOut",
@@ -94,10 +97,39 @@ class RevocationOut(BaseModel):
     )
 
 
-class ConsentEventOut(BaseModel):
-    """One grant or revocation."""
+class PurposeRevocationRequest(BaseModel):
+    """A patient's EIP-712 `PurposeRevocation(study, patient, purposes, nonce, deadline)`
+    signature; `purposes` are the DUO codes withdrawn (their mask is what was signed)."""
 
-    kind: Literal["granted", "revoked"]
+    model_config = ConfigDict(extra="forbid")
+
+    purposes: list[str] = Field(
+        min_length=1, max_length=16, description='DUO codes to withdraw, e.g. ["HMB"]'
+    )
+    signature: str = Field(
+        pattern=r"^0x[0-9a-fA-F]{130}$", description="65-byte signature, 0x-prefixed hex"
+    )
+    deadline: Uint64 = Field(description="unix seconds the signature expires (uint64)")
+
+
+class PurposeRevocationOut(BaseModel):
+    """The withdrawal on chain: what was withdrawn and what remains (empty: fully revoked)."""
+
+    study: str
+    patient: str
+    hospital: str
+    revoked: list[str]
+    remaining: list[str]
+    fully_revoked: bool
+    tx_hash: str
+    block_number: int
+    block_timestamp: int
+
+
+class ConsentEventOut(BaseModel):
+    """One grant, revocation, or withdrawal of purposes."""
+
+    kind: Literal["granted", "revoked", "purposes_revoked"]
     hospital: str
     block_number: int
     log_index: int
@@ -105,13 +137,32 @@ class ConsentEventOut(BaseModel):
     timestamp: int
     expires_at: int | None = Field(None, description="grants only; 0 means never")
     nonce: int | None = Field(None, description="grants only")
+    valid_from: int | None = Field(None, description="grants only; 0 means from the grant")
+    purposes: list[str] | None = Field(
+        None, description="DUO codes granted (grants) or still granted (purposes_revoked)"
+    )
+    revoked_purposes: list[str] | None = Field(None, description="purposes_revoked only")
 
     @classmethod
     def of(cls, event: ConsentEvent) -> ConsentEventOut:
         """The response form of a domain event."""
         granted = isinstance(event, ConsentGranted)
+        narrowed = isinstance(event, PurposesRevoked)
+        if isinstance(event, ConsentGranted):
+            purposes: list[str] | None = list(ConsentScope.from_mask(event.purposes).codes)
+        elif isinstance(event, PurposesRevoked):
+            purposes = list(ConsentScope.from_mask(event.remaining).codes)
+        else:
+            purposes = None
         return cls(
-            kind="granted" if granted else "revoked",
+            kind="granted" if granted else "purposes_revoked" if narrowed else "revoked",
+            valid_from=event.valid_from if isinstance(event, ConsentGranted) else None,
+            purposes=purposes,
+            revoked_purposes=(
+                list(ConsentScope.from_mask(event.revoked).codes)
+                if isinstance(event, PurposesRevoked)
+                else None
+            ),
             hospital=event.hospital,
             block_number=event.position.block_number,
             log_index=event.position.log_index,
@@ -127,11 +178,19 @@ class ConsentStatusOut(BaseModel):
 
     study: str
     patient: str
-    consented: bool = Field(description="granted, not revoked and not expired, now")
+    consented: bool = Field(
+        description="granted, not revoked, covering the study's purpose, in its validity period"
+    )
     hospital: str
     granted_block: int
     revoked_block: int | None
     expires_at: int
+    valid_from: int = Field(0, description="start of the validity period; 0 = from the grant")
+    purposes: list[str] = Field(
+        default_factory=list, description="DUO codes still granted (NMDS is a modifier)"
+    )
+    study_purpose: str | None = Field(None, description="the study's declared DUO purpose")
+    covers_study: bool = Field(True, description="whether the purposes cover the study's")
     nonce: Uint256 = Field(
         description="the nonce the patient's next `Revocation` (or `Cancellation`) signs: "
         "`revocationNonce(study, patient)`; the same as `nonces.Revocation`"
@@ -295,6 +354,10 @@ class Eip712Out(BaseModel):
     domain: Eip712DomainOut
     types: dict[str, list[Eip712Field]]
     primary_types: list[str] = Field(description="the struct types a patient signs")
+    purpose_bits: dict[str, int] = Field(
+        default_factory=dict,
+        description="the uint64 bit of each DUO code in `purposes` fields (a mask is their OR)",
+    )
 
 
 class ComponentHealth(BaseModel):

@@ -1,4 +1,4 @@
-"""Ledger costs and throughput (issue 2; gas before/after the issue 11 contract rules).
+"""Ledger costs and throughput (issue 2; gas before/after the issue 11 and issue 17 contract rules).
 
 Measured on eth-tester (in-process py-evm) and on anvil (started from node_modules in a temp dir,
 stopped by pid afterwards):
@@ -14,6 +14,11 @@ Run: .venv/bin/python bench/bench_chain.py [--singles 100 --view 10000 --no-anvi
 Writes bench/results/chain.json, with `targets` comparing the gas to the contracts before issue
 11 (`BEFORE`: measured on main at 94f0811 with the same calls): the new rules (patient counts,
 per-study nonces, deadlines, the consentBlock window) may cost at most 25% more per call.
+Since issue 17 (consent scopes) the study declares the DUO purpose HMB and every consent covers
+HMB and DS-CANCER with a validity period start; `BEFORE_SCOPES` holds the same calls measured on
+f10-land (bf63f1a) before scopes, with the same 25% allowance, and the relayed withdrawal of
+one purpose (`revokePurposesWithSig`, ending coverage) is held to the same allowance over a
+relayed full revocation.
 """
 
 from __future__ import annotations
@@ -34,8 +39,10 @@ from chain.consent_registry import MAX_GRANT_BATCH, STATUS_CHUNK, SignedConsent
 from chain.deploy import Ledger, attach, deploy
 from chain.devnet import ANVIL_DEV_KEY, start_anvil, stop_service
 from chain.transactions import Sender
-from consent.eip712 import sign_consent, sign_revocation
+from consent.eip712 import sign_consent, sign_purpose_revocation, sign_revocation
 from consent.ids import Address, Bytes32, parse_address, study_id
+from consent.purposes import HMB, ConsentScope, StudyPurpose
+from consent.records import UpdateSubmission
 
 RESULTS = Path(__file__).with_name("results") / "chain.json"
 BEFORE = {  # eth-tester gas on main before issue 11 (bench/results/chain.json of then, and
@@ -45,12 +52,24 @@ BEFORE = {  # eth-tester gas on main before issue 11 (bench/results/chain.json o
     "gas_per_patient_in_batch_300": 58_442,
     "gas_per_submit_update": 291_705,
 }
+BEFORE_SCOPES = {  # eth-tester gas before issue 17 (bench/results/chain.json at bf63f1a)
+    "gas_per_single_grant": 94_613,
+    "gas_per_relayed_revocation": 74_610,
+    "gas_per_patient_in_batch_300": 59_176,
+    "gas_per_submit_update": 297_710,
+}
 MAX_INCREASE = 1.25
 WHY_MISSED = {
     "gas_per_relayed_revocation": "the patient's own revocation nonce (the H7 fix) is a fresh "
     "storage slot on a first revocation (~20k gas), plus the active-count decrement and the "
     "grant-nonce bump that cancels pending consent signatures (~5k each)",
+    "gas_per_single_grant": "a consent's purposes and validity period fill a second storage "
+    "slot on a patient's first grant (~20k gas), and the grant reads the study's purpose from "
+    "the StudyRegistry (~2.6k)",
+    "gas_per_patient_in_batch_300": "the second storage slot of each first grant (purposes and "
+    "validity period, ~20k gas per patient)",
 }
+SCOPE = ConsentScope.parse(["HMB", "DS-CANCER"])
 CID = "bafybeibyui7o3sbw3yifnewshhrbnuntcehluzvbkwgi5vmtsdobnc2c6y"
 STUDY = study_id("bench-chain")
 FAR = 2**40
@@ -65,6 +84,7 @@ def _setup(chain: Chain, coordinator: Sender, hospital: Sender) -> tuple[Ledger,
         min_updates=1,
         metadata_cid="",
     )
+    ledger.studies.declare_purpose(STUDY, StudyPurpose(HMB))
     ledger.studies.add_hospital(STUDY, hospital.address)
     return ledger, ledger.with_sender(hospital)
 
@@ -81,8 +101,21 @@ def _sign_all(hospital: Ledger, patients: list[Any]) -> tuple[list[SignedConsent
         SignedConsent(
             parse_address(p.address),
             0,
-            sign_consent(p.key, domain, STUDY, parse_address(p.address), who, 0, 0, FAR),
+            sign_consent(
+                p.key,
+                domain,
+                STUDY,
+                parse_address(p.address),
+                who,
+                0,
+                0,
+                FAR,
+                scope=SCOPE,
+                valid_from=1,
+            ),
             FAR,
+            SCOPE,
+            1,
         )
         for p in patients
     ]
@@ -95,18 +128,44 @@ def _gas(chain: Chain, tx_hash: str) -> int:
 
 def _submit_gas(chain: Chain, ledger: Ledger, hosp: Ledger) -> int:
     ledger.rounds.open_round(STUDY, 0, Bytes32(b"\x01" * 32), "bafkreibase")
-    event = hosp.rounds.submit_update(
-        STUDY, 0, update_hash=Bytes32(b"\x02" * 32), update_cid=CID, num_samples=100,
-        num_patients=100, data_root=Bytes32(b"\x03" * 32), consent_block=chain.block_number(),
+    submission = UpdateSubmission(
+        update_hash=Bytes32(b"\x02" * 32), update_cid=CID, num_samples=100, num_patients=100,
+        data_root=Bytes32(b"\x03" * 32), consent_block=chain.block_number(),
     )  # fmt: skip
-    return _gas(chain, event.tx_hash)
+    return _gas(chain, hosp.rounds.submit_update(STUDY, 0, submission).tx_hash)
+
+
+def _scope_targets(measured: dict[str, Any]) -> list[dict[str, Any]]:
+    now = {
+        "gas_per_single_grant": measured["gas_per_single_grant"]["first_grant_of_patient"],
+        "gas_per_relayed_revocation": measured["gas_per_relayed_revocation"],
+        "gas_per_patient_in_batch_300": measured["gas_per_patient_in_batch"]["300"],
+        "gas_per_submit_update": measured["gas_per_submit_update"],
+        "gas_per_relayed_purpose_revocation": measured["gas_per_relayed_purpose_revocation"],
+    }
+    before = {
+        **BEFORE_SCOPES,
+        "gas_per_relayed_purpose_revocation": measured["gas_per_relayed_revocation"],
+    }
+    targets = []
+    for name, value in now.items():
+        limit = round(before[name] * MAX_INCREASE)
+        met = value <= limit
+        versus = "a relayed full revocation" if "purpose" in name else "before issue 17"
+        change = f"{value / before[name] - 1:+.1%} against {before[name]} ({versus})"
+        why = change if met else f"{change}: {WHY_MISSED.get(name, 'see README')}"
+        targets.append(
+            {"name": f"{name} with scopes (eth-tester)", "target": f"<= {limit}",
+             "value": value, "met": met, "why": why}
+        )  # fmt: skip
+    return targets
 
 
 def _targets(measured: dict[str, Any]) -> list[dict[str, Any]]:
     now = {
         "gas_per_single_grant": measured["gas_per_single_grant"]["first_grant_of_patient"],
         "gas_per_relayed_revocation": measured["gas_per_relayed_revocation"],
-        "gas_per_patient_in_batch_300": measured["gas_per_patient_in_batch"][str(MAX_GRANT_BATCH)],
+        "gas_per_patient_in_batch_300": measured["gas_per_patient_in_batch"]["300"],
         "gas_per_submit_update": measured["gas_per_submit_update"],
     }
     targets = []
@@ -125,6 +184,18 @@ def _targets(measured: dict[str, Any]) -> list[dict[str, Any]]:
     return targets
 
 
+def _purpose_revocation_gas(chain: Chain, ledger: Ledger, patients: list[Any]) -> int:
+    """Mean gas of a relayed withdrawal of HMB (the study's purpose: the consent stops counting,
+    the hospital's count and freshness block move), each the patient's first revocation."""
+    domain, gas = ledger.consents.domain, []
+    for p in patients:
+        address = parse_address(p.address)
+        sig = sign_purpose_revocation(p.key, domain, STUDY, address, HMB.bit, 0, FAR)
+        event = ledger.consents.revoke_purposes_with_sig(STUDY, address, HMB.bit, FAR, sig)
+        gas.append(_gas(chain, event.tx_hash))
+    return round(sum(gas) / len(gas))
+
+
 def measure(
     chain: Chain, coordinator: Sender, hospital: Sender, singles: int, view: int
 ) -> dict[str, Any]:
@@ -135,7 +206,12 @@ def measure(
     signed, sign_seconds = _sign_all(hosp, single_patients)
     out["consent_signatures_per_s"] = round(singles / sign_seconds, 1)
     start = time.perf_counter()
-    events = [hosp.consents.grant(STUDY, s.patient, 0, FAR, s.signature) for s in signed]
+    events = [
+        hosp.consents.grant(
+            STUDY, s.patient, 0, FAR, s.signature, scope=s.scope, valid_from=s.valid_from
+        )
+        for s in signed
+    ]
     elapsed = time.perf_counter() - start
     out["single_grants_per_s"] = round(singles / elapsed, 1)
     gas = [_gas(chain, e.tx_hash) for e in events]
@@ -157,10 +233,14 @@ def measure(
 
     batch_gas: dict[str, int] = {}
     for size in (100, MAX_GRANT_BATCH):
-        signed_batch, _ = _sign_all(hosp, _patients(f"batch{size}-{chain.chain_id}", size))
+        batch_patients = _patients(f"batch{size}-{chain.chain_id}", size)
+        signed_batch, _ = _sign_all(hosp, batch_patients)
         granted = hosp.consents.grant_batch(STUDY, signed_batch)
         batch_gas[str(size)] = round(_gas(chain, granted[0].tx_hash) / size)
     out["gas_per_patient_in_batch"] = batch_gas
+    out["gas_per_relayed_purpose_revocation"] = _purpose_revocation_gas(
+        chain, ledger, batch_patients[:singles]
+    )
     out["gas_per_submit_update"] = _submit_gas(chain, ledger, hosp)
 
     view_patients = _patients(f"view-{chain.chain_id}", view)
@@ -204,7 +284,8 @@ def main() -> None:
     )  # fmt: skip
     print(json.dumps({"eth_tester": results["eth_tester"]}, indent=2))
     results["before_issue_11"] = BEFORE
-    results["targets"] = _targets(results["eth_tester"])
+    results["before_issue_17"] = BEFORE_SCOPES
+    results["targets"] = _targets(results["eth_tester"]) + _scope_targets(results["eth_tester"])
     if not args.no_anvil:
         with tempfile.TemporaryDirectory() as tmp:
             service = start_anvil(Path(tmp))

@@ -12,25 +12,27 @@ from eth_abi.abi import encode as abi_encode
 from eth_tester.exceptions import TransactionFailed
 from eth_utils.abi import function_signature_to_4byte_selector
 from web3.exceptions import ContractLogicError
-from web3.types import TxParams
+from web3.types import TxParams, TxReceipt
 
 from chain._facade import ContractFacade, revert_decoder
 from chain.events import PendingConsentsCancelled
 from chain.revert_decoder import raw_revert_data
 from consent.eip712 import Eip712Domain, consent_registry_domain
-from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked
+from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, PurposesRevoked
 from consent.ids import Address, StudyId, parse_address
+from consent.purposes import GENERAL_RESEARCH, ConsentScope
 
 __all__ = ["MAX_GRANT_BATCH", "ConsentRecord", "ConsentRegistry", "SignedConsent"]
 
 MAX_GRANT_BATCH: Final = 300
-"""Grants per transaction in `grant_batch`: up to ~80k gas each (a patient's first grant, with an
-expiry), so a full batch stays under 25M gas, inside a 30M block."""
+"""Grants per transaction in `grant_batch`: ~80k gas each for a patient's first grant (two fresh
+slots: the record, and its purposes + validity period), so a full batch stays under 25M gas,
+inside a 30M block (the gas limit sent is 160k + 95k per grant: 28.7M)."""
 STATUS_CHUNK: Final = 5_000
 """Patients per `consentStatusBatch` call (~3k gas each)."""
 
 _GAS_GRANT: Final = 160_000
-_GAS_GRANT_EACH: Final = 80_000
+_GAS_GRANT_EACH: Final = 95_000
 _GAS_REVOKE: Final = 90_000
 _GAS_REVOKE_SIG: Final = 120_000
 _STATUS_SELECTOR: Final = function_signature_to_4byte_selector(
@@ -46,6 +48,11 @@ class ConsentRecord:
     granted_block: int
     revoked_block: int
     expires_at: int
+    valid_from: int = 0
+    purposes: int = 0
+    """DUO mask still granted (`consent.purposes.ConsentScope.from_mask`); 0 if never granted."""
+    covers_study: bool = False
+    """Whether the purposes cover the study's declared purpose (only then does it count)."""
 
     @property
     def exists(self) -> bool:
@@ -62,6 +69,13 @@ class SignedConsent:
     signature: bytes
     deadline: int
     """Unix time after which the signature can no longer be submitted."""
+    scope: ConsentScope = GENERAL_RESEARCH
+    valid_from: int = 0
+
+    @property
+    def terms(self) -> tuple[int, int, int]:
+        """The contract's `ConsentTerms(purposes, validFrom, expiresAt)` tuple."""
+        return (self.scope.mask, self.valid_from, self.expires_at)
 
 
 class ConsentRegistry(ContractFacade):
@@ -88,11 +102,21 @@ class ConsentRegistry(ContractFacade):
         return int(self._call("activeConsentCount", bytes(study), hospital))
 
     def grant(
-        self, study: StudyId, patient: Address, expires_at: int, deadline: int, signature: bytes
+        self,
+        study: StudyId,
+        patient: Address,
+        expires_at: int,
+        deadline: int,
+        signature: bytes,
+        *,
+        scope: ConsentScope = GENERAL_RESEARCH,
+        valid_from: int = 0,
     ) -> ConsentGranted:
-        """Record the patient's signed consent for the sending hospital."""
+        """Record the patient's signed consent (for `scope`, valid from `valid_from` until
+        `expires_at`) for the sending hospital."""
+        consent = SignedConsent(patient, expires_at, signature, deadline, scope, valid_from)
         receipt = self._transact(
-            _GAS_GRANT, "grantWithSig", bytes(study), patient, expires_at, deadline, signature
+            _GAS_GRANT, "grantWithSig", bytes(study), patient, consent.terms, deadline, signature
         )
         return self._receipt_events_of(receipt, ConsentGranted)[-1]
 
@@ -108,7 +132,7 @@ class ConsentRegistry(ContractFacade):
                 "grantBatchWithSig",
                 bytes(study),
                 [c.patient for c in chunk],
-                [c.expires_at for c in chunk],
+                [c.terms for c in chunk],
                 [c.deadline for c in chunk],
                 [c.signature for c in chunk],
             )
@@ -128,6 +152,31 @@ class ConsentRegistry(ContractFacade):
             _GAS_REVOKE_SIG, "revokeWithSig", bytes(study), patient, deadline, signature
         )
         return self._single_event(receipt, ConsentRevoked)
+
+    def revoke_purposes(self, study: StudyId, purposes: int) -> PurposesRevoked | ConsentRevoked:
+        """The sending patient withdraws the DUO `purposes` mask from their consent; a
+        `ConsentRevoked` when nothing remains."""
+        receipt = self._transact(_GAS_REVOKE, "revokePurposes", bytes(study), purposes)
+        return self._purposes_event(receipt)
+
+    def revoke_purposes_with_sig(
+        self, study: StudyId, patient: Address, purposes: int, deadline: int, signature: bytes
+    ) -> PurposesRevoked | ConsentRevoked:
+        """Relay the patient's signed `PurposeRevocation` (the sender pays the gas)."""
+        receipt = self._transact(
+            _GAS_REVOKE_SIG,
+            "revokePurposesWithSig",
+            bytes(study),
+            patient,
+            purposes,
+            deadline,
+            signature,
+        )
+        return self._purposes_event(receipt)
+
+    def _purposes_event(self, receipt: TxReceipt) -> PurposesRevoked | ConsentRevoked:
+        events = self._receipt_events_of(receipt, PurposesRevoked)
+        return events[0] if events else self._single_event(receipt, ConsentRevoked)
 
     def cancel_pending(self, study: StudyId) -> PendingConsentsCancelled:
         """The sending patient cancels their consent signatures not yet submitted in `study`."""
@@ -151,10 +200,19 @@ class ConsentRegistry(ContractFacade):
     def record(self, study: StudyId, patient: Address, block: int | None = None) -> ConsentRecord:
         """The patient's consent record (all zero if never granted)."""
         raw = self._call("consentRecord", bytes(study), patient, block=block)
-        return ConsentRecord(parse_address(raw[0]), int(raw[1]), int(raw[2]), int(raw[3]))
+        return ConsentRecord(
+            hospital=parse_address(raw[0]),
+            granted_block=int(raw[1]),
+            revoked_block=int(raw[2]),
+            expires_at=int(raw[3]),
+            valid_from=int(raw[4]),
+            purposes=int(raw[5]),
+            covers_study=bool(raw[6]),
+        )
 
     def is_consented(self, study: StudyId, patient: Address) -> bool:
-        """Whether the patient consents now (granted, not revoked, not expired)."""
+        """Whether the patient consents now (granted, not revoked, covering the study's
+        purpose, inside its validity period)."""
         return bool(self._call("isConsented", bytes(study), patient))
 
     def status_batch(
@@ -194,14 +252,19 @@ class ConsentRegistry(ContractFacade):
         """Block of the last revocation among `hospital`'s patients in `study` (0 if none)."""
         return int(self._call("lastRevocationBlock", bytes(study), hospital))
 
+    def purposes_cover(self, scope: int, purpose: int) -> bool:
+        """The contract's DUO coverage rule over two masks (held against `consent.purposes`)."""
+        return bool(self._call("purposesCover", scope, purpose))
+
     def domain_separator(self) -> bytes:
         """The contract's EIP-712 domain separator."""
         return bytes(self._call("DOMAIN_SEPARATOR"))
 
     def consent_events(self, from_block: int, to_block: int | None = None) -> list[ConsentEvent]:
-        """`ConsentGranted` / `ConsentRevoked` events in a block range, in chain order."""
+        """`ConsentGranted` / `ConsentRevoked` / `ConsentPurposesRevoked` events in a block
+        range, in chain order."""
         return [
             e
             for e in self.events(from_block, to_block)
-            if isinstance(e, ConsentGranted | ConsentRevoked)
+            if isinstance(e, ConsentGranted | ConsentRevoked | PurposesRevoked)
         ]

@@ -29,9 +29,10 @@ from chain.compile import load_artifact
 from chain.consent_registry import ConsentRegistry
 from chain.errors import ChainRequestError
 from chain.events import EventDecoder
-from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked
+from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, PurposesRevoked
 from consent.ids import Address, StudyId
 from consent.index import ConsentIndex, ConsentMask
+from consent.purposes import StudyPurpose
 
 __all__ = ["ChainConsentView"]
 
@@ -117,18 +118,24 @@ class ChainConsentView:
         self._pending.extend(
             e
             for e in self._decoder.decode_all(logs)
-            if isinstance(e, ConsentGranted | ConsentRevoked)
+            if isinstance(e, ConsentGranted | ConsentRevoked | PurposesRevoked)
         )
         ready = [e for e in self._pending if start <= e.position.block_number <= latest]
         self._pending = [e for e in self._pending if e.position.block_number > latest]
         return backlog + sorted(ready, key=lambda e: e.position)
 
     def mask(
-        self, study: StudyId, patients: Sequence[Address], block: int, block_timestamp: int
+        self,
+        study: StudyId,
+        patients: Sequence[Address],
+        block: int,
+        block_timestamp: int,
+        purpose: StudyPurpose | None = None,
     ) -> ConsentMask:
-        """Per patient, consent at `block` and whether it is unknown in `study` (the index must
-        be synced through `block`)."""
-        return self._index.mask(study, self._index.resolve(patients), block, block_timestamp)
+        """Per patient, consent at `block` (covering `purpose`, when given) and whether it is
+        unknown in `study` (the index must be synced through `block`)."""
+        rows = self._index.resolve(patients)
+        return self._index.mask(study, rows, block, block_timestamp, purpose)
 
     def consented_mask(
         self, study: StudyId, patients: Sequence[Address], block: int
@@ -147,5 +154,5 @@ class ChainConsentView:
         return self._index.history(study, patient)
 
     def revoked_since(self, study: StudyId, hospital: str, block: int) -> tuple[Address, ...]:
-        """`hospital`'s patients with a revocation after `block`, sorted."""
+        """`hospital`'s patients with a revocation or a withdrawal of purposes after `block`."""
         return self._index.revoked_since(study, hospital, block)

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 _DEPLOY_GAS: Final = {
     "StudyRegistry": 1_500_000,
-    "ConsentRegistry": 2_000_000,
+    "ConsentRegistry": 3_000_000,
     "RoundLedger": 2_500_000,
 }
 

@@ -229,6 +229,30 @@ class ZeroPatientError(ContractRevertError, ValueError):
     signature = "ZeroPatient()"
 
 
+class InvalidPurposesError(ContractRevertError, ValueError):
+    """Consent purposes that are no DUO scope, or a withdrawal of purposes never granted."""
+
+    signature = "InvalidPurposes(uint64)"
+
+
+class InvalidValidityError(ContractRevertError, ValueError):
+    """A consent's validity period is empty (`validFrom` not before `expiresAt`)."""
+
+    signature = "InvalidValidity(uint64,uint64)"
+
+
+class InvalidStudyPurposeError(ContractRevertError, ValueError):
+    """A study purpose that is not exactly one DUO purpose (plus maybe METHODS)."""
+
+    signature = "InvalidStudyPurpose(uint64)"
+
+
+class StudyPurposeLockedError(ContractRevertError, RuntimeError):
+    """The study's purpose was declared already, or a hospital was admitted."""
+
+    signature = "StudyPurposeLocked(bytes32)"
+
+
 class ECDSAInvalidSignatureError(ContractRevertError, ValueError):
     """The signature does not recover to any address."""
 

@@ -16,8 +16,9 @@ from web3 import Web3
 from web3.contract.contract import Contract
 from web3.types import EventData, LogReceipt
 
-from consent.events import ConsentGranted, ConsentRevoked, EventPosition
+from consent.events import ConsentGranted, ConsentRevoked, EventPosition, PurposesRevoked
 from consent.ids import Address, Bytes32, StudyId, parse_address
+from consent.purposes import StudyPurpose
 
 __all__ = [
     "CoordinatorChanged",
@@ -29,6 +30,7 @@ __all__ = [
     "RoundFinalized",
     "RoundOpened",
     "StudyCreated",
+    "StudyPurposeDeclared",
     "UpdateSubmitted",
 ]
 
@@ -43,6 +45,16 @@ class StudyCreated:
     aggregator_seal_key: Bytes32
     min_updates: int
     metadata_cid: str
+    position: EventPosition
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class StudyPurposeDeclared:
+    """The coordinator declared the study's DUO research purpose."""
+
+    study: StudyId
+    purpose: StudyPurpose
     position: EventPosition
     tx_hash: str
 
@@ -139,6 +151,8 @@ LedgerEvent = (
     | HospitalRemoved
     | ConsentGranted
     | ConsentRevoked
+    | PurposesRevoked
+    | StudyPurposeDeclared
     | RoundOpened
     | UpdateSubmitted
     | RoundFinalized
@@ -151,6 +165,12 @@ _Builder = Callable[[Mapping[str, Any], EventPosition, str, int], LedgerEvent]
 
 def _study(args: Mapping[str, Any], key: str = "studyId") -> StudyId:
     return StudyId(bytes(args[key]))
+
+
+def _purpose(mask: int) -> StudyPurpose:
+    purpose = StudyPurpose.from_mask(mask)
+    assert purpose is not None  # the contract refuses to declare 0
+    return purpose
 
 
 def _b32(value: Any) -> Bytes32:
@@ -183,6 +203,21 @@ _BUILDERS: dict[str, _Builder] = {
         position=p,
         tx_hash=h,
         block_timestamp=t,
+        purposes=int(a["purposes"]),
+        valid_from=int(a["validFrom"]),
+    ),
+    "ConsentPurposesRevoked": lambda a, p, h, t: PurposesRevoked(
+        study=_study(a, "study"),
+        patient=parse_address(a["patient"]),
+        hospital=parse_address(a["hospital"]),
+        revoked=int(a["revoked"]),
+        remaining=int(a["remaining"]),
+        position=p,
+        tx_hash=h,
+        block_timestamp=t,
+    ),
+    "StudyPurposeDeclared": lambda a, p, h, _t: StudyPurposeDeclared(
+        _study(a), _purpose(int(a["purpose"])), p, h
     ),
     "ConsentRevoked": lambda a, p, h, t: ConsentRevoked(
         study=_study(a, "study"),

@@ -56,6 +56,7 @@ class ChainLedger:
             min_updates=record.min_updates,
             metadata_cid=record.metadata_cid,
             hospitals=self._ledger.studies.hospitals(study),
+            purpose=self._ledger.studies.study_purpose(study),
         )
 
     def round_count(self, study: StudyId) -> int:

@@ -116,6 +116,16 @@ class RevocationRelay:
         self._lock = threading.Lock()
 
     @property
+    def ledger(self) -> Ledger:
+        """The ledger the relay sends with."""
+        return self._ledger
+
+    @property
+    def lock(self) -> threading.Lock:
+        """The one-writer lock every relayed transaction of this sender key holds."""
+        return self._lock
+
+    @property
     def consents(self) -> ConsentRegistry:
         """The registry facade the relay sends with (its sender signs the receipts)."""
         return self._ledger.consents

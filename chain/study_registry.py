@@ -6,8 +6,15 @@ from dataclasses import dataclass
 from typing import Final
 
 from chain._facade import ContractFacade, string_gas
-from chain.events import CoordinatorChanged, HospitalAdded, HospitalRemoved, StudyCreated
+from chain.events import (
+    CoordinatorChanged,
+    HospitalAdded,
+    HospitalRemoved,
+    StudyCreated,
+    StudyPurposeDeclared,
+)
 from consent.ids import Address, Bytes32, StudyId, parse_address
+from consent.purposes import StudyPurpose
 
 __all__ = ["Study", "StudyRegistry"]
 
@@ -58,6 +65,16 @@ class StudyRegistry(ContractFacade):
         """Admit `hospital` (the sender must be the study's coordinator)."""
         receipt = self._transact(_GAS_MEMBERSHIP, "addHospital", bytes(study), hospital)
         return self._single_event(receipt, HospitalAdded)
+
+    def declare_purpose(self, study: StudyId, purpose: StudyPurpose) -> StudyPurposeDeclared:
+        """Declare the study's DUO research purpose (coordinator only; once, before any
+        hospital is admitted)."""
+        receipt = self._transact(_GAS_MEMBERSHIP, "declarePurpose", bytes(study), purpose.mask)
+        return self._single_event(receipt, StudyPurposeDeclared)
+
+    def study_purpose(self, study: StudyId, block: int | None = None) -> StudyPurpose | None:
+        """The study's declared purpose (None: none declared, every consent covers it)."""
+        return StudyPurpose.from_mask(int(self._call("studyPurpose", bytes(study), block=block)))
 
     def set_coordinator(self, study: StudyId, coordinator: Address) -> CoordinatorChanged:
         """Hand `study` to `coordinator` (the sender must hold DEFAULT_ADMIN_ROLE; the new

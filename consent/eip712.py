@@ -2,7 +2,10 @@
 
 Patients sign with their own key; the contract recovers the signer. The struct definitions below
 MUST stay identical to the contract's `CONSENT_TYPEHASH` / `REVOCATION_TYPEHASH` /
-`CANCELLATION_TYPEHASH` (a unit test compares the type hashes with the compiled contract).
+`CANCELLATION_TYPEHASH` / `PURPOSE_REVOCATION_TYPEHASH` (a unit test compares the type hashes
+with the compiled contract). A `Consent` names its DUO purposes (`consent.purposes` mask) and its
+validity period (`validFrom` .. `expiresAt`, unix seconds, 0 = open); a `PurposeRevocation`
+withdraws some purposes and keeps the rest.
 A `Consent` carries the patient's grant nonce in the study (`grantNonce(study, patient)`) and a
 `deadline` after which no hospital can submit it; `Revocation` and `Cancellation` (of pending
 consent signatures) carry the patient's own nonce in the study (`revocationNonce`), which no
@@ -22,21 +25,25 @@ from eth_utils.exceptions import ValidationError
 
 from consent.errors import ConsentError
 from consent.ids import Address, StudyId
+from consent.purposes import GENERAL_RESEARCH, ConsentScope
 
 __all__ = [
     "CANCELLATION_TYPE",
     "CONSENT_REGISTRY_NAME",
     "CONSENT_REGISTRY_VERSION",
     "CONSENT_TYPE",
+    "PURPOSE_REVOCATION_TYPE",
     "REVOCATION_TYPE",
     "Eip712Domain",
     "InvalidSignatureError",
     "consent_registry_domain",
     "recover_cancellation_signer",
     "recover_consent_signer",
+    "recover_purpose_revocation_signer",
     "recover_revocation_signer",
     "sign_cancellation",
     "sign_consent",
+    "sign_purpose_revocation",
     "sign_revocation",
 ]
 
@@ -47,6 +54,8 @@ CONSENT_TYPE: Final = (
     ("study", "bytes32"),
     ("patient", "address"),
     ("hospital", "address"),
+    ("purposes", "uint64"),
+    ("validFrom", "uint64"),
     ("expiresAt", "uint64"),
     ("nonce", "uint256"),
     ("deadline", "uint64"),
@@ -57,6 +66,15 @@ REVOCATION_TYPE: Final = (
     ("nonce", "uint256"),
     ("deadline", "uint64"),
 )
+PURPOSE_REVOCATION_TYPE: Final = (
+    ("study", "bytes32"),
+    ("patient", "address"),
+    ("purposes", "uint64"),
+    ("nonce", "uint256"),
+    ("deadline", "uint64"),
+)
+"""`PurposeRevocation`: withdraws the DUO `purposes` (a mask) and keeps the rest of the consent;
+the nonce is the patient's revocation nonce."""
 CANCELLATION_TYPE: Final = REVOCATION_TYPE
 """`Cancellation(study, patient, nonce, deadline)`: a revocation's fields, another type."""
 _DOMAIN_TYPE: Final = (
@@ -128,13 +146,18 @@ def _consent_message(
     expires_at: int,
     nonce: int,
     deadline: int,
+    scope: ConsentScope,
+    valid_from: int,
 ) -> SignableMessage:
     _check_uint64("expires_at", expires_at)
+    _check_uint64("valid_from", valid_from)
     _check_uint64("deadline", deadline)
     body = {
         "study": bytes(study),
         "patient": to_checksum_address(patient),
         "hospital": to_checksum_address(hospital),
+        "purposes": scope.mask,
+        "validFrom": valid_from,
         "expiresAt": expires_at,
         "nonce": nonce,
         "deadline": deadline,
@@ -160,6 +183,26 @@ def _revocation_message(
     return _message(domain, primary, REVOCATION_TYPE, body)
 
 
+def _purpose_revocation_message(
+    domain: Eip712Domain,
+    study: StudyId,
+    patient: Address,
+    purposes: int,
+    nonce: int,
+    deadline: int,
+) -> SignableMessage:
+    _check_uint64("purposes", purposes)
+    _check_uint64("deadline", deadline)
+    body = {
+        "study": bytes(study),
+        "patient": to_checksum_address(patient),
+        "purposes": purposes,
+        "nonce": nonce,
+        "deadline": deadline,
+    }
+    return _message(domain, "PurposeRevocation", PURPOSE_REVOCATION_TYPE, body)
+
+
 def _sign(private_key: bytes | str, message: SignableMessage) -> bytes:
     return bytes(Account.sign_message(message, private_key).signature)
 
@@ -180,10 +223,30 @@ def sign_consent(
     expires_at: int,
     nonce: int,
     deadline: int,
+    *,
+    scope: ConsentScope = GENERAL_RESEARCH,
+    valid_from: int = 0,
 ) -> bytes:
-    """The patient's 65-byte signature of
-    `Consent(study, patient, hospital, expiresAt, nonce, deadline)`."""
-    message = _consent_message(domain, study, patient, hospital, expires_at, nonce, deadline)
+    """The patient's 65-byte signature of `Consent(study, patient, hospital, purposes,
+    validFrom, expiresAt, nonce, deadline)` (purposes: `scope.mask`)."""
+    message = _consent_message(
+        domain, study, patient, hospital, expires_at, nonce, deadline, scope, valid_from
+    )
+    return _sign(private_key, message)
+
+
+def sign_purpose_revocation(
+    private_key: bytes | str,
+    domain: Eip712Domain,
+    study: StudyId,
+    patient: Address,
+    purposes: int,
+    nonce: int,
+    deadline: int,
+) -> bytes:
+    """The patient's signature of `PurposeRevocation(study, patient, purposes, nonce,
+    deadline)`: withdraws the DUO `purposes` mask from their consent."""
+    message = _purpose_revocation_message(domain, study, patient, purposes, nonce, deadline)
     return _sign(private_key, message)
 
 
@@ -222,9 +285,28 @@ def recover_consent_signer(
     nonce: int,
     deadline: int,
     signature: bytes,
+    *,
+    scope: ConsentScope = GENERAL_RESEARCH,
+    valid_from: int = 0,
 ) -> Address:
     """The address that signed this consent (compare it with `patient`)."""
-    message = _consent_message(domain, study, patient, hospital, expires_at, nonce, deadline)
+    message = _consent_message(
+        domain, study, patient, hospital, expires_at, nonce, deadline, scope, valid_from
+    )
+    return _recover(message, signature)
+
+
+def recover_purpose_revocation_signer(
+    domain: Eip712Domain,
+    study: StudyId,
+    patient: Address,
+    purposes: int,
+    nonce: int,
+    deadline: int,
+    signature: bytes,
+) -> Address:
+    """The address that signed this withdrawal of purposes (compare it with `patient`)."""
+    message = _purpose_revocation_message(domain, study, patient, purposes, nonce, deadline)
     return _recover(message, signature)
 
 

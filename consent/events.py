@@ -10,7 +10,13 @@ from dataclasses import dataclass
 
 from consent.ids import Address, StudyId
 
-__all__ = ["ConsentEvent", "ConsentGranted", "ConsentRevoked", "EventPosition"]
+__all__ = [
+    "ConsentEvent",
+    "ConsentGranted",
+    "ConsentRevoked",
+    "EventPosition",
+    "PurposesRevoked",
+]
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -33,6 +39,11 @@ class ConsentGranted:
     position: EventPosition
     tx_hash: str
     block_timestamp: int
+    purposes: int = 1
+    """DUO purposes mask (`consent.purposes.ConsentScope.from_mask`); 1 is GRU, the default of
+    events built by hand (the contract always logs the mask). Not imported from
+    `consent.purposes`: its errors import this module."""
+    valid_from: int = 0  # unix seconds; 0 means from the grant
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,4 +58,20 @@ class ConsentRevoked:
     block_timestamp: int
 
 
-ConsentEvent = ConsentGranted | ConsentRevoked
+@dataclass(frozen=True, slots=True)
+class PurposesRevoked:
+    """A patient withdrew `revoked` purposes of their consent in `study`; `remaining` are still
+    granted (both DUO masks, `consent.purposes`). Withdrawing the last purpose is a
+    `ConsentRevoked` instead."""
+
+    study: StudyId
+    patient: Address
+    hospital: Address
+    revoked: int
+    remaining: int
+    position: EventPosition
+    tx_hash: str
+    block_timestamp: int
+
+
+ConsentEvent = ConsentGranted | ConsentRevoked | PurposesRevoked

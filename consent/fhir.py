@@ -83,8 +83,8 @@ def record_from_history(
     for event in events:
         if isinstance(event, ConsentGranted):
             grant, revocation = event, None
-        elif grant is not None and revocation is None:
-            revocation = event
+        elif isinstance(event, ConsentRevoked) and grant is not None and revocation is None:
+            revocation = event  # a withdrawal of some purposes leaves the consent in force
     if grant is None:
         return None
     return ConsentRecord(

@@ -6,9 +6,11 @@ them in SQLite (so the next run only syncs the new blocks) and answers mask quer
 patients with numpy.
 
 Semantics (the contract's): consent counts at block `b` (whose timestamp is `t`) when the patient's
-latest event at or before `b` in that study is a grant, and that grant has not expired
-(`expires_at == 0 or t < expires_at`). No event means no consent (default deny). A re-grant after a
-revocation counts again from its own block; a revocation ends consent at its block.
+latest event at or before `b` in that study is a grant (or a withdrawal of some of its purposes),
+it is inside its validity period (`valid_from <= t` and `expires_at == 0 or t < expires_at`) and,
+when a study purpose is given, its purposes cover it (`consent.purposes`). No event means no
+consent (default deny). A re-grant after a revocation counts again from its own block; a
+revocation ends consent at its block.
 
 In memory, each study keeps its events in position order as columns (block, grant?, expiry, and
 `prev`: the previous event of the same patient) plus `last[row]`, the patient's latest event. A
@@ -45,10 +47,17 @@ from consent.errors import (
     OutOfOrderEventError,
     UnknownPatientError,
 )
-from consent.events import ConsentEvent, ConsentGranted, EventPosition
+from consent.events import (
+    ConsentEvent,
+    ConsentGranted,
+    ConsentRevoked,
+    EventPosition,
+    PurposesRevoked,
+)
 from consent.ids import Address, InvalidIdentifierError, StudyId, parse_address
 from consent.index_columns import StudyEvents
-from consent.index_store import EventColumns, IndexStore, event_row
+from consent.index_store import EventColumns, IndexStore, event_columns, event_row
+from consent.purposes import NMDS_BIT, ConsentScope, StudyPurpose
 
 __all__ = ["ConsentIndex", "ConsentMask", "ConsentStatus"]
 
@@ -78,6 +87,9 @@ class ConsentStatus:
     revoked_block: int | None  # a revocation after the latest grant
     expires_at: int  # of the latest grant; 0 = never
     synced_block: int
+    scope: ConsentScope | None = None
+    """The purposes still granted (None without a grant)."""
+    valid_from: int = 0  # of the latest grant; 0 = from the grant
 
     @property
     def active(self) -> bool:
@@ -86,7 +98,11 @@ class ConsentStatus:
 
     def consented_at_time(self, timestamp: int) -> bool:
         """Whether the current record counts at unix time `timestamp` (checks expiry)."""
-        return self.active and (self.expires_at == 0 or timestamp < self.expires_at)
+        return (
+            self.active
+            and self.valid_from <= timestamp
+            and (self.expires_at == 0 or timestamp < self.expires_at)
+        )
 
 
 class ConsentIndex:
@@ -188,7 +204,7 @@ class ConsentIndex:
                 self._last_position = fresh[-1].position
             if synced_through is not None:
                 self._synced_block = synced_through
-            self._load(_columns(fresh, rows))
+            self._load(event_columns(fresh, rows))
             logger.debug("applied %d consent events (%d new patients)", len(fresh), len(new_rows))
             return len(fresh)
 
@@ -231,6 +247,9 @@ class ConsentIndex:
                 columns.grant[take],
                 columns.expires_at[take],
                 hospital[take],
+                columns.purposes[take],
+                columns.valid_from[take],
+                columns.narrow[take],
             )
 
     def _hospital_code(self, hospital: str) -> int:
@@ -272,9 +291,15 @@ class ConsentIndex:
         )
 
     def mask(
-        self, study: StudyId, rows: _Int64Array, block: int, block_timestamp: int
+        self,
+        study: StudyId,
+        rows: _Int64Array,
+        block: int,
+        block_timestamp: int,
+        purpose: StudyPurpose | None = None,
     ) -> ConsentMask:
-        """Consent at `block` (timestamp `block_timestamp`) for patient rows from `resolve`."""
+        """Consent at `block` (timestamp `block_timestamp`) for patient rows from `resolve`;
+        with `purpose`, only consents whose purposes cover it count."""
         with self._lock:
             if block > self._synced_block:
                 raise IndexNotSyncedError(block, self._synced_block)
@@ -291,17 +316,28 @@ class ConsentIndex:
             at = np.where(found, latest, 0)
             expires = events.expires_at[at]
             live = (expires == 0) | (block_timestamp < expires)
+            live &= events.valid_from[at] <= block_timestamp
+            if purpose is not None:
+                scopes = events.purposes[at]
+                live &= (scopes & purpose.covering_bits) != 0
+                if purpose.refuses_nmds:
+                    live &= (scopes & NMDS_BIT) == 0
             return ConsentMask(found & events.grant[at] & live, unknown)
 
     def consented_at(
-        self, study: StudyId, patients: Sequence[str], block: int, block_timestamp: int
+        self,
+        study: StudyId,
+        patients: Sequence[str],
+        block: int,
+        block_timestamp: int,
+        purpose: StudyPurpose | None = None,
     ) -> _BoolArray:
         """For each patient, whether consent counts at `block`.
 
         Raises `UnknownPatientError` (listing them) when any patient has no event in `study`:
         a hospital must not hold data of patients it never enrolled.
         """
-        result = self.mask(study, self.resolve(patients), block, block_timestamp)
+        result = self.mask(study, self.resolve(patients), block, block_timestamp, purpose)
         if result.unknown.any():
             missing = np.flatnonzero(result.unknown).tolist()
             raise UnknownPatientError(tuple(patients[i] for i in missing))
@@ -327,7 +363,12 @@ class ConsentIndex:
                 return ConsentStatus(study, address, None, None, None, 0, self._synced_block)
             grant = events[grants[-1]]
             assert isinstance(grant, ConsentGranted)  # narrowing for mypy
-            revoked = events[-1] if grants[-1] != len(events) - 1 else None
+            after = events[grants[-1] + 1 :]
+            revoked = next((e for e in after if isinstance(e, ConsentRevoked)), None)
+            mask = grant.purposes
+            for event in after:
+                if isinstance(event, PurposesRevoked):
+                    mask = event.remaining
             return ConsentStatus(
                 study=study,
                 patient=address,
@@ -336,6 +377,8 @@ class ConsentIndex:
                 revoked_block=None if revoked is None else revoked.position.block_number,
                 expires_at=grant.expires_at,
                 synced_block=self._synced_block,
+                scope=ConsentScope.from_mask(mask),
+                valid_from=grant.valid_from,
             )
 
     def patients(self, study: StudyId, hospital: str | None = None) -> tuple[Address, ...]:
@@ -354,24 +397,8 @@ class ConsentIndex:
             return tuple(Address(self._addresses[r]) for r in rows.tolist())
 
     def revoked_since(self, study: StudyId, hospital: str, block: int) -> tuple[Address, ...]:
-        """`hospital`'s patients with a revocation in a block after `block`, sorted."""
+        """`hospital`'s patients with a revocation or a withdrawal of purposes in a block after
+        `block`, sorted."""
         with self._lock:
             rows = self._store.revoked_rows(study, parse_address(hospital), block)
             return tuple(sorted((Address(self._addresses[r]) for r in rows), key=str.lower))
-
-
-def _columns(events: Sequence[ConsentEvent], rows: _Int64Array) -> EventColumns:
-    """Column form of freshly applied events, matching what `IndexStore.columns` loads."""
-    n = len(events)
-    return EventColumns(
-        study=[bytes(e.study) for e in events],
-        grant=np.fromiter((isinstance(e, ConsentGranted) for e in events), np.bool_, count=n),
-        row=rows,
-        hospital=[e.hospital for e in events],
-        expires_at=np.fromiter(
-            (min(e.expires_at, 2**63 - 1) if isinstance(e, ConsentGranted) else 0 for e in events),
-            np.int64,
-            count=n,
-        ),
-        block=np.fromiter((e.position.block_number for e in events), np.int64, count=n),
-    )

@@ -27,6 +27,8 @@ class StudyEvents:
     grant: BoolArray = field(default_factory=lambda: np.empty(0, dtype=np.bool_))
     expires_at: Int64Array = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     hospital: npt.NDArray[np.int32] = field(default_factory=lambda: np.empty(0, dtype=np.int32))
+    purposes: Int64Array = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    valid_from: Int64Array = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     prev: Int64Array = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     last: Int64Array = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
@@ -37,8 +39,15 @@ class StudyEvents:
         grant: BoolArray,
         expires_at: Int64Array,
         hospital: npt.NDArray[np.int32],
+        purposes: Int64Array,
+        valid_from: Int64Array,
+        narrow: BoolArray,
     ) -> None:
-        """Append events (already in position order) and link each to its patient's previous one."""
+        """Append events (already in position order) and link each to its patient's previous one.
+
+        A narrowing (purposes withdrawn) keeps the validity period of the grant before it: its
+        `expires_at` / `valid_from` are copied from the patient's previous event, in order (a
+        Python loop over the narrowings only, which are rare)."""
         if rows.size == 0:
             return
         needed = int(rows.max()) + 1
@@ -63,7 +72,14 @@ class StudyEvents:
         self.grant = np.concatenate([self.grant, grant])
         self.expires_at = np.concatenate([self.expires_at, expires_at])
         self.hospital = np.concatenate([self.hospital, hospital])
+        self.purposes = np.concatenate([self.purposes, purposes])
+        self.valid_from = np.concatenate([self.valid_from, valid_from])
         self.prev = np.concatenate([self.prev, prev])
+        for at in index[narrow].tolist():
+            before = int(self.prev[at])
+            if before >= 0:
+                self.expires_at[at] = self.expires_at[before]
+                self.valid_from[at] = self.valid_from[before]
 
     def latest(self, rows: Int64Array, block: int) -> Int64Array:
         """For each row, the index of its latest event at or before `block` (-1: none)."""

@@ -3,6 +3,11 @@
 The database is the source of truth; the index rebuilds its numpy arrays from it when opened. One
 table holds every applied event keyed by its chain position, one maps patient addresses to dense
 row numbers (shared by all studies), and `meta` keeps the sync state.
+
+Schema 2 adds consent scopes: a grant's DUO `purposes` mask and `valid_from`, and a third event
+kind, NARROW (a `PurposesRevoked`: `purposes` holds what remains, `revoked` what was withdrawn).
+A schema-1 file (written before scopes, by contracts without them) is refused by name: its events
+do not carry purposes, and the index rebuilds from the chain faster than it could be guessed.
 """
 
 from __future__ import annotations
@@ -17,14 +22,29 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, EventPosition
+from consent.errors import ConsentError
+from consent.events import (
+    ConsentEvent,
+    ConsentGranted,
+    ConsentRevoked,
+    EventPosition,
+    PurposesRevoked,
+)
 from consent.ids import Address, StudyId
 
-__all__ = ["EventColumns", "EventRow", "IndexStore", "event_row"]
+__all__ = [
+    "EventColumns",
+    "EventRow",
+    "IndexSchemaError",
+    "IndexStore",
+    "event_columns",
+    "event_row",
+]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 GRANT: Final = 1
 REVOKE: Final = 0
+NARROW: Final = 2
 # uint64 expiries above int64 range are "never" in practice; SQLite and numpy hold signed 64 bits
 MAX_EXPIRES: Final = 2**63 - 1
 
@@ -42,6 +62,9 @@ CREATE TABLE IF NOT EXISTS events (
     nonce TEXT NOT NULL,
     tx_hash TEXT NOT NULL,
     block_timestamp INTEGER NOT NULL,
+    purposes INTEGER NOT NULL,
+    valid_from INTEGER NOT NULL,
+    revoked INTEGER NOT NULL,
     PRIMARY KEY (block_number, log_index)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_by_patient ON events (study, patient_row);
@@ -51,18 +74,31 @@ CREATE INDEX IF NOT EXISTS events_by_hospital ON events (study, hospital, kind, 
 # full statements spelled out (no string building): column order matches `EventRow`
 _INSERT_EVENT = (
     "INSERT INTO events (study, kind, patient_row, hospital, expires_at, nonce, tx_hash, "
-    "block_timestamp, block_number, log_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "block_timestamp, block_number, log_index, purposes, valid_from, revoked) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _SELECT_EVENT_AT = (
     "SELECT study, kind, patient_row, hospital, expires_at, nonce, tx_hash, block_timestamp, "
-    "block_number, log_index FROM events WHERE block_number = ? AND log_index = ?"
+    "block_number, log_index, purposes, valid_from, revoked FROM events "
+    "WHERE block_number = ? AND log_index = ?"
 )
 _SELECT_HISTORY = (
     "SELECT study, kind, patient_row, hospital, expires_at, nonce, tx_hash, block_timestamp, "
-    "block_number, log_index FROM events WHERE study = ? AND patient_row = ? "
-    "ORDER BY block_number, log_index"
+    "block_number, log_index, purposes, valid_from, revoked FROM events "
+    "WHERE study = ? AND patient_row = ? ORDER BY block_number, log_index"
 )
-EventRow = tuple[bytes, int, int, str, int, str, str, int, int, int]
+EventRow = tuple[bytes, int, int, str, int, str, str, int, int, int, int, int, int]
+
+
+class IndexSchemaError(ConsentError, RuntimeError):
+    """The index file was written by another schema version: delete it and sync again."""
+
+    def __init__(self, found: int) -> None:
+        super().__init__(
+            f"consent index schema {found}, this version reads {SCHEMA_VERSION}: delete the "
+            "index file, the next sync rebuilds it from the chain"
+        )
+        self.found = found
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,17 +107,27 @@ class EventColumns:
 
     study: list[bytes]
     grant: npt.NDArray[np.bool_]
+    """True for grants and narrowings (a consent still in force), False for revocations."""
     row: npt.NDArray[np.int64]
     hospital: list[str]
     expires_at: npt.NDArray[np.int64]
     block: npt.NDArray[np.int64]
+    purposes: npt.NDArray[np.int64]
+    valid_from: npt.NDArray[np.int64]
+    narrow: npt.NDArray[np.bool_]
+    """Narrowings take their validity from the patient's previous event when loaded."""
 
 
 def event_row(event: ConsentEvent, patient_row: int) -> EventRow:
     """The `events` table row for `event`."""
     pos = event.position
+    purposes = valid_from = revoked = 0
     if isinstance(event, ConsentGranted):
         expires, kind, nonce = min(event.expires_at, MAX_EXPIRES), GRANT, str(event.nonce)
+        purposes, valid_from = event.purposes, min(event.valid_from, MAX_EXPIRES)
+    elif isinstance(event, PurposesRevoked):
+        expires, kind, nonce = 0, NARROW, ""
+        purposes, revoked = event.remaining, event.revoked
     else:
         expires, kind, nonce = 0, REVOKE, ""
     return (
@@ -95,15 +141,56 @@ def event_row(event: ConsentEvent, patient_row: int) -> EventRow:
         event.block_timestamp,
         pos.block_number,
         pos.log_index,
+        purposes,
+        valid_from,
+        revoked,
+    )
+
+
+def _scope_mask(event: ConsentEvent) -> int:
+    """The purposes in force after `event` (0 after a revocation)."""
+    if isinstance(event, ConsentGranted):
+        return event.purposes
+    return event.remaining if isinstance(event, PurposesRevoked) else 0
+
+
+def event_columns(events: Sequence[ConsentEvent], rows: npt.NDArray[np.int64]) -> EventColumns:
+    """Column form of freshly applied events (their patient `rows`), matching what
+    `IndexStore.columns` loads."""
+    n = len(events)
+    return EventColumns(
+        study=[bytes(e.study) for e in events],
+        grant=np.fromiter((not isinstance(e, ConsentRevoked) for e in events), np.bool_, count=n),
+        row=rows,
+        hospital=[e.hospital for e in events],
+        expires_at=np.fromiter(
+            (min(e.expires_at, 2**63 - 1) if isinstance(e, ConsentGranted) else 0 for e in events),
+            np.int64,
+            count=n,
+        ),
+        block=np.fromiter((e.position.block_number for e in events), np.int64, count=n),
+        purposes=np.fromiter(map(_scope_mask, events), np.int64, count=n),
+        valid_from=np.fromiter(
+            (min(e.valid_from, 2**63 - 1) if isinstance(e, ConsentGranted) else 0 for e in events),
+            np.int64,
+            count=n,
+        ),
+        narrow=np.fromiter((isinstance(e, PurposesRevoked) for e in events), np.bool_, count=n),
     )
 
 
 def _event_from_row(row: EventRow, patient: Address) -> ConsentEvent:
-    study, kind, _, hospital, expires, nonce, tx_hash, timestamp, block, log_index = row
+    study, kind, _, hospital, expires, nonce, tx_hash, timestamp, block, log_index = row[:10]
+    purposes, valid_from, revoked = row[10:]
     position = EventPosition(block, log_index)
     if kind == GRANT:
         return ConsentGranted(
             StudyId(study), patient, Address(hospital), expires, int(nonce), position, tx_hash,
+            timestamp, purposes, valid_from,
+        )  # fmt: skip
+    if kind == NARROW:
+        return PurposesRevoked(
+            StudyId(study), patient, Address(hospital), revoked, purposes, position, tx_hash,
             timestamp,
         )  # fmt: skip
     return ConsentRevoked(StudyId(study), patient, Address(hospital), position, tx_hash, timestamp)
@@ -127,6 +214,10 @@ class IndexStore:
                 "INSERT OR IGNORE INTO meta VALUES ('schema', ?), ('synced_block', -1)",
                 (SCHEMA_VERSION,),
             )
+        if self.schema_version() != SCHEMA_VERSION:
+            found = self.schema_version()
+            self._db.close()
+            raise IndexSchemaError(found)
 
     def close(self) -> None:
         """Close the database."""
@@ -194,20 +285,25 @@ class IndexStore:
     def columns(self) -> EventColumns:
         """All events as columns, in position order."""
         rows = self._db.execute(
-            "SELECT study, kind, patient_row, hospital, expires_at, block_number FROM events "
-            "ORDER BY block_number, log_index"
+            "SELECT study, kind, patient_row, hospital, expires_at, block_number, purposes, "
+            "valid_from FROM events ORDER BY block_number, log_index"
         ).fetchall()
         if not rows:
             empty = np.empty(0, dtype=np.int64)
-            return EventColumns([], np.empty(0, dtype=np.bool_), empty, [], empty, empty)
-        study, kind, row, hospital, expires, block = zip(*rows, strict=True)
+            no = np.empty(0, dtype=np.bool_)
+            return EventColumns([], no, empty, [], empty, empty, empty, empty, no)
+        study, kind, row, hospital, expires, block, purposes, valid_from = zip(*rows, strict=True)
+        kinds = np.array(kind, dtype=np.int64)
         return EventColumns(
             study=list(study),
-            grant=np.array(kind, dtype=np.int64) == GRANT,
+            grant=kinds != REVOKE,
             row=np.array(row, dtype=np.int64),
             hospital=list(hospital),
             expires_at=np.array(expires, dtype=np.int64),
             block=np.array(block, dtype=np.int64),
+            purposes=np.array(purposes, dtype=np.int64),
+            valid_from=np.array(valid_from, dtype=np.int64),
+            narrow=kinds == NARROW,
         )
 
     def history(self, study: StudyId, patient_row: int, patient: Address) -> list[ConsentEvent]:
@@ -219,11 +315,12 @@ class IndexStore:
         return [_event_from_row(r, patient) for r in rows]
 
     def revoked_rows(self, study: StudyId, hospital: str, after_block: int) -> list[int]:
-        """Rows of `hospital`'s patients with a revocation in a block after `after_block`."""
+        """Rows of `hospital`'s patients with a revocation or a withdrawal of purposes in a block
+        after `after_block`."""
         rows = self._db.execute(
             "SELECT DISTINCT patient_row FROM events WHERE study = ? AND hospital = ? "
-            "AND kind = ? AND block_number > ?",
-            (bytes(study), hospital, REVOKE, after_block),
+            "AND kind IN (?, ?) AND block_number > ?",
+            (bytes(study), hospital, REVOKE, NARROW, after_block),
         ).fetchall()
         return [int(r[0]) for r in rows]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from consent.ids import Address, Bytes32, StudyId
+from consent.purposes import StudyPurpose
 from consent.rounds import RoundState, UpdateRecord
 
 __all__ = ["RoundRecord", "RoundResult", "StudyRecord", "UpdateSubmission"]
@@ -71,6 +72,8 @@ class StudyRecord:
     min_updates: int
     metadata_cid: str
     hospitals: tuple[Address, ...]
+    purpose: StudyPurpose | None = None
+    """The study's declared DUO purpose (None: undeclared, every consent covers it)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

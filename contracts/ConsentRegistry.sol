@@ -3,6 +3,7 @@ pragma solidity 0.8.37;
 
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {DuoPurposes} from "./DuoPurposes.sol";
 import {IConsentRegistry} from "./interfaces/IConsentRegistry.sol";
 import {IStudyRegistry} from "./interfaces/IStudyRegistry.sol";
 
@@ -12,28 +13,39 @@ import {IStudyRegistry} from "./interfaces/IStudyRegistry.sol";
  * through a relayed signature. Each patient has two nonce counters per study: one for the consent
  * signatures hospitals submit, one for the patient's own revocations and cancellations, so every
  * signature is usable once and no hospital can block a revocation by consuming its nonce.
+ * A consent names DUO purposes and a validity period; it counts for a study only if its purposes
+ * cover the study's declared purpose ({DuoPurposes}, {IStudyRegistry-studyPurpose}).
  */
 contract ConsentRegistry is IConsentRegistry, EIP712 {
     /// @notice EIP-712 typehash of a patient's consent.
     bytes32 public constant CONSENT_TYPEHASH = keccak256(
-        "Consent(bytes32 study,address patient,address hospital,uint64 expiresAt,uint256 nonce,uint64 deadline)"
+        "Consent(bytes32 study,address patient,address hospital,uint64 purposes,uint64 validFrom,"
+        "uint64 expiresAt,uint256 nonce,uint64 deadline)"
     );
     /// @notice EIP-712 typehash of a patient's revocation.
     bytes32 public constant REVOCATION_TYPEHASH =
         keccak256("Revocation(bytes32 study,address patient,uint256 nonce,uint64 deadline)");
+    /// @notice EIP-712 typehash of a patient's withdrawal of some purposes of their consent.
+    bytes32 public constant PURPOSE_REVOCATION_TYPEHASH = keccak256(
+        "PurposeRevocation(bytes32 study,address patient,uint64 purposes,uint256 nonce,uint64 deadline)"
+    );
     /// @notice EIP-712 typehash of a patient's cancellation of pending consent signatures.
     bytes32 public constant CANCELLATION_TYPEHASH =
         keccak256("Cancellation(bytes32 study,address patient,uint256 nonce,uint64 deadline)");
 
-    /// @dev Storage form of {ConsentRecord}. Hospital, blocks and an "expires" flag share one
-    /// slot, so a status check of a consent that never expires reads one slot, and granting it
-    /// writes one fresh slot; `expiresAt` lives in a second slot, read only when flagged.
+    /// @dev Storage form of {ConsentRecord}. Hospital, blocks, a "time-bounded" flag and
+    /// whether the consent covers the study's purpose (so is counted) share one slot, so a
+    /// status check of a consent without a validity window reads one slot; the window and the
+    /// purposes live in a second slot.
     struct PackedRecord {
         address hospital;
         uint40 grantedBlock;
         uint40 revokedBlock;
-        bool expires;
+        bool bounded;
+        bool counted;
         uint64 expiresAt;
+        uint64 validFrom;
+        uint64 purposes;
     }
 
     IStudyRegistry private immutable _studies;
@@ -58,34 +70,34 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     function grantWithSig(
         bytes32 study,
         address patient,
-        uint64 expiresAt,
+        ConsentTerms calldata terms,
         uint64 deadline,
         bytes calldata signature
     ) external {
         _checkMember(study);
-        if (_grant(study, patient, expiresAt, deadline, signature)) {
-            _activeConsents[study][msg.sender] += 1;
-        }
+        uint64 purpose = _studies.studyPurpose(study);
+        _applyCount(study, _grant(study, patient, terms, deadline, signature, purpose));
     }
 
     /// @inheritdoc IConsentRegistry
     function grantBatchWithSig(
         bytes32 study,
         address[] calldata patients,
-        uint64[] calldata expiresAt,
+        ConsentTerms[] calldata terms,
         uint64[] calldata deadlines,
         bytes[] calldata signatures
     ) external {
         uint256 n = patients.length;
-        if (n != expiresAt.length || n != deadlines.length || n != signatures.length) {
-            revert LengthMismatch(n, expiresAt.length, deadlines.length, signatures.length);
+        if (n != terms.length || n != deadlines.length || n != signatures.length) {
+            revert LengthMismatch(n, terms.length, deadlines.length, signatures.length);
         }
         _checkMember(study);
-        uint256 added = 0;
+        uint64 purpose = _studies.studyPurpose(study);
+        int256 delta = 0;
         for (uint256 i = 0; i < n; ++i) {
-            if (_grant(study, patients[i], expiresAt[i], deadlines[i], signatures[i])) ++added;
+            delta += _grant(study, patients[i], terms[i], deadlines[i], signatures[i], purpose);
         }
-        if (added != 0) _activeConsents[study][msg.sender] += added;
+        _applyCount(study, delta);
     }
 
     /// @inheritdoc IConsentRegistry
@@ -99,6 +111,28 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     {
         _checkPatientSig(REVOCATION_TYPEHASH, study, patient, deadline, signature);
         _revoke(study, patient);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function revokePurposes(bytes32 study, uint64 purposes) external {
+        _revokePurposes(study, msg.sender, purposes);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function revokePurposesWithSig(
+        bytes32 study,
+        address patient,
+        uint64 purposes,
+        uint64 deadline,
+        bytes calldata signature
+    ) external {
+        if (block.timestamp > deadline) revert SignatureExpired(deadline, block.timestamp);
+        uint256 nonce = _revocationNonces[study][patient]++;
+        bytes32 structHash = keccak256(
+            abi.encode(PURPOSE_REVOCATION_TYPEHASH, study, patient, purposes, nonce, deadline)
+        );
+        _checkSigner(structHash, patient, signature);
+        _revokePurposes(study, patient, purposes);
     }
 
     /// @inheritdoc IConsentRegistry
@@ -143,8 +177,16 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
             hospital: record.hospital,
             grantedBlock: record.grantedBlock,
             revokedBlock: record.revokedBlock,
-            expiresAt: record.expiresAt
+            expiresAt: record.expiresAt,
+            validFrom: record.validFrom,
+            purposes: record.purposes,
+            coversStudy: record.counted
         });
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function purposesCover(uint64 scope, uint64 purpose) external pure returns (bool) {
+        return DuoPurposes.covers(scope, purpose);
     }
 
     /// @inheritdoc IConsentRegistry
@@ -176,42 +218,118 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         return _domainSeparatorV4();
     }
 
-    /// @dev Records one grant; returns whether the caller's active count must grow by one.
+    /// @dev Records one grant; returns how the caller's active count changes (-1, 0 or +1).
     function _grant(
         bytes32 study,
         address patient,
-        uint64 expiresAt,
+        ConsentTerms calldata terms,
         uint64 deadline,
-        bytes calldata signature
-    ) private returns (bool counted) {
+        bytes calldata signature,
+        uint64 studyPurpose
+    ) private returns (int256 delta) {
         if (patient == address(0)) revert ZeroPatient();
         if (block.timestamp > deadline) revert SignatureExpired(deadline, block.timestamp);
-        if (expiresAt != 0 && expiresAt <= block.timestamp) {
-            revert ConsentAlreadyExpired(expiresAt, block.timestamp);
-        }
+        _checkTerms(terms);
         uint256 nonce = _grantNonces[study][patient]++;
-        bytes32 structHash = keccak256(
-            abi.encode(CONSENT_TYPEHASH, study, patient, msg.sender, expiresAt, nonce, deadline)
-        );
-        _checkSigner(structHash, patient, signature);
+        _checkSigner(_consentHash(study, patient, terms, nonce, deadline), patient, signature);
+        return _record(study, patient, terms, nonce, DuoPurposes.covers(terms.purposes, studyPurpose));
+    }
 
+    /// @dev Writes a checked grant; returns how the caller's active count changes.
+    function _record(
+        bytes32 study,
+        address patient,
+        ConsentTerms calldata terms,
+        uint256 nonce,
+        bool counted
+    ) private returns (int256 delta) {
         PackedRecord storage record = _records[study][patient];
         address previous = record.hospital;
-        bool active = previous != address(0) && record.revokedBlock == 0;
-        if (active && previous != msg.sender) {
+        bool wasCounted = previous != address(0) && record.revokedBlock == 0 && record.counted;
+        if (previous != msg.sender && previous != address(0) && record.revokedBlock == 0) {
             _lastRevocationBlock[study][previous] = block.number;
-            _activeConsents[study][previous] -= 1;
+            if (wasCounted) _activeConsents[study][previous] -= 1;
             emit ConsentRevoked(study, patient, previous);
+            wasCounted = false;
+        } else if (wasCounted && !counted) {
+            _lastRevocationBlock[study][msg.sender] = block.number; // a renewal that narrows
         }
-        counted = !active || previous != msg.sender;
+        delta = (counted ? int256(1) : int256(0)) - (wasCounted ? int256(1) : int256(0));
         _records[study][patient] = PackedRecord({
             hospital: msg.sender,
             grantedBlock: uint40(block.number),
             revokedBlock: 0,
-            expires: expiresAt != 0,
-            expiresAt: expiresAt
+            bounded: terms.expiresAt != 0 || terms.validFrom != 0,
+            counted: counted,
+            expiresAt: terms.expiresAt,
+            validFrom: terms.validFrom,
+            purposes: terms.purposes
         });
-        emit ConsentGranted(study, patient, msg.sender, expiresAt, nonce);
+        emit ConsentGranted(
+            study, patient, msg.sender, terms.expiresAt, nonce, terms.purposes, terms.validFrom
+        );
+    }
+
+    function _checkTerms(ConsentTerms calldata terms) private view {
+        if (!DuoPurposes.isValidScope(terms.purposes)) revert InvalidPurposes(terms.purposes);
+        if (terms.expiresAt != 0) {
+            if (terms.expiresAt <= block.timestamp) {
+                revert ConsentAlreadyExpired(terms.expiresAt, block.timestamp);
+            }
+            if (terms.validFrom >= terms.expiresAt) {
+                revert InvalidValidity(terms.validFrom, terms.expiresAt);
+            }
+        }
+    }
+
+    function _consentHash(
+        bytes32 study,
+        address patient,
+        ConsentTerms calldata terms,
+        uint256 nonce,
+        uint64 deadline
+    ) private view returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                CONSENT_TYPEHASH,
+                study,
+                patient,
+                msg.sender,
+                terms.purposes,
+                terms.validFrom,
+                terms.expiresAt,
+                nonce,
+                deadline
+            )
+        );
+    }
+
+    function _applyCount(bytes32 study, int256 delta) private {
+        if (delta > 0) _activeConsents[study][msg.sender] += uint256(delta);
+        else if (delta < 0) _activeConsents[study][msg.sender] -= uint256(-delta);
+    }
+
+    function _revokePurposes(bytes32 study, address patient, uint64 purposes) private {
+        PackedRecord storage record = _records[study][patient];
+        if (record.grantedBlock == 0 || record.revokedBlock != 0) {
+            revert NoActiveConsent(study, patient);
+        }
+        uint64 granted = record.purposes & DuoPurposes.CATEGORIES;
+        if (purposes == 0 || purposes & ~granted != 0) revert InvalidPurposes(purposes);
+        uint64 remaining = record.purposes & ~purposes;
+        if (remaining & DuoPurposes.CATEGORIES == 0) {
+            _revoke(study, patient);
+            return;
+        }
+        record.purposes = remaining;
+        address hospital = record.hospital;
+        if (record.counted && !DuoPurposes.covers(remaining, _studies.studyPurpose(study))) {
+            record.counted = false;
+            _lastRevocationBlock[study][hospital] = block.number;
+            _activeConsents[study][hospital] -= 1;
+        }
+        _grantNonces[study][patient] += 1; // a pending consent signature cannot undo this
+        emit ConsentPurposesRevoked(study, patient, hospital, purposes, remaining);
     }
 
     function _revoke(bytes32 study, address patient) private {
@@ -222,7 +340,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         record.revokedBlock = uint40(block.number);
         address hospital = record.hospital;
         _lastRevocationBlock[study][hospital] = block.number;
-        _activeConsents[study][hospital] -= 1;
+        if (record.counted) _activeConsents[study][hospital] -= 1;
         _grantNonces[study][patient] += 1; // a pending consent signature cannot undo this
         emit ConsentRevoked(study, patient, hospital);
     }
@@ -261,7 +379,9 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     }
 
     function _isConsented(PackedRecord storage record) private view returns (bool) {
-        return record.grantedBlock != 0 && record.revokedBlock == 0
-            && (!record.expires || record.expiresAt > block.timestamp);
+        return record.grantedBlock != 0 && record.revokedBlock == 0 && record.counted
+            && (!record.bounded
+                || (record.validFrom <= block.timestamp
+                    && (record.expiresAt == 0 || record.expiresAt > block.timestamp)));
     }
 }

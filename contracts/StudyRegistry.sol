@@ -3,6 +3,7 @@ pragma solidity 0.8.37;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
+import {DuoPurposes} from "./DuoPurposes.sol";
 import {IStudyRegistry} from "./interfaces/IStudyRegistry.sol";
 
 /**
@@ -20,6 +21,14 @@ contract StudyRegistry is IStudyRegistry, AccessControl {
 
     mapping(bytes32 studyId => Study) private _studies;
     mapping(bytes32 studyId => EnumerableSet.AddressSet) private _members;
+
+    /// @dev A study's declared purpose; `locked` once declared or once a hospital was admitted.
+    struct PurposeSlot {
+        uint64 purpose;
+        bool locked;
+    }
+
+    mapping(bytes32 studyId => PurposeSlot) private _purposes;
 
     /// @notice Grants the deployer the admin and coordinator roles.
     constructor() {
@@ -69,6 +78,7 @@ contract StudyRegistry is IStudyRegistry, AccessControl {
         _checkCoordinator(studyId);
         if (hospital == address(0)) revert ZeroAddress();
         if (!_members[studyId].add(hospital)) revert HospitalAlreadyMember(studyId, hospital);
+        _purposes[studyId].locked = true; // consents may be counted from now on
         emit HospitalAdded(studyId, hospital);
     }
 
@@ -99,6 +109,21 @@ contract StudyRegistry is IStudyRegistry, AccessControl {
     /// @inheritdoc IStudyRegistry
     function studyExists(bytes32 studyId) external view returns (bool) {
         return _studies[studyId].createdBlock != 0;
+    }
+
+    /// @inheritdoc IStudyRegistry
+    function declarePurpose(bytes32 studyId, uint64 purpose) external {
+        _checkCoordinator(studyId);
+        PurposeSlot storage slot = _purposes[studyId];
+        if (slot.locked) revert StudyPurposeLocked(studyId);
+        if (!DuoPurposes.isValidStudyPurpose(purpose)) revert InvalidStudyPurpose(purpose);
+        _purposes[studyId] = PurposeSlot({purpose: purpose, locked: true});
+        emit StudyPurposeDeclared(studyId, purpose);
+    }
+
+    /// @inheritdoc IStudyRegistry
+    function studyPurpose(bytes32 studyId) external view returns (uint64) {
+        return _purposes[studyId].purpose;
     }
 
     function _checkCoordinator(bytes32 studyId) private view {

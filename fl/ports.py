@@ -15,6 +15,7 @@ from typing import Protocol
 from consent.events import ConsentEvent
 from consent.ids import Address, Bytes32, StudyId
 from consent.index import ConsentMask
+from consent.purposes import StudyPurpose
 from consent.records import RoundRecord, RoundResult, StudyRecord, UpdateSubmission
 from consent.rounds import RoundState, UpdateRecord
 
@@ -98,10 +99,16 @@ class ConsentViewPort(Protocol):
         ...
 
     def mask(
-        self, study: StudyId, patients: Sequence[Address], block: int, block_timestamp: int
+        self,
+        study: StudyId,
+        patients: Sequence[Address],
+        block: int,
+        block_timestamp: int,
+        purpose: StudyPurpose | None = None,
     ) -> ConsentMask:
-        """Per patient, whether consent counts at `block` and whether the patient is unknown
-        (no event in the study); the view must be synced through `block`."""
+        """Per patient, whether consent counts at `block` (with `purpose`: only consents whose
+        DUO purposes cover it) and whether the patient is unknown (no event in the study); the
+        view must be synced through `block`."""
         ...
 
     def patients(self, study: StudyId, hospital: str) -> tuple[Address, ...]:
@@ -113,7 +120,8 @@ class ConsentViewPort(Protocol):
         ...
 
     def revoked_since(self, study: StudyId, hospital: str, block: int) -> tuple[Address, ...]:
-        """`hospital`'s patients with a revocation after `block`, sorted."""
+        """`hospital`'s patients with a revocation or a withdrawal of purposes after `block`,
+        sorted."""
         ...
 
 

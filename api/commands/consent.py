@@ -22,8 +22,10 @@ from api.commands._chain_common import (
 from api.commands.records import fhir_app, verify_receipt_command
 from api.receipts import issue_receipt, write_record
 from api.wiring import open_ledger
-from consent.eip712 import sign_consent, sign_revocation
+from consent.eip712 import sign_consent, sign_purpose_revocation, sign_revocation
+from consent.events import PurposesRevoked
 from consent.ids import parse_address
+from consent.purposes import ConsentScope, StudyPurpose, covers
 
 __all__ = ["consent_app"]
 
@@ -39,6 +41,13 @@ ReceiptOption = Annotated[
 ]
 PatientKeyOption = Annotated[
     Path, typer.Option("--patient-key", help="The patient's hex private key file.")
+]
+PurposesOption = Annotated[
+    str,
+    typer.Option(
+        help="DUO codes the consent covers, comma-separated: GRU, HMB, DS-<disease>, and the "
+        "NMDS modifier (GRU alone is general research use)."
+    ),
 ]
 
 
@@ -59,6 +68,10 @@ def grant(
     expires_at: Annotated[
         int, typer.Option(min=0, help="Unix time the consent expires; 0 = never.")
     ] = 0,
+    purposes: PurposesOption = "GRU",
+    valid_from: Annotated[
+        int, typer.Option(min=0, help="Unix time the consent starts to count; 0 = at once.")
+    ] = 0,
     receipt: ReceiptOption = None,
     deadline: Annotated[
         int | None,
@@ -73,6 +86,7 @@ def grant(
 ) -> None:
     """Record a patient's signed consent for the sending hospital (receipt signed by it)."""
     with cli_errors():
+        scope = ConsentScope.parse(purposes.split(","))
         ledger = open_ledger(rpc, deployment, key)
         assert ledger.consents.sender is not None
         sid = parse_study(study)
@@ -92,13 +106,17 @@ def grant(
                 expires_at,
                 ledger.consents.grant_nonce(sid, address),
                 deadline,
+                scope=scope,
+                valid_from=valid_from,
             )
         elif patient is not None and signature is not None:
             address = parse_address(patient)
             raw_signature = bytes.fromhex(signature.removeprefix("0x"))
         else:
             fail("give --patient-key, or --patient with --signature")
-        event = ledger.consents.grant(sid, address, expires_at, deadline, raw_signature)
+        event = ledger.consents.grant(
+            sid, address, expires_at, deadline, raw_signature, scope=scope, valid_from=valid_from
+        )
         if receipt is not None:
             write_record(receipt, issue_receipt(ledger.consents, event))
     emit(
@@ -120,12 +138,23 @@ def revoke(
     valid_for: Annotated[
         int, typer.Option(min=1, help="Seconds a relayed revocation signature stays valid.")
     ] = 3600,
+    purpose: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Withdraw only this DUO purpose (repeatable); the rest of the consent stays."
+        ),
+    ] = None,
     receipt: ReceiptOption = None,
     rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Revoke a patient's consent: sent by the patient, or signed and relayed (the receipt is
-    signed by the sender)."""
+    """Revoke a patient's consent, or with --purpose withdraw some of its purposes: sent by the
+    patient, or signed and relayed (the receipt of a full revocation is signed by the sender)."""
+    if purpose:
+        _revoke_purposes(
+            deployment, study, patient_key, relay_key, valid_for, purpose, rpc, as_json
+        )
+        return
     with cli_errors():
         patient = load_key(patient_key)
         sid = parse_study(study)
@@ -150,6 +179,55 @@ def revoke(
     )
 
 
+def _revoke_purposes(
+    deployment: Path,
+    study: str,
+    patient_key: Path,
+    relay_key: Path | None,
+    valid_for: int,
+    codes: list[str],
+    rpc: str | None,
+    as_json: bool,
+) -> None:
+    with cli_errors():
+        withdrawn = ConsentScope.parse(codes)
+        patient = load_key(patient_key)
+        sid = parse_study(study)
+        if relay_key is None:
+            ledger = open_ledger(rpc, deployment, patient_key)
+            event = ledger.consents.revoke_purposes(sid, withdrawn.mask)
+        else:
+            ledger = open_ledger(rpc, deployment, relay_key)
+            deadline = int(time.time()) + valid_for
+            nonce = ledger.consents.revocation_nonce(sid, patient.address)
+            sig = sign_purpose_revocation(
+                patient.private_key,
+                ledger.consents.domain,
+                sid,
+                patient.address,
+                withdrawn.mask,
+                nonce,
+                deadline,
+            )
+            event = ledger.consents.revoke_purposes_with_sig(
+                sid, patient.address, withdrawn.mask, deadline, sig
+            )
+    left = ConsentScope.from_mask(event.remaining) if isinstance(event, PurposesRevoked) else None
+    remaining = list(left.codes) if left is not None else []
+    emit(
+        as_json,
+        {
+            "patient": event.patient,
+            "block": event.position.block_number,
+            "tx": event.tx_hash,
+            "revoked": list(withdrawn.codes),
+            "remaining": remaining,
+        },
+        f"{', '.join(withdrawn.codes)} withdrawn from the consent of {event.patient} in block "
+        f"{event.position.block_number}; remaining: {', '.join(remaining) or 'none (revoked)'}",
+    )
+
+
 @consent_app.command("status")
 def status(
     deployment: DeploymentOption,
@@ -165,6 +243,8 @@ def status(
         address = parse_address(patient)
         record = ledger.consents.record(sid, address)
         consented = ledger.consents.is_consented(sid, address)
+        study_purpose: StudyPurpose | None = ledger.studies.study_purpose(sid)
+    scope = ConsentScope.from_mask(record.purposes) if record.purposes else None
     payload = {
         "patient": address,
         "consented": consented,
@@ -172,6 +252,10 @@ def status(
         "granted_block": record.granted_block,
         "revoked_block": record.revoked_block,
         "expires_at": record.expires_at,
+        "valid_from": record.valid_from,
+        "purposes": list(scope.codes) if scope is not None else [],
+        "study_purpose": None if study_purpose is None else str(study_purpose),
+        "covers_study": scope is not None and covers(scope, study_purpose),
     }
     if not record.exists:
         text = f"{address}: no consent (never granted)"
@@ -180,6 +264,7 @@ def status(
         text = (
             f"{address}: {state} (hospital {record.hospital}, granted in block "
             f"{record.granted_block}, revoked in block {record.revoked_block or '-'}, "
-            f"expires {record.expires_at or 'never'})"
+            f"expires {record.expires_at or 'never'}, purposes "
+            f"{', '.join(scope.codes) if scope is not None else '-'})"
         )
     emit(as_json, payload, text)

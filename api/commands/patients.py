@@ -31,6 +31,7 @@ from api.wiring import open_ledger
 from consent.ids import parse_address
 from consent.keys import PatientKey, save_keyring, save_keystore
 from consent.private_file import write_private_file
+from consent.purposes import ConsentScope
 from fl.data import attach_patients, load_record_csv, write_hospital_csv
 from fl.schema import read_table
 
@@ -93,6 +94,13 @@ def enroll(
     expires_at: Annotated[
         int, typer.Option(min=0, help="Unix time the consents expire; 0 = never.")
     ] = 0,
+    purposes: Annotated[
+        str,
+        typer.Option(
+            help="DUO codes the patients consented to, comma-separated (GRU, HMB, "
+            "DS-<disease>, NMDS); GRU alone is general research use."
+        ),
+    ] = "GRU",
     handover: Annotated[
         Path | None,
         typer.Option(
@@ -113,6 +121,7 @@ def enroll(
     schema first (nothing is enrolled if it does not match) and its cells are kept as they are."""
     with cli_errors():
         # the whole file is validated before any key is generated or any transaction sent
+        scope = ConsentScope.parse(purposes.split(","))
         if schema is not None:
             record_ids = read_table(data, read_schema_file(schema), id_column="record_id").ids
             records = None
@@ -128,6 +137,7 @@ def enroll(
                 record_ids,
                 expires_at=expires_at,
                 progress=lambda n: progress.advance(task, n),
+                scope=scope,
             )
         save_keyring([keys[r] for r in record_ids], keys_out, keyring_password)
         if records is None:

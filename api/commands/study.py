@@ -18,6 +18,7 @@ from api.commands._chain_common import (
 )
 from api.wiring import open_ledger
 from consent.ids import Bytes32, parse_address, parse_bytes32
+from consent.purposes import StudyPurpose
 
 __all__ = ["study_app"]
 
@@ -37,11 +38,22 @@ def create(
     ] = "0x" + "00" * 32,
     min_updates: Annotated[int, typer.Option(min=1, help="Updates needed per round.")] = 1,
     metadata_cid: Annotated[str, typer.Option(help="CID of the study's metadata.")] = "",
+    purpose: Annotated[
+        str | None,
+        typer.Option(
+            help="The study's DUO research purpose (GRU, HMB or DS-<disease>), declared on "
+            "chain right after creation; only consents covering it count."
+        ),
+    ] = None,
+    methods: Annotated[
+        bool, typer.Option(help="The study is methods development research (NMDS refuses it).")
+    ] = False,
     rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a study; the key's account (a coordinator) becomes its coordinator."""
     with cli_errors():
+        declared = None if purpose is None else StudyPurpose.parse(purpose, methods=methods)
         ledger = open_ledger(rpc, deployment, key)
         event = ledger.studies.create_study(
             parse_study(study),
@@ -50,10 +62,17 @@ def create(
             min_updates=min_updates,
             metadata_cid=metadata_cid,
         )
+        if declared is not None:
+            ledger.studies.declare_purpose(event.study, declared)
     study_hex = "0x" + event.study.hex()
     emit(
         as_json,
-        {"study": study_hex, "block": event.position.block_number, "tx": event.tx_hash},
+        {
+            "study": study_hex,
+            "block": event.position.block_number,
+            "tx": event.tx_hash,
+            "purpose": None if declared is None else str(declared),
+        },
         f"study {study_hex} created in block {event.position.block_number}",
     )
 

@@ -1,4 +1,4 @@
-"""Patients' consent: status with history, and relayed revocation."""
+"""Patients' consent: status with history, relayed revocation and withdrawal of purposes."""
 
 from __future__ import annotations
 
@@ -7,9 +7,20 @@ from fastapi import APIRouter, Response, status
 from api.deps import PatientParam, ServicesDep, StudyParam
 from api.problems import RelayerUnavailableError, problem_responses
 from api.receipts import receipt_if_signable
-from api.schemas import ConsentEventOut, ConsentStatusOut, RevocationOut, RevocationRequest, hex32
+from api.schemas import (
+    ConsentEventOut,
+    ConsentStatusOut,
+    PurposeRevocationOut,
+    PurposeRevocationRequest,
+    RevocationOut,
+    RevocationRequest,
+    hex32,
+)
 from chain.errors import UnknownStudyError
+from chain.purpose_relay import relay_purpose_revocation
 from chain.relay import PatientNotEnrolledError
+from consent.events import PurposesRevoked
+from consent.purposes import ConsentScope, covers
 
 __all__ = ["router"]
 
@@ -66,6 +77,50 @@ def revoke(
     )
 
 
+@router.post(
+    "/purpose-revocation",
+    response_model=PurposeRevocationOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(400, 401, 404, 409, 413, 422, 502, 503),
+    summary="Withdraw some purposes of a consent with the patient's EIP-712 signature",
+)
+def revoke_purposes(
+    study: StudyParam,
+    patient: PatientParam,
+    body: PurposeRevocationRequest,
+    services: ServicesDep,
+) -> PurposeRevocationOut:
+    """Checks and relays `revokePurposesWithSig`: the listed DUO purposes are withdrawn, the rest
+    stays granted; withdrawing the last one revokes the consent. If what remains no longer covers
+    the study's purpose the consent stops counting for it. 401 for a signature that is not the
+    patient's `PurposeRevocation` over the current revocation nonce, 409 when the consent is
+    already revoked, 422 for unknown codes or purposes the consent does not grant, 503 when the
+    chain is down (nothing changed)."""
+    if services.relay is None:
+        raise RelayerUnavailableError("no relayer key is configured on this server")
+    scope = ConsentScope.parse(body.purposes)
+    event = relay_purpose_revocation(
+        services.relay,
+        study,
+        patient,
+        scope,
+        deadline=body.deadline,
+        signature=bytes.fromhex(body.signature[2:]),
+    )
+    remaining = event.remaining if isinstance(event, PurposesRevoked) else 0
+    return PurposeRevocationOut(
+        study=hex32(study),
+        patient=event.patient,
+        hospital=event.hospital,
+        revoked=list(scope.codes),
+        remaining=list(ConsentScope.from_mask(remaining).codes) if remaining else [],
+        fully_revoked=not remaining,
+        tx_hash=event.tx_hash,
+        block_number=event.position.block_number,
+        block_timestamp=event.block_timestamp,
+    )
+
+
 @router.get(
     "/consent",
     response_model=ConsentStatusOut,
@@ -88,6 +143,8 @@ def consent_status(
     consented = ledger.consents.is_consented(study, patient)
     revocation_nonce = ledger.consents.revocation_nonce(study, patient)
     grant_nonce = ledger.consents.grant_nonce(study, patient)
+    study_purpose = ledger.studies.study_purpose(study)
+    scope = ConsentScope.from_mask(record.purposes) if record.purposes else None
     history = services.history.history(study, patient)
     return ConsentStatusOut(
         study=hex32(study),
@@ -97,11 +154,16 @@ def consent_status(
         granted_block=record.granted_block,
         revoked_block=record.revoked_block or None,
         expires_at=record.expires_at,
+        valid_from=record.valid_from,
+        purposes=list(scope.codes) if scope is not None else [],
+        study_purpose=None if study_purpose is None else str(study_purpose),
+        covers_study=scope is not None and covers(scope, study_purpose),
         nonce=revocation_nonce,
         nonces={
             "Consent": grant_nonce,
             "Revocation": revocation_nonce,
             "Cancellation": revocation_nonce,
+            "PurposeRevocation": revocation_nonce,
         },
         history=[ConsentEventOut.of(e) for e in history],
     )

@@ -14,6 +14,7 @@ from api.deps import ServicesDep
 from api.problems import problem_responses
 from api.schemas import Eip712Out
 from consent import eip712
+from consent.purposes import purpose_bits
 
 __all__ = ["EIP712_DOMAIN_TYPE", "SIGNED_TYPES", "router"]
 
@@ -23,6 +24,7 @@ SIGNED_TYPES: Final = {
     "Consent": eip712.CONSENT_TYPE,
     "Revocation": eip712.REVOCATION_TYPE,
     "Cancellation": eip712.CANCELLATION_TYPE,
+    "PurposeRevocation": eip712.PURPOSE_REVOCATION_TYPE,
 }
 """The struct types the ConsentRegistry verifies signatures of (a test checks each type hash
 against the contract's `*_TYPEHASH` constants, and that the contract has no other)."""
@@ -51,5 +53,6 @@ def eip712_types(services: ServicesDep) -> Eip712Out:
                 name: [{"name": n, "type": t} for n, t in spec] for name, spec in types.items()
             },
             "primary_types": list(SIGNED_TYPES),
+            "purpose_bits": purpose_bits(),
         }
     )

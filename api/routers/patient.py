@@ -3,9 +3,9 @@ consent record as FHIR. (Status and history come from `routers.consent`.)"""
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from api.deps import PatientParam, ServicesDep, StudyParam
@@ -15,10 +15,11 @@ from api.services import Services
 from chain.deploy import Ledger
 from chain.errors import UnknownStudyError
 from chain.relay import PatientNotEnrolledError
-from consent.eip712 import REVOCATION_TYPE
-from consent.events import ConsentEvent, ConsentGranted
+from consent.eip712 import PURPOSE_REVOCATION_TYPE, REVOCATION_TYPE
+from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, PurposesRevoked
 from consent.fhir import record_from_history, record_to_fhir
 from consent.ids import Address, StudyId
+from consent.purposes import ConsentScope, StudyPurpose
 from consent.rounds import UpdateRecord
 
 __all__ = ["router"]
@@ -37,6 +38,18 @@ class RevocationTypedDataOut(BaseModel):
     types: dict[str, list[dict[str, str]]] = Field(description="without EIP712Domain")
     primaryType: Literal["Revocation"]  # noqa: N815 - the EIP-712 JSON key
     message: dict[str, Any] = Field(description="study, patient, nonce (current), deadline")
+
+
+class PurposeRevocationTypedDataOut(BaseModel):
+    """The EIP-712 `PurposeRevocation` the patient signs to withdraw some purposes, then POSTs
+    with its purposes and deadline to `.../purpose-revocation`."""
+
+    domain: dict[str, Any]
+    types: dict[str, list[dict[str, str]]] = Field(description="without EIP712Domain")
+    primaryType: Literal["PurposeRevocation"]  # noqa: N815 - the EIP-712 JSON key
+    message: dict[str, Any] = Field(
+        description="study, patient, purposes (the DUO mask), nonce (current), deadline"
+    )
 
 
 class PatientRoundOut(BaseModel):
@@ -95,13 +108,56 @@ def revocation_typed_data(
     )
 
 
-def _periods(history: list[ConsentEvent]) -> list[tuple[ConsentGranted, int | None]]:
-    """(grant, block of the revocation that ended it or None), oldest first."""
+@router.get(
+    "/purpose-revocation/typed-data",
+    response_model=PurposeRevocationTypedDataOut,
+    responses=problem_responses(400, 404, 422, 502, 503),
+    summary="The EIP-712 withdrawal of some purposes for the patient to sign",
+)
+def purpose_revocation_typed_data(
+    study: StudyParam,
+    patient: PatientParam,
+    services: ServicesDep,
+    purposes: Annotated[list[str], Query(min_length=1, max_length=16)],
+) -> PurposeRevocationTypedDataOut:
+    """Domain, types and message of `PurposeRevocation(study, patient, purposes, nonce,
+    deadline)` for the DUO codes in `purposes` (their mask), with the current revocation nonce
+    and a deadline 10 minutes after the chain's time."""
+    scope = ConsentScope.parse(purposes)
+    ledger = services.ledger
+    _checked_history(ledger, services, study, patient)
+    nonce = ledger.consents.revocation_nonce(study, patient)
+    deadline = ledger.chain.block_timestamp() + SIGNATURE_VALIDITY_S
+    return PurposeRevocationTypedDataOut(
+        domain=ledger.consents.domain.as_dict(),
+        types={"PurposeRevocation": [{"name": n, "type": t} for n, t in PURPOSE_REVOCATION_TYPE]},
+        primaryType="PurposeRevocation",
+        message={"study": hex32(study), "patient": patient, "purposes": scope.mask,
+                 "nonce": nonce, "deadline": deadline},
+    )  # fmt: skip
+
+
+def _periods(
+    history: list[ConsentEvent], purpose: StudyPurpose | None
+) -> list[tuple[ConsentGranted, int | None]]:
+    """(grant, block of the revocation, or of the withdrawal of purposes, that ended it or None),
+    oldest first; grants that do not cover the study's `purpose` open no period."""
     periods: list[tuple[ConsentGranted, int | None]] = []
     for event in history:
+        open_ = bool(periods) and periods[-1][1] is None
         if isinstance(event, ConsentGranted):
-            periods.append((event, None))
-        elif periods and periods[-1][1] is None:
+            if open_:
+                periods[-1] = (periods[-1][0], event.position.block_number)
+            if purpose is None or purpose.covers_mask(event.purposes):
+                periods.append((event, None))
+        elif open_ and (
+            isinstance(event, ConsentRevoked)
+            or (
+                isinstance(event, PurposesRevoked)
+                and purpose is not None
+                and not purpose.covers_mask(event.remaining)
+            )
+        ):
             periods[-1] = (periods[-1][0], event.position.block_number)
     return periods
 
@@ -135,7 +191,8 @@ def patient_rounds(
     expired). Those are the updates the patient's data was eligible for; the update's data root
     commits to exactly which patients it used."""
     ledger = services.ledger
-    periods = _periods(_checked_history(ledger, services, study, patient))
+    history = _checked_history(ledger, services, study, patient)
+    periods = _periods(history, ledger.studies.study_purpose(study))
     rounds: list[PatientRoundOut] = []
     for number in range(ledger.rounds.round_count(study)):
         record = ledger.rounds.get_round(study, number)

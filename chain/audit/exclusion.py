@@ -4,7 +4,12 @@ non-membership proof that verifies against its on-chain `dataRoot`. Unreadable p
 
 Expiry counts like revocation: a patient whose consent with the hospital had expired by the block
 the update landed in (the grant's `expiresAt` <= that block's timestamp) needs the same proof.
-Expired consent leaves no event: the check computes it from the grant's `expiresAt`."""
+Expired consent leaves no event: the check computes it from the grant's `expiresAt`. So does a
+validity period that had not started (`validFrom` after that block's timestamp).
+
+An uncovered purpose counts like revocation too: a patient whose last word to the hospital by the
+consent block was a grant whose DUO purposes do not cover the study's declared purpose, or a
+withdrawal of purposes leaving none that do (`consent.purposes`), needs the same proof."""
 
 from __future__ import annotations
 
@@ -14,8 +19,9 @@ from chain.audit.check import hexed
 from chain.audit.report import AuditCheck
 from chain.audit.view import AuditView
 from consent.errors import MalformedProofError
-from consent.events import ConsentGranted, ConsentRevoked
+from consent.events import ConsentGranted, ConsentRevoked, PurposesRevoked
 from consent.ids import Address
+from consent.purposes import StudyPurpose
 from consent.rounds import UpdateRecord
 from consent.smt import verify_non_membership
 
@@ -62,26 +68,44 @@ def _must_exclude(
     view: AuditView, update: UpdateRecord, submitted_at: int | None
 ) -> dict[str, tuple[Address, str]]:
     """Patients (lowercase -> address, why) the update must leave out: the hospital's patients
-    whose last word by the update's consent block was a revocation, or whose grant to the
-    hospital had expired by the time the update landed (unknown landing time: any expiry)."""
+    whose last word by the update's consent block was a revocation or did not cover the study's
+    purpose, or whose grant to the hospital was outside its validity period when the update
+    landed (unknown landing time: any expiry or later start)."""
+    purpose = view.study_purpose
     excluded: dict[str, tuple[Address, str]] = {}
     latest: dict[str, ConsentGranted | ConsentRevoked] = {}
     for event in view.consent_events:
         if event.position.block_number > update.consent_block:
             break
-        latest[event.patient.lower()] = event
+        key = event.patient.lower()
+        if not isinstance(event, PurposesRevoked):
+            latest[key] = event
         if event.hospital != update.hospital:
             continue
         if isinstance(event, ConsentRevoked):
-            excluded[event.patient.lower()] = (event.patient, "revoked")
-        else:
-            excluded.pop(event.patient.lower(), None)
+            excluded[key] = (event.patient, "revoked")
+        elif not _covers(purpose, _mask(event)):
+            excluded[key] = (event.patient, "uncovered")
+        elif isinstance(event, ConsentGranted):
+            excluded.pop(key, None)
     for key, event in latest.items():
-        if (
-            isinstance(event, ConsentGranted)
-            and event.hospital == update.hospital
-            and event.expires_at != 0
-            and (submitted_at is None or event.expires_at <= submitted_at)
-        ):
-            excluded[key] = (event.patient, "expired")
+        if not isinstance(event, ConsentGranted) or event.hospital != update.hospital:
+            continue
+        if _outside_validity(event, submitted_at):
+            excluded.setdefault(key, (event.patient, "expired"))
     return excluded
+
+
+def _mask(event: ConsentGranted | PurposesRevoked) -> int:
+    return event.purposes if isinstance(event, ConsentGranted) else event.remaining
+
+
+def _covers(purpose: StudyPurpose | None, mask: int) -> bool:
+    return purpose is None or purpose.covers_mask(mask)
+
+
+def _outside_validity(grant: ConsentGranted, submitted_at: int | None) -> bool:
+    if submitted_at is None:
+        return grant.expires_at != 0 or grant.valid_from != 0
+    expired = grant.expires_at != 0 and grant.expires_at <= submitted_at
+    return expired or grant.valid_from > submitted_at

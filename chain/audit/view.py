@@ -19,14 +19,15 @@ from chain.errors import UnknownStudyError
 from chain.events import HospitalAdded, HospitalRemoved, LedgerEvent, UpdateSubmitted
 from chain.exclusions import ExclusionFileError, ExclusionProofs, ProofEntry, PublishedProof
 from chain.store import ArtifactReader
-from consent.events import ConsentGranted, ConsentRevoked, EventPosition
+from consent.events import ConsentGranted, ConsentRevoked, EventPosition, PurposesRevoked
 from consent.ids import Address, Bytes32, StudyId
+from consent.purposes import StudyPurpose
 from consent.records import RoundRecord
 from consent.rounds import UpdateRecord
 
 __all__ = ["AuditView", "ConsentEvent", "LedgerView", "MembershipEvent"]
 
-ConsentEvent = ConsentGranted | ConsentRevoked
+ConsentEvent = ConsentGranted | ConsentRevoked | PurposesRevoked
 MembershipEvent = HospitalAdded | HospitalRemoved
 
 _EVENT_CHUNK: Final = 2_000
@@ -57,7 +58,12 @@ class AuditView(Protocol):
 
     @property
     def consent_events(self) -> Sequence[ConsentEvent]:
-        """The study's grants and revocations, in chain order."""
+        """The study's grants, revocations and withdrawals of purposes, in chain order."""
+        ...
+
+    @property
+    def study_purpose(self) -> StudyPurpose | None:
+        """The study's declared DUO purpose (None: undeclared, every consent covers it)."""
         ...
 
     @property
@@ -107,6 +113,7 @@ class LedgerView:
     published: ExclusionProofs
     block_times: Mapping[int, int] = field(default_factory=dict)
     """Block number -> timestamp, for the blocks updates landed in (the expiry rule's input)."""
+    study_purpose: StudyPurpose | None = None
 
     def updates(self, round_: int) -> Sequence[UpdateRecord]:
         """The updates recorded in `round_`."""
@@ -153,7 +160,7 @@ class LedgerView:
         consent = tuple(
             e
             for e in _chunked(ledger.consents.events, start, block)
-            if isinstance(e, ConsentGranted | ConsentRevoked) and e.study == study
+            if isinstance(e, ConsentGranted | ConsentRevoked | PurposesRevoked) and e.study == study
         )
         membership = tuple(
             e
@@ -169,7 +176,19 @@ class LedgerView:
             p.block_number: ledger.chain.block_timestamp(p.block_number)
             for p in submissions.values()
         }
-        return cls(study, block, rounds, consent, membership, submissions, artifacts, proofs, times)
+        purpose = ledger.studies.study_purpose(study)
+        return cls(
+            study,
+            block,
+            rounds,
+            consent,
+            membership,
+            submissions,
+            artifacts,
+            proofs,
+            times,
+            purpose,
+        )
 
 
 def _chunked(

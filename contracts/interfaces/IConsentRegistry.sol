@@ -7,11 +7,26 @@ pragma solidity 0.8.37;
  * study, and its revocation. Default deny: no grant means no consent.
  */
 interface IConsentRegistry {
-    /// @notice A patient's consent in a study. `revokedBlock` 0 means not revoked.
+    /**
+     * @notice A patient's consent in a study. `revokedBlock` 0 means not revoked. `purposes` is
+     * the DUO bitmask still granted ({DuoPurposes}); `coversStudy` whether it covers the study's
+     * declared purpose (only then does the consent count). The validity period is
+     * `validFrom` (0: from the grant) up to `expiresAt` (0: never).
+     */
     struct ConsentRecord {
         address hospital;
         uint256 grantedBlock;
         uint256 revokedBlock;
+        uint64 expiresAt;
+        uint64 validFrom;
+        uint64 purposes;
+        bool coversStudy;
+    }
+
+    /// @notice What a patient consents to: DUO purposes and a validity period (unix seconds).
+    struct ConsentTerms {
+        uint64 purposes;
+        uint64 validFrom;
         uint64 expiresAt;
     }
 
@@ -28,9 +43,12 @@ interface IConsentRegistry {
     /// @notice `patient` has no active consent in `studyId` to revoke.
     error NoActiveConsent(bytes32 studyId, address patient);
     /// @notice Batch arrays differ in length.
-    error LengthMismatch(
-        uint256 patients, uint256 expiries, uint256 deadlines, uint256 signatures
-    );
+    error LengthMismatch(uint256 patients, uint256 terms, uint256 deadlines, uint256 signatures);
+    /// @notice `purposes` is not a consent scope (no purpose, or a bit outside the DUO layout),
+    /// or, when revoking, names a purpose the consent does not grant.
+    error InvalidPurposes(uint64 purposes);
+    /// @notice The validity period is empty: `validFrom` is not before `expiresAt`.
+    error InvalidValidity(uint64 validFrom, uint64 expiresAt);
     /// @notice The zero address cannot be a patient.
     error ZeroPatient();
 
@@ -40,10 +58,21 @@ interface IConsentRegistry {
         address indexed patient,
         address indexed hospital,
         uint64 expiresAt,
-        uint256 nonce
+        uint256 nonce,
+        uint64 purposes,
+        uint64 validFrom
     );
     /// @notice Emitted when a patient revokes consent previously given to `hospital`.
     event ConsentRevoked(bytes32 indexed study, address indexed patient, address indexed hospital);
+    /// @notice Emitted when a patient withdraws some purposes of their consent; `remaining` are
+    /// still granted (withdrawing the last one emits {ConsentRevoked} instead).
+    event ConsentPurposesRevoked(
+        bytes32 indexed study,
+        address indexed patient,
+        address indexed hospital,
+        uint64 revoked,
+        uint64 remaining
+    );
     /**
      * @notice Emitted when a patient cancels every consent signature not yet submitted in
      * `study`: grant nonces below `nextGrantNonce` can no longer be used.
@@ -55,22 +84,26 @@ interface IConsentRegistry {
     /**
      * @notice Records `patient`'s signed consent for the calling hospital in `study`.
      * The signed `Consent` struct uses the patient's current grant nonce in `study`
-     * ({grantNonce}); a grant overwrites a revoked or expired record. The hospital's count of
-     * active consents ({activeConsentCount}) grows by one, unless the patient already had an
-     * unrevoked consent with it (a renewal); a grant moving the patient from another hospital
-     * revokes that consent first (emitting {ConsentRevoked}) and moves the count.
+     * ({grantNonce}); a grant overwrites a revoked or expired record. The consent counts only
+     * if its purposes cover the study's declared purpose; then the hospital's count of
+     * active consents ({activeConsentCount}) grows by one, unless the patient already had a
+     * counted consent with it (a renewal; a renewal that no longer covers the purpose lowers
+     * the count and moves {lastRevocationBlock}); a grant moving the patient from another
+     * hospital revokes that consent first (emitting {ConsentRevoked}) and moves the count.
      * Requirements:
      * - `study` exists and the caller is a member hospital;
      * - `deadline` has not passed (a signature left unsubmitted dies with it);
      * - `signature` is the patient's EIP-712 signature of
-     *   `Consent(study, patient, msg.sender, expiresAt, grantNonce(study, patient), deadline)`;
-     * - `expiresAt` is 0 (never) or in the future.
+     *   `Consent(study, patient, msg.sender, purposes, validFrom, expiresAt,
+     *   grantNonce(study, patient), deadline)` with the fields of `terms`;
+     * - `terms.purposes` is a valid DUO scope ({DuoPurposes});
+     * - `terms.expiresAt` is 0 (never) or in the future, and after `terms.validFrom`.
      * Emits a {ConsentGranted} event.
      */
     function grantWithSig(
         bytes32 study,
         address patient,
-        uint64 expiresAt,
+        ConsentTerms calldata terms,
         uint64 deadline,
         bytes calldata signature
     ) external;
@@ -83,7 +116,7 @@ interface IConsentRegistry {
     function grantBatchWithSig(
         bytes32 study,
         address[] calldata patients,
-        uint64[] calldata expiresAt,
+        ConsentTerms[] calldata terms,
         uint64[] calldata deadlines,
         bytes[] calldata signatures
     ) external;
@@ -110,6 +143,35 @@ interface IConsentRegistry {
      */
     function revokeWithSig(bytes32 study, address patient, uint64 deadline, bytes calldata signature)
         external;
+
+    /**
+     * @notice The caller (a patient) withdraws `purposes` from their consent in `study`; the
+     * rest stays granted. If what remains no longer covers the study's purpose the consent stops
+     * counting: the hospital's {activeConsentCount} drops and its {lastRevocationBlock} moves,
+     * exactly as for a revocation. Withdrawing every purpose is a revocation ({revoke}). Like a
+     * revocation it cancels pending consent signatures.
+     * Requirements: the caller has an unrevoked consent in `study`; `purposes` is not empty and
+     * names only purposes (not NMDS) the consent grants.
+     * Emits a {ConsentPurposesRevoked} event, or {ConsentRevoked} when nothing remains.
+     */
+    function revokePurposes(bytes32 study, uint64 purposes) external;
+
+    /**
+     * @notice Anyone relays `patient`'s signed withdrawal of some purposes ({revokePurposes}).
+     * Requirements:
+     * - `deadline` has not passed;
+     * - `signature` is the patient's EIP-712 signature of
+     *   `PurposeRevocation(study, patient, purposes, revocationNonce(study, patient), deadline)`;
+     * - as {revokePurposes}.
+     * Emits a {ConsentPurposesRevoked} event, or {ConsentRevoked} when nothing remains.
+     */
+    function revokePurposesWithSig(
+        bytes32 study,
+        address patient,
+        uint64 purposes,
+        uint64 deadline,
+        bytes calldata signature
+    ) external;
 
     /**
      * @notice The caller (a patient) cancels every consent signature for `study` that no
@@ -140,9 +202,9 @@ interface IConsentRegistry {
     function revocationNonce(bytes32 study, address patient) external view returns (uint256);
 
     /**
-     * @notice How many patients have an unrevoked consent with `hospital` in `study`: the bound
-     * on the patient count a hospital may commit with an update. Expired but unrevoked consents
-     * still count (the contract cannot see time pass without a transaction): it is an upper
+     * @notice How many patients have an unrevoked consent with `hospital` in `study` that covers
+     * the study's purpose: the bound on the patient count a hospital may commit with an update.
+     * Expired (or not yet valid) but unrevoked consents still count (the contract cannot see time pass without a transaction): it is an upper
      * bound, and the audit checks the exact count at the update's consent block.
      */
     function activeConsentCount(bytes32 study, address hospital) external view returns (uint256);
@@ -153,7 +215,11 @@ interface IConsentRegistry {
         view
         returns (ConsentRecord memory);
 
-    /// @notice Whether `patient` consents in `study` now: granted, not revoked, not expired.
+    /// @notice Whether a consent with DUO `scope` covers a study with DUO `purpose`.
+    function purposesCover(uint64 scope, uint64 purpose) external pure returns (bool);
+
+    /// @notice Whether `patient` consents in `study` now: granted, not revoked, covering the
+    /// study's purpose, and inside its validity period.
     function isConsented(bytes32 study, address patient) external view returns (bool);
 
     /// @notice {isConsented} for many patients.

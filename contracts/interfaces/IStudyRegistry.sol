@@ -33,6 +33,12 @@ interface IStudyRegistry {
     /// @notice `account` does not hold COORDINATOR_ROLE (revoked, or never granted).
     error CoordinatorLacksRole(bytes32 studyId, address account);
 
+    // --- study purpose (consent scopes) ---
+    /// @notice `purpose` is not one DUO purpose bit (GRU, HMB or DS-<disease>), maybe with METHODS.
+    error InvalidStudyPurpose(uint64 purpose);
+    /// @notice `studyId`'s purpose was declared already, or a hospital was admitted: it is fixed.
+    error StudyPurposeLocked(bytes32 studyId);
+
     /// @notice Emitted when a study is created.
     event StudyCreated(
         bytes32 indexed studyId,
@@ -50,6 +56,9 @@ interface IStudyRegistry {
     event CoordinatorChanged(
         bytes32 indexed studyId, address indexed previous, address indexed coordinator
     );
+
+    /// @notice Emitted when the coordinator declares the study's research purpose.
+    event StudyPurposeDeclared(bytes32 indexed studyId, uint64 purpose);
 
     /**
      * @notice Creates a study; the caller becomes its coordinator.
@@ -102,4 +111,20 @@ interface IStudyRegistry {
 
     /// @notice Whether `studyId` was created.
     function studyExists(bytes32 studyId) external view returns (bool);
+
+    /**
+     * @notice Declares the research purpose of `studyId` as a DUO bitmask (layout in
+     * {DuoPurposes}); consents count for the study only if their purposes cover it. Declared
+     * once, before the first hospital is admitted, so no recorded consent was counted against
+     * another purpose.
+     * Requirements:
+     * - the caller is the study's coordinator and still holds COORDINATOR_ROLE;
+     * - no purpose was declared and no hospital was ever admitted to `studyId`;
+     * - `purpose` sets exactly one of GRU, HMB, DS-<disease>, and otherwise only METHODS.
+     * Emits a {StudyPurposeDeclared} event.
+     */
+    function declarePurpose(bytes32 studyId, uint64 purpose) external;
+
+    /// @notice The declared purpose of `studyId` (0: none declared; every consent covers it).
+    function studyPurpose(bytes32 studyId) external view returns (uint64);
 }

@@ -1,5 +1,7 @@
 """Exclusion proofs: a hospital shows that a revoked patient is absent from its later data roots.
 
+A consent whose DUO purposes do not cover the study's purpose is treated like a revocation.
+
 For every revocation of a consent given to the hospital (block `revoked_block`), every update the
 hospital submitted with `revoked_block <= consent_block` (its consent view already included the
 revocation), up to a later re-grant to the same hospital, must leave the patient out of its
@@ -17,9 +19,10 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from consent.events import ConsentGranted, ConsentRevoked
+from consent.events import ConsentRevoked, PurposesRevoked
 from consent.formats.exclusion_proof import PROOF_FORMAT, ExclusionProof
 from consent.ids import Address, StudyId, parse_address
+from consent.purposes import StudyPurpose
 from consent.smt import DataTree
 from fl.ports import ConsentViewPort
 from fl.roles.records import RoundUsage, write_json_atomic
@@ -29,39 +32,52 @@ __all__ = ["PROOF_FORMAT", "ExclusionProof", "exclusion_proofs_for", "write_proo
 logger = logging.getLogger(__name__)
 
 
-def _revocation_windows(
-    index: ConsentViewPort, study: StudyId, patient: Address, hospital: Address
-) -> list[tuple[int, int | None]]:
-    """[revoked_block, next grant to `hospital`) for each revocation of a consent given to
-    `hospital`. A grant to another hospital (the patient moved) does not end the window: the old
-    hospital must keep leaving the patient out, and the auditor asks it to prove so.
+def _covers(purpose: StudyPurpose | None, mask: int) -> bool:
+    return purpose is None or purpose.covers_mask(mask)
 
-    A grant with an expiry opens a window too (expiry counts like revocation): the auditor asks
-    for a proof for every update that landed after `expiresAt`; the trainer proves absence from
-    every later update the patient is absent from (an extra proof is harmless)."""
+
+def _revocation_windows(
+    index: ConsentViewPort,
+    study: StudyId,
+    patient: Address,
+    hospital: Address,
+    purpose: StudyPurpose | None = None,
+) -> list[tuple[int, int | None]]:
+    """[revoked_block, next covering grant to `hospital`) for each revocation of a consent given
+    to `hospital`. A grant to another hospital (the patient moved) does not end the window: the
+    old hospital must keep leaving the patient out, and the auditor asks it to prove so.
+
+    A consent that does not cover the study's `purpose` counts like a revocation from its block:
+    a grant whose DUO purposes do not cover it, or a withdrawal of purposes leaving none that do.
+
+    A grant with an expiry (or a later start of validity) opens a window too (expiry counts like
+    revocation): the auditor asks for a proof for every update that landed outside the validity
+    period; the trainer proves absence from every later update the patient is absent from (an
+    extra proof is harmless)."""
     windows: list[tuple[int, int | None]] = []
     for event in index.history(study, patient):
+        if event.hospital != hospital:
+            continue
         block = event.position.block_number
-        if isinstance(event, ConsentGranted) and event.hospital == hospital and event.expires_at:
-            if windows and windows[-1][1] is None:
-                windows[-1] = (windows[-1][0], block)
-            windows.append((-block, None))  # negative start: an expiry window, see below
-        elif isinstance(event, ConsentRevoked) and event.hospital == hospital:
-            if windows and windows[-1][1] is None and windows[-1][0] < 0:
-                windows[-1] = (windows[-1][0], block)
-            windows.append((block, None))
-        elif (
-            isinstance(event, ConsentGranted)
-            and event.hospital == hospital
-            and windows
-            and windows[-1][1] is None
-        ):
+        if isinstance(event, PurposesRevoked) and _covers(purpose, event.remaining):
+            continue
+        if windows and windows[-1][1] is None:
             windows[-1] = (windows[-1][0], block)
+        if isinstance(event, ConsentRevoked | PurposesRevoked):
+            windows.append((block, None))
+        elif not _covers(purpose, event.purposes):
+            windows.append((block, None))  # a grant that does not cover the study: a revocation
+        elif event.expires_at or event.valid_from:
+            windows.append((-block, None))  # negative start: an expiry window, see below
     return windows
 
 
 def exclusion_proofs_for(
-    index: ConsentViewPort, study: StudyId, patient: str, usages: Iterable[RoundUsage]
+    index: ConsentViewPort,
+    study: StudyId,
+    patient: str,
+    usages: Iterable[RoundUsage],
+    purpose: StudyPurpose | None = None,
 ) -> list[ExclusionProof]:
     """Proofs for every usage whose consent block falls in one of the patient's revocation
     windows. A usage that does contain the patient cannot be proven and is logged as an error
@@ -73,7 +89,7 @@ def exclusion_proofs_for(
         by_hospital.setdefault(usage.hospital, []).append(usage)
     trees: dict[int, DataTree] = {}
     for hospital, own in by_hospital.items():
-        for start, end in _revocation_windows(index, study, address, hospital):
+        for start, end in _revocation_windows(index, study, address, hospital, purpose):
             expiry, start = start < 0, abs(start)
             for usage in sorted(own, key=lambda u: u.round):
                 if not (

@@ -44,6 +44,10 @@ class DropReason(StrEnum):
     """Known patient without consent for this hospital at the block (e.g. granted later)."""
     REVOKED = "revoked"
     EXPIRED = "expired"
+    UNCOVERED = "uncovered"
+    """The consent's DUO purposes do not cover the study's purpose (or were withdrawn)."""
+    NOT_YET_VALID = "not-yet-valid"
+    """The consent's validity period has not started."""
     UNKNOWN = "unknown"
     """No consent event at all for the patient in the study: the hospital must not hold the data."""
 

@@ -1,7 +1,8 @@
 """Consent filtering of a hospital's rows at one block, with the reason for every dropped row.
 
 Consent is decided by the consent view (`fl.ports.ConsentViewPort`, the index behind it) by the
-contract's rules (granted at or before the block, not revoked, not expired), restricted to
+contract's rules (granted at or before the block, not revoked, inside its validity period, its
+DUO purposes covering the study's declared purpose), restricted to
 patients whose consent record is with this hospital. Rows of patients the view has never seen
 in the study are dropped as `UNKNOWN` and reported: the hospital holds data of someone it never
 enrolled, which the trainer logs as an error.
@@ -16,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from consent.events import ConsentGranted, ConsentRevoked
+from consent.events import ConsentGranted, ConsentRevoked, PurposesRevoked
 from consent.ids import Address, StudyId
+from consent.purposes import StudyPurpose
 from fl.data import HospitalDataset
 from fl.ports import ConsentViewPort
 from fl.roles.records import DropReason
@@ -44,19 +46,30 @@ class Selection:
 
 
 def _reason(
-    index: ConsentViewPort, study: StudyId, hospital: Address, patient: Address, block: int, ts: int
+    index: ConsentViewPort,
+    study: StudyId,
+    hospital: Address,
+    patient: Address,
+    at: tuple[int, int],
+    purpose: StudyPurpose | None,
 ) -> DropReason:
+    block, ts = at
     prior = [e for e in index.history(study, patient) if e.position.block_number <= block]
     if not prior:
         return DropReason.NOT_CONSENTED
     last = prior[-1]
     if isinstance(last, ConsentRevoked):
         return DropReason.REVOKED if last.hospital == hospital else DropReason.NOT_CONSENTED
-    assert isinstance(last, ConsentGranted)  # narrowing: the two event kinds
     if last.hospital != hospital:
         return DropReason.NOT_CONSENTED
-    if last.expires_at and ts >= last.expires_at:
+    grant = next(e for e in reversed(prior) if isinstance(e, ConsentGranted))
+    scope = last.remaining if isinstance(last, PurposesRevoked) else grant.purposes
+    if purpose is not None and not purpose.covers_mask(scope):
+        return DropReason.UNCOVERED
+    if grant.expires_at and ts >= grant.expires_at:
         return DropReason.EXPIRED
+    if ts < grant.valid_from:
+        return DropReason.NOT_YET_VALID
     return DropReason.NOT_CONSENTED  # pragma: no cover - consented rows never reach here
 
 
@@ -67,11 +80,13 @@ def select_rows(
     dataset: HospitalDataset,
     block: int,
     block_timestamp: int,
+    purpose: StudyPurpose | None = None,
 ) -> Selection:
-    """Which rows of `dataset` the hospital may train on at `block` (the index must be synced
-    through `block`; the trainer always passes the block it just synced to)."""
+    """Which rows of `dataset` the hospital may train on at `block` for a study with `purpose`
+    (the index must be synced through `block`; the trainer always passes the block it just synced
+    to)."""
     distinct = sorted(dataset.distinct_patients(), key=lambda a: int(a, 16))
-    mask = index.mask(study, distinct, block, block_timestamp)
+    mask = index.mask(study, distinct, block, block_timestamp, purpose)
     mine = set(index.patients(study, hospital))
     allowed: set[Address] = set()
     dropped: dict[DropReason, list[Address]] = {}
@@ -82,7 +97,8 @@ def select_rows(
             allowed.add(patient)
             continue
         else:
-            reason = _reason(index, study, hospital, patient, block, block_timestamp)
+            at = (block, block_timestamp)
+            reason = _reason(index, study, hospital, patient, at, purpose)
         dropped.setdefault(reason, []).append(patient)
     rows_per_patient = Counter(dataset.patients)
     if DropReason.UNKNOWN in dropped:

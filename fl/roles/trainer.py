@@ -36,6 +36,7 @@ from torch import Tensor
 from consent.errors import StaleConsentError
 from consent.events import ConsentGranted
 from consent.ids import Address, Bytes32, StudyId
+from consent.purposes import GRU_BIT, StudyPurpose
 from consent.records import UpdateSubmission
 from consent.smt import DataTree
 from fl.data import HospitalDataset
@@ -215,7 +216,7 @@ class Trainer:
         if self.hospital not in study.hospitals:
             raise RoleError(f"{self.hospital} is not a member hospital of the study")
         base = self._base_state(record)
-        selection = self._select()
+        selection = self._select(study.purpose)
         try:
             prepared = self._prepare(record.round, study, base, selection, retrained=0)
         except NoTrainingDataError:
@@ -234,7 +235,7 @@ class Trainer:
                 )
                 if stale > self._max_stale_retries:
                     raise ConsentRetryExhaustedError(record.round, stale) from exc
-                fresh = self._select()
+                fresh = self._select(study.purpose)
                 lost = set(prepared.usage.patients) - set(fresh.patients)
                 try:
                     prepared = self._after_stale(record.round, study, base, prepared, fresh, lost)
@@ -309,11 +310,12 @@ class Trainer:
             self._template = self.plan().initial_state()
         return bytes_to_state_dict(data, expected=self._template)
 
-    def _select(self) -> Selection:
+    def _select(self, purpose: StudyPurpose | None) -> Selection:
         block = self._consent.sync()
         timestamp = self._ledger.block_timestamp(block) + EXPIRY_MARGIN_S
+        sender = self._ledger.sender
         return select_rows(
-            self._consent, self.study, self._ledger.sender, self._dataset, block, timestamp
+            self._consent, self.study, sender, self._dataset, block, timestamp, purpose
         )
 
     def _prepare(
@@ -374,11 +376,12 @@ class Trainer:
         """Non-membership proofs of `patient` against every data root this hospital committed
         with a consent block at or after the patient's latest revocation (none if not revoked)."""
         submitted = [u for u in self._usages.values() if u.submitted_block is not None]
-        return exclusion_proofs_for(self._consent, self.study, patient, submitted)
+        purpose = self._ledger.study(self.study).purpose
+        return exclusion_proofs_for(self._consent, self.study, patient, submitted, purpose)
 
     def write_exclusion_proofs(self, out_dir: Path) -> list[Path]:
         """Proof files for every revoked patient of this hospital (and every patient whose
-        consent carries an expiry), under
+        consent carries a validity period or was ever granted or narrowed), under
         `out_dir/<study>/<hospital>/<round>/<patient>.json` (see `fl.roles.proofs`)."""
         consent = self._consent
         revoked = set(consent.revoked_since(self.study, self.hospital, -1))
@@ -386,8 +389,9 @@ class Trainer:
             e.patient
             for patient in consent.patients(self.study, self.hospital)
             for e in consent.history(self.study, patient)
-            if isinstance(e, ConsentGranted) and e.hospital == self.hospital and e.expires_at
-        }
+            if isinstance(e, ConsentGranted) and e.hospital == self.hospital
+            and (e.expires_at or e.valid_from or e.purposes != GRU_BIT)
+        }  # fmt: skip
         patients = sorted(revoked | expiring)
         proofs = [p for patient in patients for p in self.exclusion_proofs(patient)]
         return write_proof_files(out_dir, proofs)

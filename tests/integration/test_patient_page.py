@@ -86,17 +86,18 @@ def study(anvil: str, tmp_path_factory: pytest.TempPathFactory) -> Study:
     common = ["--rpc", anvil, "--deployment", str(deployment)]
     _cli("chain", "deploy", "--rpc", anvil, "--out", str(deployment), "--key", str(deployer))
     _cli("study", "create", *common, "--key", str(deployer), "--study", STUDY,
-         "--aggregator", Account.from_key(devnet.ANVIL_DEV_KEY).address)  # fmt: skip
+         "--aggregator", Account.from_key(devnet.ANVIL_DEV_KEY).address,
+         "--purpose", "HMB")  # fmt: skip
     _cli("study", "add-hospital", *common, "--key", str(deployer), "--study", STUDY,
          "--hospital", Account.from_key(HOSPITAL_KEY).address)  # fmt: skip
     records = directory / "records.csv"
-    records.write_text("record_id,age,label\nr1,61,1\nr2,47,0\nr3,55,1\n")
+    records.write_text("record_id,age,label\nr1,61,1\nr2,47,0\nr3,55,1\nr4,70,0\n")
     handover = directory / "handover"
     keyring = directory / "keys.keyring"
     _cli("patients", "enroll", *common, "--key", str(hospital), "--study", STUDY,
          "--data", str(records), "--out", str(directory / "train.csv"),
          "--keys-out", str(keyring), "--handover", str(handover),
-         "--handover-scrypt-n", str(PAGE_SCRYPT_N),
+         "--handover-scrypt-n", str(PAGE_SCRYPT_N), "--purposes", "HMB,DS-CANCER",
          env={"CONSENTFL_KEYRING_PASSWORD": KEYRING_PASSWORD})  # fmt: skip
     with (handover / "passwords.csv").open() as handle:
         rows = [line.strip().split(",") for line in handle.readlines()[1:]]
@@ -202,6 +203,34 @@ def test_a_patient_opens_their_keystore_revokes_and_sees_the_new_status(
     record = attach(chain, manifest).consents.record(study_id(STUDY), parse_address(patient))
     assert record.revoked_block > 0
     assert requests
+    assert all(r.startswith(server + "/") for r in requests), requests
+    page.close()
+
+
+def test_the_page_shows_the_purposes_and_withdrawing_the_studys_one_stops_the_consent_counting(
+    study: Study, server: str, browser: Browser
+) -> None:
+    patient = _patient(study, 3)
+    page, requests = _open_page(browser, server)
+    _unlock(page, study.handover / f"{patient}.keystore.json", study.passwords[patient])
+    expect(page.locator("#status")).to_have_attribute("data-state", "consented", timeout=30_000)
+    expect(page.locator("#study-purpose")).to_contain_text("(HMB)")
+    expect(page.locator("#purposes li")).to_have_count(2)
+    expect(page.locator("#purposes li[data-purpose=DS-CANCER]")).to_contain_text("cancer only")
+
+    hmb = "Withdraw Health, medical and biomedical research (HMB)"
+    page.get_by_role("button", name=hmb).click()  # the button's accessible name
+
+    expect(page.locator("#status")).to_have_attribute("data-state", "uncovered", timeout=60_000)
+    expect(page.locator("#notice")).to_contain_text("is withdrawn")
+    expect(page.locator("#purposes li")).to_have_count(1)
+    expect(page.locator("#purposes li")).to_have_attribute("data-purpose", "DS-CANCER")
+    expect(page.locator("#history tr")).to_have_count(2)
+    expect(page.locator("#history")).to_contain_text("Withdrawn: HMB")
+    record = attach(connect(study.rpc), load_manifest(study.deployment)).consents.record(
+        study_id(STUDY), parse_address(patient)
+    )
+    assert (record.revoked_block, record.covers_study) == (0, False)
     assert all(r.startswith(server + "/") for r in requests), requests
     page.close()
 

@@ -1,5 +1,6 @@
 // The patient page: unlock a V3 keystore in the browser (ethers v6, served by this API), show the
-// consent, and revoke it with an EIP-712 signature the API relays. No build step; every request
+// consent and the research purposes it covers, and revoke it (all of it, or one purpose) with an
+// EIP-712 signature the API relays. No build step; every request
 // goes to this page's own origin (the server's Content-Security-Policy enforces it).
 "use strict";
 
@@ -24,6 +25,10 @@
       return "This key has no consent in this study. Check the study on your enrolment letter.";
     if (type === PROBLEM + "replayed-signature" || type === PROBLEM + "nonce-mismatch")
       return "Your consent changed while you were on this page. Reload the page and try again.";
+    if (type === PROBLEM + "consent-not-active")
+      return "Your consent is already revoked: there is no purpose left to withdraw.";
+    if (type === PROBLEM + "purposes-not-granted")
+      return "Your consent does not include this purpose any more. Reload the page.";
     if (type === PROBLEM + "deadline-expired")
       return "The signature took too long to reach the chain. Nothing was changed: please try again.";
     return (problem && problem.detail) || `The server answered with an error (${status}).`;
@@ -93,9 +98,45 @@
     }
   }
 
+  const PURPOSE_NAMES = {
+    GRU: "General research use",
+    HMB: "Health, medical and biomedical research",
+    NMDS: "No general methods research (a limit, not a purpose)",
+  };
+
+  function purposeName(code) {
+    if (PURPOSE_NAMES[code]) return `${PURPOSE_NAMES[code]} (${code})`;
+    if (code.startsWith("DS-")) return `Research on ${code.slice(3).toLowerCase()} only (${code})`;
+    return code;
+  }
+
   function stateOf(consent) {
     if (consent.consented) return "consented";
-    return consent.revoked_block ? "revoked" : "expired";
+    if (consent.revoked_block) return "revoked";
+    return consent.covers_study ? "expired" : "uncovered";
+  }
+
+  function renderPurposes(consent, state) {
+    const list = $("purposes");
+    list.replaceChildren();
+    const withdrawable = consent.purposes.filter((c) => c !== "NMDS");
+    for (const code of consent.purposes) {
+      const li = document.createElement("li");
+      li.dataset.purpose = code;
+      const name = document.createElement("span");
+      name.textContent = purposeName(code);
+      li.appendChild(name);
+      if (code !== "NMDS" && state !== "revoked" && withdrawable.length > 1) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "secondary";
+        button.textContent = "Withdraw this purpose";
+        button.setAttribute("aria-label", `Withdraw ${purposeName(code)}`);
+        button.addEventListener("click", () => onWithdraw(code, button));
+        li.appendChild(button);
+      }
+      list.appendChild(li);
+    }
   }
 
   function render(consent, rounds) {
@@ -104,7 +145,8 @@
     status.textContent = {
       consented: "You consent: your data may be used in this study's training.",
       revoked: "Revoked: your data is no longer used in this study's training.",
-      expired: "Expired: your consent has ended.",
+      expired: "Outside its validity period: your consent does not count now.",
+      uncovered: "Not used: your consent does not cover this study's purpose.",
     }[state];
     status.className = "state-" + state;
     status.dataset.state = state;
@@ -115,12 +157,14 @@
       ? `${when(grant.timestamp)} (block ${grant.block_number})`
       : `block ${consent.granted_block}`;
     $("validity").textContent = consent.expires_at ? when(consent.expires_at) : "No end date: until you revoke";
+    $("valid-from").textContent = consent.valid_from ? when(consent.valid_from) : "From when it was given";
+    $("study-purpose").textContent = consent.study_purpose ? purposeName(consent.study_purpose) : "Not declared";
+    renderPurposes(consent, state);
     const revoked = consent.history.filter((e) => e.kind === "revoked").pop();
     $("revoked").textContent = revoked ? `${when(revoked.timestamp)} (block ${revoked.block_number})` : "No";
     fillTable(
       "history",
-      consent.history.map((e) => [e.kind === "granted" ? "Consent given" : "Consent revoked",
-        when(e.timestamp), e.block_number, e.tx_hash]),
+      consent.history.map((e) => [historyLabel(e), when(e.timestamp), e.block_number, e.tx_hash]),
       "No events."
     );
     fillTable(
@@ -129,11 +173,40 @@
       "No training round has used your hospital's data while you consented."
     );
     const revoke = $("revoke");
-    revoke.disabled = state !== "consented";
-    revoke.textContent = state === "consented" ? "Revoke my consent" : "Consent revoked";
+    revoke.disabled = state === "revoked";
+    revoke.textContent = state === "revoked" ? "Consent revoked" : "Revoke my consent";
     $("fhir-link").href = base() + "/consent/fhir";
     $("fhir-link").setAttribute("download", `consent-${consent.patient}.fhir.json`);
     $("consent").hidden = false;
+  }
+
+  function historyLabel(e) {
+    if (e.kind === "granted") return `Consent given: ${(e.purposes || []).join(", ")}`;
+    if (e.kind === "purposes_revoked") return `Withdrawn: ${(e.revoked_purposes || []).join(", ")}`;
+    return "Consent revoked";
+  }
+
+  async function onWithdraw(code, button) {
+    clearMessages();
+    button.disabled = true;
+    button.textContent = "Withdrawing…";
+    try {
+      const query = "?purposes=" + encodeURIComponent(code);
+      const typed = (await api(base() + "/purpose-revocation/typed-data" + query)).body;
+      const signature = await wallet.signTypedData(typed.domain, typed.types, typed.message);
+      const result = await api(base() + "/purpose-revocation", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ purposes: [code], signature, deadline: typed.message.deadline }),
+      });
+      await refresh();
+      showNotice(`${purposeName(code)} is withdrawn (block ${result.body.block_number}). ` +
+        `Still covered: ${result.body.remaining.join(", ") || "nothing"}.`);
+      document.body.dataset.withdrawn = code;
+    } catch (err) {
+      showError(err instanceof PageError ? err.message : "Unexpected error: " + err);
+      try { await refresh(); } catch (ignored) { button.disabled = false; }
+    }
   }
 
   async function refresh() {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -50,10 +51,25 @@ def test_published_types_hash_to_every_typehash_of_the_contract(api: ApiWorld) -
         if entry.get("type") == "function" and entry["name"].endswith("_TYPEHASH")
     )
 
-    published = sorted(body["primary_types"])
-    assert [n.removesuffix("_TYPEHASH") for n in typehashes] == [p.upper() for p in published]
+    published = sorted(body["primary_types"], key=_constant)
+    assert [n.removesuffix("_TYPEHASH") for n in typehashes] == [_constant(p) for p in published]
     for name in published:
-        assert _type_hash(name, body["types"][name]) == consents._call(f"{name.upper()}_TYPEHASH")
+        assert _type_hash(name, body["types"][name]) == consents._call(
+            f"{_constant(name)}_TYPEHASH"
+        )
+
+
+def _constant(primary: str) -> str:
+    """`PurposeRevocation` -> `PURPOSE_REVOCATION` (the contract's constant naming)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", primary).upper()
+
+
+def test_published_purpose_bits_are_the_contracts_coverage_layout(api: ApiWorld) -> None:
+    bits = api.client.get("/v1/eip712").json()["purpose_bits"]
+    consents = api.world.coordinator.consents
+    assert consents.purposes_cover(bits["HMB"], bits["DS-CANCER"])
+    assert not consents.purposes_cover(bits["DS-CANCER"], bits["HMB"])
+    assert not consents.purposes_cover(bits["HMB"] | bits["NMDS"], bits["HMB"] | bits["METHODS"])
 
 
 def test_a_revocation_signed_from_the_published_types_alone_is_relayed(api: ApiWorld) -> None:
@@ -123,7 +139,8 @@ def test_status_nonces_are_keyed_by_the_published_primary_types_and_sign_what_th
         published,
         "Consent",
         {"study": study, "patient": patient.address, "hospital": sender_of(hospital),
-         "expiresAt": 0, "nonce": nonces["Consent"], "deadline": deadline},
+         "purposes": 1, "validFrom": 0, "expiresAt": 0, "nonce": nonces["Consent"],
+         "deadline": deadline},
         patient.key,
     )  # fmt: skip
     hospital.consents.grant(world.study, world.patient(0), 0, deadline, renewal)

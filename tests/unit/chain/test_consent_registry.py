@@ -102,7 +102,7 @@ def test_batch_grant_with_mismatched_lengths_raises_length_mismatch(
         consents._transact(
             200_000, "grantBatchWithSig", world.study, [world.patient(0)], [], [], []
         )
-    assert info.value.arguments == {"patients": 1, "expiries": 0, "deadlines": 0, "signatures": 0}
+    assert info.value.arguments == {"patients": 1, "terms": 0, "deadlines": 0, "signatures": 0}
 
 
 def test_hospital_signing_for_the_patient_is_rejected_as_invalid_signer(

@@ -11,17 +11,21 @@ from eth_utils import keccak
 from consent.eip712 import (
     CANCELLATION_TYPE,
     CONSENT_TYPE,
+    PURPOSE_REVOCATION_TYPE,
     REVOCATION_TYPE,
     InvalidSignatureError,
     consent_registry_domain,
     recover_cancellation_signer,
     recover_consent_signer,
+    recover_purpose_revocation_signer,
     recover_revocation_signer,
     sign_cancellation,
     sign_consent,
+    sign_purpose_revocation,
     sign_revocation,
 )
 from consent.ids import Address, parse_address, study_id
+from consent.purposes import GENERAL_RESEARCH, ConsentScope
 from tests.fixtures.ledger import LedgerWorld
 
 PATIENT = Account.from_key(keccak(text="eip712 patient"))
@@ -114,8 +118,41 @@ def test_type_strings_match_the_deployed_contract_typehashes(
     assert _type_hash("Consent", CONSENT_TYPE) == consents._call("CONSENT_TYPEHASH")
     assert _type_hash("Revocation", REVOCATION_TYPE) == consents._call("REVOCATION_TYPEHASH")
     assert _type_hash("Cancellation", CANCELLATION_TYPE) == consents._call("CANCELLATION_TYPEHASH")
+    assert _type_hash("PurposeRevocation", PURPOSE_REVOCATION_TYPE) == consents._call(
+        "PURPOSE_REVOCATION_TYPEHASH"
+    )
     expected = (
-        "Consent(bytes32 study,address patient,address hospital,uint64 expiresAt,uint256 nonce,"
-        "uint64 deadline)"
+        "Consent(bytes32 study,address patient,address hospital,uint64 purposes,uint64 validFrom,"
+        "uint64 expiresAt,uint256 nonce,uint64 deadline)"
     )
     assert _type_hash("Consent", CONSENT_TYPE) == keccak(text=expected)
+
+
+def test_a_consent_signature_binds_its_purposes_and_validity() -> None:
+    hmb = ConsentScope.parse(["HMB"])
+    signature = sign_consent(
+        PATIENT.key, DOMAIN, STUDY, _patient(), HOSPITAL, 0, 0, 1, scope=hmb, valid_from=5
+    )
+    same = recover_consent_signer(
+        DOMAIN, STUDY, _patient(), HOSPITAL, 0, 0, 1, signature, scope=hmb, valid_from=5
+    )
+    widened = recover_consent_signer(
+        DOMAIN, STUDY, _patient(), HOSPITAL, 0, 0, 1, signature, scope=GENERAL_RESEARCH,
+        valid_from=5,
+    )  # fmt: skip
+    earlier = recover_consent_signer(
+        DOMAIN, STUDY, _patient(), HOSPITAL, 0, 0, 1, signature, scope=hmb, valid_from=0
+    )
+    assert same == _patient()
+    assert widened != _patient()
+    assert earlier != _patient()
+
+
+def test_a_purpose_revocation_signature_binds_the_purposes_withdrawn() -> None:
+    signature = sign_purpose_revocation(PATIENT.key, DOMAIN, STUDY, _patient(), 2, 0, 1)
+    assert recover_purpose_revocation_signer(DOMAIN, STUDY, _patient(), 2, 0, 1, signature) == (
+        _patient()
+    )
+    assert recover_purpose_revocation_signer(DOMAIN, STUDY, _patient(), 3, 0, 1, signature) != (
+        _patient()
+    )

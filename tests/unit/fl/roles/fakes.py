@@ -12,6 +12,7 @@ from consent.errors import RoundChangedError, StaleConsentError
 from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, EventPosition
 from consent.ids import Address, Bytes32, StudyId
 from consent.index import ConsentIndex, ConsentMask
+from consent.purposes import StudyPurpose
 from fl.ports import (
     RoundRecord,
     RoundResult,
@@ -205,9 +206,15 @@ class FakeConsent:
         return block
 
     def mask(
-        self, study: StudyId, patients: Sequence[Address], block: int, block_timestamp: int
+        self,
+        study: StudyId,
+        patients: Sequence[Address],
+        block: int,
+        block_timestamp: int,
+        purpose: StudyPurpose | None = None,
     ) -> ConsentMask:
-        return self.index.mask(study, self.index.resolve(patients), block, block_timestamp)
+        rows = self.index.resolve(patients)
+        return self.index.mask(study, rows, block, block_timestamp, purpose)
 
     def patients(self, study: StudyId, hospital: str) -> tuple[Address, ...]:
         return self.index.patients(study, hospital)
