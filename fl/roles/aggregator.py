@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Final
@@ -49,7 +49,7 @@ from fl.roles.loop import run_role
 from fl.roles.plan import StudyPlan
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
 from fl.strategy import ClientUpdate, UpdateDecision
-from fl.train import Metrics, evaluate
+from fl.train import Metrics
 
 __all__ = ["Aggregator", "AggregatorOutcome", "RejectedHospital"]
 
@@ -315,10 +315,13 @@ class Aggregator:
         plan = self.plan()
         kept: tuple[UpdateDecision, ...] = ()
         new_state = dict(base)
+        extensions: Mapping[str, object] = {}
         if accepted:
             combined = plan.make_learner().combine(base, accepted, plan.make_strategy())
-            new_state, kept = combined.state, combined.decisions
-        test = None if self._test_set is None else evaluate(plan.model, new_state, self._test_set)
+            new_state, kept, extensions = combined.state, combined.decisions, combined.extensions
+        test = None
+        if self._test_set is not None:
+            test = plan.make_learner().evaluate(plan.model, new_state, self._test_set)
         data = state_dict_to_bytes(new_state)
         model = Artifact(data, Bytes32(sha256(data)), self._store.put(data))
         submitted = {u.hospital for u in record.updates}
@@ -334,10 +337,12 @@ class Aggregator:
             test=test,
             decisions=_in_round_order(record, kept, rejected),
         )
-        metrics_cid = self._store.put(self._metrics(outcome).to_json_bytes())
+        metrics_cid = self._store.put(self._metrics(outcome, extensions).to_json_bytes())
         return replace(outcome, metrics_cid=metrics_cid), new_state, model
 
-    def _metrics(self, outcome: AggregatorOutcome) -> RoundMetrics:
+    def _metrics(
+        self, outcome: AggregatorOutcome, extensions: Mapping[str, object]
+    ) -> RoundMetrics:
         plan = self.plan()
         return RoundMetrics(
             round=outcome.round,
@@ -349,6 +354,7 @@ class Aggregator:
             missing=outcome.missing,
             strategy={"name": plan.strategy, "options": dict(plan.strategy_options)},
             test=None if outcome.test is None else outcome.test.to_json_dict(),
+            extensions=dict(extensions),
         )
 
     def _base_state(self, record: RoundRecord) -> dict[str, Tensor]:
