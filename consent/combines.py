@@ -51,8 +51,8 @@ def ridge_solution(gram: Matrix, moment: Matrix, alpha: float) -> Matrix:
     penalty[-1] = 0.0
     # lstsq, not solve: with alpha = 0 and collinear features the system is singular, and the
     # minimum-norm solution is what scikit-learn's LinearRegression returns too.
-    theta: Matrix = np.linalg.lstsq(gram + np.diag(penalty), moment, rcond=None)[0]
-    return theta
+    theta = np.linalg.lstsq(gram + np.diag(penalty), moment, rcond=None)[0]
+    return np.asarray(theta, dtype=np.float64)
 
 
 def lloyd_step(centroids: Matrix, sums: Matrix, counts: Matrix) -> Matrix:

@@ -37,7 +37,7 @@ __all__ = ["Combine"]
 
 _TOLERANCE: Final = 1e-9
 
-Arrays = dict[str, np.ndarray]  # type: ignore[type-arg]
+Arrays = dict[str, np.ndarray]
 
 
 class _UnreadableError(Exception):

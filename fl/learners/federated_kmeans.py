@@ -42,7 +42,7 @@ def is_seeded(state: Mapping[str, Tensor]) -> bool:
     return bool(state["seeded"][0] > 0)
 
 
-def _f64(array: np.ndarray) -> Tensor:  # type: ignore[type-arg]
+def _f64(array: np.ndarray) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64))
 
 

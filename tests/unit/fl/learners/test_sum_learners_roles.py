@@ -5,8 +5,10 @@ sums rejected with the reason in the round metrics."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,10 @@ from sklearn.linear_model import Ridge as SkRidge
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
-from consent.ids import study_id
+from chain.audit.combine import Combine
+from consent.combines import COMBINE_EXTENSION
+from consent.ids import Bytes32, study_id
+from consent.records import RoundRecord
 from consent.sealing import generate_keypair
 from fl.data import HospitalDataset, RecordDataset
 from fl.errors import AggregationError
@@ -28,7 +33,7 @@ from fl.learners.federated_kmeans import is_seeded
 from fl.models import ModelSpec
 from fl.ports import StudyRecord
 from fl.roles import Aggregator, MetadataError, StudyPlan, Trainer
-from fl.serialize import bytes_to_state_dict
+from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
 from fl.strategy import ClientUpdate
 from fl.train import LocalResult, LocalTrainingConfig
 from tests.unit.fl.roles.conftest import AGGREGATOR, HOSPITALS, patient_of
@@ -241,6 +246,12 @@ def test_federated_kmeans_over_the_roles_reaches_scikit_learns_ari_on_the_pooled
     first = s.metrics(1)["test"]
     assert isinstance(first, dict)
     assert first["inertia"] >= last["inertia"]  # Lloyd steps never raise the inertia
+    # the audit redoes the seeding (k-means++ with the study's seed) and every Lloyd step
+    checks = Combine().run(_View(tuple(s.chain.rounds), s.store))
+    assert [c.round for c in checks] == list(range(ROUNDS_KMEANS))
+    assert all(c.passed for c in checks), [c.detail for c in checks if not c.passed]
+    assert "seeding" in checks[0].detail
+    assert "lloyd" in checks[1].detail
 
 
 def test_kmeans_counts_that_are_not_counts_are_rejected() -> None:
@@ -262,3 +273,66 @@ def test_kmeans_counts_that_are_not_counts_are_rejected() -> None:
     assert [r.update.client_id for r in rejected] == ["b"]
     assert isinstance(rejected[0].error, AggregationError)
     assert "whole numbers" in str(rejected[0].error)
+
+
+@dataclass(frozen=True)
+class _View:
+    """The two reads the combine check makes of an `AuditView`."""
+
+    rounds: tuple[RoundRecord, ...]
+    artifacts: FakeStore
+
+
+def _ridge_round(tmp_path: Path) -> _Study:
+    x, y = _diabetes()
+    s = _Study(tmp_path, x, y, _ridge_plan("ridge"))
+    datasets = [s.dataset(h) for h in (0, 1)]
+    aggregator = s.aggregator(rounds=1)
+    aggregator.start()
+    for h in (0, 1):
+        s.trainer(h, datasets[h]).step()
+    assert aggregator.poll() is not None
+    return s
+
+
+def test_the_audit_recomputes_the_ridge_solve_from_the_published_sums(tmp_path: Path) -> None:
+    s = _ridge_round(tmp_path)
+    (check,) = Combine().run(_View(tuple(s.chain.rounds), s.store))
+    assert check.passed, check.detail
+    assert check.round == 0
+    assert "ridge ridge" in check.detail
+
+
+def test_a_model_the_published_sums_do_not_give_fails_the_combine_check(tmp_path: Path) -> None:
+    """The lie: the aggregator publishes (and records on chain) a model nudged away from the
+    solve of the sums it published, e.g. to favour one hospital's rows."""
+    s = _ridge_round(tmp_path)
+    honest = s.model(0)
+    nudged = {**honest, "0.bias": honest["0.bias"] + 0.5}
+    data = state_dict_to_bytes(nudged)
+    lying = replace(
+        s.chain.rounds[0],
+        model_cid=s.store.put(data),
+        model_hash=Bytes32(hashlib.sha256(data).digest()),
+    )
+
+    (check,) = Combine().run(_View((lying,), s.store))
+
+    assert not check.passed
+    assert "'0.bias' is not what the published sums give" in check.detail
+
+
+def test_published_sums_that_disagree_with_the_model_fail_the_combine_check(
+    tmp_path: Path,
+) -> None:
+    """The same lie told the other way: totals edited after the fact."""
+    s = _ridge_round(tmp_path)
+    body = json.loads(s.store.get(s.chain.rounds[0].metrics_cid))
+    totals = body["extensions"][COMBINE_EXTENSION]
+    totals["tensors"]["moment"][0] += 100.0
+    edited = replace(s.chain.rounds[0], metrics_cid=s.store.put(json.dumps(body).encode()))
+
+    (check,) = Combine().run(_View((edited,), s.store))
+
+    assert not check.passed
+    assert "'0.weight' is not what the published sums give" in check.detail
