@@ -7,9 +7,10 @@ scikit-learn on the same pooled training rows:
 
 - diabetes, learner "ridge", 1 round: test R^2 of the model on chain vs `Ridge(alpha=1)` fitted
   on the pooled rows (target: gap <= 0.01), and the largest coefficient difference;
-- iris, learner "kmeans", a seeding round + 10 Lloyd rounds: ARI of the on-chain centroids'
-  clustering of the pooled rows against `KMeans(n_init=10)`'s (target: >= 0.99), and the ARI of
-  both against the species.
+- iris, learner "kmeans", a seeding round + 10 Lloyd rounds: the ARI against the species of the
+  on-chain centroids' clustering of the pooled rows, as a share of `KMeans(n_init=10)`'s (target:
+  >= 0.99), and the stricter ARI of the two clusterings against each other (target: >= 0.99,
+  as bench_learners.py holds the in-process fit to; the roles run one seeding, not 10).
 
 Run: .venv/bin/python bench/bench_learners_roles.py [--seeds 5]
 Merges its summary ("through_roles") and targets into bench/results/learners.json (the
@@ -41,7 +42,11 @@ from fl.split import split_dataset
 
 RESULTS = Path(__file__).parent / "results" / "learners.json"
 R2_GAP, ARI_MIN, KMEANS_ROUNDS = 0.01, 0.99, 11
-_NAMES = ("ridge R^2 gap through the roles", "k-means ARI vs central through the roles")
+_NAMES = (
+    "diabetes ridge R^2 gap through the roles",
+    "iris k-means ARI (species) through the roles / central's",
+    "iris k-means ARI vs central's clustering through the roles",
+)
 
 
 def _study(workdir: Path, dataset: str, plan: StudyPlan, rounds: int, seed: int) -> Any:
@@ -88,6 +93,8 @@ def kmeans_run(workdir: Path, seed: int) -> dict[str, float]:
         "kmeans_ari_truth_roles": float(adjusted_rand_score(truth, federated)),
         "kmeans_ari_truth_central": float(adjusted_rand_score(truth, central.labels_)),
         "kmeans_test_ari_roles": float(test.ari),
+        "kmeans_ari_truth_ratio": float(adjusted_rand_score(truth, federated))
+        / float(adjusted_rand_score(truth, central.labels_)),
     }
 
 
@@ -108,20 +115,27 @@ def main() -> None:
             row = ridge_run(Path(tmp) / "ridge", seed) | kmeans_run(Path(tmp) / "kmeans", seed)
         rows.append(row)
         print(f"seed {seed}: {row}", flush=True)
+        _write(args, rows, started)  # after every seed: a long run leaves what it measured
+
+
+def _write(args: argparse.Namespace, rows: list[dict[str, float]], started: float) -> None:
     summary = _mean(rows)
-    ridge_gap, ari = summary["ridge_r2_gap"], summary["kmeans_ari_vs_central_roles"]
+    gap, ratio = summary["ridge_r2_gap"], summary["kmeans_ari_truth_ratio"]
+    ari = summary["kmeans_ari_vs_central_roles"]
     targets = [
-        {"name": _NAMES[0], "target": f"<= {R2_GAP}", "value": ridge_gap,
-         "met": abs(ridge_gap) <= R2_GAP, "why": "met" if abs(ridge_gap) <= R2_GAP else
+        {"name": _NAMES[0], "target": f"<= {R2_GAP}", "value": gap,
+         "met": abs(gap) <= R2_GAP, "why": "met" if abs(gap) <= R2_GAP else
          "the on-chain model is not the pooled solve"},
-        {"name": _NAMES[1], "target": f">= {ARI_MIN}", "value": ari, "met": ari >= ARI_MIN,
-         "why": "met" if ari >= ARI_MIN else "one seeding (n_init = 1 through the roles) found "
-         "another local optimum than central KMeans' best of 10 in some seeds"},
+        {"name": _NAMES[1], "target": f">= {ARI_MIN}", "value": ratio, "met": ratio >= ARI_MIN,
+         "why": "met" if ratio >= ARI_MIN else "a worse local optimum than central's"},
+        {"name": _NAMES[2], "target": f">= {ARI_MIN}", "value": ari, "met": ari >= ARI_MIN,
+         "why": "met" if ari >= ARI_MIN else "one seeding through the roles (no n_init yet) "
+         "ends in another local optimum than central KMeans' best of 10 in some seeds"},
     ]  # fmt: skip
     report = json.loads(args.out.read_text()) if args.out.exists() else {"targets": []}
     report["targets"] = [t for t in report["targets"] if t["name"] not in _NAMES] + targets
     report["through_roles"] = {
-        "config": {"seeds": args.seeds, "hospitals": 3, "ridge_rounds": 1,
+        "config": {"seeds": len(rows), "hospitals": 3, "ridge_rounds": 1,
                    "kmeans_rounds": KMEANS_ROUNDS, "chain": "eth-tester", "store": "local"},
         "summary": summary,
         "per_seed": rows,
