@@ -33,6 +33,7 @@ from chain.store import open_store
 from consent.eip712 import sign_revocation
 from consent.ids import Address
 from consent.keys import PatientKey
+from fl.errors import ModelSpecError
 from fl.models import ModelSpec
 from fl.roles import MetadataError, StudyPlan
 from fl.split import split_dataset
@@ -214,17 +215,17 @@ def _row(report: RoundReport, hospitals: list[Address]) -> RoundRow:
 
 def _plan(config: DemoConfig, n_features: int, task: str, n_classes: int) -> StudyPlan:
     learner = config.learner or ("kmeans" if task == "clustering" else "sgd-delta")
-    if task == "clustering":
-        spec = ModelSpec.kmeans(n_features, n_classes)
-    elif learner in ("ridge", "least-squares"):
-        spec = ModelSpec.linear(n_features, task)  # type: ignore[arg-type]
-    else:
-        outputs = n_classes if task == "multiclass" else 1
-        spec = ModelSpec.mlp(n_features, task, n_outputs=outputs)  # type: ignore[arg-type]
     training = LocalTrainingConfig(
         epochs=config.local_epochs, batch_size=32, lr=0.05, seed=config.seed
     )
     try:
+        if task == "clustering":
+            spec = ModelSpec.kmeans(n_features, n_classes)
+        elif learner in ("ridge", "least-squares"):
+            spec = ModelSpec.linear(n_features, task)  # type: ignore[arg-type]
+        else:
+            outputs = n_classes if task == "multiclass" else 1
+            spec = ModelSpec.mlp(n_features, task, n_outputs=outputs)  # type: ignore[arg-type]
         return StudyPlan(
             model=spec,
             training=training,
@@ -232,7 +233,7 @@ def _plan(config: DemoConfig, n_features: int, task: str, n_classes: int) -> Stu
             init_seed=config.seed,
             round_timeout_s=0.0,
         )
-    except MetadataError as exc:
+    except (MetadataError, ModelSpecError) as exc:
         raise DemoError(f"--learner {learner} does not fit {config.dataset}: {exc}") from exc
 
 
