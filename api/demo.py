@@ -33,8 +33,9 @@ from chain.store import open_store
 from consent.eip712 import sign_revocation
 from consent.ids import Address
 from consent.keys import PatientKey
+from fl.errors import ModelSpecError
 from fl.models import ModelSpec
-from fl.roles import StudyPlan
+from fl.roles import MetadataError, StudyPlan
 from fl.split import split_dataset
 from fl.train import LocalTrainingConfig
 
@@ -42,8 +43,11 @@ __all__ = ["DemoConfig", "DemoError", "DemoEvents", "DemoResult", "RoundRow", "r
 
 logger = logging.getLogger(__name__)
 
-Dataset = Literal["breast-cancer", "diabetes", "digits", "wine"]
+Dataset = Literal["breast-cancer", "diabetes", "digits", "wine", "iris"]
 _HOST: Final = "127.0.0.1"
+_METRICS: Final = ("accuracy", "ari", "inertia", "r2")
+"""The demo's metric, the first a task reports: accuracy (classes), ARI (or inertia without a
+reference labelling) for clustering, R^2 for regression."""
 _SERVER_START_S: Final = 20.0
 
 
@@ -68,6 +72,8 @@ class DemoConfig:
     """`eth-tester` (in this process) or the URL of a node with unlocked dev accounts."""
     ipfs: str | None = None
     """An IPFS API URL; default: a local store under `out/store`."""
+    learner: str | None = None
+    """The plan's learner; default: kmeans for iris (clustering), sgd-delta otherwise."""
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
@@ -193,7 +199,7 @@ def _row(report: RoundReport, hospitals: list[Address]) -> RoundRow:
     metric_name, metric = ("accuracy", None)
     if test is not None:
         values = test.to_json_dict()
-        metric_name = "accuracy" if "accuracy" in values else "mse"
+        metric_name = next(m for m in _METRICS if values.get(m) is not None)
         metric = float(values[metric_name])  # type: ignore[arg-type]
     return RoundRow(
         round=report.round,
@@ -208,12 +214,27 @@ def _row(report: RoundReport, hospitals: list[Address]) -> RoundRow:
 
 
 def _plan(config: DemoConfig, n_features: int, task: str, n_classes: int) -> StudyPlan:
-    outputs = n_classes if task == "multiclass" else 1
-    spec = ModelSpec.mlp(n_features, task, n_outputs=outputs)  # type: ignore[arg-type]
+    learner = config.learner or ("kmeans" if task == "clustering" else "sgd-delta")
     training = LocalTrainingConfig(
         epochs=config.local_epochs, batch_size=32, lr=0.05, seed=config.seed
     )
-    return StudyPlan(model=spec, training=training, init_seed=config.seed, round_timeout_s=0.0)
+    try:
+        if task == "clustering":
+            spec = ModelSpec.kmeans(n_features, n_classes)
+        elif learner in ("ridge", "least-squares"):
+            spec = ModelSpec.linear(n_features, task)  # type: ignore[arg-type]
+        else:
+            outputs = n_classes if task == "multiclass" else 1
+            spec = ModelSpec.mlp(n_features, task, n_outputs=outputs)  # type: ignore[arg-type]
+        return StudyPlan(
+            model=spec,
+            training=training,
+            learner=learner,
+            init_seed=config.seed,
+            round_timeout_s=0.0,
+        )
+    except (MetadataError, ModelSpecError) as exc:
+        raise DemoError(f"--learner {learner} does not fit {config.dataset}: {exc}") from exc
 
 
 def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult:

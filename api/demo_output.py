@@ -19,6 +19,13 @@ from api.report import render_audit_html
 
 __all__ = ["summary_json", "write_outputs"]
 
+_LABELS = {
+    "accuracy": "test accuracy (%)",
+    "ari": "test adjusted Rand index",
+    "inertia": "test inertia",
+    "r2": "test R²",
+}
+
 
 def summary_json(result: DemoResult) -> dict[str, Any]:
     """`summary.json`: per round its number, accuracy, samples per hospital, consent block and
@@ -56,7 +63,7 @@ def _plot(result: DemoResult, path: Path) -> None:
         name = rows[0].metric_name
         scale = 100.0 if name == "accuracy" else 1.0
         axes.plot([r.round for r in rows], [scale * (r.metric or 0.0) for r in rows], marker="o")
-        axes.set_ylabel("test accuracy (%)" if name == "accuracy" else "test MSE")
+        axes.set_ylabel(_LABELS.get(name, f"test {name}"))
     axes.axvline(result.config.revoke_after - 0.5, color="grey", linestyle="--", linewidth=1)
     axes.annotate(
         "revocations",

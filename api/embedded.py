@@ -34,7 +34,6 @@ from fl.data import Examples, RecordDataset
 from fl.ports import RoundState
 from fl.roles import Aggregator, AggregatorOutcome, StudyPlan, Trainer, TrainerOutcome
 from fl.roles.trainer import TrainFn
-from fl.train import train_local
 
 __all__ = ["EmbeddedStudy", "RoundReport"]
 
@@ -70,7 +69,7 @@ class EmbeddedStudy:
         plan: StudyPlan,
         aggregator: Aggregator,
         workdir: Path,
-        train_fn: TrainFn,
+        train_fn: TrainFn | None,
     ) -> None:
         self.chain = chain
         self.coordinator = coordinator
@@ -97,7 +96,7 @@ class EmbeddedStudy:
         test_set: Examples | None = None,
         min_updates: int = 1,
         name: str = "embedded-study",
-        train_fn: TrainFn = train_local,
+        train_fn: TrainFn | None = None,
         rpc: str = "eth-tester",
         store: ArtifactStore | None = None,
     ) -> EmbeddedStudy:

@@ -51,7 +51,8 @@ __all__ = [
     "write_record_csv",
 ]
 
-Task = Literal["classification", "regression", "multiclass"]
+Task = Literal["classification", "regression", "multiclass", "clustering"]
+"""A clustering file's `label` column, if any, is a reference labelling used only to score (ARI)."""
 TASKS: tuple[Task, ...] = get_args(Task)
 
 PATIENT_COLUMN = "patient"

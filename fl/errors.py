@@ -9,6 +9,7 @@ __all__ = [
     "DataError",
     "EmptyDataError",
     "FlError",
+    "LearnerPlanError",
     "MalformedAddressError",
     "MissingColumnError",
     "ModelSpecError",
@@ -146,3 +147,7 @@ class UnknownPluginError(FlError, ValueError):
         self.kind = kind
         self.name = name
         self.known = known
+
+
+class LearnerPlanError(FlError, ValueError):
+    """A study plan pairs a learner with a model or strategy it cannot work with."""

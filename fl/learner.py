@@ -9,10 +9,17 @@ A learner owns both halves so that the roles need no special case per kind of le
 * `combine` turns the round's base state and the screened updates into the next state and a
   decision per update (`fl.strategy.Aggregation`).
 
-Today's learner is "sgd-delta" (`fl.learners.sgd_delta`): local SGD, ship trained - base, combine
-with the plan's strategy. A learner that ships sufficient statistics (k-means sums and counts per
-centroid; ridge X^T X and X^T y) returns those tensors from `local_step`, declares their shapes in
-`update_template` and sums them in `combine`, through the same roles.
+and, with defaults that fit a torch model trained by SGD:
+
+* `initial_state` is round 0's base state (the plan's `initial_state` asks the learner);
+* `evaluate` gives the metrics of a state on held-out rows (the aggregator's test metrics);
+* `check_plan` refuses a model spec or strategy the learner cannot work with (at plan build).
+
+"sgd-delta" (`fl.learners.sgd_delta`): local SGD, ship trained - base, combine with the plan's
+strategy. The sufficient-statistics learners ship sums and `combine` adds them (sums, not
+averages): "ridge" / "least-squares" (`fl.learners.closed_form`: X^T X, X^T y, solved in closed
+form) and "kmeans" (`fl.learners.federated_kmeans`: a seeding round, then per-cluster sums and
+counts), through the same roles.
 """
 
 from __future__ import annotations
@@ -23,10 +30,10 @@ from typing import ClassVar
 
 from torch import Tensor
 
-from fl.data import HospitalDataset
-from fl.models import ModelSpec
+from fl.data import Examples, HospitalDataset
+from fl.models import ModelSpec, initial_state
 from fl.strategy import Aggregation, ClientUpdate, RejectedUpdate, Strategy
-from fl.train import LocalResult, LocalTrainingConfig
+from fl.train import LocalResult, LocalTrainingConfig, Metrics, evaluate
 
 __all__ = ["Learner"]
 
@@ -62,3 +69,15 @@ class Learner(ABC):
         self, base: Mapping[str, Tensor], updates: Sequence[ClientUpdate], strategy: Strategy
     ) -> Aggregation:
         """The next global state from the screened `updates`, with a decision per update."""
+
+    def initial_state(self, spec: ModelSpec, *, seed: int) -> dict[str, Tensor]:
+        """Round 0's base state (default: the freshly initialised torch model of `spec`)."""
+        return initial_state(spec, seed=seed)
+
+    def evaluate(self, spec: ModelSpec, state: Mapping[str, Tensor], dataset: Examples) -> Metrics:
+        """The metrics of `state` on `dataset` (default: `fl.train.evaluate`)."""
+        return evaluate(spec, state, dataset)
+
+    def check_plan(self, spec: ModelSpec, strategy: str) -> None:
+        """Raise `LearnerPlanError` unless this learner works with `spec` and `strategy`."""
+        del spec, strategy

@@ -4,7 +4,8 @@ Binary classification has ONE output logit (loss: binary cross-entropy with logi
 logit > 0). Multiclass has one logit per class (`n_outputs` = C >= 3; loss: softmax cross-entropy,
 prediction: argmax). Regression has one output (loss: mean squared error). "linear" is logistic
 regression for classification (multinomial for multiclass) and linear regression for regression;
-"mlp" adds ReLU hidden layers.
+"mlp" adds ReLU hidden layers. "kmeans" (task "clustering", `n_outputs` = k >= 2 clusters) has no
+torch module: its state is the centroids, owned by `fl.learners.federated_kmeans`.
 
 State dicts are plain `dict[str, Tensor]` keyed like `torch.nn.Sequential` ("0.weight", ...).
 """
@@ -32,7 +33,7 @@ __all__ = [
     "state_of",
 ]
 
-ModelKind = Literal["linear", "mlp"]
+ModelKind = Literal["linear", "mlp", "kmeans"]
 MODEL_KINDS: tuple[ModelKind, ...] = get_args(ModelKind)
 _SPEC_FORMAT = "consentfl.model-spec/1"
 
@@ -54,7 +55,12 @@ class ModelSpec:
             raise ModelSpecError(f"task must be one of {TASKS}, got {self.task!r}")
         if not _positive_int(self.n_features):
             raise ModelSpecError(f"n_features must be a positive integer, got {self.n_features!r}")
-        if self.task == "multiclass":
+        if (self.kind == "kmeans") != (self.task == "clustering"):
+            raise ModelSpecError("a clustering study has a kmeans model, and only it")
+        if self.task == "clustering":
+            if not (_positive_int(self.n_outputs) and self.n_outputs >= 2):
+                raise ModelSpecError(f"k-means needs n_outputs = k >= 2, got {self.n_outputs!r}")
+        elif self.task == "multiclass":
             if not (_positive_int(self.n_outputs) and self.n_outputs >= 3):
                 raise ModelSpecError(
                     f"a multiclass model needs n_outputs = classes >= 3, got {self.n_outputs!r}"
@@ -67,6 +73,8 @@ class ModelSpec:
             )
         if self.kind == "linear" and self.hidden:
             raise ModelSpecError("a linear model has no hidden layers")
+        if self.kind == "kmeans" and self.hidden:
+            raise ModelSpecError("a kmeans model has no hidden layers")
         if self.kind == "mlp" and not self.hidden:
             raise ModelSpecError("an mlp needs at least one hidden layer")
 
@@ -74,6 +82,11 @@ class ModelSpec:
     def linear(cls, n_features: int, task: Task, n_outputs: int = 1) -> ModelSpec:
         """Logistic (multinomial for multiclass) or linear regression."""
         return cls(kind="linear", task=task, n_features=n_features, n_outputs=n_outputs)
+
+    @classmethod
+    def kmeans(cls, n_features: int, k: int) -> ModelSpec:
+        """k centroids over `n_features` features (`fl.learners.federated_kmeans`)."""
+        return cls(kind="kmeans", task="clustering", n_features=n_features, n_outputs=k)
 
     @classmethod
     def mlp(
@@ -124,6 +137,8 @@ def build_model(spec: ModelSpec, *, seed: int) -> nn.Module:
 
     Initialisation draws from a forked RNG, so the caller's global torch RNG is untouched.
     """
+    if spec.kind == "kmeans":
+        raise ModelSpecError("a kmeans model is its centroids, not a torch module")
     widths = (spec.n_features, *spec.hidden)
     layers: list[nn.Module] = []
     with torch.random.fork_rng(devices=[]):

@@ -2,7 +2,8 @@
 
 The data sets ship with scikit-learn (no download): breast cancer (569 rows, 30 features, binary
 classification), diabetes (442 rows, 10 features, regression), digits (1,797 rows, 64 features,
-10 classes) and wine (178 rows, 13 features, 3 classes).
+10 classes), wine (178 rows, 13 features, 3 classes) and iris (150 rows, 4 features, clustering
+with k = 3; its species label is kept only as the reference labelling the ARI is scored against).
 
 Features are standardized with the mean and standard deviation of the *training* rows (all
 hospitals together); the held-out test set is transformed with the same statistics. In a real
@@ -30,7 +31,13 @@ from typing import Literal, get_args
 import numpy as np
 import numpy.typing as npt
 import torch
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_diabetes,
+    load_digits,
+    load_iris,
+    load_wine,
+)
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 
@@ -49,7 +56,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DatasetName = Literal["breast-cancer", "diabetes", "digits", "wine"]
+DatasetName = Literal["breast-cancer", "diabetes", "digits", "wine", "iris"]
 Skew = Literal["dirichlet", "shards"]
 DATASETS: tuple[DatasetName, ...] = get_args(DatasetName)
 SKEWS: tuple[Skew, ...] = get_args(Skew)
@@ -73,6 +80,11 @@ def _digits() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[st
     return bunch.data, bunch.target.astype(np.float64), list(bunch.feature_names), "multiclass"
 
 
+def _iris() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[str], Task]:
+    bunch = load_iris()
+    return bunch.data, bunch.target.astype(np.float64), list(bunch.feature_names), "clustering"
+
+
 def _wine() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[str], Task]:
     bunch = load_wine()
     return bunch.data, bunch.target.astype(np.float64), list(bunch.feature_names), "multiclass"
@@ -83,6 +95,7 @@ _LOADERS: dict[DatasetName, _Loader] = {
     "diabetes": _diabetes,
     "digits": _digits,
     "wine": _wine,
+    "iris": _iris,
 }
 
 
@@ -130,7 +143,7 @@ def _summary(part: RecordDataset) -> dict[str, object]:
     labels = part.labels
     if part.task == "classification":
         return {"rows": len(part), "positive_fraction": round(float(labels.mean()), 4)}
-    if part.task == "multiclass":
+    if part.task in ("multiclass", "clustering"):
         counts = np.bincount(labels.numpy().astype(np.int64))
         return {"rows": len(part), "class_counts": counts.tolist()}
     return {"rows": len(part), "label_mean": round(float(labels.mean()), 4)}
@@ -187,7 +200,7 @@ def _shard_parts(
 
 
 def _strata(labels: npt.NDArray[np.float64], task: Task, hospitals: int) -> npt.NDArray[np.int64]:
-    if task in ("classification", "multiclass"):
+    if task in ("classification", "multiclass", "clustering"):
         return labels.astype(np.int64)
     bins = max(2, hospitals)
     edges = np.quantile(labels, np.linspace(0.0, 1.0, bins + 1)[1:-1])

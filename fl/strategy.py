@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from torch import Tensor
@@ -66,6 +66,9 @@ class Aggregation:
 
     state: dict[str, Tensor]
     decisions: tuple[UpdateDecision, ...]
+    extensions: Mapping[str, object] = field(default_factory=dict)
+    """JSON-ready entries for the round metrics' `extensions` (a sum-combining learner publishes
+    its totals there for the audit: `consent.combines`)."""
 
 
 class Strategy(ABC):

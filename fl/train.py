@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from fl.aggregate import state_delta
 from fl.data import Examples
 from fl.errors import DataError, NoTrainingDataError, TrainingConfigError
-from fl.metrics import MulticlassMetrics, multiclass_metrics
+from fl.metrics import ClusteringMetrics, MulticlassMetrics, multiclass_metrics
 from fl.models import ModelSpec, load_state, state_of
 
 __all__ = [
@@ -144,7 +144,7 @@ class RegressionMetrics:
                 "mae": self.mae, "r2": self.r2}  # fmt: skip
 
 
-Metrics = ClassificationMetrics | RegressionMetrics | MulticlassMetrics
+Metrics = ClassificationMetrics | RegressionMetrics | MulticlassMetrics | ClusteringMetrics
 
 
 class _ClassIndexCrossEntropy(nn.CrossEntropyLoss):

@@ -146,10 +146,8 @@ def aggregator(
 def _spec(schema: StudySchema, model: str, hidden: str) -> ModelSpec:
     task: Task
     if schema.task.kind == "clustering":
-        raise SchemaError(
-            "clustering (federated k-means, fl.learners.kmeans) runs in process only: the round "
-            "protocol has no k-means learner yet"
-        )
+        assert schema.task.k is not None  # the schema requires k for clustering
+        return ModelSpec.kmeans(len(schema.feature_names()), schema.task.k)
     task = {"binary": "classification", "multiclass": "multiclass"}.get(  # type: ignore[assignment]
         schema.task.kind, "regression"
     )
@@ -228,6 +226,13 @@ def init(
             "update is sealed to it too. Repeat for several auditors.",
         ),
     ] = None,
+    learner: Annotated[
+        str | None,
+        typer.Option(
+            help="sgd-delta (default), ridge or least-squares (closed form, regression), "
+            "kmeans (clustering; the default there)."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create the aggregator's sealing key and put the study plan (schema, federated
@@ -256,8 +261,10 @@ def init(
             else:
                 assert data is not None
                 spec, federated = _legacy_spec(data, model, hidden), None
+            chosen = learner or ("kmeans" if spec.task == "clustering" else "sgd-delta")
             plan = StudyPlan(
                 model=spec,
+                learner=chosen,
                 training=LocalTrainingConfig(epochs=epochs, batch_size=batch_size, lr=lr),
                 init_seed=seed,
                 round_timeout_s=round_timeout,

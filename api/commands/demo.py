@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.commands._chain_common import cli_errors
-from api.demo import DemoConfig, DemoEvents, DemoResult, RoundRow, run_demo
+from api.demo import DemoConfig, DemoError, DemoEvents, DemoResult, RoundRow, run_demo
 from api.demo_output import summary_json, write_outputs
 from chain.store import StoreError
 
@@ -62,8 +62,18 @@ def demo(
     rounds: Annotated[int, typer.Option(min=1, help="Training rounds.")] = 5,
     hospitals: Annotated[int, typer.Option(min=1, max=8, help="Hospitals in the study.")] = 3,
     dataset: Annotated[
-        str, typer.Option(help="Bundled dataset: breast-cancer, diabetes, digits or wine.")
+        str,
+        typer.Option(
+            help="Bundled dataset: breast-cancer, diabetes (regression), digits, wine "
+            "(multiclass) or iris (clustering, federated k-means)."
+        ),
     ] = "breast-cancer",
+    learner: Annotated[
+        str | None,
+        typer.Option(
+            help="Plan learner: sgd-delta, ridge or least-squares (diabetes), kmeans (iris)."
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Directory for every output.")] = Path("demo-out"),
     revoke_after: Annotated[
         int, typer.Option(min=0, help="Patients revoke once this many rounds are finalized.")
@@ -93,9 +103,9 @@ def demo(
     deployment.json, summary.json, audit.html, accuracy.png, the artifacts and the exclusion
     proofs into --out; exits 1 if the audit fails.
     """
-    if dataset not in ("breast-cancer", "diabetes", "digits", "wine"):
+    if dataset not in ("breast-cancer", "diabetes", "digits", "wine", "iris"):
         raise typer.BadParameter(
-            "choose breast-cancer, diabetes, digits or wine", param_hint="--dataset"
+            "choose breast-cancer, diabetes, digits, wine or iris", param_hint="--dataset"
         )
     if out.exists() and any(out.iterdir()):
         raise typer.BadParameter(f"{out} is not empty: choose a new --out", param_hint="--out")
@@ -111,6 +121,7 @@ def demo(
             seed=seed,
             rpc=rpc,
             ipfs=ipfs,
+            learner=learner,
         )
         console = Console(stderr=True, quiet=as_json)
         with Progress(
@@ -147,7 +158,7 @@ def demo(
             )
             try:
                 result = run_demo(config, events)
-            except StoreError as exc:
+            except (StoreError, DemoError) as exc:
                 raise ValueError(str(exc)) from exc
         paths = write_outputs(result)
     if as_json:

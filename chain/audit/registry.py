@@ -8,6 +8,7 @@ from chain.audit.aggregation import Aggregation
 from chain.audit.artifact import Artifacts
 from chain.audit.base_model import BaseModel
 from chain.audit.check import Check
+from chain.audit.combine import Combine
 from chain.audit.exclusion import Exclusion
 from chain.audit.freshness import Freshness
 from chain.audit.membership import Membership
@@ -23,6 +24,7 @@ DEFAULT_CHECKS: Final[tuple[Check, ...]] = (
     Membership(),
     Freshness(),
     Aggregation(),
+    Combine(),
     Exclusion(),
     ProofFiles(),
 )

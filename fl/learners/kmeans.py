@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.cluster import KMeans
 
+from consent.combines import kmeans_seeding, lloyd_step
 from fl.errors import AggregationError
 
 __all__ = [
@@ -74,8 +75,7 @@ def agree_seeds(summaries: Sequence[SeedSummary], k: int, *, seed: int) -> Matri
     weights = np.concatenate([s.weights for s in summaries])
     if len(centers) < k:
         raise AggregationError(f"{len(centers)} summary centroids cannot seed {k} clusters")
-    chosen, _ = kmeans_plusplus(centers, k, sample_weight=weights, random_state=seed)
-    return np.asarray(chosen, dtype=np.float64)
+    return kmeans_seeding(centers, weights, k, seed)  # the audit recomputes the same
 
 
 def assign(features: npt.ArrayLike, centroids: Matrix) -> npt.NDArray[np.int64]:
@@ -126,10 +126,7 @@ def combine(parts: Sequence[ClusterSums]) -> ClusterSums:
 
 def step(centroids: Matrix, total: ClusterSums) -> Matrix:
     """Every centroid moved to its cluster's mean; an empty cluster keeps its centroid."""
-    filled = total.counts > 0
-    moved = centroids.copy()
-    moved[filled] = total.sums[filled] / total.counts[filled, None]
-    return moved
+    return lloyd_step(centroids, total.sums, total.counts)  # the audit recomputes the same
 
 
 @dataclass(frozen=True, eq=False, slots=True)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from consent.combines import ridge_solution
 from fl.errors import AggregationError
 
 __all__ = ["RidgeModel", "RidgeStats", "combine", "solve"]
@@ -77,10 +78,5 @@ def solve(stats: RidgeStats, *, alpha: float = 1.0) -> RidgeModel:
     """The ridge (alpha > 0) or least-squares (alpha = 0) fit of the summed statistics."""
     if not (math.isfinite(alpha) and alpha >= 0):
         raise AggregationError(f"alpha must be finite and >= 0, got {alpha!r}")
-    penalty = np.full(stats.gram.shape[0], float(alpha))
-    penalty[-1] = 0.0
-    system = stats.gram + np.diag(penalty)
-    # lstsq, not solve: with alpha = 0 and collinear features the system is singular, and the
-    # minimum-norm solution is what LinearRegression returns too.
-    theta = np.linalg.lstsq(system, stats.moment, rcond=None)[0]
+    theta = ridge_solution(stats.gram, stats.moment, alpha)  # the audit recomputes the same
     return RidgeModel(np.asarray(theta[:-1], dtype=np.float64), float(theta[-1]))

@@ -9,6 +9,7 @@ from typing import ClassVar
 from torch import Tensor
 
 from fl.data import HospitalDataset
+from fl.errors import LearnerPlanError
 from fl.learner import Learner
 from fl.models import ModelSpec
 from fl.strategy import Aggregation, ClientUpdate, RejectedUpdate, Strategy, screen_updates
@@ -21,6 +22,11 @@ class SgdDelta(Learner):
     """Ships a model delta shaped like the base model."""
 
     name: ClassVar[str] = "sgd-delta"
+
+    def check_plan(self, spec: ModelSpec, strategy: str) -> None:
+        del strategy
+        if spec.kind == "kmeans":
+            raise LearnerPlanError("sgd-delta trains a torch model; a kmeans model needs kmeans")
 
     def local_step(
         self,

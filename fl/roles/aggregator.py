@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Final
@@ -50,7 +50,7 @@ from fl.roles.plan import StudyPlan
 from fl.roles.recompute import combine_round
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
 from fl.strategy import ClientUpdate, UpdateDecision
-from fl.train import Metrics, evaluate
+from fl.train import Metrics
 
 __all__ = ["Aggregator", "AggregatorOutcome", "RejectedHospital"]
 
@@ -314,8 +314,11 @@ class Aggregator:
     ) -> tuple[AggregatorOutcome, dict[str, Tensor], Artifact]:
         """Combine, evaluate, and put the model and the metrics artifact (not yet on chain)."""
         plan = self.plan()
-        new_state, kept = combine_round(plan, base, accepted)  # the auditor recomputes this
-        test = None if self._test_set is None else evaluate(plan.model, new_state, self._test_set)
+        # the auditor recomputes this combine (fl.roles.recompute)
+        new_state, kept, extensions = combine_round(plan, base, accepted)
+        test = None
+        if self._test_set is not None:
+            test = plan.make_learner().evaluate(plan.model, new_state, self._test_set)
         data = state_dict_to_bytes(new_state)
         model = Artifact(data, Bytes32(sha256(data)), self._store.put(data))
         submitted = {u.hospital for u in record.updates}
@@ -331,10 +334,12 @@ class Aggregator:
             test=test,
             decisions=_in_round_order(record, kept, rejected),
         )
-        metrics_cid = self._store.put(self._metrics(outcome).to_json_bytes())
+        metrics_cid = self._store.put(self._metrics(outcome, extensions).to_json_bytes())
         return replace(outcome, metrics_cid=metrics_cid), new_state, model
 
-    def _metrics(self, outcome: AggregatorOutcome) -> RoundMetrics:
+    def _metrics(
+        self, outcome: AggregatorOutcome, extensions: Mapping[str, object]
+    ) -> RoundMetrics:
         plan = self.plan()
         return RoundMetrics(
             round=outcome.round,
@@ -346,6 +351,7 @@ class Aggregator:
             missing=outcome.missing,
             strategy={"name": plan.strategy, "options": dict(plan.strategy_options)},
             test=None if outcome.test is None else outcome.test.to_json_dict(),
+            extensions=dict(extensions),
         )
 
     def _base_state(self, record: RoundRecord) -> dict[str, Tensor]:

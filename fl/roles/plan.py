@@ -24,7 +24,7 @@ from fl.codecs import UpdateCodec, make_codec
 from fl.errors import FlError
 from fl.learner import Learner
 from fl.learners import make_learner
-from fl.models import ModelSpec, initial_state
+from fl.models import ModelSpec
 from fl.preprocess import StudyStats
 from fl.roles.errors import MetadataError
 from fl.schema import StudySchema
@@ -62,7 +62,10 @@ class StudyPlan:
             raise MetadataError(f"round_timeout_s must be >= 0, got {self.round_timeout_s!r}")
         self.make_strategy()  # validates name and options
         self.make_codec()
-        self.make_learner()
+        try:
+            self.make_learner().check_plan(self.model, self.strategy)
+        except FlError as exc:
+            raise MetadataError(f"bad learner in plan: {exc}") from exc
         if self.schema is not None:
             self._check_schema(self.schema)
         elif self.stats is not None:
@@ -74,11 +77,16 @@ class StudyPlan:
             "binary": "classification",
             "multiclass": "multiclass",
             "regression": "regression",
+            "clustering": "clustering",
         }.get(kind)
         if expected is None:
-            raise MetadataError(f"a {kind} study has no SGD model (see fl.learners)")
+            raise MetadataError(f"no model fits a {kind} study")
         if self.model.task != expected:
             raise MetadataError(f"the schema's task is {kind}, the model's {self.model.task}")
+        if kind == "clustering" and self.model.n_outputs != schema.task.k:
+            raise MetadataError(
+                f"the schema has k = {schema.task.k}, the model {self.model.n_outputs}"
+            )
         if kind == "multiclass" and self.model.n_outputs != schema.task.n_classes:
             raise MetadataError(
                 f"the schema has {schema.task.n_classes} classes, the model "
@@ -118,8 +126,8 @@ class StudyPlan:
             raise MetadataError(f"bad learner in plan: {exc}") from exc
 
     def initial_state(self) -> dict[str, Tensor]:
-        """Round 0's base model."""
-        return initial_state(self.model, seed=self.init_seed)
+        """Round 0's base model (the learner's: a torch model's weights, or its own state)."""
+        return self.make_learner().initial_state(self.model, seed=self.init_seed)
 
     def to_json_bytes(self) -> bytes:
         """Canonical JSON (equal plans give equal bytes, hence equal CIDs)."""

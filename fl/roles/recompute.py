@@ -41,12 +41,13 @@ __all__ = ["AggregateRecomputer", "combine_round", "state_difference"]
 
 def combine_round(
     plan: StudyPlan, base: Mapping[str, Tensor], accepted: Sequence[ClientUpdate]
-) -> tuple[dict[str, Tensor], tuple[UpdateDecision, ...]]:
-    """The next model from `base` and the kept updates, and the strategy's decisions."""
+) -> tuple[dict[str, Tensor], tuple[UpdateDecision, ...], Mapping[str, object]]:
+    """The next model from `base` and the kept updates, the strategy's decisions, and the
+    learner's metrics extensions (e.g. k-means' inertia)."""
     if not accepted:
-        return dict(base), ()
+        return dict(base), (), {}
     combined = plan.make_learner().combine(base, accepted, plan.make_strategy())
-    return combined.state, combined.decisions
+    return combined.state, combined.decisions, combined.extensions
 
 
 class AggregateRecomputer:
@@ -73,7 +74,7 @@ class AggregateRecomputer:
         base = bytes_to_state_dict(base_bytes, expected=self._plan.initial_state())
         unopened = {u.hospital: reason for u in record.updates if (reason := self._unopened(u))}
         accepted, rejected = self._intake.verified(record, base)
-        state, _ = combine_round(self._plan, base, accepted)
+        state, _, _ = combine_round(self._plan, base, accepted)
         model = state_dict_to_bytes(state)
         digest = sha256(model)
         difference = ""

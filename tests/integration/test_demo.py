@@ -99,3 +99,22 @@ def test_demo_against_anvil_and_the_ipfs_node_passes_its_audit(
     assert json.loads((out / "deployment.json").read_text())["chain_id"] == 31337
     assert not (out / "store").exists()  # artifacts went to the IPFS node
     assert summary["rounds"][1]["dropped_rows"]["hospital-1"] == {"revoked": 1}
+
+
+def test_demo_iris_clusters_with_federated_kmeans_and_reports_the_ari(tmp_path: Path) -> None:
+    """The clustering demo: a k-means++ seeding round, then Lloyd rounds of per-cluster sums,
+    the test ARI in the summary and the plot, and every combine recomputed by the audit."""
+    out = tmp_path / "out"
+    proc = _demo(out, "--dataset", "iris", "--rounds", "3", "--hospitals", "2",
+                 "--revoke-after", "1")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["audit"]["passed"] is True
+    aris = [r["ari"] for r in summary["rounds"]]
+    assert len(aris) == 3
+    assert all(0.3 < a <= 1.0 for a in aris), aris
+    combine = [c for c in summary["audit"]["checks"] if c["check"] == "combine"]
+    assert [c["round"] for c in combine] == [0, 1, 2]
+    assert "seeding" in combine[0]["detail"]
+    assert (out / "accuracy.png").stat().st_size > 0
+    assert "ari" in proc.stdout

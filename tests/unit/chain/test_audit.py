@@ -63,7 +63,8 @@ def test_honest_history_passes_every_kind_of_check(
 
     assert report.passed, report.failures
     assert report.rounds == 2
-    assert {c.check for c in report.checks} == set(CHECKS)
+    # `combine` recomputes sum-combining learners' models; this history's learner is sgd-delta
+    assert {c.check for c in report.checks} == set(CHECKS) - {"combine"}
     exclusions = [c for c in report.checks if c.check == "exclusion"]
     assert [(c.round, c.hospital) for c in exclusions] == [
         (1, sender_of(eth_tester_ledger.hospitals[0]))
