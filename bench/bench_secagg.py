@@ -90,9 +90,7 @@ def sealed_round(updates: list[np.ndarray], weights: list[int]) -> dict[str, flo
     }
 
 
-def secagg_round(
-    updates: list[np.ndarray], weights: list[int], profile: bool
-) -> dict[str, Any]:
+def secagg_round(updates: list[np.ndarray], weights: list[int], profile: bool) -> dict[str, Any]:
     n = len(updates)
     threshold = max(2, (n + 1) // 2)
     addresses = [parse_address("0x" + os.urandom(20).hex()) for _ in range(n)]
@@ -103,7 +101,9 @@ def secagg_round(
         for a, m, s in zip(addresses, mask_keys, seal_keys, strict=True)
     ]
     key_deals = {
-        a: deal_mask_key(StudyContext(STUDY), owner=a, mask_key=m, roster=roster, threshold=threshold)
+        a: deal_mask_key(
+            StudyContext(STUDY), owner=a, mask_key=m, roster=roster, threshold=threshold
+        )
         for a, m in zip(addresses, mask_keys, strict=True)
     }
     context = RoundContext(STUDY, 1)
@@ -114,8 +114,13 @@ def secagg_round(
         def one(i: int = i) -> bytes:
             encoded = quantize(updates[i], weights[i], PARAMS)
             masked = submit(
-                context, owner=addresses[i], mask_key=mask_keys[i], roster=roster,
-                threshold=threshold, encoded=encoded, weight=weights[i],
+                context,
+                owner=addresses[i],
+                mask_key=mask_keys[i],
+                roster=roster,
+                threshold=threshold,
+                encoded=encoded,
+                weight=weights[i],
             )
             return encode_masked_update(masked)
 
@@ -131,8 +136,13 @@ def secagg_round(
     for i in range(n):
         data, ms = timed(
             lambda i=i: encode_reveal(
-                reveal(context, holder=addresses[i], seal_key=seal_keys[i], survivors=masked,
-                       dropped=[])
+                reveal(
+                    context,
+                    holder=addresses[i],
+                    seal_key=seal_keys[i],
+                    survivors=masked,
+                    dropped=[],
+                )
             )
         )
         reveals.append(data)
@@ -140,7 +150,9 @@ def secagg_round(
 
     def aggregate() -> np.ndarray:
         result = recover_sum(
-            context, roster=roster, key_deals=key_deals,
+            context,
+            roster=roster,
+            key_deals=key_deals,
             updates=[decode_masked_update(d) for d in stored],
             reveals=[decode_reveal(r) for r in reveals],
         )
@@ -194,8 +206,12 @@ def main() -> None:
                     "plaintext_bytes": plaintext,
                     "sealed": sealed,
                     "secagg": secagg,
-                    "bytes_ratio_secagg_vs_plaintext": round(secagg["hospital_bytes"] / plaintext, 3),
-                    "bytes_ratio_sealed_vs_plaintext": round(sealed["hospital_bytes"] / plaintext, 3),
+                    "bytes_ratio_secagg_vs_plaintext": round(
+                        secagg["hospital_bytes"] / plaintext, 3
+                    ),
+                    "bytes_ratio_sealed_vs_plaintext": round(
+                        sealed["hospital_bytes"] / plaintext, 3
+                    ),
                     "round_time_ratio_secagg_vs_sealed": round(
                         (secagg["hospital_ms"] + secagg["aggregator_ms"])
                         / (sealed["hospital_ms"] + sealed["aggregator_ms"]),
@@ -204,16 +220,14 @@ def main() -> None:
                 }
             )
             print(json.dumps(rows[-1]["secagg"] | {"n": n, "d": size}, default=str)[:300])
-    target = next(
-        (r for r in rows if r["hospitals"] == 20 and r["parameters"] == 10_000), None
-    )
+    target = next((r for r in rows if r["hospitals"] == 20 and r["parameters"] == 10_000), None)
     targets = []
     if target:
         ratio = target["bytes_ratio_secagg_vs_plaintext"]
         ms = target["secagg"]["hospital_ms"]
         targets = [
             {
-                "name": "secagg bytes per hospital per round vs plaintext float32, N=20, 10k params",
+                "name": "secagg bytes per hospital per round vs float32 plaintext, N=20, 10k params",
                 "target": "<= 3x",
                 "value": f"{ratio}x ({target['secagg']['hospital_bytes']} vs "
                 f"{target['plaintext_bytes']} bytes)",
