@@ -227,7 +227,7 @@ def main() -> None:
         ms = target["secagg"]["hospital_ms"]
         targets = [
             {
-                "name": "secagg bytes per hospital per round vs float32 plaintext, N=20, 10k params",
+                "name": "secagg bytes per hospital per round vs plaintext, N=20, 10k params",
                 "target": "<= 3x",
                 "value": f"{ratio}x ({target['secagg']['hospital_bytes']} vs "
                 f"{target['plaintext_bytes']} bytes)",
