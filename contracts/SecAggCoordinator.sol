@@ -22,6 +22,8 @@ contract SecAggCoordinator is ISecAggCoordinator {
     mapping(bytes32 study => mapping(uint64 round => RevealRecord[])) private _reveals;
     mapping(bytes32 study => mapping(uint64 round => mapping(address hospital => bool))) private
         _revealed;
+    mapping(bytes32 study => mapping(uint64 round => mapping(address hospital => bool))) private
+        _survivor;
 
     /// @param studies The study registry (members, aggregator).
     /// @param rounds The round ledger (open rounds, who submitted).
@@ -85,7 +87,9 @@ contract SecAggCoordinator is ISecAggCoordinator {
         address[] memory members = _studies.hospitals(study);
         for (uint256 i = 0; i < members.length; ++i) {
             HospitalKeys storage k = _keys[study][members[i]];
-            if (_onRoster(k, r.openedBlock) && !_rounds.hasSubmitted(study, round, members[i])) {
+            if (_rounds.hasSubmitted(study, round, members[i])) {
+                _survivor[study][round][members[i]] = true;
+            } else if (_onRoster(k, r.openedBlock)) {
                 k.burnedBlock = block.number;
                 emit KeyBurned(study, members[i], k.epoch, round);
             }
@@ -100,9 +104,7 @@ contract SecAggCoordinator is ISecAggCoordinator {
         RoundPhase storage p = _phases[study][round];
         if (p.closedBlock == 0) revert SubmissionsNotClosed(study, round);
         if (p.abortedBlock != 0) revert RoundAlreadyAborted(study, round);
-        if (!_submittedBeforeClose(study, round, msg.sender, p.submittedAtClose)) {
-            revert NotASurvivor(study, round, msg.sender);
-        }
+        if (!_survivor[study][round][msg.sender]) revert NotASurvivor(study, round, msg.sender);
         if (_revealed[study][round][msg.sender]) revert AlreadyRevealed(study, round, msg.sender);
         if (revealHash == bytes32(0)) revert SecAggZeroValue();
         _revealed[study][round][msg.sender] = true;
@@ -177,18 +179,6 @@ contract SecAggCoordinator is ISecAggCoordinator {
 
     function _onRoster(HospitalKeys storage k, uint256 opened) private view returns (bool) {
         return k.dealtBlock != 0 && k.dealtBlock < opened && k.burnedBlock == 0;
-    }
-
-    function _submittedBeforeClose(bytes32 study, uint64 round, address hospital, uint32 atClose)
-        private
-        view
-        returns (bool)
-    {
-        IRoundLedger.Update[] memory updates = _rounds.getUpdates(study, round);
-        for (uint256 i = 0; i < atClose && i < updates.length; ++i) {
-            if (updates[i].hospital == hospital) return true;
-        }
-        return false;
     }
 
     function _checkMember(bytes32 study) private view {

@@ -12,6 +12,7 @@ from chain.audit.exclusion import Exclusion
 from chain.audit.freshness import Freshness
 from chain.audit.membership import Membership
 from chain.audit.round_sequence import RoundSequence
+from chain.audit.secagg import SecAggSum
 
 __all__ = ["CHECKS", "DEFAULT_CHECKS"]
 
@@ -23,6 +24,7 @@ DEFAULT_CHECKS: Final[tuple[Check, ...]] = (
     Freshness(),
     Aggregation(),
     Exclusion(),
+    SecAggSum(),
 )
 CHECKS: Final = tuple(check.name for check in DEFAULT_CHECKS)
 """The names of the checks every audit runs."""

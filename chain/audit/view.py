@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from chain.audit.secagg_view import read_secagg_rounds
 from chain.deploy import Ledger
 from chain.errors import UnknownStudyError
 from chain.events import HospitalAdded, HospitalRemoved, LedgerEvent, UpdateSubmitted
@@ -23,6 +24,7 @@ from consent.events import ConsentGranted, ConsentRevoked, EventPosition
 from consent.ids import Address, Bytes32, StudyId
 from consent.records import RoundRecord
 from consent.rounds import UpdateRecord
+from consent.secagg.records import SecAggRoundRecord
 
 __all__ = ["AuditView", "ConsentEvent", "LedgerView", "MembershipEvent"]
 
@@ -87,6 +89,10 @@ class AuditView(Protocol):
         """Proof files that claim the format but could not be read."""
         ...
 
+    def secagg(self, round_: int) -> SecAggRoundRecord | None:
+        """`round_`'s public secagg transcript on chain, if the study runs in mode "secagg"."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class LedgerView:
@@ -102,6 +108,11 @@ class LedgerView:
     published: ExclusionProofs
     block_times: Mapping[int, int] = field(default_factory=dict)
     """Block number -> timestamp, for the blocks updates landed in (the expiry rule's input)."""
+    secagg_rounds: Mapping[int, SecAggRoundRecord] = field(default_factory=dict)
+
+    def secagg(self, round_: int) -> SecAggRoundRecord | None:
+        """`round_`'s secagg record (None in mode "sealed")."""
+        return self.secagg_rounds.get(round_)
 
     def updates(self, round_: int) -> Sequence[UpdateRecord]:
         """The updates recorded in `round_`."""
@@ -159,7 +170,19 @@ class LedgerView:
             p.block_number: ledger.chain.block_timestamp(p.block_number)
             for p in submissions.values()
         }
-        return cls(study, block, rounds, consent, membership, submissions, artifacts, proofs, times)
+        secagg = read_secagg_rounds(ledger, artifacts, study, len(rounds))
+        return cls(
+            study,
+            block,
+            rounds,
+            consent,
+            membership,
+            submissions,
+            artifacts,
+            proofs,
+            times,
+            secagg,
+        )
 
 
 def _chunked(

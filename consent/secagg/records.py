@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from consent.ids import Address, Bytes32
+from consent.secagg.protocol import RosterEntry
+from consent.secagg.ring import RingParams
 
-__all__ = ["HospitalKeysRecord", "RevealRecord", "SecAggPhase"]
+__all__ = ["HospitalKeysRecord", "RevealRecord", "SecAggPhase", "SecAggRoundRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +55,15 @@ class RevealRecord:
     reveal_hash: Bytes32
     reveal_cid: str
     revealed_block: int
+
+
+@dataclass(frozen=True, slots=True)
+class SecAggRoundRecord:
+    """Everything public about one secagg round: what anyone needs to recompute its sum."""
+
+    threshold: int
+    params: RingParams
+    roster: tuple[RosterEntry, ...]
+    key_deals: dict[Address, HospitalKeysRecord]
+    phase: SecAggPhase
+    reveals: tuple[RevealRecord, ...]
