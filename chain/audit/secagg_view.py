@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from chain.deploy import Ledger
 from chain.store import ArtifactNotFoundError, ArtifactReader, CorruptArtifactError, InvalidCidError
 from consent.formats import FormatError
+from consent.formats.privacy import PrivacySpec
 from consent.formats.study_plan import PlanDocument
 from consent.ids import StudyId
 from consent.secagg import RingParams, RosterEntry, SecAggParamsError
@@ -16,13 +15,8 @@ __all__ = ["read_secagg_rounds", "ring_params_of"]
 
 
 def ring_params_of(plan: PlanDocument) -> RingParams:
-    """The ring parameters the plan's `extensions["secagg"]` names (defaults where absent)."""
-    options: dict[str, Any] = dict(plan.extensions.get("secagg", {}))
-    known = {"scale_bits": int, "clip": float, "max_weight_sum": int}
-    try:
-        return RingParams(**{k: cast(options[k]) for k, cast in known.items() if k in options})
-    except (TypeError, ValueError) as exc:
-        raise FormatError(f"bad secagg options in the study plan: {exc}") from exc
+    """The ring parameters of the plan's privacy section (`consent.formats.privacy`)."""
+    return PrivacySpec.from_extensions(plan.extensions).ring
 
 
 def read_secagg_rounds(

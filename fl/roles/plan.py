@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from torch import Tensor
 
 from consent.formats import FormatError
+from consent.formats.privacy import PRIVACY_KEY, PrivacyMode, PrivacySpec
 from consent.formats.study_plan import DEFAULT_CODEC, DEFAULT_LEARNER, PLAN_FORMAT, PlanDocument
 from fl.codecs import UpdateCodec, make_codec
 from fl.errors import FlError
@@ -51,8 +52,16 @@ class StudyPlan:
     """What every hospital's file must look like (validated before round 0 and every reload)."""
     stats: StudyStats | None = None
     """The federated preprocessing statistics every hospital encodes its rows with."""
+    privacy: PrivacySpec = field(default_factory=PrivacySpec)
+    """The privacy mode (`consent.formats.privacy`); written to the plan's extensions."""
 
     def __post_init__(self) -> None:
+        if self.privacy.mode is PrivacyMode.SECAGG:
+            # The protocol core (consent.secagg), the SecAggCoordinator contract and the audit
+            # check exist; the trainer and aggregator roles do not run the secagg round yet.
+            raise MetadataError(
+                "privacy mode 'secagg' is not run by the trainer and aggregator roles yet"
+            )
         if not (math.isfinite(self.round_timeout_s) and self.round_timeout_s >= 0):
             raise MetadataError(f"round_timeout_s must be >= 0, got {self.round_timeout_s!r}")
         self.make_strategy()  # validates name and options
@@ -128,6 +137,7 @@ class StudyPlan:
             round_timeout_s=self.round_timeout_s,
             schema=None if self.schema is None else self.schema.to_json_dict(),
             preprocessing_stats=None if self.stats is None else self.stats.to_json_dict(),
+            extensions=privacy_extensions(self.privacy),
         ).to_json_bytes()
 
     @classmethod
@@ -155,8 +165,16 @@ class StudyPlan:
                     if document.preprocessing_stats is None
                     else StudyStats.from_json_dict(document.preprocessing_stats)
                 ),
+                privacy=PrivacySpec.from_extensions(document.extensions),
             )
         except MetadataError:
             raise
-        except (FlError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (FlError, FormatError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise MetadataError(f"malformed study plan: {exc}") from exc
+
+
+def privacy_extensions(privacy: PrivacySpec) -> dict[str, object]:
+    """The plan extensions that carry `privacy` (none for "sealed", so sealed plans keep their
+    bytes and CIDs)."""
+    section = privacy.to_extension()
+    return {PRIVACY_KEY: section} if section else {}

@@ -36,6 +36,7 @@ from torch import Tensor
 
 from consent.errors import StaleConsentError
 from consent.events import ConsentGranted
+from consent.formats.privacy import PrivacyMode
 from consent.formats.update_envelope import UpdateEnvelope
 from consent.ids import Address, Bytes32, StudyId
 from consent.records import UpdateSubmission
@@ -120,6 +121,7 @@ class Trainer:
         plan: StudyPlan | None = None,
         train_fn: TrainFn | None = None,
         max_stale_retries: int = 5,
+        require_mode: PrivacyMode = PrivacyMode.SEALED,
     ) -> None:
         self.study = StudyId(bytes(study))
         self._ledger = ledger
@@ -131,6 +133,8 @@ class Trainer:
         self._train_fn = train_fn
         """None: the plan's learner's local step."""
         self._max_stale_retries = max_stale_retries
+        self._require_mode = require_mode
+        """The weakest privacy mode this hospital takes part in (`PrivacyModeTooWeakError`)."""
         self._skipped: set[int] = set()
         self._settled: int | None = None
         """The latest round this trainer is done with (see `_latest_round`)."""
@@ -168,6 +172,7 @@ class Trainer:
         if self._plan is None:
             record = self._ledger.study(self.study)
             self._plan = StudyPlan.from_json_bytes(self._store.get(record.metadata_cid))
+        self._plan.privacy.require(self._require_mode)
         return self._plan
 
     # --- protocol ---------------------------------------------------------------------------
