@@ -1,13 +1,14 @@
 """`secagg`: in privacy mode "secagg", anyone recomputes each round's sum from the public
 transcript and checks the finalized model bit for bit.
 
-Per round with a secagg record: the masked updates submitted before the close (bytes checked
-against their on-chain hashes, headers against the sender and its on-chain sample count), the
-survivors' reveals and the dropped hospitals' key deals (each checked against its on-chain hash)
-go through `consent.secagg.recover_sum`; the finalized model must be the base plus the decoded
-mean (`consent.secagg.model`). A forged masked update, a forged reveal, a dealer who dealt
-another key, or a wrong model each fail with the party to blame. An aborted round must have
-been below the threshold and must leave the base model unchanged.
+Per round with a secagg record, these go through `consent.secagg.recover_sum`:
+- the masked updates submitted before the close, their bytes checked against the on-chain
+  hashes and their headers against the sender and its on-chain patient count (the weight);
+- the survivors' reveals and the dropped hospitals' key deals, each checked against its hash.
+The finalized model must be the base plus the decoded mean (`consent.secagg.model`). A forged
+masked update, a forged reveal, a dealer who dealt another key, or a wrong model each fail with
+the party to blame. An aborted round must have been below the threshold and must leave the base
+model unchanged.
 """
 
 from __future__ import annotations
@@ -154,9 +155,9 @@ class SecAggSum:
                 masked = decode_masked_update(data, hospital=update.hospital)
             except MalformedMaskedUpdateError as exc:
                 raise _BlameError(str(exc), update.hospital) from exc
-            if masked.weight != update.num_samples:
+            if masked.weight != update.num_patients:
                 raise _BlameError(
-                    f"masked update weighs {masked.weight}, the chain says {update.num_samples}",
+                    f"masked update weighs {masked.weight}, the chain says {update.num_patients}",
                     update.hospital,
                 )
             updates.append(masked)

@@ -54,10 +54,14 @@ def _open(world: LedgerWorld, round_: int = 0) -> None:
 
 
 def _submit(world: LedgerWorld, hospital: Ledger, round_: int = 0) -> None:
+    """Submit a placeholder masked update; the hospital first gets one consented patient."""
+    index = next(i for i, h in enumerate(world.hospitals) if h is hospital)
+    world.grant(5 - index, index)
     submission = UpdateSubmission(
         update_hash=Bytes32(b"\x02" * 32),
         update_cid="bafkreimasked",
         num_samples=10,
+        num_patients=1,
         data_root=ROOT,
         consent_block=world.chain.block_number(),
     )

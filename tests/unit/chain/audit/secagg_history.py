@@ -32,7 +32,7 @@ from consent.secagg import (
     submit,
 )
 from consent.secagg.model import apply_mean, flatten, model_bytes
-from tests.fixtures.ledger import LedgerWorld, sender_of
+from tests.fixtures.ledger import DEADLINE, LedgerWorld, sender_of
 
 PARAMS = RingParams()
 THRESHOLD = 2
@@ -105,8 +105,11 @@ def build_secagg_round(world: LedgerWorld, store: LocalStore) -> SecAggHistory:
     deltas, weights, masked_cids = {}, {}, {}
     for n, h in enumerate(submitters, start=1):
         me = sender_of(h)
+        for patient in range(2 * (n - 1), 2 * (n - 1) + min(n, 2)):  # n (at most 2) patients
+            signature = world.consent_sig(patient, h)
+            h.consents.grant(world.study, world.patient(patient), 0, DEADLINE, signature)
         deltas[me] = {k: rng.normal(0, 0.1, v.shape).astype(np.float32) for k, v in base.items()}
-        weights[me] = 10 * n
+        weights[me] = min(n, 2)  # the aggregation weight is the on-chain patient count
         masked = submit(
             context,
             owner=me,
@@ -124,7 +127,8 @@ def build_secagg_round(world: LedgerWorld, store: LocalStore) -> SecAggHistory:
             UpdateSubmission(
                 update_hash=digest,
                 update_cid=cid,
-                num_samples=weights[me],
+                num_samples=10 * n,
+                num_patients=weights[me],
                 data_root=Bytes32(b"\x03" * 32),
                 consent_block=world.chain.block_number(),
             ),
