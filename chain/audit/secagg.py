@@ -155,6 +155,12 @@ class SecAggSum:
                 masked = decode_masked_update(data, hospital=update.hospital)
             except MalformedMaskedUpdateError as exc:
                 raise _BlameError(str(exc), update.hospital) from exc
+            if masked.self_deal.threshold != record.threshold:
+                raise _BlameError(
+                    f"self seed dealt {masked.self_deal.threshold}-of-n, the study's t is "
+                    f"{record.threshold}",
+                    update.hospital,
+                )
             if masked.weight != update.num_patients:
                 raise _BlameError(
                     f"masked update weighs {masked.weight}, the chain says {update.num_patients}",
@@ -191,4 +197,6 @@ class SecAggSum:
                 deals[entry.hospital] = decode_key_deal(data)
             except FormatError as exc:
                 raise _BlameError(f"unreadable key deal: {exc}", entry.hospital) from exc
+            if deals[entry.hospital].deal.threshold != record.threshold:
+                raise _BlameError("mask key dealt with another threshold", entry.hospital)
         return deals

@@ -137,3 +137,16 @@ def test_an_abort_above_threshold_is_named(
     passed, detail, _ = _only(dataclasses.replace(view, secagg_rounds={0: aborted}))
     assert not passed
     assert "threshold 2" in detail
+
+
+def test_a_study_threshold_other_than_the_dealt_one_is_named(
+    secagg_round: tuple[LedgerView, SecAggHistory, LocalStore],
+) -> None:
+    view, history, _ = secagg_round
+    record = view.secagg(0)
+    assert record is not None
+    stricter = dataclasses.replace(record, threshold=3)  # the deals were made 2-of-n
+    passed, detail, hospital = _only(dataclasses.replace(view, secagg_rounds={0: stricter}))
+    assert not passed
+    assert hospital == history.submitted[0]
+    assert "dealt 2-of-n" in detail
