@@ -1,4 +1,4 @@
-"""Deploy the three contracts and attach typed facades to an existing deployment."""
+"""Deploy the contracts and attach typed facades to an existing deployment."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from chain.consent_registry import ConsentRegistry
 from chain.errors import ChainIdMismatchError, DeploymentError, NoContractCodeError
 from chain.manifest import Manifest
 from chain.round_ledger import RoundLedger
+from chain.secagg_coordinator import SecAggCoordinator
 from chain.study_registry import StudyRegistry
 from chain.transactions import Sender
 from consent.ids import Address, parse_address
@@ -28,6 +29,7 @@ _DEPLOY_GAS: Final = {
     "StudyRegistry": 1_500_000,
     "ConsentRegistry": 3_000_000,
     "RoundLedger": 2_500_000,
+    "SecAggCoordinator": 2_500_000,
 }
 
 
@@ -40,6 +42,8 @@ class Ledger:
     studies: StudyRegistry
     consents: ConsentRegistry
     rounds: RoundLedger
+    secagg: SecAggCoordinator | None = None
+    """The secagg coordinator, when the deployment has one."""
 
     def with_sender(self, sender: Sender | None) -> Ledger:
         """The same deployment seen by another sender (another role or key)."""
@@ -66,11 +70,13 @@ def deploy(chain: Chain, sender: Sender) -> Manifest:
     studies, first_block = _deploy_one(chain, sender, "StudyRegistry")
     consents, _ = _deploy_one(chain, sender, "ConsentRegistry", studies)
     rounds, _ = _deploy_one(chain, sender, "RoundLedger", studies, consents)
+    secagg, _ = _deploy_one(chain, sender, "SecAggCoordinator", studies, rounds)
     return Manifest(
         chain_id=chain.chain_id,
         study_registry=studies,
         consent_registry=consents,
         round_ledger=rounds,
+        secagg_coordinator=secagg,
         deploy_block=first_block,
         deployer=sender.address,
         artifact_sha256={name: load_artifact(name).sha256 for name in CONTRACT_NAMES},
@@ -97,4 +103,9 @@ def attach(
         studies=StudyRegistry(chain, manifest.study_registry, sender),
         consents=ConsentRegistry(chain, manifest.consent_registry, sender),
         rounds=RoundLedger(chain, manifest.round_ledger, sender),
+        secagg=(
+            SecAggCoordinator(chain, manifest.secagg_coordinator, sender)
+            if manifest.secagg_coordinator is not None
+            else None
+        ),
     )

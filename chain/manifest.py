@@ -33,14 +33,19 @@ class Manifest:
     """The JSON-RPC URL it was deployed through (commands use it unless given `--rpc`)."""
     ipfs: str | None = None
     """The artifact store named at deployment (commands use it unless given `--ipfs`)."""
+    secagg_coordinator: Address | None = None
+    """The SecAggCoordinator (privacy mode "secagg"); None in deployments made before it."""
 
     def addresses(self) -> dict[str, Address]:
         """Contract name -> address."""
-        return {
+        found = {
             "StudyRegistry": self.study_registry,
             "ConsentRegistry": self.consent_registry,
             "RoundLedger": self.round_ledger,
         }
+        if self.secagg_coordinator is not None:
+            found["SecAggCoordinator"] = self.secagg_coordinator
+        return found
 
     def to_json(self) -> str:
         """The manifest as JSON."""
@@ -63,6 +68,11 @@ class Manifest:
                 artifact_sha256={str(k): str(v) for k, v in body["artifact_sha256"].items()},
                 rpc=_optional_text(body, "rpc"),
                 ipfs=_optional_text(body, "ipfs"),
+                secagg_coordinator=(
+                    parse_address(body["secagg_coordinator"])
+                    if body.get("secagg_coordinator")
+                    else None
+                ),
             )
         except (KeyError, TypeError, ValueError, AttributeError, InvalidIdentifierError) as exc:
             if isinstance(exc, DeploymentError):

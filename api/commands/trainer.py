@@ -23,6 +23,7 @@ from api.commands._chain_common import (
 )
 from api.wiring import consent_view, wire_role
 from chain.store import StoreError
+from consent.formats.privacy import PrivacyMode, PrivacyModeTooWeakError
 from fl.errors import FlError
 from fl.roles import StudyPlan, Trainer, TrainerOutcome
 from fl.roles.study_data import load_hospital_data
@@ -86,6 +87,10 @@ def trainer_command(
             help="IPFS RPC API URL, or a local store directory (default: the manifest's)."
         ),
     ] = None,
+    require_mode: Annotated[
+        PrivacyMode,
+        typer.Option(help="Refuse a study whose privacy mode is weaker (sealed < secagg)."),
+    ] = PrivacyMode.SEALED,
     as_json: JsonOption = False,
 ) -> None:
     """Take part in every round: sync consent, train on consented rows only, seal, submit."""
@@ -103,8 +108,9 @@ def trainer_command(
             plan = StudyPlan.from_json_bytes(
                 wiring.store.get(wiring.port.study(study_ref).metadata_cid)
             )
+            plan.privacy.require(require_mode)
             dataset = load_hospital_data(data, plan)
-        except (FlError, StoreError) as exc:
+        except (FlError, StoreError, PrivacyModeTooWeakError) as exc:
             view.index.close()
             fail(str(exc))
         trainer = Trainer(
@@ -115,6 +121,7 @@ def trainer_command(
             dataset=dataset,
             state_dir=folder,
             plan=plan,
+            require_mode=require_mode,
         )
         try:
             trainer.run(
@@ -123,7 +130,7 @@ def trainer_command(
                 stop=stop,
                 on_outcome=lambda o: emit(as_json, _payload(o), _describe(o)),
             )
-        except (FlError, StoreError) as exc:
+        except (FlError, StoreError, PrivacyModeTooWeakError) as exc:
             fail(str(exc))
         except KeyboardInterrupt:
             fail("interrupted; restart to resume from the chain")

@@ -14,6 +14,7 @@ from chain.audit.freshness import Freshness
 from chain.audit.membership import Membership
 from chain.audit.proof_files import ProofFiles
 from chain.audit.round_sequence import RoundSequence
+from chain.audit.secagg import SecAggSum
 
 __all__ = ["CHECKS", "DEFAULT_CHECKS"]
 
@@ -27,6 +28,7 @@ DEFAULT_CHECKS: Final[tuple[Check, ...]] = (
     Combine(),
     Exclusion(),
     ProofFiles(),
+    SecAggSum(),
 )
 CHECKS: Final = tuple(check.name for check in DEFAULT_CHECKS)
 """The names of the checks every audit runs."""

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from chain.audit.secagg_view import read_secagg_rounds
 from chain.deploy import Ledger
 from chain.errors import UnknownStudyError
 from chain.events import HospitalAdded, HospitalRemoved, LedgerEvent, UpdateSubmitted
@@ -24,6 +25,7 @@ from consent.ids import Address, Bytes32, StudyId
 from consent.purposes import StudyPurpose
 from consent.records import RoundRecord
 from consent.rounds import UpdateRecord
+from consent.secagg.records import SecAggRoundRecord
 
 __all__ = ["AuditView", "ConsentEvent", "LedgerView", "MembershipEvent"]
 
@@ -98,6 +100,10 @@ class AuditView(Protocol):
         """Every published proof file of this study, duplicates included, in load order."""
         ...
 
+    def secagg(self, round_: int) -> SecAggRoundRecord | None:
+        """`round_`'s public secagg transcript on chain, if the study runs in mode "secagg"."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class LedgerView:
@@ -114,6 +120,11 @@ class LedgerView:
     block_times: Mapping[int, int] = field(default_factory=dict)
     """Block number -> timestamp, for the blocks updates landed in (the expiry rule's input)."""
     study_purpose: StudyPurpose | None = None
+    secagg_rounds: Mapping[int, SecAggRoundRecord] = field(default_factory=dict)
+
+    def secagg(self, round_: int) -> SecAggRoundRecord | None:
+        """`round_`'s secagg record (None in mode "sealed")."""
+        return self.secagg_rounds.get(round_)
 
     def updates(self, round_: int) -> Sequence[UpdateRecord]:
         """The updates recorded in `round_`."""
@@ -177,6 +188,7 @@ class LedgerView:
             for p in submissions.values()
         }
         purpose = ledger.studies.study_purpose(study)
+        secagg = read_secagg_rounds(ledger, artifacts, study, len(rounds))
         return cls(
             study,
             block,
@@ -188,6 +200,7 @@ class LedgerView:
             proofs,
             times,
             purpose,
+            secagg,
         )
 
 

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from consent.errors import ConsentError
 from consent.formats import FormatError
+from consent.formats.privacy import PRIVACY_KEY, PrivacyMode, PrivacySpec
 from consent.formats.study_plan import DEFAULT_CODEC, DEFAULT_LEARNER, PLAN_FORMAT, PlanDocument
 from fl.codecs import UpdateCodec, make_codec
 from fl.errors import FlError
@@ -56,8 +57,16 @@ class StudyPlan:
     """Raw 32-byte X25519 public keys of the study's auditors: the codec seals every update to
     them too, so the audit can open each update and recompute each aggregate. Published in the
     plan's `extensions` (key `auditor_seal_keys`, hex), bound to the chain by the plan's CID."""
+    privacy: PrivacySpec = field(default_factory=PrivacySpec)
+    """The privacy mode (`consent.formats.privacy`); written to the plan's extensions."""
 
     def __post_init__(self) -> None:
+        if self.privacy.mode is PrivacyMode.SECAGG:
+            # The protocol core (consent.secagg), the SecAggCoordinator contract and the audit
+            # check exist; the trainer and aggregator roles do not run the secagg round yet.
+            raise MetadataError(
+                "privacy mode 'secagg' is not run by the trainer and aggregator roles yet"
+            )
         if not (math.isfinite(self.round_timeout_s) and self.round_timeout_s >= 0):
             raise MetadataError(f"round_timeout_s must be >= 0, got {self.round_timeout_s!r}")
         self.make_strategy()  # validates name and options
@@ -142,7 +151,10 @@ class StudyPlan:
             round_timeout_s=self.round_timeout_s,
             schema=None if self.schema is None else self.schema.to_json_dict(),
             preprocessing_stats=None if self.stats is None else self.stats.to_json_dict(),
-            extensions=_auditor_extension(self.auditor_seal_keys),
+            extensions={
+                **_auditor_extension(self.auditor_seal_keys),
+                **privacy_extensions(self.privacy),
+            },
         ).to_json_bytes()
 
     @classmethod
@@ -171,10 +183,11 @@ class StudyPlan:
                     else StudyStats.from_json_dict(document.preprocessing_stats)
                 ),
                 auditor_seal_keys=_auditor_keys_of(document.extensions),
+                privacy=PrivacySpec.from_extensions(document.extensions),
             )
         except MetadataError:
             raise
-        except (FlError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (FlError, FormatError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise MetadataError(f"malformed study plan: {exc}") from exc
 
 
@@ -194,3 +207,10 @@ def _auditor_keys_of(extensions: Mapping[str, object]) -> tuple[bytes, ...]:
         return tuple(bytes.fromhex(k.removeprefix("0x")) for k in found)
     except ValueError as exc:
         raise MetadataError(f"{AUDITOR_KEYS_EXTENSION}: {exc}") from exc
+
+
+def privacy_extensions(privacy: PrivacySpec) -> dict[str, object]:
+    """The plan extensions that carry `privacy` (none for "sealed", so sealed plans keep their
+    bytes and CIDs)."""
+    section = privacy.to_extension()
+    return {PRIVACY_KEY: section} if section else {}

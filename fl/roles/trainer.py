@@ -35,6 +35,7 @@ from torch import Tensor
 
 from consent.errors import StaleConsentError
 from consent.events import ConsentGranted
+from consent.formats.privacy import PrivacyMode
 from consent.ids import Address, Bytes32, StudyId
 from consent.purposes import GRU_BIT, StudyPurpose
 from consent.records import UpdateSubmission
@@ -119,6 +120,7 @@ class Trainer:
         plan: StudyPlan | None = None,
         train_fn: TrainFn | None = None,
         max_stale_retries: int = 5,
+        require_mode: PrivacyMode = PrivacyMode.SEALED,
     ) -> None:
         self.study = StudyId(bytes(study))
         self._ledger = ledger
@@ -130,6 +132,8 @@ class Trainer:
         self._train_fn = train_fn
         """None: the plan's learner's local step."""
         self._max_stale_retries = max_stale_retries
+        self._require_mode = require_mode
+        """The weakest privacy mode this hospital takes part in (`PrivacyModeTooWeakError`)."""
         self._skipped: set[int] = set()
         self._settled: int | None = None
         """The latest round this trainer is done with (see `_latest_round`)."""
@@ -167,6 +171,7 @@ class Trainer:
         if self._plan is None:
             record = self._ledger.study(self.study)
             self._plan = StudyPlan.from_json_bytes(self._store.get(record.metadata_cid))
+        self._plan.privacy.require(self._require_mode)
         return self._plan
 
     # --- protocol ---------------------------------------------------------------------------
