@@ -19,6 +19,7 @@ from torch import Tensor
 
 from consent.formats import FormatError
 from consent.formats.study_plan import DEFAULT_CODEC, DEFAULT_LEARNER, PLAN_FORMAT, PlanDocument
+from consent.privacy import DP_EXTENSION, DpTerms, DpTermsError
 from fl.codecs import UpdateCodec, make_codec
 from fl.errors import FlError
 from fl.learner import Learner
@@ -51,6 +52,10 @@ class StudyPlan:
     """What every hospital's file must look like (validated before round 0 and every reload)."""
     stats: StudyStats | None = None
     """The federated preprocessing statistics every hospital encodes its rows with."""
+    dp: DpTerms | None = None
+    """Privacy mode "dp" (`consent.privacy`): stored as the plan's `extensions["dp"]`. A reader
+    that ignores it cannot submit anyway: the `PrivacyBudget` contract refuses an uncharged
+    update in a dp study."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.round_timeout_s) and self.round_timeout_s >= 0):
@@ -105,11 +110,19 @@ class StudyPlan:
             raise MetadataError(f"bad codec in plan: {exc}") from exc
 
     def make_learner(self) -> Learner:
-        """The configured learner."""
+        """The configured learner; in dp mode wrapped in the DP learner (`fl.privacy`)."""
         try:
-            return make_learner(self.learner)
+            learner = make_learner(self.learner)
         except FlError as exc:
             raise MetadataError(f"bad learner in plan: {exc}") from exc
+        if self.dp is None:
+            return learner
+        from fl.privacy import make_dp_learner  # opacus is the optional extra `dp`
+
+        try:
+            return make_dp_learner(learner, self.dp)
+        except FlError as exc:
+            raise MetadataError(f"bad dp terms in plan: {exc}") from exc
 
     def initial_state(self) -> dict[str, Tensor]:
         """Round 0's base model."""
@@ -128,6 +141,7 @@ class StudyPlan:
             round_timeout_s=self.round_timeout_s,
             schema=None if self.schema is None else self.schema.to_json_dict(),
             preprocessing_stats=None if self.stats is None else self.stats.to_json_dict(),
+            extensions={} if self.dp is None else {DP_EXTENSION: self.dp.to_json_dict()},
         ).to_json_bytes()
 
     @classmethod
@@ -155,8 +169,21 @@ class StudyPlan:
                     if document.preprocessing_stats is None
                     else StudyStats.from_json_dict(document.preprocessing_stats)
                 ),
+                dp=_dp_terms(document.extensions),
             )
         except MetadataError:
             raise
         except (FlError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise MetadataError(f"malformed study plan: {exc}") from exc
+
+
+def _dp_terms(extensions: Mapping[str, object]) -> DpTerms | None:
+    body = extensions.get(DP_EXTENSION)
+    if body is None:
+        return None
+    if not isinstance(body, Mapping):
+        raise MetadataError("the plan's dp extension must be an object")
+    try:
+        return DpTerms.from_json_dict(body)
+    except DpTermsError as exc:
+        raise MetadataError(f"bad dp terms in plan: {exc}") from exc
