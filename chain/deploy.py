@@ -15,6 +15,7 @@ from chain.connection import Chain
 from chain.consent_registry import ConsentRegistry
 from chain.errors import ChainIdMismatchError, DeploymentError, NoContractCodeError
 from chain.manifest import Manifest
+from chain.privacy_budget import PrivacyBudget
 from chain.round_ledger import RoundLedger
 from chain.study_registry import StudyRegistry
 from chain.transactions import Sender
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 _DEPLOY_GAS: Final = {
     "StudyRegistry": 1_500_000,
     "ConsentRegistry": 2_000_000,
+    "PrivacyBudget": 2_000_000,
     "RoundLedger": 2_500_000,
 }
 
@@ -40,6 +42,8 @@ class Ledger:
     studies: StudyRegistry
     consents: ConsentRegistry
     rounds: RoundLedger
+    budget: PrivacyBudget | None = None
+    """The privacy budget of dp-mode studies (None for a deployment that predates it)."""
 
     def with_sender(self, sender: Sender | None) -> Ledger:
         """The same deployment seen by another sender (another role or key)."""
@@ -61,16 +65,18 @@ def _deploy_one(chain: Chain, sender: Sender, name: str, *args: str) -> tuple[Ad
 
 
 def deploy(chain: Chain, sender: Sender) -> Manifest:
-    """Deploy StudyRegistry, ConsentRegistry and RoundLedger; the sender becomes the admin and
-    a coordinator. Returns the manifest (write it only once this returned)."""
+    """Deploy StudyRegistry, ConsentRegistry, PrivacyBudget and RoundLedger; the sender becomes
+    the admin and a coordinator. Returns the manifest (write it only once this returned)."""
     studies, first_block = _deploy_one(chain, sender, "StudyRegistry")
     consents, _ = _deploy_one(chain, sender, "ConsentRegistry", studies)
-    rounds, _ = _deploy_one(chain, sender, "RoundLedger", studies, consents)
+    budget, _ = _deploy_one(chain, sender, "PrivacyBudget", studies)
+    rounds, _ = _deploy_one(chain, sender, "RoundLedger", studies, consents, budget)
     return Manifest(
         chain_id=chain.chain_id,
         study_registry=studies,
         consent_registry=consents,
         round_ledger=rounds,
+        privacy_budget=budget,
         deploy_block=first_block,
         deployer=sender.address,
         artifact_sha256={name: load_artifact(name).sha256 for name in CONTRACT_NAMES},
@@ -97,4 +103,7 @@ def attach(
         studies=StudyRegistry(chain, manifest.study_registry, sender),
         consents=ConsentRegistry(chain, manifest.consent_registry, sender),
         rounds=RoundLedger(chain, manifest.round_ledger, sender),
+        budget=None
+        if manifest.privacy_budget is None
+        else PrivacyBudget(chain, manifest.privacy_budget, sender),
     )

@@ -19,7 +19,7 @@ MANIFEST_VERSION: Final = 1
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    """A completed deployment of StudyRegistry, ConsentRegistry and RoundLedger."""
+    """A completed deployment of StudyRegistry, ConsentRegistry, RoundLedger (and PrivacyBudget)."""
 
     chain_id: int
     study_registry: Address
@@ -33,6 +33,8 @@ class Manifest:
     """The JSON-RPC URL it was deployed through (commands use it unless given `--rpc`)."""
     ipfs: str | None = None
     """The artifact store named at deployment (commands use it unless given `--ipfs`)."""
+    privacy_budget: Address | None = None
+    """The PrivacyBudget contract (absent from manifests written before dp mode)."""
 
     def addresses(self) -> dict[str, Address]:
         """Contract name -> address."""
@@ -40,7 +42,7 @@ class Manifest:
             "StudyRegistry": self.study_registry,
             "ConsentRegistry": self.consent_registry,
             "RoundLedger": self.round_ledger,
-        }
+        } | ({} if self.privacy_budget is None else {"PrivacyBudget": self.privacy_budget})
 
     def to_json(self) -> str:
         """The manifest as JSON."""
@@ -63,6 +65,7 @@ class Manifest:
                 artifact_sha256={str(k): str(v) for k, v in body["artifact_sha256"].items()},
                 rpc=_optional_text(body, "rpc"),
                 ipfs=_optional_text(body, "ipfs"),
+                privacy_budget=_optional_address(body, "privacy_budget"),
             )
         except (KeyError, TypeError, ValueError, AttributeError, InvalidIdentifierError) as exc:
             if isinstance(exc, DeploymentError):
@@ -75,6 +78,11 @@ def _optional_text(body: dict[str, Any], key: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise DeploymentError(f"malformed deployment manifest: {key} is not a string")
     return value or None
+
+
+def _optional_address(body: dict[str, Any], key: str) -> Address | None:
+    value = body.get(key)
+    return None if value is None else parse_address(value)
 
 
 def save_manifest(manifest: Manifest, path: Path) -> None:

@@ -28,7 +28,9 @@ __all__ = [
     "DEFAULT_ORDERS",
     "DP_EXTENSION",
     "SCALE",
+    "BudgetExhaustedError",
     "BudgetLedger",
+    "BudgetRecord",
     "DpLevel",
     "DpTerms",
     "DpTermsError",
@@ -55,6 +57,14 @@ DP_LEVELS: Final[tuple[DpLevel, ...]] = get_args(DpLevel)
 
 class DpTermsError(ConsentError, ValueError):
     """DP terms that do not describe a valid mechanism or budget."""
+
+
+class BudgetExhaustedError(ConsentError, RuntimeError):
+    """A hospital's next round would leave no RDP order under its cap.
+
+    Raised by the trainer before it trains, and (as `chain.budget_errors.BudgetExhaustedError`,
+    a subclass) when the `PrivacyBudget` contract refuses a charge.
+    """
 
 
 def to_fixed_down(value: float) -> int:
@@ -209,9 +219,7 @@ class BudgetLedger:
     def affords(self, increment: Sequence[int]) -> bool:
         """Whether after `increment` at least one order is still at or under its cap."""
         self._check(increment)
-        return any(
-            s + i <= c for s, i, c in zip(self.spent, increment, self.caps, strict=True)
-        )
+        return any(s + i <= c for s, i, c in zip(self.spent, increment, self.caps, strict=True))
 
     def after(self, increment: Sequence[int]) -> BudgetLedger:
         """The ledger with `increment` added (whether or not it is affordable)."""
@@ -231,3 +239,19 @@ class BudgetLedger:
                 return 2**63 - 1
             best = max(best, (c - s) // i)
         return best
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRecord:
+    """A dp-mode study's budget as the `PrivacyBudget` contract holds it: the terms (read back
+    from fixed point), the caps it enforces and the block they were fixed at."""
+
+    terms: DpTerms
+    caps: tuple[int, ...]
+    orders: tuple[int, ...]
+    """The orders in fixed point, as stored."""
+    configured_block: int
+
+    def fresh_ledger(self) -> BudgetLedger:
+        """A ledger under these caps with nothing spent."""
+        return BudgetLedger.fresh(self.caps)

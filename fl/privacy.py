@@ -168,9 +168,10 @@ def _loss_fn(spec: ModelSpec) -> nn.Module:
 def _check_accountant(terms: DpTerms, accountant: RDPAccountant) -> None:
     recorded = rdp_of_history(accountant, terms.orders)
     declared = rdp_increment(terms)
-    if any(not math.isclose(r, d, rel_tol=1e-9, abs_tol=1e-9) for r, d in zip(
-        recorded, declared, strict=True
-    )):
+    if any(
+        not math.isclose(r, d, rel_tol=1e-9, abs_tol=1e-9)
+        for r, d in zip(recorded, declared, strict=True)
+    ):
         raise AccountantMismatchError(
             f"Opacus' accountant recorded {accountant.history}, not the declared mechanism"
         )
@@ -183,7 +184,9 @@ class RecordDpLearner(Learner):
 
     def __init__(self, inner: Learner, terms: DpTerms, *, noise_seed: int | None = None) -> None:
         if inner.name != "sgd-delta":
-            raise TrainingConfigError(f"record-level DP needs the sgd-delta learner, not {inner.name}")
+            raise TrainingConfigError(
+                f"record-level DP needs the sgd-delta learner, not {inner.name}"
+            )
         self.inner, self.terms, self._noise_seed = inner, terms, noise_seed
 
     def local_step(
@@ -239,7 +242,9 @@ class ClientDpLearner(Learner):
 
     def __init__(self, inner: Learner, terms: DpTerms, *, noise_seed: int | None = None) -> None:
         if inner.name != "sgd-delta":
-            raise TrainingConfigError(f"client-level DP needs the sgd-delta learner, not {inner.name}")
+            raise TrainingConfigError(
+                f"client-level DP needs the sgd-delta learner, not {inner.name}"
+            )
         self.inner, self.terms, self._noise_seed = inner, terms, noise_seed
 
     def local_step(
