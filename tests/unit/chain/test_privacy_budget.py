@@ -45,12 +45,14 @@ def _submission(world: LedgerWorld) -> UpdateSubmission:
         update_hash=Bytes32(b"\x02" * 32),
         update_cid="bafkreiupdate",
         num_samples=10,
+        num_patients=1,
         data_root=Bytes32(b"\x03" * 32),
         consent_block=world.chain.block_number(),
     )
 
 
 def _open_round(world: LedgerWorld) -> None:
+    world.grant(5, 0)  # an update names at least one consenting patient
     world.aggregator.rounds.open_round(world.study, 0, Bytes32(b"\x01" * 32), "bafkreibase")
 
 
@@ -90,7 +92,8 @@ def test_charges_add_and_overspend_is_refused_with_nothing_changed(
     # an increment that keeps only the highest order under its cap, twice over
     step = (caps[0] + 1, caps[1] + 1, caps[2] // 2)
     charged = hospital.charge(world.study, 0, step)
-    assert charged.increment == step and charged.hospital == me and charged.round == 0
+    assert charged.increment == step
+    assert (charged.hospital, charged.round) == (me, 0)
     hospital.charge(world.study, 1, step)
     assert hospital.spent(world.study, me) == tuple(2 * s for s in step)
     with pytest.raises(BudgetExhaustedError) as refused:
