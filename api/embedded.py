@@ -34,7 +34,6 @@ from fl.data import Examples, RecordDataset
 from fl.ports import RoundState
 from fl.roles import Aggregator, AggregatorOutcome, StudyPlan, Trainer, TrainerOutcome
 from fl.roles.trainer import TrainFn
-from fl.train import train_local
 
 __all__ = ["EmbeddedStudy", "RoundReport"]
 
@@ -70,7 +69,7 @@ class EmbeddedStudy:
         plan: StudyPlan,
         aggregator: Aggregator,
         workdir: Path,
-        train_fn: TrainFn,
+        train_fn: TrainFn | None,
     ) -> None:
         self.chain = chain
         self.coordinator = coordinator
@@ -97,7 +96,7 @@ class EmbeddedStudy:
         test_set: Examples | None = None,
         min_updates: int = 1,
         name: str = "embedded-study",
-        train_fn: TrainFn = train_local,
+        train_fn: TrainFn | None = None,
         rpc: str = "eth-tester",
         store: ArtifactStore | None = None,
     ) -> EmbeddedStudy:
@@ -134,6 +133,8 @@ class EmbeddedStudy:
             min_updates=min_updates,
             metadata_cid=store.put(plan.to_json_bytes()),
         )
+        if plan.dp is not None and coordinator.budget is not None:  # dp mode: caps fixed now
+            coordinator.budget.configure(study, plan.dp)
         for ledger in hospital_ledgers:
             assert ledger.rounds.sender is not None
             coordinator.studies.add_hospital(study, ledger.rounds.sender.address)
@@ -220,7 +221,7 @@ class EmbeddedStudy:
         if self.aggregator.start() is None:
             record = self.aggregator.current_round()
             if record is None or record.state != RoundState.OPEN:
-                raise RuntimeError("every planned round is finalized")
+                raise RuntimeError(self.aggregator.ended or "every planned round is finalized")
         outcomes = {self.hospital(k): trainer.step() for k, trainer in self.trainers.items()}
         record = self.aggregator.current_round()
         assert record is not None

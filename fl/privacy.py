@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import math
 import secrets
+import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import torch
@@ -37,7 +38,7 @@ from opacus.optimizers import DPOptimizer
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-from consent.privacy import DpTerms, to_fixed_up
+from consent.privacy import BudgetLedger, DpTerms, to_fixed_up
 from fl.aggregate import state_delta
 from fl.data import HospitalDataset
 from fl.errors import DataError, FlError, NoTrainingDataError, TrainingConfigError
@@ -50,13 +51,14 @@ from fl.strategy import (
     Strategy,
     UpdateDecision,
 )
-from fl.train import LocalResult, LocalTrainingConfig
+from fl.train import LocalResult, LocalTrainingConfig, loss_function
 
 __all__ = [
     "AccountantMismatchError",
     "ClientDpLearner",
     "DpSgdResult",
     "RecordDpLearner",
+    "calibrate_noise",
     "clip_update",
     "dp_sgd",
     "make_dp_learner",
@@ -151,7 +153,9 @@ def dp_sgd(
             optimizer.zero_grad(set_to_none=True)
             if len(batch_x):
                 loss = loss_fn(private(batch_x).squeeze(-1), batch_y)
-                loss.backward()
+                with warnings.catch_warnings():  # Opacus' hooks on inputs that need no grad
+                    warnings.filterwarnings("ignore", "Full backward hook", UserWarning)
+                    loss.backward()
                 total += float(loss.detach())
             else:  # an empty Poisson batch still takes a (noise-only) step, as Opacus does
                 private(features[:0])
@@ -159,10 +163,6 @@ def dp_sgd(
             steps += 1
     private.to_standard_module()  # removes Opacus' hooks from `model`
     return DpSgdResult(steps, total / steps, accountant)
-
-
-def _loss_fn(spec: ModelSpec) -> nn.Module:
-    return nn.BCEWithLogitsLoss() if spec.task == "classification" else nn.MSELoss()
 
 
 def _check_accountant(terms: DpTerms, accountant: RDPAccountant) -> None:
@@ -204,7 +204,7 @@ class RecordDpLearner(Learner):
             raise TrainingConfigError("DP-SGD runs plain SGD: no momentum, adam or proximal term")
         model = load_state(spec, base)
         done = dp_sgd(
-            model, _loss_fn(spec), dataset.features, dataset.labels, self.terms,
+            model, loss_function(spec), dataset.features, dataset.labels, self.terms,
             lr=config.lr, noise_seed=self._noise_seed, sample_seed=config.seed,
         )  # fmt: skip
         _check_accountant(self.terms, done.accountant)
@@ -285,6 +285,28 @@ class ClientDpLearner(Learner):
         weight = 1.0 / len(updates)
         decisions = tuple(UpdateDecision(u.client_id, True, weight) for u in updates)
         return Aggregation(state, decisions)
+
+
+def calibrate_noise(terms: DpTerms, rounds: int, *, tolerance: float = 1e-3) -> DpTerms:
+    """`terms` with the smallest noise multiplier (to `tolerance`) under which `rounds` rounds fit
+    the caps in the contract's own fixed-point arithmetic (bisection: RDP falls as sigma rises)."""
+    if rounds < 1:
+        raise TrainingConfigError(f"rounds must be >= 1, got {rounds}")
+
+    def fits(sigma: float) -> bool:
+        trial = replace(terms, noise_multiplier=sigma)
+        ledger = BudgetLedger.fresh(trial.caps_fixed())
+        return ledger.rounds_left(rdp_increment_fixed(trial)) >= rounds
+
+    low, high = 0.05, 1.0
+    while not fits(high):
+        low, high = high, high * 2
+        if high > 1e4:
+            raise TrainingConfigError(f"no noise multiplier fits {rounds} rounds in the caps")
+    while high - low > tolerance:
+        middle = (low + high) / 2
+        low, high = (low, middle) if fits(middle) else (middle, high)
+    return replace(terms, noise_multiplier=high)
 
 
 def make_dp_learner(inner: Learner, terms: DpTerms) -> Learner:
