@@ -25,6 +25,7 @@ import uvicorn
 from api.app import create_app
 from api.embedded import EmbeddedStudy, RoundReport
 from api.services import Services
+from api.wiring import audit_checks
 from chain.audit import AuditReport, AuditVerifier
 from chain.devnet import free_port
 from chain.exclusions import ExclusionProofs
@@ -275,7 +276,10 @@ def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult
             proofs_dir = out / "proofs"
             study.write_exclusion_proofs(proofs_dir)
             verifier = AuditVerifier(
-                study.coordinator, study.store, ExclusionProofs.load(proofs_dir)
+                study.coordinator,
+                study.store,
+                ExclusionProofs.load(proofs_dir),
+                checks=audit_checks(),
             )
             result.audit = verifier.verify(study.study)
         result.seconds = time.perf_counter() - started

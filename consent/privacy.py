@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, get_args
 
 from consent.errors import ConsentError
+from consent.ids import Address
 
 __all__ = [
     "DEFAULT_ORDERS",
@@ -31,6 +32,7 @@ __all__ = [
     "BudgetExhaustedError",
     "BudgetLedger",
     "BudgetRecord",
+    "BudgetSnapshot",
     "DpLevel",
     "DpTerms",
     "DpTermsError",
@@ -255,3 +257,14 @@ class BudgetRecord:
     def fresh_ledger(self) -> BudgetLedger:
         """A ledger under these caps with nothing spent."""
         return BudgetLedger.fresh(self.caps)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetSnapshot:
+    """A dp-mode study's on-chain budget at one block, as the audit reads it."""
+
+    record: BudgetRecord
+    charges: Mapping[tuple[int, Address], tuple[int, ...]]
+    """(round, hospital) -> the increment that hospital charged for that round."""
+    spent: Mapping[Address, tuple[int, ...]]
+    """hospital -> its cumulative RDP per order (the contract's ledger)."""

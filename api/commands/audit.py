@@ -19,7 +19,7 @@ from api.commands._chain_common import (
     parse_study,
 )
 from api.report import render_audit_html
-from api.wiring import open_artifacts, open_ledger
+from api.wiring import audit_checks, open_artifacts, open_ledger
 from chain.audit import AuditReport, AuditVerifier
 from chain.exclusions import ExclusionProofs
 
@@ -75,7 +75,9 @@ def verify(
         ledger = open_ledger(rpc, deployment, None)
         found = ExclusionProofs.load(proofs) if proofs is not None else ExclusionProofs()
         store = open_artifacts(ipfs, ledger.manifest)
-        report = AuditVerifier(ledger, store, found).verify(parse_study(study))
+        report = AuditVerifier(ledger, store, found, checks=audit_checks()).verify(
+            parse_study(study)
+        )
     if html is not None:
         html.write_text(render_audit_html(report))
     if as_json:

@@ -19,7 +19,10 @@ thing it checked:
 * `exclusion`: for every patient who revoked consent given to a hospital (and did not grant it to
   that hospital again), or whose consent with it had expired by the block an update landed in,
   every later update of that hospital has a published non-membership proof that verifies against
-  its on-chain `dataRoot`.
+  its on-chain `dataRoot`;
+* `privacy-budget` (dp mode): the caps follow from the on-chain epsilon and delta, every charge
+  equals the RDP accountant's increment for the on-chain terms, and each hospital's ledger is the
+  sum of its charges, with the epsilon spent per hospital and per round.
 
 A new mode adds a module with a class that has a `name` and `run(view) -> list[AuditCheck]`, and
 one line in `registry`; no other check changes. Verification failures are data

@@ -11,6 +11,7 @@ from chain.audit.check import Check
 from chain.audit.exclusion import Exclusion
 from chain.audit.freshness import Freshness
 from chain.audit.membership import Membership
+from chain.audit.privacy import PrivacyBudget
 from chain.audit.round_sequence import RoundSequence
 
 __all__ = ["CHECKS", "DEFAULT_CHECKS"]
@@ -23,6 +24,7 @@ DEFAULT_CHECKS: Final[tuple[Check, ...]] = (
     Freshness(),
     Aggregation(),
     Exclusion(),
+    PrivacyBudget(),  # without an accountant: fails dp-mode studies (see `api.wiring.audit_checks`)
 )
 CHECKS: Final = tuple(check.name for check in DEFAULT_CHECKS)
 """The names of the checks every audit runs."""

@@ -21,6 +21,7 @@ from chain.exclusions import ExclusionFileError, ExclusionProofs, ProofEntry
 from chain.store import ArtifactReader
 from consent.events import ConsentGranted, ConsentRevoked, EventPosition
 from consent.ids import Address, Bytes32, StudyId
+from consent.privacy import BudgetSnapshot
 from consent.records import RoundRecord
 from consent.rounds import UpdateRecord
 
@@ -87,6 +88,11 @@ class AuditView(Protocol):
         """Proof files that claim the format but could not be read."""
         ...
 
+    @property
+    def budget(self) -> BudgetSnapshot | None:
+        """The study's privacy budget (None unless it is a dp-mode study)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class LedgerView:
@@ -102,6 +108,7 @@ class LedgerView:
     published: ExclusionProofs
     block_times: Mapping[int, int] = field(default_factory=dict)
     """Block number -> timestamp, for the blocks updates landed in (the expiry rule's input)."""
+    budget: BudgetSnapshot | None = None
 
     def updates(self, round_: int) -> Sequence[UpdateRecord]:
         """The updates recorded in `round_`."""
@@ -159,7 +166,33 @@ class LedgerView:
             p.block_number: ledger.chain.block_timestamp(p.block_number)
             for p in submissions.values()
         }
-        return cls(study, block, rounds, consent, membership, submissions, artifacts, proofs, times)
+        budget = _budget(ledger, study, rounds, membership)
+        return cls(
+            study, block, rounds, consent, membership, submissions, artifacts, proofs, times, budget
+        )
+
+
+def _budget(
+    ledger: Ledger,
+    study: StudyId,
+    rounds: Sequence[RoundRecord],
+    membership: Sequence[MembershipEvent],
+) -> BudgetSnapshot | None:
+    """The study's budget: every (round, hospital) charge of every hospital ever admitted."""
+    if ledger.budget is None:
+        return None
+    record = ledger.budget.record(study)
+    if record is None:
+        return None
+    hospitals = sorted({e.hospital for e in membership if isinstance(e, HospitalAdded)})
+    charges = {
+        (r.round, h): charged
+        for r in rounds
+        for h in hospitals
+        if (charged := ledger.budget.charged(study, r.round, h)) is not None
+    }
+    spent = {h: ledger.budget.spent(study, h) for h in hospitals}
+    return BudgetSnapshot(record, charges, spent)
 
 
 def _chunked(
