@@ -10,6 +10,7 @@ them out, and the audit verifier rechecks every hash, CID and exclusion proof at
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -23,6 +24,7 @@ import httpx
 import uvicorn
 
 from api.app import create_app
+from api.demo_dp import dp_terms, dp_training, epsilon_spent
 from api.embedded import EmbeddedStudy, RoundReport
 from api.services import Services
 from api.wiring import audit_checks
@@ -69,6 +71,9 @@ class DemoConfig:
     """`eth-tester` (in this process) or the URL of a node with unlocked dev accounts."""
     ipfs: str | None = None
     """An IPFS API URL; default: a local store under `out/store`."""
+    mode: Literal["sealed", "dp"] = "sealed"
+    """Privacy mode: "dp" adds record-level DP-SGD with an on-chain budget of `epsilon`."""
+    epsilon: float = 3.0
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
@@ -77,6 +82,10 @@ class DemoConfig:
             raise DemoError(f"--hospitals must be between 1 and 8, got {self.hospitals}")
         if self.revocations_per_hospital < 0:
             raise DemoError("revocations per hospital must be >= 0")
+        if self.mode not in ("sealed", "dp"):
+            raise DemoError(f"--mode must be sealed or dp, got {self.mode!r}")
+        if not (math.isfinite(self.epsilon) and self.epsilon > 0):
+            raise DemoError(f"--epsilon must be a positive number, got {self.epsilon}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +136,10 @@ class DemoResult:
     """Revoked patient -> their hospital."""
     audit: AuditReport | None = None
     seconds: float = 0.0
+    epsilon_spent: dict[str, float] = field(default_factory=dict)
+    """dp mode: hospital-<k> -> the epsilon its on-chain budget ledger holds."""
+    ended: str | None = None
+    """Why the study stopped before its rounds (dp mode: no budget left), if it did."""
 
 
 @contextmanager
@@ -214,7 +227,13 @@ def _plan(config: DemoConfig, n_features: int, task: str, n_classes: int) -> Stu
     training = LocalTrainingConfig(
         epochs=config.local_epochs, batch_size=32, lr=0.05, seed=config.seed
     )
-    return StudyPlan(model=spec, training=training, init_seed=config.seed, round_timeout_s=0.0)
+    dp = None
+    if config.mode == "dp":
+        training = dp_training(config.local_epochs, config.seed)
+        dp = dp_terms(config.epsilon, config.rounds, config.local_epochs)
+    return StudyPlan(
+        model=spec, training=training, init_seed=config.seed, round_timeout_s=0.0, dp=dp
+    )
 
 
 def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult:
@@ -269,6 +288,10 @@ def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult
                             tx, block = revoke_over_http(client, study, patient)
                             result.revoked[patient.address] = hospitals[k]
                             ev.revoked(patient.address, tx, block)
+                if study.aggregator.done():  # dp mode: no hospital can afford another round
+                    result.ended = study.aggregator.ended
+                    ev.stage(result.ended or "the study ended")
+                    break
                 row = _row(study.run_round(), hospitals)
                 result.rounds.append(row)
                 ev.round_done(row)
@@ -282,6 +305,7 @@ def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult
                 checks=audit_checks(),
             )
             result.audit = verifier.verify(study.study)
+            result.epsilon_spent = epsilon_spent(study.coordinator, study.study, hospitals)
         result.seconds = time.perf_counter() - started
         return result
     finally:
