@@ -72,6 +72,9 @@ def demo(
         int, typer.Option(min=0, help="Patients per hospital who revoke through the web API.")
     ] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the split, the model and the revokers.")] = 0,
+    local_epochs: Annotated[
+        int, typer.Option(min=1, help="Local epochs per round (dp mode: 10 DP-SGD steps each).")
+    ] = 5,
     rpc: Annotated[
         str,
         typer.Option(
@@ -117,6 +120,7 @@ def demo(
             revoke_after=revoke_after,
             revocations_per_hospital=revocations,
             seed=seed,
+            local_epochs=local_epochs,
             rpc=rpc,
             ipfs=ipfs,
             mode=mode,  # type: ignore[arg-type]
