@@ -17,6 +17,7 @@ from api.problems import Problem, install_problem_handlers, problem_responses
 from api.routers import audit, consent, eip712, health, page, patient, rounds
 from api.services import ServiceProvider, Services
 from api.settings import Settings, get_settings
+from api.wiring import default_audit_checks
 from chain.audit import AuditReport, AuditVerifier
 from chain.exclusions import ExclusionProofs
 from consent.ids import StudyId
@@ -43,7 +44,9 @@ def _audit_of(provider: ServiceProvider) -> Callable[[StudyId], AuditReport]:
                 if services.proofs is not None and services.proofs.is_dir()
                 else ExclusionProofs()
             )
-            return AuditVerifier(services.ledger, services.store, proofs).verify(study)
+            return AuditVerifier(
+                services.ledger, services.store, proofs, checks=default_audit_checks()
+            ).verify(study)
 
     return compute
 

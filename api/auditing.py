@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api.wiring import load_seal_key
-from chain.audit import DEFAULT_CHECKS, Check
+from api.wiring import default_audit_checks, load_seal_key
+from chain.audit import Check
 from chain.audit.recompute import Recompute
 from chain.deploy import Ledger
 from chain.store import ArtifactReader
@@ -30,10 +30,12 @@ def read_plan(ledger: Ledger, store: ArtifactReader, study: StudyId) -> StudyPla
 def audit_checks(
     ledger: Ledger, store: ArtifactReader, study: StudyId, auditor_key: Path | None
 ) -> tuple[Check, ...]:
-    """The default checks, plus `recompute` when the auditor gave their key."""
+    """The default checks (`api.wiring.default_audit_checks`), plus `recompute` when the auditor
+    gave their key."""
+    defaults = default_audit_checks()
     if auditor_key is None:
-        return DEFAULT_CHECKS
+        return defaults
     recomputer = AggregateRecomputer(
         plan=read_plan(ledger, store, study), store=store, auditor_key=load_seal_key(auditor_key)
     )
-    return (*DEFAULT_CHECKS, Recompute(recomputer))
+    return (*defaults, Recompute(recomputer))

@@ -10,6 +10,7 @@ them out, and the audit verifier rechecks every hash, CID and exclusion proof at
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -23,8 +24,10 @@ import httpx
 import uvicorn
 
 from api.app import create_app
+from api.demo_dp import dp_terms, dp_training, epsilon_spent
 from api.embedded import EmbeddedStudy, RoundReport
 from api.services import Services
+from api.wiring import default_audit_checks
 from chain.audit import AuditReport, AuditVerifier
 from chain.devnet import free_port
 from chain.exclusions import ExclusionProofs
@@ -74,6 +77,9 @@ class DemoConfig:
     """An IPFS API URL; default: a local store under `out/store`."""
     learner: str | None = None
     """The plan's learner; default: kmeans for iris (clustering), sgd-delta otherwise."""
+    mode: Literal["sealed", "dp"] = "sealed"
+    """Privacy mode: "dp" adds record-level DP-SGD with an on-chain budget of `epsilon`."""
+    epsilon: float = 3.0
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
@@ -82,6 +88,10 @@ class DemoConfig:
             raise DemoError(f"--hospitals must be between 1 and 8, got {self.hospitals}")
         if self.revocations_per_hospital < 0:
             raise DemoError("revocations per hospital must be >= 0")
+        if self.mode not in ("sealed", "dp"):
+            raise DemoError(f"--mode must be sealed or dp, got {self.mode!r}")
+        if not (math.isfinite(self.epsilon) and self.epsilon > 0):
+            raise DemoError(f"--epsilon must be a positive number, got {self.epsilon}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +142,10 @@ class DemoResult:
     """Revoked patient -> their hospital."""
     audit: AuditReport | None = None
     seconds: float = 0.0
+    epsilon_spent: dict[str, float] = field(default_factory=dict)
+    """dp mode: hospital-<k> -> the epsilon its on-chain budget ledger holds."""
+    ended: str | None = None
+    """Why the study stopped before its rounds (dp mode: no budget left), if it did."""
 
 
 @contextmanager
@@ -218,6 +232,10 @@ def _plan(config: DemoConfig, n_features: int, task: str, n_classes: int) -> Stu
     training = LocalTrainingConfig(
         epochs=config.local_epochs, batch_size=32, lr=0.05, seed=config.seed
     )
+    dp = None
+    if config.mode == "dp":
+        training = dp_training(config.local_epochs, config.seed)
+        dp = dp_terms(config.epsilon, config.rounds, config.local_epochs)
     try:
         if task == "clustering":
             spec = ModelSpec.kmeans(n_features, n_classes)
@@ -232,6 +250,7 @@ def _plan(config: DemoConfig, n_features: int, task: str, n_classes: int) -> Stu
             learner=learner,
             init_seed=config.seed,
             round_timeout_s=0.0,
+            dp=dp,
         )
     except (MetadataError, ModelSpecError) as exc:
         raise DemoError(f"--learner {learner} does not fit {config.dataset}: {exc}") from exc
@@ -289,6 +308,10 @@ def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult
                             tx, block = revoke_over_http(client, study, patient)
                             result.revoked[patient.address] = hospitals[k]
                             ev.revoked(patient.address, tx, block)
+                if study.aggregator.done():  # dp mode: no hospital can afford another round
+                    result.ended = study.aggregator.ended
+                    ev.stage(result.ended or "the study ended")
+                    break
                 row = _row(study.run_round(), hospitals)
                 result.rounds.append(row)
                 ev.round_done(row)
@@ -296,9 +319,13 @@ def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult
             proofs_dir = out / "proofs"
             study.write_exclusion_proofs(proofs_dir)
             verifier = AuditVerifier(
-                study.coordinator, study.store, ExclusionProofs.load(proofs_dir)
+                study.coordinator,
+                study.store,
+                ExclusionProofs.load(proofs_dir),
+                checks=default_audit_checks(),
             )
             result.audit = verifier.verify(study.study)
+            result.epsilon_spent = epsilon_spent(study.coordinator, study.study, hospitals)
         result.seconds = time.perf_counter() - started
         return result
     finally:

@@ -40,6 +40,10 @@ def summary_json(result: DemoResult) -> dict[str, Any]:
         "revoked_by_hospital": {p: h for p, h in sorted(result.revoked.items())},
         "revoked_after_round": config.revoke_after,
         "audit": None if result.audit is None else result.audit.to_json(),
+        "mode": config.mode,
+        "epsilon_target": config.epsilon if config.mode == "dp" else None,
+        "epsilon_spent": dict(result.epsilon_spent),
+        "ended": result.ended,
         "api_url": result.api_url,
         "seconds": round(result.seconds, 2),
     }

@@ -133,6 +133,8 @@ class EmbeddedStudy:
             min_updates=min_updates,
             metadata_cid=store.put(plan.to_json_bytes()),
         )
+        if plan.dp is not None and coordinator.budget is not None:  # dp mode: caps fixed now
+            coordinator.budget.configure(study, plan.dp)
         for ledger in hospital_ledgers:
             assert ledger.rounds.sender is not None
             coordinator.studies.add_hospital(study, ledger.rounds.sender.address)
@@ -219,7 +221,7 @@ class EmbeddedStudy:
         if self.aggregator.start() is None:
             record = self.aggregator.current_round()
             if record is None or record.state != RoundState.OPEN:
-                raise RuntimeError("every planned round is finalized")
+                raise RuntimeError(self.aggregator.ended or "every planned round is finalized")
         outcomes = {self.hospital(k): trainer.step() for k, trainer in self.trainers.items()}
         record = self.aggregator.current_round()
         assert record is not None

@@ -14,6 +14,8 @@ from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from chain.audit import DEFAULT_CHECKS, Check
+from chain.audit.privacy import PrivacyBudget
 from chain.connection import ETH_TESTER_CHAIN_ID, connect
 from chain.consent_view import ChainConsentView
 from chain.deploy import Ledger, attach
@@ -31,6 +33,7 @@ __all__ = [
     "DEFAULT_RPC",
     "NoStoreConfiguredError",
     "RoleWiring",
+    "default_audit_checks",
     "load_seal_key",
     "new_seal_key",
     "open_artifacts",
@@ -126,3 +129,13 @@ def load_seal_key(path: Path) -> X25519PrivateKey:
         return load_private_key(bytes.fromhex(text))
     except (ValueError, UnicodeDecodeError) as exc:
         raise KeystoreError(path, "not an X25519 key file (0x + 64 hex digits)") from exc
+
+
+def default_audit_checks() -> tuple[Check, ...]:
+    """Every audit check, the privacy-budget one with Opacus' RDP accountant (`fl.privacy`)."""
+    from fl.privacy import rdp_increment
+
+    return tuple(
+        PrivacyBudget(rdp_increment) if check.name == PrivacyBudget.name else check
+        for check in DEFAULT_CHECKS
+    )

@@ -39,7 +39,13 @@ log = logging.getLogger(__name__)
 
 SOLC_VERSION: Final = "0.8.37"
 EVM_VERSION: Final = "cancun"
-CONTRACT_NAMES: Final = ("StudyRegistry", "ConsentRegistry", "RoundLedger", "SecAggCoordinator")
+CONTRACT_NAMES: Final = (
+    "StudyRegistry",
+    "ConsentRegistry",
+    "PrivacyBudget",
+    "RoundLedger",
+    "SecAggCoordinator",
+)
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
 CONTRACTS_DIR: Final = PROJECT_ROOT / "contracts"

@@ -15,6 +15,7 @@ from chain.connection import Chain
 from chain.consent_registry import ConsentRegistry
 from chain.errors import ChainIdMismatchError, DeploymentError, NoContractCodeError
 from chain.manifest import Manifest
+from chain.privacy_budget import PrivacyBudget
 from chain.round_ledger import RoundLedger
 from chain.secagg_coordinator import SecAggCoordinator
 from chain.study_registry import StudyRegistry
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 _DEPLOY_GAS: Final = {
     "StudyRegistry": 1_500_000,
     "ConsentRegistry": 3_000_000,
+    "PrivacyBudget": 2_000_000,
     "RoundLedger": 2_500_000,
     "SecAggCoordinator": 2_500_000,
 }
@@ -44,6 +46,8 @@ class Ledger:
     rounds: RoundLedger
     secagg: SecAggCoordinator | None = None
     """The secagg coordinator, when the deployment has one."""
+    budget: PrivacyBudget | None = None
+    """The privacy budget of dp-mode studies (None for a deployment that predates it)."""
 
     def with_sender(self, sender: Sender | None) -> Ledger:
         """The same deployment seen by another sender (another role or key)."""
@@ -65,11 +69,12 @@ def _deploy_one(chain: Chain, sender: Sender, name: str, *args: str) -> tuple[Ad
 
 
 def deploy(chain: Chain, sender: Sender) -> Manifest:
-    """Deploy StudyRegistry, ConsentRegistry and RoundLedger; the sender becomes the admin and
-    a coordinator. Returns the manifest (write it only once this returned)."""
+    """Deploy StudyRegistry, ConsentRegistry, PrivacyBudget and RoundLedger; the sender becomes
+    the admin and a coordinator. Returns the manifest (write it only once this returned)."""
     studies, first_block = _deploy_one(chain, sender, "StudyRegistry")
     consents, _ = _deploy_one(chain, sender, "ConsentRegistry", studies)
-    rounds, _ = _deploy_one(chain, sender, "RoundLedger", studies, consents)
+    budget, _ = _deploy_one(chain, sender, "PrivacyBudget", studies)
+    rounds, _ = _deploy_one(chain, sender, "RoundLedger", studies, consents, budget)
     secagg, _ = _deploy_one(chain, sender, "SecAggCoordinator", studies, rounds)
     return Manifest(
         chain_id=chain.chain_id,
@@ -77,6 +82,7 @@ def deploy(chain: Chain, sender: Sender) -> Manifest:
         consent_registry=consents,
         round_ledger=rounds,
         secagg_coordinator=secagg,
+        privacy_budget=budget,
         deploy_block=first_block,
         deployer=sender.address,
         artifact_sha256={name: load_artifact(name).sha256 for name in CONTRACT_NAMES},
@@ -108,4 +114,7 @@ def attach(
             if manifest.secagg_coordinator is not None
             else None
         ),
+        budget=None
+        if manifest.privacy_budget is None
+        else PrivacyBudget(chain, manifest.privacy_budget, sender),
     )

@@ -7,9 +7,13 @@ against it with no adapter layer in between (`chain/` never imports `fl/`; the p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from chain.deploy import Ledger
+from chain.errors import ChainError
 from chain.study_registry import Study
 from consent.ids import Address, Bytes32, StudyId
+from consent.privacy import BudgetLedger, BudgetRecord
 from consent.records import RoundRecord, RoundResult, StudyRecord, UpdateSubmission
 
 __all__ = ["ChainLedger"]
@@ -29,6 +33,7 @@ class ChainLedger:
         self._ledger = ledger
         self._sender = ledger.rounds.sender.address
         self._studies: dict[StudyId, Study] = {}
+        self._budgets: dict[StudyId, BudgetRecord | None] = {}
 
     @property
     def deployment(self) -> Ledger:
@@ -76,3 +81,33 @@ class ChainLedger:
 
     def finalize_round(self, study: StudyId, round_: int, result: RoundResult) -> int:
         return self._ledger.rounds.finalize_round(study, round_, result).position.block_number
+
+    # --- fl.ports.PrivacyBudgetPort -----------------------------------------------------------
+
+    def budget(self, study: StudyId) -> BudgetRecord | None:
+        if self._ledger.budget is None:
+            return None
+        if study not in self._budgets:  # fixed once configured; re-read until it is
+            record = self._ledger.budget.record(study)
+            if record is None:
+                return None
+            self._budgets[study] = record
+        return self._budgets[study]
+
+    def budget_ledger(self, study: StudyId, hospital: Address) -> BudgetLedger:
+        record = self.budget(study)
+        if record is None or self._ledger.budget is None:
+            raise ChainError("not a dp-mode study: it has no privacy budget")
+        return self._ledger.budget.ledger(study, hospital, record)
+
+    def charge_budget(self, study: StudyId, round_: int, increment: Sequence[int]) -> int:
+        if self._ledger.budget is None:
+            raise ChainError("this deployment has no PrivacyBudget contract")
+        return self._ledger.budget.charge(study, round_, increment).position.block_number
+
+    def budget_charged(
+        self, study: StudyId, round_: int, hospital: Address
+    ) -> tuple[int, ...] | None:
+        if self._ledger.budget is None:
+            return None
+        return self._ledger.budget.charged(study, round_, hospital)

@@ -19,7 +19,7 @@ MANIFEST_VERSION: Final = 1
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    """A completed deployment of StudyRegistry, ConsentRegistry and RoundLedger."""
+    """A completed deployment of StudyRegistry, ConsentRegistry, RoundLedger (and PrivacyBudget)."""
 
     chain_id: int
     study_registry: Address
@@ -35,6 +35,8 @@ class Manifest:
     """The artifact store named at deployment (commands use it unless given `--ipfs`)."""
     secagg_coordinator: Address | None = None
     """The SecAggCoordinator (privacy mode "secagg"); None in deployments made before it."""
+    privacy_budget: Address | None = None
+    """The PrivacyBudget contract (absent from manifests written before dp mode)."""
 
     def addresses(self) -> dict[str, Address]:
         """Contract name -> address."""
@@ -45,6 +47,8 @@ class Manifest:
         }
         if self.secagg_coordinator is not None:
             found["SecAggCoordinator"] = self.secagg_coordinator
+        if self.privacy_budget is not None:
+            found["PrivacyBudget"] = self.privacy_budget
         return found
 
     def to_json(self) -> str:
@@ -73,6 +77,7 @@ class Manifest:
                     if body.get("secagg_coordinator")
                     else None
                 ),
+                privacy_budget=_optional_address(body, "privacy_budget"),
             )
         except (KeyError, TypeError, ValueError, AttributeError, InvalidIdentifierError) as exc:
             if isinstance(exc, DeploymentError):
@@ -85,6 +90,11 @@ def _optional_text(body: dict[str, Any], key: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise DeploymentError(f"malformed deployment manifest: {key} is not a string")
     return value or None
+
+
+def _optional_address(body: dict[str, Any], key: str) -> Address | None:
+    value = body.get(key)
+    return None if value is None else parse_address(value)
 
 
 def save_manifest(manifest: Manifest, path: Path) -> None:

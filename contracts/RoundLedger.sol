@@ -2,6 +2,7 @@
 pragma solidity 0.8.37;
 
 import {IConsentRegistry} from "./interfaces/IConsentRegistry.sol";
+import {IPrivacyBudget} from "./interfaces/IPrivacyBudget.sol";
 import {IRoundLedger} from "./interfaces/IRoundLedger.sol";
 import {IStudyRegistry} from "./interfaces/IStudyRegistry.sol";
 
@@ -14,6 +15,7 @@ import {IStudyRegistry} from "./interfaces/IStudyRegistry.sol";
 contract RoundLedger is IRoundLedger {
     IStudyRegistry private immutable _studies;
     IConsentRegistry private immutable _consents;
+    IPrivacyBudget private immutable _budget;
 
     mapping(bytes32 study => uint64) private _roundCount;
     mapping(bytes32 study => mapping(uint64 round => Round)) private _rounds;
@@ -23,9 +25,11 @@ contract RoundLedger is IRoundLedger {
 
     /// @param studies The study registry (members, aggregator, minimum updates).
     /// @param consents The consent registry (last revocation block per hospital).
-    constructor(IStudyRegistry studies, IConsentRegistry consents) {
+    /// @param budget The privacy budget of dp-mode studies (asked once per submission).
+    constructor(IStudyRegistry studies, IConsentRegistry consents, IPrivacyBudget budget) {
         _studies = studies;
         _consents = consents;
+        _budget = budget;
     }
 
     /// @inheritdoc IRoundLedger
@@ -71,6 +75,7 @@ contract RoundLedger is IRoundLedger {
         if (numPatients == 0 || numPatients > active) revert InvalidPatientCount(numPatients, active);
         if (updateHash == bytes32(0) || dataRoot == bytes32(0)) revert ZeroHash();
         if (numSamples == 0) revert ZeroSamples();
+        _budget.requireCharged(study, round, msg.sender); // dp mode: reverts BudgetNotCharged
         _submitted[study][round][msg.sender] = true;
         _updates[study][round].push(
             Update({

@@ -10,11 +10,12 @@ value object of the pure domain (`consent.records`), never a list of loose keywo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from consent.events import ConsentEvent
 from consent.ids import Address, Bytes32, StudyId
 from consent.index import ConsentMask
+from consent.privacy import BudgetLedger, BudgetRecord
 from consent.purposes import StudyPurpose
 from consent.records import RoundRecord, RoundResult, StudyRecord, UpdateSubmission
 from consent.rounds import RoundState, UpdateRecord
@@ -23,6 +24,7 @@ __all__ = [
     "ArtifactStorePort",
     "ConsentViewPort",
     "LedgerPort",
+    "PrivacyBudgetPort",
     "RoundRecord",
     "RoundResult",
     "RoundState",
@@ -84,6 +86,34 @@ class LedgerPort(Protocol):
         Raises `consent.errors.RoundChangedError` when the round holds a different number of
         updates (one landed after the aggregator read the round); nothing changes then.
         """
+        ...
+
+
+@runtime_checkable
+class PrivacyBudgetPort(Protocol):
+    """The privacy budget of dp-mode studies (`PrivacyBudget` contract), as one role sees it.
+
+    `chain.ledger.ChainLedger` satisfies it beside `LedgerPort`; a role given a ledger that
+    does too uses it without being handed it twice.
+    """
+
+    def budget(self, study: StudyId) -> BudgetRecord | None:
+        """The study's terms and caps, or None if it is not a dp-mode study."""
+        ...
+
+    def budget_ledger(self, study: StudyId, hospital: Address) -> BudgetLedger:
+        """`hospital`'s cumulative RDP per order under the study's caps."""
+        ...
+
+    def charge_budget(self, study: StudyId, round_: int, increment: Sequence[int]) -> int:
+        """Charge this sender's RDP `increment` for `round_`; returns the block. Raises
+        `consent.privacy.BudgetExhaustedError` when no order would stay under its cap."""
+        ...
+
+    def budget_charged(
+        self, study: StudyId, round_: int, hospital: Address
+    ) -> tuple[int, ...] | None:
+        """What `hospital` charged for `round_`, or None."""
         ...
 
 

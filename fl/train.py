@@ -36,6 +36,7 @@ __all__ = [
     "OptimizerName",
     "RegressionMetrics",
     "evaluate",
+    "loss_function",
     "predict",
     "train_local",
 ]
@@ -156,6 +157,11 @@ class _ClassIndexCrossEntropy(nn.CrossEntropyLoss):
 
 def _cross_entropy(outputs: Tensor, labels: Tensor) -> Tensor:
     return nn.functional.cross_entropy(outputs, labels.long())
+
+
+def loss_function(spec: ModelSpec) -> nn.Module:
+    """The batch-mean training loss for `spec`'s task (what `train_local` minimises)."""
+    return _loss_fn(spec)
 
 
 def _loss_fn(spec: ModelSpec) -> nn.Module:

@@ -82,6 +82,9 @@ def demo(
         int, typer.Option(min=0, help="Patients per hospital who revoke through the web API.")
     ] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the split, the model and the revokers.")] = 0,
+    local_epochs: Annotated[
+        int, typer.Option(min=1, help="Local epochs per round (dp mode: 10 DP-SGD steps each).")
+    ] = 5,
     rpc: Annotated[
         str,
         typer.Option(
@@ -93,6 +96,12 @@ def demo(
         str | None,
         typer.Option(help="IPFS API URL (e.g. from `consentfl dev up`); default: OUT/store."),
     ] = None,
+    mode: Annotated[
+        str, typer.Option(help="Privacy mode: sealed, or dp (record-level DP-SGD with a budget).")
+    ] = "sealed",
+    epsilon: Annotated[
+        float, typer.Option(min=0.01, help="dp mode: each hospital's epsilon (delta = 1e-5).")
+    ] = 3.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json only.")] = False,
 ) -> None:
     """Run a whole consent-aware study in one process, end to end.
@@ -107,6 +116,8 @@ def demo(
         raise typer.BadParameter(
             "choose breast-cancer, diabetes, digits, wine or iris", param_hint="--dataset"
         )
+    if mode not in ("sealed", "dp"):
+        raise typer.BadParameter("choose sealed or dp", param_hint="--mode")
     if out.exists() and any(out.iterdir()):
         raise typer.BadParameter(f"{out} is not empty: choose a new --out", param_hint="--out")
     logging.basicConfig(level=logging.WARNING)
@@ -119,9 +130,12 @@ def demo(
             revoke_after=revoke_after,
             revocations_per_hospital=revocations,
             seed=seed,
+            local_epochs=local_epochs,
             rpc=rpc,
             ipfs=ipfs,
             learner=learner,
+            mode=mode,  # type: ignore[arg-type]
+            epsilon=epsilon,
         )
         console = Console(stderr=True, quiet=as_json)
         with Progress(
@@ -169,6 +183,11 @@ def demo(
         audit = result.audit
         verdict = "[green]PASSED[/]" if audit is not None and audit.passed else "[red]FAILED[/]"
         checks = 0 if audit is None else len(audit.checks)
+        if result.epsilon_spent:
+            spent = ", ".join(f"{h} {e:.3f}" for h, e in result.epsilon_spent.items())
+            _console.print(f"epsilon spent of {epsilon} (delta 1e-5): {spent}")
+        if result.ended:
+            _console.print(result.ended)
         _console.print(f"audit: {verdict} ({checks} checks)  ->  {paths['audit']}")
         _console.print(f"summary: {paths['summary']}   plot: {paths['plot']}")
         _console.print(f"finished in {result.seconds:.1f} s")

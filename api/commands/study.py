@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,6 +20,7 @@ from api.commands._chain_common import (
 from api.wiring import open_ledger
 from consent.ids import Bytes32, parse_address, parse_bytes32
 from consent.purposes import StudyPurpose
+from fl.roles import StudyPlan
 
 __all__ = ["study_app"]
 
@@ -94,6 +96,32 @@ def add_hospital(
         as_json,
         {"hospital": event.hospital, "block": event.position.block_number, "tx": event.tx_hash},
         f"hospital {event.hospital} added in block {event.position.block_number}",
+    )
+
+
+@study_app.command("configure-budget")
+def configure_budget(
+    deployment: DeploymentOption,
+    key: KeyOption,
+    study: StudyOption,
+    plan: Annotated[Path, typer.Option(help="The study plan JSON (its dp terms are used).")],
+    rpc: RpcOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """dp mode: fix the study's privacy budget (its caps) from the plan, once, before round 0."""
+    with cli_errors():
+        terms = StudyPlan.from_json_bytes(plan.read_bytes()).dp
+        if terms is None:
+            raise ValueError(f"{plan} has no dp terms (extensions.dp)")
+        ledger = open_ledger(rpc, deployment, key)
+        if ledger.budget is None:
+            raise ValueError("this deployment predates the PrivacyBudget contract")
+        event = ledger.budget.configure(parse_study(study), terms)
+    emit(
+        as_json,
+        {"caps": list(event.caps), "block": event.position.block_number},
+        f"privacy budget fixed in block {event.position.block_number}: epsilon {terms.epsilon} "
+        f"at delta {terms.delta} over {len(event.caps)} orders",
     )
 
 

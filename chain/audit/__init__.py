@@ -19,9 +19,12 @@ thing it checked:
 * `exclusion`: for every patient who revoked consent given to a hospital (and did not grant it to
   that hospital again), or whose consent with it had expired by the block an update landed in,
   every later update of that hospital has a published non-membership proof that verifies against
-  its on-chain `dataRoot`.
+  its on-chain `dataRoot`;
 * `proof-files`: every published proof file, on its own: its data root is one of the hospital's
   on-chain roots, it verifies, and no other file gives a different proof for the same key;
+* `privacy-budget` (dp mode): the caps follow from the on-chain epsilon and delta, every charge
+  equals the RDP accountant's increment for the on-chain terms, and each hospital's ledger is the
+  sum of its charges, with the epsilon spent per hospital and per round;
 * `recompute` (only with an auditor's key, `chain.audit.recompute`): every sealed update opens
   with the auditor's key and every finalized model is recomputed bit-exactly from them.
 

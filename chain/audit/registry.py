@@ -12,6 +12,7 @@ from chain.audit.combine import Combine
 from chain.audit.exclusion import Exclusion
 from chain.audit.freshness import Freshness
 from chain.audit.membership import Membership
+from chain.audit.privacy import PrivacyBudget
 from chain.audit.proof_files import ProofFiles
 from chain.audit.round_sequence import RoundSequence
 from chain.audit.secagg import SecAggSum
@@ -29,6 +30,7 @@ DEFAULT_CHECKS: Final[tuple[Check, ...]] = (
     Exclusion(),
     ProofFiles(),
     SecAggSum(),
+    PrivacyBudget(),  # no accountant here: see `api.wiring.default_audit_checks`
 )
 CHECKS: Final = tuple(check.name for check in DEFAULT_CHECKS)
 """The names of the checks every audit runs."""

@@ -22,6 +22,7 @@ from chain.exclusions import ExclusionFileError, ExclusionProofs, ProofEntry, Pu
 from chain.store import ArtifactReader
 from consent.events import ConsentGranted, ConsentRevoked, EventPosition, PurposesRevoked
 from consent.ids import Address, Bytes32, StudyId
+from consent.privacy import BudgetSnapshot
 from consent.purposes import StudyPurpose
 from consent.records import RoundRecord
 from consent.rounds import UpdateRecord
@@ -104,6 +105,11 @@ class AuditView(Protocol):
         """`round_`'s public secagg transcript on chain, if the study runs in mode "secagg"."""
         ...
 
+    @property
+    def budget(self) -> BudgetSnapshot | None:
+        """The study's privacy budget (None unless it is a dp-mode study)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class LedgerView:
@@ -125,6 +131,8 @@ class LedgerView:
     def secagg(self, round_: int) -> SecAggRoundRecord | None:
         """`round_`'s secagg record (None in mode "sealed")."""
         return self.secagg_rounds.get(round_)
+
+    budget: BudgetSnapshot | None = None
 
     def updates(self, round_: int) -> Sequence[UpdateRecord]:
         """The updates recorded in `round_`."""
@@ -189,6 +197,7 @@ class LedgerView:
         }
         purpose = ledger.studies.study_purpose(study)
         secagg = read_secagg_rounds(ledger, artifacts, study, len(rounds))
+        budget = _budget(ledger, study, rounds, membership)
         return cls(
             study,
             block,
@@ -201,7 +210,31 @@ class LedgerView:
             times,
             purpose,
             secagg,
+            budget,
         )
+
+
+def _budget(
+    ledger: Ledger,
+    study: StudyId,
+    rounds: Sequence[RoundRecord],
+    membership: Sequence[MembershipEvent],
+) -> BudgetSnapshot | None:
+    """The study's budget: every (round, hospital) charge of every hospital ever admitted."""
+    if ledger.budget is None:
+        return None
+    record = ledger.budget.record(study)
+    if record is None:
+        return None
+    hospitals = sorted({e.hospital for e in membership if isinstance(e, HospitalAdded)})
+    charges = {
+        (r.round, h): charged
+        for r in rounds
+        for h in hospitals
+        if (charged := ledger.budget.charged(study, r.round, h)) is not None
+    }
+    spent = {h: ledger.budget.spent(study, h) for h in hospitals}
+    return BudgetSnapshot(record, charges, spent)
 
 
 def _chunked(

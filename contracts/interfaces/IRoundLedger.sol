@@ -140,7 +140,9 @@ interface IRoundLedger {
      * - the round's opened block <= `consentBlock` < block.number (a consent view the trainer
      *   could have read, taken after the round opened);
      * - 0 < `numPatients` <= activeConsentCount(study, caller);
-     * - `updateHash` and `dataRoot` are not zero, `numSamples` > 0.
+     * - `updateHash` and `dataRoot` are not zero, `numSamples` > 0;
+     * - in a dp-mode study, the caller charged `round` in the PrivacyBudget (else it reverts
+     *   with IPrivacyBudget.BudgetNotCharged).
      * Emits an {UpdateSubmitted} event.
      */
     function submitUpdate(

@@ -43,6 +43,7 @@ from consent.records import RoundResult
 from fl.data import Examples
 from fl.ports import ArtifactStorePort, LedgerPort, RoundRecord, RoundState
 from fl.roles.artifacts import Artifact, fetch_verified, sha256
+from fl.roles.budget import BudgetGate
 from fl.roles.collect import RejectedHospital, UpdateIntake
 from fl.roles.errors import RoleError, RoundKeptChangingError
 from fl.roles.loop import run_role
@@ -122,6 +123,8 @@ class Aggregator:
         self._seen_open: dict[int, float] = {}
         self._latest: _LatestRound | None = None
         self._intake: UpdateIntake | None = None
+        self.ended: str | None = None
+        """Why the study ended before `rounds` rounds (dp mode: no budget left), if it did."""
 
     def plan(self) -> StudyPlan:
         """The study's plan, read once from the study's metadata artifact."""
@@ -150,7 +153,9 @@ class Aggregator:
         return None if count == 0 else self._ledger.round(self.study, count - 1)
 
     def done(self) -> bool:
-        """Whether all `rounds` rounds are finalized."""
+        """Whether all `rounds` rounds are finalized (or the privacy budget ended the study)."""
+        if self.ended is not None:
+            return True
         latest = self._latest
         if latest is None:
             record = self.current_round()
@@ -181,7 +186,11 @@ class Aggregator:
         data = self._fetch_verified(record.model_cid, record.model_hash)
         return self._open(record.round + 1, Artifact(data, record.model_hash, record.model_cid))
 
-    def _open(self, round_: int, model: Artifact, state: dict[str, Tensor] | None = None) -> int:
+    def _open(
+        self, round_: int, model: Artifact, state: dict[str, Tensor] | None = None
+    ) -> int | None:
+        if self._budget_exhausted(round_):
+            return None
         cid = model.cid or self._store.put(model.data)
         with self._writing():
             self._ledger.open_round(self.study, round_, model.hash, cid)
@@ -192,6 +201,18 @@ class Aggregator:
             self._base = (round_, state)
         logger.info("opened round %d", round_)
         return round_
+
+    def _budget_exhausted(self, round_: int) -> bool:
+        """dp mode: whether no member hospital can afford `round_` (then the study ends)."""
+        gate = BudgetGate.for_study(self.plan().dp, self._ledger, self.study)
+        if gate is None or gate.anyone_affords(self._ledger.study(self.study).hospitals):
+            return False
+        self.ended = (
+            f"privacy budget exhausted: no hospital can afford round {round_}, "
+            f"the study ends with {round_} round(s)"
+        )
+        logger.warning("%s", self.ended)
+        return True
 
     @contextmanager
     def _writing(self) -> Iterator[None]:

@@ -21,6 +21,7 @@ from consent.errors import ConsentError
 from consent.formats import FormatError
 from consent.formats.privacy import PRIVACY_KEY, PrivacyMode, PrivacySpec
 from consent.formats.study_plan import DEFAULT_CODEC, DEFAULT_LEARNER, PLAN_FORMAT, PlanDocument
+from consent.privacy import DP_EXTENSION, DpTerms, DpTermsError
 from fl.codecs import UpdateCodec, make_codec
 from fl.errors import FlError
 from fl.learner import Learner
@@ -59,6 +60,10 @@ class StudyPlan:
     plan's `extensions` (key `auditor_seal_keys`, hex), bound to the chain by the plan's CID."""
     privacy: PrivacySpec = field(default_factory=PrivacySpec)
     """The privacy mode (`consent.formats.privacy`); written to the plan's extensions."""
+    dp: DpTerms | None = None
+    """Privacy mode "dp" (`consent.privacy`): stored as the plan's `extensions["dp"]`. A reader
+    that ignores it cannot submit anyway: the `PrivacyBudget` contract refuses an uncharged
+    update in a dp study."""
 
     def __post_init__(self) -> None:
         if self.privacy.mode is PrivacyMode.SECAGG:
@@ -128,11 +133,19 @@ class StudyPlan:
             raise MetadataError(f"bad codec in plan: {exc}") from exc
 
     def make_learner(self) -> Learner:
-        """The configured learner."""
+        """The configured learner; in dp mode wrapped in the DP learner (`fl.privacy`)."""
         try:
-            return make_learner(self.learner)
+            learner = make_learner(self.learner)
         except FlError as exc:
             raise MetadataError(f"bad learner in plan: {exc}") from exc
+        if self.dp is None:
+            return learner
+        from fl.privacy import make_dp_learner  # opacus is the optional extra `dp`
+
+        try:
+            return make_dp_learner(learner, self.dp)
+        except FlError as exc:
+            raise MetadataError(f"bad dp terms in plan: {exc}") from exc
 
     def initial_state(self) -> dict[str, Tensor]:
         """Round 0's base model (the learner's: a torch model's weights, or its own state)."""
@@ -154,6 +167,7 @@ class StudyPlan:
             extensions={
                 **_auditor_extension(self.auditor_seal_keys),
                 **privacy_extensions(self.privacy),
+                **({} if self.dp is None else {DP_EXTENSION: self.dp.to_json_dict()}),
             },
         ).to_json_bytes()
 
@@ -184,6 +198,7 @@ class StudyPlan:
                 ),
                 auditor_seal_keys=_auditor_keys_of(document.extensions),
                 privacy=PrivacySpec.from_extensions(document.extensions),
+                dp=_dp_terms(document.extensions),
             )
         except MetadataError:
             raise
@@ -214,3 +229,15 @@ def privacy_extensions(privacy: PrivacySpec) -> dict[str, object]:
     bytes and CIDs)."""
     section = privacy.to_extension()
     return {PRIVACY_KEY: section} if section else {}
+
+
+def _dp_terms(extensions: Mapping[str, object]) -> DpTerms | None:
+    body = extensions.get(DP_EXTENSION)
+    if body is None:
+        return None
+    if not isinstance(body, Mapping):
+        raise MetadataError("the plan's dp extension must be an object")
+    try:
+        return DpTerms.from_json_dict(body)
+    except DpTermsError as exc:
+        raise MetadataError(f"bad dp terms in plan: {exc}") from exc

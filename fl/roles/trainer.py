@@ -37,6 +37,7 @@ from consent.errors import StaleConsentError
 from consent.events import ConsentGranted
 from consent.formats.privacy import PrivacyMode
 from consent.ids import Address, Bytes32, StudyId
+from consent.privacy import BudgetExhaustedError
 from consent.purposes import GRU_BIT, StudyPurpose
 from consent.records import UpdateSubmission
 from consent.smt import DataTree
@@ -47,11 +48,13 @@ from fl.ports import (
     ArtifactStorePort,
     ConsentViewPort,
     LedgerPort,
+    PrivacyBudgetPort,
     RoundRecord,
     RoundState,
     StudyRecord,
 )
 from fl.roles.artifacts import fetch_verified, sha256
+from fl.roles.budget import BudgetGate
 from fl.roles.errors import ConsentRetryExhaustedError, RoleError
 from fl.roles.loop import run_role
 from fl.roles.plan import StudyPlan
@@ -121,8 +124,11 @@ class Trainer:
         train_fn: TrainFn | None = None,
         max_stale_retries: int = 5,
         require_mode: PrivacyMode = PrivacyMode.SEALED,
+        budget: PrivacyBudgetPort | None = None,
     ) -> None:
         self.study = StudyId(bytes(study))
+        self._budget = budget
+        """dp mode: the privacy budget (None: the ledger, if it serves that port too)."""
         self._ledger = ledger
         self._store = store
         self._consent = consent
@@ -220,12 +226,20 @@ class Trainer:
         study = self._ledger.study(self.study)
         if self.hospital not in study.hospitals:
             raise RoleError(f"{self.hospital} is not a member hospital of the study")
-        base = self._base_state(record)
-        selection = self._select(study.purpose)
+        gate = BudgetGate.for_study(self.plan().dp, self._ledger, self.study, self._budget)
         try:
-            prepared = self._prepare(record.round, study, base, selection, retrained=0)
+            if gate is not None:  # dp mode: refuse an unaffordable round before training
+                gate.check(record.round, self.hospital)
+            base = self._base_state(record)
+            prepared = self._prepare(
+                record.round, study, base, self._select(study.purpose), retrained=0
+            )
+            if gate is not None:
+                gate.charge(record.round, self.hospital)
         except NoTrainingDataError:
             return self._skip(record.round, "no consented rows")
+        except BudgetExhaustedError as exc:
+            return self._skip(record.round, str(exc))
         stale = 0
         while True:
             try:
