@@ -154,9 +154,9 @@ def test_h4_a_model_that_is_not_the_aggregate_of_honest_updates_fails_naming_the
     honest = combine_round
 
     def nudged(plan: StudyPlan, base: Mapping[str, Tensor], accepted: list[object]) -> object:
-        state, decisions = honest(plan, base, accepted)  # type: ignore[arg-type]
+        state, decisions, extensions = honest(plan, base, accepted)  # type: ignore[arg-type]
         state["0.bias"] = state["0.bias"] + 1e-3
-        return state, decisions
+        return state, decisions, extensions
 
     monkeypatch.setattr("fl.roles.aggregator.combine_round", nudged)
     study.run_round()
