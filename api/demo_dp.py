@@ -12,7 +12,6 @@ from typing import Final
 from chain.deploy import Ledger
 from consent.ids import Address, StudyId
 from consent.privacy import DpTerms, from_fixed
-from fl.privacy import calibrate_noise
 from fl.train import LocalTrainingConfig
 
 __all__ = ["DP_DELTA", "DP_SAMPLE_RATE", "dp_terms", "dp_training", "epsilon_spent"]
@@ -30,6 +29,8 @@ def dp_training(epochs: int, seed: int) -> LocalTrainingConfig:
 
 def dp_terms(epsilon: float, rounds: int, epochs: int) -> DpTerms:
     """Record-level DP at (`epsilon`, 1e-5): `epochs` passes of Poisson batches per round."""
+    from fl.privacy import calibrate_noise  # opacus (the extra `dp`) loads only in dp mode
+
     steps = epochs * round(1 / DP_SAMPLE_RATE)
     draft = DpTerms(
         epsilon=epsilon,

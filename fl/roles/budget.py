@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from consent.ids import Address, StudyId
 from consent.privacy import BudgetExhaustedError, BudgetRecord, DpTerms, from_fixed
 from fl.ports import LedgerPort, PrivacyBudgetPort
-from fl.privacy import rdp_increment_fixed
 from fl.roles.errors import RoleError
 
 __all__ = ["BudgetGate", "PrivacyTermsMismatchError"]
@@ -55,6 +54,9 @@ class BudgetGate:
         self._port = port
         self.study = study
         self.record = record
+        # opacus (the extra `dp`) loads only for a dp-mode study, never for a trainer of another
+        from fl.privacy import rdp_increment_fixed
+
         self.increment = rdp_increment_fixed(record.terms)
         """What one round costs each hospital, per order, in fixed point."""
 
