@@ -32,7 +32,6 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
 from types import TracebackType
@@ -56,6 +55,7 @@ from consent.events import (
 )
 from consent.ids import Address, InvalidIdentifierError, StudyId, parse_address
 from consent.index_columns import StudyEvents
+from consent.index_status import ConsentMask, ConsentStatus
 from consent.index_store import EventColumns, IndexStore, event_columns, event_row
 from consent.purposes import NMDS_BIT, ConsentScope, StudyPurpose
 
@@ -66,43 +66,6 @@ logger = logging.getLogger(__name__)
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _Int64Array = npt.NDArray[np.int64]
 _BoolArray = npt.NDArray[np.bool_]
-
-
-@dataclass(frozen=True, eq=False, slots=True)
-class ConsentMask:
-    """The answer for a batch of patients: `consented[i]`, and `unknown[i]` (no event at all)."""
-
-    consented: _BoolArray
-    unknown: _BoolArray
-
-
-@dataclass(frozen=True, slots=True)
-class ConsentStatus:
-    """A patient's current consent record in one study, as of the index's applied events."""
-
-    study: StudyId
-    patient: Address
-    hospital: Address | None
-    granted_block: int | None  # the latest grant
-    revoked_block: int | None  # a revocation after the latest grant
-    expires_at: int  # of the latest grant; 0 = never
-    synced_block: int
-    scope: ConsentScope | None = None
-    """The purposes still granted (None without a grant)."""
-    valid_from: int = 0  # of the latest grant; 0 = from the grant
-
-    @property
-    def active(self) -> bool:
-        """Granted and not revoked since (expiry aside: see `consented_at_time`)."""
-        return self.granted_block is not None and self.revoked_block is None
-
-    def consented_at_time(self, timestamp: int) -> bool:
-        """Whether the current record counts at unix time `timestamp` (checks expiry)."""
-        return (
-            self.active
-            and self.valid_from <= timestamp
-            and (self.expires_at == 0 or timestamp < self.expires_at)
-        )
 
 
 class ConsentIndex:

@@ -361,41 +361,22 @@ def _format(value: float) -> str:
 
 
 def _write(
-    path: Path,
-    id_column: str,
-    ids: Iterable[str],
-    features: Tensor,
-    labels: Tensor,
-    names: Sequence[str],
+    path: Path, id_column: str, ids: Iterable[str], data: HospitalDataset | RecordDataset
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow([id_column, *names, LABEL_COLUMN])
-        rows = features.tolist()
-        for row_id, row, label in zip(ids, rows, labels.tolist(), strict=True):
+        writer.writerow([id_column, *data.feature_names, LABEL_COLUMN])
+        rows = data.features.tolist()
+        for row_id, row, label in zip(ids, rows, data.labels.tolist(), strict=True):
             writer.writerow([row_id, *map(_format, row), _format(label)])
 
 
 def write_record_csv(records: RecordDataset, path: Path | str) -> None:
     """Write `records` as CSV (`record_id`, features, `label`); `load_record_csv` reads it back."""
-    _write(
-        Path(path),
-        RECORD_COLUMN,
-        records.record_ids,
-        records.features,
-        records.labels,
-        records.feature_names,
-    )
+    _write(Path(path), RECORD_COLUMN, records.record_ids, records)
 
 
 def write_hospital_csv(dataset: HospitalDataset, path: Path | str) -> None:
     """Write `dataset` as CSV (`patient`, features, `label`); `load_hospital_csv` reads it back."""
-    _write(
-        Path(path),
-        PATIENT_COLUMN,
-        dataset.patients,
-        dataset.features,
-        dataset.labels,
-        dataset.feature_names,
-    )
+    _write(Path(path), PATIENT_COLUMN, dataset.patients, dataset)

@@ -19,15 +19,21 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from consent.events import ConsentRevoked, PurposesRevoked
+from consent.events import ConsentGranted, ConsentRevoked, PurposesRevoked
 from consent.formats.exclusion_proof import PROOF_FORMAT, ExclusionProof
 from consent.ids import Address, StudyId, parse_address
-from consent.purposes import StudyPurpose
+from consent.purposes import GRU_BIT, StudyPurpose
 from consent.smt import DataTree
 from fl.ports import ConsentViewPort
 from fl.roles.records import RoundUsage, write_json_atomic
 
-__all__ = ["PROOF_FORMAT", "ExclusionProof", "exclusion_proofs_for", "write_proof_files"]
+__all__ = [
+    "PROOF_FORMAT",
+    "ExclusionProof",
+    "exclusion_proofs_for",
+    "patients_needing_proofs",
+    "write_proof_files",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -128,3 +134,18 @@ def write_proof_files(out_dir: Path, proofs: Iterable[ExclusionProof]) -> list[P
         write_json_atomic(path, proof.to_json_dict())
         written.append(path)
     return written
+
+
+def patients_needing_proofs(index: ConsentViewPort, study: StudyId, hospital: Address) -> list[str]:
+    """`hospital`'s patients who need exclusion proofs: every revoked one, and every one whose
+    consent with it carries a validity period or was granted or narrowed to specific purposes
+    (their coverage can end without a revocation)."""
+    revoked = set(index.revoked_since(study, hospital, -1))
+    scoped = {
+        e.patient
+        for patient in index.patients(study, hospital)
+        for e in index.history(study, patient)
+        if isinstance(e, ConsentGranted) and e.hospital == hospital
+        and (e.expires_at or e.valid_from or e.purposes != GRU_BIT)
+    }  # fmt: skip
+    return sorted(revoked | scoped)

@@ -30,9 +30,18 @@ from pathlib import Path
 from typing import Any, Final
 
 from consent.ids import Address, Bytes32, StudyId, parse_address, parse_bytes32
+from consent.records import UpdateSubmission
 from fl.roles.errors import RoleError
 
-__all__ = ["ROUND_FORMAT", "DropReason", "RoundUsage", "load_usages", "write_json_atomic"]
+__all__ = [
+    "ROUND_FORMAT",
+    "DropReason",
+    "PreparedUpdate",
+    "RoundUsage",
+    "TrainerOutcome",
+    "load_usages",
+    "write_json_atomic",
+]
 
 ROUND_FORMAT: Final = "consentfl.trainer-round/1"
 
@@ -143,3 +152,34 @@ def load_usages(state_dir: Path) -> dict[int, RoundUsage]:
             raise RoleError(f"cannot read trainer round record {path}: {exc}") from exc
         found[usage.round] = usage
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class TrainerOutcome:
+    """What the trainer did in one round: `usage` when it submitted, `skipped` otherwise."""
+
+    round: int
+    usage: RoundUsage | None
+    stale_refusals: int = 0
+    retrained: int = 0
+    skipped: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedUpdate:
+    """A trained, stored update of one round and its on-chain hash, ready to submit."""
+
+    usage: RoundUsage
+    update_hash: Bytes32
+
+    @property
+    def submission(self) -> UpdateSubmission:
+        """What goes on chain for this prepared update."""
+        return UpdateSubmission(
+            update_hash=self.update_hash,
+            update_cid=self.usage.update_cid,
+            num_samples=self.usage.num_samples,
+            num_patients=len(self.usage.patients),
+            data_root=self.usage.data_root,
+            consent_block=self.usage.consent_block,
+        )

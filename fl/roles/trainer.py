@@ -27,19 +27,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
 from torch import Tensor
 
 from consent.errors import StaleConsentError
-from consent.events import ConsentGranted
 from consent.formats.privacy import PrivacyMode
 from consent.ids import Address, Bytes32, StudyId
 from consent.privacy import BudgetExhaustedError
-from consent.purposes import GRU_BIT, StudyPurpose
-from consent.records import UpdateSubmission
+from consent.purposes import StudyPurpose
 from consent.smt import DataTree
 from fl.data import HospitalDataset
 from fl.errors import NoTrainingDataError
@@ -58,8 +56,20 @@ from fl.roles.budget import BudgetGate
 from fl.roles.errors import ConsentRetryExhaustedError, RoleError
 from fl.roles.loop import run_role
 from fl.roles.plan import StudyPlan
-from fl.roles.proofs import ExclusionProof, exclusion_proofs_for, write_proof_files
-from fl.roles.records import RoundUsage, load_usages, round_path, write_json_atomic
+from fl.roles.proofs import (
+    ExclusionProof,
+    exclusion_proofs_for,
+    patients_needing_proofs,
+    write_proof_files,
+)
+from fl.roles.records import (
+    PreparedUpdate,
+    RoundUsage,
+    TrainerOutcome,
+    load_usages,
+    round_path,
+    write_json_atomic,
+)
 from fl.roles.replay import local_payload
 from fl.roles.selection import Selection, select_rows
 from fl.roles.study_data import load_hospital_data
@@ -77,35 +87,6 @@ EXPIRY_MARGIN_S: Final = 3_600
 """A consent expiring within this many seconds of the consent view is left out: expiry counts
 like revocation, and the audit asks for an exclusion proof from every update that lands after a
 used patient's `expiresAt` (the update lands a few blocks after the view)."""
-
-
-@dataclass(frozen=True, slots=True)
-class TrainerOutcome:
-    """What the trainer did in one round: `usage` when it submitted, `skipped` otherwise."""
-
-    round: int
-    usage: RoundUsage | None
-    stale_refusals: int = 0
-    retrained: int = 0
-    skipped: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    usage: RoundUsage
-    update_hash: Bytes32
-
-    @property
-    def submission(self) -> UpdateSubmission:
-        """What goes on chain for this prepared update."""
-        return UpdateSubmission(
-            update_hash=self.update_hash,
-            update_cid=self.usage.update_cid,
-            num_samples=self.usage.num_samples,
-            num_patients=len(self.usage.patients),
-            data_root=self.usage.data_root,
-            consent_block=self.usage.consent_block,
-        )
 
 
 class Trainer:
@@ -278,16 +259,16 @@ class Trainer:
         round_: int,
         study: StudyRecord,
         base: Mapping[str, Tensor],
-        prepared: _Prepared,
+        prepared: PreparedUpdate,
         fresh: Selection,
         lost: set[Address],
-    ) -> _Prepared:
+    ) -> PreparedUpdate:
         if lost:
             logger.info("round %d: %d used patient(s) lost consent: retraining", round_, len(lost))
             return self._prepare(round_, study, base, fresh, retrained=prepared.usage.retrained + 1)
         usage = replace(prepared.usage, consent_block=fresh.block)
         self._persist(usage)
-        return _Prepared(usage, prepared.update_hash)
+        return PreparedUpdate(usage, prepared.update_hash)
 
     def run(
         self,
@@ -345,7 +326,7 @@ class Trainer:
         selection: Selection,
         *,
         retrained: int,
-    ) -> _Prepared:
+    ) -> PreparedUpdate:
         plan = self.plan()
         subset = self._dataset.select(selection.rows)
         if len(subset) == 0:
@@ -371,7 +352,7 @@ class Trainer:
             retrained=retrained,
         )
         self._persist(usage)
-        return _Prepared(usage, Bytes32(sha256(encoded)))
+        return PreparedUpdate(usage, Bytes32(sha256(encoded)))
 
     def _persist(self, usage: RoundUsage) -> None:
         write_json_atomic(round_path(self._state_dir, usage.round), usage.to_json_dict())
@@ -402,15 +383,6 @@ class Trainer:
         """Proof files for every revoked patient of this hospital (and every patient whose
         consent carries a validity period or was ever granted or narrowed), under
         `out_dir/<study>/<hospital>/<round>/<patient>.json` (see `fl.roles.proofs`)."""
-        consent = self._consent
-        revoked = set(consent.revoked_since(self.study, self.hospital, -1))
-        expiring = {
-            e.patient
-            for patient in consent.patients(self.study, self.hospital)
-            for e in consent.history(self.study, patient)
-            if isinstance(e, ConsentGranted) and e.hospital == self.hospital
-            and (e.expires_at or e.valid_from or e.purposes != GRU_BIT)
-        }  # fmt: skip
-        patients = sorted(revoked | expiring)
+        patients = patients_needing_proofs(self._consent, self.study, self.hospital)
         proofs = [p for patient in patients for p in self.exclusion_proofs(patient)]
         return write_proof_files(out_dir, proofs)
