@@ -67,7 +67,7 @@ def kmeans_seeding(centers: Matrix, weights: Matrix, k: int, seed: int) -> Matri
     """The `k` initial centroids: weighted k-means++ over the summary `centers`, `seed`ed."""
     if len(centers) < k:
         raise CombineTotalsError(f"{len(centers)} summary centroids cannot seed {k} clusters")
-    chosen, _ = kmeans_plusplus(centers, k, sample_weight=weights, random_state=seed)
+    chosen, _ = kmeans_plusplus(centers, k, sample_weight=weights, random_state=seed % 2**32)
     return np.asarray(chosen, dtype=np.float64)
 
 

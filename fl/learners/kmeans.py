@@ -61,7 +61,8 @@ def seed_summary(features: npt.ArrayLike, k: int, *, seed: int) -> SeedSummary:
     if x.ndim != 2 or len(x) == 0:
         raise AggregationError("seeding needs a non-empty 2-D feature matrix")
     m = min(len(x), 2 * k)
-    local = KMeans(n_clusters=m, n_init=1, random_state=seed).fit(x)
+    # scikit-learn takes a 32-bit seed; the roles' per-hospital seeds are 64-bit (fl.determinism)
+    local = KMeans(n_clusters=m, n_init=1, random_state=seed % 2**32).fit(x)
     counts = np.bincount(local.labels_, minlength=m).astype(np.float64)
     keep = counts > 0
     return SeedSummary(local.cluster_centers_[keep], counts[keep])
