@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .PHONY: setup demo test lint bench clean dev-up dev-down
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed $(VENV)/.reference node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,13 @@ $(VENV)/.installed: pyproject.toml
 	# torch first and pinned: the machine holds this CPU wheel; an unpinned torch pulls GBs of CUDA
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# ByzFL, the reference the robust strategies and attacks are tested against: --no-deps because it
+# requires torchvision, which has no wheel for torch 2.13 (the tests load only its aggregators and
+# attacks, see tests/unit/fl/byzfl_reference.py)
+$(VENV)/.reference: $(VENV)/.installed
+	$(PY) -m pip install --quiet --no-deps byzfl==0.0.11
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
