@@ -35,6 +35,7 @@ from consent.ids import Address, Bytes32, StudyId
 from consent.index import ConsentIndex
 from consent.merkle import DataTree
 from consent.sealing import seal
+from fl.attacks import Attack, armed_train_fn
 from fl.data import HospitalDataset
 from fl.errors import FlError, NoTrainingDataError
 from fl.models import ModelSpec
@@ -108,7 +109,11 @@ class Trainer:
         plan: StudyPlan | None = None,
         train_fn: TrainFn = train_local,
         max_stale_retries: int = 5,
+        attack: Attack | None = None,
+        allow_attacks: bool = False,
     ) -> None:
+        # `attack`: a simulated malicious hospital (bench and tests only; see fl.attacks)
+        train_fn = armed_train_fn(attack, train_fn, allowed=allow_attacks)
         self.study = StudyId(bytes(study))
         self._ledger = ledger
         self._store = store

@@ -26,7 +26,7 @@ __all__ = ["Bulyan", "bulyan_selection"]
 
 
 def bulyan_selection(matrix: Tensor, f: int) -> list[int]:
-    """Step 1: the indices (in selection order) of the theta = n - 2f iteratively Krum-chosen rows."""
+    """Step 1: the indices, in selection order, of the theta = n - 2f rows Krum chose in turn."""
     remaining = list(range(matrix.shape[0]))
     chosen: list[int] = []
     for _ in range(matrix.shape[0] - 2 * f):

@@ -47,7 +47,9 @@ class FLTrust(RobustStrategy):
         if float(root_norm) == 0.0:
             raise AggregationError("fltrust: the root update is zero")
         cosine = torch.where(
-            norms > 0, matrix @ root / (norms.clamp_min(1e-300) * root_norm), torch.zeros_like(norms)
+            norms > 0,
+            matrix @ root / (norms.clamp_min(1e-300) * root_norm),
+            torch.zeros_like(norms),
         )
         trust = cosine.clamp_min(0.0)
         total = float(trust.sum())

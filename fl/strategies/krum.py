@@ -66,7 +66,9 @@ class MultiKrum(RobustStrategy):
         n, f = matrix.shape[0], self._faulty
         m = self._m(n)
         if n <= 2 * f + 2:
-            raise AggregationError(f"{self.name} with faulty={f} needs more than {2 * f + 2} updates")
+            raise AggregationError(
+                f"{self.name} with faulty={f} needs more than {2 * f + 2} updates"
+            )
         if m > n:
             raise AggregationError(f"{self.name} cannot keep {m} of {n} updates")
         chosen, scores = _krum_select(matrix, f, m)

@@ -45,9 +45,7 @@ class NormBound(RobustStrategy):
             raise AggregationError("all weights are zero")
         norms = torch.linalg.vector_norm(matrix, dim=1)
         bound = self._max_norm if self._max_norm is not None else float(norms.median())
-        scale = torch.where(
-            norms > bound, bound / norms.clamp_min(1e-300), torch.ones_like(norms)
-        )
+        scale = torch.where(norms > bound, bound / norms.clamp_min(1e-300), torch.ones_like(norms))
         weights = samples / samples.sum()
         aggregate = (weights.unsqueeze(1) * scale.unsqueeze(1) * matrix).sum(dim=0)
         decisions = tuple(

@@ -26,7 +26,10 @@ def random_updates(n: int, seed: int, *, samples: int | None = None) -> list[Cli
     return [
         ClientUpdate(
             f"h{i}",
-            {k: torch.randn(s, generator=generator, dtype=torch.float64) for k, s in SHAPES.items()},
+            {
+                k: torch.randn(s, generator=generator, dtype=torch.float64)
+                for k, s in SHAPES.items()
+            },
             samples if samples is not None else 5 + i,
         )
         for i in range(n)
@@ -41,7 +44,9 @@ def judged(name: str, updates: list[ClientUpdate], **options: object) -> np.ndar
     strategy = make_strategy(name, **options)
     assert isinstance(strategy, RobustStrategy)
     root = updates[0].delta if strategy.needs_root else None
-    return flatten(strategy.judge(base_state(), updates, root_delta=root).delta, list(SHAPES)).numpy()
+    return flatten(
+        strategy.judge(base_state(), updates, root_delta=root).delta, list(SHAPES)
+    ).numpy()
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -86,7 +91,9 @@ def test_norm_bound_matches_byzfl_clipping_then_mean(seed: int, max_norm: float)
     updates = random_updates(6, seed, samples=10)  # equal samples: FedAvg is the plain mean
     ref = byzfl_aggregators()
     expected = ref.Average()(ref.Clipping(c=max_norm)(as_matrix(updates)))
-    np.testing.assert_allclose(judged("norm-bound", updates, max_norm=max_norm), expected, atol=1e-6)
+    np.testing.assert_allclose(
+        judged("norm-bound", updates, max_norm=max_norm), expected, atol=1e-6
+    )
 
 
 def _paper_krum_choice(vectors: list[np.ndarray], f: int) -> int:
@@ -166,7 +173,9 @@ def test_inputs_are_never_modified(name: str) -> None:
 
     new = strategy.aggregate(base, updates, root_delta=updates[0].delta)
 
-    assert all(torch.equal(u.delta[k], b[k]) for u, b in zip(updates, before, strict=True) for k in b)
+    assert all(
+        torch.equal(u.delta[k], b[k]) for u, b in zip(updates, before, strict=True) for k in b
+    )
     assert all(float(v.abs().sum()) == 0 for v in base.values())
     assert set(new) == set(base)
 
@@ -175,13 +184,22 @@ def outlier_round(seed: int) -> list[ClientUpdate]:
     """Seven honest updates near +1 and two attackers far out in the opposite direction."""
     generator = torch.Generator().manual_seed(seed)
     honest = [
-        ClientUpdate(f"honest{i}", {k: 1 + 0.1 * torch.randn(s, generator=generator,
-                     dtype=torch.float64) for k, s in SHAPES.items()}, 10)  # fmt: skip
+        ClientUpdate(
+            f"honest{i}",
+            {
+                k: 1 + 0.1 * torch.randn(s, generator=generator, dtype=torch.float64)
+                for k, s in SHAPES.items()
+            },
+            10,
+        )
         for i in range(7)
     ]
     attackers = [
-        ClientUpdate(f"attacker{i}", {k: torch.full(s, -20.0, dtype=torch.float64)
-                     for k, s in SHAPES.items()}, 10)  # fmt: skip
+        ClientUpdate(
+            f"attacker{i}",
+            {k: torch.full(s, -20.0, dtype=torch.float64) for k, s in SHAPES.items()},
+            10,
+        )
         for i in range(2)
     ]
     return [*honest[:3], attackers[0], *honest[3:], attackers[1]]
@@ -224,7 +242,7 @@ def test_too_few_updates_for_the_tolerated_faults_is_refused(
 ) -> None:
     strategy = make_strategy(name, **options)
     assert isinstance(strategy, RobustStrategy)
-    with pytest.raises(AggregationError, match="needs|cannot keep"):
+    with pytest.raises(AggregationError, match=r"needs|cannot keep"):
         strategy.judge(base_state(), random_updates(n, 0))
 
 
