@@ -52,7 +52,7 @@ __all__ = [
 
 StateDict = Mapping[str, Tensor]
 LocalStep = Callable[[ModelSpec, StateDict, HospitalDataset, LocalTrainingConfig], LocalResult]
-D = TypeVar("D", bound=HospitalDataset)
+D = TypeVar("D")
 logger = logging.getLogger(__name__)
 
 
@@ -113,8 +113,10 @@ class Attack:
 
 
 def flip_labels(dataset: D, num_classes: int = 2) -> D:
-    """The same rows with labels y -> num_classes - 1 - y (binary: 1 - y)."""
-    return replace(dataset, labels=(num_classes - 1) - dataset.labels)
+    """The same rows (a dataclass with a `labels` tensor, e.g. `HospitalDataset`) with labels
+    y -> num_classes - 1 - y (binary: 1 - y)."""
+    labels: Tensor = dataset.labels  # type: ignore[attr-defined]
+    return replace(dataset, labels=(num_classes - 1) - labels)  # type: ignore[type-var]
 
 
 def scaled(delta: StateDict, factor: float) -> dict[str, Tensor]:
