@@ -24,6 +24,10 @@ Metrics artifact (`metricsCid`), canonical JSON::
      "accepted": [{"hospital": "0x..", "num_samples": 140}],
      "rejected": [{"hospital": "0x..", "reason": "..."}],
      "strategy": {"name": "fedavg", "options": {...}},
+     "decisions": [{"hospital": "0x..", "kept": true, "weight": 0.4, "reason": "..",
+                    "score": null}],      # one per accepted update (fl.roles.judging)
+     "contributions": {"method": "gtg", "gain": 0.05, "evaluations": 40,
+                       "values": [{"hospital": "0x..", "value": 0.02}]} | null,
      "test": {"task": "classification", "num_samples": 114, "loss": 0.2, "accuracy": 0.95} | null}
 """
 
@@ -48,6 +52,7 @@ from fl.data import Examples
 from fl.errors import FlError
 from fl.ports import ArtifactStorePort, LedgerPort, RoundRecord, RoundState, UpdateRecord
 from fl.roles.errors import BaseModelMismatchError, RoleError, RoundKeptChangingError
+from fl.roles.judging import RoundJudgement, judge_round
 from fl.roles.plan import StudyPlan
 from fl.roles.trainer import sha256
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
@@ -86,6 +91,8 @@ class AggregatorOutcome:
     missing: tuple[Address, ...]
     """Member hospitals that did not submit before the round closed."""
     test: Metrics | None
+    judgement: RoundJudgement | None = None
+    """The strategy's decision per aggregated update and the contribution values."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +135,7 @@ class Aggregator:
         seal_key: X25519PrivateKey,
         rounds: int,
         test_set: Examples | None = None,
+        validation_set: Examples | None = None,
         plan: StudyPlan | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -139,6 +147,8 @@ class Aggregator:
         self._seal_key = seal_key
         self.rounds = rounds
         self._test_set = test_set
+        self._validation_set = validation_set
+        """Rows FLTrust's root update and contribution values use (the test set if None)."""
         self._plan = plan
         self._clock = clock
         self._base: tuple[int, dict[str, Tensor]] | None = None
@@ -336,8 +346,9 @@ class Aggregator:
         rejected: list[RejectedHospital],
     ) -> tuple[AggregatorOutcome, dict[str, Tensor], _Artifact]:
         """Aggregate, evaluate, and put the model and the metrics artifact (not yet on chain)."""
-        strategy = self.plan().make_strategy()
-        new_state = strategy.aggregate(base, accepted) if accepted else dict(base)
+        validation = self._validation_set if self._validation_set is not None else self._test_set
+        judgement = judge_round(self.plan(), record.round, base, accepted, validation)
+        new_state = judgement.state
         test = (
             None
             if self._test_set is None
@@ -356,6 +367,7 @@ class Aggregator:
             rejected=tuple(rejected),
             missing=tuple(h for h in study.hospitals if h not in submitted),
             test=test,
+            judgement=judgement,
         )
         metrics_cid = self._store.put(self._metrics_json(outcome))
         return replace(outcome, metrics_cid=metrics_cid), new_state, model
@@ -406,6 +418,8 @@ class Aggregator:
             },
             "test": None if outcome.test is None else outcome.test.to_json_dict(),
         }
+        if outcome.judgement is not None:
+            body.update(outcome.judgement.to_json_dict())
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
     def _base_state(self, record: RoundRecord) -> dict[str, Tensor]:
