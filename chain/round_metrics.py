@@ -19,7 +19,14 @@ from typing import Any, Final
 from chain.round_ledger import Round, UpdateRecord
 from chain.store import ArtifactNotFoundError, ArtifactStore, CorruptArtifactError, InvalidCidError
 
-__all__ = ["METRICS_FORMAT", "AggregationFinding", "check_aggregation"]
+__all__ = [
+    "METRICS_FORMAT",
+    "AggregationFinding",
+    "RoundJudgementView",
+    "check_aggregation",
+    "cumulative_values",
+    "read_judgement",
+]
 
 METRICS_FORMAT: Final = "consentfl.round-metrics/1"
 
@@ -79,3 +86,44 @@ def check_aggregation(
         f"all {len(updates)} update(s) on chain were considered: {len(accepted)} aggregated, "
         f"{len(rejected)} rejected",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RoundJudgementView:
+    """What a round's metrics say about each aggregated update: the strategy's decisions and the
+    contribution values (`None` when the plan names no valuation). Read as JSON: the auditor's
+    recomputation of them from the updates needs torch and lives in `fl.roles.recheck`."""
+
+    round: int
+    decisions: tuple[dict[str, Any], ...]
+    contributions: dict[str, Any] | None
+
+
+def read_judgement(store: ArtifactStore, round_: Round) -> RoundJudgementView | None:
+    """The decisions and values in finalized `round_`'s metrics (CID-checked by the store), or
+    None when the artifact is unreadable or predates them."""
+    if not round_.metrics_cid:
+        return None
+    try:
+        body = json.loads(store.get(round_.metrics_cid))
+        decisions = body.get("decisions")
+        if body.get("format") != METRICS_FORMAT or not isinstance(decisions, list):
+            return None
+        contributions = body.get("contributions")
+        return RoundJudgementView(
+            round_.round,
+            tuple(dict(d) for d in decisions),
+            dict(contributions) if isinstance(contributions, dict) else None,
+        )
+    except (ArtifactNotFoundError, CorruptArtifactError, InvalidCidError, ValueError, TypeError):
+        return None
+
+
+def cumulative_values(views: Sequence[RoundJudgementView]) -> dict[str, float]:
+    """Each hospital's contribution values summed over `views` (what a reward would pay on)."""
+    totals: dict[str, float] = {}
+    for view in views:
+        for entry in (view.contributions or {}).get("values", []):
+            hospital = str(entry["hospital"])
+            totals[hospital] = totals.get(hospital, 0.0) + float(entry["value"])
+    return totals
