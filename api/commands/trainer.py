@@ -24,6 +24,7 @@ from api.commands._chain_common import (
 )
 from api.wiring import consent_view, wire_role
 from chain.store import StoreError
+from fl.attacks import Attack
 from fl.data import load_hospital_csv
 from fl.errors import FlError
 from fl.roles import Trainer, TrainerOutcome
@@ -82,6 +83,17 @@ def trainer_command(
     ] = None,
     poll: Annotated[float, typer.Option(min=0.05, help="Seconds between ledger polls.")] = 1.0,
     rpc: RpcOption = DEFAULT_RPC,
+    attack: Annotated[
+        str | None,
+        typer.Option(
+            help="BENCHMARKS AND TESTS ONLY: submit poisoned updates (label-flip, sign-flip, "
+            "scaling, gaussian, alie, ipm; kind:strength). Refused without --allow-attacks "
+            "or CONSENTFL_ALLOW_ATTACKS=1."
+        ),
+    ] = None,
+    allow_attacks: Annotated[
+        bool, typer.Option(hidden=True, envvar="CONSENTFL_ALLOW_ATTACKS")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Take part in every round: sync consent, train on consented rows only, seal, submit."""
@@ -93,14 +105,20 @@ def trainer_command(
         hospital = wiring.port.sender
         folder = state_dir or Path(".consentfl") / f"trainer-{hospital}"
         view = consent_view(wiring, folder)
-        trainer = Trainer(
-            study=parse_study(study),
-            ledger=wiring.port,
-            store=wiring.store,
-            consent=view,
-            dataset=load_hospital_csv(data),
-            state_dir=folder,
-        )
+        try:
+            trainer = Trainer(
+                study=parse_study(study),
+                ledger=wiring.port,
+                store=wiring.store,
+                consent=view,
+                dataset=load_hospital_csv(data),
+                state_dir=folder,
+                attack=None if attack is None else Attack.parse(attack),
+                allow_attacks=allow_attacks,
+            )
+        except FlError as exc:
+            view.index.close()
+            fail(str(exc))
         try:
             trainer.run(
                 poll_interval=poll,
