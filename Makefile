@@ -10,7 +10,15 @@ PYTEST_ARGS ?=
 
 .PHONY: setup demo test lint bench clean dev-up dev-down
 
-setup: $(VENV)/.installed $(VENV)/.reference node_modules/.installed
+CHROMIUM := /usr/bin/chromium
+
+setup: $(VENV)/.installed $(VENV)/.reference node_modules/.installed $(CHROMIUM)
+
+# the patient page's browser test drives Debian's chromium through Playwright (Playwright's own
+# browser download is not available offline); installed once, when missing
+$(CHROMIUM):
+	command -v apt-get >/dev/null || { echo "install chromium at $@ for the browser test"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

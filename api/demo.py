@@ -42,7 +42,7 @@ __all__ = ["DemoConfig", "DemoError", "DemoEvents", "DemoResult", "RoundRow", "r
 
 logger = logging.getLogger(__name__)
 
-Dataset = Literal["breast-cancer", "diabetes"]
+Dataset = Literal["breast-cancer", "diabetes", "digits", "wine"]
 _HOST: Final = "127.0.0.1"
 _SERVER_START_S: Final = 20.0
 
@@ -225,8 +225,9 @@ def _row(report: RoundReport, hospitals: list[Address]) -> RoundRow:
     )
 
 
-def _plan(config: DemoConfig, n_features: int, task: str) -> StudyPlan:
-    spec = ModelSpec.mlp(n_features, task)  # type: ignore[arg-type]
+def _plan(config: DemoConfig, n_features: int, task: str, n_classes: int) -> StudyPlan:
+    outputs = n_classes if task == "multiclass" else 1
+    spec = ModelSpec.mlp(n_features, task, n_outputs=outputs)  # type: ignore[arg-type]
     training = LocalTrainingConfig(
         epochs=config.local_epochs, batch_size=32, lr=0.05, seed=config.seed
     )
@@ -248,7 +249,8 @@ def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult
     out.mkdir(parents=True, exist_ok=True)
     ev.stage(f"splitting {config.dataset} across {config.hospitals} hospitals")
     split = split_dataset(config.dataset, config.hospitals, seed=config.seed)
-    plan = _plan(config, split.test.features.shape[1], split.task)
+    classes = int(split.train_union().labels.max()) + 1
+    plan = _plan(config, split.test.features.shape[1], split.task, classes)
     where = "the embedded chain" if config.rpc == "eth-tester" else config.rpc
     ev.stage(f"deploying contracts and creating the study on {where}")
     study = EmbeddedStudy.create(

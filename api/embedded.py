@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from api.adapters import ChainLedger
 from api.enrolment import Enrolment, enroll_records, revoke_as_patient
 from chain.connection import Chain, connect
 from chain.consent_view import ChainConsentView
 from chain.deploy import Ledger, attach, deploy
+from chain.ledger import ChainLedger
 from chain.store import ArtifactStore, LocalStore
 from chain.transactions import Sender
 from consent.events import ConsentRevoked
@@ -137,14 +137,16 @@ class EmbeddedStudy:
         for ledger in hospital_ledgers:
             assert ledger.rounds.sender is not None
             coordinator.studies.add_hospital(study, ledger.rounds.sender.address)
+        aggregator_port = ChainLedger(aggregator_ledger)
         aggregator = Aggregator(
             study=study,
-            ledger=ChainLedger(aggregator_ledger),
+            ledger=aggregator_port,
             store=store,
             seal_key=seal.private_key,
             rounds=rounds,
             test_set=test_set,
             plan=plan,
+            contributions=aggregator_port,  # each round's judgement recorded on chain
         )
         return cls(
             chain=chain,

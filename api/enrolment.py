@@ -20,7 +20,13 @@ from consent.ids import Address, StudyId
 from consent.keys import PatientKey, generate
 from fl.data import HospitalDataset, RecordDataset, attach_patients
 
-__all__ = ["GRANTS_PER_CALL", "Enrolment", "enroll_records", "revoke_as_patient"]
+__all__ = [
+    "GRANTS_PER_CALL",
+    "Enrolment",
+    "enroll_records",
+    "grant_consents",
+    "revoke_as_patient",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +44,45 @@ class Enrolment:
     granted: tuple[ConsentGranted, ...]
 
 
+def grant_consents(
+    consents: ConsentRegistry,
+    study: StudyId,
+    record_ids: Sequence[str],
+    *,
+    expires_at: int = 0,
+    deadline: int | None = None,
+    keys: dict[str, PatientKey] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, PatientKey], tuple[ConsentGranted, ...]]:
+    """Give each record a patient key (generated unless `keys` maps it), sign each patient's
+    consent to the sending hospital, and grant them in batches. `progress(n)` after each batch.
+    The signatures carry `deadline` (default: one day after the chain's latest block)."""
+    if consents.sender is None:
+        raise ValueError("the consent registry facade needs the hospital as sender")
+    hospital = consents.sender.address
+    given = keys or {}
+    patient_keys = {r: given.get(r) or generate() for r in record_ids}
+    domain = consents.domain
+    if deadline is None:
+        deadline = consents.chain.block_timestamp() + 86_400
+    known = {k.address for k in given.values()}
+    signed: list[SignedConsent] = []
+    for key in patient_keys.values():
+        nonce = consents.grant_nonce(study, key.address) if key.address in known else 0
+        signature = sign_consent(
+            key.private_key, domain, study, key.address, hospital, expires_at, nonce, deadline
+        )
+        signed.append(SignedConsent(key.address, expires_at, signature, deadline))
+    granted: list[ConsentGranted] = []
+    for start in range(0, len(signed), GRANTS_PER_CALL):
+        chunk: Sequence[SignedConsent] = signed[start : start + GRANTS_PER_CALL]
+        granted.extend(consents.grant_batch(study, chunk))
+        if progress is not None:
+            progress(len(chunk))
+    logger.info("enrolled %d patients", len(granted))
+    return patient_keys, tuple(granted)
+
+
 def enroll_records(
     consents: ConsentRegistry,
     study: StudyId,
@@ -47,31 +92,12 @@ def enroll_records(
     keys: dict[str, PatientKey] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Enrolment:
-    """Give each record a patient key (generated unless `keys` maps it), sign each patient's
-    consent to the sending hospital, and grant them in batches. `progress(n)` after each batch."""
-    if consents.sender is None:
-        raise ValueError("the consent registry facade needs the hospital as sender")
-    hospital = consents.sender.address
-    given = keys or {}
-    patient_keys = {r: given.get(r) or generate() for r in records.record_ids}
-    domain = consents.domain
-    known = {k.address for k in given.values()}
-    signed: list[SignedConsent] = []
-    for key in patient_keys.values():
-        nonce = consents.nonce(key.address) if key.address in known else 0  # fresh keys: 0
-        signature = sign_consent(
-            key.private_key, domain, study, key.address, hospital, expires_at, nonce
-        )
-        signed.append(SignedConsent(key.address, expires_at, signature))
-    granted: list[ConsentGranted] = []
-    for start in range(0, len(signed), GRANTS_PER_CALL):
-        chunk: Sequence[SignedConsent] = signed[start : start + GRANTS_PER_CALL]
-        granted.extend(consents.grant_batch(study, chunk))
-        if progress is not None:
-            progress(len(chunk))
-    logger.info("enrolled %d patients", len(granted))
+    """`grant_consents` for every record, and the records re-keyed by their patients."""
+    patient_keys, granted = grant_consents(
+        consents, study, records.record_ids, expires_at=expires_at, keys=keys, progress=progress
+    )
     dataset = attach_patients(records, {r: k.address for r, k in patient_keys.items()})
-    return Enrolment(patient_keys, dataset, tuple(granted))
+    return Enrolment(patient_keys, dataset, granted)
 
 
 def revoke_as_patient(
@@ -79,7 +105,8 @@ def revoke_as_patient(
 ) -> ConsentRevoked:
     """The patient signs a revocation; `relayer`'s sender submits it (and pays the gas)."""
     address: Address = patient.address
+    nonce = relayer.revocation_nonce(study, address)
     signature = sign_revocation(
-        patient.private_key, relayer.domain, study, address, relayer.nonce(address), deadline
+        patient.private_key, relayer.domain, study, address, nonce, deadline
     )
     return relayer.revoke_with_sig(study, address, deadline, signature)

@@ -24,9 +24,9 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chain.errors import (
-    ChainConnectionError,
     ChainError,
     ChainIdMismatchError,
+    ChainUnavailableError,
     NoContractCodeError,
     UnknownStudyError,
 )
@@ -113,7 +113,7 @@ _KINDS: Final[tuple[tuple[type[BaseException], _Kind], ...]] = (
     (RevocationReplayError, _Kind("replayed-signature", 409, "Signature already used")),
     (NonceMismatchError, _Kind("nonce-mismatch", 409, "Nonce is not current")),
     (DeadlineExpiredError, _Kind("deadline-expired", 422, "Deadline has passed")),
-    (ChainConnectionError, _Kind("chain-unavailable", 503, "Chain unavailable")),
+    (ChainUnavailableError, _Kind("chain-unavailable", 503, "Chain unavailable")),
     (ChainIdMismatchError, _Kind("chain-unavailable", 503, "Chain unavailable")),
     (NoContractCodeError, _Kind("chain-unavailable", 503, "Contracts unavailable")),
     (StoreUnavailableError, _Kind("store-unavailable", 503, "Artifact store unavailable")),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
@@ -87,6 +87,11 @@ class RevocationOut(BaseModel):
     log_index: int
     block_timestamp: int
     already_revoked: bool = Field(description="true when the consent was revoked before")
+    receipt: dict[str, Any] | None = Field(
+        None,
+        description="the consent receipt (consent.receipts) signed by the relayer, for the patient"
+        " to keep; null when the relayer's key is held by the node (dev chains)",
+    )
 
 
 class ConsentEventOut(BaseModel):
@@ -127,7 +132,15 @@ class ConsentStatusOut(BaseModel):
     granted_block: int
     revoked_block: int | None
     expires_at: int
-    nonce: int = Field(description="the nonce the patient's next signature must use")
+    nonce: Uint256 = Field(
+        description="the nonce the patient's next `Revocation` (or `Cancellation`) signs: "
+        "`revocationNonce(study, patient)`; the same as `nonces.Revocation`"
+    )
+    nonces: dict[str, Uint256] = Field(
+        description="the nonce the next signature of each EIP-712 primary type of "
+        "`GET /v1/eip712` must carry: `Consent` the grant nonce, `Revocation` and "
+        "`Cancellation` the patient's own revocation nonce"
+    )
     history: list[ConsentEventOut]
 
 
@@ -195,7 +208,6 @@ class DecisionOut(BaseModel):
     kept: bool
     weight: float
     reason: str
-    score: float | None = None
 
 
 class ContributionOut(BaseModel):

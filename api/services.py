@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from api.settings import Settings
-from chain.connection import connect
+from api.wiring import open_ledger
 from chain.consent_history import ConsentHistory
-from chain.deploy import Ledger, attach
-from chain.errors import ChainConnectionError, DeploymentError
+from chain.deploy import Ledger
+from chain.errors import DeploymentError
 from chain.manifest import load_manifest
 from chain.relay import RevocationRelay
 from chain.store import ArtifactStore, open_store
@@ -107,7 +107,7 @@ class ServiceProvider:
         self._lock = threading.Lock()
 
     def get(self) -> Services:
-        """The services; raises `ChainConnectionError` while the chain cannot be reached."""
+        """The services; raises `ChainUnavailableError` while the chain cannot be reached."""
         if self._services is not None:
             return self._services
         with self._lock:
@@ -119,25 +119,22 @@ class ServiceProvider:
         settings = self.settings
         if settings.deployment is None:
             raise DeploymentError("no deployment manifest configured (CONSENTFL_DEPLOYMENT)")
-        manifest = load_manifest(settings.deployment)
-        chain = connect(
+        ledger = open_ledger(
             settings.rpc,
-            expected_chain_id=manifest.chain_id,
+            settings.deployment,
             timeout=settings.chain_timeout_seconds,
+            refuse_ephemeral=False,
         )
-        try:
-            ledger = attach(chain, manifest)
-        except OSError as exc:
-            raise ChainConnectionError(settings.rpc, str(exc)) from exc
         relayer = None
         if settings.relayer_key is not None:
             password = settings.relayer_key_password
             key = load_relayer_key(
                 settings.relayer_key, None if password is None else password.get_secret_value()
             )
-            relayer = Sender.from_key(chain, key.private_key)
+            relayer = Sender.from_key(ledger.chain, key.private_key)
             logger.info("relaying revocations from %s", key.address)
-        store = None if settings.ipfs is None else open_store(settings.ipfs)
+        ipfs = settings.ipfs or ledger.manifest.ipfs
+        store = None if ipfs is None else open_store(ipfs)
         return Services.for_ledger(ledger, relayer=relayer, store=store, proofs=settings.proofs)
 
 

@@ -23,9 +23,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONSENTFL_", frozen=True, extra="ignore")
 
     deployment: Path | None = Field(default=None, description="deployment manifest (JSON)")
-    rpc: str = Field(default="http://127.0.0.1:8545", description="JSON-RPC URL of the chain")
+    rpc: str | None = Field(
+        default=None,
+        description="JSON-RPC URL of the chain (default: the manifest's, else 127.0.0.1:8545)",
+    )
     ipfs: str | None = Field(
-        default=None, description="IPFS RPC API URL or a local store directory"
+        default=None,
+        description="IPFS RPC API URL or a local store directory (default: the manifest's)",
     )
     proofs: Path | None = Field(default=None, description="directory of published exclusion proofs")
     relayer_key: Path | None = Field(

@@ -1,28 +1,90 @@
-"""Build the real adapters for the trainer and aggregator processes from command-line options:
-deployment manifest + RPC URL + key file -> `ChainLedger`; `--ipfs URL|DIR` -> artifact store;
-a state directory -> the persisted consent index and its chain view."""
+"""The one wiring recipe of `api/`: deployment manifest + RPC URL + key -> attached `Ledger`
+(`open_ledger`), `--ipfs URL|DIR` or the manifest's store -> artifact store (`open_artifacts`),
+and on top of them the trainer and aggregator processes' adapters (`wire_role`) and a hospital's
+persisted consent index with its chain view.
+
+The manifest records the RPC and IPFS URLs it was deployed with; an explicit `--rpc` / `--ipfs`
+(or `CONSENTFL_RPC` / `CONSENTFL_IPFS`) overrides them."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from api.adapters import ChainLedger
-from chain.connection import connect
+from chain.connection import ETH_TESTER_CHAIN_ID, connect
 from chain.consent_view import ChainConsentView
 from chain.deploy import Ledger, attach
-from chain.manifest import load_manifest
+from chain.ledger import ChainLedger
+from chain.manifest import Manifest, load_manifest
 from chain.store import ArtifactStore, open_store
 from chain.transactions import Sender
-from consent.errors import KeyFileExistsError, KeystoreError
+from consent.errors import KeystoreError
 from consent.index import ConsentIndex
-from consent.keys import load_hex_key
+from consent.keys import PatientKey, load_hex_key
+from consent.private_file import write_private_file
 from consent.sealing import generate_keypair, load_private_key, private_key_bytes
 
-__all__ = ["RoleWiring", "load_seal_key", "new_seal_key", "wire_role"]
+__all__ = [
+    "DEFAULT_RPC",
+    "NoStoreConfiguredError",
+    "RoleWiring",
+    "load_seal_key",
+    "new_seal_key",
+    "open_artifacts",
+    "open_ledger",
+    "wire_role",
+]
+
+DEFAULT_RPC: Final = "http://127.0.0.1:8545"
+"""The RPC URL used when neither the option nor the manifest names one."""
+
+
+class NoStoreConfiguredError(ValueError):
+    """No `--ipfs` was given and the deployment manifest records no store."""
+
+
+def open_ledger(
+    rpc: str | None,
+    deployment: Path,
+    key: Path | PatientKey | None = None,
+    *,
+    timeout: float = 10.0,
+    refuse_ephemeral: bool = True,
+) -> Ledger:
+    """The deployment's facades on `rpc` (default: the manifest's RPC, then `DEFAULT_RPC`),
+    sending as `key` (a hex key file or a loaded key; read-only if None).
+
+    Checks the chain id and the contract code. With `refuse_ephemeral` (the CLI) a manifest of an
+    in-process eth-tester chain, which ended with the process that deployed it, is refused before
+    connecting; the web API instead keeps answering 503 until the configured node answers.
+    """
+    manifest = load_manifest(deployment)
+    if refuse_ephemeral and manifest.chain_id == ETH_TESTER_CHAIN_ID:
+        raise ValueError(
+            f"{deployment} was deployed on an in-process eth-tester chain, which ended with the "
+            "process that made it; deploy on a node (`consentfl dev up`, --rpc URL) to use it "
+            "from other commands"
+        )
+    url = rpc or manifest.rpc or DEFAULT_RPC
+    chain = connect(url, expected_chain_id=manifest.chain_id, timeout=timeout)
+    sender = None
+    if key is not None:
+        loaded = load_hex_key(key) if isinstance(key, Path) else key
+        sender = Sender.from_key(chain, loaded.private_key)
+    return attach(chain, manifest, sender)
+
+
+def open_artifacts(ipfs: str | None, manifest: Manifest) -> ArtifactStore:
+    """The store at `ipfs`, else the one the manifest records."""
+    location = ipfs or manifest.ipfs
+    if location is None:
+        raise NoStoreConfiguredError(
+            "no --ipfs given and the deployment manifest records no artifact store"
+        )
+    return open_store(location)
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -34,13 +96,10 @@ class RoleWiring:
     store: ArtifactStore
 
 
-def wire_role(rpc: str, deployment: Path, key: Path, ipfs: str) -> RoleWiring:
-    """Connect to `rpc`, attach the deployment (checking chain id and code), send as `key`."""
-    manifest = load_manifest(deployment)
-    chain = connect(rpc, expected_chain_id=manifest.chain_id)
-    sender = Sender.from_key(chain, load_hex_key(key).private_key)
-    ledger = attach(chain, manifest, sender)
-    return RoleWiring(ledger, ChainLedger(ledger), open_store(ipfs))
+def wire_role(rpc: str | None, deployment: Path, key: Path, ipfs: str | None) -> RoleWiring:
+    """`open_ledger` sending as `key`, and `open_artifacts` (both defaulting to the manifest)."""
+    ledger = open_ledger(rpc, deployment, key)
+    return RoleWiring(ledger, ChainLedger(ledger), open_artifacts(ipfs, ledger.manifest))
 
 
 def consent_view(wiring: RoleWiring, state_dir: Path) -> ChainConsentView:
@@ -55,12 +114,8 @@ def consent_view(wiring: RoleWiring, state_dir: Path) -> ChainConsentView:
 def new_seal_key(path: Path) -> bytes:
     """Create the aggregator's X25519 key file (hex, mode 0600); returns the raw public key."""
     pair = generate_keypair()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError as exc:
-        raise KeyFileExistsError(path) from exc
-    with os.fdopen(fd, "w") as handle:
-        handle.write("0x" + private_key_bytes(pair.private_key).hex() + "\n")
+    text = "0x" + private_key_bytes(pair.private_key).hex() + "\n"
+    write_private_file(path, text.encode(), overwrite=False)
     return bytes(pair.public_key)
 
 

@@ -70,7 +70,10 @@ def _setup(rpc: str, patients: list[LocalAccount]) -> Ledger:
         SignedConsent(
             parse_address(p.address),
             0,
-            sign_consent(p.key, domain, STUDY, parse_address(p.address), hospital_address, 0, 0),
+            sign_consent(
+                p.key, domain, STUDY, parse_address(p.address), hospital_address, 0, 0, 2**40
+            ),
+            2**40,
         )
         for p in patients
     ]
@@ -87,7 +90,7 @@ def _requests(
     out = []
     for patient in patients:
         address = parse_address(patient.address)
-        signature = sign_revocation(patient.key, domain, STUDY, address, 1, deadline)
+        signature = sign_revocation(patient.key, domain, STUDY, address, 0, deadline)
         out.append(
             (
                 f"{url}/v1/studies/{study}/patients/{address}/revocation",

@@ -26,7 +26,7 @@ from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, EventPo
 from consent.ids import Address, study_id
 from consent.index import ConsentIndex
 from consent.keys import generate, load_keyring, load_keystore, save_keyring, save_keystore
-from consent.merkle import DataTree, verify_membership, verify_non_membership
+from consent.smt import DataTree, verify_membership, verify_non_membership
 
 RESULTS = Path(__file__).parent / "results" / "consent.json"
 STUDY = study_id("bench-study")
@@ -157,7 +157,7 @@ def bench_merkle(n: int) -> dict[str, Any]:
     proofs = [tree.membership_proof(p) for p in probes]
     prove_s = (time.perf_counter() - start) / len(probes)
     start = time.perf_counter()
-    ok = all(verify_membership(tree.root, p) for p in proofs)
+    ok = all(verify_membership(tree.root, p.patient, p) for p in proofs)
     verify_s = (time.perf_counter() - start) / len(probes)
     absent = _addresses(1000, seed=4)
     start = time.perf_counter()

@@ -87,7 +87,7 @@ def send_revocations(chain: Chain, ledger: Ledger, patients: list[Any]) -> float
     raw: list[bytes] = []
     for offset, patient in enumerate(patients):
         address = parse_address(patient.address)
-        signature = sign_revocation(patient.key, domain, STUDY, address, 1, FAR)
+        signature = sign_revocation(patient.key, domain, STUDY, address, 0, FAR)
         data = REVOKE_SELECTOR + abi_encode(
             ["bytes32", "address", "uint64", "bytes"], [bytes(STUDY), address, FAR, signature]
         )
@@ -149,7 +149,8 @@ def main() -> None:
             signed = [
                 SignedConsent(
                     parse_address(p.address), 0,
-                    sign_consent(p.key, domain, STUDY, parse_address(p.address), who, 0, 0),
+                    sign_consent(p.key, domain, STUDY, parse_address(p.address), who, 0, 0, FAR),
+                    FAR,
                 )
                 for p in patients
             ]  # fmt: skip

@@ -40,22 +40,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-import numpy.typing as npt
 import torch
 from torch import Tensor
 
-from api.adapters import ChainLedger
 from api.embedded import EmbeddedStudy
 from chain.devnet import start_anvil, stop_service
+from chain.ledger import ChainLedger
 from chain.store import compute_cid
+from consent.events import ConsentEvent
 from consent.ids import Address, Bytes32, StudyId
-from consent.index import ConsentIndex
-from consent.merkle import DataTree
+from consent.index import ConsentMask
+from consent.records import RoundResult, UpdateSubmission
 from consent.sealing import open_sealed, seal
+from consent.smt import DataTree
 from fl.data import Examples, HospitalDataset
 from fl.models import ModelSpec, initial_state
-from fl.ports import ArtifactStorePort, LedgerPort, RoundRecord, StudyRecord
+from fl.ports import ArtifactStorePort, ConsentViewPort, LedgerPort, RoundRecord, StudyRecord
 from fl.roles import Aggregator, StudyPlan, Trainer
 from fl.roles.selection import select_rows
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
@@ -129,25 +129,14 @@ class TimedLedger:
             "chain_tx", lambda: self._inner.open_round(study, round_, base_hash, base_cid)
         )
 
-    def submit_update(self, study: StudyId, round_: int, **fields: Any) -> int:
+    def submit_update(self, study: StudyId, round_: int, submission: UpdateSubmission) -> int:
         return self._clock.call(
-            "chain_tx", lambda: self._inner.submit_update(study, round_, **fields)
+            "chain_tx", lambda: self._inner.submit_update(study, round_, submission)
         )
 
-    def finalize_round(
-        self,
-        study: StudyId,
-        round_: int,
-        model_hash: Bytes32,
-        model_cid: str,
-        metrics_cid: str,
-        **options: Any,
-    ) -> int:
+    def finalize_round(self, study: StudyId, round_: int, result: RoundResult) -> int:
         return self._clock.call(
-            "chain_tx",
-            lambda: self._inner.finalize_round(
-                study, round_, model_hash, model_cid, metrics_cid, **options
-            ),
+            "chain_tx", lambda: self._inner.finalize_round(study, round_, result)
         )
 
 
@@ -168,25 +157,32 @@ class TimedStore:
 
 
 class TimedConsent:
-    """The trainer's consent source: sync timed; the index is passed through."""
+    """The trainer's consent view (`ConsentViewPort`): sync and the mask timed, the rest passed
+    through."""
 
-    def __init__(self, inner: Any, clock: Clock) -> None:
+    def __init__(self, inner: ConsentViewPort, clock: Clock) -> None:
         self._inner, self._clock = inner, clock
-
-    @property
-    def index(self) -> ConsentIndex:
-        index: ConsentIndex = self._inner.index
-        return index
 
     def sync(self) -> int:
         block: int = self._clock.call("consent_sync", self._inner.sync)
         return block
 
-    def consented_mask(
-        self, study: StudyId, patients: Sequence[Address], block: int
-    ) -> npt.NDArray[np.bool_]:
-        mask: npt.NDArray[np.bool_] = self._inner.consented_mask(study, patients, block)
+    def mask(
+        self, study: StudyId, patients: Sequence[Address], block: int, block_timestamp: int
+    ) -> ConsentMask:
+        mask: ConsentMask = self._clock.call(
+            "consent_mask", lambda: self._inner.mask(study, patients, block, block_timestamp)
+        )
         return mask
+
+    def patients(self, study: StudyId, hospital: str) -> tuple[Address, ...]:
+        return self._inner.patients(study, hospital)
+
+    def history(self, study: StudyId, patient: str) -> list[ConsentEvent]:
+        return self._inner.history(study, patient)
+
+    def revoked_since(self, study: StudyId, hospital: str, block: int) -> tuple[Address, ...]:
+        return self._inner.revoked_since(study, hospital, block)
 
 
 def best(fn: Callable[[], object], repeats: int = 5) -> float:
@@ -258,7 +254,7 @@ def micro(
     out["sha256"] = (2 * hospitals + hospitals + 2) * best(lambda: hashlib.sha256(model).digest())
     cid_s_per_byte = best(lambda: compute_cid(model)) / len(model)
     out["cid_per_byte"] = cid_s_per_byte
-    out["aggregate"] = best(lambda: FedAvg().aggregate(base, updates))
+    out["aggregate"] = best(lambda: FedAvg().aggregate(base, updates).state)
     out["evaluate"] = best(lambda: evaluate(plan.model, base, test))
     patient_sets = []
     filter_s = 0.0

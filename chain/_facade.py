@@ -1,21 +1,33 @@
-"""Shared machinery of the typed contract facades (private to `chain/`)."""
+"""Shared machinery of the typed contract facades (private to `chain/`).
+
+Struct results are decoded, and struct-like arguments encoded, by the ABI's parameter NAMES, not
+their positions (`ContractFacade._call_named`, `_transact_named`): a contract version whose round
+or update record gains a field keeps decoding into the same Python records, and an older
+deployment without the field still decodes (the record's default fills it in).
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from functools import cache
 from typing import Any, ClassVar, Final, TypeVar
 
 from web3.contract.contract import Contract, ContractFunction
+from web3.exceptions import Web3Exception
 from web3.types import FilterParams, LogReceipt, TxReceipt
 
 from chain.compile import CONTRACT_NAMES, load_artifact
 from chain.connection import Chain
-from chain.errors import ChainError, RevertDecoder
+from chain.errors import ChainError, ChainRequestError
 from chain.events import EventDecoder, LedgerEvent
+from chain.revert_decoder import RevertDecoder
 from chain.transactions import ZERO_ADDRESS, Sender, call_view
 from consent.ids import Address
 
 GAS_PER_STRING_WORD: Final = 25_000
+
+__all__ = ["ContractFacade", "MissingSenderError", "camel", "revert_decoder", "string_gas"]
 
 _E = TypeVar("_E")
 
@@ -24,6 +36,34 @@ _E = TypeVar("_E")
 def revert_decoder() -> RevertDecoder:
     """One decoder over the errors of all three contracts (selectors are shared)."""
     return RevertDecoder(load_artifact(name).abi for name in CONTRACT_NAMES)
+
+
+@cache
+def _functions(contract: str) -> Mapping[str, Mapping[str, Any]]:
+    return {
+        str(entry["name"]): entry
+        for entry in load_artifact(contract).abi
+        if entry.get("type") == "function"
+    }
+
+
+def camel(name: str) -> str:
+    """A Python field name as the ABI spells it (`update_hash` -> `updateHash`)."""
+    return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), name)
+
+
+def _named(abi: Mapping[str, Any], value: Any) -> Any:
+    """`value` of ABI type `abi` with every tuple turned into a dict keyed by component name."""
+    kind = str(abi["type"])
+    if kind.endswith("[]"):
+        inner = dict(abi, type=kind[:-2])
+        return [_named(inner, item) for item in value]
+    if kind == "tuple":
+        return {
+            str(part["name"]): _named(part, item)
+            for part, item in zip(abi["components"], value, strict=True)
+        }
+    return value
 
 
 def string_gas(*values: str) -> int:
@@ -57,6 +97,26 @@ class ContractFacade:
         caller = ZERO_ADDRESS if self.sender is None else self.sender.address
         return call_view(self._fn(name, *args), revert_decoder(), block, caller=caller)
 
+    def _call_named(self, name: str, *args: Any) -> Any:
+        """A view whose single output is decoded by the ABI's component names (tuples become
+        dicts, arrays of tuples lists of dicts)."""
+        outputs = _functions(self.CONTRACT)[name]["outputs"]
+        if len(outputs) != 1:
+            raise ChainError(f"{self.CONTRACT}.{name} has {len(outputs)} outputs, expected one")
+        return _named(outputs[0], self._call(name, *args))
+
+    def _transact_named(self, gas: int, name: str, values: Mapping[str, Any]) -> TxReceipt:
+        """Send `name` with its arguments picked from `values` by the ABI's input names.
+
+        Values the function does not take are ignored (a record written for a newer contract
+        version); an input missing from `values` is a `ChainError` naming it.
+        """
+        inputs = _functions(self.CONTRACT)[name]["inputs"]
+        missing = [str(i["name"]) for i in inputs if i["name"] not in values]
+        if missing:
+            raise ChainError(f"{self.CONTRACT}.{name} needs {', '.join(missing)}")
+        return self._transact(gas, name, *(values[str(i["name"])] for i in inputs))
+
     def _transact(self, gas: int, name: str, *args: Any) -> TxReceipt:
         if self.sender is None:
             raise MissingSenderError(f"{self.CONTRACT} facade has no sender: cannot call {name}")
@@ -86,5 +146,8 @@ class ContractFacade:
             "fromBlock": from_block,
             "toBlock": "latest" if to_block is None else to_block,
         }
-        logs: list[LogReceipt] = self.chain.w3.eth.get_logs(params)
+        try:
+            logs: list[LogReceipt] = self.chain.w3.eth.get_logs(params)
+        except Web3Exception as exc:
+            raise ChainRequestError(f"{self.CONTRACT} logs: {exc}") from exc
         return self._events.decode_all(logs)

@@ -14,9 +14,9 @@ from web3.middleware.base import Web3Middleware
 if TYPE_CHECKING:
     from web3.types import MakeRequestFn, RPCEndpoint, RPCResponse
 
-from chain.errors import ChainConnectionError, ChainIdMismatchError
+from chain.errors import ChainIdMismatchError, ChainUnavailableError
 
-__all__ = ["ETH_TESTER", "ETH_TESTER_CHAIN_ID", "Chain", "connect"]
+__all__ = ["ETH_TESTER", "ETH_TESTER_CHAIN_ID", "Chain", "Unavailability", "connect"]
 
 log = logging.getLogger(__name__)
 
@@ -98,30 +98,59 @@ class ChainIdCache(Web3Middleware):
         return middleware
 
 
+class Unavailability(Web3Middleware):
+    """Translate a transport failure of any request into `ChainUnavailableError`, once.
+
+    The HTTP provider raises `requests` errors (all `OSError`s: refused, reset, timed out) after
+    its own retries; this middleware sits next to the provider, so every call the facades, the
+    sender or the event readers make fails the same way when the node is down, and a revert can
+    only ever mean the node answered.
+    """
+
+    def wrap_make_request(self, make_request: MakeRequestFn) -> MakeRequestFn:
+        rpc = getattr(self._w3.provider, "endpoint_uri", None) or ETH_TESTER
+
+        def middleware(method: RPCEndpoint, params: Any) -> RPCResponse:
+            try:
+                return make_request(method, params)
+            except ChainUnavailableError:
+                raise
+            except OSError as exc:
+                raise ChainUnavailableError(str(rpc), str(exc) or type(exc).__name__) from exc
+
+        return middleware
+
+
+def _middleware(w3: Web3) -> None:
+    # innermost first: the unavailability translation wraps the provider itself
+    w3.middleware_onion.inject(Unavailability, name="unavailability", layer=0)
+    w3.middleware_onion.add(ChainIdCache, name="chain_id_cache")
+
+
 def _eth_tester() -> Chain:
     tester = EthereumTester(PyEVMBackend())
     w3 = Web3(EthereumTesterProvider(tester))
-    w3.middleware_onion.add(ChainIdCache, name="chain_id_cache")
+    _middleware(w3)
     return Chain(w3=w3, rpc=ETH_TESTER, chain_id=int(w3.eth.chain_id), tester=tester)
 
 
 def connect(rpc: str, *, expected_chain_id: int | None = None, timeout: float = 10.0) -> Chain:
     """Connect to `rpc` ("eth-tester" for a fresh in-process chain, else an http(s) URL).
 
-    Raises `ChainConnectionError` if the node does not answer and `ChainIdMismatchError` if
+    Raises `ChainUnavailableError` if the node does not answer and `ChainIdMismatchError` if
     `expected_chain_id` is given and differs.
     """
     if rpc == ETH_TESTER:
         chain = _eth_tester()
     else:
         if not rpc.startswith(("http://", "https://")):
-            raise ChainConnectionError(rpc, "expected an http(s):// URL or 'eth-tester'")
+            raise ChainUnavailableError(rpc, "expected an http(s):// URL or 'eth-tester'")
         w3 = Web3(HTTPProvider(rpc, request_kwargs={"timeout": timeout}))
-        w3.middleware_onion.add(ChainIdCache, name="chain_id_cache")
+        _middleware(w3)
         try:
             chain_id = int(w3.eth.chain_id)
-        except (OSError, Web3Exception, ValueError) as exc:
-            raise ChainConnectionError(rpc, str(exc) or type(exc).__name__) from exc
+        except (Web3Exception, ValueError) as exc:  # answered, but not as a JSON-RPC node
+            raise ChainUnavailableError(rpc, str(exc) or type(exc).__name__) from exc
         chain = Chain(w3=w3, rpc=rpc, chain_id=chain_id)
     if expected_chain_id is not None and chain.chain_id != expected_chain_id:
         raise ChainIdMismatchError(expected_chain_id, chain.chain_id)

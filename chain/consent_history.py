@@ -13,7 +13,6 @@ import threading
 from typing import Final
 
 from chain.consent_registry import ConsentRegistry
-from chain.reachability import reachable
 from consent.events import ConsentEvent
 from consent.ids import StudyId
 from consent.index import ConsentIndex
@@ -41,9 +40,9 @@ class ConsentHistory:
     def sync(self) -> int:
         """Apply every event up to the latest block; returns that block.
 
-        Raises `ChainConnectionError` when the node does not answer.
+        Raises `ChainUnavailableError` when the node does not answer.
         """
-        with self._lock, reachable(self._consents.chain):
+        with self._lock:
             latest = self._consents.chain.block_number()
             start = max(self._index.synced_block + 1, self._from_block)
             while start <= latest:

@@ -15,7 +15,8 @@ from web3.exceptions import ContractLogicError
 from web3.types import TxParams
 
 from chain._facade import ContractFacade, revert_decoder
-from chain.errors import raw_revert_data
+from chain.events import PendingConsentsCancelled
+from chain.revert_decoder import raw_revert_data
 from consent.eip712 import Eip712Domain, consent_registry_domain
 from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked
 from consent.ids import Address, StudyId, parse_address
@@ -59,6 +60,8 @@ class SignedConsent:
     patient: Address
     expires_at: int
     signature: bytes
+    deadline: int
+    """Unix time after which the signature can no longer be submitted."""
 
 
 class ConsentRegistry(ContractFacade):
@@ -72,16 +75,24 @@ class ConsentRegistry(ContractFacade):
         """The EIP-712 domain patients sign for (this contract on this chain)."""
         return consent_registry_domain(self.chain.chain_id, self.address)
 
-    def nonce(self, patient: Address) -> int:
-        """The patient's next nonce, to sign the next consent or revocation with."""
-        return int(self._call("nonces", patient))
+    def grant_nonce(self, study: StudyId, patient: Address) -> int:
+        """The nonce the patient's next `Consent` signature in `study` must carry."""
+        return int(self._call("grantNonce", bytes(study), patient))
+
+    def revocation_nonce(self, study: StudyId, patient: Address) -> int:
+        """The nonce the patient's next `Revocation` or `Cancellation` in `study` must carry."""
+        return int(self._call("revocationNonce", bytes(study), patient))
+
+    def active_consent_count(self, study: StudyId, hospital: Address) -> int:
+        """Unrevoked consents with `hospital` in `study` (the bound on an update's patients)."""
+        return int(self._call("activeConsentCount", bytes(study), hospital))
 
     def grant(
-        self, study: StudyId, patient: Address, expires_at: int, signature: bytes
+        self, study: StudyId, patient: Address, expires_at: int, deadline: int, signature: bytes
     ) -> ConsentGranted:
         """Record the patient's signed consent for the sending hospital."""
         receipt = self._transact(
-            _GAS_GRANT, "grantWithSig", bytes(study), patient, expires_at, signature
+            _GAS_GRANT, "grantWithSig", bytes(study), patient, expires_at, deadline, signature
         )
         return self._receipt_events_of(receipt, ConsentGranted)[-1]
 
@@ -98,6 +109,7 @@ class ConsentRegistry(ContractFacade):
                 bytes(study),
                 [c.patient for c in chunk],
                 [c.expires_at for c in chunk],
+                [c.deadline for c in chunk],
                 [c.signature for c in chunk],
             )
             granted.extend(self._receipt_events_of(receipt, ConsentGranted))
@@ -116,6 +128,25 @@ class ConsentRegistry(ContractFacade):
             _GAS_REVOKE_SIG, "revokeWithSig", bytes(study), patient, deadline, signature
         )
         return self._single_event(receipt, ConsentRevoked)
+
+    def cancel_pending(self, study: StudyId) -> PendingConsentsCancelled:
+        """The sending patient cancels their consent signatures not yet submitted in `study`."""
+        receipt = self._transact(_GAS_REVOKE, "cancelPendingConsents", bytes(study))
+        return self._single_event(receipt, PendingConsentsCancelled)
+
+    def cancel_pending_with_sig(
+        self, study: StudyId, patient: Address, deadline: int, signature: bytes
+    ) -> PendingConsentsCancelled:
+        """Relay the patient's signed cancellation of their pending consent signatures."""
+        receipt = self._transact(
+            _GAS_REVOKE_SIG,
+            "cancelPendingConsentsWithSig",
+            bytes(study),
+            patient,
+            deadline,
+            signature,
+        )
+        return self._single_event(receipt, PendingConsentsCancelled)
 
     def record(self, study: StudyId, patient: Address, block: int | None = None) -> ConsentRecord:
         """The patient's consent record (all zero if never granted)."""

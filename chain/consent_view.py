@@ -9,7 +9,8 @@ new blocks. Two ways to read events (see the field notes in DESIGN.md):
   creates a log filter when it is constructed and reads only the filter's changes afterwards
   (events from before the filter are caught up once, in bounded ranges).
 
-It satisfies `fl.ports.ConsentViewPort` and the trainer's `ConsentSource` (it exposes `index`).
+It satisfies `fl.ports.ConsentViewPort` structurally: the trainer selects its rows and builds its
+exclusion proofs through it, and the SQLite index stays behind it (`index` is exposed for closing).
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from web3.types import LogReceipt
 
 from chain.compile import load_artifact
 from chain.consent_registry import ConsentRegistry
-from chain.errors import ChainConnectionError
+from chain.errors import ChainRequestError
 from chain.events import EventDecoder
 from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked
 from consent.ids import Address, StudyId
-from consent.index import ConsentIndex
+from consent.index import ConsentIndex, ConsentMask
 
 __all__ = ["ChainConsentView"]
 
@@ -82,15 +83,19 @@ class ChainConsentView:
         return max(self._index.synced_block + 1, self._from_block)
 
     def sync(self) -> int:
-        """Apply every consent event up to the latest block; returns that block."""
+        """Apply every consent event up to the latest block; returns that block.
+
+        Raises `ChainUnavailableError` when the node is down (from the connection), and
+        `ChainRequestError` when it answers the log query with an error.
+        """
         try:
             latest = self._consents.chain.block_number()
             if self._filter_id is None:
                 events = self._ranged(self._next_block(), latest)
             else:
                 events = self._from_filter(latest)
-        except (OSError, Web3Exception) as exc:
-            raise ChainConnectionError(self._consents.chain.rpc, str(exc)) from exc
+        except Web3Exception as exc:
+            raise ChainRequestError(f"consent events: {exc}") from exc
         if latest > self._index.synced_block:
             applied = self._index.apply(events, synced_through=latest)
             if applied:
@@ -118,6 +123,13 @@ class ChainConsentView:
         self._pending = [e for e in self._pending if e.position.block_number > latest]
         return backlog + sorted(ready, key=lambda e: e.position)
 
+    def mask(
+        self, study: StudyId, patients: Sequence[Address], block: int, block_timestamp: int
+    ) -> ConsentMask:
+        """Per patient, consent at `block` and whether it is unknown in `study` (the index must
+        be synced through `block`)."""
+        return self._index.mask(study, self._index.resolve(patients), block, block_timestamp)
+
     def consented_mask(
         self, study: StudyId, patients: Sequence[Address], block: int
     ) -> npt.NDArray[np.bool_]:
@@ -125,3 +137,15 @@ class ChainConsentView:
         `consent.errors.UnknownPatientError`); the index must be synced through `block`."""
         timestamp = self._consents.chain.block_timestamp(block)
         return self._index.consented_at(study, patients, block, timestamp)
+
+    def patients(self, study: StudyId, hospital: str) -> tuple[Address, ...]:
+        """Patients whose consent record in `study` is with `hospital`."""
+        return self._index.patients(study, hospital)
+
+    def history(self, study: StudyId, patient: str) -> list[ConsentEvent]:
+        """Every consent event of `patient` in `study`, oldest first."""
+        return self._index.history(study, patient)
+
+    def revoked_since(self, study: StudyId, hospital: str, block: int) -> tuple[Address, ...]:
+        """`hospital`'s patients with a revocation after `block`, sorted."""
+        return self._index.revoked_since(study, hospital, block)

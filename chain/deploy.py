@@ -1,4 +1,4 @@
-"""Deploy the three contracts and attach typed facades to an existing deployment."""
+"""Deploy the contracts and attach typed facades to an existing deployment."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from chain._facade import revert_decoder
 from chain.compile import CONTRACT_NAMES, load_artifact
 from chain.connection import Chain
 from chain.consent_registry import ConsentRegistry
+from chain.contributions import Contributions
 from chain.errors import ChainIdMismatchError, DeploymentError, NoContractCodeError
 from chain.manifest import Manifest
 from chain.round_ledger import RoundLedger
@@ -28,6 +29,7 @@ _DEPLOY_GAS: Final = {
     "StudyRegistry": 1_500_000,
     "ConsentRegistry": 2_000_000,
     "RoundLedger": 2_500_000,
+    "Contributions": 1_500_000,
 }
 
 
@@ -40,6 +42,8 @@ class Ledger:
     studies: StudyRegistry
     consents: ConsentRegistry
     rounds: RoundLedger
+    contributions: Contributions | None = None
+    """None for a deployment made before the Contributions contract (issue 15)."""
 
     def with_sender(self, sender: Sender | None) -> Ledger:
         """The same deployment seen by another sender (another role or key)."""
@@ -51,7 +55,7 @@ def _deploy_one(chain: Chain, sender: Sender, name: str, *args: str) -> tuple[Ad
     factory = chain.w3.eth.contract(abi=list(artifact.abi), bytecode=artifact.bytecode)
     try:
         receipt = sender.transact(factory.constructor(*args), _DEPLOY_GAS[name], revert_decoder())
-    except (Web3Exception, TransactionFailed, OSError) as exc:
+    except (Web3Exception, TransactionFailed) as exc:
         raise DeploymentError(f"deploying {name} failed: {exc}") from exc
     address = receipt.get("contractAddress")
     if address is None:
@@ -61,11 +65,12 @@ def _deploy_one(chain: Chain, sender: Sender, name: str, *args: str) -> tuple[Ad
 
 
 def deploy(chain: Chain, sender: Sender) -> Manifest:
-    """Deploy StudyRegistry, ConsentRegistry and RoundLedger; the sender becomes the admin and
-    a coordinator. Returns the manifest (write it only once this returned)."""
+    """Deploy StudyRegistry, ConsentRegistry, RoundLedger and Contributions; the sender becomes
+    the admin and a coordinator. Returns the manifest (write it only once this returned)."""
     studies, first_block = _deploy_one(chain, sender, "StudyRegistry")
     consents, _ = _deploy_one(chain, sender, "ConsentRegistry", studies)
     rounds, _ = _deploy_one(chain, sender, "RoundLedger", studies, consents)
+    contributions, _ = _deploy_one(chain, sender, "Contributions", studies, rounds)
     return Manifest(
         chain_id=chain.chain_id,
         study_registry=studies,
@@ -73,6 +78,7 @@ def deploy(chain: Chain, sender: Sender) -> Manifest:
         round_ledger=rounds,
         deploy_block=first_block,
         deployer=sender.address,
+        contributions=contributions,
         artifact_sha256={name: load_artifact(name).sha256 for name in CONTRACT_NAMES},
     )
 
@@ -97,4 +103,9 @@ def attach(
         studies=StudyRegistry(chain, manifest.study_registry, sender),
         consents=ConsentRegistry(chain, manifest.consent_registry, sender),
         rounds=RoundLedger(chain, manifest.round_ledger, sender),
+        contributions=(
+            None
+            if manifest.contributions is None
+            else Contributions(chain, manifest.contributions, sender)
+        ),
     )

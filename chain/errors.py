@@ -1,37 +1,32 @@
-"""The chain package's exceptions: one root, one class per Solidity custom error, and the decoder.
+"""The chain package's exceptions: one root, and one class per Solidity custom error.
 
-web3.py does not decode custom errors, and the two backends report a revert differently (anvil
-through `ContractCustomError` with hex data, eth-tester through `TransactionFailed` with the raw
-bytes in its message). `RevertDecoder` turns both into the same `ContractRevertError` subclass,
-carrying the error's arguments by their Solidity names (snake_cased).
+web3.py does not decode custom errors; `chain.revert_decoder.RevertDecoder` turns a revert of
+either backend into the `ContractRevertError` subclass of this module whose selector it carries
+(`custom_error_classes`), with the error's arguments by their Solidity names (snake_cased).
 """
 
 from __future__ import annotations
 
-import ast
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from eth_abi.abi import decode as abi_decode
-from eth_abi.exceptions import DecodingError
 from eth_utils.abi import function_signature_to_4byte_selector
-from eth_utils.address import to_checksum_address
 
+from chain.unavailable import NodeUnavailableError
 from consent import errors as consent_errors
 
 __all__ = [
     "ChainConnectionError",
     "ChainError",
     "ChainIdMismatchError",
+    "ChainRequestError",
+    "ChainUnavailableError",
     "CompilationError",
     "ContractRevertError",
     "DeploymentError",
     "NoContractCodeError",
-    "RevertDecoder",
     "TransactionRevertedError",
     "custom_error_classes",
-    "raw_revert_data",
 ]
 
 
@@ -43,13 +38,26 @@ class CompilationError(ChainError, RuntimeError):
     """The contracts could not be compiled or an artifact is missing."""
 
 
-class ChainConnectionError(ChainError, ConnectionError):
-    """The node cannot be reached or does not answer JSON-RPC."""
+class ChainUnavailableError(ChainError, NodeUnavailableError):
+    """The chain node cannot be reached or does not answer JSON-RPC in time.
+
+    Raised by the connection's middleware for every request (`chain.connection`), so a down node
+    never surfaces as a revert or a web3 error.
+    """
 
     def __init__(self, rpc: str, reason: str) -> None:
-        super().__init__(f"cannot reach chain at {rpc}: {_condensed(reason)}")
+        NodeUnavailableError.__init__(
+            self, f"cannot reach chain at {rpc}: {_condensed(reason)}", url=rpc, reason=reason
+        )
         self.rpc = rpc
-        self.reason = reason
+
+
+ChainConnectionError = ChainUnavailableError
+"""The former name of `ChainUnavailableError`."""
+
+
+class ChainRequestError(ChainError, RuntimeError):
+    """The node answered, but with an error that is neither a revert nor a transport failure."""
 
 
 def _condensed(reason: str) -> str:
@@ -198,7 +206,7 @@ class ConsentAlreadyExpiredError(ContractRevertError, ValueError):
 
 
 class SignatureExpiredError(ContractRevertError, ValueError):
-    """A relayed revocation's deadline has passed."""
+    """A signature's deadline (consent, revocation or cancellation) has passed."""
 
     signature = "SignatureExpired(uint64,uint256)"
 
@@ -212,7 +220,7 @@ class NoActiveConsentError(ContractRevertError, LookupError):
 class LengthMismatchError(ContractRevertError, ValueError):
     """Batch arrays differ in length."""
 
-    signature = "LengthMismatch(uint256,uint256,uint256)"
+    signature = "LengthMismatch(uint256,uint256,uint256,uint256)"
 
 
 class ZeroPatientError(ContractRevertError, ValueError):
@@ -237,12 +245,6 @@ class ECDSAInvalidSignatureSError(ContractRevertError, ValueError):
     """The signature is malleable (s in the upper half of the curve order)."""
 
     signature = "ECDSAInvalidSignatureS(bytes32)"
-
-
-class InvalidAccountNonceError(ContractRevertError, ValueError):
-    """An explicit nonce did not match the account's current nonce."""
-
-    signature = "InvalidAccountNonce(address,uint256)"
 
 
 class InvalidShortStringError(ContractRevertError, ValueError):
@@ -302,9 +304,27 @@ class StaleConsentError(ContractRevertError, consent_errors.StaleConsentError):
 
 
 class ConsentBlockInFutureError(ContractRevertError, ValueError):
-    """The update's consent block is after the current block."""
+    """The update's consent block is not before the current block (nobody could have seen it)."""
 
     signature = "ConsentBlockInFuture(uint64,uint256)"
+
+
+class ConsentBlockBeforeRoundError(ContractRevertError, ValueError):
+    """The update's consent block is before the block that opened the round."""
+
+    signature = "ConsentBlockBeforeRound(uint64,uint256)"
+
+
+class InvalidPatientCountError(ContractRevertError, ValueError):
+    """The update's patient count is zero or above the hospital's active consents."""
+
+    signature = "InvalidPatientCount(uint32,uint256)"
+
+
+class CoordinatorLacksRoleError(ContractRevertError, PermissionError):
+    """The account does not hold COORDINATOR_ROLE (revoked or never granted)."""
+
+    signature = "CoordinatorLacksRole(bytes32,address)"
 
 
 class NotEnoughUpdatesError(ContractRevertError, RuntimeError):
@@ -341,78 +361,48 @@ class ZeroSamplesError(ContractRevertError, ValueError):
     signature = "ZeroSamples()"
 
 
+# --- Contributions (issue 15) ---------------------------------------------------------------
+
+
+class RoundNotFinalizedError(ContractRevertError, RuntimeError):
+    """Contributions are recorded only for a round the round ledger has finalized."""
+
+    signature = "RoundNotFinalized(bytes32,uint64)"
+
+
+class ContributionsAlreadyRecordedError(ContractRevertError, RuntimeError):
+    """The round's contributions are already on chain (recorded once, never changed)."""
+
+    signature = "ContributionsAlreadyRecorded(bytes32,uint64)"
+
+
+class ValueCountMismatchError(ContractRevertError, ValueError):
+    """Not one value per hospital."""
+
+    signature = "ValueCountMismatch(uint256,uint256)"
+
+
+class HospitalsNotSortedError(ContractRevertError, ValueError):
+    """The hospitals are not in strictly ascending address order (or one is listed twice)."""
+
+    signature = "HospitalsNotSorted(uint256)"
+
+
+class NotARoundParticipantError(ContractRevertError, LookupError):
+    """A value for a hospital that submitted no update in the round."""
+
+    signature = "NotARoundParticipant(bytes32,uint64,address)"
+
+
+class ZeroJudgementHashError(ContractRevertError, ValueError):
+    """The round's judgement digest is required."""
+
+    signature = "ZeroJudgementHash()"
+
+
 __all__ += [cls.__name__ for cls in ContractRevertError.__subclasses__()]
 
 
 def custom_error_classes() -> dict[bytes, type[ContractRevertError]]:
     """Every custom error class by its 4-byte selector."""
     return {cls.selector(): cls for cls in ContractRevertError.__subclasses__()}
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-def _normalize(abi_type: str, value: Any) -> Any:
-    return to_checksum_address(value) if abi_type == "address" else value
-
-
-class RevertDecoder:
-    """Decodes revert data into the custom error classes, using the argument names of the ABIs."""
-
-    def __init__(self, abis: Iterable[Iterable[Mapping[str, Any]]]) -> None:
-        classes = custom_error_classes()
-        self._errors: dict[bytes, tuple[type[ContractRevertError], list[str], list[str]]] = {}
-        for abi in abis:
-            for entry in abi:
-                if entry.get("type") != "error":
-                    continue
-                types = [str(i["type"]) for i in entry["inputs"]]
-                selector = function_signature_to_4byte_selector(
-                    f"{entry['name']}({','.join(types)})"
-                )
-                cls = classes.get(selector)
-                if cls is None:
-                    raise CompilationError(f"no Python class for ABI error {entry['name']}")
-                names = [_snake(str(i["name"])) or f"arg{n}" for n, i in enumerate(entry["inputs"])]
-                self._errors[selector] = (cls, names, types)
-
-    def decode(self, data: bytes, *, tx_hash: str | None = None) -> ChainError:
-        """The exception for revert `data` (a custom error, or a generic revert)."""
-        known = self._errors.get(data[:4])
-        if known is None:
-            return TransactionRevertedError(
-                f"reverted without a known custom error (data 0x{data.hex()})",
-                tx_hash=tx_hash,
-                data=data,
-            )
-        cls, names, types = known
-        try:
-            values = abi_decode(types, data[4:])
-        except DecodingError as exc:
-            return TransactionRevertedError(
-                f"malformed {cls.error_name()} revert data: {exc}", tx_hash=tx_hash, data=data
-            )
-        arguments = {n: _normalize(t, v) for n, t, v in zip(names, types, values, strict=True)}
-        return cls(arguments, tx_hash=tx_hash)
-
-
-_TESTER_REVERT = re.compile(r"execution reverted: (b['\"].*['\"])$", re.DOTALL)
-
-
-def raw_revert_data(exc: BaseException) -> bytes | None:
-    """The raw revert bytes carried by a web3 or eth-tester revert exception, if any."""
-    data = getattr(exc, "data", None)
-    if isinstance(data, str) and data.startswith("0x"):
-        return bytes.fromhex(data[2:])
-    if isinstance(data, bytes):
-        return data
-    message = str(exc.args[0]) if exc.args else ""
-    match = _TESTER_REVERT.match(message)
-    if match is not None:
-        try:
-            literal = ast.literal_eval(match.group(1))
-        except (ValueError, SyntaxError):
-            return None
-        return literal if isinstance(literal, bytes) else None
-    return None

@@ -20,10 +20,13 @@ from consent.events import ConsentGranted, ConsentRevoked, EventPosition
 from consent.ids import Address, Bytes32, StudyId, parse_address
 
 __all__ = [
+    "ContributionsRecorded",
+    "CoordinatorChanged",
     "EventDecoder",
     "HospitalAdded",
     "HospitalRemoved",
     "LedgerEvent",
+    "PendingConsentsCancelled",
     "RoundFinalized",
     "RoundOpened",
     "StudyCreated",
@@ -87,8 +90,32 @@ class UpdateSubmitted:
     update_hash: Bytes32
     update_cid: str
     num_samples: int
+    num_patients: int
     data_root: Bytes32
     consent_block: int
+    position: EventPosition
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingConsentsCancelled:
+    """A patient cancelled their consent signatures not yet submitted (grant nonces below
+    `next_grant_nonce` are dead)."""
+
+    study: StudyId
+    patient: Address
+    next_grant_nonce: int
+    position: EventPosition
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinatorChanged:
+    """The admin handed a study to another coordinator."""
+
+    study: StudyId
+    previous: Address
+    coordinator: Address
     position: EventPosition
     tx_hash: str
 
@@ -107,6 +134,20 @@ class RoundFinalized:
     tx_hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class ContributionsRecorded:
+    """The aggregator recorded a finalized round's judgement digest and contribution values
+    (scaled by `consent.contributions.VALUE_SCALE`)."""
+
+    study: StudyId
+    round: int
+    judgement_hash: Bytes32
+    hospitals: tuple[Address, ...]
+    values: tuple[int, ...]
+    position: EventPosition
+    tx_hash: str
+
+
 LedgerEvent = (
     StudyCreated
     | HospitalAdded
@@ -116,6 +157,9 @@ LedgerEvent = (
     | RoundOpened
     | UpdateSubmitted
     | RoundFinalized
+    | PendingConsentsCancelled
+    | CoordinatorChanged
+    | ContributionsRecorded
 )
 
 _Builder = Callable[[Mapping[str, Any], EventPosition, str, int], LedgerEvent]
@@ -164,6 +208,12 @@ _BUILDERS: dict[str, _Builder] = {
         tx_hash=h,
         block_timestamp=t,
     ),
+    "PendingConsentsCancelled": lambda a, p, h, _t: PendingConsentsCancelled(
+        _study(a, "study"), parse_address(a["patient"]), int(a["nextGrantNonce"]), p, h
+    ),
+    "CoordinatorChanged": lambda a, p, h, _t: CoordinatorChanged(
+        _study(a), parse_address(a["previous"]), parse_address(a["coordinator"]), p, h
+    ),
     "RoundOpened": lambda a, p, h, _t: RoundOpened(
         _study(a), int(a["round"]), _b32(a["baseModelHash"]), str(a["baseModelCid"]), p, h
     ),
@@ -174,6 +224,7 @@ _BUILDERS: dict[str, _Builder] = {
         _b32(a["updateHash"]),
         str(a["updateCid"]),
         int(a["numSamples"]),
+        int(a["numPatients"]),
         _b32(a["dataRoot"]),
         int(a["consentBlock"]),
         p,
@@ -186,6 +237,15 @@ _BUILDERS: dict[str, _Builder] = {
         str(a["modelCid"]),
         str(a["metricsCid"]),
         int(a["updateCount"]),
+        p,
+        h,
+    ),
+    "ContributionsRecorded": lambda a, p, h, _t: ContributionsRecorded(
+        _study(a),
+        int(a["round"]),
+        _b32(a["judgementHash"]),
+        tuple(parse_address(x) for x in a["hospitals"]),
+        tuple(int(v) for v in a["values"]),
         p,
         h,
     ),

@@ -1,21 +1,11 @@
 """Exclusion proofs as hospitals publish them: one JSON file per (round, revoked patient).
 
-The trainer (`fl.roles.proofs`, whose docstring is the format's reference) writes::
-
-    <proofs_dir>/<study>/<hospital>/<round>/<patient>.json
-
-    {
-      "format": "consentfl.exclusion-proof/1",
-      "study": "0x<64 hex>", "hospital": "0x..", "round": 4, "patient": "0x..",
-      "revoked_block": 118, "consent_block": 120, "data_root": "0x<64 hex>",
-      "proof": {"left": {...}, "right": {...}}     # consent.merkle.NonMembershipProof
-    }
-
-`chain/` cannot import `fl/`, so this module reads the format on its own; a unit test writes files
-with `fl.roles.proofs` and reads them here, so the two cannot drift apart unnoticed. The auditor
-keys a proof by (study, hospital, data_root, patient): the data root is what the chain records, so
-a file's `round` and path are informative only. Files of another format are ignored; a file that
-claims the format but cannot be parsed is kept as an error so the audit reports it.
+The file format is `consent.formats.exclusion_proof` (whose docstring is its reference); the
+trainer writes it with the same definition. The auditor keys a proof by (study, hospital,
+data_root, patient): the data root is what the chain records, so a file's `round` and path are
+informative only. Files of another format are ignored; a file that claims the format but cannot
+be parsed (or is of a version this reader does not know) is kept as an error so the audit
+reports it. Keys this reader does not know, `extensions` among them, are ignored.
 """
 
 from __future__ import annotations
@@ -28,14 +18,15 @@ from typing import Any, Final
 
 from chain.errors import ChainError
 from consent.errors import MalformedProofError
+from consent.formats import UnknownFormatError
+from consent.formats.exclusion_proof import PROOF, PROOF_FORMAT
 from consent.ids import InvalidIdentifierError, parse_address, parse_bytes32
-from consent.merkle import NonMembershipProof
+from consent.smt import SmtProof
 
 __all__ = ["PROOF_FORMAT", "ExclusionFileError", "ExclusionProofs", "ProofEntry"]
 
 logger = logging.getLogger(__name__)
 
-PROOF_FORMAT: Final = "consentfl.exclusion-proof/1"
 _MAX_FILE_BYTES: Final = 16 * 1024 * 1024
 
 
@@ -48,7 +39,7 @@ class ExclusionFileError(ChainError, ValueError):
         self.reason = reason
 
 
-ProofEntry = NonMembershipProof | MalformedProofError
+ProofEntry = SmtProof | MalformedProofError
 """A parsed proof, or why it could not be parsed."""
 
 
@@ -78,7 +69,7 @@ class ExclusionProofs:
             raw = body["proof"]
             if not isinstance(raw, Mapping):
                 raise MalformedProofError(f"{source}: 'proof' must be an object")
-            entry = NonMembershipProof.from_json(raw)
+            entry = SmtProof.from_json(raw)
         except KeyError:
             entry = MalformedProofError(f"{source}: no 'proof'")
         except MalformedProofError as exc:
@@ -97,7 +88,12 @@ class ExclusionProofs:
             except (OSError, ValueError) as exc:
                 found.errors.append(ExclusionFileError(str(path), str(exc)))
                 continue
-            if not isinstance(body, dict) or body.get("format") != PROOF_FORMAT:
+            if not PROOF.claims(body):
+                continue
+            try:
+                PROOF.parse(body)
+            except UnknownFormatError as exc:
+                found.errors.append(ExclusionFileError(str(path), str(exc)))
                 continue
             try:
                 found.add(body, str(path))

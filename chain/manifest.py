@@ -29,14 +29,23 @@ class Manifest:
     deployer: Address
     artifact_sha256: dict[str, str]
     version: int = MANIFEST_VERSION
+    rpc: str | None = None
+    """The JSON-RPC URL it was deployed through (commands use it unless given `--rpc`)."""
+    ipfs: str | None = None
+    """The artifact store named at deployment (commands use it unless given `--ipfs`)."""
+    contributions: Address | None = None
+    """The Contributions contract (issue 15); None in a deployment made before it existed."""
 
     def addresses(self) -> dict[str, Address]:
         """Contract name -> address."""
-        return {
+        found = {
             "StudyRegistry": self.study_registry,
             "ConsentRegistry": self.consent_registry,
             "RoundLedger": self.round_ledger,
         }
+        if self.contributions is not None:
+            found["Contributions"] = self.contributions
+        return found
 
     def to_json(self) -> str:
         """The manifest as JSON."""
@@ -57,11 +66,25 @@ class Manifest:
                 deploy_block=int(body["deploy_block"]),
                 deployer=parse_address(body["deployer"]),
                 artifact_sha256={str(k): str(v) for k, v in body["artifact_sha256"].items()},
+                rpc=_optional_text(body, "rpc"),
+                ipfs=_optional_text(body, "ipfs"),
+                contributions=(
+                    None
+                    if body.get("contributions") is None
+                    else parse_address(body["contributions"])
+                ),
             )
         except (KeyError, TypeError, ValueError, AttributeError, InvalidIdentifierError) as exc:
             if isinstance(exc, DeploymentError):
                 raise
             raise DeploymentError(f"malformed deployment manifest: {exc}") from exc
+
+
+def _optional_text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise DeploymentError(f"malformed deployment manifest: {key} is not a string")
+    return value or None
 
 
 def save_manifest(manifest: Manifest, path: Path) -> None:

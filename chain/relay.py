@@ -17,16 +17,16 @@ import threading
 from dataclasses import dataclass
 from typing import Final
 
+from chain.consent_registry import ConsentRegistry
 from chain.deploy import Ledger
 from chain.errors import (
-    ChainConnectionError,
     ChainError,
+    ChainUnavailableError,
     InvalidSignerError,
     NoActiveConsentError,
     SignatureExpiredError,
     UnknownStudyError,
 )
-from chain.reachability import reachable
 from consent.eip712 import InvalidSignatureError, recover_revocation_signer
 from consent.events import ConsentRevoked
 from consent.ids import Address, StudyId
@@ -115,6 +115,11 @@ class RevocationRelay:
         self._ledger = ledger
         self._lock = threading.Lock()
 
+    @property
+    def consents(self) -> ConsentRegistry:
+        """The registry facade the relay sends with (its sender signs the receipts)."""
+        return self._ledger.consents
+
     def revoke(
         self,
         study: StudyId,
@@ -128,17 +133,17 @@ class RevocationRelay:
 
         Raises `UnknownStudyError`, `PatientNotEnrolledError`, `DeadlineExpiredError`,
         `NonceMismatchError`, `RevocationReplayError`, `RevocationSignatureError`, and
-        `ChainConnectionError` when the node is down (then nothing was revoked: retrying the same
+        `ChainUnavailableError` when the node is down (then nothing was revoked: retrying the same
         request is safe, it returns the revocation if one landed).
         """
         consents = self._ledger.consents
-        with self._lock, reachable(self._ledger.chain):
+        with self._lock:
             if not self._ledger.studies.study_exists(study):
                 raise UnknownStudyError({"study_id": bytes(study)})
             record = consents.record(study, patient)
             if not record.exists:
                 raise PatientNotEnrolledError(study, patient)
-            current = consents.nonce(patient)
+            current = consents.revocation_nonce(study, patient)
             if record.revoked_block:
                 # A retry of a revocation that landed: its nonce is used up by now.
                 self._check_signature(
@@ -196,7 +201,7 @@ class RevocationRelay:
             raise RevocationSignatureError(patient, "the contract rejected it") from exc
         except SignatureExpiredError as exc:
             raise DeadlineExpiredError(deadline, int(exc.arguments["timestamp"])) from exc
-        except ChainConnectionError:
+        except ChainUnavailableError:
             raise
         except ChainError:
             # No receipt with status 1: the revocation did not happen; a retry is safe.

@@ -2,22 +2,38 @@
 
 `finalizeRound` names how many updates the aggregator considered and the contract refuses any other
 number than the round's update count, so every update on chain was read by the aggregator. Its
-metrics artifact (`metricsCid`, format `consentfl.round-metrics/1`, written by the aggregator in
-`fl/`, which `chain/` may not import) lists each considered update as aggregated (`accepted`) or
-`rejected` with a reason. The check here ties the two: the hospitals listed there are exactly the
-hospitals of the round's updates on chain, each once.
+metrics artifact (`metricsCid`, format `consent.formats.round_metrics`, the same definition the
+aggregator in `fl/` writes with) lists each considered update as aggregated (`accepted`) or
+`rejected` with a reason, and, from version 2 on, the strategy's decision per update. The check
+here ties them: the hospitals listed are exactly the hospitals of the round's updates on chain,
+each once; every aggregated update's weight (`num_patients`) is the patient count the contract
+bounded and recorded for it (issue 11, H3: a weight the chain did not bound, or a chain count the
+metrics do not use, is a failure); and every decision matches the lists (kept exactly the
+aggregated ones, a rejected update with weight 0 and a reason, the kept weights summing to 1).
+
+`read_judgement` reads the decisions and the contribution values (`extensions["contributions"]`,
+issue 15) for the rounds endpoint and `study show`; `cumulative_values` sums the values over
+rounds. Recomputing them from the updates needs torch and lives in `fl.roles.recheck`.
 """
 
 from __future__ import annotations
 
-import json
+import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
-from chain.round_ledger import Round, UpdateRecord
-from chain.store import ArtifactNotFoundError, ArtifactStore, CorruptArtifactError, InvalidCidError
+from chain.store import (
+    ArtifactNotFoundError,
+    ArtifactReader,
+    CorruptArtifactError,
+    InvalidCidError,
+)
+from consent.formats import FormatError
+from consent.formats.round_metrics import CONTRIBUTIONS, METRICS, METRICS_FORMAT, RoundMetrics
+from consent.records import RoundRecord
+from consent.rounds import UpdateRecord
 
 __all__ = [
     "METRICS_FORMAT",
@@ -28,8 +44,6 @@ __all__ = [
     "read_judgement",
 ]
 
-METRICS_FORMAT: Final = "consentfl.round-metrics/1"
-
 
 @dataclass(frozen=True, slots=True)
 class AggregationFinding:
@@ -39,21 +53,26 @@ class AggregationFinding:
     detail: str
 
 
-def _hospitals(body: dict[str, Any], key: str) -> list[str]:
-    entries = body[key]
-    if not isinstance(entries, list):
-        raise TypeError(f"{key} is not a list")
-    return [str(entry["hospital"]).lower() for entry in entries]
-
-
 def _shown(hospitals: Counter[str]) -> str:
     return ", ".join(sorted(hospitals.elements()))
 
 
-def check_aggregation(
-    store: ArtifactStore, round_: Round, updates: Sequence[UpdateRecord]
-) -> AggregationFinding:
-    """Compare the metrics artifact of finalized `round_` with its on-chain `updates`.
+def _weight_mismatches(
+    accepted: Sequence[tuple[str, int | None]], updates: Sequence[UpdateRecord]
+) -> list[str]:
+    chain_count = {u.hospital.lower(): u.num_patients for u in updates}
+    problems = []
+    for hospital, weight in accepted:
+        if weight != chain_count.get(hospital.lower()):
+            problems.append(
+                f"{hospital} aggregated with weight {weight!r}, but its on-chain "
+                f"patient count is {chain_count.get(hospital.lower())}"
+            )
+    return problems
+
+
+def check_aggregation(store: ArtifactReader, round_: RoundRecord) -> AggregationFinding:
+    """Compare the metrics artifact of finalized `round_` with its on-chain updates.
 
     An unreadable artifact is a failed finding; `StoreUnavailableError` (node down) is raised.
     """
@@ -62,16 +81,14 @@ def check_aggregation(
     except (ArtifactNotFoundError, CorruptArtifactError, InvalidCidError) as exc:
         return AggregationFinding(False, f"metrics artifact unreadable: {exc}")
     try:
-        body = json.loads(metrics)
-        if not isinstance(body, dict) or body.get("format") != METRICS_FORMAT:
-            raise ValueError("not a round-metrics document")
-        accepted = _hospitals(body, "accepted")
-        rejected = _hospitals(body, "rejected")
-        listed_round = body["round"]
-    except (ValueError, KeyError, TypeError) as exc:
-        return AggregationFinding(False, f"metrics artifact is not {METRICS_FORMAT}: {exc}")
-    if listed_round != round_.round:
-        return AggregationFinding(False, f"metrics artifact is for round {listed_round}")
+        body = RoundMetrics.from_json_bytes(metrics)
+    except FormatError as exc:
+        return AggregationFinding(False, f"metrics artifact is not {METRICS.name}: {exc}")
+    if body.round != round_.round:
+        return AggregationFinding(False, f"metrics artifact is for round {body.round}")
+    accepted = [h.lower() for h, _ in body.accepted]
+    rejected = [h.lower() for h, _ in body.rejected]
+    updates = round_.updates
     on_chain = Counter(u.hospital.lower() for u in updates)
     listed = Counter(accepted + rejected)
     if listed != on_chain:
@@ -81,11 +98,33 @@ def check_aggregation(
         if extra := listed - on_chain:
             problems.append(f"listed without a matching update on chain: {_shown(extra)}")
         return AggregationFinding(False, "; ".join(problems))
+    if weights := _weight_mismatches(body.accepted, updates):
+        return AggregationFinding(False, "; ".join(weights))
+    if body.version >= 2 and (problem := _decisions_problem(body, Counter(accepted))):
+        return AggregationFinding(False, problem)
     return AggregationFinding(
         True,
         f"all {len(updates)} update(s) on chain were considered: {len(accepted)} aggregated, "
         f"{len(rejected)} rejected",
     )
+
+
+def _decisions_problem(body: RoundMetrics, accepted: Counter[str]) -> str | None:
+    """Why the strategy's decisions disagree with the aggregated / rejected lists, or None."""
+    kept = Counter(d.hospital.lower() for d in body.decisions if d.kept)
+    dropped = Counter(d.hospital.lower() for d in body.decisions if not d.kept)
+    if kept != accepted:
+        return f"decisions keep {_shown(kept) or 'none'}, aggregated {_shown(accepted) or 'none'}"
+    if dropped + kept != accepted + Counter(h.lower() for h, _ in body.rejected):
+        return "decisions do not cover every considered update exactly once"
+    if any(d.weight != 0 or not d.reason for d in body.decisions if not d.kept):
+        return "a rejected update has a weight or no reason"
+    weights = [d.weight for d in body.decisions if d.kept]
+    if any(not math.isfinite(w) or w < 0 for w in weights) or (
+        weights and not math.isclose(math.fsum(weights), 1.0, abs_tol=1e-9)
+    ):
+        return f"kept weights are not a distribution (sum {math.fsum(weights)!r})"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,24 +138,23 @@ class RoundJudgementView:
     contributions: dict[str, Any] | None
 
 
-def read_judgement(store: ArtifactStore, round_: Round) -> RoundJudgementView | None:
+def read_judgement(store: ArtifactReader, round_: RoundRecord) -> RoundJudgementView | None:
     """The decisions and values in finalized `round_`'s metrics (CID-checked by the store), or
-    None when the artifact is unreadable or predates them."""
+    None when the artifact is unreadable or predates them (version 1, or no decisions)."""
     if not round_.metrics_cid:
         return None
     try:
-        body = json.loads(store.get(round_.metrics_cid))
-        decisions = body.get("decisions")
-        if body.get("format") != METRICS_FORMAT or not isinstance(decisions, list):
-            return None
-        contributions = body.get("contributions")
-        return RoundJudgementView(
-            round_.round,
-            tuple(dict(d) for d in decisions),
-            dict(contributions) if isinstance(contributions, dict) else None,
-        )
-    except (ArtifactNotFoundError, CorruptArtifactError, InvalidCidError, ValueError, TypeError):
+        body = RoundMetrics.from_json_bytes(store.get(round_.metrics_cid))
+    except (ArtifactNotFoundError, CorruptArtifactError, InvalidCidError, FormatError):
         return None
+    if body.version < 2 or not body.decisions:
+        return None
+    contributions = body.extensions.get(CONTRIBUTIONS)
+    return RoundJudgementView(
+        round_.round,
+        tuple(d.to_json_dict() for d in body.decisions),
+        dict(contributions) if isinstance(contributions, Mapping) else None,
+    )
 
 
 def cumulative_values(views: Sequence[RoundJudgementView]) -> dict[str, float]:

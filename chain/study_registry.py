@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from chain._facade import ContractFacade, string_gas
-from chain.events import HospitalAdded, HospitalRemoved, StudyCreated
+from chain.events import CoordinatorChanged, HospitalAdded, HospitalRemoved, StudyCreated
 from consent.ids import Address, Bytes32, StudyId, parse_address
 
 __all__ = ["Study", "StudyRegistry"]
@@ -58,6 +58,12 @@ class StudyRegistry(ContractFacade):
         """Admit `hospital` (the sender must be the study's coordinator)."""
         receipt = self._transact(_GAS_MEMBERSHIP, "addHospital", bytes(study), hospital)
         return self._single_event(receipt, HospitalAdded)
+
+    def set_coordinator(self, study: StudyId, coordinator: Address) -> CoordinatorChanged:
+        """Hand `study` to `coordinator` (the sender must hold DEFAULT_ADMIN_ROLE; the new
+        coordinator must hold COORDINATOR_ROLE)."""
+        receipt = self._transact(_GAS_MEMBERSHIP, "setCoordinator", bytes(study), coordinator)
+        return self._single_event(receipt, CoordinatorChanged)
 
     def remove_hospital(self, study: StudyId, hospital: Address) -> HospitalRemoved:
         """Remove `hospital` (the sender must be the study's coordinator)."""

@@ -12,6 +12,7 @@ import time
 from typing import Any, Final
 
 from eth_account import Account
+from eth_account.messages import SignableMessage
 from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import TransactionFailed
 from eth_utils.address import to_checksum_address
@@ -26,7 +27,13 @@ from web3.exceptions import (
 from web3.types import TxParams, TxReceipt, Wei
 
 from chain.connection import Chain
-from chain.errors import ChainError, RevertDecoder, TransactionRevertedError, raw_revert_data
+from chain.errors import (
+    ChainError,
+    ChainRequestError,
+    ChainUnavailableError,
+    TransactionRevertedError,
+)
+from chain.revert_decoder import RevertDecoder, raw_revert_data
 from consent.ids import Address, parse_address
 
 __all__ = ["Sender", "Transactable", "call_view"]
@@ -64,6 +71,8 @@ def call_view(
         return fn.call({"from": caller}, block_identifier="latest" if block is None else block)
     except (ContractLogicError, TransactionFailed) as exc:
         raise _revert_error(exc, decoder, None) from exc
+    except Web3Exception as exc:
+        raise ChainRequestError(f"{fn.fn_name}: {exc}") from exc
 
 
 class Sender:
@@ -86,11 +95,27 @@ class Sender:
         """A sender for an account the node signs for (eth-tester accounts, anvil dev accounts)."""
         return cls(chain, parse_address(address))
 
+    @property
+    def signs_locally(self) -> bool:
+        """True when this process holds the key (False for accounts unlocked on the node)."""
+        return self._account is not None
+
+    def sign_message(self, message: SignableMessage) -> bytes:
+        """This account's 65-byte signature of an EIP-191 / EIP-712 message (consent receipts).
+
+        Raises `ChainError` for an account the node signs for: its key is not here.
+        """
+        if self._account is None:
+            raise ChainError(f"{self.address} is unlocked on the node; no local key to sign with")
+        return bytes(self._account.sign_message(message).signature)
+
     def transact(self, fn: Transactable, gas: int, decoder: RevertDecoder) -> TxReceipt:
         """Send `fn` with gas limit `gas` and wait for its receipt.
 
         Raises the decoded `ContractRevertError` if it reverts, `TransactionRevertedError` for a
-        revert without a known custom error (out of gas, panic).
+        revert without a known custom error (out of gas, panic), `ChainUnavailableError` when the
+        node does not answer (from the connection's middleware) or mines nothing in time, and
+        `ChainRequestError` when it refuses the transaction for another reason.
         """
         w3 = self.chain.w3
         try:
@@ -102,9 +127,12 @@ class Sender:
         except (ContractLogicError, TransactionFailed) as exc:
             raise _revert_error(exc, decoder, None) from exc
         except TimeExhausted as exc:
-            raise TransactionRevertedError(f"no receipt after {_RECEIPT_TIMEOUT} s") from exc
-        except (OSError, Web3Exception) as exc:
-            raise TransactionRevertedError(f"sending failed: {exc}") from exc
+            # the node took the transaction but mined nothing for minutes: it is not serving
+            raise ChainUnavailableError(
+                self.chain.rpc, f"no receipt after {_RECEIPT_TIMEOUT:.0f} s"
+            ) from exc
+        except Web3Exception as exc:
+            raise ChainRequestError(f"sending failed: {exc}") from exc
         if receipt["status"] == 1:
             return receipt
         hex_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()

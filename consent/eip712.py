@@ -1,8 +1,12 @@
 """EIP-712 typed data for patient consent and revocation, matching ConsentRegistry's typehashes.
 
 Patients sign with their own key; the contract recovers the signer. The struct definitions below
-MUST stay identical to the contract's `CONSENT_TYPEHASH` / `REVOCATION_TYPEHASH` (a unit test
-compares the type hashes with the compiled contract).
+MUST stay identical to the contract's `CONSENT_TYPEHASH` / `REVOCATION_TYPEHASH` /
+`CANCELLATION_TYPEHASH` (a unit test compares the type hashes with the compiled contract).
+A `Consent` carries the patient's grant nonce in the study (`grantNonce(study, patient)`) and a
+`deadline` after which no hospital can submit it; `Revocation` and `Cancellation` (of pending
+consent signatures) carry the patient's own nonce in the study (`revocationNonce`), which no
+hospital can consume.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from consent.errors import ConsentError
 from consent.ids import Address, StudyId
 
 __all__ = [
+    "CANCELLATION_TYPE",
     "CONSENT_REGISTRY_NAME",
     "CONSENT_REGISTRY_VERSION",
     "CONSENT_TYPE",
@@ -27,8 +32,10 @@ __all__ = [
     "Eip712Domain",
     "InvalidSignatureError",
     "consent_registry_domain",
+    "recover_cancellation_signer",
     "recover_consent_signer",
     "recover_revocation_signer",
+    "sign_cancellation",
     "sign_consent",
     "sign_revocation",
 ]
@@ -42,6 +49,7 @@ CONSENT_TYPE: Final = (
     ("hospital", "address"),
     ("expiresAt", "uint64"),
     ("nonce", "uint256"),
+    ("deadline", "uint64"),
 )
 REVOCATION_TYPE: Final = (
     ("study", "bytes32"),
@@ -49,6 +57,8 @@ REVOCATION_TYPE: Final = (
     ("nonce", "uint256"),
     ("deadline", "uint64"),
 )
+CANCELLATION_TYPE: Final = REVOCATION_TYPE
+"""`Cancellation(study, patient, nonce, deadline)`: a revocation's fields, another type."""
 _DOMAIN_TYPE: Final = (
     ("name", "string"),
     ("version", "string"),
@@ -117,20 +127,28 @@ def _consent_message(
     hospital: Address,
     expires_at: int,
     nonce: int,
+    deadline: int,
 ) -> SignableMessage:
     _check_uint64("expires_at", expires_at)
+    _check_uint64("deadline", deadline)
     body = {
         "study": bytes(study),
         "patient": to_checksum_address(patient),
         "hospital": to_checksum_address(hospital),
         "expiresAt": expires_at,
         "nonce": nonce,
+        "deadline": deadline,
     }
     return _message(domain, "Consent", CONSENT_TYPE, body)
 
 
 def _revocation_message(
-    domain: Eip712Domain, study: StudyId, patient: Address, nonce: int, deadline: int
+    domain: Eip712Domain,
+    study: StudyId,
+    patient: Address,
+    nonce: int,
+    deadline: int,
+    primary: str = "Revocation",
 ) -> SignableMessage:
     _check_uint64("deadline", deadline)
     body = {
@@ -139,7 +157,7 @@ def _revocation_message(
         "nonce": nonce,
         "deadline": deadline,
     }
-    return _message(domain, "Revocation", REVOCATION_TYPE, body)
+    return _message(domain, primary, REVOCATION_TYPE, body)
 
 
 def _sign(private_key: bytes | str, message: SignableMessage) -> bytes:
@@ -161,9 +179,12 @@ def sign_consent(
     hospital: Address,
     expires_at: int,
     nonce: int,
+    deadline: int,
 ) -> bytes:
-    """The patient's 65-byte signature of `Consent(study, patient, hospital, expiresAt, nonce)`."""
-    return _sign(private_key, _consent_message(domain, study, patient, hospital, expires_at, nonce))
+    """The patient's 65-byte signature of
+    `Consent(study, patient, hospital, expiresAt, nonce, deadline)`."""
+    message = _consent_message(domain, study, patient, hospital, expires_at, nonce, deadline)
+    return _sign(private_key, message)
 
 
 def sign_revocation(
@@ -178,6 +199,20 @@ def sign_revocation(
     return _sign(private_key, _revocation_message(domain, study, patient, nonce, deadline))
 
 
+def sign_cancellation(
+    private_key: bytes | str,
+    domain: Eip712Domain,
+    study: StudyId,
+    patient: Address,
+    nonce: int,
+    deadline: int,
+) -> bytes:
+    """The patient's signature of `Cancellation(study, patient, nonce, deadline)`: every consent
+    signature for `study` not yet submitted becomes unusable."""
+    message = _revocation_message(domain, study, patient, nonce, deadline, "Cancellation")
+    return _sign(private_key, message)
+
+
 def recover_consent_signer(
     domain: Eip712Domain,
     study: StudyId,
@@ -185,10 +220,11 @@ def recover_consent_signer(
     hospital: Address,
     expires_at: int,
     nonce: int,
+    deadline: int,
     signature: bytes,
 ) -> Address:
     """The address that signed this consent (compare it with `patient`)."""
-    message = _consent_message(domain, study, patient, hospital, expires_at, nonce)
+    message = _consent_message(domain, study, patient, hospital, expires_at, nonce, deadline)
     return _recover(message, signature)
 
 
@@ -202,3 +238,16 @@ def recover_revocation_signer(
 ) -> Address:
     """The address that signed this revocation (compare it with `patient`)."""
     return _recover(_revocation_message(domain, study, patient, nonce, deadline), signature)
+
+
+def recover_cancellation_signer(
+    domain: Eip712Domain,
+    study: StudyId,
+    patient: Address,
+    nonce: int,
+    deadline: int,
+    signature: bytes,
+) -> Address:
+    """The address that signed this cancellation (compare it with `patient`)."""
+    message = _revocation_message(domain, study, patient, nonce, deadline, "Cancellation")
+    return _recover(message, signature)

@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import secrets
 import stat
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +37,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from eth_account import Account
 
-from consent.errors import KeyFileExistsError, KeystoreError
+from consent.errors import KeystoreError
 from consent.ids import Address
+from consent.private_file import write_private_file
 
 __all__ = [
     "PatientKey",
@@ -101,34 +100,6 @@ def generate() -> PatientKey:
 # --- files --------------------------------------------------------------------------------------
 
 
-def _write_private(path: Path, data: bytes, *, overwrite: bool) -> None:
-    """Write `data` to `path` atomically, mode 0600; without `overwrite` an existing file stays."""
-    path = Path(path)
-    if not overwrite and path.exists():
-        raise KeyFileExistsError(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:  # mkstemp creates the file 0600
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if overwrite:
-            tmp.replace(path)
-        else:
-            try:
-                os.link(tmp, path)  # atomic create-if-absent: fails if someone else won the race
-            except FileExistsError as exc:
-                raise KeyFileExistsError(path) from exc
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def _read_private(path: Path) -> bytes:
     path = Path(path)
     data = path.read_bytes()
@@ -155,7 +126,7 @@ def save_keystore(
     eth-account's defaults.
     """
     keystore = Account.encrypt(key.private_key, password, kdf=kdf, iterations=iterations)
-    _write_private(Path(path), json.dumps(keystore).encode(), overwrite=overwrite)
+    write_private_file(Path(path), json.dumps(keystore).encode(), overwrite=overwrite)
 
 
 def load_keystore(path: Path, password: str) -> PatientKey:
@@ -213,7 +184,7 @@ def save_keyring(
     plaintext = b"".join(k.private_key for k in keys)
     sealed = cipher.encrypt(bytes.fromhex(header["nonce"]), plaintext, _associated_data(header))
     document = {**header, "ciphertext": sealed.hex()}
-    _write_private(Path(path), json.dumps(document).encode(), overwrite=overwrite)
+    write_private_file(Path(path), json.dumps(document).encode(), overwrite=overwrite)
 
 
 def load_keyring(path: Path, password: str) -> tuple[PatientKey, ...]:
@@ -250,7 +221,7 @@ def load_keyring(path: Path, password: str) -> tuple[PatientKey, ...]:
 
 def save_hex_key(key: PatientKey, path: Path, *, overwrite: bool = False) -> None:
     """Write the private key as one line of 0x-prefixed hex, mode 0600."""
-    _write_private(Path(path), (key.private_key_hex + "\n").encode(), overwrite=overwrite)
+    write_private_file(Path(path), (key.private_key_hex + "\n").encode(), overwrite=overwrite)
 
 
 def load_hex_key(path: Path) -> PatientKey:

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
-import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {IConsentRegistry} from "./interfaces/IConsentRegistry.sol";
 import {IRoundLedger} from "./interfaces/IRoundLedger.sol";
 import {IStudyRegistry} from "./interfaces/IStudyRegistry.sol";
@@ -56,6 +55,7 @@ contract RoundLedger is IRoundLedger {
         bytes32 updateHash,
         string calldata updateCid,
         uint64 numSamples,
+        uint32 numPatients,
         bytes32 dataRoot,
         uint64 consentBlock
     ) external {
@@ -65,8 +65,11 @@ contract RoundLedger is IRoundLedger {
         if (_submitted[study][round][msg.sender]) revert AlreadySubmitted(study, round, msg.sender);
         uint256 lastRevocation = _consents.lastRevocationBlock(study, msg.sender);
         if (consentBlock < lastRevocation) revert StaleConsent(consentBlock, lastRevocation);
-        if (consentBlock > block.number) revert ConsentBlockInFuture(consentBlock, block.number);
-        if (updateHash == bytes32(0)) revert ZeroHash();
+        if (consentBlock >= block.number) revert ConsentBlockInFuture(consentBlock, block.number);
+        if (consentBlock < r.openedBlock) revert ConsentBlockBeforeRound(consentBlock, r.openedBlock);
+        uint256 active = _consents.activeConsentCount(study, msg.sender);
+        if (numPatients == 0 || numPatients > active) revert InvalidPatientCount(numPatients, active);
+        if (updateHash == bytes32(0) || dataRoot == bytes32(0)) revert ZeroHash();
         if (numSamples == 0) revert ZeroSamples();
         _submitted[study][round][msg.sender] = true;
         _updates[study][round].push(
@@ -75,6 +78,7 @@ contract RoundLedger is IRoundLedger {
                 updateHash: updateHash,
                 updateCid: updateCid,
                 numSamples: numSamples,
+                numPatients: numPatients,
                 dataRoot: dataRoot,
                 consentBlock: consentBlock,
                 submittedBlock: block.number
@@ -82,7 +86,15 @@ contract RoundLedger is IRoundLedger {
         );
         r.updateCount += 1;
         emit UpdateSubmitted(
-            study, round, msg.sender, updateHash, updateCid, numSamples, dataRoot, consentBlock
+            study,
+            round,
+            msg.sender,
+            updateHash,
+            updateCid,
+            numSamples,
+            numPatients,
+            dataRoot,
+            consentBlock
         );
     }
 
@@ -138,18 +150,73 @@ contract RoundLedger is IRoundLedger {
     }
 
     /// @inheritdoc IRoundLedger
-    function verifyDataLeaf(bytes32 root, uint256 index, address patient, bytes32[] calldata proof)
-        external
-        pure
-        returns (bool)
-    {
-        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(index, patient))));
-        return MerkleProof.verifyCalldata(proof, root, leaf);
+    function verifyDataMembership(
+        bytes32 root,
+        address patient,
+        uint8 depth,
+        uint256 bitmap,
+        bytes32[] calldata siblings
+    ) external pure returns (bool) {
+        (bool wellFormed, bytes32 reached) =
+            _smtRoot(_smtLeaf(patient), patient, depth, bitmap, siblings);
+        return wellFormed && reached == root;
+    }
+
+    /// @inheritdoc IRoundLedger
+    function verifyDataNonMembership(
+        bytes32 root,
+        address patient,
+        address occupant,
+        uint8 depth,
+        uint256 bitmap,
+        bytes32[] calldata siblings
+    ) external pure returns (bool) {
+        bytes32 start = bytes32(0);
+        if (occupant != address(0)) {
+            if (occupant == patient || depth > 160) return false;
+            // the occupant's leaf stands for the whole subtree at `depth` on the patient's path
+            if ((uint256(uint160(occupant) ^ uint160(patient)) >> (160 - depth)) != 0) return false;
+            start = _smtLeaf(occupant);
+        }
+        (bool wellFormed, bytes32 reached) = _smtRoot(start, patient, depth, bitmap, siblings);
+        return wellFormed && reached == root;
     }
 
     function _checkAggregator(bytes32 study) private view returns (IStudyRegistry.Study memory s) {
         if (!_studies.studyExists(study)) revert UnknownStudy(study);
         s = _studies.getStudy(study);
         if (s.aggregator != msg.sender) revert NotAggregator(study, msg.sender);
+    }
+
+    // The sparse Merkle tree is written by hand: OpenZeppelin has no sparse tree (its
+    // MerkleProof verifies sorted-pair trees, whose absence proofs trust the builder's order).
+    function _smtLeaf(address patient) private pure returns (bytes32) {
+        return keccak256(abi.encodePacked(bytes1(0x00), patient));
+    }
+
+    /// @dev The root reached from `node` at `depth` on `key`'s path; `wellFormed` is false when
+    /// the bitmap and the siblings disagree or `depth` exceeds 160.
+    function _smtRoot(
+        bytes32 node,
+        address key,
+        uint8 depth,
+        uint256 bitmap,
+        bytes32[] calldata siblings
+    ) private pure returns (bool wellFormed, bytes32) {
+        if (depth > 160 || (bitmap >> depth) != 0) return (false, node);
+        uint256 path = uint160(key);
+        uint256 used = 0;
+        for (uint256 level = depth; level > 0; --level) {
+            uint256 d = level - 1;
+            bytes32 sibling = bytes32(0);
+            if ((bitmap >> d) & 1 == 1) {
+                if (used == siblings.length) return (false, node);
+                sibling = siblings[used++];
+            }
+            node = (path >> (159 - d)) & 1 == 0
+                ? keccak256(abi.encodePacked(bytes1(0x01), node, sibling))
+                : keccak256(abi.encodePacked(bytes1(0x01), sibling, node));
+        }
+        return (used == siblings.length, node);
     }
 }

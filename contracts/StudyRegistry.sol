@@ -9,6 +9,8 @@ import {IStudyRegistry} from "./interfaces/IStudyRegistry.sol";
  * @title StudyRegistry
  * @notice Studies, their coordinator and aggregator, and their member hospitals.
  * The deployer holds DEFAULT_ADMIN_ROLE and COORDINATOR_ROLE; coordinators create studies.
+ * A study's powers follow the role: a coordinator whose role was revoked can no longer manage
+ * its studies, and the admin can hand them to another coordinator.
  */
 contract StudyRegistry is IStudyRegistry, AccessControl {
     using EnumerableSet for EnumerableSet.AddressSet;
@@ -45,6 +47,21 @@ contract StudyRegistry is IStudyRegistry, AccessControl {
             createdBlock: block.number
         });
         emit StudyCreated(studyId, msg.sender, aggregator, aggregatorSealKey, minUpdates, metadataCid);
+    }
+
+    /// @inheritdoc IStudyRegistry
+    function setCoordinator(bytes32 studyId, address coordinator)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
+        Study storage study = _studies[studyId];
+        if (study.createdBlock == 0) revert UnknownStudy(studyId);
+        if (coordinator == address(0)) revert ZeroAddress();
+        if (!hasRole(COORDINATOR_ROLE, coordinator)) revert CoordinatorLacksRole(studyId, coordinator);
+        address previous = study.coordinator;
+        if (previous == coordinator) return;
+        study.coordinator = coordinator;
+        emit CoordinatorChanged(studyId, previous, coordinator);
     }
 
     /// @inheritdoc IStudyRegistry
@@ -88,5 +105,6 @@ contract StudyRegistry is IStudyRegistry, AccessControl {
         Study storage study = _studies[studyId];
         if (study.createdBlock == 0) revert UnknownStudy(studyId);
         if (study.coordinator != msg.sender) revert NotStudyCoordinator(studyId, msg.sender);
+        if (!hasRole(COORDINATOR_ROLE, msg.sender)) revert CoordinatorLacksRole(studyId, msg.sender);
     }
 }

@@ -4,8 +4,9 @@ Two row identities exist. A *hospital dataset* has a `patient` column of Ethereu
 trainer filters it by consent and commits to the distinct patients it used. A *record dataset*
 has a `record_id` column instead: it is what `consentfl data split` writes, before enrolment gives
 every record a patient. Both have numeric feature columns (every column except the id and
-`label`, in file order) and a `label` column: 0/1 for (binary) classification, a number for
-regression.
+`label`, in file order) and a `label` column: 0/1 for (binary) classification, the class index
+0..C-1 for multiclass, a number for regression. (Files with categorical columns, other label
+names or class names are read through the study schema, `fl.schema`.)
 
 Datasets are immutable by contract: tensors are never modified in place here, and callers must
 not modify them either. Filtering (`select`) returns a new dataset.
@@ -50,7 +51,7 @@ __all__ = [
     "write_record_csv",
 ]
 
-Task = Literal["classification", "regression"]
+Task = Literal["classification", "regression", "multiclass"]
 TASKS: tuple[Task, ...] = get_args(Task)
 
 PATIENT_COLUMN = "patient"
@@ -95,6 +96,8 @@ def _check_examples(
         )
     if task == "classification" and not bool(((labels == 0) | (labels == 1)).all()):
         raise DataError("classification labels must be 0 or 1", column=LABEL_COLUMN)
+    if task == "multiclass" and not bool(((labels >= 0) & (labels == labels.round())).all()):
+        raise DataError("multiclass labels must be class indices 0, 1, 2, ...", column=LABEL_COLUMN)
 
 
 def _mask_indices(mask: npt.NDArray[np.bool_], n: int) -> npt.NDArray[np.intp]:
@@ -296,13 +299,18 @@ def _task_of(labels: npt.NDArray[np.float32], task: Task | None, path: Path) -> 
         raise DataError(f"task must be one of {TASKS}, got {task!r}")
     if task == "classification" and not binary:
         raise DataError("classification labels must be 0 or 1", path=path, column=LABEL_COLUMN)
+    if task == "multiclass" and not bool(((labels >= 0) & (labels == np.round(labels))).all()):
+        raise DataError(
+            "multiclass labels must be class indices 0, 1, 2, ...", path=path, column=LABEL_COLUMN
+        )
     return task
 
 
 def load_hospital_csv(path: Path | str, *, task: Task | None = None) -> HospitalDataset:
     """Read a hospital CSV: a `patient` address column, numeric features, a `label` column.
 
-    `task` defaults to "classification" when every label is 0 or 1, else "regression".
+    `task` defaults to "classification" when every label is 0 or 1, else "regression"; a
+    multiclass file needs `task="multiclass"` (or, better, the study schema: `fl.schema`).
     Raises a `DataError` subclass naming the file, line and column of the first problem.
     """
     path = Path(path)

@@ -15,8 +15,11 @@ __all__ = [
     "ModelStateError",
     "NoTrainingDataError",
     "NonNumericValueError",
+    "SchemaError",
+    "SchemaMismatchError",
     "SplitError",
     "TrainingConfigError",
+    "UnknownPluginError",
     "UnknownStrategyError",
 ]
 
@@ -69,6 +72,30 @@ class NonNumericValueError(DataError):
     """A feature or label cell is empty, not a number, or not finite."""
 
 
+class SchemaError(FlError, ValueError):
+    """A study schema (or its JSON form, or the options it is built from) is invalid."""
+
+
+class SchemaMismatchError(DataError):
+    """A data file does not match the study schema.
+
+    `problem` names what is wrong, one of `fl.schema.PROBLEMS` ("missing column", "unknown
+    class", "non-numeric value", ...); `path`, `line` and `column` say where (see `DataError`).
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        detail: str,
+        *,
+        path: Path | None = None,
+        line: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        super().__init__(f"{problem}: {detail}", path=path, line=line, column=column)
+        self.problem = problem
+
+
 class SplitError(FlError, ValueError):
     """`split_dataset` was asked for something the dataset cannot give (e.g. too many hospitals)."""
 
@@ -107,5 +134,15 @@ class UnknownStrategyError(FlError, ValueError):
 
     def __init__(self, name: str, known: tuple[str, ...]) -> None:
         super().__init__(f"unknown aggregation strategy {name!r}; known: {', '.join(known)}")
+        self.name = name
+        self.known = known
+
+
+class UnknownPluginError(FlError, ValueError):
+    """A study plan names a codec or learner this code does not provide."""
+
+    def __init__(self, kind: str, name: str, known: tuple[str, ...]) -> None:
+        super().__init__(f"unknown {kind} {name!r}; known: {', '.join(known)}")
+        self.kind = kind
         self.name = name
         self.known = known

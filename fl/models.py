@@ -1,8 +1,10 @@
 """Model architectures, described by a serializable `ModelSpec` so every party builds the same one.
 
-Classification is binary with ONE output logit (loss: binary cross-entropy with logits, prediction:
-logit > 0). Regression has one output (loss: mean squared error). "linear" is logistic regression
-for classification and linear regression for regression; "mlp" adds ReLU hidden layers.
+Binary classification has ONE output logit (loss: binary cross-entropy with logits, prediction:
+logit > 0). Multiclass has one logit per class (`n_outputs` = C >= 3; loss: softmax cross-entropy,
+prediction: argmax). Regression has one output (loss: mean squared error). "linear" is logistic
+regression for classification (multinomial for multiclass) and linear regression for regression;
+"mlp" adds ReLU hidden layers.
 
 State dicts are plain `dict[str, Tensor]` keyed like `torch.nn.Sequential` ("0.weight", ...).
 """
@@ -52,10 +54,13 @@ class ModelSpec:
             raise ModelSpecError(f"task must be one of {TASKS}, got {self.task!r}")
         if not _positive_int(self.n_features):
             raise ModelSpecError(f"n_features must be a positive integer, got {self.n_features!r}")
-        if self.n_outputs != 1:
-            # Binary classification uses one logit; multi-class would need softmax + labels as
-            # class indices throughout (train, evaluate, data): not supported yet.
-            raise ModelSpecError(f"only n_outputs=1 is supported, got {self.n_outputs!r}")
+        if self.task == "multiclass":
+            if not (_positive_int(self.n_outputs) and self.n_outputs >= 3):
+                raise ModelSpecError(
+                    f"a multiclass model needs n_outputs = classes >= 3, got {self.n_outputs!r}"
+                )
+        elif self.n_outputs != 1:
+            raise ModelSpecError(f"a {self.task} model has n_outputs=1, got {self.n_outputs!r}")
         if not isinstance(self.hidden, tuple) or not all(_positive_int(h) for h in self.hidden):
             raise ModelSpecError(
                 f"hidden must be a tuple of positive integers, got {self.hidden!r}"
@@ -66,14 +71,16 @@ class ModelSpec:
             raise ModelSpecError("an mlp needs at least one hidden layer")
 
     @classmethod
-    def linear(cls, n_features: int, task: Task) -> ModelSpec:
-        """Logistic regression (classification) or linear regression (regression)."""
-        return cls(kind="linear", task=task, n_features=n_features)
+    def linear(cls, n_features: int, task: Task, n_outputs: int = 1) -> ModelSpec:
+        """Logistic (multinomial for multiclass) or linear regression."""
+        return cls(kind="linear", task=task, n_features=n_features, n_outputs=n_outputs)
 
     @classmethod
-    def mlp(cls, n_features: int, task: Task, hidden: tuple[int, ...] = (64, 32)) -> ModelSpec:
+    def mlp(
+        cls, n_features: int, task: Task, hidden: tuple[int, ...] = (64, 32), n_outputs: int = 1
+    ) -> ModelSpec:
         """A ReLU multi-layer perceptron with the given hidden widths."""
-        return cls(kind="mlp", task=task, n_features=n_features, hidden=hidden)
+        return cls(kind="mlp", task=task, n_features=n_features, hidden=hidden, n_outputs=n_outputs)
 
     def to_json_dict(self) -> dict[str, object]:
         """A JSON-ready dict; `from_json_dict` rebuilds an equal spec."""

@@ -1,59 +1,36 @@
 """Ports through which the federated-learning roles reach the outside world.
 
 `fl/` never imports `chain/` or `api/`. The trainer and aggregator talk to the ledger, the consent
-index and the artifact store through these `typing.Protocol`s; `chain/` provides classes that
-satisfy them structurally, and `api/` wires the real ones together. Unit tests use fakes.
+view and the artifact store through these `typing.Protocol`s; `chain/` provides the classes that
+satisfy them structurally (`chain.ledger.ChainLedger`, `chain.consent_view.ChainConsentView`,
+`chain.store`), and `api/` wires them together. Unit tests use fakes. What crosses a port is a
+value object of the pure domain (`consent.records`), never a list of loose keywords.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
-import numpy.typing as npt
-
+from consent.contributions import ContributionRecord
+from consent.events import ConsentEvent
 from consent.ids import Address, Bytes32, StudyId
+from consent.index import ConsentMask
+from consent.records import RoundRecord, RoundResult, StudyRecord, UpdateSubmission
 from consent.rounds import RoundState, UpdateRecord
 
 __all__ = [
     "ArtifactStorePort",
     "ConsentViewPort",
+    "ContributionsPort",
     "LedgerPort",
     "RoundRecord",
+    "RoundResult",
     "RoundState",
     "StudyRecord",
     "UpdateRecord",
+    "UpdateSubmission",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class StudyRecord:
-    """What the roles need to know about a study."""
-
-    study: StudyId
-    aggregator: Address
-    aggregator_seal_key: bytes  # raw 32-byte X25519 public key
-    min_updates: int
-    metadata_cid: str
-    hospitals: tuple[Address, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class RoundRecord:
-    """One round as recorded on the ledger."""
-
-    round: int
-    state: RoundState
-    base_model_hash: Bytes32
-    base_model_cid: str
-    model_hash: Bytes32
-    model_cid: str
-    metrics_cid: str
-    opened_block: int
-    finalized_block: int
-    updates: tuple[UpdateRecord, ...]
 
 
 class LedgerPort(Protocol):
@@ -81,7 +58,7 @@ class LedgerPort(Protocol):
         ...
 
     def round(self, study: StudyId, round_: int) -> RoundRecord:
-        """One round with its updates."""
+        """One round with its updates (`RoundRecord.never_opened` if it was never opened)."""
         ...
 
     def open_round(
@@ -90,36 +67,20 @@ class LedgerPort(Protocol):
         """Open `round_`; returns the block it was opened in."""
         ...
 
-    def submit_update(
-        self,
-        study: StudyId,
-        round_: int,
-        *,
-        update_hash: Bytes32,
-        update_cid: str,
-        num_samples: int,
-        data_root: Bytes32,
-        consent_block: int,
-    ) -> int:
-        """Submit this hospital's update; returns the block.
+    def submit_update(self, study: StudyId, round_: int, submission: UpdateSubmission) -> int:
+        """Submit this hospital's update; returns the block. `submission.num_patients` (distinct
+        patients under `data_root`) is the update's aggregation weight, bounded on chain by the
+        hospital's active consents.
 
         Raises `consent.errors.StaleConsentError` when a revocation of one of this hospital's
-        patients landed after `consent_block`.
+        patients landed after `submission.consent_block`.
         """
         ...
 
-    def finalize_round(
-        self,
-        study: StudyId,
-        round_: int,
-        model_hash: Bytes32,
-        model_cid: str,
-        metrics_cid: str,
-        *,
-        considered_updates: int,
-    ) -> int:
-        """Finalize `round_` with the model built from the round's first `considered_updates`
-        updates (every update read, accepted or rejected); returns the block.
+    def finalize_round(self, study: StudyId, round_: int, result: RoundResult) -> int:
+        """Finalize `round_` with the model built from the round's first
+        `result.considered_updates` updates (every update read, kept or rejected); returns the
+        block.
 
         Raises `consent.errors.RoundChangedError` when the round holds a different number of
         updates (one landed after the aggregator read the round); nothing changes then.
@@ -127,17 +88,47 @@ class LedgerPort(Protocol):
         ...
 
 
+class ContributionsPort(Protocol):
+    """The Contributions contract as the study's aggregator sees it (issue 15): each finalized
+    round's judgement digest and contribution values, recorded once."""
+
+    def contributions_recorded(self, study: StudyId, round_: int) -> bool:
+        """Whether finalized `round_`'s contributions are on chain."""
+        ...
+
+    def record_contributions(self, study: StudyId, round_: int, record: ContributionRecord) -> int:
+        """Record finalized `round_`'s digest and values; returns the block it landed in."""
+        ...
+
+
 class ConsentViewPort(Protocol):
-    """A hospital's consent index, kept in step with the chain."""
+    """A hospital's consent view, kept in step with the chain (the SQLite index stays behind it).
+
+    The trainer selects its rows through it (`fl.roles.selection`) and builds its exclusion
+    proofs from it (`fl.roles.proofs`).
+    """
 
     def sync(self) -> int:
         """Apply every consent event up to the latest block; returns that block `b`."""
         ...
 
-    def consented_mask(
-        self, study: StudyId, patients: Sequence[Address], block: int
-    ) -> npt.NDArray[np.bool_]:
-        """For each patient, whether their consent counts at `block` (unknown patients raise)."""
+    def mask(
+        self, study: StudyId, patients: Sequence[Address], block: int, block_timestamp: int
+    ) -> ConsentMask:
+        """Per patient, whether consent counts at `block` and whether the patient is unknown
+        (no event in the study); the view must be synced through `block`."""
+        ...
+
+    def patients(self, study: StudyId, hospital: str) -> tuple[Address, ...]:
+        """Patients whose consent record in `study` is with `hospital` (revoked ones too)."""
+        ...
+
+    def history(self, study: StudyId, patient: str) -> list[ConsentEvent]:
+        """Every consent event of `patient` in `study`, oldest first."""
+        ...
+
+    def revoked_since(self, study: StudyId, hospital: str, block: int) -> tuple[Address, ...]:
+        """`hospital`'s patients with a revocation after `block`, sorted."""
         ...
 
 

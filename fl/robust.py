@@ -17,14 +17,13 @@ import math
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor
 
 from fl.aggregate import apply_delta, check_compatible
 from fl.errors import AggregationError
-from fl.strategy import ClientUpdate, Strategy
+from fl.strategy import Aggregation, ClientUpdate, Strategy, UpdateDecision
 
 __all__ = [
     "Decision",
@@ -55,15 +54,11 @@ class Decision:
         if self.kept != (self.weight > 0):
             raise AggregationError(f"{self.client_id!r}: kept iff its weight is positive")
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """The form written into the round metrics (weights rounded to 1e-9)."""
-        return {
-            "hospital": self.client_id,
-            "kept": self.kept,
-            "weight": round(self.weight, 9),
-            "reason": self.reason,
-            "score": None if self.score is None else round(self.score, 9),
-        }
+    def as_update_decision(self) -> UpdateDecision:
+        """The strategy report's form (`fl.strategy.UpdateDecision`, written into the round
+        metrics); the score is part of the reason when the rule has one."""
+        reason = self.reason if self.score is None else f"{self.reason} (score {self.score:.6g})"
+        return UpdateDecision(self.client_id, kept=self.kept, weight=self.weight, reason=reason)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -96,9 +91,14 @@ class RobustStrategy(Strategy):
         updates: Sequence[ClientUpdate],
         *,
         root_delta: Mapping[str, Tensor] | None = None,
-    ) -> dict[str, Tensor]:
+    ) -> Aggregation:
+        """The base plus the judged delta, with the judgement's decisions as the strategy report
+        (`fl.strategy.UpdateDecision`: the same kept flag, weight and reason, in input order)."""
         judgement = self.judge(base_state, updates, root_delta=root_delta)
-        return apply_delta(base_state, judgement.delta)
+        return Aggregation(
+            apply_delta(base_state, judgement.delta),
+            tuple(d.as_update_decision() for d in judgement.decisions),
+        )
 
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.config().items())

@@ -97,7 +97,7 @@ def run_federated(
             result = train_local(spec, state, hospital, config)
             updates.append(ClientUpdate(f"hospital-{k + 1}", result.delta, result.num_samples))
             weighted_loss += result.train_loss * result.num_samples
-        state = strategy.aggregate(state, updates)
+        state = strategy.aggregate(state, updates).state
         total = sum(u.num_samples for u in updates)
         records.append(
             RoundRecord(

@@ -1,7 +1,8 @@
 """Split a scikit-learn bundled dataset across K simulated hospitals, IID or label-skewed.
 
 The data sets ship with scikit-learn (no download): breast cancer (569 rows, 30 features, binary
-classification) and diabetes (442 rows, 10 features, regression).
+classification), diabetes (442 rows, 10 features, regression), digits (1,797 rows, 64 features,
+10 classes) and wine (178 rows, 13 features, 3 classes).
 
 Features are standardized with the mean and standard deviation of the *training* rows (all
 hospitals together); the held-out test set is transformed with the same statistics. In a real
@@ -29,18 +30,26 @@ from typing import Literal, get_args
 import numpy as np
 import numpy.typing as npt
 import torch
-from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from fl.data import RecordDataset, Task, write_record_csv
 from fl.errors import SplitError
 
-__all__ = ["DATASETS", "DatasetName", "Skew", "Split", "split_dataset", "write_split"]
+__all__ = [
+    "DATASETS",
+    "DatasetName",
+    "Skew",
+    "Split",
+    "partition_rows",
+    "split_dataset",
+    "write_split",
+]
 
 logger = logging.getLogger(__name__)
 
-DatasetName = Literal["breast-cancer", "diabetes"]
+DatasetName = Literal["breast-cancer", "diabetes", "digits", "wine"]
 Skew = Literal["dirichlet", "shards"]
 DATASETS: tuple[DatasetName, ...] = get_args(DatasetName)
 SKEWS: tuple[Skew, ...] = get_args(Skew)
@@ -59,7 +68,22 @@ def _diabetes() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[
     return bunch.data, bunch.target.astype(np.float64), list(bunch.feature_names), "regression"
 
 
-_LOADERS: dict[DatasetName, _Loader] = {"breast-cancer": _breast_cancer, "diabetes": _diabetes}
+def _digits() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[str], Task]:
+    bunch = load_digits()
+    return bunch.data, bunch.target.astype(np.float64), list(bunch.feature_names), "multiclass"
+
+
+def _wine() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[str], Task]:
+    bunch = load_wine()
+    return bunch.data, bunch.target.astype(np.float64), list(bunch.feature_names), "multiclass"
+
+
+_LOADERS: dict[DatasetName, _Loader] = {
+    "breast-cancer": _breast_cancer,
+    "diabetes": _diabetes,
+    "digits": _digits,
+    "wine": _wine,
+}
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -106,6 +130,9 @@ def _summary(part: RecordDataset) -> dict[str, object]:
     labels = part.labels
     if part.task == "classification":
         return {"rows": len(part), "positive_fraction": round(float(labels.mean()), 4)}
+    if part.task == "multiclass":
+        counts = np.bincount(labels.numpy().astype(np.int64))
+        return {"rows": len(part), "class_counts": counts.tolist()}
     return {"rows": len(part), "label_mean": round(float(labels.mean()), 4)}
 
 
@@ -160,7 +187,7 @@ def _shard_parts(
 
 
 def _strata(labels: npt.NDArray[np.float64], task: Task, hospitals: int) -> npt.NDArray[np.int64]:
-    if task == "classification":
+    if task in ("classification", "multiclass"):
         return labels.astype(np.int64)
     bins = max(2, hospitals)
     edges = np.quantile(labels, np.linspace(0.0, 1.0, bins + 1)[1:-1])
@@ -178,6 +205,27 @@ def _validate(hospitals: int, test_fraction: float, skew: str, alpha: float, min
         raise SplitError(f"alpha must be positive, got {alpha}")
     if min_rows < 1:
         raise SplitError(f"min_rows must be at least 1, got {min_rows}")
+
+
+def partition_rows(
+    strata: npt.NDArray[np.int64],
+    hospitals: int,
+    *,
+    non_iid: bool,
+    seed: int,
+    skew: Skew = "dirichlet",
+    alpha: float = 0.5,
+    min_rows: int = 10,
+    stratify: bool = True,
+) -> list[npt.NDArray[np.intp]]:
+    """Row indices of each of `hospitals` parts of rows with the given `strata` (class or bin):
+    stratified folds when IID, else the label skew `skew` (see the module docstring)."""
+    _validate(hospitals, 0.5, skew, alpha, min_rows)
+    if not non_iid:
+        return _iid_parts(strata, hospitals, seed, stratify=stratify)
+    if skew == "dirichlet":
+        return _dirichlet_parts(strata, hospitals, alpha, min_rows, np.random.default_rng(seed))
+    return _shard_parts(strata, hospitals, np.random.default_rng(seed))
 
 
 def split_dataset(
@@ -208,7 +256,7 @@ def split_dataset(
         rows,
         test_size=test_fraction,
         random_state=seed,
-        stratify=y if task == "classification" else None,
+        stratify=y if task != "regression" else None,
     )
     train_rows, test_rows = np.sort(train_rows), np.sort(test_rows)
     if len(train_rows) < hospitals * min_rows:
@@ -224,7 +272,7 @@ def split_dataset(
     strata = _strata(y[train_rows], task, hospitals)
     rng = np.random.default_rng(seed)
     if not non_iid:
-        local = _iid_parts(strata, hospitals, seed, stratify=task == "classification")
+        local = _iid_parts(strata, hospitals, seed, stratify=task != "regression")
     elif skew == "dirichlet":
         local = _dirichlet_parts(strata, hospitals, alpha, min_rows, rng)
     else:

@@ -1,4 +1,10 @@
-"""The aggregation strategy interface: a new global state from the base and the round's updates.
+"""The aggregation strategy interface: a new global state from the base and the round's updates,
+with a report of what it did with each update.
+
+`Strategy.aggregate` returns an `Aggregation`: the new state and one `UpdateDecision` per update
+(kept or rejected, its weight in the combination, why). The aggregator writes the decisions into
+the round metrics artifact (`consent.formats.round_metrics`) and the audit checks them, so a
+robust strategy that drops or down-weights an update says so where an auditor can see it.
 
 One strategy per module in `fl.strategies` (like Flower's `strategy/`); the maths they share lives
 in `fl.aggregate`. Strategies are configured through keyword-only constructor arguments validated
@@ -17,7 +23,14 @@ from torch import Tensor
 from fl.aggregate import check_compatible
 from fl.errors import AggregationError
 
-__all__ = ["ClientUpdate", "RejectedUpdate", "Strategy", "screen_updates"]
+__all__ = [
+    "Aggregation",
+    "ClientUpdate",
+    "RejectedUpdate",
+    "Strategy",
+    "UpdateDecision",
+    "screen_updates",
+]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -36,6 +49,25 @@ class ClientUpdate:
             raise AggregationError(f"num_samples of {self.client_id!r} must be >= 0")
 
 
+@dataclass(frozen=True, slots=True)
+class UpdateDecision:
+    """What a strategy did with one update."""
+
+    client_id: str
+    kept: bool
+    weight: float
+    """The update's share of the combination (0 when rejected)."""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Aggregation:
+    """A strategy's result: the next global state and one decision per update, in order."""
+
+    state: dict[str, Tensor]
+    decisions: tuple[UpdateDecision, ...]
+
+
 class Strategy(ABC):
     """Turns the round's base state and the accepted updates into the next global state."""
 
@@ -45,8 +77,9 @@ class Strategy(ABC):
     @abstractmethod
     def aggregate(
         self, base_state: Mapping[str, Tensor], updates: Sequence[ClientUpdate]
-    ) -> dict[str, Tensor]:
-        """The new global state. Raises `AggregationError` when the updates cannot be combined."""
+    ) -> Aggregation:
+        """The new global state and a decision per update. Raises `AggregationError` when the
+        updates cannot be combined."""
 
     @abstractmethod
     def config(self) -> dict[str, object]:

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from fl.aggregate import state_delta
 from fl.data import Examples
 from fl.errors import DataError, NoTrainingDataError, TrainingConfigError
+from fl.metrics import MulticlassMetrics, multiclass_metrics
 from fl.models import ModelSpec, load_state, state_of
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "LocalResult",
     "LocalTrainingConfig",
     "Metrics",
+    "MulticlassMetrics",
     "OptimizerName",
     "RegressionMetrics",
     "evaluate",
@@ -142,10 +144,23 @@ class RegressionMetrics:
                 "mae": self.mae, "r2": self.r2}  # fmt: skip
 
 
-Metrics = ClassificationMetrics | RegressionMetrics
+Metrics = ClassificationMetrics | RegressionMetrics | MulticlassMetrics
+
+
+class _ClassIndexCrossEntropy(nn.CrossEntropyLoss):
+    """Softmax cross-entropy taking the float labels datasets hold as class indices."""
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return super().forward(input, target.long())
+
+
+def _cross_entropy(outputs: Tensor, labels: Tensor) -> Tensor:
+    return nn.functional.cross_entropy(outputs, labels.long())
 
 
 def _loss_fn(spec: ModelSpec) -> nn.Module:
+    if spec.task == "multiclass":
+        return _ClassIndexCrossEntropy()
     return nn.BCEWithLogitsLoss() if spec.task == "classification" else nn.MSELoss()
 
 
@@ -174,6 +189,10 @@ def train_local(
         raise DataError(
             f"dataset ({dataset.task}, {dataset.features.shape[1]} features) does not fit "
             f"the model ({spec.task}, {spec.n_features} features)"
+        )
+    if spec.task == "multiclass" and int(dataset.labels.max()) >= spec.n_outputs:
+        raise DataError(
+            f"label {int(dataset.labels.max())} is outside the model's {spec.n_outputs} classes"
         )
     model = load_state(spec, base_state)
     anchors = [p.detach().clone() for p in model.parameters()]
@@ -206,7 +225,7 @@ def train_local(
 
 @torch.no_grad()
 def predict(spec: ModelSpec, state: Mapping[str, Tensor], features: Tensor) -> Tensor:
-    """Raw model outputs (logits for classification), one per row."""
+    """Raw model outputs (logits for classification), one per row (a row of C for multiclass)."""
     model = load_state(spec, state)
     model.eval()
     out: Tensor = model(features).squeeze(-1)
@@ -214,11 +233,16 @@ def predict(spec: ModelSpec, state: Mapping[str, Tensor], features: Tensor) -> T
 
 
 def evaluate(spec: ModelSpec, state: Mapping[str, Tensor], dataset: Examples) -> Metrics:
-    """Metrics of `state` on `dataset`: accuracy and BCE for classification; MSE, MAE, R2 else."""
+    """Metrics of `state` on `dataset`: accuracy and BCE for classification; accuracy,
+    cross-entropy and F1 for multiclass; MSE, MAE, R2 for regression."""
     if len(dataset) == 0:
         raise NoTrainingDataError("no rows to evaluate on")
     outputs = predict(spec, state, dataset.features)
     labels = dataset.labels
+    if spec.task == "multiclass":
+        loss = float(_cross_entropy(outputs, labels))
+        predicted = outputs.argmax(dim=1).numpy()
+        return multiclass_metrics(labels.numpy(), predicted, spec.n_outputs, loss)
     if spec.task == "classification":
         loss = float(nn.functional.binary_cross_entropy_with_logits(outputs, labels))
         accuracy = float(((outputs > 0).float() == labels).float().mean())

@@ -10,23 +10,20 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from chain.connection import ETH_TESTER_CHAIN_ID, Chain, connect
-from chain.deploy import Ledger, attach
+from api.wiring import DEFAULT_RPC
+from chain.connection import Chain, connect
 from chain.errors import ChainError
-from chain.manifest import load_manifest
-from chain.transactions import Sender
 from consent.errors import ConsentError
 from consent.ids import InvalidIdentifierError, StudyId, study_id
 from consent.keys import PatientKey, load_hex_key
 
-DEFAULT_RPC = "http://127.0.0.1:8545"
-
 RpcOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--rpc",
         envvar="CONSENTFL_RPC",
-        help="JSON-RPC URL of the chain, or 'eth-tester' for an in-process chain.",
+        help="JSON-RPC URL of the chain (default: the deployment manifest's, else "
+        f"{DEFAULT_RPC}), or 'eth-tester' for an in-process chain.",
     ),
 ]
 DeploymentOption = Annotated[
@@ -54,6 +51,7 @@ def cli_errors() -> Iterator[None]:
     try:
         yield
     except (ChainError, ConsentError, InvalidIdentifierError, OSError, ValueError) as exc:
+        # ChainUnavailableError and StoreUnavailableError are OSErrors: one line, no traceback
         fail(str(exc) or type(exc).__name__)
 
 
@@ -68,24 +66,8 @@ def load_key(path: Path) -> PatientKey:
 
 
 def open_chain(rpc: str, expected_chain_id: int | None = None) -> Chain:
-    """Connect to `rpc`."""
+    """Connect to `rpc` (no manifest involved: `chain deploy`)."""
     return connect(rpc, expected_chain_id=expected_chain_id)
-
-
-def open_ledger(rpc: str, deployment: Path, key: Path | None) -> Ledger:
-    """The deployment's facades on `rpc`, sending as the key in `key` (read-only if None)."""
-    manifest = load_manifest(deployment)
-    if manifest.chain_id == ETH_TESTER_CHAIN_ID:
-        raise ValueError(
-            f"{deployment} was deployed on an in-process eth-tester chain, which ended with the "
-            "process that made it; deploy on a node (`consentfl dev up`, --rpc URL) to use it "
-            "from other commands"
-        )
-    chain = open_chain(rpc, manifest.chain_id)
-    sender = None
-    if key is not None:
-        sender = Sender.from_key(chain, load_key(key).private_key)
-    return attach(chain, manifest, sender)
 
 
 def emit(as_json: bool, payload: dict[str, Any], text: str) -> None:

@@ -13,7 +13,6 @@ from typing import Annotated
 import typer
 
 from api.commands._chain_common import (
-    DEFAULT_RPC,
     JsonOption,
     RpcOption,
     cli_errors,
@@ -21,12 +20,28 @@ from api.commands._chain_common import (
     fail,
     parse_study,
 )
+from api.commands._schema_common import (
+    CategoricalOption,
+    ClassesOption,
+    LabelOption,
+    MissingChoice,
+    MissingOption,
+    SchemaFileOption,
+    SchemaRequest,
+    StandardizeOption,
+    TaskOption,
+    UnknownChoice,
+    UnknownOption,
+)
 from api.wiring import load_seal_key, new_seal_key, wire_role
 from chain.store import StoreError, open_store
-from fl.data import HospitalDataset, RecordDataset, load_hospital_csv, load_record_csv
-from fl.errors import FlError
+from fl.data import HospitalDataset, RecordDataset, Task, load_hospital_csv, load_record_csv
+from fl.errors import FlError, SchemaError
 from fl.models import ModelSpec
+from fl.preprocess import LocalStats, StudyStats, combine
 from fl.roles import Aggregator, AggregatorOutcome, StudyPlan
+from fl.roles.study_data import load_record_data
+from fl.schema import StudySchema
 from fl.train import LocalTrainingConfig
 
 __all__ = ["aggregator_app"]
@@ -39,7 +54,11 @@ aggregator_app = typer.Typer(
 )
 
 IpfsOption = Annotated[
-    str | None, typer.Option("--ipfs", help="IPFS RPC API URL, or a local store directory.")
+    str | None,
+    typer.Option(
+        "--ipfs",
+        help="IPFS RPC API URL, or a local store directory (default: the deployment manifest's).",
+    ),
 ]
 
 
@@ -59,7 +78,7 @@ def _payload(outcome: AggregatorOutcome) -> dict[str, object]:
         "round": outcome.round,
         "model_cid": outcome.model_cid,
         "metrics_cid": outcome.metrics_cid,
-        "accepted": [{"hospital": h, "num_samples": n} for h, n in outcome.accepted],
+        "accepted": [{"hospital": h, "num_patients": n} for h, n in outcome.accepted],
         "rejected": [{"hospital": r.hospital, "reason": r.reason} for r in outcome.rejected],
         "missing": list(outcome.missing),
         "test": None if outcome.test is None else outcome.test.to_json_dict(),
@@ -81,34 +100,38 @@ def aggregator(
         Path | None, typer.Option(help="Held-out test CSV (record_id, features, label).")
     ] = None,
     poll: Annotated[float, typer.Option(min=0.05, help="Seconds between ledger polls.")] = 1.0,
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Open rounds, wait for the hospitals (all, or the minimum plus the plan's timeout), verify
     and aggregate their updates, finalize. Restarted, it resumes from the chain."""
     if ctx.invoked_subcommand is not None:
         return
-    if (
-        deployment is None
-        or study is None
-        or key is None
-        or seal_key is None
-        or rounds is None
-        or ipfs is None
-    ):
-        fail("--deployment, --study, --key, --seal-key, --rounds and --ipfs are required")
+    if deployment is None or study is None or key is None or seal_key is None or rounds is None:
+        fail("--deployment, --study, --key, --seal-key and --rounds are required")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with cli_errors():
         wiring = wire_role(rpc, deployment, key, ipfs)
+        study_ref = parse_study(study)
+        try:
+            record = wiring.port.study(study_ref)
+            plan = StudyPlan.from_json_bytes(wiring.store.get(record.metadata_cid))
+            # the test set is read through the study's schema, with its federated statistics
+            test_set = None if test is None else load_record_data(test, plan)
+        except (FlError, StoreError) as exc:
+            fail(str(exc))
         role = Aggregator(
-            study=parse_study(study),
+            study=study_ref,
             ledger=wiring.port,
             store=wiring.store,
             seal_key=load_seal_key(seal_key),
             rounds=rounds,
-            test_set=None if test is None else load_record_csv(test),
+            test_set=test_set,
+            plan=plan,
+            # each round's judgement on chain, when the deployment has the Contributions contract
+            contributions=None if wiring.ledger.contributions is None else wiring.port,
         )
         try:
             role.run(
@@ -122,11 +145,74 @@ def aggregator(
             fail("interrupted; restart to resume from the chain")
 
 
+def _spec(schema: StudySchema, model: str, hidden: str) -> ModelSpec:
+    task: Task
+    if schema.task.kind == "clustering":
+        raise SchemaError(
+            "clustering (federated k-means, fl.learners.kmeans) runs in process only: the round "
+            "protocol has no k-means learner yet"
+        )
+    task = {"binary": "classification", "multiclass": "multiclass"}.get(  # type: ignore[assignment]
+        schema.task.kind, "regression"
+    )
+    outputs = schema.task.n_classes if task == "multiclass" else 1
+    width = len(schema.feature_names())
+    if model == "linear":
+        return ModelSpec.linear(width, task, n_outputs=outputs)
+    return ModelSpec.mlp(width, task, tuple(int(h) for h in hidden.split(",")), n_outputs=outputs)
+
+
+def _stats(schema: StudySchema, files: list[Path]) -> StudyStats | None:
+    needs = schema.preprocessing.standardize or any(c.missing == "impute" for c in schema.columns)
+    if not files:
+        if needs:
+            raise SchemaError(
+                "this schema standardizes (or imputes) with federated statistics: pass every "
+                "hospital's `consentfl data stats` output with --stats (or --no-standardize)"
+            )
+        return None
+    parts = [LocalStats.from_json_dict(json.loads(f.read_text(encoding="utf-8"))) for f in files]
+    stats = combine(parts)
+    stats.check_fits(schema)
+    return stats
+
+
+def _legacy_spec(data: Path, model: str, hidden: str) -> ModelSpec:
+    sample: RecordDataset | HospitalDataset
+    try:
+        sample = load_record_csv(data)
+    except FlError:
+        sample = load_hospital_csv(data)
+    n_features, task = sample.features.shape[1], sample.task
+    typer.echo(
+        f"note: no --task or --schema: task {task} taken from the labels of {data} "
+        "(pass --task/--label or --schema to say what the study learns)",
+        err=True,
+    )
+    if model == "linear":
+        return ModelSpec.linear(n_features, task)
+    return ModelSpec.mlp(n_features, task, tuple(int(h) for h in hidden.split(",")))
+
+
 @aggregator_app.command("init")
 def init(
     seal_key_out: Annotated[Path, typer.Option(help="Where to write the X25519 key (0600).")],
-    data: Annotated[Path, typer.Option(help="A CSV of the study's data (record_id or patient).")],
     ipfs: Annotated[str, typer.Option(help="IPFS RPC API URL, or a local store directory.")],
+    data: Annotated[
+        Path | None, typer.Option(help="A sample CSV of the study's data (record_id or patient).")
+    ] = None,
+    schema: SchemaFileOption = None,
+    task: TaskOption = None,
+    label: LabelOption = None,
+    classes: ClassesOption = None,
+    categorical: CategoricalOption = None,
+    missing: MissingOption = MissingChoice.REFUSE,
+    unknown_levels: UnknownOption = UnknownChoice.REFUSE,
+    standardize: StandardizeOption = True,
+    stats: Annotated[
+        list[Path] | None,
+        typer.Option("--stats", help="A hospital's `data stats` output; repeat for each."),
+    ] = None,
     model: Annotated[str, typer.Option(help="Model kind: linear or mlp.")] = "linear",
     hidden: Annotated[str, typer.Option(help="Hidden widths for mlp, e.g. 64,32.")] = "64,32",
     epochs: Annotated[int, typer.Option(min=1, help="Local epochs per round.")] = 1,
@@ -138,34 +224,49 @@ def init(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the initial model.")] = 0,
     as_json: JsonOption = False,
 ) -> None:
-    """Create the aggregator's sealing key and put the study plan (model + training config) in
-    the store. Pass the printed public key and CID to `consentfl study create --seal-key
-    --metadata-cid`."""
+    """Create the aggregator's sealing key and put the study plan (schema, federated
+    preprocessing statistics, model, training config) in the store. The schema comes from
+    --schema, or from the --data sample with --task, --label (and --classes, --categorical).
+    Pass the printed public key and CID to `consentfl study create --seal-key --metadata-cid`."""
     with cli_errors():
-        sample: RecordDataset | HospitalDataset
+        request = SchemaRequest(
+            schema,
+            data,
+            task,
+            label,
+            classes,
+            categorical,
+            None,
+            missing,
+            unknown_levels,
+            standardize,
+        )
         try:
-            sample = load_record_csv(data)
-        except FlError:
-            sample = load_hospital_csv(data)
-        n_features, task = sample.features.shape[1], sample.task
-        try:
-            spec = (
-                ModelSpec.linear(n_features, task)
-                if model == "linear"
-                else ModelSpec.mlp(n_features, task, tuple(int(h) for h in hidden.split(",")))
-            )
+            built = request.build() if request.given else None
+            if built is None and data is None:
+                raise SchemaError("give --schema, or --data with --task and --label")
+            if built is not None:
+                spec, federated = _spec(built, model, hidden), _stats(built, list(stats or []))
+            else:
+                assert data is not None
+                spec, federated = _legacy_spec(data, model, hidden), None
             plan = StudyPlan(
                 model=spec,
                 training=LocalTrainingConfig(epochs=epochs, batch_size=batch_size, lr=lr),
                 init_seed=seed,
                 round_timeout_s=round_timeout,
+                schema=built,
+                stats=federated,
             )
             cid = open_store(ipfs).put(plan.to_json_bytes())
         except (FlError, StoreError) as exc:
             fail(str(exc))
         public = new_seal_key(seal_key_out)
-    payload = {"seal_public_key": "0x" + public.hex(), "metadata_cid": cid,
-               "plan": json.loads(plan.to_json_bytes())}  # fmt: skip
+    payload = {
+        "seal_public_key": "0x" + public.hex(),
+        "metadata_cid": cid,
+        "plan": json.loads(plan.to_json_bytes()),
+    }
     emit(
         as_json,
         payload,

@@ -10,7 +10,7 @@ import typer
 import uvicorn
 
 from api.app import create_app
-from api.commands._chain_common import DEFAULT_RPC, cli_errors, fail
+from api.commands._chain_common import RpcOption, cli_errors, fail
 from api.services import RelayerKeyError, check_startup
 from api.settings import Settings
 
@@ -31,9 +31,7 @@ def api_command(
             "CONSENTFL_RELAYER_KEY_PASSWORD), of the account that pays for relayed revocations.",
         ),
     ] = None,
-    rpc: Annotated[
-        str, typer.Option("--rpc", envvar="CONSENTFL_RPC", help="JSON-RPC URL of the chain.")
-    ] = DEFAULT_RPC,
+    rpc: RpcOption = None,
     ipfs: Annotated[
         str | None,
         typer.Option(

@@ -11,19 +11,17 @@ from rich.console import Console
 from rich.table import Table
 
 from api.commands._chain_common import (
-    DEFAULT_RPC,
     DeploymentOption,
     JsonOption,
+    RpcOption,
     StudyOption,
     cli_errors,
-    open_ledger,
     parse_study,
 )
 from api.report import render_audit_html
+from api.wiring import open_artifacts, open_ledger
 from chain.audit import AuditReport, AuditVerifier
 from chain.exclusions import ExclusionProofs
-from chain.reachability import reachable
-from chain.store import open_store
 
 __all__ = ["audit_app"]
 
@@ -56,12 +54,14 @@ def verify(
     deployment: DeploymentOption,
     study: StudyOption,
     ipfs: Annotated[
-        str,
-        typer.Option("--ipfs", envvar="CONSENTFL_IPFS", help="IPFS API URL or store directory."),
-    ],
-    rpc: Annotated[
-        str, typer.Option("--rpc", envvar="CONSENTFL_RPC", help="JSON-RPC URL of the chain.")
-    ] = DEFAULT_RPC,
+        str | None,
+        typer.Option(
+            "--ipfs",
+            envvar="CONSENTFL_IPFS",
+            help="IPFS API URL or store directory (default: the deployment manifest's).",
+        ),
+    ] = None,
+    rpc: RpcOption = None,
     proofs: Annotated[
         Path | None, typer.Option("--proofs", help="Directory of published exclusion proofs.")
     ] = None,
@@ -74,8 +74,8 @@ def verify(
     with cli_errors():
         ledger = open_ledger(rpc, deployment, None)
         found = ExclusionProofs.load(proofs) if proofs is not None else ExclusionProofs()
-        with reachable(ledger.chain):
-            report = AuditVerifier(ledger, open_store(ipfs), found).verify(parse_study(study))
+        store = open_artifacts(ipfs, ledger.manifest)
+        report = AuditVerifier(ledger, store, found).verify(parse_study(study))
     if html is not None:
         html.write_text(render_audit_html(report))
     if as_json:

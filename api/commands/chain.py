@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from api.commands._chain_common import (
-    DEFAULT_RPC,
     JsonOption,
     RpcOption,
     cli_errors,
@@ -17,6 +17,7 @@ from api.commands._chain_common import (
     load_key,
     open_chain,
 )
+from api.wiring import DEFAULT_RPC
 from chain.deploy import deploy
 from chain.manifest import save_manifest
 from chain.transactions import Sender
@@ -34,7 +35,15 @@ def _chain() -> None:
 @chain_app.command("deploy")
 def deploy_command(
     out: Annotated[Path, typer.Option("--out", help="Where to write the deployment manifest.")],
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
+    ipfs: Annotated[
+        str | None,
+        typer.Option(
+            "--ipfs",
+            envvar="CONSENTFL_IPFS",
+            help="Artifact store (IPFS API URL or directory) to record in the manifest.",
+        ),
+    ] = None,
     key: Annotated[
         Path | None,
         typer.Option("--key", help="Deployer's hex key file (optional on eth-tester)."),
@@ -44,6 +53,7 @@ def deploy_command(
     """Deploy StudyRegistry, ConsentRegistry and RoundLedger; write the manifest only after
     all three deployments succeeded. The deployer becomes admin and study coordinator."""
     with cli_errors():
+        rpc = rpc or DEFAULT_RPC
         chain = open_chain(rpc)
         if key is not None:
             sender = Sender.from_key(chain, load_key(key).private_key)
@@ -52,6 +62,9 @@ def deploy_command(
         else:
             fail("--key is required to deploy on a JSON-RPC chain")
         manifest = deploy(chain, sender)
+        # the endpoints it was deployed with: every command uses them unless told otherwise
+        recorded_rpc = None if chain.ephemeral else rpc
+        manifest = dataclasses.replace(manifest, rpc=recorded_rpc, ipfs=ipfs)
         save_manifest(manifest, out)
     note = (
         " (eth-tester: the chain lives in this process and is gone now)" if chain.ephemeral else ""
@@ -59,5 +72,11 @@ def deploy_command(
     lines = [f"deployed on chain {manifest.chain_id} at block {manifest.deploy_block}{note}"]
     lines += [f"  {name}: {address}" for name, address in manifest.addresses().items()]
     lines.append(f"manifest written to {out}")
-    payload = {"manifest": str(out), "ephemeral": chain.ephemeral, **manifest.addresses()}
+    payload = {
+        "manifest": str(out),
+        "ephemeral": chain.ephemeral,
+        **manifest.addresses(),
+        "rpc": manifest.rpc,
+        "ipfs": manifest.ipfs,
+    }
     emit(as_json, payload, "\n".join(lines))

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from api.commands._chain_common import (
-    DEFAULT_RPC,
     DeploymentOption,
     JsonOption,
     RpcOption,
@@ -18,9 +17,11 @@ from api.commands._chain_common import (
     emit,
     fail,
     load_key,
-    open_ledger,
     parse_study,
 )
+from api.commands.records import fhir_app, verify_receipt_command
+from api.receipts import issue_receipt, write_record
+from api.wiring import open_ledger
 from consent.eip712 import sign_consent, sign_revocation
 from consent.ids import parse_address
 
@@ -29,7 +30,13 @@ __all__ = ["consent_app"]
 consent_app = typer.Typer(
     name="consent", help="Grant, revoke and check patient consent.", no_args_is_help=True
 )
+consent_app.command("verify-receipt")(verify_receipt_command)
+consent_app.add_typer(fhir_app)
 
+ReceiptOption = Annotated[
+    Path | None,
+    typer.Option(help="Write the signed consent receipt (JSON) here, for the patient to keep."),
+]
 PatientKeyOption = Annotated[
     Path, typer.Option("--patient-key", help="The patient's hex private key file.")
 ]
@@ -52,14 +59,27 @@ def grant(
     expires_at: Annotated[
         int, typer.Option(min=0, help="Unix time the consent expires; 0 = never.")
     ] = 0,
-    rpc: RpcOption = DEFAULT_RPC,
+    receipt: ReceiptOption = None,
+    deadline: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Unix time after which the signature cannot be submitted "
+            "(default: one day from now; with --signature, the deadline that was signed).",
+        ),
+    ] = None,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Record a patient's signed consent for the sending hospital."""
+    """Record a patient's signed consent for the sending hospital (receipt signed by it)."""
     with cli_errors():
         ledger = open_ledger(rpc, deployment, key)
         assert ledger.consents.sender is not None
         sid = parse_study(study)
+        if deadline is None:
+            if signature is not None:
+                fail("--signature needs the --deadline it was signed with")
+            deadline = int(time.time()) + 86_400
         if patient_key is not None:
             patient_account = load_key(patient_key)
             address = patient_account.address
@@ -70,14 +90,17 @@ def grant(
                 address,
                 ledger.consents.sender.address,
                 expires_at,
-                ledger.consents.nonce(address),
+                ledger.consents.grant_nonce(sid, address),
+                deadline,
             )
         elif patient is not None and signature is not None:
             address = parse_address(patient)
             raw_signature = bytes.fromhex(signature.removeprefix("0x"))
         else:
             fail("give --patient-key, or --patient with --signature")
-        event = ledger.consents.grant(sid, address, expires_at, raw_signature)
+        event = ledger.consents.grant(sid, address, expires_at, deadline, raw_signature)
+        if receipt is not None:
+            write_record(receipt, issue_receipt(ledger.consents, event))
     emit(
         as_json,
         {"patient": event.patient, "block": event.position.block_number, "tx": event.tx_hash},
@@ -97,10 +120,12 @@ def revoke(
     valid_for: Annotated[
         int, typer.Option(min=1, help="Seconds a relayed revocation signature stays valid.")
     ] = 3600,
-    rpc: RpcOption = DEFAULT_RPC,
+    receipt: ReceiptOption = None,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Revoke a patient's consent: sent by the patient, or signed and relayed."""
+    """Revoke a patient's consent: sent by the patient, or signed and relayed (the receipt is
+    signed by the sender)."""
     with cli_errors():
         patient = load_key(patient_key)
         sid = parse_study(study)
@@ -110,12 +135,14 @@ def revoke(
         else:
             ledger = open_ledger(rpc, deployment, relay_key)
             deadline = int(time.time()) + valid_for
-            nonce = ledger.consents.nonce(patient.address)
+            nonce = ledger.consents.revocation_nonce(sid, patient.address)
             domain = ledger.consents.domain
             sig = sign_revocation(
                 patient.private_key, domain, sid, patient.address, nonce, deadline
             )
             event = ledger.consents.revoke_with_sig(sid, patient.address, deadline, sig)
+        if receipt is not None:
+            write_record(receipt, issue_receipt(ledger.consents, event))
     emit(
         as_json,
         {"patient": event.patient, "block": event.position.block_number, "tx": event.tx_hash},
@@ -128,7 +155,7 @@ def status(
     deployment: DeploymentOption,
     study: StudyOption,
     patient: Annotated[str, typer.Option(help="The patient's address.")],
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show whether a patient consents now, with the grant and revocation blocks."""

@@ -62,7 +62,7 @@ def demo(
     rounds: Annotated[int, typer.Option(min=1, help="Training rounds.")] = 5,
     hospitals: Annotated[int, typer.Option(min=1, max=8, help="Hospitals in the study.")] = 3,
     dataset: Annotated[
-        str, typer.Option(help="Bundled dataset: breast-cancer or diabetes.")
+        str, typer.Option(help="Bundled dataset: breast-cancer, diabetes, digits or wine.")
     ] = "breast-cancer",
     out: Annotated[Path, typer.Option(help="Directory for every output.")] = Path("demo-out"),
     revoke_after: Annotated[
@@ -93,8 +93,10 @@ def demo(
     deployment.json, summary.json, audit.html, accuracy.png, the artifacts and the exclusion
     proofs into --out; exits 1 if the audit fails.
     """
-    if dataset not in ("breast-cancer", "diabetes"):
-        raise typer.BadParameter("choose breast-cancer or diabetes", param_hint="--dataset")
+    if dataset not in ("breast-cancer", "diabetes", "digits", "wine"):
+        raise typer.BadParameter(
+            "choose breast-cancer, diabetes, digits or wine", param_hint="--dataset"
+        )
     if out.exists() and any(out.iterdir()):
         raise typer.BadParameter(f"{out} is not empty: choose a new --out", param_hint="--out")
     logging.basicConfig(level=logging.WARNING)

@@ -9,6 +9,7 @@ import typer
 
 from api.commands._chain_common import JsonOption, cli_errors, emit
 from chain import devnet
+from consent.private_file import write_private_file
 
 __all__ = ["dev_app"]
 
@@ -37,8 +38,7 @@ def up(
         services = devnet.up(directory, anvil_port=port, ipfs=ipfs)
         key_file = directory / "dev.key"
         if not key_file.exists():
-            key_file.write_text(devnet.ANVIL_DEV_KEY + "\n")
-            key_file.chmod(0o600)
+            write_private_file(key_file, (devnet.ANVIL_DEV_KEY + "\n").encode())
     anvil = services[0]
     node = services[1] if len(services) > 1 else None
     body: dict[str, object] = {"rpc": anvil.url, "pid": anvil.pid, "dev_key": str(key_file)}

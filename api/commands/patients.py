@@ -5,7 +5,7 @@ patient address."""
 from __future__ import annotations
 
 import csv
-import os
+import io
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +13,6 @@ import typer
 from rich.progress import Progress
 
 from api.commands._chain_common import (
-    DEFAULT_RPC,
     DeploymentOption,
     JsonOption,
     KeyOption,
@@ -21,14 +20,32 @@ from api.commands._chain_common import (
     StudyOption,
     cli_errors,
     emit,
-    open_ledger,
+    fail,
     parse_study,
 )
-from api.enrolment import enroll_records
-from consent.keys import save_keyring
-from fl.data import load_record_csv, write_hospital_csv
+from api.commands._schema_common import SchemaFileOption, read_schema_file
+from api.enrolment import grant_consents
+from api.handover import HANDOVER_SCRYPT_N, find_patient_key, write_handover
+from api.receipts import issue_receipt
+from api.wiring import open_ledger
+from consent.ids import parse_address
+from consent.keys import PatientKey, save_keyring, save_keystore
+from consent.private_file import write_private_file
+from fl.data import attach_patients, load_record_csv, write_hospital_csv
+from fl.schema import read_table
 
 __all__ = ["patients_app"]
+
+# the hospital's keyring password: prompted (hidden) unless the environment holds it
+KeyringPasswordOption = Annotated[
+    str,
+    typer.Option(
+        envvar="CONSENTFL_KEYRING_PASSWORD",
+        prompt=True,
+        hide_input=True,
+        help="Password of the keyring (env CONSENTFL_KEYRING_PASSWORD).",
+    ),
+]
 
 patients_app = typer.Typer(
     name="patients", help="Enrol a hospital's patients in a study.", no_args_is_help=True
@@ -41,11 +58,25 @@ def _patients() -> None:
 
 
 def _write_mapping(path: Path, mapping: dict[str, str]) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", newline="") as handle:
+    """The record-id map never leaves the hospital: 0600 via temp file + rename, always."""
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["record_id", "patient"])
+    writer.writerows(mapping.items())
+    write_private_file(path, text.getvalue().encode())
+
+
+def _write_patient_rows(source: Path, out: Path, keys: dict[str, PatientKey]) -> None:
+    """`source`'s rows, unchanged, with the `record_id` column replaced by the patient address."""
+    with source.open(newline="", encoding="utf-8-sig") as handle:
+        rows = [[c.strip() for c in row] for row in csv.reader(handle) if any(row)]
+    at = rows[0].index("record_id")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["record_id", "patient"])
-        writer.writerows(mapping.items())
+        writer.writerow([*rows[0][:at], "patient", *rows[0][at + 1 :]])
+        for row in rows[1:]:
+            writer.writerow([*row[:at], keys[row[at]].address, *row[at + 1 :]])
 
 
 @patients_app.command("enroll")
@@ -58,45 +89,104 @@ def enroll(
     keys_out: Annotated[
         Path, typer.Option(help="Encrypted keyring of the patients' keys (record order).")
     ],
-    keyring_password: Annotated[
-        str,
-        typer.Option(
-            envvar="CONSENTFL_KEYRING_PASSWORD",
-            prompt=True,
-            hide_input=True,
-            help="Password of the keyring (env CONSENTFL_KEYRING_PASSWORD).",
-        ),
-    ],
+    keyring_password: KeyringPasswordOption,
     expires_at: Annotated[
         int, typer.Option(min=0, help="Unix time the consents expire; 0 = never.")
     ] = 0,
-    rpc: RpcOption = DEFAULT_RPC,
+    handover: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write each patient's key as a V3 keystore under a fresh password, their "
+            "grant receipt, and passwords.csv into this directory (see `export-key`).",
+        ),
+    ] = None,
+    handover_scrypt_n: Annotated[
+        int, typer.Option(min=2, help="scrypt cost n of the handed-over keystores.")
+    ] = HANDOVER_SCRYPT_N,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
+    schema: SchemaFileOption = None,
 ) -> None:
     """Enrol every record as a patient with their own key; the patients sign, the hospital (the
     --key account) submits the grants. Also writes OUT.patients.csv (record_id -> patient, the
-    hospital's private mapping, mode 0600)."""
+    hospital's private mapping, mode 0600). With --schema the file is checked against the study
+    schema first (nothing is enrolled if it does not match) and its cells are kept as they are."""
     with cli_errors():
-        records = load_record_csv(data)
+        # the whole file is validated before any key is generated or any transaction sent
+        if schema is not None:
+            record_ids = read_table(data, read_schema_file(schema), id_column="record_id").ids
+            records = None
+        else:
+            records = load_record_csv(data)
+            record_ids = records.record_ids
         ledger = open_ledger(rpc, deployment, key)
         with Progress(transient=True) as progress:
-            task = progress.add_task("granting consents", total=len(records))
-            enrolment = enroll_records(
+            task = progress.add_task("granting consents", total=len(record_ids))
+            keys, granted = grant_consents(
                 ledger.consents,
                 parse_study(study),
-                records,
+                record_ids,
                 expires_at=expires_at,
                 progress=lambda n: progress.advance(task, n),
             )
-        save_keyring([enrolment.keys[r] for r in records.record_ids], keys_out, keyring_password)
-        write_hospital_csv(enrolment.dataset, out)
+        save_keyring([keys[r] for r in record_ids], keys_out, keyring_password)
+        if records is None:
+            _write_patient_rows(data, out, keys)
+        else:
+            write_hospital_csv(
+                attach_patients(records, {r: k.address for r, k in keys.items()}), out
+            )
         mapping_path = out.with_suffix(".patients.csv")
-        _write_mapping(mapping_path, {r: k.address for r, k in enrolment.keys.items()})
-    last = enrolment.granted[-1].position.block_number if enrolment.granted else None
+        _write_mapping(mapping_path, {r: k.address for r, k in keys.items()})
+        if handover is not None:
+            receipts = {e.patient: issue_receipt(ledger.consents, e) for e in granted}
+            write_handover(handover, keys, receipts, scrypt_n=handover_scrypt_n)
+    last = granted[-1].position.block_number if granted else None
     emit(
         as_json,
-        {"patients": len(enrolment.granted), "data": str(out), "keyring": str(keys_out),
-         "mapping": str(mapping_path), "last_block": last},
-        f"enrolled {len(enrolment.granted)} patients (last grant in block {last}); "
+        {"patients": len(granted), "data": str(out), "keyring": str(keys_out),
+         "mapping": str(mapping_path), "last_block": last,
+         "handover": None if handover is None else str(handover)},
+        f"enrolled {len(granted)} patients (last grant in block {last}); "
         f"training data {out}, keys {keys_out}, mapping {mapping_path}",
     )  # fmt: skip
+
+
+@patients_app.command("export-key")
+def export_key(
+    keyring: Annotated[Path, typer.Option(help="The hospital's keyring from `enroll`.")],
+    patient: Annotated[str, typer.Option(help="The patient's address.")],
+    out: Annotated[Path, typer.Option(help="Keystore file to write (V3 JSON, mode 0600).")],
+    keyring_password: KeyringPasswordOption,
+    password: Annotated[
+        str,
+        typer.Option(
+            envvar="CONSENTFL_PATIENT_PASSWORD",
+            prompt="Patient's password",
+            hide_input=True,
+            confirmation_prompt=True,
+            help="The patient's own password for the keystore (env CONSENTFL_PATIENT_PASSWORD).",
+        ),
+    ],
+    scrypt_n: Annotated[
+        int, typer.Option(min=2, help="scrypt cost n (eth-account's default 2^18).")
+    ] = HANDOVER_SCRYPT_N,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Write one patient's key from the hospital keyring as a standard Ethereum V3 keystore
+    (scrypt) under the patient's own password: the file any wallet and the patient page open."""
+    with cli_errors():
+        if len(password) < 8:
+            fail("the patient's password needs at least 8 characters")
+        address = parse_address(patient)
+        try:
+            key = find_patient_key(keyring, keyring_password, address)
+        except LookupError as exc:
+            fail(str(exc))
+        save_keystore(key, out, password, iterations=scrypt_n, overwrite=overwrite)
+    emit(
+        as_json,
+        {"patient": key.address, "keystore": str(out)},
+        f"wrote the key of {key.address} to {out} (V3 keystore, scrypt n={scrypt_n})",
+    )

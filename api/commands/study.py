@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from api.commands._chain_common import (
-    DEFAULT_RPC,
     DeploymentOption,
     JsonOption,
     KeyOption,
@@ -15,9 +14,9 @@ from api.commands._chain_common import (
     StudyOption,
     cli_errors,
     emit,
-    open_ledger,
     parse_study,
 )
+from api.wiring import open_ledger
 from chain.deploy import Ledger
 from chain.round_metrics import RoundJudgementView, cumulative_values, read_judgement
 from chain.store import ArtifactStore, open_store
@@ -41,7 +40,7 @@ def create(
     ] = "0x" + "00" * 32,
     min_updates: Annotated[int, typer.Option(min=1, help="Updates needed per round.")] = 1,
     metadata_cid: Annotated[str, typer.Option(help="CID of the study's metadata.")] = "",
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a study; the key's account (a coordinator) becomes its coordinator."""
@@ -68,7 +67,7 @@ def add_hospital(
     key: KeyOption,
     study: StudyOption,
     hospital: Annotated[str, typer.Option(help="The hospital's address.")],
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Admit a hospital to a study (the study's coordinator only)."""
@@ -86,7 +85,7 @@ def add_hospital(
 def show(
     deployment: DeploymentOption,
     study: StudyOption,
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
     ipfs: Annotated[
         str | None,
         typer.Option(
@@ -128,7 +127,7 @@ def show(
 def _judgements(ledger: Ledger, store: ArtifactStore, sid: StudyId) -> list[RoundJudgementView]:
     found = []
     for r in range(ledger.rounds.round_count(sid)):
-        view = read_judgement(store, ledger.rounds.get_round(sid, r))
+        view = read_judgement(store, ledger.rounds.get_round(sid, r).record())
         if view is not None:
             found.append(view)
     return found

@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from api.commands._chain_common import (
-    DEFAULT_RPC,
     DeploymentOption,
     JsonOption,
     KeyOption,
@@ -25,9 +24,9 @@ from api.commands._chain_common import (
 from api.wiring import consent_view, wire_role
 from chain.store import StoreError
 from fl.attacks import Attack
-from fl.data import load_hospital_csv
 from fl.errors import FlError
-from fl.roles import Trainer, TrainerOutcome
+from fl.roles import StudyPlan, Trainer, TrainerOutcome
+from fl.roles.study_data import load_hospital_data
 
 __all__ = ["trainer_command"]
 
@@ -70,7 +69,6 @@ def trainer_command(
     study: StudyOption,
     key: KeyOption,
     data: Annotated[Path, typer.Option(help="Training CSV: patient, features, label.")],
-    ipfs: Annotated[str, typer.Option(help="IPFS RPC API URL, or a local store directory.")],
     state_dir: Annotated[
         Path | None,
         typer.Option(help="Consent index and round records (default .consentfl/trainer-<addr>)."),
@@ -82,7 +80,13 @@ def trainer_command(
         Path | None, typer.Option(help="Write exclusion proofs of revoked patients here on exit.")
     ] = None,
     poll: Annotated[float, typer.Option(min=0.05, help="Seconds between ledger polls.")] = 1.0,
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
+    ipfs: Annotated[
+        str | None,
+        typer.Option(
+            help="IPFS RPC API URL, or a local store directory (default: the manifest's)."
+        ),
+    ] = None,
     attack: Annotated[
         str | None,
         typer.Option(
@@ -105,14 +109,25 @@ def trainer_command(
         hospital = wiring.port.sender
         folder = state_dir or Path(".consentfl") / f"trainer-{hospital}"
         view = consent_view(wiring, folder)
+        study_ref = parse_study(study)
         try:
+            # the file is checked against the study schema before any training or transaction
+            plan = StudyPlan.from_json_bytes(
+                wiring.store.get(wiring.port.study(study_ref).metadata_cid)
+            )
+            dataset = load_hospital_data(data, plan)
+        except (FlError, StoreError) as exc:
+            view.index.close()
+            fail(str(exc))
+        try:  # an attack is refused here without the explicit opt-in
             trainer = Trainer(
-                study=parse_study(study),
+                study=study_ref,
                 ledger=wiring.port,
                 store=wiring.store,
                 consent=view,
-                dataset=load_hospital_csv(data),
+                dataset=dataset,
                 state_dir=folder,
+                plan=plan,
                 attack=None if attack is None else Attack.parse(attack),
                 allow_attacks=allow_attacks,
             )

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Response, status
 
 from api.deps import PatientParam, ServicesDep, StudyParam
 from api.problems import RelayerUnavailableError, problem_responses
+from api.receipts import receipt_if_signable
 from api.schemas import ConsentEventOut, ConsentStatusOut, RevocationOut, RevocationRequest, hex32
 from chain.errors import UnknownStudyError
-from chain.reachability import reachable
 from chain.relay import PatientNotEnrolledError
 
 __all__ = ["router"]
@@ -62,6 +62,7 @@ def revoke(
         log_index=event.position.log_index,
         block_timestamp=event.block_timestamp,
         already_revoked=relayed.already_revoked,
+        receipt=receipt_if_signable(services.relay.consents, event),
     )
 
 
@@ -74,17 +75,19 @@ def revoke(
 def consent_status(
     study: StudyParam, patient: PatientParam, services: ServicesDep
 ) -> ConsentStatusOut:
-    """Whether the patient consents now, the current record, and every grant and revocation
-    (block, tx hash, time). 404 for an unknown study or a patient who never consented."""
+    """Whether the patient consents now, the current record, the nonce each signature type of
+    `GET /v1/eip712` must carry next (`nonces`, keyed by primary type), and every grant and
+    revocation (block, tx hash, time). 404 for an unknown study or a patient who never
+    consented."""
     ledger = services.ledger
-    with reachable(ledger.chain):
-        if not ledger.studies.study_exists(study):
-            raise UnknownStudyError({"study_id": bytes(study)})
-        record = ledger.consents.record(study, patient)
-        if not record.exists:
-            raise PatientNotEnrolledError(study, patient)
-        consented = ledger.consents.is_consented(study, patient)
-        nonce = ledger.consents.nonce(patient)
+    if not ledger.studies.study_exists(study):
+        raise UnknownStudyError({"study_id": bytes(study)})
+    record = ledger.consents.record(study, patient)
+    if not record.exists:
+        raise PatientNotEnrolledError(study, patient)
+    consented = ledger.consents.is_consented(study, patient)
+    revocation_nonce = ledger.consents.revocation_nonce(study, patient)
+    grant_nonce = ledger.consents.grant_nonce(study, patient)
     history = services.history.history(study, patient)
     return ConsentStatusOut(
         study=hex32(study),
@@ -94,6 +97,11 @@ def consent_status(
         granted_block=record.granted_block,
         revoked_block=record.revoked_block or None,
         expires_at=record.expires_at,
-        nonce=nonce,
+        nonce=revocation_nonce,
+        nonces={
+            "Consent": grant_nonce,
+            "Revocation": revocation_nonce,
+            "Cancellation": revocation_nonce,
+        },
         history=[ConsentEventOut.of(e) for e in history],
     )

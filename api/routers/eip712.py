@@ -13,14 +13,17 @@ from fastapi import APIRouter
 from api.deps import ServicesDep
 from api.problems import problem_responses
 from api.schemas import Eip712Out
-from chain.reachability import reachable
 from consent import eip712
 
 __all__ = ["EIP712_DOMAIN_TYPE", "SIGNED_TYPES", "router"]
 
 router = APIRouter(prefix="/v1", tags=["consent"])
 
-SIGNED_TYPES: Final = {"Consent": eip712.CONSENT_TYPE, "Revocation": eip712.REVOCATION_TYPE}
+SIGNED_TYPES: Final = {
+    "Consent": eip712.CONSENT_TYPE,
+    "Revocation": eip712.REVOCATION_TYPE,
+    "Cancellation": eip712.CANCELLATION_TYPE,
+}
 """The struct types the ConsentRegistry verifies signatures of (a test checks each type hash
 against the contract's `*_TYPEHASH` constants, and that the contract has no other)."""
 EIP712_DOMAIN_TYPE: Final = eip712._DOMAIN_TYPE
@@ -32,14 +35,14 @@ copied, so the two cannot drift)."""
     "/eip712",
     response_model=Eip712Out,
     responses=problem_responses(502, 503),
-    summary="The EIP-712 domain and types of consent and revocation signatures",
+    summary="The EIP-712 domain and types of consent, revocation and cancellation signatures",
 )
 def eip712_types(services: ServicesDep) -> Eip712Out:
     """The domain {name, version, chainId, verifyingContract} of this deployment's
-    ConsentRegistry and the member types of `Consent` and `Revocation`, ready for
-    `eth_signTypedData_v4` (`types` includes `EIP712Domain`)."""
-    with reachable(services.ledger.chain):
-        domain = services.ledger.consents.domain
+    ConsentRegistry and the member types of `Consent`, `Revocation` and `Cancellation`, ready
+    for `eth_signTypedData_v4` (`types` includes `EIP712Domain`). The nonce each one signs is in
+    `GET .../consent` under `nonces[<primary type>]`."""
+    domain = services.ledger.consents.domain
     types = {"EIP712Domain": EIP712_DOMAIN_TYPE, **SIGNED_TYPES}
     return Eip712Out.model_validate(
         {

@@ -11,7 +11,6 @@ from api.problems import UnknownRoundError, problem_responses
 from api.schemas import UINT64_MAX, RoundDetailOut, RoundListOut, RoundOut, UpdateOut, hex32
 from chain.deploy import Ledger
 from chain.errors import UnknownStudyError
-from chain.reachability import reachable
 from chain.round_metrics import read_judgement
 from consent.ids import StudyId
 
@@ -40,13 +39,12 @@ def list_rounds(
 ) -> RoundListOut:
     """Rounds `offset` .. `offset + limit - 1`, oldest first, with model hashes and CIDs."""
     ledger = services.ledger
-    with reachable(ledger.chain):
-        count = _round_count(ledger, study)
-        numbers = range(offset, min(count, offset + limit)) if offset < count else range(0)
-        rounds = [
-            RoundOut.model_validate(RoundOut.fields_of(ledger.rounds.get_round(study, r)))
-            for r in numbers
-        ]
+    count = _round_count(ledger, study)
+    numbers = range(offset, min(count, offset + limit)) if offset < count else range(0)
+    rounds = [
+        RoundOut.model_validate(RoundOut.fields_of(ledger.rounds.get_round(study, r)))
+        for r in numbers
+    ]
     return RoundListOut(study=hex32(study), count=count, offset=offset, rounds=rounds)
 
 
@@ -65,13 +63,12 @@ def get_round(
     CID, sample count, data root and consent block, and (with a store) the strategy's decision
     on each aggregated update and the contribution values from the round metrics."""
     ledger = services.ledger
-    with reachable(ledger.chain):
-        count = _round_count(ledger, study)
-        if round >= count:
-            raise UnknownRoundError(round, count)
-        record = ledger.rounds.get_round(study, round)
-        updates = ledger.rounds.get_updates(study, round)
-    judged = None if services.store is None else read_judgement(services.store, record)
+    count = _round_count(ledger, study)
+    if round >= count:
+        raise UnknownRoundError(round, count)
+    record = ledger.rounds.get_round(study, round)
+    updates = ledger.rounds.get_updates(study, round)
+    judged = None if services.store is None else read_judgement(services.store, record.record())
     return RoundDetailOut.model_validate(
         {
             **RoundOut.fields_of(record),

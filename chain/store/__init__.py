@@ -21,12 +21,13 @@ from chain.store.errors import (
 )
 from chain.store.ipfs import IpfsStore
 from chain.store.local import LocalStore
-from chain.store.protocol import ArtifactStore
+from chain.store.protocol import ArtifactReader, ArtifactStore
 
 __all__ = [
     "CHUNK_SIZE",
     "MAX_LINKS",
     "ArtifactNotFoundError",
+    "ArtifactReader",
     "ArtifactStore",
     "CarFormatError",
     "CarReader",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from chain.unavailable import NodeUnavailableError
+
 __all__ = [
     "ArtifactNotFoundError",
     "CarFormatError",
@@ -59,10 +61,10 @@ class CarFormatError(StoreError, ValueError):
         self.offset = offset
 
 
-class StoreUnavailableError(StoreError, ConnectionError):
+class StoreUnavailableError(StoreError, NodeUnavailableError):
     """The IPFS node at `url` is down, unreachable or not answering in time."""
 
     def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"IPFS node at {url} is unavailable: {reason}")
-        self.url = url
-        self.reason = reason
+        NodeUnavailableError.__init__(
+            self, f"IPFS node at {url} is unavailable: {reason}", url=url, reason=reason
+        )

@@ -23,12 +23,14 @@ interface IConsentRegistry {
     error InvalidSigner(address signer, address patient);
     /// @notice `expiresAt` is not in the future.
     error ConsentAlreadyExpired(uint64 expiresAt, uint256 timestamp);
-    /// @notice A relayed revocation's `deadline` has passed.
+    /// @notice A signature's `deadline` (consent, revocation or cancellation) has passed.
     error SignatureExpired(uint64 deadline, uint256 timestamp);
     /// @notice `patient` has no active consent in `studyId` to revoke.
     error NoActiveConsent(bytes32 studyId, address patient);
     /// @notice Batch arrays differ in length.
-    error LengthMismatch(uint256 patients, uint256 expiries, uint256 signatures);
+    error LengthMismatch(
+        uint256 patients, uint256 expiries, uint256 deadlines, uint256 signatures
+    );
     /// @notice The zero address cannot be a patient.
     error ZeroPatient();
 
@@ -42,51 +44,108 @@ interface IConsentRegistry {
     );
     /// @notice Emitted when a patient revokes consent previously given to `hospital`.
     event ConsentRevoked(bytes32 indexed study, address indexed patient, address indexed hospital);
+    /**
+     * @notice Emitted when a patient cancels every consent signature not yet submitted in
+     * `study`: grant nonces below `nextGrantNonce` can no longer be used.
+     */
+    event PendingConsentsCancelled(
+        bytes32 indexed study, address indexed patient, uint256 nextGrantNonce
+    );
 
     /**
      * @notice Records `patient`'s signed consent for the calling hospital in `study`.
-     * The signed `Consent` struct uses the patient's current nonce; a grant overwrites a revoked or
-     * expired record.
+     * The signed `Consent` struct uses the patient's current grant nonce in `study`
+     * ({grantNonce}); a grant overwrites a revoked or expired record. The hospital's count of
+     * active consents ({activeConsentCount}) grows by one, unless the patient already had an
+     * unrevoked consent with it (a renewal); a grant moving the patient from another hospital
+     * revokes that consent first (emitting {ConsentRevoked}) and moves the count.
      * Requirements:
      * - `study` exists and the caller is a member hospital;
+     * - `deadline` has not passed (a signature left unsubmitted dies with it);
      * - `signature` is the patient's EIP-712 signature of
-     *   `Consent(study, patient, msg.sender, expiresAt, nonces(patient))`;
+     *   `Consent(study, patient, msg.sender, expiresAt, grantNonce(study, patient), deadline)`;
      * - `expiresAt` is 0 (never) or in the future.
      * Emits a {ConsentGranted} event.
      */
-    function grantWithSig(bytes32 study, address patient, uint64 expiresAt, bytes calldata signature)
-        external;
+    function grantWithSig(
+        bytes32 study,
+        address patient,
+        uint64 expiresAt,
+        uint64 deadline,
+        bytes calldata signature
+    ) external;
 
     /**
      * @notice {grantWithSig} for many patients in one transaction; all or nothing.
-     * Requirements: as {grantWithSig} for each entry; the three arrays have equal lengths.
+     * Requirements: as {grantWithSig} for each entry; the four arrays have equal lengths.
      * Emits a {ConsentGranted} event per patient.
      */
     function grantBatchWithSig(
         bytes32 study,
         address[] calldata patients,
         uint64[] calldata expiresAt,
+        uint64[] calldata deadlines,
         bytes[] calldata signatures
     ) external;
 
     /**
-     * @notice The caller (a patient) revokes their consent in `study`.
+     * @notice The caller (a patient) revokes their consent in `study`. Revoking also cancels
+     * every consent signature not yet submitted (the grant nonce moves on), so a hospital
+     * holding one cannot restore the consent.
      * Requirements: the caller has an unrevoked consent in `study` (expired ones count).
      * Emits a {ConsentRevoked} event.
      */
     function revoke(bytes32 study) external;
 
     /**
-     * @notice Anyone relays `patient`'s signed revocation.
+     * @notice Anyone relays `patient`'s signed revocation. The revocation nonce is the
+     * patient's own ({revocationNonce}): no hospital can consume it, so no hospital can block a
+     * revocation by submitting another of the patient's signatures first.
      * Requirements:
      * - `deadline` has not passed;
      * - `signature` is the patient's EIP-712 signature of
-     *   `Revocation(study, patient, nonces(patient), deadline)`;
+     *   `Revocation(study, patient, revocationNonce(study, patient), deadline)`;
      * - `patient` has an unrevoked consent in `study`.
      * Emits a {ConsentRevoked} event.
      */
     function revokeWithSig(bytes32 study, address patient, uint64 deadline, bytes calldata signature)
         external;
+
+    /**
+     * @notice The caller (a patient) cancels every consent signature for `study` that no
+     * hospital has submitted yet. An already recorded consent is not touched (use {revoke}).
+     * Emits a {PendingConsentsCancelled} event.
+     */
+    function cancelPendingConsents(bytes32 study) external;
+
+    /**
+     * @notice Anyone relays `patient`'s signed cancellation of their pending consent signatures.
+     * Requirements:
+     * - `deadline` has not passed;
+     * - `signature` is the patient's EIP-712 signature of
+     *   `Cancellation(study, patient, revocationNonce(study, patient), deadline)`.
+     * Emits a {PendingConsentsCancelled} event.
+     */
+    function cancelPendingConsentsWithSig(
+        bytes32 study,
+        address patient,
+        uint64 deadline,
+        bytes calldata signature
+    ) external;
+
+    /// @notice The nonce the patient's next `Consent` signature in `study` must carry.
+    function grantNonce(bytes32 study, address patient) external view returns (uint256);
+
+    /// @notice The nonce the patient's next `Revocation` or `Cancellation` in `study` must carry.
+    function revocationNonce(bytes32 study, address patient) external view returns (uint256);
+
+    /**
+     * @notice How many patients have an unrevoked consent with `hospital` in `study`: the bound
+     * on the patient count a hospital may commit with an update. Expired but unrevoked consents
+     * still count (the contract cannot see time pass without a transaction): it is an upper
+     * bound, and the audit checks the exact count at the update's consent block.
+     */
+    function activeConsentCount(bytes32 study, address hospital) external view returns (uint256);
 
     /// @notice The consent record of `patient` in `study` (all zero if never granted).
     function consentRecord(bytes32 study, address patient)

@@ -4,7 +4,17 @@ pragma solidity 0.8.37;
 /**
  * @title IRoundLedger
  * @notice What was trained: each round's base and resulting model, every hospital's update and a
- * commitment (`dataRoot`) to the patients it trained on.
+ * commitment (`dataRoot`) to the patients it trained on, with their number (`numPatients`),
+ * bounded by the hospital's active consents.
+ *
+ * `dataRoot` is the root of a sparse Merkle tree keyed by patient address (depth 160, the
+ * address bits from the most significant; `consent.smt` in Python builds it). Empty subtree:
+ * bytes32(0); a subtree holding one patient `p` collapses to its leaf
+ * `keccak256(abi.encodePacked(bytes1(0x00), p))`; any other node is
+ * `keccak256(abi.encodePacked(bytes1(0x01), left, right))`. A proof for `p` is the node met at
+ * `depth` on `p`'s path (p's leaf, an empty subtree, or another patient's leaf sharing p's first
+ * `depth` bits) and the siblings from there up to the root: bit `j` of `bitmap` says whether the
+ * sibling at depth `j + 1` is non-empty; only non-empty siblings are listed, deepest first.
  */
 interface IRoundLedger {
     /// @notice A round's lifecycle.
@@ -33,6 +43,7 @@ interface IRoundLedger {
         bytes32 updateHash;
         string updateCid;
         uint64 numSamples;
+        uint32 numPatients;
         bytes32 dataRoot;
         uint64 consentBlock;
         uint256 submittedBlock;
@@ -54,8 +65,15 @@ interface IRoundLedger {
     error AlreadySubmitted(bytes32 studyId, uint64 round, address hospital);
     /// @notice `consentBlock` is older than the last revocation among the hospital's patients.
     error StaleConsent(uint64 consentBlock, uint256 lastRevocationBlock);
-    /// @notice `consentBlock` is after the current block.
+    /// @notice `consentBlock` is not before the current block (no trainer could have seen it).
     error ConsentBlockInFuture(uint64 consentBlock, uint256 currentBlock);
+    /// @notice `consentBlock` is before the block that opened the round.
+    error ConsentBlockBeforeRound(uint64 consentBlock, uint256 openedBlock);
+    /**
+     * @notice `numPatients` is zero or more than the hospital's `activeConsents`
+     * ({IConsentRegistry-activeConsentCount}).
+     */
+    error InvalidPatientCount(uint32 numPatients, uint256 activeConsents);
     /// @notice `round` has `updateCount` updates, fewer than the study's `minUpdates`.
     error NotEnoughUpdates(bytes32 studyId, uint64 round, uint32 updateCount, uint32 minUpdates);
     /**
@@ -83,6 +101,7 @@ interface IRoundLedger {
         bytes32 updateHash,
         string updateCid,
         uint64 numSamples,
+        uint32 numPatients,
         bytes32 dataRoot,
         uint64 consentBlock
     );
@@ -111,11 +130,17 @@ interface IRoundLedger {
         external;
 
     /**
-     * @notice Records the calling hospital's update to open round `round`.
+     * @notice Records the calling hospital's update to open round `round`. `numPatients` is the
+     * number of distinct patients under `dataRoot`, and the weight the aggregator gives the
+     * update (FedAvg by patients: the only count the contract can bound); `numSamples` is the
+     * number of rows trained on, informative only.
      * Requirements:
      * - the caller is a member hospital; the round is open; no earlier update from the caller;
-     * - lastRevocationBlock(study, caller) <= `consentBlock` <= block.number;
-     * - `updateHash` is not zero, `numSamples` > 0.
+     * - lastRevocationBlock(study, caller) <= `consentBlock`;
+     * - the round's opened block <= `consentBlock` < block.number (a consent view the trainer
+     *   could have read, taken after the round opened);
+     * - 0 < `numPatients` <= activeConsentCount(study, caller);
+     * - `updateHash` and `dataRoot` are not zero, `numSamples` > 0.
      * Emits an {UpdateSubmitted} event.
      */
     function submitUpdate(
@@ -124,6 +149,7 @@ interface IRoundLedger {
         bytes32 updateHash,
         string calldata updateCid,
         uint64 numSamples,
+        uint32 numPatients,
         bytes32 dataRoot,
         uint64 consentBlock
     ) external;
@@ -166,11 +192,28 @@ interface IRoundLedger {
     function roundCount(bytes32 study) external view returns (uint64);
 
     /**
-     * @notice Whether `patient` at `index` is a leaf of the Merkle tree with root `root`.
-     * Leaf: keccak256(bytes.concat(keccak256(abi.encode(index, patient)))), sorted-pair hashing.
+     * @notice Whether the proof shows `patient` under `root` (see the contract notice for the
+     * tree and proof layout).
      */
-    function verifyDataLeaf(bytes32 root, uint256 index, address patient, bytes32[] calldata proof)
-        external
-        pure
-        returns (bool);
+    function verifyDataMembership(
+        bytes32 root,
+        address patient,
+        uint8 depth,
+        uint256 bitmap,
+        bytes32[] calldata siblings
+    ) external pure returns (bool);
+
+    /**
+     * @notice Whether the proof shows `patient` absent from `root`: the node at `depth` on its
+     * path is empty (`occupant` zero) or the leaf of `occupant`, another patient sharing the
+     * first `depth` bits.
+     */
+    function verifyDataNonMembership(
+        bytes32 root,
+        address patient,
+        address occupant,
+        uint8 depth,
+        uint256 bitmap,
+        bytes32[] calldata siblings
+    ) external pure returns (bool);
 }

@@ -30,6 +30,8 @@ interface IStudyRegistry {
     error ZeroAddress();
     /// @notice A study needs at least one update per round.
     error InvalidMinUpdates(uint32 minUpdates);
+    /// @notice `account` does not hold COORDINATOR_ROLE (revoked, or never granted).
+    error CoordinatorLacksRole(bytes32 studyId, address account);
 
     /// @notice Emitted when a study is created.
     event StudyCreated(
@@ -44,6 +46,10 @@ interface IStudyRegistry {
     event HospitalAdded(bytes32 indexed studyId, address indexed hospital);
     /// @notice Emitted when a hospital leaves a study.
     event HospitalRemoved(bytes32 indexed studyId, address indexed hospital);
+    /// @notice Emitted when the admin hands a study to another coordinator.
+    event CoordinatorChanged(
+        bytes32 indexed studyId, address indexed previous, address indexed coordinator
+    );
 
     /**
      * @notice Creates a study; the caller becomes its coordinator.
@@ -61,15 +67,26 @@ interface IStudyRegistry {
     ) external;
 
     /**
+     * @notice The admin hands `studyId` to `coordinator` (e.g. after revoking the old one's role).
+     * Requirements:
+     * - the caller has DEFAULT_ADMIN_ROLE; the study exists;
+     * - `coordinator` is not zero and holds COORDINATOR_ROLE.
+     * Emits a {CoordinatorChanged} event.
+     */
+    function setCoordinator(bytes32 studyId, address coordinator) external;
+
+    /**
      * @notice Admits `hospital` to `studyId`.
-     * Requirements: the caller is the study's coordinator; `hospital` is not zero and not a member.
+     * Requirements: the caller is the study's coordinator and still holds COORDINATOR_ROLE;
+     * `hospital` is not zero and not a member.
      * Emits a {HospitalAdded} event.
      */
     function addHospital(bytes32 studyId, address hospital) external;
 
     /**
      * @notice Removes `hospital` from `studyId`.
-     * Requirements: the caller is the study's coordinator; `hospital` is a member.
+     * Requirements: the caller is the study's coordinator and still holds COORDINATOR_ROLE;
+     * `hospital` is a member.
      * Emits a {HospitalRemoved} event.
      */
     function removeHospital(bytes32 studyId, address hospital) external;

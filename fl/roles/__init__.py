@@ -4,7 +4,8 @@ Roles never call each other: they watch the ledger and exchange artifacts by CID
 runs in one process (embedded mode) or as separate processes (networked mode).
 """
 
-from fl.roles.aggregator import Aggregator, AggregatorOutcome, RejectedHospital
+from fl.roles.aggregator import Aggregator, AggregatorOutcome
+from fl.roles.collect import RejectedHospital
 from fl.roles.errors import (
     BaseModelMismatchError,
     ConsentRetryExhaustedError,
@@ -15,7 +16,7 @@ from fl.roles.errors import (
 from fl.roles.plan import StudyPlan
 from fl.roles.proofs import PROOF_FORMAT, ExclusionProof
 from fl.roles.records import DropReason, RoundUsage
-from fl.roles.trainer import ConsentSource, Trainer, TrainerOutcome
+from fl.roles.trainer import Trainer, TrainerOutcome
 
 __all__ = [
     "PROOF_FORMAT",
@@ -23,7 +24,6 @@ __all__ = [
     "AggregatorOutcome",
     "BaseModelMismatchError",
     "ConsentRetryExhaustedError",
-    "ConsentSource",
     "DropReason",
     "ExclusionProof",
     "MetadataError",

@@ -6,75 +6,64 @@ Per round `r`:
    model finalized in round `r`.
 2. Wait until every member hospital submitted, or at least the study's minimum did and the round
    timeout (from the plan) has passed since this aggregator saw the round open.
-3. For each update: fetch by CID, check SHA-256 against the ledger, unseal with the aggregator's
-   X25519 key, deserialize against the base model's shapes. Any failure rejects that hospital's
-   update with its reason (as data, in the outcome and the metrics artifact), never silently.
-4. Aggregate the accepted deltas with the plan's strategy (FedAvg: sample-weighted), evaluate on
-   the held-out test set if given, put the model and a metrics JSON, `finalize_round` naming how
-   many of the round's updates were considered. If an update landed after the aggregator read the
-   round, the ledger refuses (`RoundChangedError`) and the aggregator re-reads and redoes step 3-4
-   with it, so every update on the ledger is either aggregated or listed as rejected.
+3. Take in every update (`fl.roles.collect`): fetch by CID, check SHA-256 against the ledger,
+   decode with the plan's codec, check the update envelope, deserialize against the learner's
+   template, screen. Any failure rejects that hospital's update with its reason (as data, in the
+   outcome and the metrics artifact), never silently.
+4. Combine the kept updates with the plan's learner and strategy (FedAvg: weighted by the
+   on-chain patient count), whose report is a decision per update; evaluate on the held-out
+   test set if given; put the model and the metrics artifact (`consent.formats.round_metrics`,
+   with the decisions); `finalize_round` naming how many of the round's updates were considered.
+   If an update landed after the aggregator read the round, the ledger refuses
+   (`RoundChangedError`) and the aggregator re-reads and redoes steps 3-4 with it, so every
+   update on the ledger is either aggregated or listed as rejected.
 
 State lives on the ledger: a restarted aggregator reads the round count and the last round's
-state and carries on (re-fetching the current base model and checking its hash).
+state and carries on (re-fetching the current base model and checking its hash). `run()` is the
+shared role loop (`fl.roles.loop`).
 
-Metrics artifact (`metricsCid`), canonical JSON::
-
-    {"format": "consentfl.round-metrics/1", "round": 3,
-     "accepted": [{"hospital": "0x..", "num_samples": 140}],
-     "rejected": [{"hospital": "0x..", "reason": "..."}],
-     "strategy": {"name": "fedavg", "options": {...}},
-     "decisions": [{"hospital": "0x..", "kept": true, "weight": 0.4, "reason": "..",
-                    "score": null}],      # one per accepted update (fl.roles.judging)
-     "contributions": {"method": "gtg", "gain": 0.05, "evaluations": 40,
-                       "values": [{"hospital": "0x..", "value": 0.02}]} | null,
-     "test": {"task": "classification", "num_samples": 114, "loss": 0.2, "accuracy": 0.95} | null}
+A robust strategy (`fl.strategies`) may reject an update that passed screening: it is then listed
+as rejected with the strategy's reason, not aggregated. With a valuation in the plan, each round's
+contribution values (`fl.roles.judging`, on the validation set) go into the metrics'
+`extensions["contributions"]`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from torch import Tensor
 
-from consent.errors import ConsentError, RoundChangedError
+from consent.errors import RoundChangedError
+from consent.formats.round_metrics import Decision, RoundMetrics
 from consent.ids import Address, Bytes32, StudyId
-from consent.sealing import open_sealed
+from consent.records import RoundResult
 from fl.data import Examples
-from fl.errors import FlError
-from fl.ports import ArtifactStorePort, LedgerPort, RoundRecord, RoundState, UpdateRecord
-from fl.roles.errors import BaseModelMismatchError, RoleError, RoundKeptChangingError
-from fl.roles.judging import RoundJudgement, judge_round
+from fl.ports import ArtifactStorePort, ContributionsPort, LedgerPort, RoundRecord, RoundState
+from fl.roles.artifacts import Artifact, fetch_verified, sha256
+from fl.roles.collect import RejectedHospital, UpdateIntake
+from fl.roles.contributions import record_contributions
+from fl.roles.errors import RoleError, RoundKeptChangingError
+from fl.roles.judging import RoundJudgement, judge_round, round_decisions
+from fl.roles.loop import run_role
 from fl.roles.plan import StudyPlan
-from fl.roles.trainer import sha256
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
-from fl.strategy import ClientUpdate, screen_updates
+from fl.strategy import ClientUpdate, UpdateDecision
 from fl.train import Metrics, evaluate
 
-__all__ = ["METRICS_FORMAT", "Aggregator", "AggregatorOutcome", "RejectedHospital"]
+__all__ = ["Aggregator", "AggregatorOutcome", "RejectedHospital"]
 
 logger = logging.getLogger(__name__)
 
-METRICS_FORMAT: Final = "consentfl.round-metrics/1"
-_MAX_CONSECUTIVE_FAILURES: Final = 20
 _MAX_ROUND_READS: Final = 5
 """Reads of a round per `finalize`: each read after the first follows a newly landed update."""
-
-
-@dataclass(frozen=True, slots=True)
-class RejectedHospital:
-    """A hospital's update left out of aggregation, and why."""
-
-    hospital: Address
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,26 +75,15 @@ class AggregatorOutcome:
     model_hash: Bytes32
     metrics_cid: str
     accepted: tuple[tuple[Address, int], ...]
-    """(hospital, num_samples) of the updates aggregated."""
+    """(hospital, weight = on-chain num_patients) of the updates aggregated."""
     rejected: tuple[RejectedHospital, ...]
     missing: tuple[Address, ...]
     """Member hospitals that did not submit before the round closed."""
     test: Metrics | None
+    decisions: tuple[UpdateDecision, ...] = ()
+    """The strategy's report: one decision per considered update, in the round's order."""
     judgement: RoundJudgement | None = None
-    """The strategy's decision per aggregated update and the contribution values."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Artifact:
-    """A model's bytes with its SHA-256 and, once stored, its CID."""
-
-    data: bytes
-    hash: Bytes32
-    cid: str = ""
-
-    @classmethod
-    def of(cls, data: bytes) -> _Artifact:
-        return cls(data, Bytes32(sha256(data)))
+    """The strategy's decisions on the screened updates and the contribution values."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +98,7 @@ class _LatestRound:
 
     round: int
     state: RoundState
-    model: _Artifact | None = None
+    model: Artifact | None = None
 
 
 class Aggregator:
@@ -138,6 +116,7 @@ class Aggregator:
         validation_set: Examples | None = None,
         plan: StudyPlan | None = None,
         clock: Callable[[], float] = time.monotonic,
+        contributions: ContributionsPort | None = None,
     ) -> None:
         if rounds < 1:
             raise RoleError(f"rounds must be >= 1, got {rounds}")
@@ -154,6 +133,10 @@ class Aggregator:
         self._base: tuple[int, dict[str, Tensor]] | None = None
         self._seen_open: dict[int, float] = {}
         self._latest: _LatestRound | None = None
+        self._intake: UpdateIntake | None = None
+        self._contributions = contributions
+        """Where each finalized round's judgement is recorded (None: not recorded on chain)."""
+        self._next_record = 0
 
     def plan(self) -> StudyPlan:
         """The study's plan, read once from the study's metadata artifact."""
@@ -161,6 +144,18 @@ class Aggregator:
             record = self._ledger.study(self.study)
             self._plan = StudyPlan.from_json_bytes(self._store.get(record.metadata_cid))
         return self._plan
+
+    def intake(self) -> UpdateIntake:
+        """How this aggregator takes in updates (the plan's codec and learner)."""
+        if self._intake is None:
+            plan = self.plan()
+            self._intake = UpdateIntake(
+                store=self._store,
+                seal_key=self._seal_key,
+                codec=plan.make_codec(),
+                learner=plan.make_learner(),
+            )
+        return self._intake
 
     # --- steps ----------------------------------------------------------------------------------
 
@@ -195,13 +190,13 @@ class Aggregator:
         record = self.current_round()
         if record is None:
             state = self.plan().initial_state()
-            return self._open(0, _Artifact.of(state_dict_to_bytes(state)), state)
+            return self._open(0, Artifact.of(state_dict_to_bytes(state)), state)
         if record.state == RoundState.OPEN or record.round + 1 >= self.rounds:
             return None
         data = self._fetch_verified(record.model_cid, record.model_hash)
-        return self._open(record.round + 1, _Artifact(data, record.model_hash, record.model_cid))
+        return self._open(record.round + 1, Artifact(data, record.model_hash, record.model_cid))
 
-    def _open(self, round_: int, model: _Artifact, state: dict[str, Tensor] | None = None) -> int:
+    def _open(self, round_: int, model: Artifact, state: dict[str, Tensor] | None = None) -> int:
         cid = model.cid or self._store.put(model.data)
         with self._writing():
             self._ledger.open_round(self.study, round_, model.hash, cid)
@@ -236,6 +231,7 @@ class Aggregator:
 
     def poll(self) -> AggregatorOutcome | None:
         """One step: finalize the open round if ready, then open the next; None if waiting."""
+        self.record_contributions()
         record = self.current_round()
         if record is None or record.state != RoundState.OPEN:
             if self.start() is None:
@@ -246,6 +242,7 @@ class Aggregator:
         if not self.ready(record):
             return None
         outcome = self.finalize(record)
+        self.record_contributions()
         if not self.done():
             self.start()
         return outcome
@@ -258,30 +255,30 @@ class Aggregator:
         on_outcome: Callable[[AggregatorOutcome], None] | None = None,
     ) -> list[AggregatorOutcome]:
         """Poll until all rounds are finalized (or `stop` is set). Transient failures (node or
-        store down) are logged and retried; 20 in a row are raised."""
-        stop = stop or threading.Event()
-        outcomes: list[AggregatorOutcome] = []
-        failures = 0
-        while not stop.is_set() and not self.done():
-            try:
-                outcome = self.poll()
-            except (FlError, ConsentError):
-                raise  # not transient: a bad plan, a hash mismatch, a malformed artifact
-            except Exception as exc:  # a daemon loop survives node/store hiccups
-                failures += 1
-                logger.warning("aggregator step failed (%d in a row): %s", failures, exc)
-                if failures >= _MAX_CONSECUTIVE_FAILURES:
-                    raise
-                stop.wait(poll_interval)
-                continue
-            failures = 0
-            if outcome is None:
-                stop.wait(poll_interval)
-                continue
-            outcomes.append(outcome)
-            if on_outcome is not None:
-                on_outcome(outcome)
-        return outcomes
+        store down) are logged and retried; 20 in a row are raised (`fl.roles.loop`)."""
+        return run_role(
+            "aggregator",
+            lambda: None if self.done() else self.poll(),
+            self.done,
+            poll_interval=poll_interval,
+            stop=stop,
+            on_outcome=on_outcome,
+        )
+
+    def record_contributions(self) -> int:
+        """Record on chain the judgement of every finalized round not recorded yet (with a
+        contributions port; see `fl.roles.contributions`); returns how many were sent."""
+        if self._contributions is None:
+            return 0
+        sent = 0
+        for round_ in range(self._next_record, self._ledger.round_count(self.study)):
+            record = self._ledger.round(self.study, round_)
+            if record.state != RoundState.FINALIZED:
+                break
+            with self._writing():
+                sent += record_contributions(self._contributions, self._store, self.study, record)
+            self._next_record = round_ + 1
+        return sent
 
     # --- aggregation ----------------------------------------------------------------------------
 
@@ -297,9 +294,8 @@ class Aggregator:
         `RoundKeptChangingError` is raised (the round stays open; a later call starts over).
         """
         base = self._base_state(record)
-        loaded: dict[tuple[str, bytes], ClientUpdate | RejectedHospital] = {}
         for _ in range(_MAX_ROUND_READS):
-            accepted, rejected = self._verified_updates(record, base, loaded)
+            accepted, rejected = self.intake().verified(record, base)
             latest = self._ledger.round(self.study, record.round)
             if len(latest.updates) != len(record.updates):
                 logger.info("round %d: updates arrived while verifying: reloading", record.round)
@@ -311,10 +307,12 @@ class Aggregator:
                     self._ledger.finalize_round(
                         self.study,
                         record.round,
-                        outcome.model_hash,
-                        outcome.model_cid,
-                        outcome.metrics_cid,
-                        considered_updates=len(record.updates),
+                        RoundResult(
+                            model_hash=outcome.model_hash,
+                            model_cid=outcome.model_cid,
+                            metrics_cid=outcome.metrics_cid,
+                            considered_updates=len(record.updates),
+                        ),
                     )
             except RoundChangedError as exc:
                 logger.info(
@@ -327,6 +325,7 @@ class Aggregator:
                 record = self._ledger.round(self.study, record.round)
                 continue
             self._base = (record.round + 1, new_state)
+            self.intake().forget(record.round)
             self._latest = _LatestRound(record.round, RoundState.FINALIZED, model)
             logger.info(
                 "finalized round %d: %d accepted, %d rejected, %d missing",
@@ -344,18 +343,18 @@ class Aggregator:
         base: dict[str, Tensor],
         accepted: list[ClientUpdate],
         rejected: list[RejectedHospital],
-    ) -> tuple[AggregatorOutcome, dict[str, Tensor], _Artifact]:
-        """Aggregate, evaluate, and put the model and the metrics artifact (not yet on chain)."""
+    ) -> tuple[AggregatorOutcome, dict[str, Tensor], Artifact]:
+        """Combine, evaluate, and put the model and the metrics artifact (not yet on chain)."""
+        plan = self.plan()
         validation = self._validation_set if self._validation_set is not None else self._test_set
-        judgement = judge_round(self.plan(), record.round, base, accepted, validation)
+        judgement = judge_round(plan, record.round, base, accepted, validation)
         new_state = judgement.state
-        test = (
-            None
-            if self._test_set is None
-            else evaluate(self.plan().model, new_state, self._test_set)
-        )
+        kept = tuple(d for d in judgement.decisions if d.kept)
+        # an update the strategy rejected is not aggregated: listed as rejected, with its reason
+        accepted, rejected = judgement.split(accepted, rejected)
+        test = None if self._test_set is None else evaluate(plan.model, new_state, self._test_set)
         data = state_dict_to_bytes(new_state)
-        model = _Artifact(data, Bytes32(sha256(data)), self._store.put(data))
+        model = Artifact(data, Bytes32(sha256(data)), self._store.put(data))
         submitted = {u.hospital for u in record.updates}
         study = self._ledger.study(self.study)
         outcome = AggregatorOutcome(
@@ -363,64 +362,30 @@ class Aggregator:
             model_cid=model.cid,
             model_hash=model.hash,
             metrics_cid="",
-            accepted=tuple((Address(u.client_id), u.num_samples) for u in accepted),
+            accepted=tuple((Address(u.client_id), u.num_samples) for u in accepted),  # weights
             rejected=tuple(rejected),
             missing=tuple(h for h in study.hospitals if h not in submitted),
             test=test,
+            decisions=round_decisions(record, kept, rejected),
             judgement=judgement,
         )
-        metrics_cid = self._store.put(self._metrics_json(outcome))
+        metrics_cid = self._store.put(self._metrics(outcome).to_json_bytes())
         return replace(outcome, metrics_cid=metrics_cid), new_state, model
 
-    def _verified_updates(
-        self,
-        record: RoundRecord,
-        base: dict[str, Tensor],
-        loaded: dict[tuple[str, bytes], ClientUpdate | RejectedHospital],
-    ) -> tuple[list[ClientUpdate], list[RejectedHospital]]:
-        """Load every update of `record` (reusing those in `loaded`), then screen them."""
-        updates: list[ClientUpdate] = []
-        rejected: list[RejectedHospital] = []
-        for update in record.updates:
-            key = (update.hospital, bytes(update.update_hash))
-            if key not in loaded:
-                loaded[key] = self._load_or_reject(record.round, update, base)
-            result = loaded[key]
-            if isinstance(result, RejectedHospital):
-                rejected.append(result)
-            else:
-                updates.append(result)
-        accepted, screened = screen_updates(base, updates)
-        rejected += [RejectedHospital(Address(r.update.client_id), str(r.error)) for r in screened]
-        return accepted, rejected
-
-    def _load_or_reject(
-        self, round_: int, update: UpdateRecord, base: dict[str, Tensor]
-    ) -> ClientUpdate | RejectedHospital:
-        try:
-            return self._load_update(update, base)
-        except ConnectionError:
-            raise  # the store is down: retry the round later rather than drop the update
-        except (FlError, ConsentError, OSError, KeyError, ValueError) as exc:
-            logger.warning("round %d: rejecting an update: %s", round_, exc)
-            return RejectedHospital(update.hospital, str(exc))
-
-    def _metrics_json(self, outcome: AggregatorOutcome) -> bytes:
-        body: dict[str, Any] = {
-            "format": METRICS_FORMAT,
-            "round": outcome.round,
-            "accepted": [{"hospital": h, "num_samples": n} for h, n in outcome.accepted],
-            "rejected": [{"hospital": r.hospital, "reason": r.reason} for r in outcome.rejected],
-            "missing": list(outcome.missing),
-            "strategy": {
-                "name": self.plan().strategy,
-                "options": dict(self.plan().strategy_options),
-            },
-            "test": None if outcome.test is None else outcome.test.to_json_dict(),
-        }
-        if outcome.judgement is not None:
-            body.update(outcome.judgement.to_json_dict())
-        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    def _metrics(self, outcome: AggregatorOutcome) -> RoundMetrics:
+        plan = self.plan()
+        return RoundMetrics(
+            round=outcome.round,
+            accepted=outcome.accepted,
+            rejected=tuple((r.hospital, r.reason) for r in outcome.rejected),
+            decisions=tuple(
+                Decision(d.client_id, d.kept, d.weight, d.reason) for d in outcome.decisions
+            ),
+            missing=outcome.missing,
+            strategy={"name": plan.strategy, "options": dict(plan.strategy_options)},
+            test=None if outcome.test is None else outcome.test.to_json_dict(),
+            extensions={} if outcome.judgement is None else outcome.judgement.extensions(),
+        )
 
     def _base_state(self, record: RoundRecord) -> dict[str, Tensor]:
         if self._base is not None and self._base[0] == record.round:
@@ -431,14 +396,4 @@ class Aggregator:
         return state
 
     def _fetch_verified(self, cid: str, expected: bytes) -> bytes:
-        data = self._store.get(cid)
-        digest = sha256(data)
-        if digest != bytes(expected):
-            raise BaseModelMismatchError(cid, bytes(expected), digest)
-        return data
-
-    def _load_update(self, update: UpdateRecord, base: dict[str, Tensor]) -> ClientUpdate:
-        sealed = self._fetch_verified(update.update_cid, update.update_hash)
-        payload = open_sealed(sealed, self._seal_key)
-        delta = bytes_to_state_dict(payload, expected=base)
-        return ClientUpdate(update.hospital, delta, update.num_samples)
+        return fetch_verified(self._store, cid, expected)

@@ -3,10 +3,10 @@
 `judge_round` is what the aggregator runs after screening the updates, and what the auditor
 re-runs from the same updates to check the round's metrics (`fl.roles.recheck`): the plan's
 strategy combines the accepted updates and says, for each, whether it was kept, with what weight
-and why (FedAvg keeps every update at its sample share); the plan's valuation method, if any,
-values each update on the aggregator's validation set. FLTrust's root update is the plan's local
-training step run by the aggregator on that validation set, seeded per round, so it can be
-recomputed.
+and why (`fl.strategy.Aggregation`; FedAvg keeps every update at its patient-count share); the
+plan's valuation method, if any, values each update on the aggregator's validation set.
+FLTrust's root update is the plan's local training step run by the aggregator on that validation
+set, seeded per round, so it can be recomputed.
 """
 
 from __future__ import annotations
@@ -17,16 +17,19 @@ from typing import Any
 
 from torch import Tensor
 
-from fl.aggregate import apply_delta
+from consent.formats.round_metrics import CONTRIBUTIONS
+from consent.ids import Address
 from fl.data import Examples
-from fl.robust import Decision, RobustStrategy
+from fl.ports import RoundRecord
+from fl.robust import RobustStrategy
+from fl.roles.collect import RejectedHospital
 from fl.roles.errors import RoleError
 from fl.roles.plan import StudyPlan
-from fl.strategy import ClientUpdate
+from fl.strategy import ClientUpdate, UpdateDecision
 from fl.train import train_local
 from fl.valuation import Contributions, validation_utility, value_round
 
-__all__ = ["ROOT_SEED_OFFSET", "RoundJudgement", "judge_round", "sample_share_decisions"]
+__all__ = ["ROOT_SEED_OFFSET", "RoundJudgement", "judge_round", "round_decisions"]
 
 ROOT_SEED_OFFSET = 104_729
 """Added to the round number for the seed of the aggregator's root update (FLTrust)."""
@@ -34,29 +37,44 @@ ROOT_SEED_OFFSET = 104_729
 
 @dataclass(frozen=True, slots=True, eq=False)
 class RoundJudgement:
-    """The new global state, one decision per accepted update, and the values (if configured)."""
+    """The new global state, one decision per screened update (in input order), and the values
+    (if configured)."""
 
     state: dict[str, Tensor]
-    decisions: tuple[Decision, ...]
+    decisions: tuple[UpdateDecision, ...]
     contributions: Contributions | None
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """The `decisions` and `contributions` entries of the round metrics."""
-        return {
-            "decisions": [d.to_json_dict() for d in self.decisions],
-            "contributions": None
-            if self.contributions is None
-            else self.contributions.to_json_dict(),
-        }
+    def extensions(self) -> dict[str, Any]:
+        """The round metrics' `extensions` entries: `contributions`, when values were computed
+        (the decisions are the metrics' own `decisions` list)."""
+        if self.contributions is None:
+            return {}
+        return {CONTRIBUTIONS: self.contributions.to_json_dict()}
+
+    def split(
+        self, accepted: Sequence[ClientUpdate], rejected: Sequence[RejectedHospital]
+    ) -> tuple[list[ClientUpdate], list[RejectedHospital]]:
+        """`accepted` (the screened updates) split by the strategy: those it kept (aggregated),
+        and `rejected` plus those it rejected, each with the strategy's reason."""
+        dropped = [d for d in self.decisions if not d.kept]
+        gone = {d.client_id for d in dropped}
+        return (
+            [u for u in accepted if u.client_id not in gone],
+            [*rejected, *(RejectedHospital(Address(d.client_id), d.reason) for d in dropped)],
+        )
 
 
-def sample_share_decisions(updates: Sequence[ClientUpdate], reason: str) -> tuple[Decision, ...]:
-    """Every update kept at its share of the samples (FedAvg's weights)."""
-    total = sum(u.num_samples for u in updates)
-    return tuple(
-        Decision(u.client_id, kept=u.num_samples > 0, weight=u.num_samples / total, reason=reason)
-        for u in updates
-    )
+def round_decisions(
+    record: RoundRecord, kept: Sequence[UpdateDecision], rejected: Sequence[RejectedHospital]
+) -> tuple[UpdateDecision, ...]:
+    """One decision per update of `record`, in its order: the strategy's for the updates it
+    kept, a rejection (weight 0, the reason) for those it or the screening left out."""
+    by_hospital = {d.client_id: d for d in kept}
+    by_hospital.update(
+        {r.hospital: UpdateDecision(r.hospital, kept=False, weight=0.0, reason=r.reason)
+         for r in rejected}
+    )  # fmt: skip
+    return tuple(by_hospital[u.hospital] for u in record.updates if u.hospital in by_hospital)
 
 
 def judge_round(
@@ -66,22 +84,19 @@ def judge_round(
     accepted: Sequence[ClientUpdate],
     validation: Examples | None,
 ) -> RoundJudgement:
-    """Combine, judge and value `accepted` (screened updates) as `plan` says."""
+    """Combine, judge and value `accepted` (screened updates) as `plan` says: through the plan's
+    learner (`Learner.combine`), except that FLTrust also gets the aggregator's root update."""
     if not accepted:
         return RoundJudgement(dict(base), (), None)
     strategy = plan.make_strategy()
-    if isinstance(strategy, RobustStrategy):
-        root = None
-        if strategy.needs_root:
-            if validation is None:
-                raise RoleError(f"{strategy.name} needs the aggregator's validation set")
-            seed = ROOT_SEED_OFFSET + round_
-            root = train_local(plan.model, base, validation, replace(plan.training, seed=seed))
-        judgement = strategy.judge(base, accepted, root_delta=None if root is None else root.delta)
-        state, decisions = apply_delta(base, judgement.delta), judgement.decisions
+    if isinstance(strategy, RobustStrategy) and strategy.needs_root:
+        if validation is None:
+            raise RoleError(f"{strategy.name} needs the aggregator's validation set")
+        seed = ROOT_SEED_OFFSET + round_
+        root = train_local(plan.model, base, validation, replace(plan.training, seed=seed))
+        combined = strategy.aggregate(base, accepted, root_delta=root.delta)
     else:
-        state = strategy.aggregate(base, accepted)
-        decisions = sample_share_decisions(accepted, f"{strategy.name}: weighted by samples")
+        combined = plan.make_learner().combine(base, accepted, strategy)
     valuation = plan.make_valuation()
     contributions = None
     if valuation is not None:
@@ -89,4 +104,4 @@ def judge_round(
             raise RoleError("contribution values need the aggregator's validation set")
         utility = validation_utility(plan.model, validation, plan.valuation_metric)
         contributions = value_round(valuation, base, accepted, utility)
-    return RoundJudgement(state, decisions, contributions)
+    return RoundJudgement(combined.state, combined.decisions, contributions)

@@ -1,37 +1,39 @@
-"""The study's training plan: the JSON artifact whose CID is the study's on-chain `metadataCid`.
+"""The study's training plan, built from the study-plan artifact (`consent.formats.study_plan`)
+whose CID is the study's on-chain `metadataCid`.
 
-Every trainer rebuilds the same model from it and trains with the same local configuration.
+Every trainer rebuilds the same model from it, reads its file through the plan's schema when it
+has one (`fl.schema`, encoded with the federated statistics, `fl.preprocess`), trains with the
+same local configuration, encodes its update with the plan's codec (`fl.codecs`) and computes
+what the plan's learner ships (`fl.learners`); the aggregator combines with the same learner and
+strategy. The format is `consent.formats.study_plan`; a plan without a schema is a study of
+`fl.data`'s numeric `label` files, as before.
+
 The strategy (FedAvg or a robust one, `fl.strategies`) and the optional contribution-value method
-(`fl.valuation`) are part of it, so the auditor recomputes the round's decisions and values with
-the same settings. Both need each hospital's own update, so a plan naming any privacy `mode` but
-`sealed` (e.g. secure aggregation, where the aggregator only learns the sum) is refused with them.
-Format (canonical JSON, keys sorted)::
-
-    {
-      "format": "consentfl.study-plan/1",
-      "model": <ModelSpec.to_json_dict()>,
-      "training": <LocalTrainingConfig.to_json_dict()>,
-      "strategy": {"name": "fedavg", "options": {...}},
-      "valuation": {"name": "gtg", "options": {...}, "metric": "loss"} | null,   # optional
-      "init_seed": 0,
-      "round_timeout_s": 60.0
-    }
+(`fl.valuation`, in the plan's `extensions["valuation"]`: `{"name": "gtg", "options": {...},
+"metric": "loss"}`) are part of it, so the auditor recomputes the round's decisions and values with
+the same settings. Both need each hospital's own update, so a plan whose codec is anything but
+`sealed` (secure aggregation, where the aggregator only learns the sum) is refused with them.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
 
 from torch import Tensor
 
+from consent.formats import FormatError
+from consent.formats.study_plan import DEFAULT_CODEC, DEFAULT_LEARNER, PLAN_FORMAT, PlanDocument
+from fl.codecs import UpdateCodec, make_codec
 from fl.errors import FlError
+from fl.learner import Learner
+from fl.learners import make_learner
 from fl.models import ModelSpec, initial_state
+from fl.preprocess import StudyStats
 from fl.robust import RobustStrategy
 from fl.roles.errors import MetadataError
+from fl.schema import StudySchema
 from fl.strategies import make_strategy
 from fl.strategy import Strategy
 from fl.train import LocalTrainingConfig
@@ -39,8 +41,6 @@ from fl.valuation import Valuation, make_valuation
 from fl.valuation.utility import METRICS, UtilityMetric
 
 __all__ = ["PLAN_FORMAT", "StudyPlan"]
-
-PLAN_FORMAT: Final = "consentfl.study-plan/1"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +54,12 @@ class StudyPlan:
     init_seed: int = 0
     round_timeout_s: float = 60.0
     """How long the aggregator waits for missing hospitals once the minimum is met."""
+    codec: str = DEFAULT_CODEC
+    learner: str = DEFAULT_LEARNER
+    schema: StudySchema | None = None
+    """What every hospital's file must look like (validated before round 0 and every reload)."""
+    stats: StudyStats | None = None
+    """The federated preprocessing statistics every hospital encodes its rows with."""
     valuation: str | None = None
     """Contribution values per round (`fl.valuation` name), or None for none."""
     valuation_options: Mapping[str, object] = field(default_factory=dict)
@@ -66,6 +72,49 @@ class StudyPlan:
         self.make_valuation()
         if self.valuation is not None and self.valuation_metric not in METRICS:
             raise MetadataError(f"valuation metric must be one of {METRICS}")
+        if self.judges_updates and self.codec != DEFAULT_CODEC:
+            raise MetadataError(
+                f"codec {self.codec!r} hides individual updates: robust strategies and "
+                f"contribution values need the {DEFAULT_CODEC!r} mode"
+            )
+        if self.judges_updates and self.learner != DEFAULT_LEARNER:
+            raise MetadataError(
+                f"robust strategies and contribution values judge model deltas: learner "
+                f"{self.learner!r} is not {DEFAULT_LEARNER!r}"
+            )
+        self.make_codec()
+        self.make_learner()
+        if self.schema is not None:
+            self._check_schema(self.schema)
+        elif self.stats is not None:
+            raise MetadataError("preprocessing statistics need a schema")
+
+    def _check_schema(self, schema: StudySchema) -> None:
+        kind = schema.task.kind
+        expected = {
+            "binary": "classification",
+            "multiclass": "multiclass",
+            "regression": "regression",
+        }.get(kind)
+        if expected is None:
+            raise MetadataError(f"a {kind} study has no SGD model (see fl.learners)")
+        if self.model.task != expected:
+            raise MetadataError(f"the schema's task is {kind}, the model's {self.model.task}")
+        if kind == "multiclass" and self.model.n_outputs != schema.task.n_classes:
+            raise MetadataError(
+                f"the schema has {schema.task.n_classes} classes, the model "
+                f"{self.model.n_outputs} outputs"
+            )
+        if self.model.n_features != len(schema.feature_names()):
+            raise MetadataError(
+                f"the schema encodes {len(schema.feature_names())} features, "
+                f"the model takes {self.model.n_features}"
+            )
+        try:
+            if self.stats is not None:
+                self.stats.check_fits(schema)
+        except FlError as exc:
+            raise MetadataError(f"preprocessing statistics do not fit the schema: {exc}") from exc
 
     def make_valuation(self) -> Valuation | None:
         """The configured contribution-value method, or None."""
@@ -81,6 +130,17 @@ class StudyPlan:
         """Whether rounds need each hospital's own update (a robust strategy or valuation)."""
         return self.valuation is not None or isinstance(self.make_strategy(), RobustStrategy)
 
+    def _extensions(self) -> dict[str, object]:
+        if self.valuation is None:
+            return {}
+        return {
+            "valuation": {
+                "name": self.valuation,
+                "options": dict(self.valuation_options),
+                "metric": self.valuation_metric,
+            }
+        }
+
     def make_strategy(self) -> Strategy:
         """The configured aggregation strategy."""
         try:
@@ -88,55 +148,70 @@ class StudyPlan:
         except FlError as exc:
             raise MetadataError(f"bad strategy in plan: {exc}") from exc
 
+    def make_codec(self) -> UpdateCodec:
+        """The configured update codec."""
+        try:
+            return make_codec(self.codec)
+        except FlError as exc:
+            raise MetadataError(f"bad codec in plan: {exc}") from exc
+
+    def make_learner(self) -> Learner:
+        """The configured learner."""
+        try:
+            return make_learner(self.learner)
+        except FlError as exc:
+            raise MetadataError(f"bad learner in plan: {exc}") from exc
+
     def initial_state(self) -> dict[str, Tensor]:
         """Round 0's base model."""
         return initial_state(self.model, seed=self.init_seed)
 
     def to_json_bytes(self) -> bytes:
         """Canonical JSON (equal plans give equal bytes, hence equal CIDs)."""
-        body: dict[str, Any] = {
-            "format": PLAN_FORMAT,
-            "model": self.model.to_json_dict(),
-            "training": self.training.to_json_dict(),
-            "strategy": {"name": self.strategy, "options": dict(self.strategy_options)},
-            "init_seed": self.init_seed,
-            "round_timeout_s": self.round_timeout_s,
-        }
-        if self.valuation is not None:
-            body["valuation"] = {
-                "name": self.valuation,
-                "options": dict(self.valuation_options),
-                "metric": self.valuation_metric,
-            }
-        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        return PlanDocument(
+            model=self.model.to_json_dict(),
+            training=self.training.to_json_dict(),
+            strategy=self.strategy,
+            strategy_options=dict(self.strategy_options),
+            codec=self.codec,
+            learner=self.learner,
+            init_seed=self.init_seed,
+            round_timeout_s=self.round_timeout_s,
+            schema=None if self.schema is None else self.schema.to_json_dict(),
+            preprocessing_stats=None if self.stats is None else self.stats.to_json_dict(),
+            extensions=self._extensions(),
+        ).to_json_bytes()
 
     @classmethod
     def from_json_bytes(cls, data: bytes) -> StudyPlan:
-        """Parse a plan; raises `MetadataError` on anything malformed."""
+        """Parse a plan (any known version); raises `MetadataError` on anything malformed."""
         try:
-            body = json.loads(data)
-            if not isinstance(body, dict) or body.get("format") != PLAN_FORMAT:
-                raise MetadataError("the study metadata is not a consentfl study plan")
-            strategy = body["strategy"]
-            valuation = body.get("valuation") or {}
-            mode = body.get("mode", "sealed")
-            plan = cls(
-                model=ModelSpec.from_json_dict(body["model"]),
-                training=LocalTrainingConfig.from_json_dict(body["training"]),
-                strategy=str(strategy["name"]),
-                strategy_options=dict(strategy.get("options", {})),
-                init_seed=int(body["init_seed"]),
-                round_timeout_s=float(body["round_timeout_s"]),
+            document = PlanDocument.from_json_bytes(data)
+        except FormatError as exc:
+            raise MetadataError(f"the study metadata is not a consentfl study plan: {exc}") from exc
+        try:
+            valuation = dict(document.extensions.get("valuation") or {})
+            return cls(
+                model=ModelSpec.from_json_dict(document.model),
+                training=LocalTrainingConfig.from_json_dict(document.training),
+                strategy=document.strategy,
+                strategy_options=dict(document.strategy_options),
+                init_seed=document.init_seed,
+                round_timeout_s=document.round_timeout_s,
+                codec=document.codec,
+                learner=document.learner,
+                schema=(
+                    None if document.schema is None else StudySchema.from_json_dict(document.schema)
+                ),
+                stats=(
+                    None
+                    if document.preprocessing_stats is None
+                    else StudyStats.from_json_dict(document.preprocessing_stats)
+                ),
                 valuation=None if not valuation else str(valuation["name"]),
                 valuation_options=dict(valuation.get("options", {})),
                 valuation_metric=valuation.get("metric", "loss"),
             )
-            if mode != "sealed" and plan.judges_updates:
-                raise MetadataError(
-                    f"privacy mode {mode!r} hides individual updates: robust strategies and "
-                    "contribution values need the sealed mode"
-                )
-            return plan
         except MetadataError:
             raise
         except (FlError, KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -1,9 +1,10 @@
 """Consent filtering of a hospital's rows at one block, with the reason for every dropped row.
 
-Consent is decided by the consent index (the contract's rules: granted at or before the block,
-not revoked, not expired), restricted to patients whose consent record is with this hospital.
-Rows of patients the index has never seen in the study are dropped as `UNKNOWN` and reported:
-the hospital holds data of someone it never enrolled, which the trainer logs as an error.
+Consent is decided by the consent view (`fl.ports.ConsentViewPort`, the index behind it) by the
+contract's rules (granted at or before the block, not revoked, not expired), restricted to
+patients whose consent record is with this hospital. Rows of patients the view has never seen
+in the study are dropped as `UNKNOWN` and reported: the hospital holds data of someone it never
+enrolled, which the trainer logs as an error.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import numpy.typing as npt
 
 from consent.events import ConsentGranted, ConsentRevoked
 from consent.ids import Address, StudyId
-from consent.index import ConsentIndex
 from fl.data import HospitalDataset
+from fl.ports import ConsentViewPort
 from fl.roles.records import DropReason
 
 __all__ = ["Selection", "select_rows"]
@@ -43,7 +44,7 @@ class Selection:
 
 
 def _reason(
-    index: ConsentIndex, study: StudyId, hospital: Address, patient: Address, block: int, ts: int
+    index: ConsentViewPort, study: StudyId, hospital: Address, patient: Address, block: int, ts: int
 ) -> DropReason:
     prior = [e for e in index.history(study, patient) if e.position.block_number <= block]
     if not prior:
@@ -60,7 +61,7 @@ def _reason(
 
 
 def select_rows(
-    index: ConsentIndex,
+    index: ConsentViewPort,
     study: StudyId,
     hospital: Address,
     dataset: HospitalDataset,
@@ -70,7 +71,7 @@ def select_rows(
     """Which rows of `dataset` the hospital may train on at `block` (the index must be synced
     through `block`; the trainer always passes the block it just synced to)."""
     distinct = sorted(dataset.distinct_patients(), key=lambda a: int(a, 16))
-    mask = index.mask(study, index.resolve(distinct), block, block_timestamp)
+    mask = index.mask(study, distinct, block, block_timestamp)
     mine = set(index.patients(study, hospital))
     allowed: set[Address] = set()
     dropped: dict[DropReason, list[Address]] = {}

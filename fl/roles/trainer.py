@@ -6,70 +6,75 @@ For the latest round, while it is open and this hospital has not submitted to it
    and the bytes are never used);
 2. sync the consent index to the latest block `b` and keep only rows whose patient consents at
    `b` with this hospital (`fl.roles.selection`);
-3. train on those rows (`fl.train.train_local`), serialize the delta (safetensors), seal it to the
-   aggregator's X25519 key, put it in the store;
-4. submit with `consentBlock = b` and `dataRoot` = the sorted Merkle root over the distinct
-   patients used. If the ledger refuses the update as stale (a revocation of one of this
-   hospital's patients landed after `b`), resync; retrain without the revoked patients if any of
-   them were used, else resubmit the same update with the fresh block.
+3. compute the plan's learner's local step on those rows (`fl.learners`; today SGD from the
+   base, shipping trained - base), serialize it (safetensors) with its update envelope
+   (`consent.formats.update_envelope`), encode it with the plan's codec (`fl.codecs`; today
+   sealed to the aggregator's X25519 key), put it in the store;
+4. submit with `consentBlock = b`, `dataRoot` = the sparse Merkle root (`consent.smt`) over the
+   distinct patients used and `numPatients` = their number (the aggregation weight). If the
+   ledger refuses the update as stale (a revocation of one of this hospital's patients landed
+   after `b`), resync; retrain without the revoked patients if any of them were used, else
+   resubmit the same update with the fresh block.
 
 The round record (patients used, rows dropped and why) is persisted before every submission, so
 a restarted trainer keeps the patient lists behind every `dataRoot` it committed; it resumes from
-the ledger (a round it already submitted to is not trained again).
+the ledger (a round it already submitted to is not trained again). Consent is read through the
+consent-view port (`fl.ports.ConsentViewPort`), and `run()` is the shared role loop
+(`fl.roles.loop`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
 from torch import Tensor
 
-from consent.errors import ConsentError, StaleConsentError
+from consent.errors import StaleConsentError
+from consent.events import ConsentGranted
+from consent.formats.update_envelope import UpdateEnvelope
 from consent.ids import Address, Bytes32, StudyId
-from consent.index import ConsentIndex
-from consent.merkle import DataTree
-from consent.sealing import seal
-from fl.attacks import Attack, armed_train_fn
+from consent.records import UpdateSubmission
+from consent.smt import DataTree
+from fl.attacks import Attack, armed_train_fn, malicious_train_fn
 from fl.data import HospitalDataset
-from fl.errors import FlError, NoTrainingDataError
+from fl.errors import NoTrainingDataError
 from fl.models import ModelSpec
-from fl.ports import ArtifactStorePort, LedgerPort, RoundRecord, RoundState, StudyRecord
-from fl.roles.errors import BaseModelMismatchError, ConsentRetryExhaustedError, RoleError
+from fl.ports import (
+    ArtifactStorePort,
+    ConsentViewPort,
+    LedgerPort,
+    RoundRecord,
+    RoundState,
+    StudyRecord,
+)
+from fl.roles.artifacts import fetch_verified, sha256
+from fl.roles.errors import ConsentRetryExhaustedError, RoleError
+from fl.roles.loop import run_role
 from fl.roles.plan import StudyPlan
 from fl.roles.proofs import ExclusionProof, exclusion_proofs_for, write_proof_files
 from fl.roles.records import RoundUsage, load_usages, round_path, write_json_atomic
 from fl.roles.selection import Selection, select_rows
+from fl.roles.study_data import load_hospital_data
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
 from fl.simulate import client_seed
 from fl.train import LocalResult, LocalTrainingConfig, train_local
 
-__all__ = ["ConsentSource", "TrainFn", "Trainer", "TrainerOutcome"]
+__all__ = ["TrainFn", "Trainer", "TrainerOutcome", "sha256"]
 
 logger = logging.getLogger(__name__)
 
 TrainFn = Callable[
     [ModelSpec, Mapping[str, Tensor], HospitalDataset, LocalTrainingConfig], LocalResult
 ]
-_MAX_CONSECUTIVE_FAILURES: Final = 20
-
-
-class ConsentSource(Protocol):
-    """A consent index kept in step with the chain (see `fl.ports.ConsentViewPort`)."""
-
-    @property
-    def index(self) -> ConsentIndex:
-        """The synced index."""
-        ...
-
-    def sync(self) -> int:
-        """Apply every consent event up to the latest block; returns that block."""
-        ...
+EXPIRY_MARGIN_S: Final = 3_600
+"""A consent expiring within this many seconds of the consent view is left out: expiry counts
+like revocation, and the audit asks for an exclusion proof from every update that lands after a
+used patient's `expiresAt` (the update lands a few blocks after the view)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +93,17 @@ class _Prepared:
     usage: RoundUsage
     update_hash: Bytes32
 
-
-def sha256(data: bytes) -> bytes:
-    """SHA-256 of the exact bytes (what the ledger records for artifacts)."""
-    return hashlib.sha256(data).digest()
+    @property
+    def submission(self) -> UpdateSubmission:
+        """What goes on chain for this prepared update."""
+        return UpdateSubmission(
+            update_hash=self.update_hash,
+            update_cid=self.usage.update_cid,
+            num_samples=self.usage.num_samples,
+            num_patients=len(self.usage.patients),
+            data_root=self.usage.data_root,
+            consent_block=self.usage.consent_block,
+        )
 
 
 class Trainer:
@@ -103,17 +115,20 @@ class Trainer:
         study: bytes,
         ledger: LedgerPort,
         store: ArtifactStorePort,
-        consent: ConsentSource,
+        consent: ConsentViewPort,
         dataset: HospitalDataset,
         state_dir: Path,
         plan: StudyPlan | None = None,
-        train_fn: TrainFn = train_local,
+        train_fn: TrainFn | None = None,
         max_stale_retries: int = 5,
         attack: Attack | None = None,
         allow_attacks: bool = False,
     ) -> None:
-        # `attack`: a simulated malicious hospital (bench and tests only; see fl.attacks)
-        train_fn = armed_train_fn(attack, train_fn, allowed=allow_attacks)
+        # `attack`: a simulated malicious hospital (bench and tests only; see fl.attacks),
+        # refused here, at construction, without the explicit opt-in
+        if attack is not None:
+            armed_train_fn(attack, train_fn or train_local, allowed=allow_attacks)
+        self._attack = attack
         self.study = StudyId(bytes(study))
         self._ledger = ledger
         self._store = store
@@ -122,6 +137,7 @@ class Trainer:
         self._state_dir = Path(state_dir)
         self._plan = plan
         self._train_fn = train_fn
+        """None: the plan's learner's local step."""
         self._max_stale_retries = max_stale_retries
         self._skipped: set[int] = set()
         self._settled: int | None = None
@@ -143,6 +159,12 @@ class Trainer:
     def dataset(self, dataset: HospitalDataset) -> None:
         """Replace the rows (e.g. new records arrived); used from the next round on."""
         self._dataset = dataset
+
+    def reload_data(self, path: Path) -> HospitalDataset:
+        """Read `path` through the study's schema and use it from the next round on; a file that
+        does not match raises (`SchemaMismatchError`) and the current rows stay."""
+        self._dataset = load_hospital_data(path, self.plan())
+        return self._dataset
 
     @property
     def usages(self) -> dict[int, RoundUsage]:
@@ -211,15 +233,7 @@ class Trainer:
         stale = 0
         while True:
             try:
-                block = self._ledger.submit_update(
-                    self.study,
-                    record.round,
-                    update_hash=prepared.update_hash,
-                    update_cid=prepared.usage.update_cid,
-                    num_samples=prepared.usage.num_samples,
-                    data_root=prepared.usage.data_root,
-                    consent_block=prepared.usage.consent_block,
-                )
+                block = self._ledger.submit_update(self.study, record.round, prepared.submission)
             except StaleConsentError as exc:
                 stale += 1
                 logger.info(
@@ -276,32 +290,14 @@ class Trainer:
         """Poll the ledger and take part in every round until `stop` is set or, with
         `until_round`, until round `until_round - 1` is finalized. Transient failures (node or
         store down) are logged and retried; 20 in a row are raised."""
-        stop = stop or threading.Event()
-        outcomes: list[TrainerOutcome] = []
-        failures = 0
-        while not stop.is_set():
-            try:
-                outcome = self.step()
-                done = until_round is not None and self._finished(until_round)
-            except (FlError, ConsentError):
-                raise  # not transient: bad data or plan, hash mismatch, consent retries exhausted
-            except Exception as exc:  # a daemon loop survives node/store hiccups
-                failures += 1
-                logger.warning("trainer step failed (%d in a row): %s", failures, exc)
-                if failures >= _MAX_CONSECUTIVE_FAILURES:
-                    raise
-                stop.wait(poll_interval)
-                continue
-            failures = 0
-            if outcome is not None:
-                outcomes.append(outcome)
-                if on_outcome is not None:
-                    on_outcome(outcome)
-                continue
-            if done:
-                break
-            stop.wait(poll_interval)
-        return outcomes
+        return run_role(
+            "trainer",
+            self.step,
+            lambda: until_round is not None and self._finished(until_round),
+            poll_interval=poll_interval,
+            stop=stop,
+            on_outcome=on_outcome,
+        )
 
     def _finished(self, until_round: int) -> bool:
         count = self._ledger.round_count(self.study)
@@ -318,21 +314,16 @@ class Trainer:
         return TrainerOutcome(round_, None, skipped=reason)
 
     def _base_state(self, record: RoundRecord) -> dict[str, Tensor]:
-        data = self._store.get(record.base_model_cid)
-        digest = sha256(data)
-        if digest != bytes(record.base_model_hash):
-            raise BaseModelMismatchError(
-                record.base_model_cid, bytes(record.base_model_hash), digest
-            )
+        data = fetch_verified(self._store, record.base_model_cid, record.base_model_hash)
         if self._template is None:
             self._template = self.plan().initial_state()
         return bytes_to_state_dict(data, expected=self._template)
 
     def _select(self) -> Selection:
         block = self._consent.sync()
-        timestamp = self._ledger.block_timestamp(block)
+        timestamp = self._ledger.block_timestamp(block) + EXPIRY_MARGIN_S
         return select_rows(
-            self._consent.index, self.study, self._ledger.sender, self._dataset, block, timestamp
+            self._consent, self.study, self._ledger.sender, self._dataset, block, timestamp
         )
 
     def _prepare(
@@ -349,12 +340,15 @@ class Trainer:
         if len(subset) == 0:
             raise NoTrainingDataError("every row was dropped by consent")
         seed = client_seed(plan.training.seed, round_, study.hospitals.index(self.hospital))
-        result = self._train_fn(plan.model, base, subset, replace(plan.training, seed=seed))
-        payload = state_dict_to_bytes(
-            result.delta, metadata={"round": str(round_), "hospital": self.hospital}
-        )
-        sealed = seal(payload, study.aggregator_seal_key)
-        cid = self._store.put(sealed)
+        train = self._train_fn or plan.make_learner().local_step
+        if self._attack is not None:
+            train = malicious_train_fn(self._attack, train)
+        result = train(plan.model, base, subset, replace(plan.training, seed=seed))
+        codec = plan.make_codec()
+        envelope = UpdateEnvelope(round=round_, hospital=self.hospital, codec=codec.name)
+        payload = state_dict_to_bytes(result.delta, metadata=envelope.to_metadata())
+        encoded = codec.encode(payload, study)
+        cid = self._store.put(encoded)
         usage = RoundUsage(
             study=self.study,
             hospital=self._ledger.sender,
@@ -369,7 +363,7 @@ class Trainer:
             retrained=retrained,
         )
         self._persist(usage)
-        return _Prepared(usage, Bytes32(sha256(sealed)))
+        return _Prepared(usage, Bytes32(sha256(encoded)))
 
     def _persist(self, usage: RoundUsage) -> None:
         write_json_atomic(round_path(self._state_dir, usage.round), usage.to_json_dict())
@@ -393,12 +387,20 @@ class Trainer:
         """Non-membership proofs of `patient` against every data root this hospital committed
         with a consent block at or after the patient's latest revocation (none if not revoked)."""
         submitted = [u for u in self._usages.values() if u.submitted_block is not None]
-        return exclusion_proofs_for(self._consent.index, self.study, patient, submitted)
+        return exclusion_proofs_for(self._consent, self.study, patient, submitted)
 
     def write_exclusion_proofs(self, out_dir: Path) -> list[Path]:
-        """Proof files for every revoked patient of this hospital, under
+        """Proof files for every revoked patient of this hospital (and every patient whose
+        consent carries an expiry), under
         `out_dir/<study>/<hospital>/<round>/<patient>.json` (see `fl.roles.proofs`)."""
-        index = self._consent.index
-        revoked = index.revoked_since(self.study, self.hospital, -1)
-        proofs = [p for patient in revoked for p in self.exclusion_proofs(patient)]
+        consent = self._consent
+        revoked = set(consent.revoked_since(self.study, self.hospital, -1))
+        expiring = {
+            e.patient
+            for patient in consent.patients(self.study, self.hospital)
+            for e in consent.history(self.study, patient)
+            if isinstance(e, ConsentGranted) and e.hospital == self.hospital and e.expires_at
+        }
+        patients = sorted(revoked | expiring)
+        proofs = [p for patient in patients for p in self.exclusion_proofs(patient)]
         return write_proof_files(out_dir, proofs)

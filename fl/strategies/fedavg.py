@@ -14,7 +14,7 @@ from torch import Tensor
 
 from fl.aggregate import apply_delta, check_compatible, weighted_mean
 from fl.errors import AggregationError
-from fl.strategy import ClientUpdate, Strategy
+from fl.strategy import Aggregation, ClientUpdate, Strategy, UpdateDecision
 
 __all__ = ["FedAvg"]
 
@@ -35,13 +35,19 @@ class FedAvg(Strategy):
 
     def aggregate(
         self, base_state: Mapping[str, Tensor], updates: Sequence[ClientUpdate]
-    ) -> dict[str, Tensor]:
+    ) -> Aggregation:
+        """Every update is kept, weighted by its share of the samples."""
         if not updates:
             raise AggregationError("nothing to aggregate: no updates")
         for i, update in enumerate(updates):
             check_compatible(base_state, update.delta, index=i)
-        mean = weighted_mean([u.delta for u in updates], [u.num_samples for u in updates])
-        return apply_delta(base_state, mean, scale=self._server_lr)
+        samples = [u.num_samples for u in updates]
+        mean = weighted_mean([u.delta for u in updates], samples)
+        total = math.fsum(samples)
+        decisions = tuple(
+            UpdateDecision(u.client_id, kept=True, weight=u.num_samples / total) for u in updates
+        )
+        return Aggregation(apply_delta(base_state, mean, scale=self._server_lr), decisions)
 
     def config(self) -> dict[str, object]:
         return {"server_lr": self._server_lr}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -23,6 +24,7 @@ from chain.transactions import Sender
 from consent.eip712 import sign_consent, sign_revocation
 from consent.events import ConsentGranted, ConsentRevoked
 from consent.ids import Bytes32, parse_address, study_id
+from consent.records import UpdateSubmission
 
 pytestmark = pytest.mark.integration
 
@@ -75,34 +77,46 @@ def test_grant_revoke_and_stale_update_on_anvil(deployed: tuple[Ledger, Ledger, 
     consents = hospital.consents
     assert consents.domain.chain_id == 31337
 
-    signature = sign_consent(patient.key, consents.domain, study, address, hospital_address, 0, 0)
-    granted = consents.grant(study, address, 0, signature)
+    deadline = coordinator.chain.block_timestamp() + 3600
+    domain = consents.domain
+    signature = sign_consent(patient.key, domain, study, address, hospital_address, 0, 0, deadline)
+    granted = consents.grant(study, address, 0, deadline, signature)
     assert isinstance(granted, ConsentGranted)
     with pytest.raises(InvalidSignerError):  # replay, decoded from anvil's ContractCustomError
-        consents.grant(study, address, 0, signature)
+        consents.grant(study, address, 0, deadline, signature)
+    other = Account.from_key(keccak(text="anvil patient 2"))
+    other_address = parse_address(other.address)
+    other_sig = sign_consent(
+        other.key, domain, study, other_address, hospital_address, 0, 0, deadline
+    )
+    consents.grant(study, other_address, 0, deadline, other_sig)
+    assert consents.active_consent_count(study, hospital_address) == 2
 
     aggregator.rounds.open_round(study, 0, Bytes32(b"\x02" * 32), "bafkreibase")
     view_block = coordinator.chain.block_number()
-    deadline = coordinator.chain.block_timestamp() + 3600
-    revocation = sign_revocation(patient.key, consents.domain, study, address, 1, deadline)
+    revocation = sign_revocation(patient.key, consents.domain, study, address, 0, deadline)
     revoked = coordinator.consents.revoke_with_sig(study, address, deadline, revocation)
     assert isinstance(revoked, ConsentRevoked)
     assert not consents.is_consented(study, address)
 
-    update = {
+    update: dict[str, Any] = {
         "update_hash": Bytes32(b"\x03" * 32),
         "update_cid": "bafkreiupdate",
         "num_samples": 5,
+        "num_patients": 1,
         "data_root": Bytes32(b"\x04" * 32),
     }
     with pytest.raises(StaleConsentError) as info:
-        hospital.rounds.submit_update(study, 0, consent_block=view_block, **update)  # type: ignore[arg-type]
+        hospital.rounds.submit_update(
+            study, 0, UpdateSubmission(consent_block=view_block, **update)
+        )
     assert isinstance(info.value, consent.errors.StaleConsentError)
     assert info.value.last_revocation_block == revoked.position.block_number
     fresh = coordinator.chain.block_number()
-    submitted = hospital.rounds.submit_update(study, 0, consent_block=fresh, **update)  # type: ignore[arg-type]
+    fresh_update = UpdateSubmission(consent_block=fresh, **update)
+    submitted = hospital.rounds.submit_update(study, 0, fresh_update)
     assert submitted.consent_block == fresh
     with pytest.raises(NotStudyMemberError):
-        coordinator.rounds.submit_update(study, 0, consent_block=fresh, **update)  # type: ignore[arg-type]
+        coordinator.rounds.submit_update(study, 0, fresh_update)
     events = coordinator.consents.consent_events(granted.position.block_number)
-    assert [type(e) for e in events] == [ConsentGranted, ConsentRevoked]
+    assert [type(e) for e in events] == [ConsentGranted, ConsentGranted, ConsentRevoked]

@@ -28,10 +28,11 @@ from chain.manifest import save_manifest
 from chain.store import LocalStore
 from chain.transactions import Sender
 from consent.eip712 import sign_consent, sign_revocation
+from consent.formats.round_metrics import Decision, RoundMetrics
 from consent.ids import Address, Bytes32, parse_address, study_id
 from consent.keys import PatientKey, save_hex_key
-from consent.merkle import DataTree
-from fl.roles.aggregator import METRICS_FORMAT
+from consent.records import RoundResult, UpdateSubmission
+from consent.smt import DataTree
 
 pytestmark = pytest.mark.integration
 
@@ -70,34 +71,40 @@ def _one_round(coordinator: Ledger, patients: tuple[LocalAccount, ...], store: L
     consents = hospital.consents
     for patient in patients:
         address = parse_address(patient.address)
+        deadline = chain.block_timestamp() + 3600
         signature = sign_consent(
             patient.key, consents.domain, STUDY, address, hospital_address, 0,
-            consents.nonce(address),
+            consents.grant_nonce(STUDY, address), deadline,
         )  # fmt: skip
-        consents.grant(STUDY, address, 0, signature)
+        consents.grant(STUDY, address, 0, deadline, signature)
     base = b"initial model"
     aggregator.rounds.open_round(STUDY, 0, _sha(base), store.put(base))
     update = b"update of hospital 8"
     hospital.rounds.submit_update(
         STUDY,
         0,
-        update_hash=_sha(update),
-        update_cid=store.put(update),
-        num_samples=len(patients),
-        data_root=DataTree.build([p.address for p in patients]).root,
-        consent_block=chain.block_number(),
+        UpdateSubmission(
+            update_hash=_sha(update),
+            update_cid=store.put(update),
+            num_samples=len(patients),
+            num_patients=len(patients),
+            data_root=DataTree.build([p.address for p in patients]).root,
+            consent_block=chain.block_number(),
+        ),
     )
     model = b"model after round 0"
     model_cid = store.put(model)
-    metrics = {
-        "format": METRICS_FORMAT,
-        "round": 0,
-        "accepted": [{"hospital": hospital_address, "num_samples": len(patients)}],
-        "rejected": [],
-    }
+    metrics = RoundMetrics(
+        round=0,
+        accepted=((hospital_address, len(patients)),),
+        rejected=(),
+        decisions=(Decision(hospital_address, kept=True, weight=1.0),),
+    )
     aggregator.rounds.finalize_round(
-        STUDY, 0, _sha(model), model_cid, store.put(json.dumps(metrics).encode()),
-        considered_updates=1,
+        STUDY, 0, RoundResult(
+            model_hash=_sha(model), model_cid=model_cid,
+            metrics_cid=store.put(metrics.to_json_bytes()), considered_updates=1,
+        ),
     )  # fmt: skip
     return model_cid
 
@@ -172,7 +179,12 @@ def _revocation(served: Served, index: int) -> tuple[str, dict[str, object]]:
     consents = served.ledger.consents
     deadline = served.ledger.chain.block_timestamp() + 600
     signature = sign_revocation(
-        patient.key, consents.domain, STUDY, address, consents.nonce(address), deadline
+        patient.key,
+        consents.domain,
+        STUDY,
+        address,
+        consents.revocation_nonce(STUDY, address),
+        deadline,
     )
     path = f"{served.url}/v1/studies/{'0x' + STUDY.hex()}/patients/{address}/revocation"
     return path, {"signature": "0x" + signature.hex(), "deadline": deadline}

@@ -38,7 +38,7 @@ from chain.store import IpfsStore
 from chain.transactions import Sender
 from consent.ids import Bytes32, StudyId, parse_address, parse_bytes32, study_id
 from consent.keys import load_keyring
-from consent.merkle import NonMembershipProof, verify_non_membership
+from consent.smt import SmtProof, verify_non_membership
 from fl.split import split_dataset, write_split
 
 pytestmark = pytest.mark.integration
@@ -251,5 +251,5 @@ def test_study_survives_a_killed_trainer_and_a_restarted_aggregator(
     for r, update in later:
         path = (tmp_path / "proofs" / ("0x" + bytes(s.study).hex()) / hospitals["h1"] / str(r)
                 / f"{patient.address}.json")  # fmt: skip
-        proof = NonMembershipProof.from_json(json.loads(path.read_text())["proof"])
+        proof = SmtProof.from_json(json.loads(path.read_text())["proof"])
         assert verify_non_membership(update.data_root, patient.address, proof)

@@ -95,7 +95,9 @@ def test_consented_patient_status_is_consented_with_current_nonce(api: ApiWorld)
 
     assert body["consented"] is True
     assert body["hospital"] == api.world.hospitals[1].studies.sender.address  # type: ignore[union-attr]
-    assert body["nonce"] == api.world.coordinator.consents.nonce(api.world.patient(2))
+    assert body["nonce"] == api.world.coordinator.consents.revocation_nonce(
+        api.world.study, api.world.patient(2)
+    )
     assert [e["kind"] for e in body["history"]] == ["granted"]
 
 
@@ -109,7 +111,7 @@ def test_signature_by_another_key_is_401_and_nothing_reaches_the_chain(api: ApiW
         consents.domain,
         api.world.study,
         api.world.patient(0),
-        consents.nonce(api.world.patient(0)),
+        consents.revocation_nonce(api.world.study, api.world.patient(0)),
         deadline,
     )
 
@@ -134,7 +136,7 @@ def test_replayed_signature_of_a_used_nonce_is_409(api: ApiWorld) -> None:
 
 def test_nonce_that_is_not_current_is_409_nonce_mismatch(api: ApiWorld) -> None:
     api.world.grant(0)
-    current = api.world.coordinator.consents.nonce(api.world.patient(0))
+    current = api.world.coordinator.consents.revocation_nonce(api.world.study, api.world.patient(0))
 
     response = api.client.post(_path(api, 0), json=_body(api, 0, nonce=current + 1))
 

@@ -21,13 +21,14 @@ import pytest
 import torch
 from torch import Tensor
 
-from api.adapters import ChainLedger
 from api.embedded import EmbeddedStudy
 from api.enrolment import enroll_records
+from chain.ledger import ChainLedger
 from consent.errors import StaleConsentError
 from consent.ids import Address, Bytes32
 from consent.keys import PatientKey, generate
-from consent.merkle import DataTree, NonMembershipProof, verify_membership, verify_non_membership
+from consent.records import UpdateSubmission
+from consent.smt import DataTree, SmtProof, verify_membership, verify_non_membership
 from fl.data import HospitalDataset, RecordDataset
 from fl.models import ModelSpec
 from fl.roles import StudyPlan
@@ -209,8 +210,10 @@ def test_mid_round_revocation_is_refused_as_stale_and_the_trainer_retrains(
     assert study.aggregator.start() == 1
     with pytest.raises(StaleConsentError):  # the contract's refusal, as the shared domain error
         ChainLedger(study.hospital_ledgers[0]).submit_update(
-            study.study, 1, update_hash=Bytes32(b"\x01" * 32), update_cid="bafkstale",
-            num_samples=1, data_root=Bytes32(b"\x02" * 32), consent_block=revoked_at[0] - 1,
+            study.study, 1, UpdateSubmission(
+                update_hash=Bytes32(b"\x01" * 32), update_cid="bafkstale", num_samples=1,
+                num_patients=1, data_root=Bytes32(b"\x02" * 32), consent_block=revoked_at[0] - 1,
+            ),
         )  # fmt: skip
 
 
@@ -265,11 +268,8 @@ def test_exclusion_proofs_of_revoked_patients_verify_against_every_later_data_ro
             )  # fmt: skip
             body = json.loads(path.read_text())
             assert body["data_root"] == "0x" + bytes(update.data_root).hex()
-            proof = NonMembershipProof.from_json(body["proof"])
+            proof = SmtProof.from_json(body["proof"])
             assert verify_non_membership(update.data_root, patient, proof)
-            for half in (proof.left, proof.right):
-                assert verify_membership(update.data_root, half)
-                assert rounds_ledger.verify_data_leaf(
-                    update.data_root, half.index, half.patient, list(half.siblings)
-                )
+            assert not verify_membership(update.data_root, patient, proof)
+            assert rounds_ledger.verify_data_non_membership(update.data_root, proof)
     assert expected == len(files) == 2 * 3 + 2 * 2

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chain.store import ArtifactStore
+from consent.formats.round_metrics import METRICS, Decision, RoundMetrics
 from consent.ids import Address, Bytes32
-from consent.merkle import DataTree
-from fl.roles.aggregator import METRICS_FORMAT
+from consent.records import RoundResult, UpdateSubmission
+from consent.smt import DataTree
 from fl.roles.proofs import ExclusionProof, write_proof_files
 from tests.fixtures.ledger import LedgerWorld, sender_of
 
@@ -45,15 +46,32 @@ def _put(store: ArtifactStore, data: bytes) -> tuple[Bytes32, str]:
     return _sha(data), store.put(data)
 
 
-def _metrics(round_: int, world: LedgerWorld, *, unlisted: bool) -> bytes:
+def _metrics(round_: int, world: LedgerWorld, *, unlisted: bool, decisions: str) -> bytes:
     """The aggregator's metrics artifact: hospital 0 aggregated, hospital 1 rejected (left out of
-    both lists in round 1 if `unlisted`, as an aggregator hiding an update would)."""
-    accepted = [{"hospital": sender_of(world.hospitals[0]), "num_samples": 30}]
-    rejected = [{"hospital": sender_of(world.hospitals[1]), "reason": "update is not finite"}]
+    both lists in round 1 if `unlisted`, as an aggregator hiding an update would).
+
+    `decisions` shapes the strategy's report in round 1: "honest", "kept-rejected" (claims the
+    rejected update was kept), "bad-weights" (kept weights summing to 0.5), or "v1" (a version-1
+    document without decisions, as older studies wrote)."""
+    kept, dropped = sender_of(world.hospitals[0]), sender_of(world.hospitals[1])
+    reason = "update is not finite"
+    report = [Decision(kept, True, 1.0), Decision(dropped, False, 0.0, reason)]
+    if round_ == 1 and decisions == "kept-rejected":
+        report = [Decision(kept, True, 0.5), Decision(dropped, True, 0.5)]
+    if round_ == 1 and decisions == "bad-weights":
+        report[0] = Decision(kept, True, 0.5)
+    rejected = ((dropped, reason),)
+    used = len(HOSPITAL_PATIENTS[0]) - (1 if round_ else 0)  # patient 1 revoked after round 0
     if unlisted and round_ == 1:
-        rejected = []
-    body = {"format": METRICS_FORMAT, "round": round_, "accepted": accepted, "rejected": rejected}
-    return json.dumps(body, sort_keys=True).encode()
+        rejected, report = (), report[:1]
+    metrics = RoundMetrics(
+        round=round_, accepted=((kept, used),), rejected=rejected, decisions=tuple(report)
+    )
+    if round_ == 1 and decisions == "v1":
+        body = json.loads(metrics.to_json_bytes())
+        del body["decisions"], body["extensions"]
+        return json.dumps(dict(body, format=METRICS.tag(1)), sort_keys=True).encode()
+    return metrics.to_json_bytes()
 
 
 def build_history(
@@ -65,6 +83,7 @@ def build_history(
     write_proofs: bool = True,
     wrong_base: bool = False,
     unlisted_update: bool = False,
+    decisions: str = "honest",
 ) -> StudyHistory:
     """Two rounds with a revocation between them (see the module docstring)."""
     for hospital, patients in enumerate(HOSPITAL_PATIENTS):
@@ -92,11 +111,14 @@ def build_history(
             world.hospitals[hospital].rounds.submit_update(
                 study,
                 round_,
-                update_hash=update_hash,
-                update_cid=update_cid,
-                num_samples=10 * len(used),
-                data_root=committed,
-                consent_block=consent_block,
+                UpdateSubmission(
+                    update_hash=update_hash,
+                    update_cid=update_cid,
+                    num_samples=10 * len(used),
+                    num_patients=len(used),
+                    data_root=committed,
+                    consent_block=consent_block,
+                ),
             )
             round_updates.append(update_cid)
             if round_ == 1 and hospital == 0 and write_proofs:
@@ -112,9 +134,18 @@ def build_history(
                 )
                 proof_files.extend(write_proof_files(proofs_dir, [proof]))
         model_hash, model_cid = _put(store, f"model after round {round_}".encode())
-        _, metrics_cid = _put(store, _metrics(round_, world, unlisted=unlisted_update))
+        _, metrics_cid = _put(
+            store, _metrics(round_, world, unlisted=unlisted_update, decisions=decisions)
+        )
         world.aggregator.rounds.finalize_round(
-            study, round_, model_hash, model_cid, metrics_cid, considered_updates=len(round_updates)
+            study,
+            round_,
+            RoundResult(
+                model_hash=model_hash,
+                model_cid=model_cid,
+                metrics_cid=metrics_cid,
+                considered_updates=len(round_updates),
+            ),
         )
         models.append(model_cid)
         updates.append(tuple(round_updates))

@@ -13,6 +13,7 @@ from chain.errors import UnknownStudyError
 from chain.exclusions import ExclusionProofs
 from chain.store import LocalStore
 from consent.ids import Bytes32, study_id
+from consent.records import RoundResult, UpdateSubmission
 from tests.fixtures.ledger import LedgerWorld, sender_of
 from tests.unit.chain.audit_history import build_history
 
@@ -171,6 +172,42 @@ def test_update_on_chain_missing_from_the_metrics_fails_the_aggregation_check_na
     assert sender_of(eth_tester_ledger.hospitals[1]).lower() in failure.detail
 
 
+def test_decisions_keeping_an_update_the_lists_reject_fail_the_aggregation_check(
+    eth_tester_ledger: LedgerWorld, store: LocalStore, proofs_dir: Path
+) -> None:
+    build_history(eth_tester_ledger, store, proofs_dir, decisions="kept-rejected")
+
+    report = _verify(eth_tester_ledger, store, proofs_dir)
+
+    (failure,) = report.failures
+    assert (failure.check, failure.round) == ("aggregation", 1)
+    assert "decisions keep" in failure.detail
+    assert sender_of(eth_tester_ledger.hospitals[1]).lower() in failure.detail
+
+
+def test_kept_weights_that_are_not_a_distribution_fail_the_aggregation_check(
+    eth_tester_ledger: LedgerWorld, store: LocalStore, proofs_dir: Path
+) -> None:
+    build_history(eth_tester_ledger, store, proofs_dir, decisions="bad-weights")
+
+    report = _verify(eth_tester_ledger, store, proofs_dir)
+
+    (failure,) = report.failures
+    assert (failure.check, failure.round) == ("aggregation", 1)
+    assert "not a distribution" in failure.detail
+
+
+def test_version_1_metrics_without_decisions_still_pass_the_aggregation_check(
+    eth_tester_ledger: LedgerWorld, store: LocalStore, proofs_dir: Path
+) -> None:
+    build_history(eth_tester_ledger, store, proofs_dir, decisions="v1")
+
+    report = _verify(eth_tester_ledger, store, proofs_dir)
+
+    assert report.passed, report.failures
+    assert any(c.check == "aggregation" and c.round == 1 and c.passed for c in report.checks)
+
+
 def test_metrics_artifact_in_another_format_fails_the_aggregation_check(
     eth_tester_ledger: LedgerWorld, store: LocalStore, proofs_dir: Path
 ) -> None:
@@ -178,20 +215,26 @@ def test_metrics_artifact_in_another_format_fails_the_aggregation_check(
     rounds = world.aggregator.rounds
     base, update, model = b"base", b"update", b"model"
     rounds.open_round(world.study, 0, _sha(base), store.put(base))
+    world.grant(0)
     world.hospitals[0].rounds.submit_update(
-        world.study, 0, update_hash=_sha(update), update_cid=store.put(update), num_samples=1,
-        data_root=Bytes32(b"\x03" * 32), consent_block=world.chain.block_number(),
+        world.study, 0, UpdateSubmission(
+            update_hash=_sha(update), update_cid=store.put(update), num_samples=1,
+            num_patients=1, data_root=Bytes32(b"\x03" * 32),
+            consent_block=world.chain.block_number(),
+        ),
     )  # fmt: skip
     rounds.finalize_round(
-        world.study, 0, _sha(model), store.put(model), store.put(b'{"round": 0}'),
-        considered_updates=1,
+        world.study, 0, RoundResult(
+            model_hash=_sha(model), model_cid=store.put(model),
+            metrics_cid=store.put(b'{"round": 0}'), considered_updates=1,
+        ),
     )  # fmt: skip
 
     report = _verify(world, store, proofs_dir)
 
     (failure,) = report.failures
     assert (failure.check, failure.round) == ("aggregation", 0)
-    assert "is not consentfl.round-metrics/1" in failure.detail
+    assert "is not consentfl.round-metrics" in failure.detail
 
 
 def test_unknown_study_raises_unknown_study_error(

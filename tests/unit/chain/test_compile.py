@@ -6,7 +6,8 @@ import pytest
 from eth_utils.abi import function_signature_to_4byte_selector
 
 from chain.compile import CONTRACT_NAMES, compile_contracts, find_compiler, load_artifact
-from chain.errors import CompilationError, RevertDecoder, custom_error_classes
+from chain.errors import CompilationError, custom_error_classes
+from chain.revert_decoder import RevertDecoder
 
 
 @pytest.mark.timeout(240)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 
@@ -23,7 +24,7 @@ from chain.errors import (
 from consent.eip712 import sign_consent
 from consent.events import ConsentGranted, ConsentRevoked
 from consent.ids import Address, study_id
-from tests.fixtures.ledger import LedgerWorld, sender_of
+from tests.fixtures.ledger import DEADLINE, LedgerWorld, sender_of
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 FAR_FUTURE = 2**40
@@ -54,14 +55,19 @@ def test_grant_with_patient_signature_emits_event_and_consents(
     assert record.granted_block == event.position.block_number
     assert (record.revoked_block, record.expires_at) == (0, FAR_FUTURE)
     assert consents.is_consented(world.study, world.patient(0))
-    assert consents.nonce(world.patient(0)) == 1
+    assert consents.grant_nonce(world.study, world.patient(0)) == 1
+    assert consents.revocation_nonce(world.study, world.patient(0)) == 0
+    assert consents.active_consent_count(world.study, sender_of(world.hospitals[0])) == 1
     assert consents.consent_events(event.position.block_number) == [event]
 
 
 def test_batch_grant_emits_one_event_per_patient(eth_tester_ledger: LedgerWorld) -> None:
     world = eth_tester_ledger
     hospital = world.hospitals[0]
-    batch = [SignedConsent(world.patient(i), 0, world.consent_sig(i, hospital)) for i in (1, 2, 3)]
+    batch = [
+        SignedConsent(world.patient(i), 0, world.consent_sig(i, hospital), DEADLINE)
+        for i in (1, 2, 3)
+    ]
     events = hospital.consents.grant_batch(world.study, batch)
     assert [e.patient for e in events] == [world.patient(i) for i in (1, 2, 3)]
     assert hospital.consents.status_batch(world.study, [world.patient(i) for i in range(5)]) == [
@@ -78,9 +84,9 @@ def test_batch_grant_with_one_bad_signature_records_nothing(
 ) -> None:
     world = eth_tester_ledger
     hospital = world.hospitals[0]
-    good = SignedConsent(world.patient(1), 0, world.consent_sig(1, hospital))
+    good = SignedConsent(world.patient(1), 0, world.consent_sig(1, hospital), DEADLINE)
     forged = SignedConsent(
-        world.patient(2), 0, world.consent_sig(2, hospital, signer=world.patients[3])
+        world.patient(2), 0, world.consent_sig(2, hospital, signer=world.patients[3]), DEADLINE
     )
     with pytest.raises(InvalidSignerError):
         hospital.consents.grant_batch(world.study, [good, forged])
@@ -93,8 +99,10 @@ def test_batch_grant_with_mismatched_lengths_raises_length_mismatch(
     world = eth_tester_ledger
     consents = world.hospitals[0].consents
     with pytest.raises(LengthMismatchError) as info:
-        consents._transact(200_000, "grantBatchWithSig", world.study, [world.patient(0)], [], [])
-    assert info.value.arguments == {"patients": 1, "expiries": 0, "signatures": 0}
+        consents._transact(
+            200_000, "grantBatchWithSig", world.study, [world.patient(0)], [], [], []
+        )
+    assert info.value.arguments == {"patients": 1, "expiries": 0, "deadlines": 0, "signatures": 0}
 
 
 def test_hospital_signing_for_the_patient_is_rejected_as_invalid_signer(
@@ -111,9 +119,10 @@ def test_hospital_signing_for_the_patient_is_rejected_as_invalid_signer(
         sender_of(hospital),
         0,
         0,
+        DEADLINE,
     )
     with pytest.raises(InvalidSignerError) as info:
-        hospital.consents.grant(world.study, world.patient(0), 0, own_sig)
+        hospital.consents.grant(world.study, world.patient(0), 0, DEADLINE, own_sig)
     assert info.value.arguments["signer"] == sender_of(hospital)
     assert info.value.arguments["patient"] == world.patient(0)
     assert not hospital.consents.is_consented(world.study, world.patient(0))
@@ -123,16 +132,16 @@ def test_signature_for_another_hospital_is_rejected(eth_tester_ledger: LedgerWor
     world = eth_tester_ledger
     signature = world.consent_sig(0, world.hospitals[1])
     with pytest.raises(InvalidSignerError):
-        world.hospitals[0].consents.grant(world.study, world.patient(0), 0, signature)
+        world.hospitals[0].consents.grant(world.study, world.patient(0), 0, DEADLINE, signature)
 
 
 def test_replayed_grant_signature_is_rejected(eth_tester_ledger: LedgerWorld) -> None:
     world = eth_tester_ledger
     hospital = world.hospitals[0]
     signature = world.consent_sig(0, hospital)
-    hospital.consents.grant(world.study, world.patient(0), 0, signature)
+    hospital.consents.grant(world.study, world.patient(0), 0, DEADLINE, signature)
     with pytest.raises(InvalidSignerError):
-        hospital.consents.grant(world.study, world.patient(0), 0, signature)
+        hospital.consents.grant(world.study, world.patient(0), 0, DEADLINE, signature)
 
 
 def test_signature_for_another_chain_is_rejected(eth_tester_ledger: LedgerWorld) -> None:
@@ -140,10 +149,17 @@ def test_signature_for_another_chain_is_rejected(eth_tester_ledger: LedgerWorld)
     hospital = world.hospitals[0]
     other_chain = dataclasses.replace(hospital.consents.domain, chain_id=1)
     signature = sign_consent(
-        world.patients[0].key, other_chain, world.study, world.patient(0), sender_of(hospital), 0, 0
+        world.patients[0].key,
+        other_chain,
+        world.study,
+        world.patient(0),
+        sender_of(hospital),
+        0,
+        0,
+        DEADLINE,
     )
     with pytest.raises(InvalidSignerError):
-        hospital.consents.grant(world.study, world.patient(0), 0, signature)
+        hospital.consents.grant(world.study, world.patient(0), 0, DEADLINE, signature)
 
 
 def test_malleable_high_s_signature_is_rejected(eth_tester_ledger: LedgerWorld) -> None:
@@ -153,7 +169,7 @@ def test_malleable_high_s_signature_is_rejected(eth_tester_ledger: LedgerWorld) 
     r, s, v = signature[:32], int.from_bytes(signature[32:64], "big"), signature[64]
     flipped = r + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v])
     with pytest.raises(ECDSAInvalidSignatureSError):
-        hospital.consents.grant(world.study, world.patient(0), 0, flipped)
+        hospital.consents.grant(world.study, world.patient(0), 0, DEADLINE, flipped)
 
 
 def test_unrecoverable_and_short_signatures_are_rejected(eth_tester_ledger: LedgerWorld) -> None:
@@ -161,9 +177,9 @@ def test_unrecoverable_and_short_signatures_are_rejected(eth_tester_ledger: Ledg
     consents = world.hospitals[0].consents
     signature = world.consent_sig(0, world.hospitals[0])
     with pytest.raises(ECDSAInvalidSignatureError):
-        consents.grant(world.study, world.patient(0), 0, signature[:64] + bytes([30]))
+        consents.grant(world.study, world.patient(0), 0, DEADLINE, signature[:64] + bytes([30]))
     with pytest.raises(ECDSAInvalidSignatureLengthError) as info:
-        consents.grant(world.study, world.patient(0), 0, signature[:64])
+        consents.grant(world.study, world.patient(0), 0, DEADLINE, signature[:64])
     assert info.value.arguments["length"] == 64
 
 
@@ -171,20 +187,22 @@ def test_grant_by_non_member_raises_not_study_member(eth_tester_ledger: LedgerWo
     world = eth_tester_ledger
     signature = world.consent_sig(0, world.outsider)
     with pytest.raises(NotStudyMemberError):
-        world.outsider.consents.grant(world.study, world.patient(0), 0, signature)
+        world.outsider.consents.grant(world.study, world.patient(0), 0, DEADLINE, signature)
 
 
 def test_grant_in_unknown_study_raises_unknown_study(eth_tester_ledger: LedgerWorld) -> None:
     world = eth_tester_ledger
     with pytest.raises(UnknownStudyError):
-        world.hospitals[0].consents.grant(study_id("nope"), world.patient(0), 0, b"\x00" * 65)
+        world.hospitals[0].consents.grant(
+            study_id("nope"), world.patient(0), 0, DEADLINE, b"\x00" * 65
+        )
 
 
 def test_grant_for_zero_patient_raises_zero_patient(eth_tester_ledger: LedgerWorld) -> None:
     world = eth_tester_ledger
     zero = Address("0x0000000000000000000000000000000000000000")
     with pytest.raises(ZeroPatientError):
-        world.hospitals[0].consents.grant(world.study, zero, 0, b"\x00" * 65)
+        world.hospitals[0].consents.grant(world.study, zero, 0, DEADLINE, b"\x00" * 65)
 
 
 def test_grant_already_expired_raises_consent_already_expired(
@@ -199,10 +217,14 @@ def test_grant_already_expired_raises_consent_already_expired(
 
 def test_consent_stops_counting_once_expired(eth_tester_ledger: LedgerWorld) -> None:
     world = eth_tester_ledger
-    world.grant(0, expires_at=world.chain.block_timestamp() + 100)
+    # The session chain is reverted to a snapshot whose latest block can be minutes old while
+    # eth-tester stamps the next block with the wall clock: expire 100 s after the later of the
+    # two, and move the clock to just past the expiry (not by a fixed amount from the old block).
+    expires_at = max(world.chain.block_timestamp() + 1, int(time.time())) + 100
+    world.grant(0, expires_at=expires_at)
     consents = world.coordinator.consents
     assert consents.is_consented(world.study, world.patient(0))
-    world.chain.advance_time(500)
+    world.chain.advance_time(expires_at + 1 - world.chain.block_timestamp())
     assert not consents.is_consented(world.study, world.patient(0))
     assert consents.status_batch(world.study, [world.patient(0)]) == [False]
 
@@ -258,7 +280,9 @@ def test_relayed_revocation_replayed_or_forged_is_rejected(eth_tester_ledger: Le
             world.study, world.patient(0), FAR_FUTURE, signature
         )
     forged = world.revocation_sig(
-        1, deadline=FAR_FUTURE, nonce=world.coordinator.consents.nonce(world.patient(0))
+        1,
+        deadline=FAR_FUTURE,
+        nonce=world.coordinator.consents.revocation_nonce(world.study, world.patient(0)),
     )
     with pytest.raises(InvalidSignerError):
         world.outsider.consents.revoke_with_sig(world.study, world.patient(0), FAR_FUTURE, forged)
@@ -285,10 +309,10 @@ def test_regrant_after_revocation_needs_a_fresh_signature_and_overwrites_the_rec
     world = eth_tester_ledger
     hospital = world.hospitals[0]
     first_sig = world.consent_sig(0, hospital)
-    hospital.consents.grant(world.study, world.patient(0), 0, first_sig)
+    hospital.consents.grant(world.study, world.patient(0), 0, DEADLINE, first_sig)
     world.as_sender(world.patients[0]).consents.revoke(world.study)
     with pytest.raises(InvalidSignerError):
-        hospital.consents.grant(world.study, world.patient(0), 0, first_sig)
+        hospital.consents.grant(world.study, world.patient(0), 0, DEADLINE, first_sig)
     again = world.grant(0)
     record = hospital.consents.record(world.study, world.patient(0))
     assert (record.granted_block, record.revoked_block) == (again.position.block_number, 0)

@@ -6,40 +6,36 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from chain.round_ledger import Round, RoundState
 from chain.round_metrics import METRICS_FORMAT, cumulative_values, read_judgement
 from chain.store import LocalStore
-from consent.ids import Bytes32
+from consent.records import RoundRecord
+from consent.rounds import RoundState
 
 
-def round_with(store: LocalStore, round_: int, body: dict[str, object]) -> Round:
+def round_with(store: LocalStore, round_: int, body: dict[str, object]) -> RoundRecord:
     cid = store.put(json.dumps(body).encode())
-    zero = Bytes32(bytes(32))
-    return Round(round_, zero, "", zero, "", cid, 1, 2, 2, RoundState.FINALIZED)
+    return RoundRecord(round=round_, state=RoundState.FINALIZED, metrics_cid=cid)
 
 
 def metrics(round_: int, values: dict[str, float] | None) -> dict[str, object]:
     return {
         "format": METRICS_FORMAT,
         "round": round_,
-        "accepted": [{"hospital": h, "num_samples": 10} for h in ("0xa", "0xb")],
+        "accepted": [{"hospital": "0xa", "num_patients": 10}],
+        "rejected": [{"hospital": "0xb", "reason": "cosine -0.4 <= 0"}],
         "decisions": [
-            {"hospital": "0xa", "kept": True, "weight": 1.0, "reason": "cosine 0.9", "score": 0.9},
-            {
-                "hospital": "0xb",
-                "kept": False,
-                "weight": 0.0,
-                "reason": "cosine -0.4 <= 0",
-                "score": 0.0,
-            },
+            {"hospital": "0xa", "kept": True, "weight": 1.0, "reason": "cosine 0.9"},
+            {"hospital": "0xb", "kept": False, "weight": 0.0, "reason": "cosine -0.4 <= 0"},
         ],
-        "contributions": None
+        "extensions": {}
         if values is None
         else {
-            "method": "exact",
-            "gain": sum(values.values()),
-            "evaluations": 4,
-            "values": [{"hospital": h, "value": v} for h, v in values.items()],
+            "contributions": {
+                "method": "exact",
+                "gain": sum(values.values()),
+                "evaluations": 4,
+                "values": [{"hospital": h, "value": v} for h, v in values.items()],
+            }
         },
     }
 
@@ -59,7 +55,7 @@ def test_decisions_and_values_are_read_and_summed_over_rounds(tmp_path: Path) ->
 
 def test_metrics_without_decisions_or_unreadable_give_none(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
-    older = {"format": METRICS_FORMAT, "round": 0, "accepted": [], "rejected": []}
+    older = {"format": "consentfl.round-metrics/1", "round": 0, "accepted": [], "rejected": []}
 
     assert read_judgement(store, round_with(store, 0, older)) is None
     assert read_judgement(store, round_with(store, 0, {"format": "something/else"})) is None

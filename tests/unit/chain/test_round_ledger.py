@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from eth_abi.abi import encode
-from eth_utils import keccak
 
 import consent.errors
 from chain.deploy import Ledger
@@ -26,6 +24,7 @@ from chain.errors import (
 from chain.events import RoundFinalized, RoundOpened, UpdateSubmitted
 from chain.round_ledger import RoundState
 from consent.ids import Bytes32, study_id
+from consent.records import RoundResult, UpdateSubmission
 from tests.fixtures.ledger import LedgerWorld, sender_of
 
 H1 = Bytes32(b"\x01" * 32)
@@ -34,15 +33,31 @@ ROOT = Bytes32(b"\x03" * 32)
 
 
 def _submit(world: LedgerWorld, hospital: Ledger, round_: int = 0, **kw: object) -> UpdateSubmitted:
+    """Submit with defaults; a hospital without any active consent first gets one patient (5 for
+    the first hospital, 4 for the second), since an update must name at least one patient."""
+    member = [i for i, h in enumerate(world.hospitals) if h is hospital]
+    me = sender_of(hospital)
+    if member and world.coordinator.consents.active_consent_count(world.study, me) == 0:
+        world.grant(5 - member[0], member[0])
     args: dict[str, object] = {
         "update_hash": H2,
         "update_cid": "bafkreiupdate",
         "num_samples": 10,
+        "num_patients": 1,
         "data_root": ROOT,
         "consent_block": world.chain.block_number(),
     }
     args.update(kw)
-    return hospital.rounds.submit_update(world.study, round_, **args)  # type: ignore[arg-type]
+    return hospital.rounds.submit_update(world.study, round_, UpdateSubmission(**args))  # type: ignore[arg-type]
+
+
+def _result(model_hash: Bytes32, model_cid: str, metrics_cid: str, considered: int) -> RoundResult:
+    return RoundResult(
+        model_hash=model_hash,
+        model_cid=model_cid,
+        metrics_cid=metrics_cid,
+        considered_updates=considered,
+    )
 
 
 def test_full_round_emits_events_and_records_history(eth_tester_ledger: LedgerWorld) -> None:
@@ -51,7 +66,7 @@ def test_full_round_emits_events_and_records_history(eth_tester_ledger: LedgerWo
     opened = rounds.open_round(world.study, 0, H1, "bafkreibase")
     submitted = _submit(world, world.hospitals[0])
     finalized = rounds.finalize_round(
-        world.study, 0, H2, "bafkreimodel", "bafkreimetrics", considered_updates=1
+        world.study, 0, _result(H2, "bafkreimodel", "bafkreimetrics", 1)
     )
     assert isinstance(opened, RoundOpened)
     assert (opened.round, opened.base_model_hash, opened.base_model_cid) == (0, H1, "bafkreibase")
@@ -136,7 +151,7 @@ def test_submit_to_unopened_or_finalized_round_raises_round_not_open(
         _submit(world, world.hospitals[0])
     world.aggregator.rounds.open_round(world.study, 0, H1, "")
     _submit(world, world.hospitals[0])
-    world.aggregator.rounds.finalize_round(world.study, 0, H2, "", "", considered_updates=1)
+    world.aggregator.rounds.finalize_round(world.study, 0, _result(H2, "", "", 1))
     with pytest.raises(RoundNotOpenError):
         _submit(world, world.hospitals[1])
 
@@ -193,7 +208,7 @@ def test_finalize_below_min_updates_raises_not_enough_updates(
     world = eth_tester_ledger
     world.aggregator.rounds.open_round(world.study, 0, H1, "")
     with pytest.raises(NotEnoughUpdatesError) as info:
-        world.aggregator.rounds.finalize_round(world.study, 0, H2, "", "", considered_updates=0)
+        world.aggregator.rounds.finalize_round(world.study, 0, _result(H2, "", "", 0))
     assert (info.value.arguments["update_count"], info.value.arguments["min_updates"]) == (0, 1)
 
 
@@ -202,7 +217,7 @@ def test_finalize_by_non_aggregator_raises_not_aggregator(eth_tester_ledger: Led
     world.aggregator.rounds.open_round(world.study, 0, H1, "")
     _submit(world, world.hospitals[0])
     with pytest.raises(NotAggregatorError):
-        world.hospitals[0].rounds.finalize_round(world.study, 0, H2, "", "", considered_updates=1)
+        world.hospitals[0].rounds.finalize_round(world.study, 0, _result(H2, "", "", 1))
 
 
 def test_finalize_with_a_stale_update_count_raises_mismatch_and_changes_nothing(
@@ -216,7 +231,7 @@ def test_finalize_with_a_stale_update_count_raises_mismatch_and_changes_nothing(
     before = rounds.get_round(world.study, 0)
 
     with pytest.raises(AggregatedUpdatesMismatchError) as info:
-        rounds.finalize_round(world.study, 0, H2, "bafkreimodel", "", considered_updates=1)
+        rounds.finalize_round(world.study, 0, _result(H2, "bafkreimodel", "", 1))
 
     assert isinstance(info.value, consent.errors.RoundChangedError)
     assert (info.value.round, info.value.considered, info.value.submitted) == (0, 1, 2)
@@ -224,7 +239,7 @@ def test_finalize_with_a_stale_update_count_raises_mismatch_and_changes_nothing(
     assert rounds.get_round(world.study, 0) == before
     assert before.state is RoundState.OPEN
     with pytest.raises(AggregatedUpdatesMismatchError):  # more than on chain is refused too
-        rounds.finalize_round(world.study, 0, H2, "bafkreimodel", "", considered_updates=3)
+        rounds.finalize_round(world.study, 0, _result(H2, "bafkreimodel", "", 3))
 
 
 def test_finalize_with_the_current_update_count_succeeds_and_the_event_carries_it(
@@ -237,7 +252,7 @@ def test_finalize_with_the_current_update_count_succeeds_and_the_event_carries_i
     _submit(world, world.hospitals[1])
 
     finalized = rounds.finalize_round(
-        world.study, 0, H2, "bafkreimodel", "bafkreimetrics", considered_updates=2
+        world.study, 0, _result(H2, "bafkreimodel", "bafkreimetrics", 2)
     )
 
     assert finalized.update_count == 2
@@ -246,19 +261,40 @@ def test_finalize_with_the_current_update_count_succeeds_and_the_event_carries_i
     assert len(rounds.get_updates(world.study, 0)) == 2
 
 
-def _leaf(index: int, patient: str) -> bytes:
-    return keccak(keccak(encode(["uint256", "address"], [index, patient])))
+def test_round_and_update_records_decode_by_abi_field_names_ignoring_unknown_fields() -> None:
+    from chain._facade import _named
+    from chain.round_ledger import Round
+
+    abi = {
+        "type": "tuple",
+        "components": [
+            {"name": "state", "type": "uint8"},  # order differs from today's struct
+            {"name": "baseModelHash", "type": "bytes32"},
+            {"name": "baseModelCid", "type": "string"},
+            {"name": "modelHash", "type": "bytes32"},
+            {"name": "modelCid", "type": "string"},
+            {"name": "metricsCid", "type": "string"},
+            {"name": "openedBlock", "type": "uint256"},
+            {"name": "finalizedBlock", "type": "uint256"},
+            {"name": "updateCount", "type": "uint32"},
+            {"name": "revealDeadline", "type": "uint256"},  # a field a later version adds
+        ],
+    }
+    raw = (1, H1, "bafkreibase", H2, "", "", 7, 0, 2, 99)
+
+    record = Round.from_fields(3, _named(abi, raw))
+
+    assert (record.round, record.state, record.base_model_hash) == (3, RoundState.OPEN, H1)
+    assert (record.opened_block, record.update_count) == (7, 2)
 
 
-def test_verify_data_leaf_accepts_members_and_rejects_others(
-    eth_tester_ledger: LedgerWorld,
-) -> None:
-    world = eth_tester_ledger
-    a, b = world.patient(0), world.patient(1)
-    left, right = sorted([_leaf(0, a), _leaf(1, b)])
-    root = Bytes32(keccak(left + right))
-    rounds = world.coordinator.rounds
-    assert rounds.verify_data_leaf(root, 0, a, [_leaf(1, b)])
-    assert rounds.verify_data_leaf(root, 1, b, [_leaf(0, a)])
-    assert not rounds.verify_data_leaf(root, 1, a, [_leaf(1, b)])
-    assert not rounds.verify_data_leaf(root, 0, world.patient(2), [_leaf(1, b)])
+def test_round_in_a_phase_this_client_does_not_know_is_a_named_error() -> None:
+    from chain.errors import ChainError
+    from chain.round_ledger import Round
+
+    fields = {
+        "baseModelHash": H1, "baseModelCid": "", "modelHash": H2, "modelCid": "",
+        "metricsCid": "", "openedBlock": 1, "finalizedBlock": 0, "updateCount": 0, "state": 7,
+    }  # fmt: skip
+    with pytest.raises(ChainError, match="phase this client does not know"):
+        Round.from_fields(0, fields)

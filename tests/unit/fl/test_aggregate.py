@@ -119,7 +119,8 @@ def test_fedavg_of_identical_updates_applies_that_update() -> None:
     base, delta = state(1.0, 1.0), state(0.5, -0.25)
     updates = [ClientUpdate(f"h{i}", delta, n) for i, n in enumerate((10, 200, 3))]
 
-    new = FedAvg().aggregate(base, updates)
+    aggregation = FedAvg().aggregate(base, updates)
+    new = aggregation.state
 
     assert new["w"].tolist() == [1.5, 0.75]
     assert new["b"].tolist() == [2.25]
@@ -129,8 +130,20 @@ def test_fedavg_weights_updates_by_sample_count() -> None:
     base = state(0.0)
     updates = [ClientUpdate("a", state(4.0), 30), ClientUpdate("b", state(-4.0), 10)]
 
-    assert FedAvg().aggregate(base, updates)["w"].tolist() == [2.0]
-    assert FedAvg(server_lr=0.5).aggregate(base, updates)["w"].tolist() == [1.0]
+    assert FedAvg().aggregate(base, updates).state["w"].tolist() == [2.0]
+    assert FedAvg(server_lr=0.5).aggregate(base, updates).state["w"].tolist() == [1.0]
+
+
+def test_fedavg_reports_every_update_kept_with_its_sample_share() -> None:
+    base = state(0.0)
+    updates = [ClientUpdate("a", state(4.0), 30), ClientUpdate("b", state(-4.0), 10)]
+
+    decisions = FedAvg().aggregate(base, updates).decisions
+
+    assert [(d.client_id, d.kept, d.weight, d.reason) for d in decisions] == [
+        ("a", True, 0.75, ""),
+        ("b", True, 0.25, ""),
+    ]
 
 
 @pytest.mark.parametrize("server_lr", [0.0, -1.0, math.inf])

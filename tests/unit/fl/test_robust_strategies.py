@@ -171,7 +171,7 @@ def test_inputs_are_never_modified(name: str) -> None:
     assert isinstance(strategy, RobustStrategy)
     base = base_state()
 
-    new = strategy.aggregate(base, updates, root_delta=updates[0].delta)
+    new = strategy.aggregate(base, updates, root_delta=updates[0].delta).state
 
     assert all(
         torch.equal(u.delta[k], b[k]) for u, b in zip(updates, before, strict=True) for k in b
@@ -268,3 +268,24 @@ def test_an_update_that_does_not_fit_the_base_is_refused_with_its_index() -> Non
     with pytest.raises(AggregationError) as caught:
         make_strategy("median").aggregate(base_state(), [*updates, bad])
     assert caught.value.index == 5
+
+
+@pytest.mark.parametrize("name", ROBUST)
+def test_the_strategy_report_is_exactly_the_judgement(name: str) -> None:
+    updates = random_updates(9, 5)
+    strategy = make_strategy(name)
+    assert isinstance(strategy, RobustStrategy)
+
+    judged = strategy.judge(base_state(), updates, root_delta=updates[0].delta)
+    report = strategy.aggregate(base_state(), updates, root_delta=updates[0].delta)
+
+    assert [(d.client_id, d.kept, d.weight) for d in report.decisions] == [
+        (d.client_id, d.kept, d.weight) for d in judged.decisions
+    ]
+    assert all(
+        r.reason.startswith(d.reason)
+        for r, d in zip(report.decisions, judged.decisions, strict=True)
+    )
+    assert all(
+        torch.equal(report.state[k], base_state()[k] + judged.delta[k]) for k in report.state
+    )

@@ -77,7 +77,7 @@ def test_aggregator_without_its_options_fails_with_one_line(tmp_path: Path) -> N
 
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        "error: --deployment, --study, --key, --seal-key, --rounds and --ipfs are required"
+        "error: --deployment, --study, --key, --seal-key and --rounds are required"
     ]
 
 

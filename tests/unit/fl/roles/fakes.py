@@ -8,14 +8,19 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-import numpy as np
-import numpy.typing as npt
-
+from consent.contributions import ContributionRecord
 from consent.errors import RoundChangedError, StaleConsentError
 from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, EventPosition
 from consent.ids import Address, Bytes32, StudyId
-from consent.index import ConsentIndex
-from fl.ports import RoundRecord, RoundState, StudyRecord, UpdateRecord
+from consent.index import ConsentIndex, ConsentMask
+from fl.ports import (
+    RoundRecord,
+    RoundResult,
+    RoundState,
+    StudyRecord,
+    UpdateRecord,
+    UpdateSubmission,
+)
 
 GENESIS_TIME = 1_700_000_000
 
@@ -36,6 +41,8 @@ class FakeChain:
     rounds: list[RoundRecord] = field(default_factory=list)
     before_submit: list[Callable[[], object]] = field(default_factory=list)
     before_finalize: list[Callable[[], object]] = field(default_factory=list)
+    contributions: dict[int, ContributionRecord] = field(default_factory=dict)
+    """Round -> the Contributions contract's record of it."""
 
     def mine(self) -> int:
         self.block += 1
@@ -99,8 +106,7 @@ class FakeLedger:
 
     def round(self, study: StudyId, round_: int) -> RoundRecord:
         if round_ >= len(self.chain.rounds):  # never opened: the contract's zero record
-            empty = Bytes32(bytes(32))
-            return RoundRecord(round_, RoundState.NONE, empty, "", empty, "", "", 0, 0, ())
+            return RoundRecord.never_opened(round_)
         return self.chain.rounds[round_]
 
     def open_round(
@@ -112,24 +118,18 @@ class FakeLedger:
         if rounds and rounds[-1].state != RoundState.FINALIZED:
             raise FakeRefusalError("previous round not finalized")
         block = self.chain.mine()
-        empty = Bytes32(bytes(32))
         rounds.append(
-            RoundRecord(round_, RoundState.OPEN, base_model_hash, base_model_cid, empty, "", "",
-                        block, 0, ())
-        )  # fmt: skip
+            RoundRecord(
+                round=round_,
+                state=RoundState.OPEN,
+                base_model_hash=base_model_hash,
+                base_model_cid=base_model_cid,
+                opened_block=block,
+            )
+        )
         return block
 
-    def submit_update(
-        self,
-        study: StudyId,
-        round_: int,
-        *,
-        update_hash: Bytes32,
-        update_cid: str,
-        num_samples: int,
-        data_root: Bytes32,
-        consent_block: int,
-    ) -> int:
+    def submit_update(self, study: StudyId, round_: int, submission: UpdateSubmission) -> int:
         for hook in list(self.chain.before_submit):
             hook()
         record = self.chain.rounds[round_]
@@ -138,25 +138,23 @@ class FakeLedger:
         if any(u.hospital == self._sender for u in record.updates):
             raise FakeRefusalError("already submitted")
         last = self.chain.last_revocation.get(self._sender, 0)
-        if consent_block < last:
-            raise StaleConsentError(consent_block, last)
+        if submission.consent_block < last:
+            raise StaleConsentError(submission.consent_block, last)
         block = self.chain.mine()
         update = UpdateRecord(
-            self._sender, update_hash, update_cid, num_samples, data_root, consent_block, block
+            self._sender,
+            submission.update_hash,
+            submission.update_cid,
+            submission.num_samples,
+            submission.num_patients,
+            submission.data_root,
+            submission.consent_block,
+            block,
         )
         self.chain.rounds[round_] = replace(record, updates=(*record.updates, update))
         return block
 
-    def finalize_round(
-        self,
-        study: StudyId,
-        round_: int,
-        model_hash: Bytes32,
-        model_cid: str,
-        metrics_cid: str,
-        *,
-        considered_updates: int,
-    ) -> int:
+    def finalize_round(self, study: StudyId, round_: int, result: RoundResult) -> int:
         for hook in list(self.chain.before_finalize):
             hook()
         record = self.chain.rounds[round_]
@@ -164,18 +162,32 @@ class FakeLedger:
             raise FakeRefusalError("not the aggregator or round not open")
         if len(record.updates) < self.chain.study.min_updates:
             raise FakeRefusalError("not enough updates")
-        if considered_updates != len(record.updates):
-            raise RoundChangedError(round_, considered_updates, len(record.updates))
+        if result.considered_updates != len(record.updates):
+            raise RoundChangedError(round_, result.considered_updates, len(record.updates))
         block = self.chain.mine()
         self.chain.rounds[round_] = replace(
             record,
             state=RoundState.FINALIZED,
-            model_hash=model_hash,
-            model_cid=model_cid,
-            metrics_cid=metrics_cid,
+            model_hash=result.model_hash,
+            model_cid=result.model_cid,
+            metrics_cid=result.metrics_cid,
             finalized_block=block,
         )
         return block
+
+    def contributions_recorded(self, study: StudyId, round_: int) -> bool:
+        return round_ in self.chain.contributions
+
+    def record_contributions(self, study: StudyId, round_: int, record: ContributionRecord) -> int:
+        finalized = round_ < len(self.chain.rounds) and (
+            self.chain.rounds[round_].state == RoundState.FINALIZED
+        )
+        if self._sender != self.chain.study.aggregator or not finalized:
+            raise FakeRefusalError("not the aggregator or round not finalized")
+        if round_ in self.chain.contributions:
+            raise FakeRefusalError("contributions already recorded")
+        self.chain.contributions[round_] = record
+        return self.chain.mine()
 
 
 class FakeStore:
@@ -194,7 +206,8 @@ class FakeStore:
 
 
 class FakeConsent:
-    """A consent index fed from the fake chain's events (the `ConsentSource` of a trainer)."""
+    """A consent view (`fl.ports.ConsentViewPort`) fed from the fake chain's events, over a real
+    in-memory `ConsentIndex`."""
 
     def __init__(self, chain: FakeChain) -> None:
         self.chain = chain
@@ -208,7 +221,16 @@ class FakeConsent:
         self.index.apply(fresh, synced_through=block)
         return block
 
-    def consented_mask(
-        self, study: StudyId, patients: Sequence[Address], block: int
-    ) -> npt.NDArray[np.bool_]:
-        return self.index.consented_at(study, patients, block, self.chain.timestamp(block))
+    def mask(
+        self, study: StudyId, patients: Sequence[Address], block: int, block_timestamp: int
+    ) -> ConsentMask:
+        return self.index.mask(study, self.index.resolve(patients), block, block_timestamp)
+
+    def patients(self, study: StudyId, hospital: str) -> tuple[Address, ...]:
+        return self.index.patients(study, hospital)
+
+    def history(self, study: StudyId, patient: str) -> list[ConsentEvent]:
+        return self.index.history(study, patient)
+
+    def revoked_since(self, study: StudyId, hospital: str, block: int) -> tuple[Address, ...]:
+        return self.index.revoked_since(study, hospital, block)

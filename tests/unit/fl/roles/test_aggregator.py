@@ -9,7 +9,9 @@ from dataclasses import replace
 import pytest
 import torch
 
+from consent.formats.round_metrics import RoundMetrics
 from consent.ids import Bytes32, parse_address
+from consent.records import UpdateSubmission
 from consent.sealing import generate_keypair, seal
 from fl.aggregate import apply_delta, weighted_mean
 from fl.ports import RoundState
@@ -47,7 +49,7 @@ def test_round_with_every_member_is_finalized_with_the_sample_weighted_mean(worl
     assert outcome.missing == ()
     assert {h for h, _ in outcome.accepted} == set(HOSPITALS)
     expected = apply_delta(
-        world.plan.initial_state(), weighted_mean(deltas, [u.num_samples for u in updates])
+        world.plan.initial_state(), weighted_mean(deltas, [u.num_patients for u in updates])
     )
     model = bytes_to_state_dict(world.store.get(world.chain.rounds[0].model_cid))
     assert all(torch.allclose(model[k], expected[k]) for k in expected)
@@ -56,6 +58,9 @@ def test_round_with_every_member_is_finalized_with_the_sample_weighted_mean(worl
     metrics = json.loads(world.store.get(world.chain.rounds[0].metrics_cid))
     assert metrics["round"] == 0
     assert len(metrics["accepted"]) == 2
+    # the FedAvg weight is the on-chain patient count, never the unbounded row count
+    chain_counts = {u.hospital: u.num_patients for u in updates}
+    assert {e["hospital"]: e["num_patients"] for e in metrics["accepted"]} == chain_counts
 
 
 def _unseal(world: World, cid: str) -> bytes:
@@ -90,8 +95,11 @@ def test_tampered_and_wrongly_sealed_updates_are_rejected_with_reasons(world: Wo
     wrong_key = seal(state_dict_to_bytes(base), generate_keypair().public_key)
     cid = world.store.put(wrong_key)
     FakeLedger(world.chain, HOSPITALS[1]).submit_update(
-        world.study, 0, update_hash=Bytes32(hashlib.sha256(wrong_key).digest()), update_cid=cid,
-        num_samples=5, data_root=Bytes32(b"\x01" * 32), consent_block=world.chain.block,
+        world.study, 0, UpdateSubmission(
+            update_hash=Bytes32(hashlib.sha256(wrong_key).digest()), update_cid=cid,
+            num_samples=5, num_patients=5, data_root=Bytes32(b"\x01" * 32),
+            consent_block=world.chain.block,
+        ),
     )  # fmt: skip
 
     outcome = aggregator.poll()
@@ -254,7 +262,7 @@ def test_an_update_landing_between_the_read_and_the_finalize_is_aggregated_on_re
     assert {e["hospital"] for e in metrics["accepted"]} == set(HOSPITALS)
     deltas = [bytes_to_state_dict(_unseal(world, u.update_cid)) for u in record.updates]
     expected = apply_delta(
-        world.plan.initial_state(), weighted_mean(deltas, [u.num_samples for u in record.updates])
+        world.plan.initial_state(), weighted_mean(deltas, [u.num_patients for u in record.updates])
     )
     model = bytes_to_state_dict(world.store.get(record.model_cid))
     assert all(torch.allclose(model[k], expected[k]) for k in expected)
@@ -289,3 +297,34 @@ def test_finalize_fails_clearly_and_leaves_the_round_open_when_updates_keep_land
     assert world.chain.rounds[0].state == RoundState.OPEN
     assert len(landed) == info.value.attempts
     assert len(world.chain.rounds[0].updates) == 1 + len(landed)
+
+
+def test_update_replayed_from_another_hospital_is_rejected_by_its_envelope(world: World) -> None:
+    world.enrol_all()
+    aggregator = world.aggregator()
+    aggregator.start()
+    world.trainer(0).step()
+    honest = world.chain.rounds[0].updates[0]  # hospital 0's sealed update, copied by hospital 1
+    FakeLedger(world.chain, HOSPITALS[1]).submit_update(
+        world.study, 0, UpdateSubmission(
+            update_hash=honest.update_hash, update_cid=honest.update_cid, num_samples=50,
+            num_patients=50, data_root=Bytes32(b"\x01" * 32), consent_block=world.chain.block,
+        ),
+    )  # fmt: skip
+
+    outcome = aggregator.poll()
+
+    assert outcome is not None
+    assert [h for h, _ in outcome.accepted] == [HOSPITALS[0]]
+    (rejected,) = outcome.rejected
+    assert rejected.hospital == HOSPITALS[1]
+    assert "not its submitter" in rejected.reason
+    assert [(d.client_id, d.kept) for d in outcome.decisions] == [
+        (HOSPITALS[0], True),
+        (HOSPITALS[1], False),
+    ]
+    metrics = RoundMetrics.from_json_bytes(world.store.get(outcome.metrics_cid))
+    assert [(d.hospital, d.kept, d.weight) for d in metrics.decisions] == [
+        (HOSPITALS[0], True, 1.0),
+        (HOSPITALS[1], False, 0.0),
+    ]

@@ -3,6 +3,7 @@ them, and the lies it catches (over the in-memory fakes)."""
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import replace
 
@@ -75,13 +76,15 @@ def test_the_metrics_list_a_decision_and_a_value_per_update(world: World) -> Non
     plan = robust_plan(world)
     run_round(world, plan)
 
-    metrics = json.loads(world.store.get(world.chain.rounds[0].metrics_cid))
+    record = world.chain.rounds[0]
+    metrics = json.loads(world.store.get(record.metrics_cid))
 
-    assert [d["hospital"] for d in metrics["decisions"]] == [
+    assert [d["hospital"] for d in metrics["decisions"]] == [u.hospital for u in record.updates]
+    assert [d["hospital"] for d in metrics["decisions"] if d["kept"]] == [
         a["hospital"] for a in metrics["accepted"]
     ]
     assert sum(d["weight"] for d in metrics["decisions"]) == pytest.approx(1.0)
-    values = metrics["contributions"]
+    values = metrics["extensions"]["contributions"]
     assert values["method"] == "exact"
     assert sum(v["value"] for v in values["values"]) == pytest.approx(values["gain"], abs=1e-8)
 
@@ -95,7 +98,10 @@ def test_a_label_flipping_hospital_is_rejected_and_valued_at_most_zero(world: Wo
     decisions = {d["hospital"]: d for d in metrics["decisions"]}
     assert decisions[HOSPITALS[0]]["kept"] is False
     assert decisions[HOSPITALS[1]]["kept"] is True
-    values = {v["hospital"]: v["value"] for v in metrics["contributions"]["values"]}
+    # the strategy's rejection is listed as such, with its reason, and not aggregated
+    assert [r["hospital"] for r in metrics["rejected"]] == [HOSPITALS[0]]
+    assert HOSPITALS[0] not in [a["hospital"] for a in metrics["accepted"]]
+    values = {v["hospital"]: v["value"] for v in metrics["extensions"]["contributions"]["values"]}
     assert values[HOSPITALS[0]] <= 0 < values[HOSPITALS[1]]
 
 
@@ -123,11 +129,11 @@ def _keep_the_rejected(body: dict) -> None:  # type: ignore[type-arg]
 
 
 def _inflate_a_value(body: dict) -> None:  # type: ignore[type-arg]
-    body["contributions"]["values"][0]["value"] += 0.01
+    body["extensions"]["contributions"]["values"][0]["value"] += 0.01
 
 
 def _drop_the_values(body: dict) -> None:  # type: ignore[type-arg]
-    body["contributions"] = None
+    del body["extensions"]["contributions"]
 
 
 @pytest.mark.parametrize(
@@ -164,15 +170,35 @@ def test_a_model_that_is_not_the_strategys_result_is_detected(world: World) -> N
     assert "not the strategy's result" in finding.detail
 
 
-def test_robust_strategies_and_values_are_refused_unless_the_mode_is_sealed(world: World) -> None:
-    body = json.loads(robust_plan(world).to_json_bytes())
-    body["mode"] = "secagg"
-
-    with pytest.raises(MetadataError, match="need the sealed mode"):
-        StudyPlan.from_json_bytes(json.dumps(body).encode())
+@pytest.mark.parametrize("codec", ["secagg", "plaintext"])
+def test_robust_strategies_and_values_are_refused_unless_the_codec_is_sealed(
+    world: World, codec: str
+) -> None:
+    for plan in (robust_plan(world), replace(world.plan, strategy="median")):
+        body = json.loads(plan.to_json_bytes())
+        body["codec"] = codec
+        with pytest.raises(MetadataError, match="need the 'sealed' mode"):
+            StudyPlan.from_json_bytes(json.dumps(body).encode())
+    with pytest.raises(MetadataError, match="need the 'sealed' mode"):
+        replace(world.plan, valuation="loo", codec=codec)
+    # FedAvg without values is not refused for this reason (its codec is judged on its own)
     plain = json.loads(world.plan.to_json_bytes())
-    plain["mode"] = "secagg"
-    assert StudyPlan.from_json_bytes(json.dumps(plain).encode()).strategy == "fedavg"
+    plain["codec"] = codec
+    with pytest.raises(MetadataError) as caught:
+        StudyPlan.from_json_bytes(json.dumps(plain).encode())
+    assert "sealed' mode" not in str(caught.value)
+
+
+def test_the_auditor_refuses_to_recheck_a_round_of_another_codec(world: World) -> None:
+    plan = robust_plan(world)
+    run_round(world, plan)
+    other = copy.copy(plan)  # as a plan of a codec this code cannot build would read
+    object.__setattr__(other, "codec", "secagg")
+
+    finding = recheck(world, other)
+
+    assert not finding.passed
+    assert "cannot be recomputed" in finding.detail
 
 
 def test_the_plan_round_trips_its_valuation(world: World) -> None:

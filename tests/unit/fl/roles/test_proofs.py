@@ -5,7 +5,7 @@ from __future__ import annotations
 from consent.events import ConsentGranted, ConsentRevoked, EventPosition
 from consent.ids import Bytes32, parse_address, study_id
 from consent.index import ConsentIndex
-from consent.merkle import DataTree, verify_non_membership
+from consent.smt import DataTree, verify_non_membership
 from fl.roles.proofs import exclusion_proofs_for
 from fl.roles.records import RoundUsage
 

@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 from torch import Tensor
 
-from consent.merkle import DataTree, verify_non_membership
 from consent.sealing import open_sealed
+from consent.smt import DataTree, verify_non_membership
 from fl.data import HospitalDataset
 from fl.models import ModelSpec
 from fl.roles import BaseModelMismatchError, ConsentRetryExhaustedError, DropReason
@@ -72,10 +72,11 @@ def test_trainer_submits_only_consented_rows_and_reports_each_drop_reason(world:
     }
     assert usage.data_root == DataTree.build(kept).root
     update = world.chain.rounds[0].updates[0]
-    assert (update.hospital, update.data_root, update.num_samples) == (
+    assert (update.hospital, update.data_root, update.num_samples, update.num_patients) == (
         HOSPITALS[0],
         usage.data_root,
         usage.num_samples,
+        len(kept),
     )
     assert update.consent_block == usage.consent_block
 

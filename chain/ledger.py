@@ -1,15 +1,20 @@
-"""Adapters from the chain facades to the ports the FL roles use (`fl.ports`).
+"""`ChainLedger`: one role's view of a deployment, satisfying `fl.ports.LedgerPort` (and
+`ContributionsPort`) structurally.
 
-They live in `api/`, the composition root: `chain/` may not import `fl/` (the layers are
-independent), and the port records are `fl` types.
+It returns and takes the domain's records (`consent.records`) directly, so the roles in `fl/` run
+against it with no adapter layer in between (`chain/` never imports `fl/`; the port is a
+`typing.Protocol` that this class matches).
 """
 
 from __future__ import annotations
 
+from chain.contributions import Contributions
 from chain.deploy import Ledger
+from chain.errors import DeploymentError
 from chain.study_registry import Study
+from consent.contributions import ContributionRecord
 from consent.ids import Address, Bytes32, StudyId
-from fl.ports import RoundRecord, RoundState, StudyRecord, UpdateRecord
+from consent.records import RoundRecord, RoundResult, StudyRecord, UpdateSubmission
 
 __all__ = ["ChainLedger"]
 
@@ -28,6 +33,11 @@ class ChainLedger:
         self._ledger = ledger
         self._sender = ledger.rounds.sender.address
         self._studies: dict[StudyId, Study] = {}
+
+    @property
+    def deployment(self) -> Ledger:
+        """The contract facades this view sends through."""
+        return self._ledger
 
     @property
     def sender(self) -> Address:
@@ -56,22 +66,7 @@ class ChainLedger:
         return self._ledger.rounds.round_count(study)
 
     def round(self, study: StudyId, round_: int) -> RoundRecord:
-        raw = self._ledger.rounds.get_round(study, round_)
-        updates: tuple[UpdateRecord, ...] = ()
-        if raw.state != RoundState.NONE and raw.update_count > 0:
-            updates = self._ledger.rounds.get_updates(study, round_)
-        return RoundRecord(
-            round=round_,
-            state=raw.state,
-            base_model_hash=raw.base_model_hash,
-            base_model_cid=raw.base_model_cid,
-            model_hash=raw.model_hash,
-            model_cid=raw.model_cid,
-            metrics_cid=raw.metrics_cid,
-            opened_block=raw.opened_block,
-            finalized_block=raw.finalized_block,
-            updates=updates,
-        )
+        return self._ledger.rounds.get_round_record(study, round_)
 
     def open_round(
         self, study: StudyId, round_: int, base_model_hash: Bytes32, base_model_cid: str
@@ -79,44 +74,22 @@ class ChainLedger:
         event = self._ledger.rounds.open_round(study, round_, base_model_hash, base_model_cid)
         return event.position.block_number
 
-    def submit_update(
-        self,
-        study: StudyId,
-        round_: int,
-        *,
-        update_hash: Bytes32,
-        update_cid: str,
-        num_samples: int,
-        data_root: Bytes32,
-        consent_block: int,
-    ) -> int:
-        event = self._ledger.rounds.submit_update(
-            study,
-            round_,
-            update_hash=update_hash,
-            update_cid=update_cid,
-            num_samples=num_samples,
-            data_root=data_root,
-            consent_block=consent_block,
-        )
+    def submit_update(self, study: StudyId, round_: int, submission: UpdateSubmission) -> int:
+        return self._ledger.rounds.submit_update(study, round_, submission).position.block_number
+
+    def finalize_round(self, study: StudyId, round_: int, result: RoundResult) -> int:
+        return self._ledger.rounds.finalize_round(study, round_, result).position.block_number
+
+    # --- fl.ports.ContributionsPort (issue 15) --------------------------------------------------
+
+    def contributions_recorded(self, study: StudyId, round_: int) -> bool:
+        return self._contributions().get_round(study, round_).recorded
+
+    def record_contributions(self, study: StudyId, round_: int, record: ContributionRecord) -> int:
+        event = self._contributions().record_round(study, round_, record)
         return event.position.block_number
 
-    def finalize_round(
-        self,
-        study: StudyId,
-        round_: int,
-        model_hash: Bytes32,
-        model_cid: str,
-        metrics_cid: str,
-        *,
-        considered_updates: int,
-    ) -> int:
-        event = self._ledger.rounds.finalize_round(
-            study,
-            round_,
-            model_hash,
-            model_cid,
-            metrics_cid,
-            considered_updates=considered_updates,
-        )
-        return event.position.block_number
+    def _contributions(self) -> Contributions:
+        if self._ledger.contributions is None:
+            raise DeploymentError("this deployment has no Contributions contract")
+        return self._ledger.contributions

@@ -1,0 +1,40 @@
+"""`base-model`: each round's base model is the previous round's model (hash and CID)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from chain.audit.check import hexed
+from chain.audit.report import AuditCheck
+from chain.audit.view import AuditView
+
+__all__ = ["BaseModel"]
+
+
+class BaseModel:
+    """One check per round; round 0 starts from the initial model it names."""
+
+    name: Final = "base-model"
+
+    def run(self, view: AuditView) -> list[AuditCheck]:
+        """See the module docstring."""
+        rounds = view.rounds
+        checks: list[AuditCheck] = []
+        for index, round_ in enumerate(rounds):
+            if index == 0:
+                detail = f"round 0 starts from the initial model {hexed(round_.base_model_hash)}"
+                checks.append(AuditCheck(self.name, True, "base model", detail, round=0))
+                continue
+            previous = rounds[index - 1]
+            same = (
+                round_.base_model_hash == previous.model_hash
+                and round_.base_model_cid == previous.model_cid
+            )
+            detail = (
+                f"base model is round {index - 1}'s model"
+                if same
+                else f"base model {hexed(round_.base_model_hash)} ({round_.base_model_cid}) is "
+                f"not round {index - 1}'s model {hexed(previous.model_hash)} ({previous.model_cid})"
+            )
+            checks.append(AuditCheck(self.name, same, "base model", detail, round=index))
+        return checks

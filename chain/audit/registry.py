@@ -1,0 +1,30 @@
+"""The audit's checks, in report order: a new mode adds its check module and one line here."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from chain.audit.aggregation import Aggregation
+from chain.audit.artifact import Artifacts
+from chain.audit.base_model import BaseModel
+from chain.audit.check import Check
+from chain.audit.contributions import Judgement
+from chain.audit.exclusion import Exclusion
+from chain.audit.freshness import Freshness
+from chain.audit.membership import Membership
+from chain.audit.round_sequence import RoundSequence
+
+__all__ = ["CHECKS", "DEFAULT_CHECKS"]
+
+DEFAULT_CHECKS: Final[tuple[Check, ...]] = (
+    RoundSequence(),
+    BaseModel(),
+    Artifacts(),
+    Membership(),
+    Freshness(),
+    Aggregation(),
+    Exclusion(),
+    Judgement(),
+)
+CHECKS: Final = tuple(check.name for check in DEFAULT_CHECKS)
+"""The names of the checks every audit runs."""

@@ -1,0 +1,200 @@
+"""The audit's read-only ledger view: one study's history at one block, as the checks see it.
+
+Checks depend on `AuditView` (a Protocol of reads only), never on the facades: they cannot send a
+transaction or write to the store, and a unit test can hand them a history no honest contract
+would accept (a forked or lying node) to show what each check catches. `LedgerView.read` takes
+the snapshot from a deployment: every round and its updates, the study's consent, membership and
+submission events up to the block (with the timestamps of the blocks updates landed in), with
+read-only access to the artifacts and published proofs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from chain.contributions import ContributionsSnapshot
+from chain.deploy import Ledger
+from chain.errors import UnknownStudyError
+from chain.events import HospitalAdded, HospitalRemoved, LedgerEvent, UpdateSubmitted
+from chain.exclusions import ExclusionFileError, ExclusionProofs, ProofEntry
+from chain.store import ArtifactReader
+from consent.events import ConsentGranted, ConsentRevoked, EventPosition
+from consent.ids import Address, Bytes32, StudyId
+from consent.records import RoundRecord
+from consent.rounds import RoundState, UpdateRecord
+
+__all__ = ["AuditView", "ConsentEvent", "LedgerView", "MembershipEvent"]
+
+ConsentEvent = ConsentGranted | ConsentRevoked
+MembershipEvent = HospitalAdded | HospitalRemoved
+
+_EVENT_CHUNK: Final = 2_000
+"""Blocks per log query (eth-tester's look-up cost grows with the range)."""
+
+
+class AuditView(Protocol):
+    """One study's history up to `block`, read-only."""
+
+    @property
+    def study(self) -> StudyId:
+        """The audited study."""
+        ...
+
+    @property
+    def block(self) -> int:
+        """The block the history was read at."""
+        ...
+
+    @property
+    def rounds(self) -> Sequence[RoundRecord]:
+        """Rounds 0..n-1 as recorded on chain, each with its updates (`consent.records`)."""
+        ...
+
+    def updates(self, round_: int) -> Sequence[UpdateRecord]:
+        """The updates recorded in `round_`, in submission order."""
+        ...
+
+    @property
+    def consent_events(self) -> Sequence[ConsentEvent]:
+        """The study's grants and revocations, in chain order."""
+        ...
+
+    @property
+    def membership_events(self) -> Sequence[MembershipEvent]:
+        """The study's admissions and removals of hospitals, in chain order."""
+        ...
+
+    def submission(self, round_: int, hospital: Address) -> EventPosition | None:
+        """Where the `UpdateSubmitted` event of `hospital` in `round_` is, if there is one."""
+        ...
+
+    def submitted_at(self, round_: int, hospital: Address) -> int | None:
+        """The timestamp of the block `hospital`'s update of `round_` landed in, if known."""
+        ...
+
+    @property
+    def artifacts(self) -> ArtifactReader:
+        """The artifact store, for reads."""
+        ...
+
+    def proof(self, hospital: Address, data_root: Bytes32, patient: Address) -> ProofEntry | None:
+        """The published proof that `patient` is absent from `data_root`, if any."""
+        ...
+
+    @property
+    def proof_errors(self) -> Sequence[ExclusionFileError]:
+        """Proof files that claim the format but could not be read."""
+        ...
+
+    @property
+    def contributions(self) -> ContributionsSnapshot | None:
+        """The Contributions contract's records of the finalized rounds (issue 15); None for a
+        deployment without that contract."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerView:
+    """A snapshot satisfying `AuditView` (built by `read`, or by hand in tests)."""
+
+    study: StudyId
+    block: int
+    rounds: tuple[RoundRecord, ...]
+    consent_events: tuple[ConsentEvent, ...]
+    membership_events: tuple[MembershipEvent, ...]
+    submissions: Mapping[tuple[int, str], EventPosition]
+    artifacts: ArtifactReader
+    published: ExclusionProofs
+    block_times: Mapping[int, int] = field(default_factory=dict)
+    """Block number -> timestamp, for the blocks updates landed in (the expiry rule's input)."""
+    contributions: ContributionsSnapshot | None = None
+
+    def updates(self, round_: int) -> Sequence[UpdateRecord]:
+        """The updates recorded in `round_`."""
+        return self.rounds[round_].updates
+
+    def submission(self, round_: int, hospital: Address) -> EventPosition | None:
+        """Where `hospital`'s `UpdateSubmitted` event of `round_` is."""
+        return self.submissions.get((round_, hospital.lower()))
+
+    def submitted_at(self, round_: int, hospital: Address) -> int | None:
+        """The timestamp of the block of `hospital`'s update of `round_` (None if unknown)."""
+        position = self.submission(round_, hospital)
+        return None if position is None else self.block_times.get(position.block_number)
+
+    def proof(self, hospital: Address, data_root: Bytes32, patient: Address) -> ProofEntry | None:
+        """The published non-membership proof, if any."""
+        return self.published.lookup(self.study, hospital, data_root, patient)
+
+    @property
+    def proof_errors(self) -> Sequence[ExclusionFileError]:
+        """Unreadable proof files."""
+        return tuple(self.published.errors)
+
+    @classmethod
+    def read(
+        cls, ledger: Ledger, artifacts: ArtifactReader, proofs: ExclusionProofs, study: StudyId
+    ) -> LedgerView:
+        """Read `study`'s history from `ledger` at its latest block.
+
+        Raises `UnknownStudyError` for an unknown study, `ChainUnavailableError` when the node is
+        down.
+        """
+        if not ledger.studies.study_exists(study):
+            raise UnknownStudyError({"study_id": bytes(study)})
+        block = ledger.chain.block_number()
+        count = ledger.rounds.round_count(study)
+        rounds = tuple(ledger.rounds.get_round_record(study, r) for r in range(count))
+        start = ledger.manifest.deploy_block
+        consent = tuple(
+            e
+            for e in _chunked(ledger.consents.events, start, block)
+            if isinstance(e, ConsentGranted | ConsentRevoked) and e.study == study
+        )
+        membership = tuple(
+            e
+            for e in _chunked(ledger.studies.events, start, block)
+            if isinstance(e, HospitalAdded | HospitalRemoved) and e.study == study
+        )
+        submissions = {
+            (e.round, e.hospital.lower()): e.position
+            for e in _chunked(ledger.rounds.events, start, block)
+            if isinstance(e, UpdateSubmitted) and e.study == study
+        }
+        times = {
+            p.block_number: ledger.chain.block_timestamp(p.block_number)
+            for p in submissions.values()
+        }
+        contributions = None
+        if ledger.contributions is not None:
+            contributions = ledger.contributions.snapshot(
+                study,
+                {
+                    r.round: [u.hospital for u in r.updates]
+                    for r in rounds
+                    if r.state is RoundState.FINALIZED
+                },
+            )
+        return cls(
+            study,
+            block,
+            rounds,
+            consent,
+            membership,
+            submissions,
+            artifacts,
+            proofs,
+            times,
+            contributions,
+        )
+
+
+def _chunked(
+    fetch: Callable[[int, int], list[LedgerEvent]], start: int, last: int
+) -> Iterable[Any]:
+    while start <= last:
+        end = min(start + _EVENT_CHUNK - 1, last)
+        yield from fetch(start, end)
+        start = end + 1

@@ -1,0 +1,45 @@
+"""Secrets and mapping files on disk: written through a temp file and a rename, at mode 0600.
+
+Every key, keystore, keyring, relayer key, seal key and record-id map goes through
+`write_private_file`, so the result is 0600 whatever existed before (a rename replaces the old
+inode and its mode with the temp file's, which `mkstemp` creates 0600: issue 11, H9), and a
+reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from consent.errors import KeyFileExistsError
+
+__all__ = ["write_private_file"]
+
+
+def write_private_file(path: Path, data: bytes, *, overwrite: bool = True) -> None:
+    """Write `data` to `path` atomically, mode 0600; without `overwrite` an existing file stays."""
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise KeyFileExistsError(path)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:  # mkstemp creates the file 0600
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            tmp.replace(path)
+        else:
+            try:
+                os.link(tmp, path)  # atomic create-if-absent: fails if someone else won the race
+            except FileExistsError as exc:
+                raise KeyFileExistsError(path) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
