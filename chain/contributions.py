@@ -15,9 +15,10 @@ from consent.ids import Address, Bytes32, StudyId
 
 __all__ = ["Contributions", "ContributionsSnapshot", "RecordedRound"]
 
-_GAS_BASE: Final = 120_000
+_GAS_BASE: Final = 300_000
 _GAS_PER_VALUE: Final = 75_000
-"""Two fresh storage slots (round value, cumulative value) and a round-ledger look-up each."""
+"""Two fresh storage slots (round value, cumulative value) and a round-ledger look-up each;
+the base covers reading the study and the round (their CID strings) from the other contracts."""
 
 
 @dataclass(frozen=True, slots=True)

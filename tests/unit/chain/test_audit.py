@@ -232,9 +232,11 @@ def test_metrics_artifact_in_another_format_fails_the_aggregation_check(
 
     report = _verify(world, store, proofs_dir)
 
-    (failure,) = report.failures
+    failure, unrecorded = report.failures  # this aggregator recorded no contributions either
     assert (failure.check, failure.round) == ("aggregation", 0)
     assert "is not consentfl.round-metrics" in failure.detail
+    assert (unrecorded.check, unrecorded.round) == ("contributions", 0)
+    assert "never recorded" in unrecorded.detail
 
 
 def test_unknown_study_raises_unknown_study_error(
@@ -253,3 +255,28 @@ def test_study_without_rounds_passes_with_no_checks(
 
     assert report.passed
     assert (report.rounds, report.checks) == (0, ())
+
+
+@pytest.mark.parametrize(
+    ("how", "caught"),
+    [
+        ("inflated", "on chain, 1250000000000000000 in the metrics"),
+        ("digest", "not the ones recorded on chain"),
+        ("missing", "never recorded on chain"),
+    ],
+)
+def test_contributions_on_chain_that_are_not_the_metrics_fail_the_contributions_check(
+    eth_tester_ledger: LedgerWorld, store: LocalStore, proofs_dir: Path, how: str, caught: str
+) -> None:
+    build_history(eth_tester_ledger, store, proofs_dir, contributions=how)
+
+    report = _verify(eth_tester_ledger, store, proofs_dir)
+
+    failures = report.failures
+    assert failures
+    assert all(f.check == "contributions" for f in failures), failures
+    round_failure = next(f for f in failures if f.round == 1)
+    assert caught in round_failure.detail
+    if how == "inflated":  # the reward view lies too: the cumulative value is not the rounds' sum
+        hospital = sender_of(eth_tester_ledger.hospitals[0])
+        assert any(f.hospital == hospital and "sum to" in f.detail for f in failures)

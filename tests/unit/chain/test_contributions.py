@@ -97,7 +97,7 @@ def test_recorded_values_sum_per_hospital_over_rounds(eth_tester_ledger: LedgerW
 
 def test_a_round_is_recorded_once(eth_tester_ledger: LedgerWorld) -> None:
     world = eth_tester_ledger
-    a, b = finished_round(world, 0)
+    a, _ = finished_round(world, 0)
     facade(world.aggregator).record_round(world.study, 0, record_of({a: 1.0}))
 
     with pytest.raises(ContributionsAlreadyRecordedError):
