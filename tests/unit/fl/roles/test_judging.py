@@ -10,6 +10,8 @@ from dataclasses import replace
 import pytest
 import torch
 
+from consent.contributions import VALUE_SCALE
+from consent.formats.round_metrics import Decision, RoundMetrics
 from fl.attacks import Attack, AttackKind
 from fl.data import HospitalDataset
 from fl.roles import Aggregator
@@ -209,3 +211,78 @@ def test_the_plan_round_trips_its_valuation(world: World) -> None:
     assert (again.valuation, dict(again.valuation_options)) == ("gtg", {"permutations": 7})
     with pytest.raises(MetadataError, match="bad valuation"):
         replace(world.plan, valuation="gtg", valuation_options={"permutations": 0})
+
+
+def test_the_aggregator_records_each_rounds_judgement_on_chain(world: World) -> None:
+    plan = robust_plan(world)
+    world.enrol_all()
+    port = FakeLedger(world.chain, AGGREGATOR)
+    aggregator = Aggregator(
+        study=world.study,
+        ledger=port,
+        store=world.store,
+        seal_key=world.seal.private_key,
+        rounds=1,
+        plan=plan,
+        validation_set=validation_rows(),
+        contributions=port,
+    )
+    aggregator.start()
+    for h in range(len(HOSPITALS)):
+        Trainer(
+            study=world.study,
+            ledger=FakeLedger(world.chain, HOSPITALS[h]),
+            store=world.store,
+            consent=FakeConsent(world.chain),
+            dataset=dataset_for(h),
+            state_dir=world.tmp / f"h{h}",
+            plan=plan,
+        ).step()
+    assert aggregator.poll() is not None
+
+    metrics = RoundMetrics.from_json_bytes(world.store.get(world.chain.rounds[0].metrics_cid))
+    recorded = world.chain.contributions[0]
+    assert bytes(recorded.judgement_hash) == metrics.judgement_digest()
+    values = metrics.contribution_values()
+    assert {h.lower(): v for h, v in recorded.as_dict().items()} == {
+        h.lower(): round(v * VALUE_SCALE) for h, v in values.items()
+    }
+    assert len(recorded.hospitals) == len(HOSPITALS)
+    assert aggregator.record_contributions() == 0  # once per round
+
+
+def test_a_round_left_unrecorded_by_a_stopped_aggregator_is_recorded_on_restart(
+    world: World,
+) -> None:
+    plan = robust_plan(world)
+    run_round(world, plan)  # finalized by an aggregator without a contributions port
+    assert world.chain.contributions == {}
+    port = FakeLedger(world.chain, AGGREGATOR)
+
+    restarted = Aggregator(
+        study=world.study,
+        ledger=port,
+        store=world.store,
+        seal_key=world.seal.private_key,
+        rounds=1,
+        plan=plan,
+        contributions=port,
+    )
+
+    assert restarted.record_contributions() == 1
+    metrics = RoundMetrics.from_json_bytes(world.store.get(world.chain.rounds[0].metrics_cid))
+    assert bytes(world.chain.contributions[0].judgement_hash) == metrics.judgement_digest()
+
+
+def test_a_changed_decision_changes_the_judgement_digest(world: World) -> None:
+    plan = robust_plan(world)
+    run_round(world, plan, attacker=Attack(AttackKind.LABEL_FLIP))
+    metrics = RoundMetrics.from_json_bytes(world.store.get(world.chain.rounds[0].metrics_cid))
+    flipped = tuple(
+        Decision(d.hospital, True, d.weight or 0.5, d.reason) for d in metrics.decisions
+    )
+
+    assert replace(metrics, decisions=flipped).judgement_digest() != metrics.judgement_digest()
+    assert RoundMetrics.from_json_bytes(metrics.to_json_bytes()).judgement_digest() == (
+        metrics.judgement_digest()
+    )
