@@ -16,11 +16,14 @@ from api.commands._chain_common import (
     RpcOption,
     StudyOption,
     cli_errors,
+    fail,
     parse_study,
 )
+from api.recompute import checks_with_recompute
 from api.report import render_audit_html
-from api.wiring import open_artifacts, open_ledger
+from api.wiring import load_seal_key, open_artifacts, open_ledger
 from chain.audit import AuditReport, AuditVerifier
+from chain.audit.registry import DEFAULT_CHECKS
 from chain.exclusions import ExclusionProofs
 
 __all__ = ["audit_app"]
@@ -68,6 +71,18 @@ def verify(
     html: Annotated[
         Path | None, typer.Option("--html", help="Also write a readable HTML report here.")
     ] = None,
+    seal_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--seal-key",
+            help="The study's X25519 seal key: with --validation, recompute every round's "
+            "decisions and contribution values from the opened updates.",
+        ),
+    ] = None,
+    validation: Annotated[
+        Path | None,
+        typer.Option("--validation", help="The aggregator's validation CSV (with --seal-key)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Walk every round; print a pass/fail table (or JSON); exit 1 if any check fails."""
@@ -75,7 +90,15 @@ def verify(
         ledger = open_ledger(rpc, deployment, None)
         found = ExclusionProofs.load(proofs) if proofs is not None else ExclusionProofs()
         store = open_artifacts(ipfs, ledger.manifest)
-        report = AuditVerifier(ledger, store, found).verify(parse_study(study))
+        sid = parse_study(study)
+        checks = DEFAULT_CHECKS
+        if (seal_key is None) != (validation is None):
+            fail("--seal-key and --validation go together (the recomputation needs both)")
+        if seal_key is not None and validation is not None:
+            checks = checks_with_recompute(
+                ledger, store, sid, seal_key=load_seal_key(seal_key), validation=validation
+            )
+        report = AuditVerifier(ledger, store, found, checks=checks).verify(sid)
     if html is not None:
         html.write_text(render_audit_html(report))
     if as_json:
