@@ -3,7 +3,8 @@
 `sgd_delta` is the plan's learner today (what a hospital ships and how the server combines it).
 Beside it, as pure maths over what hospitals send: closed-form linear/ridge regression from
 summed sufficient statistics (`ridge`) and federated k-means (`kmeans`); they are not registered
-as plan learners yet. The multiclass learners (multinomial logistic regression and an MLP with a
+as plan learners yet, and are imported by name (`from fl.learners import kmeans`), not by
+loading the registry. The multiclass learners (multinomial logistic regression and an MLP with a
 softmax head) are `fl.models.ModelSpec`s with `task="multiclass"`, trained by `fl.train` and
 combined by FedAvg like the binary and regression SGD learners.
 """
@@ -15,10 +16,9 @@ from types import MappingProxyType
 
 from fl.errors import UnknownPluginError
 from fl.learner import Learner
-from fl.learners import kmeans, ridge
 from fl.learners.sgd_delta import SgdDelta
 
-__all__ = ["LEARNERS", "SgdDelta", "kmeans", "make_learner", "ridge"]
+__all__ = ["LEARNERS", "SgdDelta", "make_learner"]
 
 LEARNERS: Mapping[str, Callable[[], Learner]] = MappingProxyType({SgdDelta.name: SgdDelta})
 """Registry name -> learner class. Add new learners here."""
