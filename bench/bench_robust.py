@@ -222,9 +222,9 @@ def run(
         updates = [ClientUpdate(f"h{k}", deltas[k], len(task.hospitals[k])) for k in deltas]
         if isinstance(strategy, RobustStrategy):
             root = task.train(state, task.validation, seed + r) if strategy.needs_root else None
-            state = strategy.aggregate(state, updates, root_delta=root)
+            state = strategy.aggregate(state, updates, root_delta=root).state
         else:
-            state = strategy.aggregate(state, updates)
+            state = strategy.aggregate(state, updates).state
     return 100.0 * task.accuracy(state, task.test)
 
 
