@@ -242,7 +242,6 @@ class Aggregator:
         if not self.ready(record):
             return None
         outcome = self.finalize(record)
-        self.record_contributions()
         if not self.done():
             self.start()
         return outcome
@@ -334,6 +333,7 @@ class Aggregator:
                 len(outcome.rejected),
                 len(outcome.missing),
             )
+            self.record_contributions()  # the round's judgement on chain, right after
             return outcome
         raise RoundKeptChangingError(record.round, _MAX_ROUND_READS)
 
