@@ -64,7 +64,7 @@ class RoundRecheck:
             study=self._study,
             plan=self._plan,
             record=round_,
-            store=self._store,  # type: ignore[arg-type]  # only read
+            store=self._store,
             seal_key=self._key,
             validation=self._validation,
         )

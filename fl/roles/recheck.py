@@ -8,8 +8,9 @@ hash), every update of the round taken in exactly as the aggregator does (`fl.ro
 fetched by CID, checked against its on-chain hash, decoded with the plan's codec, envelope
 checked, screened), the plan (the study's metadata) and the validation rows the aggregator values
 updates on. It re-runs `fl.roles.judging.judge_round` and compares, within `TOLERANCE`, every
-decision and value, and the model's hash. It needs what the aggregator has: the study's seal key
-(updates are sealed to it; an auditor of a `sealed` study holds it) and the validation rows. A
+decision and value, and the model's hash. It needs a key that opens the updates (an auditor's
+key listed in the plan's `auditor_seal_keys`, as `consentfl audit verify --auditor-key` passes
+it, or the study's seal key) and the aggregator's validation rows. A
 lie in the metrics (a decision or value changed, an update dropped or invented) or a model that is
 not the strategy's result is a failed finding. Only the `sealed` codec shows individual updates:
 any other is refused (`plan.codec`).
@@ -27,8 +28,8 @@ from consent.formats.round_metrics import CONTRIBUTIONS, Decision, RoundMetrics
 from consent.formats.study_plan import DEFAULT_CODEC
 from consent.ids import StudyId
 from fl.data import Examples
-from fl.ports import ArtifactStorePort, RoundRecord
-from fl.roles.artifacts import fetch_verified, sha256
+from fl.ports import RoundRecord
+from fl.roles.artifacts import ArtifactSource, fetch_verified, sha256
 from fl.roles.collect import UpdateIntake
 from fl.roles.judging import RoundJudgement, judge_round, round_decisions
 from fl.roles.plan import StudyPlan
@@ -89,7 +90,7 @@ def recheck_round(
     study: StudyId,
     plan: StudyPlan,
     record: RoundRecord,
-    store: ArtifactStorePort,
+    store: ArtifactSource,
     seal_key: X25519PrivateKey,
     validation: Examples | None,
 ) -> RecheckFinding:

@@ -34,6 +34,7 @@ from consent.sealing import generate_keypair
 from consent.smt import DataTree
 from fl.data import HospitalDataset
 from fl.models import ModelSpec
+from fl.roles.contributions import contribution_record
 from fl.roles.judging import RoundJudgement, judge_round
 from fl.roles.plan import StudyPlan
 from fl.roles.recompute import AggregateRecomputer
@@ -124,6 +125,10 @@ def _forge_round_of_random_bytes(study: EmbeddedStudy, datasets: list[HospitalDa
             considered_updates=2,
         ),
     )
+    # the lying aggregator records its judgement too, as the Contributions contract expects
+    contributions = study.aggregator_ledger.contributions
+    assert contributions is not None
+    contributions.record_round(study.study, 0, contribution_record(metrics))
 
 
 def test_h4_random_updates_and_model_with_matching_hashes_fail_the_audit(tmp_path: Path) -> None:
