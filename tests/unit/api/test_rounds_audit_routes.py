@@ -17,7 +17,8 @@ from tests.unit.chain.audit_history import build_history
 def test_rounds_list_and_detail_carry_hashes_cids_data_roots_and_consent_blocks(
     api: ApiWorld,
 ) -> None:
-    history = build_history(api.world, api.store, api.proofs)
+    # round 1's metrics as written before decisions and values existed (round-metrics/1)
+    history = build_history(api.world, api.store, api.proofs, decisions="v1")
     ledger = api.world.coordinator.rounds
 
     listing = api.client.get(f"/v1/studies/{api.study_hex}/rounds").json()
