@@ -74,8 +74,8 @@ def _deploy_one(chain: Chain, sender: Sender, name: str, *args: str) -> tuple[Ad
 
 def deploy(chain: Chain, sender: Sender) -> Manifest:
     """Deploy StudyRegistry, ConsentRegistry, PrivacyBudget, RoundLedger, SecAggCoordinator and
-    Contributions; the sender becomes
-    the admin and a coordinator. Returns the manifest (write it only once this returned)."""
+    Contributions; the sender becomes the admin and a coordinator. Returns the manifest (write it
+    only once this returned)."""
     studies, first_block = _deploy_one(chain, sender, "StudyRegistry")
     consents, _ = _deploy_one(chain, sender, "ConsentRegistry", studies)
     budget, _ = _deploy_one(chain, sender, "PrivacyBudget", studies)
