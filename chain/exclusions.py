@@ -67,7 +67,13 @@ class PublishedProof:
     """Lowercase address."""
     entry: ProofEntry
     digest: bytes
-    """SHA-256 of the file's canonical JSON: equal digests are the same proof published twice."""
+    """SHA-256 of the canonical JSON of the file's `proof` object: files with equal digests (and
+    key) publish the same proof, e.g. for two rounds whose data roots are equal."""
+
+
+def _proof_digest(proof: object) -> bytes:
+    body = canonical_json(dict(proof)) if isinstance(proof, Mapping) else repr(proof).encode()
+    return hashlib.sha256(body).digest()
 
 
 class ExclusionProofs:
@@ -114,7 +120,7 @@ class ExclusionProofs:
                 data_root=key[2],
                 patient=key[3],
                 entry=entry,
-                digest=hashlib.sha256(canonical_json(dict(body))).digest(),
+                digest=_proof_digest(body.get("proof")),
             )
         )
 

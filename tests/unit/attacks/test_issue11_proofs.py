@@ -92,11 +92,13 @@ def test_h12_a_file_naming_another_round_than_its_root_fails(
     assert "is not the hospital's root in round 0" in failures[0][1]
 
 
-def test_the_same_proof_published_twice_is_not_a_failure(
+def test_the_same_proof_published_twice_with_other_metadata_is_not_a_failure(
     eth_tester_ledger: LedgerWorld, store: LocalStore, tmp_path: Path
 ) -> None:
     proofs_dir, history = _honest(eth_tester_ledger, store, tmp_path)
-    _copy(history, "copy.json")
+    body = json.loads(history.proof_file.read_text())
+    # as a trainer writes it for a later round whose root is unchanged: other metadata, same proof
+    _copy(history, "copy.json", consent_block=body["consent_block"] + 1)
 
     report = _audit(eth_tester_ledger, store, proofs_dir)
 
