@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 
 CHROMIUM := /usr/bin/chromium
 
-setup: $(VENV)/.installed node_modules/.installed $(CHROMIUM)
+setup: $(VENV)/.installed $(VENV)/.reference node_modules/.installed $(CHROMIUM)
 
 # the patient page's browser test drives Debian's chromium through Playwright (Playwright's own
 # browser download is not available offline); installed once, when missing
@@ -26,6 +26,13 @@ $(VENV)/.installed: pyproject.toml
 	# torch first and pinned: the machine holds this CPU wheel; an unpinned torch pulls GBs of CUDA
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev,dp]'
+	touch $@
+
+# ByzFL, the reference the robust strategies and attacks are tested against: --no-deps because it
+# requires torchvision, which has no wheel for torch 2.13 (the tests load only its aggregators and
+# attacks, see tests/unit/fl/byzfl_reference.py)
+$(VENV)/.reference: $(VENV)/.installed
+	$(PY) -m pip install --quiet --no-deps byzfl==0.0.11
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -34,6 +34,7 @@ from chain.exclusions import ExclusionProofs
 from chain.manifest import save_manifest
 from chain.store import open_store
 from consent.eip712 import sign_revocation
+from consent.formats.study_plan import DEFAULT_LEARNER
 from consent.ids import Address
 from consent.keys import PatientKey
 from fl.errors import ModelSpecError
@@ -106,6 +107,10 @@ class RoundRow:
     model_cid: str
     metric_name: str
     metric: float | None
+    kept: dict[str, bool] = field(default_factory=dict)
+    """The strategy's decision per aggregated hospital."""
+    values: dict[str, float] = field(default_factory=dict)
+    """Each aggregated hospital's contribution value (exact Shapley on the test set)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -117,6 +122,8 @@ class RoundRow:
             "dropped_rows": self.dropped,
             "model_cid": self.model_cid,
             self.metric_name: self.metric,
+            "kept": self.kept,
+            "values": self.values,
         }
 
 
@@ -209,6 +216,16 @@ def _row(report: RoundReport, hospitals: list[Address]) -> RoundRow:
         samples[name] = usage.num_samples
         blocks[name] = usage.consent_block
         dropped[name] = {str(reason): n for reason, n in usage.dropped_rows.items() if n}
+    names = {h: f"hospital-{n}" for n, h in enumerate(hospitals, start=1)}
+    judgement = report.aggregate.judgement
+    kept: dict[str, bool] = {}
+    worth: dict[str, float] = {}
+    if judgement is not None:
+        kept = {names.get(Address(d.client_id), d.client_id): d.kept for d in judgement.decisions}
+        if judgement.contributions is not None:
+            worth = {
+                names.get(Address(p), p): v for p, v in judgement.contributions.as_dict().items()
+            }
     test = report.aggregate.test
     metric_name, metric = ("accuracy", None)
     if test is not None:
@@ -224,6 +241,8 @@ def _row(report: RoundReport, hospitals: list[Address]) -> RoundRow:
         model_cid=report.aggregate.model_cid,
         metric_name=metric_name,
         metric=metric,
+        kept=kept,
+        values=worth,
     )
 
 
@@ -251,6 +270,9 @@ def _plan(config: DemoConfig, n_features: int, task: str, n_classes: int) -> Stu
             init_seed=config.seed,
             round_timeout_s=0.0,
             dp=dp,
+            # exact Shapley values per round (at most 8 hospitals: 2^8 sub-models, no
+            # retraining); values judge model deltas, so only the sgd-delta learner's
+            valuation="exact" if learner == DEFAULT_LEARNER else None,
         )
     except (MetadataError, ModelSpecError) as exc:
         raise DemoError(f"--learner {learner} does not fit {config.dataset}: {exc}") from exc

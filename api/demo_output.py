@@ -28,8 +28,9 @@ _LABELS = {
 
 
 def summary_json(result: DemoResult) -> dict[str, Any]:
-    """`summary.json`: per round its number, accuracy, samples per hospital, consent block and
-    model CID; the revoked patients; the verifier's result."""
+    """`summary.json`: per round its number, accuracy, samples per hospital, consent block,
+    model CID, the strategy's decisions and the contribution values; the revoked patients; the
+    verifier's result."""
     config = result.config
     return {
         "study": result.study,
@@ -62,25 +63,35 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def _plot(result: DemoResult, path: Path) -> None:
     rows = [row for row in result.rounds if row.metric is not None]
-    figure, axes = plt.subplots(figsize=(6, 3.5), dpi=100)
+    figure, (axes, worth) = plt.subplots(1, 2, figsize=(11, 3.5), dpi=100)
     if rows:
         name = rows[0].metric_name
         scale = 100.0 if name == "accuracy" else 1.0
         axes.plot([r.round for r in rows], [scale * (r.metric or 0.0) for r in rows], marker="o")
         axes.set_ylabel(_LABELS.get(name, f"test {name}"))
-    axes.axvline(result.config.revoke_after - 0.5, color="grey", linestyle="--", linewidth=1)
-    axes.annotate(
-        "revocations",
-        xy=(result.config.revoke_after - 0.5, 0.05),
-        xycoords=("data", "axes fraction"),
-        rotation=90,
-        color="grey",
-        fontsize=8,
-    )
-    axes.set_xlabel("round")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    hospitals = sorted({h for row in result.rounds for h in row.values})
+    for hospital in hospitals:
+        points = [(r.round, r.values[hospital]) for r in result.rounds if hospital in r.values]
+        worth.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=hospital)
+    worth.set_ylabel("contribution value (Shapley)")
+    worth.axhline(0, color="black", linewidth=0.5)
+    if hospitals:
+        worth.legend(fontsize=7)
+    for panel in (axes, worth):
+        panel.axvline(result.config.revoke_after - 0.5, color="grey", linestyle="--", linewidth=1)
+        panel.annotate(
+            "revocations",
+            xy=(result.config.revoke_after - 0.5, 0.05),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            color="grey",
+            fontsize=8,
+        )
+        panel.set_xlabel("round")
+        panel.xaxis.set_major_locator(MaxNLocator(integer=True))
+        panel.grid(alpha=0.3)
     axes.set_title(f"consentfl demo: {result.config.dataset}, {result.config.hospitals} hospitals")
-    axes.grid(alpha=0.3)
+    worth.set_title("each hospital's contribution per round")
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

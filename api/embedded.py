@@ -138,14 +138,16 @@ class EmbeddedStudy:
         for ledger in hospital_ledgers:
             assert ledger.rounds.sender is not None
             coordinator.studies.add_hospital(study, ledger.rounds.sender.address)
+        aggregator_port = ChainLedger(aggregator_ledger)
         aggregator = Aggregator(
             study=study,
-            ledger=ChainLedger(aggregator_ledger),
+            ledger=aggregator_port,
             store=store,
             seal_key=seal.private_key,
             rounds=rounds,
             test_set=test_set,
             plan=plan,
+            contributions=aggregator_port,  # each round's judgement recorded on chain
         )
         return cls(
             chain=chain,

@@ -260,10 +260,38 @@ class RoundOut(BaseModel):
         }
 
 
+class DecisionOut(BaseModel):
+    """The strategy's decision on one aggregated update (from the round metrics)."""
+
+    hospital: str
+    kept: bool
+    weight: float
+    reason: str
+
+
+class ContributionOut(BaseModel):
+    """One hospital's contribution value in a round."""
+
+    hospital: str
+    value: float
+
+
+class ContributionsOut(BaseModel):
+    """The round's contribution values and the method that computed them."""
+
+    method: str
+    gain: float
+    evaluations: int
+    values: list[ContributionOut]
+
+
 class RoundDetailOut(RoundOut):
-    """A round with its updates (hashes, CIDs, data roots, consent blocks)."""
+    """A round with its updates (hashes, CIDs, data roots, consent blocks) and, when the API has
+    a store and the round's metrics carry them, the strategy's decisions and the values."""
 
     updates: list[UpdateOut]
+    decisions: list[DecisionOut] | None = None
+    contributions: ContributionsOut | None = None
 
 
 class RoundListOut(BaseModel):

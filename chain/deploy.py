@@ -13,6 +13,7 @@ from chain._facade import revert_decoder
 from chain.compile import CONTRACT_NAMES, load_artifact
 from chain.connection import Chain
 from chain.consent_registry import ConsentRegistry
+from chain.contributions import Contributions
 from chain.errors import ChainIdMismatchError, DeploymentError, NoContractCodeError
 from chain.manifest import Manifest
 from chain.privacy_budget import PrivacyBudget
@@ -32,6 +33,7 @@ _DEPLOY_GAS: Final = {
     "PrivacyBudget": 2_000_000,
     "RoundLedger": 2_500_000,
     "SecAggCoordinator": 2_500_000,
+    "Contributions": 1_500_000,
 }
 
 
@@ -48,6 +50,8 @@ class Ledger:
     """The secagg coordinator, when the deployment has one."""
     budget: PrivacyBudget | None = None
     """The privacy budget of dp-mode studies (None for a deployment that predates it)."""
+    contributions: Contributions | None = None
+    """None for a deployment made before the Contributions contract (issue 15)."""
 
     def with_sender(self, sender: Sender | None) -> Ledger:
         """The same deployment seen by another sender (another role or key)."""
@@ -69,13 +73,15 @@ def _deploy_one(chain: Chain, sender: Sender, name: str, *args: str) -> tuple[Ad
 
 
 def deploy(chain: Chain, sender: Sender) -> Manifest:
-    """Deploy StudyRegistry, ConsentRegistry, PrivacyBudget and RoundLedger; the sender becomes
-    the admin and a coordinator. Returns the manifest (write it only once this returned)."""
+    """Deploy StudyRegistry, ConsentRegistry, PrivacyBudget, RoundLedger, SecAggCoordinator and
+    Contributions; the sender becomes the admin and a coordinator. Returns the manifest (write it
+    only once this returned)."""
     studies, first_block = _deploy_one(chain, sender, "StudyRegistry")
     consents, _ = _deploy_one(chain, sender, "ConsentRegistry", studies)
     budget, _ = _deploy_one(chain, sender, "PrivacyBudget", studies)
     rounds, _ = _deploy_one(chain, sender, "RoundLedger", studies, consents, budget)
     secagg, _ = _deploy_one(chain, sender, "SecAggCoordinator", studies, rounds)
+    contributions, _ = _deploy_one(chain, sender, "Contributions", studies, rounds)
     return Manifest(
         chain_id=chain.chain_id,
         study_registry=studies,
@@ -85,6 +91,7 @@ def deploy(chain: Chain, sender: Sender) -> Manifest:
         privacy_budget=budget,
         deploy_block=first_block,
         deployer=sender.address,
+        contributions=contributions,
         artifact_sha256={name: load_artifact(name).sha256 for name in CONTRACT_NAMES},
     )
 
@@ -117,4 +124,9 @@ def attach(
         budget=None
         if manifest.privacy_budget is None
         else PrivacyBudget(chain, manifest.privacy_budget, sender),
+        contributions=(
+            None
+            if manifest.contributions is None
+            else Contributions(chain, manifest.contributions, sender)
+        ),
     )

@@ -21,6 +21,7 @@ from consent.ids import Address, Bytes32, StudyId, parse_address
 from consent.purposes import StudyPurpose
 
 __all__ = [
+    "ContributionsRecorded",
     "CoordinatorChanged",
     "EventDecoder",
     "HospitalAdded",
@@ -145,6 +146,20 @@ class RoundFinalized:
     tx_hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class ContributionsRecorded:
+    """The aggregator recorded a finalized round's judgement digest and contribution values
+    (scaled by `consent.contributions.VALUE_SCALE`)."""
+
+    study: StudyId
+    round: int
+    judgement_hash: Bytes32
+    hospitals: tuple[Address, ...]
+    values: tuple[int, ...]
+    position: EventPosition
+    tx_hash: str
+
+
 LedgerEvent = (
     StudyCreated
     | HospitalAdded
@@ -158,6 +173,7 @@ LedgerEvent = (
     | RoundFinalized
     | PendingConsentsCancelled
     | CoordinatorChanged
+    | ContributionsRecorded
 )
 
 _Builder = Callable[[Mapping[str, Any], EventPosition, str, int], LedgerEvent]
@@ -256,6 +272,15 @@ _BUILDERS: dict[str, _Builder] = {
         str(a["modelCid"]),
         str(a["metricsCid"]),
         int(a["updateCount"]),
+        p,
+        h,
+    ),
+    "ContributionsRecorded": lambda a, p, h, _t: ContributionsRecorded(
+        _study(a),
+        int(a["round"]),
+        _b32(a["judgementHash"]),
+        tuple(parse_address(x) for x in a["hospitals"]),
+        tuple(int(v) for v in a["values"]),
         p,
         h,
     ),

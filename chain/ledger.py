@@ -1,4 +1,5 @@
-"""`ChainLedger`: one role's view of a deployment, satisfying `fl.ports.LedgerPort` structurally.
+"""`ChainLedger`: one role's view of a deployment, satisfying `fl.ports.LedgerPort` (and
+`ContributionsPort`) structurally.
 
 It returns and takes the domain's records (`consent.records`) directly, so the roles in `fl/` run
 against it with no adapter layer in between (`chain/` never imports `fl/`; the port is a
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from chain.contributions import Contributions
 from chain.deploy import Ledger
-from chain.errors import ChainError
+from chain.errors import ChainError, DeploymentError
 from chain.study_registry import Study
+from consent.contributions import ContributionRecord
 from consent.ids import Address, Bytes32, StudyId
 from consent.privacy import BudgetLedger, BudgetRecord
 from consent.records import RoundRecord, RoundResult, StudyRecord, UpdateSubmission
@@ -111,3 +114,17 @@ class ChainLedger:
         if self._ledger.budget is None:
             return None
         return self._ledger.budget.charged(study, round_, hospital)
+
+    # --- fl.ports.ContributionsPort (issue 15) --------------------------------------------------
+
+    def contributions_recorded(self, study: StudyId, round_: int) -> bool:
+        return self._contributions().get_round(study, round_).recorded
+
+    def record_contributions(self, study: StudyId, round_: int, record: ContributionRecord) -> int:
+        event = self._contributions().record_round(study, round_, record)
+        return event.position.block_number
+
+    def _contributions(self) -> Contributions:
+        if self._ledger.contributions is None:
+            raise DeploymentError("this deployment has no Contributions contract")
+        return self._ledger.contributions

@@ -37,6 +37,8 @@ class Manifest:
     """The SecAggCoordinator (privacy mode "secagg"); None in deployments made before it."""
     privacy_budget: Address | None = None
     """The PrivacyBudget contract (absent from manifests written before dp mode)."""
+    contributions: Address | None = None
+    """The Contributions contract (issue 15); None in a deployment made before it existed."""
 
     def addresses(self) -> dict[str, Address]:
         """Contract name -> address."""
@@ -49,6 +51,8 @@ class Manifest:
             found["SecAggCoordinator"] = self.secagg_coordinator
         if self.privacy_budget is not None:
             found["PrivacyBudget"] = self.privacy_budget
+        if self.contributions is not None:
+            found["Contributions"] = self.contributions
         return found
 
     def to_json(self) -> str:
@@ -78,6 +82,11 @@ class Manifest:
                     else None
                 ),
                 privacy_budget=_optional_address(body, "privacy_budget"),
+                contributions=(
+                    None
+                    if body.get("contributions") is None
+                    else parse_address(body["contributions"])
+                ),
             )
         except (KeyError, TypeError, ValueError, AttributeError, InvalidIdentifierError) as exc:
             if isinstance(exc, DeploymentError):

@@ -10,14 +10,19 @@ each once; every aggregated update's weight (`num_patients`) is the patient coun
 bounded and recorded for it (issue 11, H3: a weight the chain did not bound, or a chain count the
 metrics do not use, is a failure); and every decision matches the lists (kept exactly the
 aggregated ones, a rejected update with weight 0 and a reason, the kept weights summing to 1).
+
+`read_judgement` reads the decisions and the contribution values (`extensions["contributions"]`,
+issue 15) for the rounds endpoint and `study show`; `cumulative_values` sums the values over
+rounds. Recomputing them from the updates needs torch and lives in `fl.roles.recheck`.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from chain.store import (
     ArtifactNotFoundError,
@@ -26,11 +31,18 @@ from chain.store import (
     InvalidCidError,
 )
 from consent.formats import FormatError
-from consent.formats.round_metrics import METRICS, METRICS_FORMAT, RoundMetrics
+from consent.formats.round_metrics import CONTRIBUTIONS, METRICS, METRICS_FORMAT, RoundMetrics
 from consent.records import RoundRecord
 from consent.rounds import UpdateRecord
 
-__all__ = ["METRICS_FORMAT", "AggregationFinding", "check_aggregation"]
+__all__ = [
+    "METRICS_FORMAT",
+    "AggregationFinding",
+    "RoundJudgementView",
+    "check_aggregation",
+    "cumulative_values",
+    "read_judgement",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +125,43 @@ def _decisions_problem(body: RoundMetrics, accepted: Counter[str]) -> str | None
     ):
         return f"kept weights are not a distribution (sum {math.fsum(weights)!r})"
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class RoundJudgementView:
+    """What a round's metrics say about each aggregated update: the strategy's decisions and the
+    contribution values (`None` when the plan names no valuation). Read as JSON: the auditor's
+    recomputation of them from the updates needs torch and lives in `fl.roles.recheck`."""
+
+    round: int
+    decisions: tuple[dict[str, Any], ...]
+    contributions: dict[str, Any] | None
+
+
+def read_judgement(store: ArtifactReader, round_: RoundRecord) -> RoundJudgementView | None:
+    """The decisions and values in finalized `round_`'s metrics (CID-checked by the store), or
+    None when the artifact is unreadable or predates them (version 1, or no decisions)."""
+    if not round_.metrics_cid:
+        return None
+    try:
+        body = RoundMetrics.from_json_bytes(store.get(round_.metrics_cid))
+    except (ArtifactNotFoundError, CorruptArtifactError, InvalidCidError, FormatError):
+        return None
+    if body.version < 2 or not body.decisions:
+        return None
+    contributions = body.extensions.get(CONTRIBUTIONS)
+    return RoundJudgementView(
+        round_.round,
+        tuple(d.to_json_dict() for d in body.decisions),
+        dict(contributions) if isinstance(contributions, Mapping) else None,
+    )
+
+
+def cumulative_values(views: Sequence[RoundJudgementView]) -> dict[str, float]:
+    """Each hospital's contribution values summed over `views` (what a reward would pay on)."""
+    totals: dict[str, float] = {}
+    for view in views:
+        for entry in (view.contributions or {}).get("values", []):
+            hospital = str(entry["hospital"])
+            totals[hospital] = totals.get(hospital, 0.0) + float(entry["value"])
+    return totals

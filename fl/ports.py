@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from consent.contributions import ContributionRecord
 from consent.events import ConsentEvent
 from consent.ids import Address, Bytes32, StudyId
 from consent.index import ConsentMask
@@ -23,6 +24,7 @@ from consent.rounds import RoundState, UpdateRecord
 __all__ = [
     "ArtifactStorePort",
     "ConsentViewPort",
+    "ContributionsPort",
     "LedgerPort",
     "PrivacyBudgetPort",
     "RoundRecord",
@@ -114,6 +116,19 @@ class PrivacyBudgetPort(Protocol):
         self, study: StudyId, round_: int, hospital: Address
     ) -> tuple[int, ...] | None:
         """What `hospital` charged for `round_`, or None."""
+        ...
+
+
+class ContributionsPort(Protocol):
+    """The Contributions contract as the study's aggregator sees it (issue 15): each finalized
+    round's judgement digest and contribution values, recorded once."""
+
+    def contributions_recorded(self, study: StudyId, round_: int) -> bool:
+        """Whether finalized `round_`'s contributions are on chain."""
+        ...
+
+    def record_contributions(self, study: StudyId, round_: int, record: ContributionRecord) -> int:
+        """Record finalized `round_`'s digest and values; returns the block it landed in."""
         ...
 
 

@@ -130,6 +130,8 @@ def aggregator(
             rounds=rounds,
             test_set=test_set,
             plan=plan,
+            # each round's judgement on chain, when the deployment has the Contributions contract
+            contributions=None if wiring.ledger.contributions is None else wiring.port,
         )
         try:
             role.run(

@@ -17,6 +17,7 @@ from api.commands._chain_common import (
     RpcOption,
     StudyOption,
     cli_errors,
+    fail,
     parse_study,
 )
 from api.commands.audit_replay import AuditorKeyOption, keygen, replay
@@ -75,16 +76,27 @@ def verify(
         Path | None, typer.Option("--html", help="Also write a readable HTML report here.")
     ] = None,
     auditor_key: AuditorKeyOption = None,
+    validation: Annotated[
+        Path | None,
+        typer.Option(
+            "--validation",
+            help="The aggregator's validation CSV (with --auditor-key): FLTrust's root update "
+            "and contribution values are recomputed on it.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Walk every round; print a pass/fail table (or JSON); exit 1 if any check fails. With
-    --auditor-key, also open every sealed update and recompute every finalized model."""
+    --auditor-key, also open every sealed update and recompute every finalized model (and, when
+    the plan judges updates, every decision and contribution value; see `api.auditing`)."""
     with cli_errors():
         ledger = open_ledger(rpc, deployment, None)
         found = ExclusionProofs.load(proofs) if proofs is not None else ExclusionProofs()
         store = open_artifacts(ipfs, ledger.manifest)
         study_id = parse_study(study)
-        checks = audit_checks(ledger, store, study_id, auditor_key)
+        if validation is not None and auditor_key is None:
+            fail("--validation needs --auditor-key (the recomputation opens the updates)")
+        checks = audit_checks(ledger, store, study_id, auditor_key, validation)
         report = AuditVerifier(ledger, store, found, checks=checks).verify(study_id)
     if html is not None:
         html.write_text(render_audit_html(report))

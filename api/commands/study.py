@@ -18,7 +18,10 @@ from api.commands._chain_common import (
     parse_study,
 )
 from api.wiring import open_ledger
-from consent.ids import Bytes32, parse_address, parse_bytes32
+from chain.deploy import Ledger
+from chain.round_metrics import RoundJudgementView, cumulative_values, read_judgement
+from chain.store import ArtifactStore, open_store
+from consent.ids import Bytes32, StudyId, parse_address, parse_bytes32
 from consent.purposes import StudyPurpose
 from fl.roles import StudyPlan
 
@@ -130,15 +133,25 @@ def show(
     deployment: DeploymentOption,
     study: StudyOption,
     rpc: RpcOption = None,
+    ipfs: Annotated[
+        str | None,
+        typer.Option(
+            "--ipfs",
+            envvar="CONSENTFL_IPFS",
+            help="IPFS API URL or store directory: also list each round's decisions and values.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show a study and its member hospitals."""
+    """Show a study and its member hospitals; with --ipfs, each finalized round's decisions
+    (kept/rejected, weight, reason) and contribution values, and the cumulative values."""
     with cli_errors():
         ledger = open_ledger(rpc, deployment, None)
         sid = parse_study(study)
         record = ledger.studies.get_study(sid)
         members = ledger.studies.hospitals(sid)
-    payload = {
+        judged = [] if ipfs is None else _judgements(ledger, open_store(ipfs), sid)
+    payload: dict[str, object] = {
         "study": "0x" + sid.hex(),
         "coordinator": record.coordinator,
         "aggregator": record.aggregator,
@@ -147,5 +160,41 @@ def show(
         "created_block": record.created_block,
         "hospitals": list(members),
     }
-    text = "\n".join(f"{k}: {v}" for k, v in payload.items())
-    emit(as_json, payload, text)
+    lines = [f"{k}: {v}" for k, v in payload.items()]
+    if ipfs is not None:
+        payload["rounds"] = [
+            {"round": j.round, "decisions": list(j.decisions), "contributions": j.contributions}
+            for j in judged
+        ]
+        payload["cumulative_values"] = cumulative_values(judged)
+        lines += _judgement_lines(judged)
+    emit(as_json, payload, "\n".join(lines))
+
+
+def _judgements(ledger: Ledger, store: ArtifactStore, sid: StudyId) -> list[RoundJudgementView]:
+    found = []
+    for r in range(ledger.rounds.round_count(sid)):
+        view = read_judgement(store, ledger.rounds.get_round(sid, r).record())
+        if view is not None:
+            found.append(view)
+    return found
+
+
+def _judgement_lines(judged: list[RoundJudgementView]) -> list[str]:
+    lines = []
+    for view in judged:
+        lines.append(f"round {view.round}:")
+        values = {
+            str(v["hospital"]): float(v["value"])
+            for v in (view.contributions or {}).get("values", [])
+        }
+        for d in view.decisions:
+            fate = "kept" if d["kept"] else "REJECTED"
+            value = values.get(str(d["hospital"]))
+            shown = "" if value is None else f" value {value:+.4f}"
+            lines.append(
+                f"  {d['hospital']} {fate} weight {float(d['weight']):.3f}{shown} ({d['reason']})"
+            )
+    for hospital, total in cumulative_values(judged).items():
+        lines.append(f"cumulative value {hospital}: {total:+.4f}")
+    return lines

@@ -24,6 +24,7 @@ from api.commands._chain_common import (
 from api.wiring import consent_view, wire_role
 from chain.store import StoreError
 from consent.formats.privacy import PrivacyMode, PrivacyModeTooWeakError
+from fl.attacks import Attack
 from fl.errors import FlError
 from fl.roles import StudyPlan, Trainer, TrainerOutcome
 from fl.roles.study_data import load_hospital_data
@@ -91,6 +92,17 @@ def trainer_command(
         PrivacyMode,
         typer.Option(help="Refuse a study whose privacy mode is weaker (sealed < secagg)."),
     ] = PrivacyMode.SEALED,
+    attack: Annotated[
+        str | None,
+        typer.Option(
+            help="BENCHMARKS AND TESTS ONLY: submit poisoned updates (label-flip, sign-flip, "
+            "scaling, gaussian, alie, ipm; kind:strength). Refused without --allow-attacks "
+            "or CONSENTFL_ALLOW_ATTACKS=1."
+        ),
+    ] = None,
+    allow_attacks: Annotated[
+        bool, typer.Option(hidden=True, envvar="CONSENTFL_ALLOW_ATTACKS")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Take part in every round: sync consent, train on consented rows only, seal, submit."""
@@ -113,16 +125,22 @@ def trainer_command(
         except (FlError, StoreError, PrivacyModeTooWeakError) as exc:
             view.index.close()
             fail(str(exc))
-        trainer = Trainer(
-            study=study_ref,
-            ledger=wiring.port,
-            store=wiring.store,
-            consent=view,
-            dataset=dataset,
-            state_dir=folder,
-            plan=plan,
-            require_mode=require_mode,
-        )
+        try:  # an attack is refused here without the explicit opt-in
+            trainer = Trainer(
+                study=study_ref,
+                ledger=wiring.port,
+                store=wiring.store,
+                consent=view,
+                dataset=dataset,
+                state_dir=folder,
+                plan=plan,
+                require_mode=require_mode,
+                attack=None if attack is None else Attack.parse(attack),
+                allow_attacks=allow_attacks,
+            )
+        except FlError as exc:
+            view.index.close()
+            fail(str(exc))
         try:
             trainer.run(
                 poll_interval=poll,

@@ -11,6 +11,7 @@ from api.problems import UnknownRoundError, problem_responses
 from api.schemas import UINT64_MAX, RoundDetailOut, RoundListOut, RoundOut, UpdateOut, hex32
 from chain.deploy import Ledger
 from chain.errors import UnknownStudyError
+from chain.round_metrics import read_judgement
 from consent.ids import StudyId
 
 __all__ = ["router"]
@@ -58,14 +59,21 @@ def get_round(
     round: Annotated[int, Path(ge=0, le=UINT64_MAX, description="round number")],
     services: ServicesDep,
 ) -> RoundDetailOut:
-    """The round's base and final model (hash, CID), metrics CID, and every update with its
-    hash, CID, sample count, data root and consent block."""
+    """The round's base and final model (hash, CID), metrics CID, every update with its hash,
+    CID, sample count, data root and consent block, and (with a store) the strategy's decision
+    on each aggregated update and the contribution values from the round metrics."""
     ledger = services.ledger
     count = _round_count(ledger, study)
     if round >= count:
         raise UnknownRoundError(round, count)
     record = ledger.rounds.get_round(study, round)
     updates = ledger.rounds.get_updates(study, round)
+    judged = None if services.store is None else read_judgement(services.store, record.record())
     return RoundDetailOut.model_validate(
-        {**RoundOut.fields_of(record), "updates": [UpdateOut.of(u) for u in updates]}
+        {
+            **RoundOut.fields_of(record),
+            "updates": [UpdateOut.of(u) for u in updates],
+            "decisions": None if judged is None else list(judged.decisions),
+            "contributions": None if judged is None else judged.contributions,
+        }
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from chain.audit.secagg_view import read_secagg_rounds
+from chain.contributions import ContributionsSnapshot
 from chain.deploy import Ledger
 from chain.errors import UnknownStudyError
 from chain.events import HospitalAdded, HospitalRemoved, LedgerEvent, UpdateSubmitted
@@ -25,7 +26,7 @@ from consent.ids import Address, Bytes32, StudyId
 from consent.privacy import BudgetSnapshot
 from consent.purposes import StudyPurpose
 from consent.records import RoundRecord
-from consent.rounds import UpdateRecord
+from consent.rounds import RoundState, UpdateRecord
 from consent.secagg.records import SecAggRoundRecord
 
 __all__ = ["AuditView", "ConsentEvent", "LedgerView", "MembershipEvent"]
@@ -110,6 +111,12 @@ class AuditView(Protocol):
         """The study's privacy budget (None unless it is a dp-mode study)."""
         ...
 
+    @property
+    def contributions(self) -> ContributionsSnapshot | None:
+        """The Contributions contract's records of the finalized rounds (issue 15); None for a
+        deployment without that contract."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class LedgerView:
@@ -133,6 +140,7 @@ class LedgerView:
         return self.secagg_rounds.get(round_)
 
     budget: BudgetSnapshot | None = None
+    contributions: ContributionsSnapshot | None = None
 
     def updates(self, round_: int) -> Sequence[UpdateRecord]:
         """The updates recorded in `round_`."""
@@ -198,6 +206,16 @@ class LedgerView:
         purpose = ledger.studies.study_purpose(study)
         secagg = read_secagg_rounds(ledger, artifacts, study, len(rounds))
         budget = _budget(ledger, study, rounds, membership)
+        contributions = None
+        if ledger.contributions is not None:
+            contributions = ledger.contributions.snapshot(
+                study,
+                {
+                    r.round: [u.hospital for u in r.updates]
+                    for r in rounds
+                    if r.state is RoundState.FINALIZED
+                },
+            )
         return cls(
             study,
             block,
@@ -211,6 +229,7 @@ class LedgerView:
             purpose,
             secagg,
             budget,
+            contributions,
         )
 
 

@@ -23,6 +23,7 @@ requires them to agree. Version 1 has no `decisions` and no `extensions`; it is 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,10 +31,15 @@ from typing import Any, Final
 
 from consent.formats._document import Family, FormatError, canonical_json, extensions_of
 
-__all__ = ["METRICS", "METRICS_FORMAT", "Decision", "RoundMetrics"]
+__all__ = ["CONTRIBUTIONS", "METRICS", "METRICS_FORMAT", "Decision", "RoundMetrics"]
 
 METRICS: Final = Family("consentfl.round-metrics", (1, 2))
 METRICS_FORMAT: Final = METRICS.latest
+
+CONTRIBUTIONS: Final = "contributions"
+"""The `extensions` key of the round's contribution values (issue 15), when the plan names a
+valuation: `{"method": "gtg", "gain": 0.05, "evaluations": 40, "values": [{"hospital": "0x..",
+"value": 0.02}]}`, one value per update the strategy judged, summing to the round's gain."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +101,27 @@ class RoundMetrics:
                 "extensions": dict(self.extensions),
             }
         )
+
+    def judgement_digest(self) -> bytes:
+        """SHA-256 of the canonical JSON of the round, its decisions and its contribution values
+        (`extensions["contributions"]`, null without): what the Contributions contract records
+        for the round, so the metrics artifact's judgement can be checked against the chain."""
+        body = {
+            "round": self.round,
+            "decisions": [d.to_json_dict() for d in self.decisions],
+            "contributions": self.extensions.get(CONTRIBUTIONS),
+        }
+        return hashlib.sha256(canonical_json(body)).digest()
+
+    def contribution_values(self) -> dict[str, float]:
+        """Hospital -> contribution value of the round (empty without a valuation)."""
+        found = self.extensions.get(CONTRIBUTIONS)
+        if not isinstance(found, Mapping):
+            return {}
+        try:
+            return {str(e["hospital"]): float(e["value"]) for e in found["values"]}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FormatError(f"malformed contribution values: {exc!r}") from exc
 
     @classmethod
     def from_json_bytes(cls, data: bytes) -> RoundMetrics:

@@ -21,6 +21,11 @@ Per round `r`:
 State lives on the ledger: a restarted aggregator reads the round count and the last round's
 state and carries on (re-fetching the current base model and checking its hash). `run()` is the
 shared role loop (`fl.roles.loop`).
+
+A robust strategy (`fl.strategies`) may reject an update that passed screening: it is then listed
+as rejected with the strategy's reason, not aggregated. With a valuation in the plan, each round's
+contribution values (`fl.roles.judging`, on the validation set) go into the metrics'
+`extensions["contributions"]`.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Final
@@ -41,14 +46,15 @@ from consent.formats.round_metrics import Decision, RoundMetrics
 from consent.ids import Address, Bytes32, StudyId
 from consent.records import RoundResult
 from fl.data import Examples
-from fl.ports import ArtifactStorePort, LedgerPort, RoundRecord, RoundState
+from fl.ports import ArtifactStorePort, ContributionsPort, LedgerPort, RoundRecord, RoundState
 from fl.roles.artifacts import Artifact, fetch_verified, sha256
 from fl.roles.budget import BudgetGate
 from fl.roles.collect import RejectedHospital, UpdateIntake
+from fl.roles.contributions import record_contributions
 from fl.roles.errors import RoleError, RoundKeptChangingError
+from fl.roles.judging import RoundJudgement, judge_round, round_decisions
 from fl.roles.loop import run_role
 from fl.roles.plan import StudyPlan
-from fl.roles.recompute import combine_round
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
 from fl.strategy import ClientUpdate, UpdateDecision
 from fl.train import Metrics
@@ -77,6 +83,8 @@ class AggregatorOutcome:
     test: Metrics | None
     decisions: tuple[UpdateDecision, ...] = ()
     """The strategy's report: one decision per considered update, in the round's order."""
+    judgement: RoundJudgement | None = None
+    """The strategy's decisions on the screened updates and the contribution values."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +114,10 @@ class Aggregator:
         seal_key: X25519PrivateKey,
         rounds: int,
         test_set: Examples | None = None,
+        validation_set: Examples | None = None,
         plan: StudyPlan | None = None,
         clock: Callable[[], float] = time.monotonic,
+        contributions: ContributionsPort | None = None,
     ) -> None:
         if rounds < 1:
             raise RoleError(f"rounds must be >= 1, got {rounds}")
@@ -117,6 +127,8 @@ class Aggregator:
         self._seal_key = seal_key
         self.rounds = rounds
         self._test_set = test_set
+        self._validation_set = validation_set
+        """Rows FLTrust's root update and contribution values use (the test set if None)."""
         self._plan = plan
         self._clock = clock
         self._base: tuple[int, dict[str, Tensor]] | None = None
@@ -125,6 +137,9 @@ class Aggregator:
         self._intake: UpdateIntake | None = None
         self.ended: str | None = None
         """Why the study ended before `rounds` rounds (dp mode: no budget left), if it did."""
+        self._contributions = contributions
+        """Where each finalized round's judgement is recorded (None: not recorded on chain)."""
+        self._next_record = 0
 
     def plan(self) -> StudyPlan:
         """The study's plan, read once from the study's metadata artifact."""
@@ -237,6 +252,7 @@ class Aggregator:
 
     def poll(self) -> AggregatorOutcome | None:
         """One step: finalize the open round if ready, then open the next; None if waiting."""
+        self.record_contributions()
         record = self.current_round()
         if record is None or record.state != RoundState.OPEN:
             if self.start() is None:
@@ -268,6 +284,21 @@ class Aggregator:
             stop=stop,
             on_outcome=on_outcome,
         )
+
+    def record_contributions(self) -> int:
+        """Record on chain the judgement of every finalized round not recorded yet (with a
+        contributions port; see `fl.roles.contributions`); returns how many were sent."""
+        if self._contributions is None:
+            return 0
+        sent = 0
+        for round_ in range(self._next_record, self._ledger.round_count(self.study)):
+            record = self._ledger.round(self.study, round_)
+            if record.state != RoundState.FINALIZED:
+                break
+            with self._writing():
+                sent += record_contributions(self._contributions, self._store, self.study, record)
+            self._next_record = round_ + 1
+        return sent
 
     # --- aggregation ----------------------------------------------------------------------------
 
@@ -323,6 +354,7 @@ class Aggregator:
                 len(outcome.rejected),
                 len(outcome.missing),
             )
+            self.record_contributions()  # the round's judgement on chain, right after
             return outcome
         raise RoundKeptChangingError(record.round, _MAX_ROUND_READS)
 
@@ -335,8 +367,13 @@ class Aggregator:
     ) -> tuple[AggregatorOutcome, dict[str, Tensor], Artifact]:
         """Combine, evaluate, and put the model and the metrics artifact (not yet on chain)."""
         plan = self.plan()
-        # the auditor recomputes this combine (fl.roles.recompute)
-        new_state, kept, extensions = combine_round(plan, base, accepted)
+        validation = self._validation_set if self._validation_set is not None else self._test_set
+        # the auditor recomputes this very judgement (fl.roles.recompute, fl.roles.recheck)
+        judgement = judge_round(plan, record.round, base, accepted, validation)
+        new_state = judgement.state
+        kept = tuple(d for d in judgement.decisions if d.kept)
+        # an update the strategy rejected is not aggregated: listed as rejected, with its reason
+        accepted, rejected = judgement.split(accepted, rejected)
         test = None
         if self._test_set is not None:
             test = plan.make_learner().evaluate(plan.model, new_state, self._test_set)
@@ -353,14 +390,13 @@ class Aggregator:
             rejected=tuple(rejected),
             missing=tuple(h for h in study.hospitals if h not in submitted),
             test=test,
-            decisions=_in_round_order(record, kept, rejected),
+            decisions=round_decisions(record, kept, rejected),
+            judgement=judgement,
         )
-        metrics_cid = self._store.put(self._metrics(outcome, extensions).to_json_bytes())
+        metrics_cid = self._store.put(self._metrics(outcome).to_json_bytes())
         return replace(outcome, metrics_cid=metrics_cid), new_state, model
 
-    def _metrics(
-        self, outcome: AggregatorOutcome, extensions: Mapping[str, object]
-    ) -> RoundMetrics:
+    def _metrics(self, outcome: AggregatorOutcome) -> RoundMetrics:
         plan = self.plan()
         return RoundMetrics(
             round=outcome.round,
@@ -372,7 +408,7 @@ class Aggregator:
             missing=outcome.missing,
             strategy={"name": plan.strategy, "options": dict(plan.strategy_options)},
             test=None if outcome.test is None else outcome.test.to_json_dict(),
-            extensions=dict(extensions),
+            extensions={} if outcome.judgement is None else outcome.judgement.extensions(),
         )
 
     def _base_state(self, record: RoundRecord) -> dict[str, Tensor]:
@@ -385,16 +421,3 @@ class Aggregator:
 
     def _fetch_verified(self, cid: str, expected: bytes) -> bytes:
         return fetch_verified(self._store, cid, expected)
-
-
-def _in_round_order(
-    record: RoundRecord, kept: Sequence[UpdateDecision], rejected: Sequence[RejectedHospital]
-) -> tuple[UpdateDecision, ...]:
-    """One decision per update of `record`, in its order: the strategy's for the updates it
-    combined, a rejection (weight 0, the reason) for those left out before it."""
-    by_hospital = {d.client_id: d for d in kept}
-    by_hospital.update(
-        {r.hospital: UpdateDecision(r.hospital, kept=False, weight=0.0, reason=r.reason)
-         for r in rejected}
-    )  # fmt: skip
-    return tuple(by_hospital[u.hospital] for u in record.updates if u.hospital in by_hospital)

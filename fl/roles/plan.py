@@ -7,6 +7,12 @@ same local configuration, encodes its update with the plan's codec (`fl.codecs`)
 what the plan's learner ships (`fl.learners`); the aggregator combines with the same learner and
 strategy. The format is `consent.formats.study_plan`; a plan without a schema is a study of
 `fl.data`'s numeric `label` files, as before.
+
+The strategy (FedAvg or a robust one, `fl.strategies`) and the optional contribution-value method
+(`fl.valuation`, in the plan's `extensions["valuation"]`: `{"name": "gtg", "options": {...},
+"metric": "loss"}`) are part of it, so the auditor recomputes the round's decisions and values with
+the same settings. Both need each hospital's own update, so a plan whose codec is anything but
+`sealed` (secure aggregation, where the aggregator only learns the sum) is refused with them.
 """
 
 from __future__ import annotations
@@ -28,11 +34,14 @@ from fl.learner import Learner
 from fl.learners import make_learner
 from fl.models import ModelSpec
 from fl.preprocess import StudyStats
+from fl.robust import RobustStrategy
 from fl.roles.errors import MetadataError
 from fl.schema import StudySchema
 from fl.strategies import make_strategy
 from fl.strategy import Strategy
 from fl.train import LocalTrainingConfig
+from fl.valuation import Valuation, make_valuation
+from fl.valuation.utility import METRICS, UtilityMetric
 
 __all__ = ["AUDITOR_KEYS_EXTENSION", "PLAN_FORMAT", "StudyPlan"]
 
@@ -64,6 +73,10 @@ class StudyPlan:
     """Privacy mode "dp" (`consent.privacy`): stored as the plan's `extensions["dp"]`. A reader
     that ignores it cannot submit anyway: the `PrivacyBudget` contract refuses an uncharged
     update in a dp study."""
+    valuation: str | None = None
+    """Contribution values per round (`fl.valuation` name), or None for none."""
+    valuation_options: Mapping[str, object] = field(default_factory=dict)
+    valuation_metric: UtilityMetric = "loss"
 
     def __post_init__(self) -> None:
         if self.privacy.mode is PrivacyMode.SECAGG:
@@ -75,6 +88,19 @@ class StudyPlan:
         if not (math.isfinite(self.round_timeout_s) and self.round_timeout_s >= 0):
             raise MetadataError(f"round_timeout_s must be >= 0, got {self.round_timeout_s!r}")
         self.make_strategy()  # validates name and options
+        self.make_valuation()
+        if self.valuation is not None and self.valuation_metric not in METRICS:
+            raise MetadataError(f"valuation metric must be one of {METRICS}")
+        if self.judges_updates and self.codec != DEFAULT_CODEC:
+            raise MetadataError(
+                f"codec {self.codec!r} hides individual updates: robust strategies and "
+                f"contribution values need the {DEFAULT_CODEC!r} mode"
+            )
+        if self.judges_updates and self.learner != DEFAULT_LEARNER:
+            raise MetadataError(
+                f"robust strategies and contribution values judge model deltas: learner "
+                f"{self.learner!r} is not {DEFAULT_LEARNER!r}"
+            )
         self.make_codec()
         try:
             self.make_learner().check_plan(self.model, self.strategy)
@@ -116,6 +142,31 @@ class StudyPlan:
                 self.stats.check_fits(schema)
         except FlError as exc:
             raise MetadataError(f"preprocessing statistics do not fit the schema: {exc}") from exc
+
+    def make_valuation(self) -> Valuation | None:
+        """The configured contribution-value method, or None."""
+        if self.valuation is None:
+            return None
+        try:
+            return make_valuation(self.valuation, **dict(self.valuation_options))
+        except FlError as exc:
+            raise MetadataError(f"bad valuation in plan: {exc}") from exc
+
+    @property
+    def judges_updates(self) -> bool:
+        """Whether rounds need each hospital's own update (a robust strategy or valuation)."""
+        return self.valuation is not None or isinstance(self.make_strategy(), RobustStrategy)
+
+    def _valuation_extension(self) -> dict[str, object]:
+        if self.valuation is None:
+            return {}
+        return {
+            "valuation": {
+                "name": self.valuation,
+                "options": dict(self.valuation_options),
+                "metric": self.valuation_metric,
+            }
+        }
 
     def make_strategy(self) -> Strategy:
         """The configured aggregation strategy."""
@@ -168,6 +219,7 @@ class StudyPlan:
                 **_auditor_extension(self.auditor_seal_keys),
                 **privacy_extensions(self.privacy),
                 **({} if self.dp is None else {DP_EXTENSION: self.dp.to_json_dict()}),
+                **self._valuation_extension(),
             },
         ).to_json_bytes()
 
@@ -179,6 +231,7 @@ class StudyPlan:
         except FormatError as exc:
             raise MetadataError(f"the study metadata is not a consentfl study plan: {exc}") from exc
         try:
+            valuation = dict(document.extensions.get("valuation") or {})
             return cls(
                 model=ModelSpec.from_json_dict(document.model),
                 training=LocalTrainingConfig.from_json_dict(document.training),
@@ -199,6 +252,9 @@ class StudyPlan:
                 auditor_seal_keys=_auditor_keys_of(document.extensions),
                 privacy=PrivacySpec.from_extensions(document.extensions),
                 dp=_dp_terms(document.extensions),
+                valuation=None if not valuation else str(valuation["name"]),
+                valuation_options=dict(valuation.get("options", {})),
+                valuation_metric=valuation.get("metric", "loss"),
             )
         except MetadataError:
             raise

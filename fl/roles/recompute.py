@@ -1,15 +1,18 @@
 """The aggregate, recomputable: the aggregator's combine step, and the auditor's recomputation.
 
-`combine_round` is the one place a round's next model is computed from its base and the kept
-updates (the aggregator calls it; so does the auditor), and `AggregateRecomputer` rebuilds a
-finalized round's model from the updates on the ledger exactly as the aggregator must have:
+`fl.roles.judging.judge_round` is the one place a round's next model is computed from its base
+and the screened updates (the aggregator calls it; so does the auditor), and
+`AggregateRecomputer` rebuilds a finalized round's model from the updates on the ledger exactly
+as the aggregator must have:
 
 * the same updates: every update of the round, fetched by CID and checked against its on-chain
   hash, opened with an auditor's key (the study plan's `auditor_seal_keys`; `consent.multi_seal`
   commits to one content key, so the auditor opens the payload the aggregator opened), the
   envelope checked and the learner's screening applied, by the aggregator's own intake
   (`fl.roles.collect.UpdateIntake`);
-* the same combination: the plan's learner and strategy (from the plan, whose CID is on chain),
+* the same combination (`judge_round`): the plan's learner and strategy (from the plan, whose CID
+  is on chain; FLTrust's root update and contribution values on the aggregator's validation rows,
+  which the auditor is given),
   the weights the on-chain records give, the updates in their on-chain submission order, float32
   tensors accumulated in float64 (`fl.aggregate.weighted_mean`), the same torch build. Under
   those conditions the model bytes are a function of the inputs, so the recomputed model's
@@ -18,45 +21,39 @@ finalized round's model from the updates on the ledger exactly as the aggregator
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from torch import Tensor
 
 from consent.errors import ConsentError
 from consent.formats.update_envelope import UpdateEnvelope
 from consent.ids import Address
 from consent.recomputation import Recomputation, UnusableUpdate
+from fl.data import Examples
 from fl.errors import FlError
 from fl.ports import RoundRecord, UpdateRecord
 from fl.roles.artifacts import ArtifactSource, fetch_verified, sha256
 from fl.roles.collect import UpdateIntake
-from fl.roles.errors import BaseModelMismatchError
+from fl.roles.errors import BaseModelMismatchError, RoleError
+from fl.roles.judging import judge_round
 from fl.roles.plan import StudyPlan
 from fl.serialize import bytes_to_state_dict, read_metadata, state_dict_to_bytes
-from fl.strategy import ClientUpdate, UpdateDecision
 
-__all__ = ["AggregateRecomputer", "combine_round", "state_difference"]
-
-
-def combine_round(
-    plan: StudyPlan, base: Mapping[str, Tensor], accepted: Sequence[ClientUpdate]
-) -> tuple[dict[str, Tensor], tuple[UpdateDecision, ...], Mapping[str, object]]:
-    """The next model from `base` and the kept updates, the strategy's decisions, and the
-    learner's metrics extensions (e.g. k-means' inertia)."""
-    if not accepted:
-        return dict(base), (), {}
-    combined = plan.make_learner().combine(base, accepted, plan.make_strategy())
-    return combined.state, combined.decisions, combined.extensions
+__all__ = ["AggregateRecomputer", "state_difference"]
 
 
 class AggregateRecomputer:
     """Recomputes finalized rounds of one study from their updates, with an auditor's key."""
 
     def __init__(
-        self, *, plan: StudyPlan, store: ArtifactSource, auditor_key: X25519PrivateKey
+        self,
+        *,
+        plan: StudyPlan,
+        store: ArtifactSource,
+        auditor_key: X25519PrivateKey,
+        validation: Examples | None = None,
     ) -> None:
         self._plan = plan
+        self._validation = validation
+        """The aggregator's validation rows (FLTrust's root update, contribution values)."""
         self._store = store
         self._key = auditor_key
         self._codec = plan.make_codec()
@@ -74,7 +71,10 @@ class AggregateRecomputer:
         base = bytes_to_state_dict(base_bytes, expected=self._plan.initial_state())
         unopened = {u.hospital: reason for u in record.updates if (reason := self._unopened(u))}
         accepted, rejected = self._intake.verified(record, base)
-        state, _, _ = combine_round(self._plan, base, accepted)
+        try:
+            state = judge_round(self._plan, record.round, base, accepted, self._validation).state
+        except RoleError as exc:  # e.g. FLTrust without the validation rows
+            raise ValueError(f"the round's combine cannot be rerun: {exc}") from exc
         model = state_dict_to_bytes(state)
         digest = sha256(model)
         difference = ""

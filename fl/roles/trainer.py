@@ -39,6 +39,7 @@ from consent.ids import Address, Bytes32, StudyId
 from consent.privacy import BudgetExhaustedError
 from consent.purposes import StudyPurpose
 from consent.smt import DataTree
+from fl.attacks import Attack, armed_train_fn, malicious_train_fn
 from fl.data import HospitalDataset
 from fl.errors import NoTrainingDataError
 from fl.models import ModelSpec
@@ -74,7 +75,7 @@ from fl.roles.replay import local_payload
 from fl.roles.selection import Selection, select_rows
 from fl.roles.study_data import load_hospital_data
 from fl.serialize import bytes_to_state_dict
-from fl.train import LocalResult, LocalTrainingConfig
+from fl.train import LocalResult, LocalTrainingConfig, train_local
 
 __all__ = ["TrainFn", "Trainer", "TrainerOutcome", "sha256"]
 
@@ -106,7 +107,14 @@ class Trainer:
         max_stale_retries: int = 5,
         require_mode: PrivacyMode = PrivacyMode.SEALED,
         budget: PrivacyBudgetPort | None = None,
+        attack: Attack | None = None,
+        allow_attacks: bool = False,
     ) -> None:
+        # `attack`: a simulated malicious hospital (bench and tests only; see fl.attacks),
+        # refused here, at construction, without the explicit opt-in
+        if attack is not None:
+            armed_train_fn(attack, train_fn or train_local, allowed=allow_attacks)
+        self._attack = attack
         self.study = StudyId(bytes(study))
         self._budget = budget
         """dp mode: the privacy budget (None: the ledger, if it serves that port too)."""
@@ -331,10 +339,13 @@ class Trainer:
         subset = self._dataset.select(selection.rows)
         if len(subset) == 0:
             raise NoTrainingDataError("every row was dropped by consent")
+        train = self._train_fn
+        if self._attack is not None:  # a simulated malicious hospital (fl.attacks)
+            train = malicious_train_fn(self._attack, train or plan.make_learner().local_step)
         codec = plan.make_codec()
         local = local_payload(  # reproducible: an auditor can replay it
             plan, base, subset, study=self.study, round_=round_, hospital=self.hospital,
-            train=self._train_fn,
+            train=train,
         )  # fmt: skip
         encoded = codec.encode(local.payload, study)
         cid = self._store.put(encoded)

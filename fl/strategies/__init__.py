@@ -1,4 +1,9 @@
-"""Aggregation strategies, one per module, and the registry that names them for configuration."""
+"""Aggregation strategies, one per module, and the registry that names them for configuration.
+
+FedAvg combines every update. The robust strategies (`fl.robust.RobustStrategy`) judge each update
+first and say which they kept, with what weight and why: coordinate median, trimmed mean, Krum,
+Multi-Krum, Bulyan, FLTrust and norm bounding.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,43 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from fl.errors import AggregationError, UnknownStrategyError
+from fl.strategies.bulyan import Bulyan
 from fl.strategies.fedavg import FedAvg
+from fl.strategies.fltrust import FLTrust
+from fl.strategies.krum import Krum, MultiKrum
+from fl.strategies.median import CoordinateMedian
+from fl.strategies.norm_bound import NormBound
+from fl.strategies.trimmed_mean import TrimmedMean
 from fl.strategy import Strategy
 
-__all__ = ["STRATEGIES", "FedAvg", "make_strategy"]
+__all__ = [
+    "STRATEGIES",
+    "Bulyan",
+    "CoordinateMedian",
+    "FLTrust",
+    "FedAvg",
+    "Krum",
+    "MultiKrum",
+    "NormBound",
+    "TrimmedMean",
+    "make_strategy",
+]
 
-STRATEGIES: Mapping[str, Callable[..., Strategy]] = MappingProxyType({FedAvg.name: FedAvg})
+STRATEGIES: Mapping[str, Callable[..., Strategy]] = MappingProxyType(
+    {
+        cls.name: cls
+        for cls in (
+            FedAvg,
+            CoordinateMedian,
+            TrimmedMean,
+            Krum,
+            MultiKrum,
+            Bulyan,
+            FLTrust,
+            NormBound,
+        )
+    }
+)
 """Registry name -> strategy class. Add new strategies here."""
 
 

@@ -33,6 +33,7 @@ from consent.ids import Address, Bytes32, parse_address, study_id
 from consent.keys import PatientKey, save_hex_key
 from consent.records import RoundResult, UpdateSubmission
 from consent.smt import DataTree
+from fl.roles.contributions import contribution_record
 
 pytestmark = pytest.mark.integration
 
@@ -106,6 +107,9 @@ def _one_round(coordinator: Ledger, patients: tuple[LocalAccount, ...], store: L
             metrics_cid=store.put(metrics.to_json_bytes()), considered_updates=1,
         ),
     )  # fmt: skip
+    # and, as the aggregator role does, the round's judgement on the Contributions contract
+    assert aggregator.contributions is not None
+    aggregator.contributions.record_round(STUDY, 0, contribution_record(metrics))
     return model_cid
 
 

@@ -29,4 +29,4 @@ def test_makefile_targets_set_everything_up_before_running() -> None:
     assert "torch==2.13.0" in makefile
     assert "npm ci" in makefile
     setup = makefile.index("torch==2.13.0")
-    assert setup < makefile.index("pip install --quiet -e '.[dev")
+    assert setup < makefile.index("pip install --quiet -e '.[dev")  # [dev] or [dev,dp]

@@ -17,7 +17,8 @@ from tests.unit.chain.audit_history import build_history
 def test_rounds_list_and_detail_carry_hashes_cids_data_roots_and_consent_blocks(
     api: ApiWorld,
 ) -> None:
-    history = build_history(api.world, api.store, api.proofs)
+    # round 1's metrics as written before decisions and values existed (round-metrics/1)
+    history = build_history(api.world, api.store, api.proofs, decisions="v1")
     ledger = api.world.coordinator.rounds
 
     listing = api.client.get(f"/v1/studies/{api.study_hex}/rounds").json()
@@ -34,6 +35,8 @@ def test_rounds_list_and_detail_carry_hashes_cids_data_roots_and_consent_blocks(
         (u["hospital"], u["update_cid"], u["data_root"], u["consent_block"])
         for u in detail["updates"]
     ] == [(u.hospital, u.update_cid, "0x" + u.data_root.hex(), u.consent_block) for u in on_chain]
+    # this history's metrics predate decisions and values: listed as absent, not invented
+    assert (detail["decisions"], detail["contributions"]) == (None, None)
 
 
 def test_round_paging_and_unknown_round(api: ApiWorld) -> None:

@@ -34,8 +34,10 @@ from consent.sealing import generate_keypair
 from consent.smt import DataTree
 from fl.data import HospitalDataset
 from fl.models import ModelSpec
+from fl.roles.contributions import contribution_record
+from fl.roles.judging import RoundJudgement, judge_round
 from fl.roles.plan import StudyPlan
-from fl.roles.recompute import AggregateRecomputer, combine_round
+from fl.roles.recompute import AggregateRecomputer
 from fl.roles.replay import replay_round
 from fl.train import LocalResult, LocalTrainingConfig, train_local
 from tests.unit.api.test_embedded_consent import records
@@ -123,6 +125,10 @@ def _forge_round_of_random_bytes(study: EmbeddedStudy, datasets: list[HospitalDa
             considered_updates=2,
         ),
     )
+    # the lying aggregator records its judgement too, as the Contributions contract expects
+    contributions = study.aggregator_ledger.contributions
+    assert contributions is not None
+    contributions.record_round(study.study, 0, contribution_record(metrics))
 
 
 def test_h4_random_updates_and_model_with_matching_hashes_fail_the_audit(tmp_path: Path) -> None:
@@ -151,14 +157,14 @@ def test_h4_a_model_that_is_not_the_aggregate_of_honest_updates_fails_naming_the
     for k in range(2):
         study.enroll(k, records(k, 8))
     study.run_round()
-    honest = combine_round
+    honest = judge_round
 
-    def nudged(plan: StudyPlan, base: Mapping[str, Tensor], accepted: list[object]) -> object:
-        state, decisions, extensions = honest(plan, base, accepted)  # type: ignore[arg-type]
-        state["0.bias"] = state["0.bias"] + 1e-3
-        return state, decisions, extensions
+    def nudged(plan: StudyPlan, *args: object) -> RoundJudgement:
+        found = honest(plan, *args)  # type: ignore[arg-type]
+        found.state["0.bias"] = found.state["0.bias"] + 1e-3
+        return found
 
-    monkeypatch.setattr("fl.roles.aggregator.combine_round", nudged)
+    monkeypatch.setattr("fl.roles.aggregator.judge_round", nudged)
     study.run_round()
 
     found = _recompute(_audit(study))

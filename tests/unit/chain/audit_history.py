@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chain.store import ArtifactStore
-from consent.formats.round_metrics import METRICS, Decision, RoundMetrics
+from consent.contributions import ContributionRecord
+from consent.formats.round_metrics import CONTRIBUTIONS, METRICS, Decision, RoundMetrics
 from consent.ids import Address, Bytes32
 from consent.records import RoundResult, UpdateSubmission
 from consent.smt import DataTree
+from fl.roles.contributions import contribution_record
 from fl.roles.proofs import ExclusionProof, write_proof_files
 from tests.fixtures.ledger import LedgerWorld, sender_of
 
@@ -64,14 +66,39 @@ def _metrics(round_: int, world: LedgerWorld, *, unlisted: bool, decisions: str)
     used = len(HOSPITAL_PATIENTS[0]) - (1 if round_ else 0)  # patient 1 revoked after round 0
     if unlisted and round_ == 1:
         rejected, report = (), report[:1]
+    values = {"method": "exact", "gain": 0.375, "evaluations": 3, "values": [
+        {"hospital": kept, "value": 0.25 + round_}, {"hospital": dropped, "value": 0.125}
+    ]}  # fmt: skip
     metrics = RoundMetrics(
-        round=round_, accepted=((kept, used),), rejected=rejected, decisions=tuple(report)
+        round=round_,
+        accepted=((kept, used),),
+        rejected=rejected,
+        decisions=tuple(report),
+        extensions={CONTRIBUTIONS: values},
     )
     if round_ == 1 and decisions == "v1":
         body = json.loads(metrics.to_json_bytes())
         del body["decisions"], body["extensions"]
         return json.dumps(dict(body, format=METRICS.tag(1)), sort_keys=True).encode()
     return metrics.to_json_bytes()
+
+
+def _record_contributions(world: LedgerWorld, round_: int, metrics: bytes, how: str) -> None:
+    """Record the round's judgement on the Contributions contract as the aggregator would, or, in
+    round 1, as a dishonest one: "inflated" (hospital 0's value raised by 1 on chain), "digest"
+    (the digest of other decisions), "missing" (never recorded)."""
+    assert world.aggregator.contributions is not None
+    honest = contribution_record(RoundMetrics.from_json_bytes(metrics))
+    record = honest
+    if round_ == 1 and how == "missing":
+        return
+    if round_ == 1 and how == "inflated":
+        bumped = {h: v + (10**18 if h == sender_of(world.hospitals[0]) else 0)
+                  for h, v in honest.as_dict().items()}  # fmt: skip
+        record = ContributionRecord(honest.judgement_hash, tuple(bumped), tuple(bumped.values()))
+    if round_ == 1 and how == "digest":
+        record = ContributionRecord(Bytes32(b"\x05" * 32), honest.hospitals, honest.values)
+    world.aggregator.contributions.record_round(world.study, round_, record)
 
 
 def build_history(
@@ -84,6 +111,7 @@ def build_history(
     wrong_base: bool = False,
     unlisted_update: bool = False,
     decisions: str = "honest",
+    contributions: str = "honest",
 ) -> StudyHistory:
     """Two rounds with a revocation between them (see the module docstring)."""
     for hospital, patients in enumerate(HOSPITAL_PATIENTS):
@@ -134,9 +162,8 @@ def build_history(
                 )
                 proof_files.extend(write_proof_files(proofs_dir, [proof]))
         model_hash, model_cid = _put(store, f"model after round {round_}".encode())
-        _, metrics_cid = _put(
-            store, _metrics(round_, world, unlisted=unlisted_update, decisions=decisions)
-        )
+        metrics_bytes = _metrics(round_, world, unlisted=unlisted_update, decisions=decisions)
+        _, metrics_cid = _put(store, metrics_bytes)
         world.aggregator.rounds.finalize_round(
             study,
             round_,
@@ -147,6 +174,7 @@ def build_history(
                 considered_updates=len(round_updates),
             ),
         )
+        _record_contributions(world, round_, metrics_bytes, contributions)
         models.append(model_cid)
         updates.append(tuple(round_updates))
         metrics.append(metrics_cid)

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from chain.audit import CHECKS, AuditCheck, AuditReport, AuditVerifier
+from chain.audit.contributions import Judgement
+from chain.audit.registry import DEFAULT_CHECKS
 from chain.errors import UnknownStudyError
 from chain.exclusions import ExclusionProofs
 from chain.store import LocalStore
 from consent.ids import Bytes32, study_id
-from consent.records import RoundResult, UpdateSubmission
+from consent.records import RoundRecord, RoundResult, UpdateSubmission
 from tests.fixtures.ledger import LedgerWorld, sender_of
 from tests.unit.chain.audit_history import build_history
 
@@ -250,9 +252,11 @@ def test_metrics_artifact_in_another_format_fails_the_aggregation_check(
 
     report = _verify(world, store, proofs_dir)
 
-    (failure,) = report.failures
+    failure, unrecorded = report.failures  # this aggregator recorded no contributions either
     assert (failure.check, failure.round) == ("aggregation", 0)
     assert "is not consentfl.round-metrics" in failure.detail
+    assert (unrecorded.check, unrecorded.round) == ("contributions", 0)
+    assert "never recorded" in unrecorded.detail
 
 
 def test_unknown_study_raises_unknown_study_error(
@@ -271,3 +275,57 @@ def test_study_without_rounds_passes_with_no_checks(
 
     assert report.passed
     assert (report.rounds, report.checks) == (0, ())
+
+
+@pytest.mark.parametrize(
+    ("how", "caught"),
+    [
+        ("inflated", "on chain, 1250000000000000000 in the metrics"),
+        ("digest", "not the ones recorded on chain"),
+        ("missing", "never recorded on chain"),
+    ],
+)
+def test_contributions_on_chain_that_are_not_the_metrics_fail_the_contributions_check(
+    eth_tester_ledger: LedgerWorld, store: LocalStore, proofs_dir: Path, how: str, caught: str
+) -> None:
+    build_history(eth_tester_ledger, store, proofs_dir, contributions=how)
+
+    report = _verify(eth_tester_ledger, store, proofs_dir)
+
+    failures = report.failures
+    assert failures
+    assert all(f.check == "contributions" for f in failures), failures
+    round_failure = next(f for f in failures if f.round == 1)
+    assert caught in round_failure.detail
+    if how == "inflated":  # the reward view lies too: the cumulative value is not the rounds' sum
+        hospital = sender_of(eth_tester_ledger.hospitals[0])
+        assert any(f.hospital == hospital and "sum to" in f.detail for f in failures)
+
+
+class _Recomputer:
+    """Stands in for `fl.roles.recheck` (torch and the seal key live above `chain/`): round 1's
+    metrics are not what its updates give."""
+
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+
+    def recheck(self, round_: RoundRecord) -> tuple[bool, str]:
+        self.asked.append(round_.round)
+        return round_.round != 1, "weight 0.5, recomputed 0.000000000"
+
+
+def test_a_recomputer_s_findings_are_reported_under_the_contributions_check(
+    eth_tester_ledger: LedgerWorld, store: LocalStore, proofs_dir: Path
+) -> None:
+    build_history(eth_tester_ledger, store, proofs_dir)
+    recomputer = _Recomputer()
+    checks = tuple(Judgement(recomputer) if c.name == Judgement.name else c for c in DEFAULT_CHECKS)
+
+    report = AuditVerifier(
+        eth_tester_ledger.coordinator, store, ExclusionProofs.load(proofs_dir), checks=checks
+    ).verify(eth_tester_ledger.study)
+
+    assert recomputer.asked == [0, 1]
+    (failure,) = report.failures
+    assert (failure.check, failure.round) == ("contributions", 1)
+    assert "recomputed" in failure.detail

@@ -8,6 +8,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from consent.contributions import ContributionRecord
 from consent.errors import RoundChangedError, StaleConsentError
 from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, EventPosition
 from consent.ids import Address, Bytes32, StudyId
@@ -41,6 +42,8 @@ class FakeChain:
     rounds: list[RoundRecord] = field(default_factory=list)
     before_submit: list[Callable[[], object]] = field(default_factory=list)
     before_finalize: list[Callable[[], object]] = field(default_factory=list)
+    contributions: dict[int, ContributionRecord] = field(default_factory=dict)
+    """Round -> the Contributions contract's record of it."""
 
     def mine(self) -> int:
         self.block += 1
@@ -172,6 +175,20 @@ class FakeLedger:
             finalized_block=block,
         )
         return block
+
+    def contributions_recorded(self, study: StudyId, round_: int) -> bool:
+        return round_ in self.chain.contributions
+
+    def record_contributions(self, study: StudyId, round_: int, record: ContributionRecord) -> int:
+        finalized = round_ < len(self.chain.rounds) and (
+            self.chain.rounds[round_].state == RoundState.FINALIZED
+        )
+        if self._sender != self.chain.study.aggregator or not finalized:
+            raise FakeRefusalError("not the aggregator or round not finalized")
+        if round_ in self.chain.contributions:
+            raise FakeRefusalError("contributions already recorded")
+        self.chain.contributions[round_] = record
+        return self.chain.mine()
 
 
 class FakeStore:

@@ -1,0 +1,100 @@
+"""Typed facade of the Contributions contract: each finalized round's judgement digest and the
+hospitals' contribution values, and the cumulative value per (study, hospital) a reward is paid
+on (issue 15). The record crosses floors as `consent.contributions.ContributionRecord`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from chain._facade import ContractFacade
+from chain.events import ContributionsRecorded
+from consent.contributions import ContributionRecord
+from consent.ids import Address, Bytes32, StudyId
+
+__all__ = ["Contributions", "ContributionsSnapshot", "RecordedRound"]
+
+_GAS_BASE: Final = 300_000
+_GAS_PER_VALUE: Final = 75_000
+"""Two fresh storage slots (round value, cumulative value) and a round-ledger look-up each;
+the base covers reading the study and the round (their CID strings) from the other contracts."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRound:
+    """A round's on-chain contribution record (`recorded_block` 0: not recorded)."""
+
+    judgement_hash: Bytes32
+    recorded_block: int
+    value_count: int
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the aggregator recorded the round."""
+        return self.recorded_block != 0
+
+
+@dataclass(frozen=True, slots=True)
+class ContributionsSnapshot:
+    """What the contract holds for one study, as the audit reads it (values scaled)."""
+
+    rounds: Mapping[int, RecordedRound] = field(default_factory=dict)
+    round_values: Mapping[tuple[int, Address], int] = field(default_factory=dict)
+    """(round, hospital) -> the hospital's value in the round."""
+    cumulative: Mapping[Address, int] = field(default_factory=dict)
+    """Hospital -> cumulative value."""
+
+
+class Contributions(ContractFacade):
+    """Records (the study's aggregator) and reads (anyone) the rounds' contribution values."""
+
+    CONTRACT = "Contributions"
+
+    def record_round(
+        self, study: StudyId, round_: int, record: ContributionRecord
+    ) -> ContributionsRecorded:
+        """Record finalized `round_`'s judgement digest and values (once per round)."""
+        receipt = self._transact(
+            _GAS_BASE + _GAS_PER_VALUE * len(record.hospitals),
+            "recordRound",
+            bytes(study),
+            round_,
+            bytes(record.judgement_hash),
+            list(record.hospitals),
+            list(record.values),
+        )
+        return self._single_event(receipt, ContributionsRecorded)
+
+    def get_round(self, study: StudyId, round_: int) -> RecordedRound:
+        """`round_`'s record (not `recorded` if the aggregator has not recorded it)."""
+        raw = self._call_named("getRound", bytes(study), round_)
+        return RecordedRound(
+            Bytes32(bytes(raw["judgementHash"])),
+            int(raw["recordedBlock"]),
+            int(raw["valueCount"]),
+        )
+
+    def round_value(self, study: StudyId, round_: int, hospital: Address) -> int:
+        """`hospital`'s value in `round_`, scaled (0 if none was recorded)."""
+        return int(self._call("roundValue", bytes(study), round_, hospital))
+
+    def cumulative_value(self, study: StudyId, hospital: Address) -> int:
+        """`hospital`'s values in `study` summed over the recorded rounds, scaled."""
+        return int(self._call("cumulativeValue", bytes(study), hospital))
+
+    def snapshot(
+        self, study: StudyId, participants: Mapping[int, Iterable[Address]]
+    ) -> ContributionsSnapshot:
+        """The records of the rounds in `participants` (round -> its hospitals), their values
+        and every participant's cumulative value."""
+        rounds = {r: self.get_round(study, r) for r in participants}
+        values = {
+            (r, h): self.round_value(study, r, h)
+            for r, found in participants.items()
+            for h in found
+        }
+        everyone = sorted({h for _, h in values})
+        return ContributionsSnapshot(
+            rounds, values, {h: self.cumulative_value(study, h) for h in everyone}
+        )
