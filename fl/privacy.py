@@ -177,17 +177,32 @@ def _check_accountant(terms: DpTerms, accountant: RDPAccountant) -> None:
         )
 
 
-class RecordDpLearner(Learner):
-    """Record-level DP-SGD as the local step of an SGD-delta learner."""
+class _DpSgdDelta(Learner):
+    """A DP wrapper around the sgd-delta learner: screening and the update shape are its."""
 
-    name: ClassVar[str] = "dp-record"
+    level: ClassVar[str]
 
     def __init__(self, inner: Learner, terms: DpTerms, *, noise_seed: int | None = None) -> None:
         if inner.name != "sgd-delta":
             raise TrainingConfigError(
-                f"record-level DP needs the sgd-delta learner, not {inner.name}"
+                f"{self.level}-level DP needs the sgd-delta learner, not {inner.name}"
             )
         self.inner, self.terms, self._noise_seed = inner, terms, noise_seed
+
+    def update_template(self, base: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
+        return self.inner.update_template(base)
+
+    def screen(
+        self, base: Mapping[str, Tensor], updates: Sequence[ClientUpdate]
+    ) -> tuple[list[ClientUpdate], list[RejectedUpdate]]:
+        return self.inner.screen(base, updates)
+
+
+class RecordDpLearner(_DpSgdDelta):
+    """Record-level DP-SGD as the local step of an SGD-delta learner."""
+
+    name: ClassVar[str] = "dp-record"
+    level: ClassVar[str] = "record"
 
     def local_step(
         self,
@@ -214,14 +229,6 @@ class RecordDpLearner(Learner):
             train_loss=done.train_loss,
         )
 
-    def update_template(self, base: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
-        return self.inner.update_template(base)
-
-    def screen(
-        self, base: Mapping[str, Tensor], updates: Sequence[ClientUpdate]
-    ) -> tuple[list[ClientUpdate], list[RejectedUpdate]]:
-        return self.inner.screen(base, updates)
-
     def combine(
         self, base: Mapping[str, Tensor], updates: Sequence[ClientUpdate], strategy: Strategy
     ) -> Aggregation:
@@ -235,17 +242,11 @@ def clip_update(delta: Mapping[str, Tensor], max_norm: float) -> dict[str, Tenso
     return {k: t * scale for k, t in delta.items()}
 
 
-class ClientDpLearner(Learner):
+class ClientDpLearner(_DpSgdDelta):
     """Client-level DP: the hospital clips its update, the aggregator noises the sum."""
 
     name: ClassVar[str] = "dp-client"
-
-    def __init__(self, inner: Learner, terms: DpTerms, *, noise_seed: int | None = None) -> None:
-        if inner.name != "sgd-delta":
-            raise TrainingConfigError(
-                f"client-level DP needs the sgd-delta learner, not {inner.name}"
-            )
-        self.inner, self.terms, self._noise_seed = inner, terms, noise_seed
+    level: ClassVar[str] = "client"
 
     def local_step(
         self,
@@ -257,14 +258,6 @@ class ClientDpLearner(Learner):
         result = self.inner.local_step(spec, base, dataset, config)
         clipped = clip_update(result.delta, self.terms.max_grad_norm)
         return LocalResult(clipped, result.num_samples, result.train_loss)
-
-    def update_template(self, base: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
-        return self.inner.update_template(base)
-
-    def screen(
-        self, base: Mapping[str, Tensor], updates: Sequence[ClientUpdate]
-    ) -> tuple[list[ClientUpdate], list[RejectedUpdate]]:
-        return self.inner.screen(base, updates)
 
     def combine(
         self, base: Mapping[str, Tensor], updates: Sequence[ClientUpdate], strategy: Strategy
