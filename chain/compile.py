@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 SOLC_VERSION: Final = "0.8.37"
 EVM_VERSION: Final = "cancun"
-CONTRACT_NAMES: Final = ("StudyRegistry", "ConsentRegistry", "RoundLedger")
+CONTRACT_NAMES: Final = ("StudyRegistry", "ConsentRegistry", "RoundLedger", "DatasetInventory")
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
 CONTRACTS_DIR: Final = PROJECT_ROOT / "contracts"

@@ -1,4 +1,4 @@
-"""Deploy the three contracts and attach typed facades to an existing deployment."""
+"""Deploy the contracts and attach typed facades to an existing deployment."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from chain._facade import revert_decoder
 from chain.compile import CONTRACT_NAMES, load_artifact
 from chain.connection import Chain
 from chain.consent_registry import ConsentRegistry
+from chain.dataset_inventory import DatasetInventory
 from chain.errors import ChainIdMismatchError, DeploymentError, NoContractCodeError
 from chain.manifest import Manifest
 from chain.round_ledger import RoundLedger
@@ -28,18 +29,21 @@ _DEPLOY_GAS: Final = {
     "StudyRegistry": 1_500_000,
     "ConsentRegistry": 2_000_000,
     "RoundLedger": 2_500_000,
+    "DatasetInventory": 2_000_000,
 }
 
 
 @dataclass(frozen=True, eq=False, slots=True)
 class Ledger:
-    """The three contract facades of one deployment, sharing one chain and one sender."""
+    """The contract facades of one deployment, sharing one chain and one sender (`datasets` is
+    None for a deployment made before the dataset inventory existed)."""
 
     chain: Chain
     manifest: Manifest
     studies: StudyRegistry
     consents: ConsentRegistry
     rounds: RoundLedger
+    datasets: DatasetInventory | None = None
 
     def with_sender(self, sender: Sender | None) -> Ledger:
         """The same deployment seen by another sender (another role or key)."""
@@ -61,11 +65,13 @@ def _deploy_one(chain: Chain, sender: Sender, name: str, *args: str) -> tuple[Ad
 
 
 def deploy(chain: Chain, sender: Sender) -> Manifest:
-    """Deploy StudyRegistry, ConsentRegistry and RoundLedger; the sender becomes the admin and
-    a coordinator. Returns the manifest (write it only once this returned)."""
+    """Deploy StudyRegistry, ConsentRegistry, RoundLedger and the DatasetInventory that gates
+    admission; the sender becomes the admin and a coordinator. Returns the manifest (write it only once this returned)."""
     studies, first_block = _deploy_one(chain, sender, "StudyRegistry")
     consents, _ = _deploy_one(chain, sender, "ConsentRegistry", studies)
     rounds, _ = _deploy_one(chain, sender, "RoundLedger", studies, consents)
+    inventory, _ = _deploy_one(chain, sender, "DatasetInventory", studies)
+    StudyRegistry(chain, studies, sender).set_dataset_inventory(inventory)
     return Manifest(
         chain_id=chain.chain_id,
         study_registry=studies,
@@ -74,6 +80,7 @@ def deploy(chain: Chain, sender: Sender) -> Manifest:
         deploy_block=first_block,
         deployer=sender.address,
         artifact_sha256={name: load_artifact(name).sha256 for name in CONTRACT_NAMES},
+        dataset_inventory=inventory,
     )
 
 
@@ -97,4 +104,9 @@ def attach(
         studies=StudyRegistry(chain, manifest.study_registry, sender),
         consents=ConsentRegistry(chain, manifest.consent_registry, sender),
         rounds=RoundLedger(chain, manifest.round_ledger, sender),
+        datasets=(
+            None
+            if manifest.dataset_inventory is None
+            else DatasetInventory(chain, manifest.dataset_inventory, sender)
+        ),
     )

@@ -1,4 +1,4 @@
-"""The deployment manifest: where the three contracts live and which artifacts they came from."""
+"""The deployment manifest: where the contracts live and which artifacts they came from."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ MANIFEST_VERSION: Final = 1
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    """A completed deployment of StudyRegistry, ConsentRegistry and RoundLedger."""
+    """A completed deployment of StudyRegistry, ConsentRegistry, RoundLedger and (since issue 18)
+    DatasetInventory."""
 
     chain_id: int
     study_registry: Address
@@ -33,6 +34,8 @@ class Manifest:
     """The JSON-RPC URL it was deployed through (commands use it unless given `--rpc`)."""
     ipfs: str | None = None
     """The artifact store named at deployment (commands use it unless given `--ipfs`)."""
+    dataset_inventory: Address | None = None
+    """The DatasetInventory gating admission (None in manifests written before issue 18)."""
 
     def addresses(self) -> dict[str, Address]:
         """Contract name -> address."""
@@ -40,7 +43,7 @@ class Manifest:
             "StudyRegistry": self.study_registry,
             "ConsentRegistry": self.consent_registry,
             "RoundLedger": self.round_ledger,
-        }
+        } | ({} if self.dataset_inventory is None else {"DatasetInventory": self.dataset_inventory})
 
     def to_json(self) -> str:
         """The manifest as JSON."""
@@ -63,6 +66,11 @@ class Manifest:
                 artifact_sha256={str(k): str(v) for k, v in body["artifact_sha256"].items()},
                 rpc=_optional_text(body, "rpc"),
                 ipfs=_optional_text(body, "ipfs"),
+                dataset_inventory=(
+                    None
+                    if body.get("dataset_inventory") is None
+                    else parse_address(body["dataset_inventory"])
+                ),
             )
         except (KeyError, TypeError, ValueError, AttributeError, InvalidIdentifierError) as exc:
             if isinstance(exc, DeploymentError):

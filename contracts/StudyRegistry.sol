@@ -3,6 +3,7 @@ pragma solidity 0.8.37;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
+import {IDatasetInventory} from "./interfaces/IDatasetInventory.sol";
 import {IStudyRegistry} from "./interfaces/IStudyRegistry.sol";
 
 /**
@@ -20,6 +21,8 @@ contract StudyRegistry is IStudyRegistry, AccessControl {
 
     mapping(bytes32 studyId => Study) private _studies;
     mapping(bytes32 studyId => EnumerableSet.AddressSet) private _members;
+    // --- dataset admission gate (issue 18): the inventory, set once by the admin ---
+    IDatasetInventory private _inventory;
 
     /// @notice Grants the deployer the admin and coordinator roles.
     constructor() {
@@ -68,8 +71,25 @@ contract StudyRegistry is IStudyRegistry, AccessControl {
     function addHospital(bytes32 studyId, address hospital) external {
         _checkCoordinator(studyId);
         if (hospital == address(0)) revert ZeroAddress();
+        if (address(_inventory) != address(0)) _inventory.checkAdmission(studyId, hospital);
         if (!_members[studyId].add(hospital)) revert HospitalAlreadyMember(studyId, hospital);
         emit HospitalAdded(studyId, hospital);
+    }
+
+    /// @inheritdoc IStudyRegistry
+    function setDatasetInventory(IDatasetInventory inventory)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
+        if (address(_inventory) != address(0)) revert DatasetInventoryAlreadySet(address(_inventory));
+        if (address(inventory) == address(0)) revert ZeroAddress();
+        _inventory = inventory;
+        emit DatasetInventorySet(address(inventory));
+    }
+
+    /// @inheritdoc IStudyRegistry
+    function datasetInventory() external view returns (address) {
+        return address(_inventory);
     }
 
     /// @inheritdoc IStudyRegistry

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
+import {IDatasetInventory} from "./IDatasetInventory.sol";
+
 /**
  * @title IStudyRegistry
  * @notice Which studies exist, who coordinates and aggregates each, and which hospitals take part.
@@ -33,6 +35,9 @@ interface IStudyRegistry {
     /// @notice `account` does not hold COORDINATOR_ROLE (revoked, or never granted).
     error CoordinatorLacksRole(bytes32 studyId, address account);
 
+    /// @notice The dataset inventory was already set (to `inventory`); it is set once.
+    error DatasetInventoryAlreadySet(address inventory);
+
     /// @notice Emitted when a study is created.
     event StudyCreated(
         bytes32 indexed studyId,
@@ -50,6 +55,8 @@ interface IStudyRegistry {
     event CoordinatorChanged(
         bytes32 indexed studyId, address indexed previous, address indexed coordinator
     );
+    /// @notice Emitted when the admin sets the dataset inventory that gates admission.
+    event DatasetInventorySet(address indexed inventory);
 
     /**
      * @notice Creates a study; the caller becomes its coordinator.
@@ -78,10 +85,22 @@ interface IStudyRegistry {
     /**
      * @notice Admits `hospital` to `studyId`.
      * Requirements: the caller is the study's coordinator and still holds COORDINATOR_ROLE;
-     * `hospital` is not zero and not a member.
+     * `hospital` is not zero and not a member;
+     * once a dataset inventory is set, its `checkAdmission(studyId, hospital)` passes (else its
+     * `NoDatasetOffered` or `DatasetBelowThreshold` error).
      * Emits a {HospitalAdded} event.
      */
     function addHospital(bytes32 studyId, address hospital) external;
+
+    /**
+     * @notice Sets the dataset inventory whose `checkAdmission` gates {addHospital}, once.
+     * Requirements: the caller has DEFAULT_ADMIN_ROLE; no inventory is set; `inventory` is not zero.
+     * Emits a {DatasetInventorySet} event.
+     */
+    function setDatasetInventory(IDatasetInventory inventory) external;
+
+    /// @notice The dataset inventory gating admission (zero until set).
+    function datasetInventory() external view returns (address);
 
     /**
      * @notice Removes `hospital` from `studyId`.
