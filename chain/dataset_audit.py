@@ -18,8 +18,8 @@ import hashlib
 
 from chain.audit import AuditCheck
 from chain.dataset_inventory import DatasetInventory
-from chain.study_registry import StudyRegistry
 from chain.store import ArtifactNotFoundError, ArtifactStore, CorruptArtifactError
+from chain.study_registry import StudyRegistry
 from consent.dataset_card import DatasetCard, first_failure
 from consent.dataset_errors import MalformedCardError
 from consent.ids import Address, StudyId

@@ -66,7 +66,8 @@ def _deploy_one(chain: Chain, sender: Sender, name: str, *args: str) -> tuple[Ad
 
 def deploy(chain: Chain, sender: Sender) -> Manifest:
     """Deploy StudyRegistry, ConsentRegistry, RoundLedger and the DatasetInventory that gates
-    admission; the sender becomes the admin and a coordinator. Returns the manifest (write it only once this returned)."""
+    admission; the sender becomes the admin and a coordinator. Returns the manifest (write it
+    only once this returned)."""
     studies, first_block = _deploy_one(chain, sender, "StudyRegistry")
     consents, _ = _deploy_one(chain, sender, "ConsentRegistry", studies)
     rounds, _ = _deploy_one(chain, sender, "RoundLedger", studies, consents)

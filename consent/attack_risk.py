@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
-from typing import Final
+from typing import Any, Final
 
 import pandas as pd
 
@@ -30,7 +30,7 @@ from consent.anonymity import check_columns
 from consent.dataset_card import Risk
 from consent.dataset_errors import UnsuitableDataError
 
-__all__ = ["CONFIDENCE", "AttackRisks", "attack_risks", "anonymeter_version"]
+__all__ = ["CONFIDENCE", "AttackRisks", "anonymeter_version", "attack_risks"]
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +60,20 @@ def anonymeter_version() -> str:
     return version("anonymeter")
 
 
-def _risk(evaluator: object) -> Risk:
+def _clamp(value: float) -> float:
+    return min(1.0, max(0.0, value))
+
+
+def _risk(evaluator: Any) -> Risk:
     try:
-        measured = evaluator.risk(confidence_level=CONFIDENCE)  # type: ignore[attr-defined]
+        measured = evaluator.risk(confidence_level=CONFIDENCE)
     except (ZeroDivisionError, ValueError) as exc:
         # every control attack succeeded too: the baseline leaves nothing to measure against,
         # which happens when the release reproduces the population: treat as total exposure
         log.info("anonymeter could not separate attack from baseline (%s): risk 1", exc)
         return Risk(value=1.0, ci_low=1.0, ci_high=1.0)
     low, high = (float(x) for x in measured.ci)
-    clamp = lambda v: min(1.0, max(0.0, v))  # noqa: E731
-    return Risk(value=clamp(float(measured.value)), ci_low=clamp(low), ci_high=clamp(high))
+    return Risk(value=_clamp(float(measured.value)), ci_low=_clamp(low), ci_high=_clamp(high))
 
 
 def attack_risks(

@@ -45,7 +45,7 @@ def holdout_split(
     if not 0.0 < fraction < 1.0:
         raise UnsuitableDataError(f"the holdout fraction must lie in (0, 1), got {fraction}")
     order = np.random.default_rng(seed).permutation(len(data))
-    cut = int(round(len(data) * fraction))
+    cut = round(len(data) * fraction)
     return data.iloc[order[cut:]], data.iloc[order[:cut]]
 
 

@@ -79,7 +79,8 @@ def test_register_emits_event_and_records_owner_scores_and_block(
     result = inventory.register_dataset(card_hash, "bafkreiabc", GOOD)
     receipt = world.chain.w3.eth.get_transaction_receipt(result.tx_hash)
     events = inventory._contract.events.DatasetRegistered().process_receipt(receipt)
-    assert len(events) == 1 and events[0]["args"]["cardHash"] == card_hash
+    assert len(events) == 1
+    assert events[0]["args"]["cardHash"] == card_hash
     record = inventory.get_dataset(card_hash)
     assert record.hospital == sender_of(world.hospitals[0])
     assert (record.card_cid, record.scores, record.registered_block) == (
@@ -94,7 +95,13 @@ def test_register_emits_event_and_records_owner_scores_and_block(
 
 @pytest.mark.parametrize(
     "change",
-    [{"k": 0}, {"l": 0}, {"rows": 3}, {"t_closeness_ppm": 1_000_001}, {"inference_risk_ppm": 2**31}],
+    [
+        {"k": 0},
+        {"l": 0},
+        {"rows": 3},
+        {"t_closeness_ppm": 1_000_001},
+        {"inference_risk_ppm": 2**31},
+    ],
 )
 def test_register_rejects_out_of_range_scores(
     eth_tester_ledger: LedgerWorld, change: dict[str, int]
@@ -102,14 +109,19 @@ def test_register_rejects_out_of_range_scores(
     inventory = eth_tester_ledger.hospitals[0].datasets
     assert inventory is not None
     with pytest.raises(InvalidDatasetCardError):
-        inventory.register_dataset(Bytes32(b"\x0b" * 32), "bafkrei", dataclasses.replace(GOOD, **change))
+        inventory.register_dataset(
+            Bytes32(b"\x0b" * 32), "bafkrei", dataclasses.replace(GOOD, **change)
+        )
 
 
-def test_thresholds_only_by_the_coordinator_once_and_in_range(eth_tester_ledger: LedgerWorld) -> None:
+def test_thresholds_only_by_the_coordinator_once_and_in_range(
+    eth_tester_ledger: LedgerWorld,
+) -> None:
     world = eth_tester_ledger
     study = _new_study(world)
     hospital_inventory, inventory = world.hospitals[0].datasets, world.coordinator.datasets
-    assert hospital_inventory is not None and inventory is not None
+    assert hospital_inventory is not None
+    assert inventory is not None
     with pytest.raises(NotStudyCoordinatorError):
         hospital_inventory.set_thresholds(study, LIMITS)
     with pytest.raises(UnknownStudyError):
@@ -173,7 +185,8 @@ def test_offer_made_before_thresholds_is_rechecked_at_admission(
     study = _new_study(world)
     risky = _register(world, 1, dataclasses.replace(GOOD, linkability_risk_ppm=900_000), b"risky")
     inventory, coordinator = world.hospitals[1].datasets, world.coordinator.datasets
-    assert inventory is not None and coordinator is not None
+    assert inventory is not None
+    assert coordinator is not None
     inventory.offer_dataset(study, risky)  # no thresholds yet: accepted
     coordinator.set_thresholds(study, LIMITS)
     with pytest.raises(DatasetBelowThresholdError) as info:
@@ -189,7 +202,8 @@ def test_synthetic_dataset_is_marked_and_refused_unless_allowed(
     study = _new_study(world)
     synthetic = _register(world, 0, dataclasses.replace(GOOD, synthetic=True), b"syn")
     inventory, coordinator = world.hospitals[0].datasets, world.coordinator.datasets
-    assert inventory is not None and coordinator is not None
+    assert inventory is not None
+    assert coordinator is not None
     assert inventory.get_dataset(synthetic).scores.synthetic
     coordinator.set_thresholds(study, LIMITS)
     with pytest.raises(DatasetBelowThresholdError) as info:

@@ -54,8 +54,9 @@ def test_ten_injected_unique_records_lower_k_to_one_and_fail_the_threshold() -> 
     from consent.dataset_card import AdmissionThresholds, OnChainScores
 
     scores = OnChainScores(after.k, after.l, 0, 0, 0, 0, len(injected), False)
-    limits = AdmissionThresholds(min_k=5, min_l=1, max_t_closeness_ppm=10**6, max_risk_ppm=10**6,
-                                 allow_synthetic=False)
+    limits = AdmissionThresholds(
+        min_k=5, min_l=1, max_t_closeness_ppm=10**6, max_risk_ppm=10**6, allow_synthetic=False
+    )
     assert first_failure(limits, scores) == "k"
 
 
@@ -80,7 +81,8 @@ def test_card_holds_scores_and_schema_but_no_row_and_round_trips() -> None:
     card = result.card
     raw = card.to_bytes()
     assert DatasetCard.from_bytes(raw) == card
-    assert card.rows == 300 and not card.synthetic
+    assert card.rows == 300
+    assert not card.synthetic
     assert "record_id" not in [name for name, _ in card.columns]
     body = json.loads(raw)
     assert body["schema"]["sha256"] == card.schema_sha256

@@ -17,7 +17,9 @@ def _data(rows: int = 800) -> pd.DataFrame:
         {
             "age": rng.integers(18, 90, rows),
             "weight": rng.normal(75, 12, rows).round(1),
-            "ward": rng.choice(["a", "b", "c", "rare-1", "rare-2"], rows, p=[0.33, 0.33, 0.33, 0.005, 0.005]),
+            "ward": rng.choice(
+                ["a", "b", "c", "rare-1", "rare-2"], rows, p=[0.33, 0.33, 0.33, 0.005, 0.005]
+            ),
             "label": rng.integers(0, 2, rows),
         }
     )
