@@ -22,12 +22,13 @@ from api.commands._chain_common import (
     open_ledger,
     parse_study,
 )
+from api.dataset_listing import inventory_listing
 from chain.dataset_inventory import DatasetInventory
 from chain.deploy import Ledger
 from chain.store import open_store
 from consent.anonymity import assess_anonymity
 from consent.dataset_assess import ID_COLUMNS, assess, holdout_split
-from consent.dataset_card import PPM, AdmissionThresholds, DatasetCard, to_ppm
+from consent.dataset_card import AdmissionThresholds, DatasetCard, to_ppm
 from consent.generalization import generalize
 from consent.ids import Bytes32, parse_bytes32
 from fl.synthesis import synthesize
@@ -249,35 +250,6 @@ def thresholds_command(
     emit(as_json, {"block": result.block, "tx": result.tx_hash}, f"set in block {result.block}")
 
 
-def inventory_listing(ledger: Ledger) -> list[dict[str, Any]]:
-    """Every registered dataset with its scores and the studies it is offered to."""
-    inventory = _inventory(ledger)
-    listing = []
-    for card_hash in inventory.datasets():
-        record = inventory.get_dataset(card_hash)
-        scores = record.scores
-        listing.append(
-            {
-                "card_sha256": "0x" + bytes(card_hash).hex(),
-                "hospital": record.hospital,
-                "card_cid": record.card_cid,
-                "registered_block": record.registered_block,
-                "synthetic": scores.synthetic,
-                "rows": scores.rows,
-                "k": scores.k,
-                "l": scores.l,
-                "t_closeness": scores.t_closeness_ppm / PPM,
-                "risk_upper": {
-                    "singling_out": scores.singling_out_risk_ppm / PPM,
-                    "linkability": scores.linkability_risk_ppm / PPM,
-                    "inference": scores.inference_risk_ppm / PPM,
-                },
-                "studies": ["0x" + bytes(s).hex() for s in inventory.studies_of(card_hash)],
-            }
-        )
-    return listing
-
-
 @dataset_app.command("list")
 def list_command(
     deployment: DeploymentOption,
@@ -286,7 +258,7 @@ def list_command(
 ) -> None:
     """The inventory: every dataset, its scores, and the studies it is offered to."""
     with cli_errors():
-        listing = inventory_listing(open_ledger(rpc, deployment, None))
+        listing = inventory_listing(_inventory(open_ledger(rpc, deployment, None)))
     lines = [
         f"{d['card_sha256']} {d['hospital']} rows={d['rows']} k={d['k']} l={d['l']} "
         f"t={d['t_closeness']:.3f} synthetic={d['synthetic']} studies={len(d['studies'])}"
