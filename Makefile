@@ -4,6 +4,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
+PYCANON_VENV := .venv-pycanon
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 PYTEST_ARGS ?=
@@ -41,10 +42,8 @@ lint: setup
 test: lint $(PYCANON_VENV)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# pyCANON pins numpy, pandas, scipy and typer exactly: its own venv, used only by the test that
-# cross-checks consent/anonymity.py against it (JSON in, JSON out)
-PYCANON_VENV := .venv-pycanon
-
+# pyCANON pins numpy, pandas, scipy and typer exactly: its own venv (PYCANON_VENV, defined at the
+# top), used only by the test that cross-checks consent/anonymity.py against it (JSON out)
 $(PYCANON_VENV)/.installed: Makefile
 	test -x $(PYCANON_VENV)/bin/python || $(PYTHON) -m venv $(PYCANON_VENV)
 	echo '*' > $(PYCANON_VENV)/.gitignore
