@@ -19,7 +19,10 @@ thing it checked:
 * `exclusion`: for every patient who revoked consent given to a hospital (and did not grant it to
   that hospital again), or whose consent with it had expired by the block an update landed in,
   every later update of that hospital has a published non-membership proof that verifies against
-  its on-chain `dataRoot`.
+  its on-chain `dataRoot`;
+* `dataset-card`, `dataset-threshold` (studies with admission thresholds in the DatasetInventory
+  only): each member's offered card is in the store, matches its on-chain hash and registered
+  scores, and meets the thresholds.
 
 A new mode adds a module with a class that has a `name` and `run(view) -> list[AuditCheck]`, and
 one line in `registry`; no other check changes. Verification failures are data

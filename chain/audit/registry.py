@@ -8,6 +8,7 @@ from chain.audit.aggregation import Aggregation
 from chain.audit.artifact import Artifacts
 from chain.audit.base_model import BaseModel
 from chain.audit.check import Check
+from chain.audit.datasets import DatasetCards, DatasetThresholds
 from chain.audit.exclusion import Exclusion
 from chain.audit.freshness import Freshness
 from chain.audit.membership import Membership
@@ -23,6 +24,8 @@ DEFAULT_CHECKS: Final[tuple[Check, ...]] = (
     Freshness(),
     Aggregation(),
     Exclusion(),
+    DatasetCards(),
+    DatasetThresholds(),
 )
 CHECKS: Final = tuple(check.name for check in DEFAULT_CHECKS)
 """The names of the checks every audit runs."""

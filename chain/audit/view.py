@@ -4,8 +4,9 @@ Checks depend on `AuditView` (a Protocol of reads only), never on the facades: t
 transaction or write to the store, and a unit test can hand them a history no honest contract
 would accept (a forked or lying node) to show what each check catches. `LedgerView.read` takes
 the snapshot from a deployment: every round and its updates, the study's consent, membership and
-submission events up to the block (with the timestamps of the blocks updates landed in), with
-read-only access to the artifacts and published proofs.
+submission events up to the block (with the timestamps of the blocks updates landed in), the
+DatasetInventory's thresholds and members' offers (`dataset_view`), with read-only access to the
+artifacts and published proofs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from chain.audit.dataset_view import DatasetSnapshot, current_members, read_datasets
 from chain.deploy import Ledger
 from chain.errors import UnknownStudyError
 from chain.events import HospitalAdded, HospitalRemoved, LedgerEvent, UpdateSubmitted
@@ -87,6 +89,11 @@ class AuditView(Protocol):
         """Proof files that claim the format but could not be read."""
         ...
 
+    @property
+    def datasets(self) -> DatasetSnapshot | None:
+        """The study's admission thresholds and members' offered cards (None: no thresholds)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class LedgerView:
@@ -102,6 +109,8 @@ class LedgerView:
     published: ExclusionProofs
     block_times: Mapping[int, int] = field(default_factory=dict)
     """Block number -> timestamp, for the blocks updates landed in (the expiry rule's input)."""
+    datasets: DatasetSnapshot | None = None
+    """Thresholds and members' offers of the DatasetInventory (issue 18), None without thresholds."""
 
     def updates(self, round_: int) -> Sequence[UpdateRecord]:
         """The updates recorded in `round_`."""
@@ -159,7 +168,10 @@ class LedgerView:
             p.block_number: ledger.chain.block_timestamp(p.block_number)
             for p in submissions.values()
         }
-        return cls(study, block, rounds, consent, membership, submissions, artifacts, proofs, times)
+        datasets = read_datasets(ledger.datasets, study, current_members(membership))
+        return cls(
+            study, block, rounds, consent, membership, submissions, artifacts, proofs, times, datasets
+        )
 
 
 def _chunked(

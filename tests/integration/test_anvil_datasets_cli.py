@@ -102,3 +102,16 @@ def test_threshold_gate_through_the_cli_on_anvil(anvil: str, tmp_path: Path) -> 
     assert by_hash[good]["k"] >= 5
     assert len(by_hash[good]["studies"]) == 1
     assert by_hash[good]["hospital"] == hospital
+
+    # the auditor rechecks the admitted member's card: registered, hashed, stored, thresholds met
+    audit = _run("audit", "verify", *common, "--study", "gated", "--ipfs", str(store))
+    dataset_checks = {
+        c["check"]: (c["passed"], c["hospital"])
+        for c in audit["checks"]  # type: ignore[attr-defined]
+        if str(c["check"]).startswith("dataset-")
+    }
+    assert dataset_checks == {
+        "dataset-card": (True, hospital),
+        "dataset-threshold": (True, hospital),
+    }
+    assert audit["passed"] is True

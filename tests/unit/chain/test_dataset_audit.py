@@ -7,11 +7,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from chain.audit import AuditVerifier
-from chain.dataset_audit import check_datasets
+from chain.audit import AuditCheck, AuditVerifier, LedgerView, run_checks
+from chain.audit.datasets import DatasetCards, DatasetThresholds
+from chain.exclusions import ExclusionProofs
 from chain.store import LocalStore
 from consent.dataset_card import AdmissionThresholds, DatasetCard, Risk
-from consent.ids import Bytes32, study_id
+from consent.ids import Bytes32, StudyId, study_id
 from tests.fixtures.ledger import LedgerWorld, sender_of
 
 LIMITS = AdmissionThresholds(
@@ -38,7 +39,7 @@ def _card(k: int = 8, risk: float = 0.05) -> DatasetCard:
     )
 
 
-def _study(world: LedgerWorld, name: str) -> bytes:
+def _study(world: LedgerWorld, name: str) -> StudyId:
     study = study_id(name)
     world.coordinator.studies.create_study(
         study,
@@ -64,10 +65,14 @@ def _publish(
     return card_hash
 
 
-def _checks(world: LedgerWorld, store: LocalStore, study: bytes) -> dict[str, tuple[bool, str]]:
-    assert world.coordinator.datasets is not None
-    found = check_datasets(world.coordinator.studies, world.coordinator.datasets, store, study)
+def _checks(world: LedgerWorld, store: LocalStore, study: StudyId) -> dict[str, tuple[bool, str]]:
+    found = _dataset_checks(world, store, study)
     return {c.check: (c.passed, c.detail) for c in found}
+
+
+def _dataset_checks(world: LedgerWorld, store: LocalStore, study: StudyId) -> list[AuditCheck]:
+    view = LedgerView.read(world.coordinator, store, ExclusionProofs(), study)
+    return list(run_checks(view, (DatasetCards(), DatasetThresholds())).checks)
 
 
 def test_honest_card_passes_both_checks_and_joins_the_full_audit(
@@ -135,9 +140,7 @@ def test_member_admitted_before_thresholds_is_rechecked(
     assert world.hospitals[0].datasets is not None
     world.hospitals[0].datasets.offer_dataset(world.study, card_hash)
     world.coordinator.datasets.set_thresholds(world.study, LIMITS)
-    found = check_datasets(
-        world.coordinator.studies, world.coordinator.datasets, store, world.study
-    )
+    found = _dataset_checks(world, store, world.study)
     by_hospital = {(c.hospital, c.check): (c.passed, c.detail) for c in found}
     assert by_hospital[(sender_of(world.hospitals[0]), "dataset-threshold")] == (
         False,
