@@ -10,7 +10,6 @@ import pandas as pd
 import typer
 
 from api.commands._chain_common import (
-    DEFAULT_RPC,
     DeploymentOption,
     JsonOption,
     KeyOption,
@@ -19,10 +18,10 @@ from api.commands._chain_common import (
     cli_errors,
     emit,
     fail,
-    open_ledger,
     parse_study,
 )
 from api.dataset_listing import inventory_listing
+from api.wiring import open_ledger
 from chain.dataset_inventory import DatasetInventory
 from chain.deploy import Ledger
 from chain.store import open_store
@@ -195,7 +194,7 @@ def register_command(
     key: KeyOption,
     card: Annotated[Path, typer.Option(help="The dataset card written by `dataset assess`.")],
     ipfs: Annotated[str, typer.Option(help="Artifact store: IPFS API URL or a directory.")],
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Put the card in the store and register its hash, CID and scores as the key's
@@ -216,7 +215,7 @@ def offer_command(
     key: KeyOption,
     study: StudyOption,
     card_hash: Annotated[str, typer.Option(help="The registered card's SHA-256 (0x...).")],
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Offer one of the key's registered datasets to a study (refused below its thresholds)."""
@@ -238,7 +237,7 @@ def thresholds_command(
         float, typer.Option(min=0, max=1, help="Largest upper bound of each attack risk.")
     ] = 1.0,
     allow_synthetic: Annotated[bool, typer.Option(help="Admit synthetic datasets.")] = False,
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Declare a study's admission thresholds, once (its coordinator only); `study
@@ -253,7 +252,7 @@ def thresholds_command(
 @dataset_app.command("list")
 def list_command(
     deployment: DeploymentOption,
-    rpc: RpcOption = DEFAULT_RPC,
+    rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The inventory: every dataset, its scores, and the studies it is offered to."""

@@ -13,7 +13,6 @@ from api.deps import ServicesDep, StudyParam
 from api.problems import problem_responses
 from api.schemas import hex32
 from chain.errors import UnknownStudyError
-from chain.reachability import reachable
 
 __all__ = ["router"]
 
@@ -61,8 +60,7 @@ def list_datasets(services: ServicesDep) -> DatasetListOut:
     ledger = services.ledger
     if ledger.datasets is None:
         return DatasetListOut(datasets=[])
-    with reachable(ledger.chain):
-        listing = inventory_listing(ledger.datasets)
+    listing = inventory_listing(ledger.datasets)
     return DatasetListOut.model_validate({"datasets": listing})
 
 
@@ -75,12 +73,11 @@ def list_datasets(services: ServicesDep) -> DatasetListOut:
 def get_study_datasets(study: StudyParam, services: ServicesDep) -> StudyDatasetsOut:
     """The thresholds the study declared and the dataset card each member hospital offered."""
     ledger = services.ledger
-    with reachable(ledger.chain):
-        if not ledger.studies.study_exists(study):
-            raise UnknownStudyError({"study_id": bytes(study)})
-        members = ledger.studies.hospitals(study)
-        if ledger.datasets is None:
-            body: dict[str, Any] = {"thresholds": None, "members": dict.fromkeys(members)}
-        else:
-            body = study_datasets(ledger.datasets, study, members)
+    if not ledger.studies.study_exists(study):
+        raise UnknownStudyError({"study_id": bytes(study)})
+    members = ledger.studies.hospitals(study)
+    if ledger.datasets is None:
+        body: dict[str, Any] = {"thresholds": None, "members": dict.fromkeys(members)}
+    else:
+        body = study_datasets(ledger.datasets, study, members)
     return StudyDatasetsOut.model_validate({"study": hex32(study), **body})

@@ -44,7 +44,9 @@ def verified_card(offer: DatasetOffer, store: ArtifactReader) -> tuple[DatasetCa
     stated = card.on_chain()
     if stated != record.scores:
         differing = [
-            f.name for f in fields(stated) if getattr(stated, f.name) != getattr(record.scores, f.name)
+            f.name
+            for f in fields(stated)
+            if getattr(stated, f.name) != getattr(record.scores, f.name)
         ]
         return None, f"registered scores differ from the card's on {', '.join(differing)}"
     return card, "card matches its hash and its registered scores"
@@ -67,7 +69,9 @@ class DatasetCards:
         for offer in view.datasets.offers:
             card, detail = verified_card(offer, view.artifacts)
             checks.append(
-                AuditCheck(self.name, card is not None, _subject(offer), detail, None, offer.hospital)
+                AuditCheck(
+                    self.name, card is not None, _subject(offer), detail, None, offer.hospital
+                )
             )
         return checks
 

@@ -110,7 +110,7 @@ class LedgerView:
     block_times: Mapping[int, int] = field(default_factory=dict)
     """Block number -> timestamp, for the blocks updates landed in (the expiry rule's input)."""
     datasets: DatasetSnapshot | None = None
-    """Thresholds and members' offers of the DatasetInventory (issue 18), None without thresholds."""
+    """The inventory's thresholds and members' offers (issue 18); None without thresholds."""
 
     def updates(self, round_: int) -> Sequence[UpdateRecord]:
         """The updates recorded in `round_`."""
@@ -170,8 +170,9 @@ class LedgerView:
         }
         datasets = read_datasets(ledger.datasets, study, current_members(membership))
         return cls(
-            study, block, rounds, consent, membership, submissions, artifacts, proofs, times, datasets
-        )
+            study, block, rounds, consent, membership, submissions, artifacts, proofs, times,
+            datasets=datasets,
+        )  # fmt: skip
 
 
 def _chunked(
