@@ -58,7 +58,8 @@ class StudyRegistry(ContractFacade):
 
     def add_hospital(self, study: StudyId, hospital: Address) -> HospitalAdded:
         """Admit `hospital` (the sender must be the study's coordinator; a study with admission
-        thresholds reverts with `NoDatasetOfferedError` / `DatasetBelowThresholdError`)."""
+        thresholds reverts with `chain.inventory_errors`' `NoDatasetOfferedError` or
+        `DatasetBelowThresholdError`)."""
         receipt = self._transact(
             _GAS_MEMBERSHIP + _GAS_ADMISSION_CHECK, "addHospital", bytes(study), hospital
         )

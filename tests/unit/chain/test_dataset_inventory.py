@@ -7,7 +7,9 @@ import dataclasses
 
 import pytest
 
-from chain.errors import (
+from chain.errors import NotStudyCoordinatorError, UnknownStudyError
+from chain.events import HospitalAdded
+from chain.inventory_errors import (
     DatasetAlreadyRegisteredError,
     DatasetBelowThresholdError,
     DatasetInventoryAlreadySetError,
@@ -15,12 +17,9 @@ from chain.errors import (
     InvalidThresholdsError,
     NoDatasetOfferedError,
     NotDatasetOwnerError,
-    NotStudyCoordinatorError,
     ThresholdsAlreadySetError,
     UnknownDatasetError,
-    UnknownStudyError,
 )
-from chain.events import HospitalAdded
 from consent.dataset_card import AdmissionThresholds, OnChainScores, first_failure
 from consent.ids import Bytes32, study_id
 from tests.fixtures.ledger import LedgerWorld, sender_of
