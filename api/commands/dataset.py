@@ -4,9 +4,8 @@ on-chain inventory, offer it to a study, declare a study's admission thresholds,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
 from api.commands._chain_common import (
@@ -25,12 +24,11 @@ from api.wiring import open_ledger
 from chain.dataset_inventory import DatasetInventory
 from chain.deploy import Ledger
 from chain.store import open_store
-from consent.anonymity import assess_anonymity
-from consent.dataset_assess import ID_COLUMNS, assess, holdout_split
 from consent.dataset_card import AdmissionThresholds, DatasetCard, to_ppm
-from consent.generalization import generalize
 from consent.ids import Bytes32, parse_bytes32
-from fl.synthesis import synthesize
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["dataset_app"]
 
@@ -57,6 +55,10 @@ def _columns(value: str) -> tuple[str, ...]:
 
 
 def _read(path: Path) -> pd.DataFrame:
+    # pandas and the dataset modules load only when a dataset command runs: they are the
+    # `datasets` extra, and every other command (trainer, aggregator, api) starts without them
+    import pandas as pd
+
     try:
         return pd.read_csv(path)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
@@ -92,6 +94,8 @@ def assess_command(
     """k-anonymity, l-diversity, t-closeness and attack risks (anonymeter: singling out,
     linkability, inference, 95% intervals against a holdout); builds the dataset card and puts
     it in the store with --ipfs."""
+    from consent.dataset_assess import assess
+
     with cli_errors():
         result = assess(
             _read(data),
@@ -134,6 +138,9 @@ def anonymize_command(
     with cli_errors():
         qi, sa = _columns(quasi_identifiers), _columns(sensitive)
         frame = _read(data)
+        from consent.anonymity import assess_anonymity
+        from consent.generalization import generalize
+
         before = assess_anonymity(frame, qi, sa)
         result = generalize(frame, qi, k, max_suppression=max_suppression)
         after = assess_anonymity(result.data, qi, sa)
@@ -168,6 +175,9 @@ def synthesize_command(
     --synthetic` for its privacy risks and card."""
     with cli_errors():
         frame = _read(data)
+        from consent.dataset_assess import ID_COLUMNS, holdout_split
+        from fl.synthesis import synthesize
+
         train, test = holdout_split(frame, holdout_fraction)
         drop = [c for c in ID_COLUMNS if c in frame.columns]
         result = synthesize(train, test, rows=rows or len(frame), label=label, drop=drop)
