@@ -45,6 +45,7 @@ CONTRACT_NAMES: Final = (
     "PrivacyBudget",
     "RoundLedger",
     "SecAggCoordinator",
+    "DatasetInventory",
 )
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent

@@ -13,6 +13,7 @@ from chain._facade import revert_decoder
 from chain.compile import CONTRACT_NAMES, load_artifact
 from chain.connection import Chain
 from chain.consent_registry import ConsentRegistry
+from chain.dataset_inventory import DatasetInventory
 from chain.errors import ChainIdMismatchError, DeploymentError, NoContractCodeError
 from chain.manifest import Manifest
 from chain.privacy_budget import PrivacyBudget
@@ -32,12 +33,14 @@ _DEPLOY_GAS: Final = {
     "PrivacyBudget": 2_000_000,
     "RoundLedger": 2_500_000,
     "SecAggCoordinator": 2_500_000,
+    "DatasetInventory": 2_000_000,
 }
 
 
 @dataclass(frozen=True, eq=False, slots=True)
 class Ledger:
-    """The three contract facades of one deployment, sharing one chain and one sender."""
+    """The contract facades of one deployment, sharing one chain and one sender (`datasets` is
+    None for a deployment made before the dataset inventory existed)."""
 
     chain: Chain
     manifest: Manifest
@@ -48,6 +51,7 @@ class Ledger:
     """The secagg coordinator, when the deployment has one."""
     budget: PrivacyBudget | None = None
     """The privacy budget of dp-mode studies (None for a deployment that predates it)."""
+    datasets: DatasetInventory | None = None
 
     def with_sender(self, sender: Sender | None) -> Ledger:
         """The same deployment seen by another sender (another role or key)."""
@@ -69,13 +73,16 @@ def _deploy_one(chain: Chain, sender: Sender, name: str, *args: str) -> tuple[Ad
 
 
 def deploy(chain: Chain, sender: Sender) -> Manifest:
-    """Deploy StudyRegistry, ConsentRegistry, PrivacyBudget and RoundLedger; the sender becomes
-    the admin and a coordinator. Returns the manifest (write it only once this returned)."""
+    """Deploy StudyRegistry, ConsentRegistry, PrivacyBudget, RoundLedger, SecAggCoordinator and
+    the DatasetInventory that gates admission; the sender becomes the admin and a coordinator.
+    Returns the manifest (write it only once this returned)."""
     studies, first_block = _deploy_one(chain, sender, "StudyRegistry")
     consents, _ = _deploy_one(chain, sender, "ConsentRegistry", studies)
     budget, _ = _deploy_one(chain, sender, "PrivacyBudget", studies)
     rounds, _ = _deploy_one(chain, sender, "RoundLedger", studies, consents, budget)
     secagg, _ = _deploy_one(chain, sender, "SecAggCoordinator", studies, rounds)
+    inventory, _ = _deploy_one(chain, sender, "DatasetInventory", studies)
+    StudyRegistry(chain, studies, sender).set_dataset_inventory(inventory)
     return Manifest(
         chain_id=chain.chain_id,
         study_registry=studies,
@@ -86,6 +93,7 @@ def deploy(chain: Chain, sender: Sender) -> Manifest:
         deploy_block=first_block,
         deployer=sender.address,
         artifact_sha256={name: load_artifact(name).sha256 for name in CONTRACT_NAMES},
+        dataset_inventory=inventory,
     )
 
 
@@ -117,4 +125,9 @@ def attach(
         budget=None
         if manifest.privacy_budget is None
         else PrivacyBudget(chain, manifest.privacy_budget, sender),
+        datasets=(
+            None
+            if manifest.dataset_inventory is None
+            else DatasetInventory(chain, manifest.dataset_inventory, sender)
+        ),
     )

@@ -1,4 +1,4 @@
-"""The deployment manifest: where the three contracts live and which artifacts they came from."""
+"""The deployment manifest: where the contracts live and which artifacts they came from."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ MANIFEST_VERSION: Final = 1
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    """A completed deployment of StudyRegistry, ConsentRegistry, RoundLedger (and PrivacyBudget)."""
+    """A completed deployment of StudyRegistry, ConsentRegistry, RoundLedger (and PrivacyBudget,
+    SecAggCoordinator and, since issue 18, DatasetInventory)."""
 
     chain_id: int
     study_registry: Address
@@ -37,6 +38,8 @@ class Manifest:
     """The SecAggCoordinator (privacy mode "secagg"); None in deployments made before it."""
     privacy_budget: Address | None = None
     """The PrivacyBudget contract (absent from manifests written before dp mode)."""
+    dataset_inventory: Address | None = None
+    """The DatasetInventory gating admission (None in manifests written before issue 18)."""
 
     def addresses(self) -> dict[str, Address]:
         """Contract name -> address."""
@@ -49,6 +52,8 @@ class Manifest:
             found["SecAggCoordinator"] = self.secagg_coordinator
         if self.privacy_budget is not None:
             found["PrivacyBudget"] = self.privacy_budget
+        if self.dataset_inventory is not None:
+            found["DatasetInventory"] = self.dataset_inventory
         return found
 
     def to_json(self) -> str:
@@ -78,6 +83,7 @@ class Manifest:
                     else None
                 ),
                 privacy_budget=_optional_address(body, "privacy_budget"),
+                dataset_inventory=_optional_address(body, "dataset_inventory"),
             )
         except (KeyError, TypeError, ValueError, AttributeError, InvalidIdentifierError) as exc:
             if isinstance(exc, DeploymentError):

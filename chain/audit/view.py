@@ -4,8 +4,9 @@ Checks depend on `AuditView` (a Protocol of reads only), never on the facades: t
 transaction or write to the store, and a unit test can hand them a history no honest contract
 would accept (a forked or lying node) to show what each check catches. `LedgerView.read` takes
 the snapshot from a deployment: every round and its updates, the study's consent, membership and
-submission events up to the block (with the timestamps of the blocks updates landed in), with
-read-only access to the artifacts and published proofs.
+submission events up to the block (with the timestamps of the blocks updates landed in), the
+DatasetInventory's thresholds and members' offers (`dataset_view`), with read-only access to the
+artifacts and published proofs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from chain.audit.dataset_view import DatasetSnapshot, current_members, read_datasets
 from chain.audit.secagg_view import read_secagg_rounds
 from chain.deploy import Ledger
 from chain.errors import UnknownStudyError
@@ -110,6 +112,11 @@ class AuditView(Protocol):
         """The study's privacy budget (None unless it is a dp-mode study)."""
         ...
 
+    @property
+    def datasets(self) -> DatasetSnapshot | None:
+        """The study's admission thresholds and members' offered cards (None: no thresholds)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class LedgerView:
@@ -133,6 +140,8 @@ class LedgerView:
         return self.secagg_rounds.get(round_)
 
     budget: BudgetSnapshot | None = None
+    datasets: DatasetSnapshot | None = None
+    """The inventory's thresholds and members' offers (issue 18); None without thresholds."""
 
     def updates(self, round_: int) -> Sequence[UpdateRecord]:
         """The updates recorded in `round_`."""
@@ -198,6 +207,7 @@ class LedgerView:
         purpose = ledger.studies.study_purpose(study)
         secagg = read_secagg_rounds(ledger, artifacts, study, len(rounds))
         budget = _budget(ledger, study, rounds, membership)
+        datasets = read_datasets(ledger.datasets, study, current_members(membership))
         return cls(
             study,
             block,
@@ -211,6 +221,7 @@ class LedgerView:
             purpose,
             secagg,
             budget,
+            datasets,
         )
 
 
