@@ -4,6 +4,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
+PYCANON_VENV := .venv-pycanon
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 PYTEST_ARGS ?=
@@ -25,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and pinned: the machine holds this CPU wheel; an unpinned torch pulls GBs of CUDA
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev,dp]'
+	$(PY) -m pip install --quiet -e '.[dev,dp,datasets]'
 	touch $@
 
 # ByzFL, the reference the robust strategies and attacks are tested against: --no-deps because it
@@ -46,7 +47,16 @@ lint: setup
 	$(BIN)/lint-imports
 
 test: lint
+	$(MAKE) --no-print-directory $(PYCANON_VENV)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# pyCANON pins numpy, pandas, scipy and typer exactly: its own venv (PYCANON_VENV, defined at the
+# top), used only by the test that cross-checks consent/anonymity.py against it (JSON out)
+$(PYCANON_VENV)/.installed: Makefile
+	test -x $(PYCANON_VENV)/bin/python || $(PYTHON) -m venv $(PYCANON_VENV)
+	echo '*' > $(PYCANON_VENV)/.gitignore
+	$(PYCANON_VENV)/bin/python -m pip install --quiet pycanon==1.3.6
+	touch $@
 
 # the demo writes into a fresh demo-out/ (a previous run's output is replaced)
 demo: setup
@@ -69,4 +79,4 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) .venv-bench node_modules demo-out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-bench .venv-pycanon node_modules demo-out .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,7 @@ from api.commands.audit import audit_app
 from api.commands.chain import chain_app
 from api.commands.consent import consent_app
 from api.commands.data import data_app
+from api.commands.dataset import dataset_app
 from api.commands.demo import demo
 from api.commands.dev import dev_app
 from api.commands.patients import patients_app
@@ -37,6 +38,7 @@ app.add_typer(study_app)
 app.add_typer(consent_app)
 app.add_typer(dev_app)
 app.add_typer(data_app)
+app.add_typer(dataset_app)
 app.add_typer(patients_app)
 app.command("trainer")(trainer_command)
 app.add_typer(aggregator_app)

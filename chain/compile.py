@@ -46,6 +46,7 @@ CONTRACT_NAMES: Final = (
     "RoundLedger",
     "SecAggCoordinator",
     "Contributions",
+    "DatasetInventory",
 )
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent

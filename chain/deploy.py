@@ -14,6 +14,7 @@ from chain.compile import CONTRACT_NAMES, load_artifact
 from chain.connection import Chain
 from chain.consent_registry import ConsentRegistry
 from chain.contributions import Contributions
+from chain.dataset_inventory import DatasetInventory
 from chain.errors import ChainIdMismatchError, DeploymentError, NoContractCodeError
 from chain.manifest import Manifest
 from chain.privacy_budget import PrivacyBudget
@@ -34,12 +35,14 @@ _DEPLOY_GAS: Final = {
     "RoundLedger": 2_500_000,
     "SecAggCoordinator": 2_500_000,
     "Contributions": 1_500_000,
+    "DatasetInventory": 2_000_000,
 }
 
 
 @dataclass(frozen=True, eq=False, slots=True)
 class Ledger:
-    """The three contract facades of one deployment, sharing one chain and one sender."""
+    """The contract facades of one deployment, sharing one chain and one sender (`datasets` is
+    None for a deployment made before the dataset inventory existed)."""
 
     chain: Chain
     manifest: Manifest
@@ -52,6 +55,7 @@ class Ledger:
     """The privacy budget of dp-mode studies (None for a deployment that predates it)."""
     contributions: Contributions | None = None
     """None for a deployment made before the Contributions contract (issue 15)."""
+    datasets: DatasetInventory | None = None
 
     def with_sender(self, sender: Sender | None) -> Ledger:
         """The same deployment seen by another sender (another role or key)."""
@@ -73,15 +77,17 @@ def _deploy_one(chain: Chain, sender: Sender, name: str, *args: str) -> tuple[Ad
 
 
 def deploy(chain: Chain, sender: Sender) -> Manifest:
-    """Deploy StudyRegistry, ConsentRegistry, PrivacyBudget, RoundLedger, SecAggCoordinator and
-    Contributions; the sender becomes the admin and a coordinator. Returns the manifest (write it
-    only once this returned)."""
+    """Deploy StudyRegistry, ConsentRegistry, PrivacyBudget, RoundLedger, SecAggCoordinator,
+    Contributions and the DatasetInventory that gates admission; the sender becomes the admin and
+    a coordinator. Returns the manifest (write it only once this returned)."""
     studies, first_block = _deploy_one(chain, sender, "StudyRegistry")
     consents, _ = _deploy_one(chain, sender, "ConsentRegistry", studies)
     budget, _ = _deploy_one(chain, sender, "PrivacyBudget", studies)
     rounds, _ = _deploy_one(chain, sender, "RoundLedger", studies, consents, budget)
     secagg, _ = _deploy_one(chain, sender, "SecAggCoordinator", studies, rounds)
     contributions, _ = _deploy_one(chain, sender, "Contributions", studies, rounds)
+    inventory, _ = _deploy_one(chain, sender, "DatasetInventory", studies)
+    StudyRegistry(chain, studies, sender).set_dataset_inventory(inventory)
     return Manifest(
         chain_id=chain.chain_id,
         study_registry=studies,
@@ -93,6 +99,7 @@ def deploy(chain: Chain, sender: Sender) -> Manifest:
         deployer=sender.address,
         contributions=contributions,
         artifact_sha256={name: load_artifact(name).sha256 for name in CONTRACT_NAMES},
+        dataset_inventory=inventory,
     )
 
 
@@ -128,5 +135,10 @@ def attach(
             None
             if manifest.contributions is None
             else Contributions(chain, manifest.contributions, sender)
+        ),
+        datasets=(
+            None
+            if manifest.dataset_inventory is None
+            else DatasetInventory(chain, manifest.dataset_inventory, sender)
         ),
     )

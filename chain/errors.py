@@ -428,9 +428,12 @@ __all__ += [cls.__name__ for cls in ContractRevertError.__subclasses__()]
 
 
 def custom_error_classes() -> dict[bytes, type[ContractRevertError]]:
-    """Every custom error class by its 4-byte selector."""
+    """Every custom error class by its 4-byte selector (the DatasetInventory's included)."""
     # the PrivacyBudget's classes live in their own module, which imports this one
     import chain.budget_errors  # noqa: F401
-    from chain import secagg_errors  # noqa: F401 - imported to register its classes
+    from chain import (
+        inventory_errors,  # noqa: F401  # defined apart: this module's size
+        secagg_errors,  # noqa: F401 - imported to register its classes
+    )
 
     return {cls.selector(): cls for cls in ContractRevertError.__subclasses__()}

@@ -1,4 +1,4 @@
-"""The deployment manifest: where the three contracts live and which artifacts they came from."""
+"""The deployment manifest: where the contracts live and which artifacts they came from."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ MANIFEST_VERSION: Final = 1
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    """A completed deployment of StudyRegistry, ConsentRegistry, RoundLedger (and PrivacyBudget)."""
+    """A completed deployment of StudyRegistry, ConsentRegistry, RoundLedger (and PrivacyBudget,
+    SecAggCoordinator and, since issue 18, DatasetInventory)."""
 
     chain_id: int
     study_registry: Address
@@ -39,6 +40,8 @@ class Manifest:
     """The PrivacyBudget contract (absent from manifests written before dp mode)."""
     contributions: Address | None = None
     """The Contributions contract (issue 15); None in a deployment made before it existed."""
+    dataset_inventory: Address | None = None
+    """The DatasetInventory gating admission (None in manifests written before issue 18)."""
 
     def addresses(self) -> dict[str, Address]:
         """Contract name -> address."""
@@ -53,6 +56,8 @@ class Manifest:
             found["PrivacyBudget"] = self.privacy_budget
         if self.contributions is not None:
             found["Contributions"] = self.contributions
+        if self.dataset_inventory is not None:
+            found["DatasetInventory"] = self.dataset_inventory
         return found
 
     def to_json(self) -> str:
@@ -87,6 +92,7 @@ class Manifest:
                     if body.get("contributions") is None
                     else parse_address(body["contributions"])
                 ),
+                dataset_inventory=_optional_address(body, "dataset_inventory"),
             )
         except (KeyError, TypeError, ValueError, AttributeError, InvalidIdentifierError) as exc:
             if isinstance(exc, DeploymentError):

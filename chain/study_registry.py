@@ -20,6 +20,8 @@ __all__ = ["Study", "StudyRegistry"]
 
 _GAS_CREATE: Final = 200_000
 _GAS_MEMBERSHIP: Final = 120_000
+_GAS_ADMISSION_CHECK: Final = 40_000
+"""addHospital's call to the DatasetInventory (thresholds and the offered card's scores)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +64,12 @@ class StudyRegistry(ContractFacade):
         return self._single_event(receipt, StudyCreated)
 
     def add_hospital(self, study: StudyId, hospital: Address) -> HospitalAdded:
-        """Admit `hospital` (the sender must be the study's coordinator)."""
-        receipt = self._transact(_GAS_MEMBERSHIP, "addHospital", bytes(study), hospital)
+        """Admit `hospital` (the sender must be the study's coordinator; a study with admission
+        thresholds reverts with `chain.inventory_errors`' `NoDatasetOfferedError` or
+        `DatasetBelowThresholdError`)."""
+        receipt = self._transact(
+            _GAS_MEMBERSHIP + _GAS_ADMISSION_CHECK, "addHospital", bytes(study), hospital
+        )
         return self._single_event(receipt, HospitalAdded)
 
     def declare_purpose(self, study: StudyId, purpose: StudyPurpose) -> StudyPurposeDeclared:
@@ -81,6 +87,15 @@ class StudyRegistry(ContractFacade):
         coordinator must hold COORDINATOR_ROLE)."""
         receipt = self._transact(_GAS_MEMBERSHIP, "setCoordinator", bytes(study), coordinator)
         return self._single_event(receipt, CoordinatorChanged)
+
+    def set_dataset_inventory(self, inventory: Address) -> None:
+        """Set the DatasetInventory gating `add_hospital`, once (DEFAULT_ADMIN_ROLE only)."""
+        self._transact(_GAS_MEMBERSHIP, "setDatasetInventory", inventory)
+
+    def dataset_inventory(self) -> Address | None:
+        """The DatasetInventory gating admission, None if unset."""
+        raw = str(self._call("datasetInventory"))
+        return None if int(raw, 16) == 0 else parse_address(raw)
 
     def remove_hospital(self, study: StudyId, hospital: Address) -> HospitalRemoved:
         """Remove `hospital` (the sender must be the study's coordinator)."""

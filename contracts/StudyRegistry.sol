@@ -4,6 +4,7 @@ pragma solidity 0.8.37;
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {DuoPurposes} from "./DuoPurposes.sol";
+import {IDatasetInventory} from "./interfaces/IDatasetInventory.sol";
 import {IStudyRegistry} from "./interfaces/IStudyRegistry.sol";
 
 /**
@@ -21,6 +22,8 @@ contract StudyRegistry is IStudyRegistry, AccessControl {
 
     mapping(bytes32 studyId => Study) private _studies;
     mapping(bytes32 studyId => EnumerableSet.AddressSet) private _members;
+    // --- dataset admission gate (issue 18): the inventory, set once by the admin ---
+    IDatasetInventory private _inventory;
 
     /// @dev A study's declared purpose; `locked` once declared or once a hospital was admitted.
     struct PurposeSlot {
@@ -77,9 +80,26 @@ contract StudyRegistry is IStudyRegistry, AccessControl {
     function addHospital(bytes32 studyId, address hospital) external {
         _checkCoordinator(studyId);
         if (hospital == address(0)) revert ZeroAddress();
+        if (address(_inventory) != address(0)) _inventory.checkAdmission(studyId, hospital);
         if (!_members[studyId].add(hospital)) revert HospitalAlreadyMember(studyId, hospital);
         _purposes[studyId].locked = true; // consents may be counted from now on
         emit HospitalAdded(studyId, hospital);
+    }
+
+    /// @inheritdoc IStudyRegistry
+    function setDatasetInventory(IDatasetInventory inventory)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
+        if (address(_inventory) != address(0)) revert DatasetInventoryAlreadySet(address(_inventory));
+        if (address(inventory) == address(0)) revert ZeroAddress();
+        _inventory = inventory;
+        emit DatasetInventorySet(address(inventory));
+    }
+
+    /// @inheritdoc IStudyRegistry
+    function datasetInventory() external view returns (address) {
+        return address(_inventory);
     }
 
     /// @inheritdoc IStudyRegistry

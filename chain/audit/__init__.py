@@ -27,6 +27,9 @@ thing it checked:
   sum of its charges, with the epsilon spent per hospital and per round;
 * `recompute` (only with an auditor's key, `chain.audit.recompute`): every sealed update opens
   with the auditor's key and every finalized model is recomputed bit-exactly from them.
+* `dataset-card`, `dataset-threshold` (studies with admission thresholds in the DatasetInventory
+  only): each member's offered card is in the store, matches its on-chain hash and registered
+  scores, and meets the thresholds.
 
 A new mode adds a module with a class that has a `name` and `run(view) -> list[AuditCheck]`, and
 one line in `registry`; no other check changes. Verification failures are data

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 from safetensors.numpy import load
 
 from chain.audit.report import AuditCheck
@@ -37,7 +38,7 @@ __all__ = ["Combine"]
 
 _TOLERANCE: Final = 1e-9
 
-Arrays = dict[str, np.ndarray]
+Arrays = dict[str, npt.NDArray[Any]]
 
 
 class _UnreadableError(Exception):

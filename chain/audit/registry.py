@@ -10,6 +10,7 @@ from chain.audit.base_model import BaseModel
 from chain.audit.check import Check
 from chain.audit.combine import Combine
 from chain.audit.contributions import Judgement
+from chain.audit.datasets import DatasetCards, DatasetThresholds
 from chain.audit.exclusion import Exclusion
 from chain.audit.freshness import Freshness
 from chain.audit.membership import Membership
@@ -33,6 +34,8 @@ DEFAULT_CHECKS: Final[tuple[Check, ...]] = (
     SecAggSum(),
     PrivacyBudget(),  # no accountant here: see `api.wiring.default_audit_checks`
     Judgement(),
+    DatasetCards(),
+    DatasetThresholds(),
 )
 CHECKS: Final = tuple(check.name for check in DEFAULT_CHECKS)
 """The names of the checks every audit runs."""

@@ -4,8 +4,9 @@ Checks depend on `AuditView` (a Protocol of reads only), never on the facades: t
 transaction or write to the store, and a unit test can hand them a history no honest contract
 would accept (a forked or lying node) to show what each check catches. `LedgerView.read` takes
 the snapshot from a deployment: every round and its updates, the study's consent, membership and
-submission events up to the block (with the timestamps of the blocks updates landed in), with
-read-only access to the artifacts and published proofs.
+submission events up to the block (with the timestamps of the blocks updates landed in), the
+DatasetInventory's thresholds and members' offers (`dataset_view`), with read-only access to the
+artifacts and published proofs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from chain.audit.dataset_view import DatasetSnapshot, current_members, read_datasets
 from chain.audit.secagg_view import read_secagg_rounds
 from chain.contributions import ContributionsSnapshot
 from chain.deploy import Ledger
@@ -115,6 +117,8 @@ class AuditView(Protocol):
     def contributions(self) -> ContributionsSnapshot | None:
         """The Contributions contract's records of the finalized rounds (issue 15); None for a
         deployment without that contract."""
+    def datasets(self) -> DatasetSnapshot | None:
+        """The study's admission thresholds and members' offered cards (None: no thresholds)."""
         ...
 
 
@@ -141,6 +145,8 @@ class LedgerView:
 
     budget: BudgetSnapshot | None = None
     contributions: ContributionsSnapshot | None = None
+    datasets: DatasetSnapshot | None = None
+    """The inventory's thresholds and members' offers (issue 18); None without thresholds."""
 
     def updates(self, round_: int) -> Sequence[UpdateRecord]:
         """The updates recorded in `round_`."""
@@ -216,6 +222,7 @@ class LedgerView:
                     if r.state is RoundState.FINALIZED
                 },
             )
+        datasets = read_datasets(ledger.datasets, study, current_members(membership))
         return cls(
             study,
             block,
@@ -230,6 +237,7 @@ class LedgerView:
             secagg,
             budget,
             contributions,
+            datasets,
         )
 
 

@@ -23,7 +23,7 @@ The scale is a power of two so that `x * 2**scale_bits` is exact in float64.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -75,7 +75,7 @@ class RingParams:
         return 0.5 / self.scale
 
 
-def quantize(values: npt.NDArray[np.floating], weight: int, params: RingParams) -> RingVector:
+def quantize(values: npt.NDArray[np.floating[Any]], weight: int, params: RingParams) -> RingVector:
     """`weight * rint(clip(values) * scale)` as ring elements (a fresh uint64 array)."""
     if weight < 1:
         raise SecAggParamsError(f"a weight must be >= 1, got {weight}")
@@ -85,7 +85,8 @@ def quantize(values: npt.NDArray[np.floating], weight: int, params: RingParams) 
     if not np.all(np.isfinite(flat)):
         raise SecAggParamsError("an update holds NaN or infinite values")
     levels = np.rint(np.clip(flat, -params.clip, params.clip) * params.scale).astype(np.int64)
-    return (levels * np.int64(weight)).view(np.uint64)
+    ring: RingVector = (levels * np.int64(weight)).view(np.uint64)
+    return ring
 
 
 def ring_sum(vectors: list[RingVector]) -> RingVector:

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
+import {IDatasetInventory} from "./IDatasetInventory.sol";
+
 /**
  * @title IStudyRegistry
  * @notice Which studies exist, who coordinates and aggregates each, and which hospitals take part.
@@ -38,6 +40,9 @@ interface IStudyRegistry {
     error InvalidStudyPurpose(uint64 purpose);
     /// @notice `studyId`'s purpose was declared already, or a hospital was admitted: it is fixed.
     error StudyPurposeLocked(bytes32 studyId);
+    // --- dataset inventory (admission gate) ---
+    /// @notice The dataset inventory was already set (to `inventory`); it is set once.
+    error DatasetInventoryAlreadySet(address inventory);
 
     /// @notice Emitted when a study is created.
     event StudyCreated(
@@ -56,6 +61,8 @@ interface IStudyRegistry {
     event CoordinatorChanged(
         bytes32 indexed studyId, address indexed previous, address indexed coordinator
     );
+    /// @notice Emitted when the admin sets the dataset inventory that gates admission.
+    event DatasetInventorySet(address indexed inventory);
 
     /// @notice Emitted when the coordinator declares the study's research purpose.
     event StudyPurposeDeclared(bytes32 indexed studyId, uint64 purpose);
@@ -87,10 +94,23 @@ interface IStudyRegistry {
     /**
      * @notice Admits `hospital` to `studyId`.
      * Requirements: the caller is the study's coordinator and still holds COORDINATOR_ROLE;
-     * `hospital` is not zero and not a member.
+     * `hospital` is not zero and not a member;
+     * once a dataset inventory is set, its `checkAdmission(studyId, hospital)` passes (else its
+     * `NoDatasetOffered` or `DatasetBelowThreshold` error).
+     * Locks the study's purpose ({declarePurpose} reverts from now on).
      * Emits a {HospitalAdded} event.
      */
     function addHospital(bytes32 studyId, address hospital) external;
+
+    /**
+     * @notice Sets the dataset inventory whose `checkAdmission` gates {addHospital}, once.
+     * Requirements: the caller has DEFAULT_ADMIN_ROLE; no inventory is set; `inventory` is not zero.
+     * Emits a {DatasetInventorySet} event.
+     */
+    function setDatasetInventory(IDatasetInventory inventory) external;
+
+    /// @notice The dataset inventory gating admission (zero until set).
+    function datasetInventory() external view returns (address);
 
     /**
      * @notice Removes `hospital` from `studyId`.

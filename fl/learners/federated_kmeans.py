@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import Tensor
 
@@ -42,7 +43,7 @@ def is_seeded(state: Mapping[str, Tensor]) -> bool:
     return bool(state["seeded"][0] > 0)
 
 
-def _f64(array: np.ndarray) -> Tensor:
+def _f64(array: npt.NDArray[Any]) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64))
 
 

@@ -43,7 +43,8 @@ class RidgeStats:
         y = np.asarray(labels, dtype=np.float64)
         if x.ndim != 2 or y.shape != (x.shape[0],):
             raise AggregationError(f"features {x.shape} and labels {y.shape} do not pair up")
-        augmented = np.hstack([x, np.ones((x.shape[0], 1))])
+        # asarray(float64): numpy 1.26's stubs (the `datasets` extra) type this hstack as bool_
+        augmented = np.asarray(np.hstack([x, np.ones((x.shape[0], 1))]), dtype=np.float64)
         return cls(augmented.T @ augmented, augmented.T @ y, x.shape[0])
 
 
