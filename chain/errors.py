@@ -385,45 +385,6 @@ class ZeroSamplesError(ContractRevertError, ValueError):
     signature = "ZeroSamples()"
 
 
-# --- Contributions (issue 15) ---------------------------------------------------------------
-
-
-class RoundNotFinalizedError(ContractRevertError, RuntimeError):
-    """Contributions are recorded only for a round the round ledger has finalized."""
-
-    signature = "RoundNotFinalized(bytes32,uint64)"
-
-
-class ContributionsAlreadyRecordedError(ContractRevertError, RuntimeError):
-    """The round's contributions are already on chain (recorded once, never changed)."""
-
-    signature = "ContributionsAlreadyRecorded(bytes32,uint64)"
-
-
-class ValueCountMismatchError(ContractRevertError, ValueError):
-    """Not one value per hospital."""
-
-    signature = "ValueCountMismatch(uint256,uint256)"
-
-
-class HospitalsNotSortedError(ContractRevertError, ValueError):
-    """The hospitals are not in strictly ascending address order (or one is listed twice)."""
-
-    signature = "HospitalsNotSorted(uint256)"
-
-
-class NotARoundParticipantError(ContractRevertError, LookupError):
-    """A value for a hospital that submitted no update in the round."""
-
-    signature = "NotARoundParticipant(bytes32,uint64,address)"
-
-
-class ZeroJudgementHashError(ContractRevertError, ValueError):
-    """The round's judgement digest is required."""
-
-    signature = "ZeroJudgementHash()"
-
-
 __all__ += [cls.__name__ for cls in ContractRevertError.__subclasses__()]
 
 
@@ -432,6 +393,7 @@ def custom_error_classes() -> dict[bytes, type[ContractRevertError]]:
     # the PrivacyBudget's classes live in their own module, which imports this one
     import chain.budget_errors  # noqa: F401
     from chain import (
+        contributions_errors,  # noqa: F401  # defined apart: this module's size
         inventory_errors,  # noqa: F401  # defined apart: this module's size
         secagg_errors,  # noqa: F401 - imported to register its classes
     )

@@ -117,6 +117,9 @@ class AuditView(Protocol):
     def contributions(self) -> ContributionsSnapshot | None:
         """The Contributions contract's records of the finalized rounds (issue 15); None for a
         deployment without that contract."""
+        ...
+
+    @property
     def datasets(self) -> DatasetSnapshot | None:
         """The study's admission thresholds and members' offered cards (None: no thresholds)."""
         ...

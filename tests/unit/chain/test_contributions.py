@@ -7,17 +7,16 @@ from __future__ import annotations
 import pytest
 
 from chain.contributions import Contributions
-from chain.deploy import Ledger
-from chain.errors import (
+from chain.contributions_errors import (
     ContributionsAlreadyRecordedError,
     HospitalsNotSortedError,
-    NotAggregatorError,
     NotARoundParticipantError,
     RoundNotFinalizedError,
-    UnknownStudyError,
     ValueCountMismatchError,
     ZeroJudgementHashError,
 )
+from chain.deploy import Ledger
+from chain.errors import NotAggregatorError, UnknownStudyError
 from chain.events import ContributionsRecorded
 from consent.contributions import VALUE_SCALE, ContributionRecord, InvalidContributionError
 from consent.ids import Address, Bytes32, study_id
