@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -67,7 +68,9 @@ class Chain:
     def advance_time(self, seconds: int) -> None:
         """Move the clock forward and mine a block (eth-tester and anvil dev nodes only)."""
         if self.tester is not None:
-            self.tester.time_travel(self.block_timestamp() + seconds)
+            # eth-tester stamps its pending block with the wall clock when it was opened, which can
+            # be later than the last mined block; travelling to before it is refused
+            self.tester.time_travel(max(self.block_timestamp(), int(time.time())) + seconds)
         else:
             self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
             self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]

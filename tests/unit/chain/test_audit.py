@@ -66,10 +66,10 @@ def test_honest_history_passes_every_kind_of_check(
     assert report.passed, report.failures
     assert report.rounds == 2
     # `combine` recomputes sum-combining learners' models; this history's learner is sgd-delta;
-    # `secagg` checks secagg-mode rounds only (test_secagg_check); this history is sealed;
+    # `secagg` says once that the history is sealed (nothing to recompute);
     # the study declared no admission thresholds: no dataset checks (test_dataset_audit)
     dataset_checks = {"dataset-card", "dataset-threshold"}
-    assert {c.check for c in report.checks} == set(CHECKS) - {"combine", "secagg"} - dataset_checks
+    assert {c.check for c in report.checks} == set(CHECKS) - {"combine"} - dataset_checks
     exclusions = [c for c in report.checks if c.check == "exclusion"]
     assert [(c.round, c.hospital) for c in exclusions] == [
         (1, sender_of(eth_tester_ledger.hospitals[0]))
