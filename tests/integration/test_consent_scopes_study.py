@@ -53,7 +53,7 @@ def _aggregator(s: Study, tmp: Path, key: Path) -> Aggregator:
     plan = StudyPlan.from_json_bytes(wiring.store.get(wiring.port.study(s.study).metadata_cid))
     return Aggregator(study=s.study, ledger=wiring.port, store=wiring.store,
                       seal_key=load_seal_key(tmp / "seal.key"), rounds=1, test_set=None,
-                      plan=plan)  # fmt: skip
+                      plan=plan, contributions=wiring.port)  # fmt: skip
 
 
 def test_a_disease_only_consent_is_left_out_of_an_hmb_study(
