@@ -47,6 +47,7 @@ CONTRACT_NAMES: Final = (
     "SecAggCoordinator",
     "Contributions",
     "DatasetInventory",
+    "Rollbacks",
 )
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent

@@ -18,6 +18,7 @@ from chain.dataset_inventory import DatasetInventory
 from chain.errors import ChainIdMismatchError, DeploymentError, NoContractCodeError
 from chain.manifest import Manifest
 from chain.privacy_budget import PrivacyBudget
+from chain.rollbacks import Rollbacks
 from chain.round_ledger import RoundLedger
 from chain.secagg_coordinator import SecAggCoordinator
 from chain.study_registry import StudyRegistry
@@ -36,6 +37,7 @@ _DEPLOY_GAS: Final = {
     "SecAggCoordinator": 2_500_000,
     "Contributions": 1_500_000,
     "DatasetInventory": 2_000_000,
+    "Rollbacks": 1_500_000,
 }
 
 
@@ -56,6 +58,8 @@ class Ledger:
     contributions: Contributions | None = None
     """None for a deployment made before the Contributions contract (issue 15)."""
     datasets: DatasetInventory | None = None
+    rollbacks: Rollbacks | None = None
+    """The rollback rounds of `unlearn` studies (None before issue 16)."""
 
     def with_sender(self, sender: Sender | None) -> Ledger:
         """The same deployment seen by another sender (another role or key)."""
@@ -78,8 +82,8 @@ def _deploy_one(chain: Chain, sender: Sender, name: str, *args: str) -> tuple[Ad
 
 def deploy(chain: Chain, sender: Sender) -> Manifest:
     """Deploy StudyRegistry, ConsentRegistry, PrivacyBudget, RoundLedger, SecAggCoordinator,
-    Contributions and the DatasetInventory that gates admission; the sender becomes the admin and
-    a coordinator. Returns the manifest (write it only once this returned)."""
+    Contributions, the DatasetInventory that gates admission and Rollbacks; the sender becomes
+    the admin and a coordinator. Returns the manifest (write it only once this returned)."""
     studies, first_block = _deploy_one(chain, sender, "StudyRegistry")
     consents, _ = _deploy_one(chain, sender, "ConsentRegistry", studies)
     budget, _ = _deploy_one(chain, sender, "PrivacyBudget", studies)
@@ -87,6 +91,7 @@ def deploy(chain: Chain, sender: Sender) -> Manifest:
     secagg, _ = _deploy_one(chain, sender, "SecAggCoordinator", studies, rounds)
     contributions, _ = _deploy_one(chain, sender, "Contributions", studies, rounds)
     inventory, _ = _deploy_one(chain, sender, "DatasetInventory", studies)
+    rollbacks, _ = _deploy_one(chain, sender, "Rollbacks", studies, consents, rounds)
     StudyRegistry(chain, studies, sender).set_dataset_inventory(inventory)
     return Manifest(
         chain_id=chain.chain_id,
@@ -100,6 +105,7 @@ def deploy(chain: Chain, sender: Sender) -> Manifest:
         contributions=contributions,
         artifact_sha256={name: load_artifact(name).sha256 for name in CONTRACT_NAMES},
         dataset_inventory=inventory,
+        rollbacks=rollbacks,
     )
 
 
@@ -140,5 +146,8 @@ def attach(
             None
             if manifest.dataset_inventory is None
             else DatasetInventory(chain, manifest.dataset_inventory, sender)
+        ),
+        rollbacks=(
+            None if manifest.rollbacks is None else Rollbacks(chain, manifest.rollbacks, sender)
         ),
     )

@@ -28,6 +28,7 @@ __all__ = [
     "HospitalRemoved",
     "LedgerEvent",
     "PendingConsentsCancelled",
+    "RollbackRecorded",
     "RoundFinalized",
     "RoundOpened",
     "StudyCreated",
@@ -160,6 +161,19 @@ class ContributionsRecorded:
     tx_hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class RollbackRecorded:
+    """The aggregator recorded `round` as a rollback to `base_round`'s base model (issue 16)."""
+
+    study: StudyId
+    round: int
+    base_round: int
+    reason: str
+    patients: tuple[Address, ...]
+    position: EventPosition
+    tx_hash: str
+
+
 LedgerEvent = (
     StudyCreated
     | HospitalAdded
@@ -174,6 +188,7 @@ LedgerEvent = (
     | PendingConsentsCancelled
     | CoordinatorChanged
     | ContributionsRecorded
+    | RollbackRecorded
 )
 
 _Builder = Callable[[Mapping[str, Any], EventPosition, str, int], LedgerEvent]
@@ -281,6 +296,15 @@ _BUILDERS: dict[str, _Builder] = {
         _b32(a["judgementHash"]),
         tuple(parse_address(x) for x in a["hospitals"]),
         tuple(int(v) for v in a["values"]),
+        p,
+        h,
+    ),
+    "RollbackRecorded": lambda a, p, h, _t: RollbackRecorded(
+        _study(a),
+        int(a["round"]),
+        int(a["baseRound"]),
+        str(a["reason"]),
+        tuple(parse_address(x) for x in a["patients"]),
         p,
         h,
     ),

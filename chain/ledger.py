@@ -1,5 +1,5 @@
 """`ChainLedger`: one role's view of a deployment, satisfying `fl.ports.LedgerPort` (and
-`ContributionsPort`) structurally.
+`ContributionsPort`, `UnlearningPort`) structurally.
 
 It returns and takes the domain's records (`consent.records`) directly, so the roles in `fl/` run
 against it with no adapter layer in between (`chain/` never imports `fl/`; the port is a
@@ -9,17 +9,24 @@ against it with no adapter layer in between (`chain/` never imports `fl/`; the p
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 from chain.contributions import Contributions
 from chain.deploy import Ledger
 from chain.errors import ChainError, DeploymentError
+from chain.rollbacks import Rollbacks
 from chain.study_registry import Study
 from consent.contributions import ContributionRecord
+from consent.events import ConsentEvent
 from consent.ids import Address, Bytes32, StudyId
+from consent.lineage import Revocation, RollbackRecord, revocations_of
 from consent.privacy import BudgetLedger, BudgetRecord
 from consent.records import RoundRecord, RoundResult, StudyRecord, UpdateSubmission
 
 __all__ = ["ChainLedger"]
+
+_EVENT_CHUNK: Final = 2_000
+"""Blocks per consent-log query (eth-tester's look-up cost grows with the range)."""
 
 
 class ChainLedger:
@@ -37,6 +44,8 @@ class ChainLedger:
         self._sender = ledger.rounds.sender.address
         self._studies: dict[StudyId, Study] = {}
         self._budgets: dict[StudyId, BudgetRecord | None] = {}
+        self._consent_events: list[ConsentEvent] = []
+        self._consent_synced = ledger.manifest.deploy_block - 1
 
     @property
     def deployment(self) -> Ledger:
@@ -128,3 +137,26 @@ class ChainLedger:
         if self._ledger.contributions is None:
             raise DeploymentError("this deployment has no Contributions contract")
         return self._ledger.contributions
+
+    # --- fl.ports.UnlearningPort (issue 16) -----------------------------------------------------
+
+    def rollbacks(self, study: StudyId) -> dict[int, RollbackRecord]:
+        return self._rollbacks().rollbacks(study)
+
+    def record_rollback(self, study: StudyId, record: RollbackRecord) -> int:
+        return self._rollbacks().record_rollback(study, record).position.block_number
+
+    def revocations(self, study: StudyId) -> list[Revocation]:
+        latest = self.block_number()
+        while self._consent_synced < latest:  # incremental: only the blocks since the last call
+            end = min(self._consent_synced + _EVENT_CHUNK, latest)
+            self._consent_events.extend(
+                self._ledger.consents.consent_events(self._consent_synced + 1, end)
+            )
+            self._consent_synced = end
+        return revocations_of(e for e in self._consent_events if e.study == study)
+
+    def _rollbacks(self) -> Rollbacks:
+        if self._ledger.rollbacks is None:
+            raise DeploymentError("this deployment has no Rollbacks contract")
+        return self._ledger.rollbacks

@@ -42,6 +42,8 @@ class Manifest:
     """The Contributions contract (issue 15); None in a deployment made before it existed."""
     dataset_inventory: Address | None = None
     """The DatasetInventory gating admission (None in manifests written before issue 18)."""
+    rollbacks: Address | None = None
+    """The Rollbacks contract of `unlearn` studies (None in manifests written before issue 16)."""
 
     def addresses(self) -> dict[str, Address]:
         """Contract name -> address."""
@@ -58,6 +60,8 @@ class Manifest:
             found["Contributions"] = self.contributions
         if self.dataset_inventory is not None:
             found["DatasetInventory"] = self.dataset_inventory
+        if self.rollbacks is not None:
+            found["Rollbacks"] = self.rollbacks
         return found
 
     def to_json(self) -> str:
@@ -93,6 +97,7 @@ class Manifest:
                     else parse_address(body["contributions"])
                 ),
                 dataset_inventory=_optional_address(body, "dataset_inventory"),
+                rollbacks=_optional_address(body, "rollbacks"),
             )
         except (KeyError, TypeError, ValueError, AttributeError, InvalidIdentifierError) as exc:
             if isinstance(exc, DeploymentError):

@@ -9,13 +9,14 @@ value object of the pure domain (`consent.records`), never a list of loose keywo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from consent.contributions import ContributionRecord
 from consent.events import ConsentEvent
 from consent.ids import Address, Bytes32, StudyId
 from consent.index import ConsentMask
+from consent.lineage import Revocation, RollbackRecord
 from consent.privacy import BudgetLedger, BudgetRecord
 from consent.purposes import StudyPurpose
 from consent.records import RoundRecord, RoundResult, StudyRecord, UpdateSubmission
@@ -31,6 +32,7 @@ __all__ = [
     "RoundResult",
     "RoundState",
     "StudyRecord",
+    "UnlearningPort",
     "UpdateRecord",
     "UpdateSubmission",
 ]
@@ -129,6 +131,26 @@ class ContributionsPort(Protocol):
 
     def record_contributions(self, study: StudyId, round_: int, record: ContributionRecord) -> int:
         """Record finalized `round_`'s digest and values; returns the block it landed in."""
+        ...
+
+
+@runtime_checkable
+class UnlearningPort(Protocol):
+    """The rollback rounds of an `unlearn` study (the `Rollbacks` contract) and the study's
+    revocations, as its aggregator sees them (issue 16). `chain.ledger.ChainLedger` satisfies it
+    beside `LedgerPort`; an aggregator given a ledger that does too uses it."""
+
+    def rollbacks(self, study: StudyId) -> Mapping[int, RollbackRecord]:
+        """Every rollback record of `study`, by round."""
+        ...
+
+    def record_rollback(self, study: StudyId, record: RollbackRecord) -> int:
+        """Record open round `record.round` as a rollback; returns the block. Refused on chain
+        (`BaseOutsideHistoryError`, ...) for a base outside the study's history."""
+        ...
+
+    def revocations(self, study: StudyId) -> Sequence[Revocation]:
+        """Every revocation in `study` with the grant it ended, in chain order."""
         ...
 
 

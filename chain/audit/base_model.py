@@ -1,4 +1,6 @@
-"""`base-model`: each round's base model is the previous round's model (hash and CID)."""
+"""`base-model`: each round's base model is the previous round's model (hash and CID), or, for a
+rollback round of an `unlearn` study (issue 16), the base model of the round its on-chain record
+names (the `lineage` check verifies the record itself)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,21 @@ class BaseModel:
             if index == 0:
                 detail = f"round 0 starts from the initial model {hexed(round_.base_model_hash)}"
                 checks.append(AuditCheck(self.name, True, "base model", detail, round=0))
+                continue
+            rollback = view.rollbacks.get(index)
+            if rollback is not None and 0 <= rollback.base_round < index:
+                base = rounds[rollback.base_round]
+                same = (
+                    round_.base_model_hash == base.base_model_hash
+                    and round_.base_model_cid == base.base_model_cid
+                )
+                detail = (
+                    f"rollback: base model is round {rollback.base_round}'s base"
+                    if same
+                    else f"rollback base {hexed(round_.base_model_hash)} is not round "
+                    f"{rollback.base_round}'s base {hexed(base.base_model_hash)}"
+                )
+                checks.append(AuditCheck(self.name, same, "base model", detail, round=index))
                 continue
             previous = rounds[index - 1]
             same = (

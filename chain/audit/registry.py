@@ -13,6 +13,7 @@ from chain.audit.contributions import Judgement
 from chain.audit.datasets import DatasetCards, DatasetThresholds
 from chain.audit.exclusion import Exclusion
 from chain.audit.freshness import Freshness
+from chain.audit.lineage import Lineage
 from chain.audit.membership import Membership
 from chain.audit.privacy import PrivacyBudget
 from chain.audit.proof_files import ProofFiles
@@ -31,6 +32,7 @@ DEFAULT_CHECKS: Final[tuple[Check, ...]] = (
     Combine(),
     Exclusion(),
     ProofFiles(),
+    Lineage(),
     SecAggSum(),
     PrivacyBudget(),  # no accountant here: see `api.wiring.default_audit_checks`
     Judgement(),

@@ -23,8 +23,13 @@ from chain.errors import UnknownStudyError
 from chain.events import HospitalAdded, HospitalRemoved, LedgerEvent, UpdateSubmitted
 from chain.exclusions import ExclusionFileError, ExclusionProofs, ProofEntry, PublishedProof
 from chain.store import ArtifactReader
+from chain.store.errors import ArtifactNotFoundError, CorruptArtifactError, InvalidCidError
 from consent.events import ConsentGranted, ConsentRevoked, EventPosition, PurposesRevoked
+from consent.formats import FormatError
+from consent.formats.revocation import RevocationPolicy
+from consent.formats.study_plan import PlanDocument
 from consent.ids import Address, Bytes32, StudyId
+from consent.lineage import RollbackRecord
 from consent.privacy import BudgetSnapshot
 from consent.purposes import StudyPurpose
 from consent.records import RoundRecord
@@ -124,6 +129,20 @@ class AuditView(Protocol):
         """The study's admission thresholds and members' offered cards (None: no thresholds)."""
         ...
 
+    @property
+    def rollbacks(self) -> Mapping[int, RollbackRecord]:
+        """The study's rollback rounds on chain, by round (issue 16; empty: none)."""
+        ...
+
+    @property
+    def revocation_policy(self) -> RevocationPolicy | None:
+        """The plan's revocation policy (None: the plan's section is unreadable)."""
+        ...
+
+    def block_time(self, block: int) -> int | None:
+        """The timestamp of `block`, if the view read it (update and finalization blocks)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class LedgerView:
@@ -150,6 +169,12 @@ class LedgerView:
     contributions: ContributionsSnapshot | None = None
     datasets: DatasetSnapshot | None = None
     """The inventory's thresholds and members' offers (issue 18); None without thresholds."""
+    rollbacks: Mapping[int, RollbackRecord] = field(default_factory=dict)
+    revocation_policy: RevocationPolicy | None = field(default_factory=RevocationPolicy)
+
+    def block_time(self, block: int) -> int | None:
+        """The timestamp of `block` if read."""
+        return self.block_times.get(block)
 
     def updates(self, round_: int) -> Sequence[UpdateRecord]:
         """The updates recorded in `round_`."""
@@ -208,10 +233,9 @@ class LedgerView:
             for e in _chunked(ledger.rounds.events, start, block)
             if isinstance(e, UpdateSubmitted) and e.study == study
         }
-        times = {
-            p.block_number: ledger.chain.block_timestamp(p.block_number)
-            for p in submissions.values()
-        }
+        blocks = {p.block_number for p in submissions.values()}
+        blocks |= {r.finalized_block for r in rounds if r.state is RoundState.FINALIZED}
+        times = {b: ledger.chain.block_timestamp(b) for b in blocks}
         purpose = ledger.studies.study_purpose(study)
         secagg = read_secagg_rounds(ledger, artifacts, study, len(rounds))
         budget = _budget(ledger, study, rounds, membership)
@@ -241,7 +265,23 @@ class LedgerView:
             budget,
             contributions,
             datasets,
+            {} if ledger.rollbacks is None else ledger.rollbacks.rollbacks(study),
+            _revocation_policy(ledger, artifacts, study),
         )
+
+
+def _revocation_policy(
+    ledger: Ledger, artifacts: ArtifactReader, study: StudyId
+) -> RevocationPolicy | None:
+    """The plan's policy; None when the plan or its section cannot be read (the `lineage`
+    check then fails, never assuming "forward")."""
+    cid = ledger.studies.get_study(study).metadata_cid
+    try:
+        return RevocationPolicy.from_extensions(
+            PlanDocument.from_json_bytes(artifacts.get(cid)).extensions
+        )
+    except (FormatError, ArtifactNotFoundError, CorruptArtifactError, InvalidCidError):
+        return None
 
 
 def _budget(

@@ -14,7 +14,8 @@ Written by the trainer (`fl.roles.proofs`), read by the audit (`chain.exclusions
       "round": 4,
       "patient": "0x<checksummed>",
       "revoked_block": 118,          # the revocation this proof answers for
-      "consent_block": 120,          # the update's consentBlock on chain (>= revoked_block)
+      "consent_block": 120,          # the update's consentBlock on chain (>= revoked_block,
+                                     # except lineage proofs of unlearn studies, issue 16)
       "data_root": "0x<64 hex>",     # the update's dataRoot on chain
       "proof": {                     # consent.smt.SmtProof.to_json()
         "patient": "0x...", "depth": 21, "bitmap": "0x1f3a...",

@@ -26,6 +26,10 @@ A robust strategy (`fl.strategies`) may reject an update that passed screening: 
 as rejected with the strategy's reason, not aggregated. With a valuation in the plan, each round's
 contribution values (`fl.roles.judging`, on the validation set) go into the metrics'
 `extensions["contributions"]`.
+
+In a study whose revocation policy is `unlearn`, `rounds` counts the rounds the head's lineage
+carries, and a round may open as a rollback (`fl.roles.unlearning`); the study is done once the
+head carries `rounds` rounds and no revocation taints its lineage.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -46,18 +50,26 @@ from consent.formats.round_metrics import Decision, RoundMetrics
 from consent.ids import Address, Bytes32, StudyId
 from consent.records import RoundResult
 from fl.data import Examples
-from fl.ports import ArtifactStorePort, ContributionsPort, LedgerPort, RoundRecord, RoundState
+from fl.ports import (
+    ArtifactStorePort,
+    ContributionsPort,
+    LedgerPort,
+    RoundRecord,
+    RoundState,
+    UnlearningPort,
+)
 from fl.roles.artifacts import Artifact, fetch_verified, sha256
 from fl.roles.budget import BudgetGate
 from fl.roles.collect import RejectedHospital, UpdateIntake
 from fl.roles.contributions import record_contributions
 from fl.roles.errors import RoleError, RoundKeptChangingError
-from fl.roles.judging import RoundJudgement, judge_round, round_decisions
+from fl.roles.judging import judge_round, round_decisions
 from fl.roles.loop import run_role
+from fl.roles.outcome import AggregatorOutcome, LatestRound
 from fl.roles.plan import StudyPlan
+from fl.roles.unlearning import Unlearning
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
-from fl.strategy import ClientUpdate, UpdateDecision
-from fl.train import Metrics
+from fl.strategy import ClientUpdate
 
 __all__ = ["Aggregator", "AggregatorOutcome", "RejectedHospital"]
 
@@ -65,41 +77,6 @@ logger = logging.getLogger(__name__)
 
 _MAX_ROUND_READS: Final = 5
 """Reads of a round per `finalize`: each read after the first follows a newly landed update."""
-
-
-@dataclass(frozen=True, slots=True)
-class AggregatorOutcome:
-    """One finalized round."""
-
-    round: int
-    model_cid: str
-    model_hash: Bytes32
-    metrics_cid: str
-    accepted: tuple[tuple[Address, int], ...]
-    """(hospital, weight = on-chain num_patients) of the updates aggregated."""
-    rejected: tuple[RejectedHospital, ...]
-    missing: tuple[Address, ...]
-    """Member hospitals that did not submit before the round closed."""
-    test: Metrics | None
-    decisions: tuple[UpdateDecision, ...] = ()
-    """The strategy's report: one decision per considered update, in the round's order."""
-    judgement: RoundJudgement | None = None
-    """The strategy's decisions on the screened updates and the contribution values."""
-
-
-@dataclass(frozen=True, slots=True)
-class _LatestRound:
-    """The latest round as this aggregator's own last successful write left it.
-
-    Only the aggregator opens and finalizes rounds (one aggregator key, one process), so after
-    its own write it knows the round state without reading it back; `model` is the model it
-    just finalized (already stored and recorded), the next round's base. Updates are not kept
-    here: hospitals add them, so they are always read from the ledger.
-    """
-
-    round: int
-    state: RoundState
-    model: Artifact | None = None
 
 
 class Aggregator:
@@ -118,6 +95,7 @@ class Aggregator:
         plan: StudyPlan | None = None,
         clock: Callable[[], float] = time.monotonic,
         contributions: ContributionsPort | None = None,
+        unlearning: UnlearningPort | None = None,
     ) -> None:
         if rounds < 1:
             raise RoleError(f"rounds must be >= 1, got {rounds}")
@@ -133,13 +111,16 @@ class Aggregator:
         self._clock = clock
         self._base: tuple[int, dict[str, Tensor]] | None = None
         self._seen_open: dict[int, float] = {}
-        self._latest: _LatestRound | None = None
+        self._latest: LatestRound | None = None
         self._intake: UpdateIntake | None = None
         self.ended: str | None = None
         """Why the study ended before `rounds` rounds (dp mode: no budget left), if it did."""
         self._contributions = contributions
         """Where each finalized round's judgement is recorded (None: not recorded on chain)."""
         self._next_record = 0
+        self._unlearning_port = unlearning
+        """The Rollbacks contract (an `unlearn` study; None: the ledger's, if it has one)."""
+        self._unlearning: Unlearning | None = None
 
     def plan(self) -> StudyPlan:
         """The study's plan, read once from the study's metadata artifact."""
@@ -160,6 +141,20 @@ class Aggregator:
             )
         return self._intake
 
+    def unlearning(self) -> Unlearning | None:
+        """The rollback decisions of an `unlearn` study (None for a `forward` one)."""
+        plan = self.plan()
+        if self._unlearning is None and plan.revocation.unlearns:
+            port = self._unlearning_port
+            if port is None and isinstance(self._ledger, UnlearningPort):
+                port = self._ledger
+            if port is None:
+                raise RoleError("an unlearn study needs the Rollbacks contract")
+            self._unlearning = Unlearning(
+                self.study, self._ledger, port, plan.revocation, plan.round_timeout_s
+            )
+        return self._unlearning
+
     # --- steps ----------------------------------------------------------------------------------
 
     def current_round(self) -> RoundRecord | None:
@@ -171,12 +166,15 @@ class Aggregator:
         """Whether all `rounds` rounds are finalized (or the privacy budget ended the study)."""
         if self.ended is not None:
             return True
+        unlearning = self.unlearning()
+        if unlearning is not None:
+            return unlearning.done(self.current_round(), self.rounds)
         latest = self._latest
         if latest is None:
             record = self.current_round()
             if record is None:
                 return False
-            latest = _LatestRound(record.round, record.state)
+            latest = LatestRound(record.round, record.state)
         return latest.round >= self.rounds - 1 and latest.state == RoundState.FINALIZED
 
     def start(self) -> int | None:
@@ -184,10 +182,11 @@ class Aggregator:
 
         Called again after a restart, it resumes: an open round is left open (keep polling it).
         Right after this aggregator's own successful write it needs no ledger read (see
-        `_LatestRound`); otherwise it reads the latest round and fetches and verifies its model.
+        `LatestRound`); otherwise it reads the latest round and fetches and verifies its model.
         """
+        unlearning = self.unlearning()
         latest = self._latest
-        if latest is not None:
+        if latest is not None and unlearning is None:
             if latest.state == RoundState.OPEN or latest.round + 1 >= self.rounds:
                 return None
             if latest.model is not None:
@@ -196,10 +195,32 @@ class Aggregator:
         if record is None:
             state = self.plan().initial_state()
             return self._open(0, Artifact.of(state_dict_to_bytes(state)), state)
-        if record.state == RoundState.OPEN or record.round + 1 >= self.rounds:
+        if record.state == RoundState.OPEN:
+            if unlearning is not None:
+                with self._writing():  # a rollback opened before a restart is recorded now
+                    unlearning.resume(record)
+            return None
+        if unlearning is not None:
+            return self._open_unlearning(unlearning, record)
+        if record.round + 1 >= self.rounds:
             return None
         data = self._fetch_verified(record.model_cid, record.model_hash)
         return self._open(record.round + 1, Artifact(data, record.model_hash, record.model_cid))
+
+    def _open_unlearning(self, unlearning: Unlearning, head: RoundRecord) -> int | None:
+        """Open the round after `head` in an `unlearn` study, as a rollback if one is due."""
+        found = unlearning.next_base(head, self.rounds)
+        if found is None:
+            return None
+        base_hash, base_cid, rollback = found
+        data = self._fetch_verified(base_cid, base_hash)
+        if rollback is not None:
+            self._base = None  # an older checkpoint, not the model just finalized
+        opened = self._open(head.round + 1, Artifact(data, base_hash, base_cid))
+        if opened is not None and rollback is not None:
+            with self._writing():
+                unlearning.port.record_rollback(self.study, rollback)
+        return opened
 
     def _open(
         self, round_: int, model: Artifact, state: dict[str, Tensor] | None = None
@@ -209,7 +230,7 @@ class Aggregator:
         cid = model.cid or self._store.put(model.data)
         with self._writing():
             self._ledger.open_round(self.study, round_, model.hash, cid)
-        self._latest = _LatestRound(round_, RoundState.OPEN)
+        self._latest = LatestRound(round_, RoundState.OPEN)
         if self._base is None or self._base[0] != round_:
             if state is None:
                 state = bytes_to_state_dict(model.data, expected=self.plan().initial_state())
@@ -254,6 +275,8 @@ class Aggregator:
         """One step: finalize the open round if ready, then open the next; None if waiting."""
         self.record_contributions()
         record = self.current_round()
+        if record is not None and record.state == RoundState.OPEN and self.unlearning():
+            self.start()  # records a rollback opened before a restart (once per round)
         if record is None or record.state != RoundState.OPEN:
             if self.start() is None:
                 return None
@@ -346,7 +369,7 @@ class Aggregator:
                 continue
             self._base = (record.round + 1, new_state)
             self.intake().forget(record.round)
-            self._latest = _LatestRound(record.round, RoundState.FINALIZED, model)
+            self._latest = LatestRound(record.round, RoundState.FINALIZED, model)
             logger.info(
                 "finalized round %d: %d accepted, %d rejected, %d missing",
                 record.round,

@@ -26,6 +26,7 @@ from torch import Tensor
 from consent.errors import ConsentError
 from consent.formats import FormatError
 from consent.formats.privacy import PRIVACY_KEY, PrivacyMode, PrivacySpec
+from consent.formats.revocation import REVOCATION_KEY, RevocationPolicy, RevocationPolicyError
 from consent.formats.study_plan import DEFAULT_CODEC, DEFAULT_LEARNER, PLAN_FORMAT, PlanDocument
 from consent.privacy import DP_EXTENSION, DpTerms, DpTermsError
 from fl.codecs import UpdateCodec, make_codec
@@ -77,8 +78,14 @@ class StudyPlan:
     """Contribution values per round (`fl.valuation` name), or None for none."""
     valuation_options: Mapping[str, object] = field(default_factory=dict)
     valuation_metric: UtilityMetric = "loss"
+    revocation: RevocationPolicy = field(default_factory=RevocationPolicy)
+    """What a revocation does to trained models (`consent.formats.revocation`): "forward", or
+    "unlearn" by rollback rounds within a window (`fl.roles.unlearning`)."""
 
     def __post_init__(self) -> None:
+        if self.revocation.shards != 1:
+            # SISA shards are measured in bench/bench_unlearn.py; the roles run S = 1 only
+            raise MetadataError("revocation shards > 1 are not run by the trainer and aggregator")
         if self.privacy.mode is PrivacyMode.SECAGG:
             # The protocol core (consent.secagg), the SecAggCoordinator contract and the audit
             # check exist; the trainer and aggregator roles do not run the secagg round yet.
@@ -220,6 +227,7 @@ class StudyPlan:
                 **privacy_extensions(self.privacy),
                 **({} if self.dp is None else {DP_EXTENSION: self.dp.to_json_dict()}),
                 **self._valuation_extension(),
+                **_revocation_extension(self.revocation),
             },
         ).to_json_bytes()
 
@@ -255,7 +263,10 @@ class StudyPlan:
                 valuation=None if not valuation else str(valuation["name"]),
                 valuation_options=dict(valuation.get("options", {})),
                 valuation_metric=valuation.get("metric", "loss"),
+                revocation=RevocationPolicy.from_extensions(document.extensions),
             )
+        except RevocationPolicyError:
+            raise  # a named error of its own: the section, not the whole plan, is wrong
         except MetadataError:
             raise
         except (FlError, FormatError, KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -297,3 +308,8 @@ def _dp_terms(extensions: Mapping[str, object]) -> DpTerms | None:
         return DpTerms.from_json_dict(body)
     except DpTermsError as exc:
         raise MetadataError(f"bad dp terms in plan: {exc}") from exc
+
+
+def _revocation_extension(policy: RevocationPolicy) -> dict[str, object]:
+    section = policy.to_extension()
+    return {REVOCATION_KEY: section} if section else {}

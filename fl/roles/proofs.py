@@ -31,6 +31,7 @@ __all__ = [
     "PROOF_FORMAT",
     "ExclusionProof",
     "exclusion_proofs_for",
+    "lineage_proofs_for",
     "patients_needing_proofs",
     "write_proof_files",
 ]
@@ -123,6 +124,47 @@ def exclusion_proofs_for(
                         proof=tree.non_membership_proof(address),
                     )
                 )
+    return proofs
+
+
+def lineage_proofs_for(
+    index: ConsentViewPort,
+    study: StudyId,
+    patient: str,
+    usages: Iterable[RoundUsage],
+    already: Iterable[ExclusionProof] = (),
+) -> list[ExclusionProof]:
+    """`unlearn` studies (issue 16): proofs that a revoked `patient` is absent from every usage
+    of a hospital it revoked at, before the revocation too (not in `already`), so the auditor's
+    `lineage` check can verify every round of the head model's lineage. A usage that holds the
+    patient cannot be proven: the aggregator's rollback takes it out of the lineage."""
+    address = parse_address(patient)
+    revoked = {
+        e.hospital: e.position.block_number
+        for e in index.history(study, address)
+        if isinstance(e, ConsentRevoked)
+    }
+    done = {(p.hospital, p.round) for p in already}
+    proofs: list[ExclusionProof] = []
+    for usage in usages:
+        block = revoked.get(usage.hospital)
+        if block is None or (usage.hospital, usage.round) in done:
+            continue
+        tree = DataTree.build(usage.patients)
+        if address in tree:
+            continue
+        proofs.append(
+            ExclusionProof(
+                study=study,
+                hospital=usage.hospital,
+                round=usage.round,
+                patient=address,
+                revoked_block=block,
+                consent_block=usage.consent_block,
+                data_root=usage.data_root,
+                proof=tree.non_membership_proof(address),
+            )
+        )
     return proofs
 
 

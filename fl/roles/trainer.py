@@ -60,6 +60,7 @@ from fl.roles.plan import StudyPlan
 from fl.roles.proofs import (
     ExclusionProof,
     exclusion_proofs_for,
+    lineage_proofs_for,
     patients_needing_proofs,
     write_proof_files,
 )
@@ -385,10 +386,14 @@ class Trainer:
 
     def exclusion_proofs(self, patient: str) -> list[ExclusionProof]:
         """Non-membership proofs of `patient` against every data root this hospital committed
-        with a consent block at or after the patient's latest revocation (none if not revoked)."""
+        with a consent block at or after the patient's latest revocation (none if not revoked);
+        in an `unlearn` study, against every data root the patient is absent from (lineage)."""
         submitted = [u for u in self._usages.values() if u.submitted_block is not None]
         purpose = self._ledger.study(self.study).purpose
-        return exclusion_proofs_for(self._consent, self.study, patient, submitted, purpose)
+        found = exclusion_proofs_for(self._consent, self.study, patient, submitted, purpose)
+        if self.plan().revocation.unlearns:
+            found += lineage_proofs_for(self._consent, self.study, patient, submitted, found)
+        return found
 
     def write_exclusion_proofs(self, out_dir: Path) -> list[Path]:
         """Proof files for every revoked patient of this hospital (and every patient whose

@@ -13,6 +13,7 @@ from consent.errors import RoundChangedError, StaleConsentError
 from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, EventPosition
 from consent.ids import Address, Bytes32, StudyId
 from consent.index import ConsentIndex, ConsentMask
+from consent.lineage import Revocation, RollbackRecord, revocations_of
 from consent.purposes import StudyPurpose
 from fl.ports import (
     RoundRecord,
@@ -44,6 +45,9 @@ class FakeChain:
     before_finalize: list[Callable[[], object]] = field(default_factory=list)
     contributions: dict[int, ContributionRecord] = field(default_factory=dict)
     """Round -> the Contributions contract's record of it."""
+    rollbacks: dict[int, RollbackRecord] = field(default_factory=dict)
+    """Round -> the Rollbacks contract's record of it."""
+    before_rollback: list[Callable[[], object]] = field(default_factory=list)
 
     def mine(self) -> int:
         self.block += 1
@@ -189,6 +193,37 @@ class FakeLedger:
             raise FakeRefusalError("contributions already recorded")
         self.chain.contributions[round_] = record
         return self.chain.mine()
+
+
+class FakeUnlearningLedger(FakeLedger):
+    """A `FakeLedger` that also satisfies `fl.ports.UnlearningPort`, with the Rollbacks
+    contract's rules (aggregator only, an open round recorded once, a base in the history whose
+    base model the round was opened on, revoked patients only)."""
+
+    def rollbacks(self, study: StudyId) -> dict[int, RollbackRecord]:
+        return dict(self.chain.rollbacks)
+
+    def record_rollback(self, study: StudyId, record: RollbackRecord) -> int:
+        for hook in list(self.chain.before_rollback):
+            hook()
+        rounds = self.chain.rounds
+        if self._sender != self.chain.study.aggregator or record.round in self.chain.rollbacks:
+            raise FakeRefusalError("not the aggregator or already recorded")
+        if record.round >= len(rounds) or rounds[record.round].state != RoundState.OPEN:
+            raise FakeRefusalError("round not open")
+        if not record.base_round < record.round:
+            raise FakeRefusalError("base outside the study's history")
+        if rounds[record.base_round].base_model_hash != rounds[record.round].base_model_hash:
+            raise FakeRefusalError("base model mismatch")
+        revoked = {r.patient for r in self.revocations(study)}
+        if not record.patients or not set(record.patients) <= revoked:
+            raise FakeRefusalError("a patient that did not revoke")
+        block = self.chain.mine()
+        self.chain.rollbacks[record.round] = replace(record, recorded_block=block)
+        return block
+
+    def revocations(self, study: StudyId) -> list[Revocation]:
+        return revocations_of(self.chain.events)
 
 
 class FakeStore:

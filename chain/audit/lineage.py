@@ -1,0 +1,120 @@
+"""`lineage`: in an `unlearn` study (issue 16), the head model's lineage excludes every patient
+whose revocation's window has closed.
+
+The head is the latest finalized round's model, the model in use. Its lineage
+(`consent.lineage.lineage`) follows the on-chain rollback records from the head back to the
+initial model. A revocation's window has closed at the head when the head's round is at least the
+policy's `window_rounds`-th round opened after the revocation, or when the head was finalized
+`window_seconds` or more after it. For every such revocation of a consent given to hospital `H`,
+every update `H` contributed to a lineage round must have a published non-membership proof of the
+patient that verifies against its on-chain `dataRoot`; a missing or failing proof fails the check
+naming that round. Rollback records are checked too: each names a base round before it whose base
+model is the one the rollback round was opened on (the contract refuses others; a forked or lying
+node would not).
+
+A `forward` study is reported as one passed check saying so; an unreadable policy fails.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from chain.audit.check import hexed
+from chain.audit.report import AuditCheck
+from chain.audit.view import AuditView
+from consent.errors import MalformedProofError
+from consent.formats.revocation import RevocationPolicy
+from consent.lineage import Revocation, lineage, revocations_of
+from consent.records import RoundRecord
+from consent.rounds import RoundState
+from consent.smt import verify_non_membership
+
+__all__ = ["Lineage", "window_closed"]
+
+
+def window_closed(
+    policy: RevocationPolicy,
+    revocation: Revocation,
+    rounds: tuple[RoundRecord, ...],
+    head: RoundRecord,
+    head_time: int | None,
+) -> bool:
+    """Whether `revocation`'s unlearning window has closed at finalized `head`."""
+    opened_after = sum(1 for r in rounds[: head.round + 1] if r.opened_block > revocation.block)
+    if opened_after >= policy.window_rounds:
+        return True
+    return head_time is not None and head_time - revocation.timestamp >= policy.window_seconds
+
+
+class Lineage:
+    """One check per (lineage update, revoked patient due), and one per rollback record."""
+
+    name: Final = "lineage"
+
+    def run(self, view: AuditView) -> list[AuditCheck]:
+        """See the module docstring."""
+        policy = view.revocation_policy
+        if policy is None:
+            return [
+                AuditCheck(self.name, False, "policy", "the plan's revocation policy is unreadable")
+            ]
+        if not policy.unlearns:
+            return [AuditCheck(self.name, True, "policy", "forward: revocations are not unlearned")]
+        finalized = [r for r in view.rounds if r.state is RoundState.FINALIZED]
+        if not finalized:
+            return []
+        head = finalized[-1]
+        checks = self._rollbacks(view)
+        try:
+            rounds = lineage(head.round, view.rollbacks)
+        except ValueError as exc:
+            return [*checks, AuditCheck(self.name, False, "lineage", str(exc), head.round)]
+        shown = " <- ".join(str(r) for r in reversed(rounds))
+        checks.append(
+            AuditCheck(self.name, True, "head", f"round {head.round} lineage: {shown}", head.round)
+        )
+        head_time = view.block_time(head.finalized_block)
+        for revocation in revocations_of(view.consent_events):
+            if window_closed(policy, revocation, tuple(view.rounds), head, head_time):
+                checks.extend(self._excluded(view, revocation, rounds))
+        return checks
+
+    def _rollbacks(self, view: AuditView) -> list[AuditCheck]:
+        checks: list[AuditCheck] = []
+        for round_, rollback in sorted(view.rollbacks.items()):
+            ok = 0 <= rollback.base_round < round_ < len(view.rounds) and bytes(
+                view.rounds[round_].base_model_hash
+            ) == bytes(view.rounds[rollback.base_round].base_model_hash)
+            detail = (
+                f"rollback to round {rollback.base_round}'s base, serving "
+                f"{len(rollback.patients)} revocation(s)"
+                if ok
+                else f"rollback names base round {rollback.base_round}, whose base model is not "
+                f"the one round {round_} was opened on"
+            )
+            checks.append(AuditCheck(self.name, ok, "rollback", detail, round_))
+        return checks
+
+    def _excluded(
+        self, view: AuditView, revocation: Revocation, rounds: tuple[int, ...]
+    ) -> list[AuditCheck]:
+        checks: list[AuditCheck] = []
+        subject = f"revoked patient {revocation.patient} (block {revocation.block})"
+        for round_ in rounds:
+            for update in view.updates(round_):
+                if update.hospital.lower() != revocation.hospital.lower():
+                    continue
+                root = hexed(update.data_root)
+                proof = view.proof(update.hospital, update.data_root, revocation.patient)
+                if proof is None:
+                    passed, detail = False, f"lineage round lacks an exclusion proof ({root})"
+                elif isinstance(proof, MalformedProofError):
+                    passed, detail = False, f"malformed exclusion proof: {proof}"
+                elif verify_non_membership(update.data_root, revocation.patient, proof):
+                    passed, detail = True, f"absent from lineage round's dataRoot {root}"
+                else:
+                    passed, detail = False, f"proof does not verify against dataRoot {root}"
+                checks.append(
+                    AuditCheck(self.name, passed, subject, detail, round_, update.hospital)
+                )
+        return checks

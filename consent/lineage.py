@@ -1,0 +1,122 @@
+"""A model's lineage and the revocations that taint it (issue 16), pure and shared: the aggregator
+(`fl.roles.unlearning`) decides its rollbacks with it, the audit's `lineage` check verifies them
+and the API tells the patient.
+
+A round's model descends from its base. An ordinary round `r`'s base is round `r - 1`'s model; a
+rollback round (`RollbackRecord`, recorded on chain by the `Rollbacks` contract) restarts from the
+base model of an earlier round `base_round`, so `base_round` and every round after it up to the
+rollback drop out. `lineage(head)` lists, oldest first, the rounds whose training the head's model
+carries.
+
+A revocation of patient `p` at hospital `H` (block `v`) taints an update of `H` computed over a
+consent view at block `c` (its `consent_block`) when `p`'s consent with `H` counted at `c`:
+granted at or before `c` and revoked after it. Whether `p`'s rows were really under the update's
+`dataRoot` only the hospital knows, so the aggregator treats every such update as carrying `p`
+(never optimistic); a round with a tainted update taints the lineage from there on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked
+from consent.ids import Address
+from consent.records import RoundRecord
+from consent.rounds import UpdateRecord
+
+__all__ = [
+    "Revocation",
+    "RollbackRecord",
+    "first_tainted",
+    "lineage",
+    "revocations_of",
+    "taints",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackRecord:
+    """A rollback round's on-chain record (the `Rollbacks` contract)."""
+
+    round: int
+    base_round: int
+    """The round whose base model the rollback round restarted from (0: the initial model)."""
+    reason: str
+    patients: tuple[Address, ...]
+    """The revoked patients whose revocations the rollback serves."""
+    recorded_block: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """One revocation of a consent given to `hospital`, with the grant it ended."""
+
+    patient: Address
+    hospital: Address
+    block: int
+    timestamp: int
+    granted_block: int
+    """The block of the grant to `hospital` this revocation ended."""
+
+
+def lineage(head: int, rollbacks: Mapping[int, RollbackRecord]) -> tuple[int, ...]:
+    """The rounds whose training round `head`'s model carries, oldest first (empty for -1:
+    the initial model). Raises `ValueError` on a rollback whose base is not before it."""
+    rounds: list[int] = []
+    current = head
+    while current >= 0:
+        rounds.append(current)
+        rollback = rollbacks.get(current)
+        if rollback is None:
+            current -= 1
+            continue
+        if not 0 <= rollback.base_round < current:
+            raise ValueError(f"rollback round {current} has base round {rollback.base_round}")
+        current = rollback.base_round - 1
+    return tuple(reversed(rounds))
+
+
+def revocations_of(events: Iterable[ConsentEvent]) -> list[Revocation]:
+    """Every revocation in `events` (chain order) with the grant it ended, in chain order."""
+    granted: dict[tuple[str, str], int] = {}
+    found: list[Revocation] = []
+    for event in events:
+        key = (event.patient.lower(), event.hospital.lower())
+        if isinstance(event, ConsentGranted):
+            granted.setdefault(key, event.position.block_number)
+        elif isinstance(event, ConsentRevoked) and key in granted:
+            found.append(
+                Revocation(
+                    event.patient,
+                    event.hospital,
+                    event.position.block_number,
+                    event.block_timestamp,
+                    granted.pop(key),
+                )
+            )
+    return found
+
+
+def taints(update: UpdateRecord, revocation: Revocation) -> bool:
+    """Whether `update` may carry the revoked patient (see the module docstring)."""
+    return (
+        update.hospital.lower() == revocation.hospital.lower()
+        and revocation.granted_block <= update.consent_block < revocation.block
+    )
+
+
+def first_tainted(
+    rounds: Sequence[RoundRecord], revocations: Sequence[Revocation]
+) -> tuple[int, tuple[Revocation, ...]] | None:
+    """The first of `rounds` (a lineage, oldest first) with an update some of `revocations`
+    taints, and every revocation that taints any of `rounds` from there on; None if none does."""
+    for position, record in enumerate(rounds):
+        if not any(taints(u, r) for u in record.updates for r in revocations):
+            continue
+        later = rounds[position:]
+        served = tuple(
+            r for r in revocations if any(taints(u, r) for rec in later for u in rec.updates)
+        )
+        return record.round, served
+    return None
