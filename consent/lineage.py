@@ -67,13 +67,12 @@ def lineage(head: int, rollbacks: Mapping[int, RollbackRecord]) -> tuple[int, ..
     current = head
     while current >= 0:
         rounds.append(current)
-        rollback = rollbacks.get(current)
-        if rollback is None:
-            current -= 1
-            continue
-        if not 0 <= rollback.base_round < current:
-            raise ValueError(f"rollback round {current} has base round {rollback.base_round}")
-        current = rollback.base_round - 1
+        base = current  # the round whose base `current` was opened on: follow rollbacks
+        while (rollback := rollbacks.get(base)) is not None:
+            if not 0 <= rollback.base_round < base:
+                raise ValueError(f"rollback round {base} has base round {rollback.base_round}")
+            base = rollback.base_round
+        current = base - 1
     return tuple(reversed(rounds))
 
 

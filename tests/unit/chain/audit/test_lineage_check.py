@@ -1,0 +1,132 @@
+"""The `lineage` audit check over a real embedded `unlearn` study on eth-tester (issue 16): a
+revocation, the rollback round on chain, retraining to a clean head, the trainers' lineage
+proofs. Attacks: a lineage round lacking its exclusion proof fails naming that round; a head
+that was never rolled back fails naming the rounds that carry the patient."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+from api.embedded import EmbeddedStudy
+from chain.audit import LedgerView
+from chain.audit.base_model import BaseModel
+from chain.audit.exclusion import Exclusion
+from chain.audit.lineage import Lineage
+from chain.exclusions import ExclusionProofs
+from consent.events import ConsentRevoked
+from consent.formats.revocation import RevocationMode, RevocationPolicy
+from consent.ids import Address
+from consent.smt import DataTree
+from fl.data import RecordDataset
+from fl.models import ModelSpec
+from fl.roles import StudyPlan
+from fl.train import LocalTrainingConfig
+
+PLAN = StudyPlan(
+    model=ModelSpec.linear(3, "classification"),
+    training=LocalTrainingConfig(epochs=1, batch_size=16, lr=0.1),
+    revocation=RevocationPolicy(
+        mode=RevocationMode.UNLEARN, window_rounds=1, window_seconds=3600.0
+    ),
+)
+
+
+def records(hospital: int, n: int) -> RecordDataset:
+    generator = torch.Generator().manual_seed(hospital)
+    features = torch.randn(n, 3, generator=generator)
+    return RecordDataset(
+        record_ids=tuple(f"h{hospital}-r{i}" for i in range(n)),
+        features=features,
+        labels=(features[:, 0] > 0).float(),
+        task="classification",
+        feature_names=("a", "b", "c"),
+    )
+
+
+@pytest.fixture(scope="module")
+def unlearned(tmp_path_factory: pytest.TempPathFactory) -> tuple[LedgerView, Address, Path]:
+    tmp = tmp_path_factory.mktemp("lineage")
+    study = EmbeddedStudy.create(tmp, hospitals=2, plan=PLAN, rounds=2)
+    try:
+        enrolments = [study.enroll(k, records(k, 10)) for k in range(2)]
+        study.run_round()
+        study.run_round()
+        revoked = enrolments[0].keys["h0-r3"]
+        study.revoke(revoked)
+        while not study.aggregator.done():
+            study.run_round()
+        proofs = tmp / "proofs"
+        study.write_exclusion_proofs(proofs)
+        view = LedgerView.read(
+            study.coordinator, study.store, ExclusionProofs.load(proofs), study.study
+        )
+        return view, revoked.address, proofs
+    finally:
+        study.close()
+
+
+def test_the_rolled_back_head_passes_the_lineage_check(
+    unlearned: tuple[LedgerView, Address, Path],
+) -> None:
+    view, revoked, _ = unlearned
+    assert set(view.rollbacks) == {2}
+    assert view.rollbacks[2].base_round == 0 and view.rollbacks[2].patients == (revoked,)
+    checks = Lineage().run(view)
+    assert checks and all(c.passed for c in checks), [c for c in checks if not c.passed]
+    proven = {c.round for c in checks if c.subject.startswith("revoked patient")}
+    assert proven == {2, 3}  # the head's lineage: the rollback round and the one after it
+    assert all(c.passed for c in BaseModel().run(view))
+    assert all(c.passed for c in Exclusion().run(view))
+
+
+def test_a_lineage_round_without_its_exclusion_proof_fails_naming_it(
+    unlearned: tuple[LedgerView, Address, Path],
+) -> None:
+    view, revoked, _ = unlearned
+    # round 3's update of the revoked patient's hospital commits to a root no proof answers for
+    # (its patients differ from round 2's, whose root the published proof covers)
+    hospital = next(e.hospital for e in view.consent_events if isinstance(e, ConsentRevoked))
+    other = DataTree.build([Address("0x" + "77" * 20)]).root
+    round_3 = view.rounds[3]
+    updates = tuple(
+        dataclasses.replace(u, data_root=other) if u.hospital == hospital else u
+        for u in round_3.updates
+    )
+    rounds = (*view.rounds[:3], dataclasses.replace(round_3, updates=updates))
+    failed = [c for c in Lineage().run(dataclasses.replace(view, rounds=rounds)) if not c.passed]
+    assert [(c.round, c.detail.split(" (")[0]) for c in failed] == [
+        (3, "lineage round lacks an exclusion proof")
+    ]
+    assert str(revoked) in failed[0].subject
+
+
+def test_a_head_that_was_never_rolled_back_fails_naming_the_rounds_that_carry_the_patient(
+    unlearned: tuple[LedgerView, Address, Path],
+) -> None:
+    view, _, _ = unlearned
+    hidden = dataclasses.replace(view, rollbacks={})  # a node hiding the rollback record
+    failed = [c for c in Lineage().run(hidden) if not c.passed]
+    assert {c.round for c in failed} == {0, 1}
+    assert not all(c.passed for c in BaseModel().run(hidden))
+
+
+def test_a_rollback_record_naming_another_base_fails(
+    unlearned: tuple[LedgerView, Address, Path],
+) -> None:
+    view, _, _ = unlearned
+    forged = {2: dataclasses.replace(view.rollbacks[2], base_round=1)}
+    failed = [c for c in Lineage().run(dataclasses.replace(view, rollbacks=forged)) if not c.passed]
+    assert any(c.subject == "rollback" and c.round == 2 for c in failed)
+
+
+def test_an_unreadable_policy_fails_and_forward_passes_with_nothing_to_prove(
+    unlearned: tuple[LedgerView, Address, Path],
+) -> None:
+    view, _, _ = unlearned
+    assert not Lineage().run(dataclasses.replace(view, revocation_policy=None))[0].passed
+    forward = Lineage().run(dataclasses.replace(view, revocation_policy=RevocationPolicy()))
+    assert [(c.passed, c.subject) for c in forward] == [(True, "policy")]

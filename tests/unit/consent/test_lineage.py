@@ -1,0 +1,98 @@
+"""A model's lineage follows rollback records; a revocation taints updates computed while the
+patient's consent counted (issue 16)."""
+
+from __future__ import annotations
+
+import pytest
+
+from consent.events import ConsentGranted, ConsentRevoked, EventPosition
+from consent.ids import Address, Bytes32, parse_address, study_id
+from consent.lineage import (
+    Revocation,
+    RollbackRecord,
+    first_tainted,
+    lineage,
+    revocations_of,
+    taints,
+)
+from consent.records import RoundRecord
+from consent.rounds import RoundState, UpdateRecord
+
+STUDY = study_id("lineage")
+H = parse_address("0x" + "b1" * 20)
+OTHER = parse_address("0x" + "b2" * 20)
+P = parse_address("0x" + "01" * 20)
+
+
+def rb(round_: int, base: int) -> RollbackRecord:
+    return RollbackRecord(round_, base, "unlearn", (P,))
+
+
+def test_without_rollbacks_the_lineage_is_every_round() -> None:
+    assert lineage(3, {}) == (0, 1, 2, 3)
+    assert lineage(-1, {}) == ()
+
+
+def test_a_rollback_drops_its_base_round_and_everything_after_it() -> None:
+    assert lineage(5, {3: rb(3, 1)}) == (0, 3, 4, 5)
+    assert lineage(3, {3: rb(3, 0)}) == (3,)
+
+
+def test_a_rollback_onto_a_rollback_rounds_base_follows_both() -> None:
+    # round 3 restarts from round 2's base, itself round 0's base (the initial model)
+    assert lineage(4, {2: rb(2, 0), 3: rb(3, 2)}) == (3, 4)
+
+
+def test_a_rollback_whose_base_is_not_before_it_is_refused() -> None:
+    with pytest.raises(ValueError, match="base round"):
+        lineage(3, {3: rb(3, 3)})
+
+
+def _update(hospital: Address, consent_block: int) -> UpdateRecord:
+    return UpdateRecord(
+        hospital,
+        Bytes32(b"\x01" * 32),
+        "cid",
+        1,
+        1,
+        Bytes32(b"\x02" * 32),
+        consent_block,
+        consent_block + 1,
+    )
+
+
+def test_a_revocation_taints_updates_of_its_hospital_while_the_consent_counted() -> None:
+    revocation = Revocation(P, H, block=50, timestamp=0, granted_block=10)
+    assert taints(_update(H, 10), revocation)
+    assert taints(_update(H, 49), revocation)
+    assert not taints(_update(H, 9), revocation)  # before the grant
+    assert not taints(_update(H, 50), revocation)  # the revocation was in the view
+    assert not taints(_update(OTHER, 20), revocation)
+
+
+def test_first_tainted_names_the_first_round_and_every_revocation_served() -> None:
+    rounds = [
+        RoundRecord(round=r, state=RoundState.FINALIZED, updates=(_update(H, 10 * r + 5),))
+        for r in range(4)
+    ]
+    early = Revocation(P, H, block=30, timestamp=0, granted_block=12)  # taints rounds 1, 2
+    late = Revocation(OTHER, H, block=40, timestamp=0, granted_block=30)  # taints round 3
+    assert first_tainted(rounds, [late]) == (3, (late,))
+    assert first_tainted(rounds, [early, late]) == (1, (early, late))
+    assert first_tainted(rounds[:1], [early, late]) is None
+
+
+def test_revocations_pair_with_the_grant_they_ended() -> None:
+    def pos(block: int) -> EventPosition:
+        return EventPosition(block, 0)
+
+    events = [
+        ConsentGranted(STUDY, P, H, 0, 0, pos(3), "0x", 100),
+        ConsentRevoked(STUDY, P, H, pos(7), "0x", 200),
+        ConsentGranted(STUDY, P, H, 0, 1, pos(9), "0x", 300),
+        ConsentRevoked(STUDY, P, H, pos(12), "0x", 400),
+    ]
+    assert revocations_of(events) == [
+        Revocation(P, H, 7, 200, 3),
+        Revocation(P, H, 12, 400, 9),
+    ]
