@@ -74,9 +74,11 @@ def test_the_rolled_back_head_passes_the_lineage_check(
 ) -> None:
     view, revoked, _ = unlearned
     assert set(view.rollbacks) == {2}
-    assert view.rollbacks[2].base_round == 0 and view.rollbacks[2].patients == (revoked,)
+    assert view.rollbacks[2].base_round == 0
+    assert view.rollbacks[2].patients == (revoked,)
     checks = Lineage().run(view)
-    assert checks and all(c.passed for c in checks), [c for c in checks if not c.passed]
+    assert checks
+    assert all(c.passed for c in checks), [c for c in checks if not c.passed]
     proven = {c.round for c in checks if c.subject.startswith("revoked patient")}
     assert proven == {2, 3}  # the head's lineage: the rollback round and the one after it
     assert all(c.passed for c in BaseModel().run(view))

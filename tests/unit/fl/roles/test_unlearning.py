@@ -175,5 +175,6 @@ def test_a_forward_study_never_rolls_back(world: World) -> None:
     world.chain.revoke(patient_of(0, 0))
     one_round(world, agg)
     one_round(world, agg)
-    assert agg.done() and world.chain.rollbacks == {}
+    assert agg.done()
+    assert world.chain.rollbacks == {}
     assert head_lineage(world) == (0, 1, 2)
