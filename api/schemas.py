@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
+from api.unlearning import UnlearningOut
 from chain.audit import AuditCheck, AuditReport
 from chain.round_ledger import Round, UpdateRecord
 from consent.events import ConsentEvent, ConsentGranted, PurposesRevoked
@@ -201,6 +202,7 @@ class ConsentStatusOut(BaseModel):
         "`Cancellation` the patient's own revocation nonce"
     )
     history: list[ConsentEventOut]
+    unlearning: UnlearningOut | None = Field(None, description="once revoked (issue 16)")
 
 
 class UpdateOut(BaseModel):

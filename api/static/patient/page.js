@@ -139,6 +139,20 @@
     }
   }
 
+  // issue 16: what the revocation did to the models trained on the patient's data
+  function unlearningText(unlearning) {
+    if (!unlearning) return "Not revoked";
+    let text = unlearning.message;
+    const proven = unlearning.proofs.filter((p) => p.verified).length;
+    if (unlearning.state === "unlearned" && unlearning.proofs.length) {
+      text += `; proof: ${proven} of ${unlearning.proofs.length} exclusion proofs verify against the chain`;
+    }
+    if (unlearning.state === "unlearned" && unlearning.seconds_to_clean_head !== null) {
+      text += `; it took ${unlearning.seconds_to_clean_head} s (${unlearning.rounds_to_clean_head} round(s))`;
+    }
+    return text;
+  }
+
   function render(consent, rounds) {
     const state = stateOf(consent);
     const status = $("status");
@@ -162,6 +176,7 @@
     renderPurposes(consent, state);
     const revoked = consent.history.filter((e) => e.kind === "revoked").pop();
     $("revoked").textContent = revoked ? `${when(revoked.timestamp)} (block ${revoked.block_number})` : "No";
+    $("unlearning").textContent = unlearningText(consent.unlearning);
     fillTable(
       "history",
       consent.history.map((e) => [historyLabel(e), when(e.timestamp), e.block_number, e.tx_hash]),
