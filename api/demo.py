@@ -25,6 +25,7 @@ import uvicorn
 
 from api.app import create_app
 from api.demo_dp import dp_terms, dp_training, epsilon_spent
+from api.demo_unlearn import DEMO_POLICY, unlearn_summary
 from api.embedded import EmbeddedStudy, RoundReport
 from api.services import Services
 from api.wiring import default_audit_checks
@@ -34,6 +35,7 @@ from chain.exclusions import ExclusionProofs
 from chain.manifest import save_manifest
 from chain.store import open_store
 from consent.eip712 import sign_revocation
+from consent.formats.revocation import RevocationPolicy
 from consent.formats.study_plan import DEFAULT_LEARNER
 from consent.ids import Address
 from consent.keys import PatientKey
@@ -81,6 +83,8 @@ class DemoConfig:
     mode: Literal["sealed", "dp"] = "sealed"
     """Privacy mode: "dp" adds record-level DP-SGD with an on-chain budget of `epsilon`."""
     epsilon: float = 3.0
+    unlearn: bool = False
+    """Revocation policy "unlearn" (issue 16): revocations roll back and retrain."""
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
@@ -153,6 +157,8 @@ class DemoResult:
     """dp mode: hospital-<k> -> the epsilon its on-chain budget ledger holds."""
     ended: str | None = None
     """Why the study stopped before its rounds (dp mode: no budget left), if it did."""
+    unlearning: dict[str, Any] | None = None
+    """`--unlearn`: the rollbacks, the lineage check, the metric before and after."""
 
 
 @contextmanager
@@ -270,6 +276,7 @@ def _plan(config: DemoConfig, n_features: int, task: str, n_classes: int) -> Stu
             init_seed=config.seed,
             round_timeout_s=0.0,
             dp=dp,
+            revocation=DEMO_POLICY if config.unlearn else RevocationPolicy(),
             # exact Shapley values per round (at most 8 hospitals: 2^8 sub-models, no
             # retraining); values judge model deltas, so only the sgd-delta learner's
             valuation="exact" if learner == DEFAULT_LEARNER else None,
@@ -318,8 +325,9 @@ def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult
         with serve_api(services) as api_url, httpx.Client(base_url=api_url, timeout=60) as client:
             result.api_url = api_url
             ev.stage(f"patients' web API on {api_url}")
-            for number in range(config.rounds):
-                if number == config.revoke_after:
+            number = 0
+            while True:  # `rounds` rounds; with --unlearn, until the head is clean again
+                if number == config.revoke_after and number < config.rounds:
                     for k, enrolment in enumerate(enrolments):
                         chosen = rng.sample(
                             sorted(enrolment.keys),
@@ -330,13 +338,15 @@ def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult
                             tx, block = revoke_over_http(client, study, patient)
                             result.revoked[patient.address] = hospitals[k]
                             ev.revoked(patient.address, tx, block)
-                if study.aggregator.done():  # dp mode: no hospital can afford another round
+                if study.aggregator.done():  # or dp mode: no hospital can afford another round
                     result.ended = study.aggregator.ended
-                    ev.stage(result.ended or "the study ended")
+                    if result.ended:
+                        ev.stage(result.ended)
                     break
                 row = _row(study.run_round(), hospitals)
                 result.rounds.append(row)
                 ev.round_done(row)
+                number += 1
             ev.stage("publishing exclusion proofs and auditing every round")
             proofs_dir = out / "proofs"
             study.write_exclusion_proofs(proofs_dir)
@@ -348,6 +358,11 @@ def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult
             )
             result.audit = verifier.verify(study.study)
             result.epsilon_spent = epsilon_spent(study.coordinator, study.study, hospitals)
+            if config.unlearn:
+                result.unlearning = unlearn_summary(
+                    study.coordinator, study.store, study.study, result.rounds, result.audit,
+                    proofs_dir, sorted(result.revoked),
+                )  # fmt: skip
         result.seconds = time.perf_counter() - started
         return result
     finally:

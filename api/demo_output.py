@@ -45,6 +45,7 @@ def summary_json(result: DemoResult) -> dict[str, Any]:
         "epsilon_target": config.epsilon if config.mode == "dp" else None,
         "epsilon_spent": dict(result.epsilon_spent),
         "ended": result.ended,
+        "unlearning": result.unlearning,
         "api_url": result.api_url,
         "seconds": round(result.seconds, 2),
     }

@@ -58,6 +58,30 @@ def _dropped_table(result: DemoResult) -> Table:
     return table
 
 
+def _metric(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else "-"
+
+
+def _print_unlearning(summary: dict[str, object]) -> None:
+    rollbacks = summary["rollbacks"]
+    assert isinstance(rollbacks, list)
+    for rb in rollbacks:
+        _console.print(
+            f"rollback: round {rb['round']} retrains from round {rb['base_round']}'s base, "
+            f"serving {rb['patients']} revocation(s)"
+        )
+    lineage, check = summary["head_lineage"], summary["lineage_check"]
+    assert isinstance(check, dict)
+    verdict = "[green]PASSED[/]" if check["passed"] else "[red]FAILED[/]"
+    _console.print(f"retrained head: round {summary['head_round']}, lineage {lineage}")
+    _console.print(f"lineage check: {verdict} ({check['checks']} checks)")
+    before, after = summary["metric_before_rollback"], summary["metric_after_retraining"]
+    _console.print(f"test metric before the rollback {_metric(before)}, after {_metric(after)}")
+    status = summary["patient_status"]
+    if isinstance(status, dict):
+        _console.print(f"a revoked patient's status: {status['message']}")
+
+
 def demo(
     rounds: Annotated[int, typer.Option(min=1, help="Training rounds.")] = 5,
     hospitals: Annotated[int, typer.Option(min=1, max=8, help="Hospitals in the study.")] = 3,
@@ -102,6 +126,14 @@ def demo(
     epsilon: Annotated[
         float, typer.Option(min=0.01, help="dp mode: each hospital's epsilon (delta = 1e-5).")
     ] = 3.0,
+    unlearn: Annotated[
+        bool,
+        typer.Option(
+            "--unlearn",
+            help="Revocation policy unlearn: a revocation rolls the model back to a checkpoint "
+            "without the patient and retrains; the audit checks the head's lineage.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json only.")] = False,
 ) -> None:
     """Run a whole consent-aware study in one process, end to end.
@@ -136,6 +168,7 @@ def demo(
             learner=learner,
             mode=mode,  # type: ignore[arg-type]
             epsilon=epsilon,
+            unlearn=unlearn,
         )
         console = Console(stderr=True, quiet=as_json)
         with Progress(
@@ -188,6 +221,8 @@ def demo(
             _console.print(f"epsilon spent of {epsilon} (delta 1e-5): {spent}")
         if result.ended:
             _console.print(result.ended)
+        if result.unlearning is not None:
+            _print_unlearning(result.unlearning)
         _console.print(f"audit: {verdict} ({checks} checks)  ->  {paths['audit']}")
         _console.print(f"summary: {paths['summary']}   plot: {paths['plot']}")
         _console.print(f"finished in {result.seconds:.1f} s")

@@ -118,3 +118,33 @@ def test_demo_iris_clusters_with_federated_kmeans_and_reports_the_ari(tmp_path: 
     assert "seeding" in combine[0]["detail"]
     assert (out / "accuracy.png").stat().st_size > 0
     assert "ari" in proc.stdout
+
+
+def test_demo_unlearn_against_anvil_and_the_ipfs_node_rolls_back_and_passes_the_lineage_check(
+    anvil: str, ipfs_node: str, tmp_path: Path
+) -> None:
+    """Issue 16: a revocation, the rollback round on chain, the retrained head, the lineage
+    check, the metric before and after, and the patient's status, over real nodes."""
+    out = tmp_path / "unlearn"
+    proc = _demo(
+        out,
+        "--unlearn", "--rounds", "2", "--hospitals", "2", "--revoke-after", "1",
+        "--revocations", "1", "--rpc", anvil, "--ipfs", ipfs_node,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["audit"]["passed"] is True
+    unlearning = summary["unlearning"]
+    assert unlearning["rollbacks"] == [{"round": 1, "base_round": 0, "patients": 2}]
+    assert unlearning["head_lineage"] == [1, 2]  # round 0 carried the revoked patients
+    assert [r["round"] for r in summary["rounds"]] == [0, 1, 2]
+    assert unlearning["lineage_check"]["passed"] is True
+    assert unlearning["lineage_check"]["checks"] >= 2
+    assert 0.5 < unlearning["metric_after_retraining"] <= 1.0
+    assert unlearning["metric_before_rollback"] == summary["rounds"][0]["accuracy"]
+    status = unlearning["patient_status"]
+    head_cid = summary["rounds"][-1]["model_cid"]
+    assert status["state"] == "unlearned"
+    assert status["message"].endswith(f"(round 2, {head_cid}) never trained on your data")
+    assert all(p["verified"] for p in status["proofs"])
+    assert "lineage check: PASSED" in proc.stdout
