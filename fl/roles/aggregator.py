@@ -46,7 +46,6 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from torch import Tensor
 
 from consent.errors import RoundChangedError
-from consent.formats.round_metrics import Decision, RoundMetrics
 from consent.ids import Address, Bytes32, StudyId
 from consent.records import RoundResult
 from fl.data import Examples
@@ -59,13 +58,13 @@ from fl.ports import (
     UnlearningPort,
 )
 from fl.roles.artifacts import Artifact, fetch_verified, sha256
-from fl.roles.budget import BudgetGate
+from fl.roles.budget import study_end
 from fl.roles.collect import RejectedHospital, UpdateIntake
 from fl.roles.contributions import record_contributions
 from fl.roles.errors import RoleError, RoundKeptChangingError
 from fl.roles.judging import judge_round, round_decisions
 from fl.roles.loop import run_role
-from fl.roles.outcome import AggregatorOutcome, LatestRound
+from fl.roles.outcome import AggregatorOutcome, LatestRound, metrics_of
 from fl.roles.plan import StudyPlan
 from fl.roles.unlearning import Unlearning
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
@@ -143,16 +142,9 @@ class Aggregator:
 
     def unlearning(self) -> Unlearning | None:
         """The rollback decisions of an `unlearn` study (None for a `forward` one)."""
-        plan = self.plan()
-        if self._unlearning is None and plan.revocation.unlearns:
+        if self._unlearning is None:
             port = self._unlearning_port
-            if port is None and isinstance(self._ledger, UnlearningPort):
-                port = self._ledger
-            if port is None:
-                raise RoleError("an unlearn study needs the Rollbacks contract")
-            self._unlearning = Unlearning(
-                self.study, self._ledger, port, plan.revocation, plan.round_timeout_s
-            )
+            self._unlearning = Unlearning.for_plan(self.plan(), self.study, self._ledger, port)
         return self._unlearning
 
     # --- steps ----------------------------------------------------------------------------------
@@ -240,15 +232,8 @@ class Aggregator:
 
     def _budget_exhausted(self, round_: int) -> bool:
         """dp mode: whether no member hospital can afford `round_` (then the study ends)."""
-        gate = BudgetGate.for_study(self.plan().dp, self._ledger, self.study)
-        if gate is None or gate.anyone_affords(self._ledger.study(self.study).hospitals):
-            return False
-        self.ended = (
-            f"privacy budget exhausted: no hospital can afford round {round_}, "
-            f"the study ends with {round_} round(s)"
-        )
-        logger.warning("%s", self.ended)
-        return True
+        self.ended = study_end(self.plan().dp, self._ledger, self.study, round_)
+        return self.ended is not None
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -416,23 +401,8 @@ class Aggregator:
             decisions=round_decisions(record, kept, rejected),
             judgement=judgement,
         )
-        metrics_cid = self._store.put(self._metrics(outcome).to_json_bytes())
+        metrics_cid = self._store.put(metrics_of(self.plan(), outcome).to_json_bytes())
         return replace(outcome, metrics_cid=metrics_cid), new_state, model
-
-    def _metrics(self, outcome: AggregatorOutcome) -> RoundMetrics:
-        plan = self.plan()
-        return RoundMetrics(
-            round=outcome.round,
-            accepted=outcome.accepted,
-            rejected=tuple((r.hospital, r.reason) for r in outcome.rejected),
-            decisions=tuple(
-                Decision(d.client_id, d.kept, d.weight, d.reason) for d in outcome.decisions
-            ),
-            missing=outcome.missing,
-            strategy={"name": plan.strategy, "options": dict(plan.strategy_options)},
-            test=None if outcome.test is None else outcome.test.to_json_dict(),
-            extensions={} if outcome.judgement is None else outcome.judgement.extensions(),
-        )
 
     def _base_state(self, record: RoundRecord) -> dict[str, Tensor]:
         if self._base is not None and self._base[0] == record.round:

@@ -20,7 +20,7 @@ from consent.privacy import BudgetExhaustedError, BudgetRecord, DpTerms, from_fi
 from fl.ports import LedgerPort, PrivacyBudgetPort
 from fl.roles.errors import RoleError
 
-__all__ = ["BudgetGate", "PrivacyTermsMismatchError"]
+__all__ = ["BudgetGate", "PrivacyTermsMismatchError", "study_end"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,3 +119,19 @@ class BudgetGate:
     def anyone_affords(self, hospitals: Iterable[Address]) -> bool:
         """Whether at least one of `hospitals` can afford another round."""
         return any(self.affords(h) for h in hospitals)
+
+
+def study_end(
+    plan_terms: DpTerms | None, ledger: LedgerPort, study: StudyId, round_: int
+) -> str | None:
+    """dp mode: why the study ends before `round_` (no member hospital can afford it), or None
+    when it goes on (or is not a dp-mode study)."""
+    gate = BudgetGate.for_study(plan_terms, ledger, study)
+    if gate is None or gate.anyone_affords(ledger.study(study).hospitals):
+        return None
+    reason = (
+        f"privacy budget exhausted: no hospital can afford round {round_}, "
+        f"the study ends with {round_} round(s)"
+    )
+    logger.warning("%s", reason)
+    return reason

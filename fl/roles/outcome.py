@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from consent.formats.round_metrics import Decision, RoundMetrics
 from consent.ids import Address, Bytes32
 from fl.ports import RoundState
 from fl.roles.artifacts import Artifact
 from fl.roles.collect import RejectedHospital
 from fl.roles.judging import RoundJudgement
+from fl.roles.plan import StudyPlan
 from fl.strategy import UpdateDecision
 from fl.train import Metrics
 
-__all__ = ["AggregatorOutcome", "LatestRound"]
+__all__ = ["AggregatorOutcome", "LatestRound", "metrics_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +50,19 @@ class LatestRound:
     round: int
     state: RoundState
     model: Artifact | None = None
+
+
+def metrics_of(plan: StudyPlan, outcome: AggregatorOutcome) -> RoundMetrics:
+    """The round's metrics artifact (`consent.formats.round_metrics`) for `outcome`."""
+    return RoundMetrics(
+        round=outcome.round,
+        accepted=outcome.accepted,
+        rejected=tuple((r.hospital, r.reason) for r in outcome.rejected),
+        decisions=tuple(
+            Decision(d.client_id, d.kept, d.weight, d.reason) for d in outcome.decisions
+        ),
+        missing=outcome.missing,
+        strategy={"name": plan.strategy, "options": dict(plan.strategy_options)},
+        test=None if outcome.test is None else outcome.test.to_json_dict(),
+        extensions={} if outcome.judgement is None else outcome.judgement.extensions(),
+    )

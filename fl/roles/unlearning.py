@@ -31,6 +31,8 @@ from consent.formats.revocation import RevocationPolicy
 from consent.ids import Address, Bytes32, StudyId
 from consent.lineage import Revocation, RollbackRecord, first_tainted, lineage, taints
 from fl.ports import LedgerPort, RoundRecord, RoundState, UnlearningPort
+from fl.roles.errors import RoleError
+from fl.roles.plan import StudyPlan
 
 __all__ = ["ROLLBACK_REASON", "RollbackPlan", "Unlearning"]
 
@@ -59,6 +61,20 @@ class Unlearning:
     round_timeout_s: float
     _closed: dict[int, RoundRecord] = field(default_factory=dict)
     _resumed: set[int] = field(default_factory=set)
+
+    @classmethod
+    def for_plan(
+        cls, plan: StudyPlan, study: StudyId, ledger: LedgerPort, port: UnlearningPort | None
+    ) -> Unlearning | None:
+        """The decisions of `plan`'s study (None for a `forward` one); `port` defaults to the
+        ledger when it satisfies `UnlearningPort`. Raises `RoleError` when neither does."""
+        if not plan.revocation.unlearns:
+            return None
+        if port is None and isinstance(ledger, UnlearningPort):
+            port = ledger
+        if port is None:
+            raise RoleError("an unlearn study needs the Rollbacks contract")
+        return cls(study, ledger, port, plan.revocation, plan.round_timeout_s)
 
     def round(self, round_: int) -> RoundRecord:
         """`round_`'s record (finalized rounds are read once: they cannot change)."""
