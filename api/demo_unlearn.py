@@ -12,7 +12,6 @@ from typing import Any, Final, Protocol
 from api.unlearning import unlearning_status
 from chain.audit import AuditReport
 from chain.deploy import Ledger
-from chain.exclusions import ExclusionProofs
 from chain.store import ArtifactStore
 from consent.formats.revocation import RevocationMode, RevocationPolicy
 from consent.ids import Address, StudyId
@@ -53,7 +52,7 @@ def unlearn_summary(
     if revoked:
         history = ledger.consents.consent_events(ledger.manifest.deploy_block)
         mine = [e for e in history if e.study == study and e.patient == revoked[0]]
-        found = unlearning_status(ledger, store, ExclusionProofs.load(proofs_dir), study, mine)
+        found = unlearning_status(ledger, store, proofs_dir, study, mine)
         status = None if found is None else found.model_dump()
     return {
         "policy": DEMO_POLICY.to_extension(),

@@ -12,6 +12,7 @@ models trained before the revocation are not retrained.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -19,7 +20,9 @@ from pydantic import BaseModel, Field
 from chain.deploy import Ledger
 from chain.exclusions import ExclusionProofs
 from chain.store import ArtifactStore
+from chain.store.errors import ArtifactNotFoundError, CorruptArtifactError, InvalidCidError
 from consent.events import ConsentEvent
+from consent.formats import FormatError
 from consent.formats.revocation import RevocationPolicy
 from consent.formats.study_plan import PlanDocument
 from consent.ids import Address, StudyId
@@ -61,11 +64,13 @@ class UnlearningOut(BaseModel):
 def unlearning_status(
     ledger: Ledger,
     store: ArtifactStore | None,
-    proofs: ExclusionProofs | None,
+    proofs_dir: Path | None,
     study: StudyId,
     history: list[ConsentEvent],
 ) -> UnlearningOut | None:
-    """The section for a patient with consent `history`; None if they never revoked."""
+    """The section for a patient with consent `history`; None if they never revoked. The
+    published proofs under `proofs_dir` are read only for a revoked patient of an unlearn
+    study."""
     found = revocations_of(history)
     if not found:
         return None
@@ -95,7 +100,7 @@ def unlearning_status(
         head_model_cid=None if head is None else head.model_cid,
         lineage=list(carried),
         rollback_round=_rollback_of(rollbacks, revocation.patient),
-        proofs=_proofs(proofs, study, rounds, carried, revocation),
+        proofs=_proofs(_published(proofs_dir), study, rounds, carried, revocation),
     )
     first = _first_clean(ledger, rounds, rollbacks, revocation)
     if first is not None:
@@ -105,6 +110,10 @@ def unlearning_status(
         out.seconds_to_clean_head = first[1] - revocation.timestamp
     out.message = _message(out, revocation)
     return out
+
+
+def _published(directory: Path | None) -> ExclusionProofs | None:
+    return None if directory is None or not directory.is_dir() else ExclusionProofs.load(directory)
 
 
 def _message(out: UnlearningOut, revocation: Revocation) -> str:
@@ -122,10 +131,15 @@ def _message(out: UnlearningOut, revocation: Revocation) -> str:
 
 
 def _policy(ledger: Ledger, store: ArtifactStore | None, study: StudyId) -> RevocationPolicy | None:
+    """The plan's policy; None without a store or a readable plan (then reported as forward:
+    nothing on this server says the study unlearns). A store that is down raises (503)."""
     if store is None:
         return None
-    plan = PlanDocument.from_json_bytes(store.get(ledger.studies.get_study(study).metadata_cid))
-    return RevocationPolicy.from_extensions(plan.extensions)
+    try:
+        body = store.get(ledger.studies.get_study(study).metadata_cid)
+        return RevocationPolicy.from_extensions(PlanDocument.from_json_bytes(body).extensions)
+    except (FormatError, ArtifactNotFoundError, CorruptArtifactError, InvalidCidError):
+        return None
 
 
 def _clean(rounds: list[RoundRecord], carried: tuple[int, ...], revocation: Revocation) -> bool:

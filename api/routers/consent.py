@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, Response, status
 
 from api.deps import PatientParam, ServicesDep, StudyParam
@@ -20,7 +18,6 @@ from api.schemas import (
 )
 from api.unlearning import unlearning_status
 from chain.errors import UnknownStudyError
-from chain.exclusions import ExclusionProofs
 from chain.purpose_relay import relay_purpose_revocation
 from chain.relay import PatientNotEnrolledError
 from consent.events import PurposesRevoked
@@ -170,11 +167,5 @@ def consent_status(
             "PurposeRevocation": revocation_nonce,
         },
         history=[ConsentEventOut.of(e) for e in history],
-        unlearning=unlearning_status(
-            ledger, services.store, _published(services.proofs), study, history
-        ),
+        unlearning=unlearning_status(ledger, services.store, services.proofs, study, history),
     )
-
-
-def _published(directory: Path | None) -> ExclusionProofs | None:
-    return None if directory is None or not directory.is_dir() else ExclusionProofs.load(directory)

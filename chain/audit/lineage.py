@@ -12,7 +12,7 @@ naming that round. Rollback records are checked too: each names a base round bef
 model is the one the rollback round was opened on (the contract refuses others; a forked or lying
 node would not).
 
-A `forward` study is reported as one passed check saying so; an unreadable policy fails.
+A `forward` study is reported as one passed check saying so; a malformed policy section fails.
 """
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ class Lineage:
         policy = view.revocation_policy
         if policy is None:
             return [
-                AuditCheck(self.name, False, "policy", "the plan's revocation policy is unreadable")
+                AuditCheck(
+                    self.name, False, "policy", "the plan's revocation policy section is malformed"
+                )
             ]
         if not policy.unlearns:
             return [AuditCheck(self.name, True, "policy", "forward: revocations are not unlearned")]

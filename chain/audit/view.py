@@ -26,7 +26,7 @@ from chain.store import ArtifactReader
 from chain.store.errors import ArtifactNotFoundError, CorruptArtifactError, InvalidCidError
 from consent.events import ConsentGranted, ConsentRevoked, EventPosition, PurposesRevoked
 from consent.formats import FormatError
-from consent.formats.revocation import RevocationPolicy
+from consent.formats.revocation import RevocationPolicy, RevocationPolicyError
 from consent.formats.study_plan import PlanDocument
 from consent.ids import Address, Bytes32, StudyId
 from consent.lineage import RollbackRecord
@@ -136,7 +136,8 @@ class AuditView(Protocol):
 
     @property
     def revocation_policy(self) -> RevocationPolicy | None:
-        """The plan's revocation policy (None: the plan's section is unreadable)."""
+        """The plan's revocation policy (None: the plan's section is malformed; "forward" when
+        the plan itself cannot be read)."""
         ...
 
     def block_time(self, block: int) -> int | None:
@@ -273,14 +274,17 @@ class LedgerView:
 def _revocation_policy(
     ledger: Ledger, artifacts: ArtifactReader, study: StudyId
 ) -> RevocationPolicy | None:
-    """The plan's policy; None when the plan or its section cannot be read (the `lineage`
-    check then fails, never assuming "forward")."""
+    """The plan's policy; None when the plan's revocation section is malformed (the `lineage`
+    check then fails). A plan that is not in the store or not a study plan at all reads as
+    "forward": no trainer could have run it, and there is no window to check."""
     cid = ledger.studies.get_study(study).metadata_cid
     try:
-        return RevocationPolicy.from_extensions(
-            PlanDocument.from_json_bytes(artifacts.get(cid)).extensions
-        )
+        plan = PlanDocument.from_json_bytes(artifacts.get(cid))
     except (FormatError, ArtifactNotFoundError, CorruptArtifactError, InvalidCidError):
+        return RevocationPolicy()
+    try:
+        return RevocationPolicy.from_extensions(plan.extensions)
+    except RevocationPolicyError:
         return None
 
 
