@@ -12,7 +12,8 @@ naming that round. Rollback records are checked too: each names a base round bef
 model is the one the rollback round was opened on (the contract refuses others; a forked or lying
 node would not).
 
-A `forward` study is reported as one passed check saying so; a malformed policy section fails.
+A `forward` study is reported as one passed check saying so; a malformed policy section fails;
+a study without a finalized round has no lineage to check.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class Lineage:
     def run(self, view: AuditView) -> list[AuditCheck]:
         """See the module docstring."""
         policy = view.revocation_policy
+        if not any(r.state is RoundState.FINALIZED for r in view.rounds):
+            return []  # no model yet: no lineage
         if policy is None:
             return [
                 AuditCheck(
@@ -62,10 +65,7 @@ class Lineage:
             ]
         if not policy.unlearns:
             return [AuditCheck(self.name, True, "policy", "forward: revocations are not unlearned")]
-        finalized = [r for r in view.rounds if r.state is RoundState.FINALIZED]
-        if not finalized:
-            return []
-        head = finalized[-1]
+        head = [r for r in view.rounds if r.state is RoundState.FINALIZED][-1]
         checks = self._rollbacks(view)
         try:
             rounds = lineage(head.round, view.rollbacks)
