@@ -27,9 +27,10 @@ from consent.combines import (
     COMBINE_EXTENSION,
     CombineTotals,
     CombineTotalsError,
-    kmeans_seeding,
-    lloyd_step,
+    kmeans_candidates,
+    lloyd_candidates,
     ridge_solution,
+    statistics_state,
 )
 from consent.records import RoundRecord
 from consent.rounds import RoundState
@@ -63,12 +64,16 @@ def _recomputed(view: AuditView, round_: RoundRecord, totals: CombineTotals) -> 
     if totals.kind == "ridge":
         theta = ridge_solution(t["gram"], t["moment"], totals.alpha)
         return {"0.weight": theta[None, :-1], "0.bias": theta[-1:]}
+    if totals.kind == "statistics":
+        return statistics_state(totals)
     base = _read(view, round_.base_model_cid, round_.base_model_hash)
     if totals.kind == "lloyd":
-        return {"centroids": lloyd_step(base["centroids"], t["sums"], t["counts"])}
+        moved, chosen = lloyd_candidates(base["candidates"], t["sums"], t["counts"], t["inertia"])
+        return {"candidates": moved, "centroids": moved[chosen]}
     if totals.kind == "seeding":
-        k, seed = len(base["centroids"]), int(base["seed"][0])
-        return {"centroids": kmeans_seeding(t["centers"], t["weights"], k, seed)}
+        n, k, _ = base["candidates"].shape
+        seeded = kmeans_candidates(t["centers"], t["weights"], k, int(base["seed"][0]), n)
+        return {"candidates": seeded, "centroids": seeded[0]}
     raise CombineTotalsError(f"unknown combine kind {totals.kind!r}")
 
 

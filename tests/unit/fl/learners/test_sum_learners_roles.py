@@ -29,7 +29,7 @@ from consent.sealing import generate_keypair
 from fl.data import HospitalDataset, RecordDataset
 from fl.errors import AggregationError
 from fl.learners import FederatedKMeans, Ridge
-from fl.learners.federated_kmeans import is_seeded
+from fl.learners.federated_kmeans import N_SEEDINGS, is_seeded
 from fl.models import ModelSpec
 from fl.ports import StudyRecord
 from fl.roles import Aggregator, MetadataError, StudyPlan, Trainer
@@ -207,13 +207,6 @@ def test_a_ridge_plan_with_a_classifier_or_a_robust_strategy_is_refused() -> Non
 ROUNDS_KMEANS = 12
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known regression, open: the roles run ONE k-means++ seeding; since the trainers' seeds "
-    "derive from (study, round, hospital) for replay (fl.determinism), this iris split lands in "
-    "a worse local optimum (ARI 0.592 vs 0.99 x 0.620). Fix: several seedings through the rounds, "
-    "best by federated inertia, as the in-process fl.learners.kmeans already does.",
-)
 def test_federated_kmeans_over_the_roles_reaches_scikit_learns_ari_on_the_pooled_rows(
     tmp_path: Path,
 ) -> None:
@@ -266,12 +259,13 @@ def test_kmeans_counts_that_are_not_counts_are_rejected() -> None:
     learner = FederatedKMeans()
     base = {**learner.initial_state(ModelSpec.kmeans(2, 2), seed=0)}
     base["seeded"] = torch.ones(1, dtype=torch.float64)
+    n = N_SEEDINGS
     good = {
-        "sums": torch.ones((2, 2), dtype=torch.float64),
-        "counts": torch.tensor([1.0, 2.0], dtype=torch.float64),
-        "inertia": torch.tensor([0.5], dtype=torch.float64),
+        "sums": torch.ones((n, 2, 2), dtype=torch.float64),
+        "counts": torch.tensor([[1.0, 2.0]] * n, dtype=torch.float64),
+        "inertia": torch.full((n,), 0.5, dtype=torch.float64),
     }
-    bad = {**good, "counts": torch.tensor([-3.0, 2.0], dtype=torch.float64)}
+    bad = {**good, "counts": torch.tensor([[-3.0, 2.0]] * n, dtype=torch.float64)}
     template = learner.update_template(base)
     kept, rejected = learner.screen(
         template, [ClientUpdate("a", good, 3), ClientUpdate("b", bad, 3)]
