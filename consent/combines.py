@@ -31,6 +31,7 @@ from sklearn.cluster import kmeans_plusplus
 
 __all__ = [
     "COMBINE_EXTENSION",
+    "STATISTICS_PREFIX",
     "CombineTotals",
     "CombineTotalsError",
     "column_moments",
@@ -40,7 +41,6 @@ __all__ = [
     "lloyd_step",
     "ridge_solution",
     "statistics_state",
-    "STATISTICS_PREFIX",
 ]
 
 COMBINE_EXTENSION: Final = "consentfl.sum-combine/1"

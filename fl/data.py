@@ -28,7 +28,6 @@ import torch
 from torch import Tensor
 
 from consent.ids import Address, InvalidIdentifierError, parse_address
-from fl.schema.table import SchemaTable
 from fl.errors import (
     DataError,
     EmptyDataError,
@@ -36,6 +35,7 @@ from fl.errors import (
     MissingColumnError,
     NonNumericValueError,
 )
+from fl.schema.table import SchemaTable
 
 __all__ = [
     "LABEL_COLUMN",

@@ -262,5 +262,7 @@ def encode_dataset(dataset: _Rows, stats: StudyStats) -> _Rows:
         )
     encoded = encode(table, stats)
     return replace(
-        dataset, features=torch.from_numpy(encoded.features), labels=torch.from_numpy(encoded.labels)
+        dataset,
+        features=torch.from_numpy(encoded.features),
+        labels=torch.from_numpy(encoded.labels),
     )

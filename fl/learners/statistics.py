@@ -126,7 +126,9 @@ class PreprocessingStatistics(Learner):
             "classes": shapes["classes"],
             **{k: v for k, v in shapes.items() if k.startswith("levels.")},
         }
-        zeros = {STATISTICS_PREFIX + k: torch.zeros(n, dtype=torch.float64) for k, n in body.items()}
+        zeros = {
+            STATISTICS_PREFIX + k: torch.zeros(n, dtype=torch.float64) for k, n in body.items()
+        }
         return {**self.inner.initial_state(spec, seed=seed), **zeros}
 
     def local_step(
@@ -174,7 +176,9 @@ class PreprocessingStatistics(Learner):
         accepted, rejected = screen_updates(base, updates)
         kept: list[ClientUpdate] = []
         for update in accepted:
-            problem = _implausible({k.removeprefix(UPDATE_PREFIX): v for k, v in update.delta.items()})
+            problem = _implausible(
+                {k.removeprefix(UPDATE_PREFIX): v for k, v in update.delta.items()}
+            )
             if problem is None:
                 kept.append(update)
             else:
@@ -202,21 +206,27 @@ class PreprocessingStatistics(Learner):
         except ValueError as exc:
             raise AggregationError(f"the summed statistics are unusable: {exc}") from exc
         state = {**_inner(base), **{k: _f64(v) for k, v in stats.items()}}
-        return Aggregation(state, sample_shares(updates), {COMBINE_EXTENSION: totals.to_json_dict()})
+        return Aggregation(
+            state, sample_shares(updates), {COMBINE_EXTENSION: totals.to_json_dict()}
+        )
 
     def evaluate(self, spec: ModelSpec, state: Mapping[str, Tensor], dataset: Examples) -> Metrics:
         """The inner learner's metrics on `dataset` encoded with `state`'s statistics."""
         if not is_ready(state):
             raise LearnerPlanError("no study statistics yet: nothing can be evaluated")
-        if not isinstance(dataset, HospitalDataset | RecordDataset):
-            raise LearnerPlanError("evaluation rows must be read through the study schema")
-        rows = encode_dataset(dataset, study_stats(state))
-        return self.inner.evaluate(spec, _inner(state), rows)
+        stats = study_stats(state)
+        if isinstance(dataset, HospitalDataset):
+            return self.inner.evaluate(spec, _inner(state), encode_dataset(dataset, stats))
+        if isinstance(dataset, RecordDataset):
+            return self.inner.evaluate(spec, _inner(state), encode_dataset(dataset, stats))
+        raise LearnerPlanError("evaluation rows must be read through the study schema")
 
 
 def _implausible(sums: Mapping[str, Tensor]) -> str | None:
     """Why these statistics-round sums cannot be a hospital's (None if they can)."""
-    counts = [v for k, v in sums.items() if k in ("rows", "counts", "classes") or k.startswith("levels.")]
+    counts = [
+        v for k, v in sums.items() if k in ("rows", "counts", "classes") or k.startswith("levels.")
+    ]
     if any(bool((c < 0).any()) or not bool((c == c.round()).all()) for c in counts):
         return "the counts are not whole numbers >= 0"
     rows = float(sums["rows"][0])

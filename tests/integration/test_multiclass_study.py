@@ -2,12 +2,15 @@
 
 The worked example of the README: a raw digits file (64 pixel columns, a `digit` label 0..9) gets a
 schema from the sample with an explicit task and label (`data schema`), is split across three
-hospitals (`data split --csv`), each hospital computes its preprocessing sums (`data stats`), the
-coordinator publishes the plan with the schema and the combined statistics (`aggregator init
---schema --stats`), the hospitals enrol (`patients enroll --schema`) and the aggregator and three
-trainers run two rounds as `consentfl` processes. The study trains as 10-class (a 10-logit model,
-accuracy and F1 for every class in the on-chain round metrics). A hospital file that does not
-match the schema is refused with the column and line named, before any key is generated or any
+hospitals (`data split --csv`), the coordinator publishes the plan with the schema and no
+statistics (`aggregator init --schema`), the hospitals enrol (`patients enroll --schema`) and the
+aggregator and three trainers run three rounds as `consentfl` processes: round 0 is the statistics
+round (every hospital ships the sums of its consented rows; round 0's model carries the study's
+means, variances and counts, equal to the pooled rows' (the sums `data stats` prints, added) to
+1e-9), rounds 1 and 2 train on rows standardized with them. The study trains as 10-class (a
+10-logit model, accuracy and F1 for every class in the on-chain round metrics), and `audit
+verify` recomputes the statistics from the published sums. A hospital file that does not match
+the schema is refused with the column and line named, before any key is generated or any
 transaction sent: nothing is enrolled.
 """
 
@@ -17,6 +20,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from eth_account import Account
 from sklearn.datasets import load_digits
@@ -26,12 +30,15 @@ from api.cli import app
 from chain.round_ledger import RoundState
 from chain.store import IpfsStore
 from consent.ids import Bytes32, parse_address, parse_bytes32
+from fl.learners.statistics import study_stats
+from fl.preprocess import LocalStats, combine
 from fl.roles import StudyPlan
+from fl.serialize import bytes_to_state_dict
 from tests.integration.test_multiprocess_study import PASSWORD, STUDY, Study, _cli
 
 pytestmark = pytest.mark.integration
 
-ROUNDS = 2
+ROUNDS = 3
 
 
 def _raw_digits(path: Path) -> Path:
@@ -104,7 +111,6 @@ def test_a_ten_class_study_trains_as_ten_class_over_anvil_and_ipfs(
         str(tmp_path / "seal.key"),
         "--schema",
         str(schema),
-        *[a for f in stats for a in ("--stats", str(f))],
         "--ipfs",
         ipfs_node,
         "--epochs",
@@ -116,8 +122,7 @@ def test_a_ten_class_study_trains_as_ten_class_over_anvil_and_ipfs(
     )
     plan = StudyPlan.from_json_bytes(IpfsStore(ipfs_node).get(str(init["metadata_cid"])))
     assert (plan.model.task, plan.model.n_outputs, plan.model.n_features) == ("multiclass", 10, 64)
-    assert plan.stats is not None
-    assert plan.stats.hospitals == 3
+    assert plan.stats is None and plan.statistics_round  # round 0 computes them
 
     keys = {name: s.funded_key(name) for name in ("aggregator", "h1", "h2", "h3")}
     hospitals = {
@@ -246,3 +251,20 @@ def test_a_ten_class_study_trains_as_ten_class_over_anvil_and_ipfs(
     assert test["task"] == "multiclass"
     assert len(test["f1_per_class"]) == 10
     assert test["accuracy"] > 0.8, test
+
+    # round 0's model carries the statistics of the consented (here: all) rows of every hospital
+    first = s.coordinator.rounds.get_round(s.study, 0)
+    federated = study_stats(bytes_to_state_dict(store.get(first.model_cid)))
+    pooled = combine(
+        [LocalStats.from_json_dict(json.loads(f.read_text(encoding="utf-8"))) for f in stats]
+    )
+    assert (federated.rows, federated.hospitals) == (pooled.rows, 3)
+    np.testing.assert_allclose(federated.means, pooled.means, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(federated.variances, pooled.variances, rtol=1e-9, atol=1e-12)
+    assert federated.classes.tolist() == pooled.classes.tolist()
+    code, out = _run("audit", "verify", "--deployment", str(s.deployment), "--study", STUDY,
+                     "--ipfs", ipfs_node, "--rpc", anvil, "--json")  # fmt: skip
+    checks = [c for c in json.loads(out)["checks"] if c["check"] == "combine"]
+    assert [c["round"] for c in checks] == [0], checks  # sgd-delta rounds publish no sums
+    assert checks[0]["passed"] and "statistics" in checks[0]["detail"], checks
+    assert code == 0, out
