@@ -163,7 +163,8 @@ def test_the_federated_mean_and_variance_equal_the_pooled_consented_rows(tmp_pat
     s.run(rounds=1)
 
     model = s.model(0)
-    assert is_ready(model) and not is_ready(PLAN.initial_state())
+    assert is_ready(model)
+    assert not is_ready(PLAN.initial_state())
     stats = study_stats(model)
     ages, bmis, wards = _consented_pool({(1, 4)})
     np.testing.assert_allclose(stats.means, [np.nanmean(ages), bmis.mean()], rtol=1e-9, atol=0)
