@@ -4,8 +4,9 @@ Closed-form ridge and federated k-means add the hospitals' sums (not averages) a
 publishes the totals in the round metrics (`consent.combines.COMBINE_EXTENSION`). For every
 finalized round that has them, this check reads the round's model (and, for k-means, its base
 model), each checked against its on-chain hash, recomputes the combine with the same functions
-the aggregator uses (`consent.combines`: the ridge solve, the Lloyd step, the k-means++ seeding
-with the study's seed) and requires the published model, to 1e-9. An aggregator that publishes
+the aggregator uses (`consent.combines`: the ridge solve, every candidate's Lloyd step and the
+choice of the lowest federated inertia, the k-means++ seedings with the study's seed, the
+preprocessing statistics round's means and variances) and requires the published model, to 1e-9. An aggregator that publishes
 a model its sums do not give is caught here. That the totals are the sum of the sealed updates
 needs the updates opened (the recompute check of the auditor keys), not this check.
 """

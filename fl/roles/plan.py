@@ -2,7 +2,8 @@
 whose CID is the study's on-chain `metadataCid`.
 
 Every trainer rebuilds the same model from it, reads its file through the plan's schema when it
-has one (`fl.schema`, encoded with the federated statistics, `fl.preprocess`), trains with the
+has one (`fl.schema`, encoded with the federated statistics, `fl.preprocess`: the plan's, or
+when it has none and the schema needs them round 0's, `statistics_round`), trains with the
 same local configuration, encodes its update with the plan's codec (`fl.codecs`) and computes
 what the plan's learner ships (`fl.learners`); the aggregator combines with the same learner and
 strategy. The format is `consent.formats.study_plan`; a plan without a schema is a study of
