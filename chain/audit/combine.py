@@ -6,9 +6,10 @@ finalized round that has them, this check reads the round's model (and, for k-me
 model), each checked against its on-chain hash, recomputes the combine with the same functions
 the aggregator uses (`consent.combines`: the ridge solve, every candidate's Lloyd step and the
 choice of the lowest federated inertia, the k-means++ seedings with the study's seed, the
-preprocessing statistics round's means and variances) and requires the published model, to 1e-9. An aggregator that publishes
-a model its sums do not give is caught here. That the totals are the sum of the sealed updates
-needs the updates opened (the recompute check of the auditor keys), not this check.
+preprocessing statistics round's means and variances) and requires the published model, to
+1e-9. An aggregator that publishes a model its sums do not give is caught here. That the totals
+are the sum of the sealed updates needs the updates opened (the recompute check of the auditor
+keys), not this check.
 """
 
 from __future__ import annotations
