@@ -311,3 +311,46 @@ def _one_stats() -> LocalStats:
         levels=(np.array([1.0, 1.0, 0.0]),),
         classes=np.array([1.0, 1.0, 0.0]),
     )
+
+
+def test_a_standardized_clustering_study_runs_statistics_then_seeding_then_lloyd(
+    tmp_path: Path,
+) -> None:
+    """The statistics round precedes any learner: here k-means, whose seeding is round 1."""
+    schema = StudySchema(
+        columns=(Column(name="age", missing="impute"), Column(name="bmi")),
+        task=TaskSpec(kind="clustering", k=2),
+    )
+    plan = StudyPlan(
+        model=ModelSpec.kmeans(2, 2), learner="kmeans", schema=schema, round_timeout_s=0.0
+    )
+    s = _Study.create(tmp_path, plan)
+    for h in (0, 1):  # the same rows without the ward and the label
+        lines = s.files[h].read_text().splitlines()
+        rows = [",".join(line.split(",")[:3]) for line in lines]
+        s.files[h].write_text("\n".join(rows) + "\n")
+    trainers = [
+        Trainer(
+            study=s.chain.study.study,
+            ledger=FakeLedger(s.chain, HOSPITALS[h]),
+            store=s.store,
+            consent=FakeConsent(s.chain),
+            dataset=load_hospital_data(s.files[h], plan),
+            state_dir=tmp_path / f"state-{h}",
+        )
+        for h in (0, 1)
+    ]
+    s.run(rounds=4, trainers=trainers)
+
+    checks = Combine().run(_View(tuple(s.chain.rounds), s.store))
+    assert [c.round for c in checks] == [0, 1, 2, 3]
+    assert all(c.passed for c in checks), [c.detail for c in checks]
+    assert "statistics" in checks[0].detail
+    assert "seeding" in checks[1].detail
+    assert all("lloyd" in c.detail for c in checks[2:])
+    model = s.model(3)
+    stats = study_stats(model)
+    ages, bmis, _ = _consented_pool(set())
+    np.testing.assert_allclose(stats.means, [np.nanmean(ages), bmis.mean()], rtol=1e-9, atol=0)
+    # the centroids live in the standardized space of the study statistics
+    assert bool((model["centroids"].abs() < 5).all())
