@@ -35,6 +35,7 @@ from fl.errors import (
     MissingColumnError,
     NonNumericValueError,
 )
+from fl.schema.table import SchemaTable
 
 __all__ = [
     "LABEL_COLUMN",
@@ -101,6 +102,11 @@ def _check_examples(
         raise DataError("multiclass labels must be class indices 0, 1, 2, ...", column=LABEL_COLUMN)
 
 
+def _check_table(table: SchemaTable | None, n: int) -> None:
+    if table is not None and len(table) != n:
+        raise DataError(f"the validated table has {len(table)} rows, the dataset {n}")
+
+
 def _mask_indices(mask: npt.NDArray[np.bool_], n: int) -> npt.NDArray[np.intp]:
     if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (n,):
         raise DataError(f"a row mask must be a boolean numpy array of shape ({n},)")
@@ -116,11 +122,16 @@ class HospitalDataset:
     labels: Tensor
     task: Task
     feature_names: tuple[str, ...]
+    table: SchemaTable | None = None
+    """The validated rows behind `features` when the file was read through a study schema
+    (`fl.roles.study_data`): what the study's statistics round sums and what its statistics
+    encode (`fl.preprocess.encode_dataset`). Kept row-aligned by `select`."""
 
     def __post_init__(self) -> None:
         _check_examples(
             len(self.patients), self.features, self.labels, self.task, self.feature_names
         )
+        _check_table(self.table, len(self.patients))
 
     def __len__(self) -> int:
         return len(self.patients)
@@ -143,6 +154,7 @@ class HospitalDataset:
             labels=self.labels[rows],
             task=self.task,
             feature_names=self.feature_names,
+            table=None if self.table is None else self.table.select(mask),
         )
 
 
@@ -155,11 +167,14 @@ class RecordDataset:
     labels: Tensor
     task: Task
     feature_names: tuple[str, ...]
+    table: SchemaTable | None = None
+    """The validated rows behind `features` (see `HospitalDataset.table`)."""
 
     def __post_init__(self) -> None:
         _check_examples(
             len(self.record_ids), self.features, self.labels, self.task, self.feature_names
         )
+        _check_table(self.table, len(self.record_ids))
         if len(set(self.record_ids)) != len(self.record_ids):
             raise DataError("record ids must be unique", column=RECORD_COLUMN)
 
@@ -176,6 +191,7 @@ class RecordDataset:
             labels=self.labels[rows],
             task=self.task,
             feature_names=self.feature_names,
+            table=None if self.table is None else self.table.select(mask),
         )
 
     @staticmethod
@@ -206,6 +222,7 @@ def attach_patients(records: RecordDataset, patients: dict[str, Address]) -> Hos
         labels=records.labels,
         task=records.task,
         feature_names=records.feature_names,
+        table=records.table,
     )
 
 

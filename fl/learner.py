@@ -19,7 +19,8 @@ and, with defaults that fit a torch model trained by SGD:
 strategy. The sufficient-statistics learners ship sums and `combine` adds them (sums, not
 averages): "ridge" / "least-squares" (`fl.learners.closed_form`: X^T X, X^T y, solved in closed
 form) and "kmeans" (`fl.learners.federated_kmeans`: a seeding round, then per-cluster sums and
-counts), through the same roles.
+counts), through the same roles; so does the preprocessing statistics round that precedes any of
+them when the plan needs it (`fl.learners.statistics`).
 """
 
 from __future__ import annotations

@@ -12,19 +12,32 @@ the pooled computation to ~1e-12 relative (`tests/unit/fl/test_preprocess.py`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, replace
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+import torch
 
+from consent.combines import CombineTotalsError, column_moments
+from fl.data import HospitalDataset, RecordDataset
 from fl.errors import SchemaError
 from fl.schema.spec import StudySchema
 from fl.schema.table import MISSING_CODE, UNKNOWN_CODE, SchemaTable
 
-__all__ = ["STATS_FORMAT", "Encoded", "LocalStats", "StudyStats", "combine", "encode"]
+__all__ = [
+    "STATS_FORMAT",
+    "Encoded",
+    "LocalStats",
+    "StudyStats",
+    "combine",
+    "encode",
+    "encode_dataset",
+]
 
 STATS_FORMAT: Final = "consentfl.preprocessing-stats/1"
+
+_Rows = TypeVar("_Rows", HospitalDataset, RecordDataset)
 
 
 def _floats(values: Any) -> npt.NDArray[np.float64]:
@@ -166,13 +179,12 @@ def combine(parts: Sequence[LocalStats]) -> StudyStats:
         if (part.counts.shape, [lv.shape for lv in part.levels], part.classes.shape) != shapes:
             raise SchemaError(f"statistics {i} do not have the shape of statistics 0")
     counts = np.sum([p.counts for p in parts], axis=0)
-    if (counts == 0).any():
-        empty = int(np.flatnonzero(counts == 0)[0])
-        raise SchemaError(f"numeric column {empty} has no value at any hospital")
     sums = np.sum([p.sums for p in parts], axis=0)
     squares = np.sum([p.squares for p in parts], axis=0)
-    means = sums / counts
-    variances = np.maximum(squares / counts - means**2, 0.0)
+    try:  # the same maths the audit recomputes a statistics round with
+        means, variances = column_moments(counts, sums, squares)
+    except CombineTotalsError as exc:
+        raise SchemaError(str(exc)) from exc
     return StudyStats(
         rows=sum(p.rows for p in parts),
         means=means,
@@ -236,3 +248,21 @@ def encode(table: SchemaTable, stats: StudyStats | None) -> Encoded:
         table.labels.astype(np.float32) if len(table.labels) else np.zeros(len(table), np.float32)
     )
     return Encoded(features, labels)
+
+
+def encode_dataset(dataset: _Rows, stats: StudyStats) -> _Rows:
+    """`dataset` with its features encoded from its validated rows (`dataset.table`, kept by
+    `fl.roles.study_data`) with the study's `stats`; `SchemaError` when it has no rows to
+    encode (a dataset not read through the study schema)."""
+    table = dataset.table
+    if table is None:
+        raise SchemaError(
+            "these rows were not read through the study schema: they cannot be encoded with the "
+            "study's statistics (read the file with fl.roles.study_data)"
+        )
+    encoded = encode(table, stats)
+    return replace(
+        dataset,
+        features=torch.from_numpy(encoded.features),
+        labels=torch.from_numpy(encoded.labels),
+    )

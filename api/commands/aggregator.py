@@ -160,19 +160,13 @@ def _spec(schema: StudySchema, model: str, hidden: str) -> ModelSpec:
     return ModelSpec.mlp(width, task, tuple(int(h) for h in hidden.split(",")), n_outputs=outputs)
 
 
-def _stats(schema: StudySchema, files: list[Path]) -> StudyStats | None:
-    needs = schema.preprocessing.standardize or any(c.missing == "impute" for c in schema.columns)
+def _stats(files: list[Path]) -> StudyStats | None:
+    """The statistics the hospitals combined offline, or None: round 0 is then the statistics
+    round (when the schema standardizes or imputes; `fl.learners.statistics`)."""
     if not files:
-        if needs:
-            raise SchemaError(
-                "this schema standardizes (or imputes) with federated statistics: pass every "
-                "hospital's `consentfl data stats` output with --stats (or --no-standardize)"
-            )
         return None
     parts = [LocalStats.from_json_dict(json.loads(f.read_text(encoding="utf-8"))) for f in files]
-    stats = combine(parts)
-    stats.check_fits(schema)
-    return stats
+    return combine(parts)  # the plan checks they fit the schema
 
 
 def _legacy_spec(data: Path, model: str, hidden: str) -> ModelSpec:
@@ -209,7 +203,12 @@ def init(
     standardize: StandardizeOption = True,
     stats: Annotated[
         list[Path] | None,
-        typer.Option("--stats", help="A hospital's `data stats` output; repeat for each."),
+        typer.Option(
+            "--stats",
+            help="A hospital's `data stats` output; repeat for each (statistics agreed offline). "
+            "Without it, a schema that standardizes or imputes makes round 0 the statistics "
+            "round: every hospital sends the sums of its consented rows through the protocol.",
+        ),
     ] = None,
     model: Annotated[str, typer.Option(help="Model kind: linear or mlp.")] = "linear",
     hidden: Annotated[str, typer.Option(help="Hidden widths for mlp, e.g. 64,32.")] = "64,32",
@@ -237,8 +236,9 @@ def init(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Create the aggregator's sealing key and put the study plan (schema, federated
-    preprocessing statistics, model, training config) in the store. The schema comes from
+    """Create the aggregator's sealing key and put the study plan (schema, model, training
+    config; the federated preprocessing statistics come from round 0, or from --stats) in the
+    store. The schema comes from
     --schema, or from the --data sample with --task, --label (and --classes, --categorical).
     Pass the printed public key and CID to `consentfl study create --seal-key --metadata-cid`."""
     with cli_errors():
@@ -259,7 +259,7 @@ def init(
             if built is None and data is None:
                 raise SchemaError("give --schema, or --data with --task and --label")
             if built is not None:
-                spec, federated = _spec(built, model, hidden), _stats(built, list(stats or []))
+                spec, federated = _spec(built, model, hidden), _stats(list(stats or []))
             else:
                 assert data is not None
                 spec, federated = _legacy_spec(data, model, hidden), None

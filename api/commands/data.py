@@ -241,8 +241,9 @@ def stats_command(
     data: Annotated[Path, typer.Option("--data", help="This hospital's CSV.")],
     out: Annotated[Path, typer.Option(help="Where to write the sums (JSON, no rows).")],
 ) -> None:
-    """A hospital's preprocessing sums (counts, sums, sums of squares, level and class counts):
-    hand them to the coordinator, whose `aggregator init --stats` adds every hospital's up."""
+    """A hospital's preprocessing sums (counts, sums, sums of squares, level and class counts),
+    for statistics agreed offline: the coordinator's `aggregator init --stats` adds every
+    hospital's up. (Without --stats, round 0 computes them over the consented rows.)"""
     try:
         built = read_schema_file(schema)
         with data.open(encoding="utf-8-sig") as handle:

@@ -4,10 +4,12 @@ Closed-form ridge and federated k-means add the hospitals' sums (not averages) a
 publishes the totals in the round metrics (`consent.combines.COMBINE_EXTENSION`). For every
 finalized round that has them, this check reads the round's model (and, for k-means, its base
 model), each checked against its on-chain hash, recomputes the combine with the same functions
-the aggregator uses (`consent.combines`: the ridge solve, the Lloyd step, the k-means++ seeding
-with the study's seed) and requires the published model, to 1e-9. An aggregator that publishes
-a model its sums do not give is caught here. That the totals are the sum of the sealed updates
-needs the updates opened (the recompute check of the auditor keys), not this check.
+the aggregator uses (`consent.combines`: the ridge solve, every candidate's Lloyd step and the
+choice of the lowest federated inertia, the k-means++ seedings with the study's seed, the
+preprocessing statistics round's means and variances) and requires the published model, to
+1e-9. An aggregator that publishes a model its sums do not give is caught here. That the totals
+are the sum of the sealed updates needs the updates opened (the recompute check of the auditor
+keys), not this check.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from consent.combines import (
     COMBINE_EXTENSION,
     CombineTotals,
     CombineTotalsError,
-    kmeans_seeding,
-    lloyd_step,
+    kmeans_candidates,
+    lloyd_candidates,
     ridge_solution,
+    statistics_state,
 )
 from consent.records import RoundRecord
 from consent.rounds import RoundState
@@ -63,12 +66,16 @@ def _recomputed(view: AuditView, round_: RoundRecord, totals: CombineTotals) -> 
     if totals.kind == "ridge":
         theta = ridge_solution(t["gram"], t["moment"], totals.alpha)
         return {"0.weight": theta[None, :-1], "0.bias": theta[-1:]}
+    if totals.kind == "statistics":
+        return statistics_state(totals)
     base = _read(view, round_.base_model_cid, round_.base_model_hash)
     if totals.kind == "lloyd":
-        return {"centroids": lloyd_step(base["centroids"], t["sums"], t["counts"])}
+        moved, chosen = lloyd_candidates(base["candidates"], t["sums"], t["counts"], t["inertia"])
+        return {"candidates": moved, "centroids": moved[chosen]}
     if totals.kind == "seeding":
-        k, seed = len(base["centroids"]), int(base["seed"][0])
-        return {"centroids": kmeans_seeding(t["centers"], t["weights"], k, seed)}
+        n, k, _ = base["candidates"].shape
+        seeded = kmeans_candidates(t["centers"], t["weights"], k, int(base["seed"][0]), n)
+        return {"candidates": seeded, "centroids": seeded[0]}
     raise CombineTotalsError(f"unknown combine kind {totals.kind!r}")
 
 

@@ -21,7 +21,9 @@ JSON, version 2::
 Version 1 has no `codec`, `learner` or `extensions`: it reads as codec "sealed" and learner
 "sgd-delta", which is what every version-1 study used. `schema` and `preprocessing_stats` are
 absent from plans of studies without a schema (numeric `label` files, `fl.data`); version-1
-plans may carry them too and are read with them.
+plans may carry them too and are read with them. A plan with a schema that standardizes or
+imputes and no `preprocessing_stats` has a statistics round: round 0 computes them and its model
+carries them (`fl.learners.statistics`).
 """
 
 from __future__ import annotations

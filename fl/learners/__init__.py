@@ -6,7 +6,8 @@ The sufficient-statistics learners ship sums the server adds: `closed_form` ("ri
 maths of `kmeans`; the pure modules are imported by name (`from fl.learners import kmeans`). The
 multiclass learners (multinomial logistic regression and an MLP with a softmax head) are
 `fl.models.ModelSpec`s with `task="multiclass"`, trained by `fl.train` and combined by FedAvg
-like the binary and regression SGD learners.
+like the binary and regression SGD learners. `statistics` is no registered learner: it runs the
+preprocessing statistics round before the plan's learner (`fl.roles.plan.StudyPlan.make_learner`).
 """
 
 from __future__ import annotations

@@ -23,13 +23,14 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.cluster import KMeans
 
-from consent.combines import kmeans_seeding, lloyd_step
+from consent.combines import kmeans_candidates, kmeans_seeding, lloyd_step
 from fl.errors import AggregationError
 
 __all__ = [
     "ClusterSums",
     "KMeansFit",
     "SeedSummary",
+    "agree_candidates",
     "agree_seeds",
     "assign",
     "combine",
@@ -77,6 +78,17 @@ def agree_seeds(summaries: Sequence[SeedSummary], k: int, *, seed: int) -> Matri
     if len(centers) < k:
         raise AggregationError(f"{len(centers)} summary centroids cannot seed {k} clusters")
     return kmeans_seeding(centers, weights, k, seed)  # the audit recomputes the same
+
+
+def agree_candidates(summaries: Sequence[SeedSummary], k: int, *, seed: int, n: int) -> Matrix:
+    """`n` candidate seedings (n, k, d): `agree_seeds` with seeds `seed`, `seed + 1`, ..."""
+    if not summaries:
+        raise AggregationError("no seeding summaries")
+    centers = np.vstack([s.centers for s in summaries])
+    weights = np.concatenate([s.weights for s in summaries])
+    if len(centers) < k:
+        raise AggregationError(f"{len(centers)} summary centroids cannot seed {k} clusters")
+    return kmeans_candidates(centers, weights, k, seed, n)  # the audit recomputes the same
 
 
 def assign(features: npt.ArrayLike, centroids: Matrix) -> npt.NDArray[np.int64]:

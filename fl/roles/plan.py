@@ -2,7 +2,8 @@
 whose CID is the study's on-chain `metadataCid`.
 
 Every trainer rebuilds the same model from it, reads its file through the plan's schema when it
-has one (`fl.schema`, encoded with the federated statistics, `fl.preprocess`), trains with the
+has one (`fl.schema`, encoded with the federated statistics, `fl.preprocess`: the plan's, or
+when it has none and the schema needs them round 0's, `statistics_round`), trains with the
 same local configuration, encodes its update with the plan's codec (`fl.codecs`) and computes
 what the plan's learner ships (`fl.learners`); the aggregator combines with the same learner and
 strategy. The format is `consent.formats.study_plan`; a plan without a schema is a study of
@@ -33,6 +34,7 @@ from fl.codecs import UpdateCodec, make_codec
 from fl.errors import FlError
 from fl.learner import Learner
 from fl.learners import make_learner
+from fl.learners.statistics import PreprocessingStatistics
 from fl.models import ModelSpec
 from fl.preprocess import StudyStats
 from fl.robust import RobustStrategy
@@ -117,6 +119,23 @@ class StudyPlan:
             self._check_schema(self.schema)
         elif self.stats is not None:
             raise MetadataError("preprocessing statistics need a schema")
+        if self.statistics_round and (self.judges_updates or self.dp is not None):
+            # FLTrust's root update and contribution values train and value on the aggregator's
+            # rows outside the learner; dp would need the sums noised and charged: both need the
+            # statistics fixed before round 0
+            raise MetadataError(
+                "robust strategies, contribution values and dp need the preprocessing "
+                "statistics in the plan (`aggregator init --stats`), not a statistics round"
+            )
+
+    @property
+    def statistics_round(self) -> bool:
+        """Whether round 0 computes the study's preprocessing statistics (`fl.learners
+        .statistics`): the schema standardizes or imputes and the plan carries no statistics."""
+        if self.schema is None or self.stats is not None:
+            return False
+        prep = self.schema.preprocessing
+        return prep.standardize or any(c.missing == "impute" for c in self.schema.columns)
 
     def _check_schema(self, schema: StudySchema) -> None:
         kind = schema.task.kind
@@ -191,11 +210,15 @@ class StudyPlan:
             raise MetadataError(f"bad codec in plan: {exc}") from exc
 
     def make_learner(self) -> Learner:
-        """The configured learner; in dp mode wrapped in the DP learner (`fl.privacy`)."""
+        """The configured learner; after a statistics round (`statistics_round`) in
+        `fl.learners.statistics`; in dp mode wrapped in the DP learner (`fl.privacy`)."""
         try:
             learner = make_learner(self.learner)
         except FlError as exc:
             raise MetadataError(f"bad learner in plan: {exc}") from exc
+        if self.statistics_round:
+            assert self.schema is not None  # statistics_round says so
+            return PreprocessingStatistics(learner, self.schema)
         if self.dp is None:
             return learner
         from fl.privacy import make_dp_learner  # opacus is the optional extra `dp`

@@ -2,11 +2,14 @@
 
 The worked example of the README: a raw digits file (64 pixel columns, a `digit` label 0..9) gets a
 schema from the sample with an explicit task and label (`data schema`), is split across three
-hospitals (`data split --csv`), each hospital computes its preprocessing sums (`data stats`), the
-coordinator publishes the plan with the schema and the combined statistics (`aggregator init
---schema --stats`), the hospitals enrol (`patients enroll --schema`) and the aggregator and three
-trainers run two rounds as `consentfl` processes. The study trains as 10-class (a 10-logit model,
-accuracy and F1 for every class in the on-chain round metrics). A hospital file that does not
+hospitals (`data split --csv`), the coordinator publishes the plan with the schema and no
+statistics (`aggregator init --schema`), the hospitals enrol (`patients enroll --schema`) and the
+aggregator and three trainers run three rounds as `consentfl` processes: round 0 is the statistics
+round (every hospital ships the sums of its consented rows; round 0's model carries the study's
+means, variances and counts, equal to the pooled rows' (the sums `data stats` prints, added) to
+1e-9), rounds 1 and 2 train on rows standardized with them. The study trains as 10-class (a
+10-logit model, accuracy and F1 for every class in the on-chain round metrics), and the audit's
+`combine` check recomputes the statistics from the published sums. A hospital file that does not
 match the schema is refused with the column and line named, before any key is generated or any
 transaction sent: nothing is enrolled.
 """
@@ -15,23 +18,30 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from eth_account import Account
 from sklearn.datasets import load_digits
 from typer.testing import CliRunner
 
 from api.cli import app
+from chain.audit.combine import Combine
 from chain.round_ledger import RoundState
 from chain.store import IpfsStore
 from consent.ids import Bytes32, parse_address, parse_bytes32
+from consent.records import RoundRecord
+from fl.learners.statistics import study_stats
+from fl.preprocess import LocalStats, combine
 from fl.roles import StudyPlan
+from fl.serialize import bytes_to_state_dict
 from tests.integration.test_multiprocess_study import PASSWORD, STUDY, Study, _cli
 
 pytestmark = pytest.mark.integration
 
-ROUNDS = 2
+ROUNDS = 3
 
 
 def _raw_digits(path: Path) -> Path:
@@ -39,8 +49,8 @@ def _raw_digits(path: Path) -> Path:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow([f"px{i}" for i in range(64)] + ["digit"])
-        # every second row (899 rows, every class ~90 times) keeps enrolment and training short
-        for row, label in zip(bunch.data[::2], bunch.target[::2], strict=True):
+        # every third row (599 rows, every class ~60 times) keeps enrolment and training short
+        for row, label in zip(bunch.data[::3], bunch.target[::3], strict=True):
             writer.writerow([f"{v:g}" for v in row] + [str(label)])
     return path
 
@@ -104,20 +114,19 @@ def test_a_ten_class_study_trains_as_ten_class_over_anvil_and_ipfs(
         str(tmp_path / "seal.key"),
         "--schema",
         str(schema),
-        *[a for f in stats for a in ("--stats", str(f))],
         "--ipfs",
         ipfs_node,
         "--epochs",
-        "2",
+        "4",
         "--lr",
-        "0.1",
+        "0.2",
         "--round-timeout",
         "0",
     )
     plan = StudyPlan.from_json_bytes(IpfsStore(ipfs_node).get(str(init["metadata_cid"])))
     assert (plan.model.task, plan.model.n_outputs, plan.model.n_features) == ("multiclass", 10, 64)
-    assert plan.stats is not None
-    assert plan.stats.hospitals == 3
+    assert plan.stats is None
+    assert plan.statistics_round  # round 0 computes them
 
     keys = {name: s.funded_key(name) for name in ("aggregator", "h1", "h2", "h3")}
     hospitals = {
@@ -246,3 +255,28 @@ def test_a_ten_class_study_trains_as_ten_class_over_anvil_and_ipfs(
     assert test["task"] == "multiclass"
     assert len(test["f1_per_class"]) == 10
     assert test["accuracy"] > 0.8, test
+
+    # round 0's model carries the statistics of the consented (here: all) rows of every hospital
+    first = s.coordinator.rounds.get_round(s.study, 0)
+    federated = study_stats(bytes_to_state_dict(store.get(first.model_cid)))
+    pooled = combine(
+        [LocalStats.from_json_dict(json.loads(f.read_text(encoding="utf-8"))) for f in stats]
+    )
+    assert (federated.rows, federated.hospitals) == (pooled.rows, 3)
+    np.testing.assert_allclose(federated.means, pooled.means, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(federated.variances, pooled.variances, rtol=1e-9, atol=1e-12)
+    assert federated.classes.tolist() == pooled.classes.tolist()
+    # the audit's combine check recomputes the statistics from round 0's published sums
+    rounds = tuple(s.coordinator.rounds.get_round_record(s.study, r) for r in range(ROUNDS))
+    checks = Combine().run(_RoundsView(rounds, store))  # type: ignore[arg-type]
+    assert [c.round for c in checks] == [0], checks  # sgd-delta rounds publish no sums
+    assert checks[0].passed, checks[0].detail
+    assert "statistics" in checks[0].detail
+
+
+@dataclass(frozen=True)
+class _RoundsView:
+    """The two reads the combine check makes of an `AuditView`: the chain's rounds, the node."""
+
+    rounds: tuple[RoundRecord, ...]
+    artifacts: IpfsStore

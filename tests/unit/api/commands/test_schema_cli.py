@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from chain.store import LocalStore
+from fl.learners.statistics import PreprocessingStatistics
 from fl.roles import StudyPlan
 
 runner = CliRunner()
@@ -143,7 +144,7 @@ def test_aggregator_init_publishes_the_schema_and_the_combined_statistics(
     assert plan.stats.rows == 48  # the training rows of both hospitals (test held out)
 
 
-def test_aggregator_init_refuses_a_standardizing_schema_without_federated_statistics(
+def test_aggregator_init_without_statistics_makes_round_0_the_statistics_round(
     tmp_path: Path,
 ) -> None:
     result = runner.invoke(
@@ -157,11 +158,15 @@ def test_aggregator_init_refuses_a_standardizing_schema_without_federated_statis
             str(_schema(tmp_path)),
             "--ipfs",
             str(tmp_path / "store"),
+            "--json",
         ],
     )
-    assert result.exit_code == 1
-    assert "--stats" in result.output
-    assert not (tmp_path / "k").exists()
+    assert result.exit_code == 0, result.output
+    cid = json.loads(result.output)["metadata_cid"]
+    plan = StudyPlan.from_json_bytes(LocalStore(tmp_path / "store").get(cid))
+    assert plan.stats is None
+    assert plan.statistics_round  # every hospital sends its sums through round 0
+    assert isinstance(plan.make_learner(), PreprocessingStatistics)
 
 
 def test_aggregator_init_with_task_and_label_builds_the_schema_from_the_sample(

@@ -28,8 +28,8 @@ from consent.records import RoundRecord
 from consent.sealing import generate_keypair
 from fl.data import HospitalDataset, RecordDataset
 from fl.errors import AggregationError
-from fl.learners import FederatedKMeans, Ridge
-from fl.learners.federated_kmeans import is_seeded
+from fl.learners import FederatedKMeans, Ridge, kmeans
+from fl.learners.federated_kmeans import N_SEEDINGS, is_seeded
 from fl.models import ModelSpec
 from fl.ports import StudyRecord
 from fl.roles import Aggregator, MetadataError, StudyPlan, Trainer
@@ -207,13 +207,6 @@ def test_a_ridge_plan_with_a_classifier_or_a_robust_strategy_is_refused() -> Non
 ROUNDS_KMEANS = 12
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known regression, open: the roles run ONE k-means++ seeding; since the trainers' seeds "
-    "derive from (study, round, hospital) for replay (fl.determinism), this iris split lands in "
-    "a worse local optimum (ARI 0.592 vs 0.99 x 0.620). Fix: several seedings through the rounds, "
-    "best by federated inertia, as the in-process fl.learners.kmeans already does.",
-)
 def test_federated_kmeans_over_the_roles_reaches_scikit_learns_ari_on_the_pooled_rows(
     tmp_path: Path,
 ) -> None:
@@ -266,12 +259,13 @@ def test_kmeans_counts_that_are_not_counts_are_rejected() -> None:
     learner = FederatedKMeans()
     base = {**learner.initial_state(ModelSpec.kmeans(2, 2), seed=0)}
     base["seeded"] = torch.ones(1, dtype=torch.float64)
+    n = N_SEEDINGS
     good = {
-        "sums": torch.ones((2, 2), dtype=torch.float64),
-        "counts": torch.tensor([1.0, 2.0], dtype=torch.float64),
-        "inertia": torch.tensor([0.5], dtype=torch.float64),
+        "sums": torch.ones((n, 2, 2), dtype=torch.float64),
+        "counts": torch.tensor([[1.0, 2.0]] * n, dtype=torch.float64),
+        "inertia": torch.full((n,), 0.5, dtype=torch.float64),
     }
-    bad = {**good, "counts": torch.tensor([-3.0, 2.0], dtype=torch.float64)}
+    bad = {**good, "counts": torch.tensor([[-3.0, 2.0]] * n, dtype=torch.float64)}
     template = learner.update_template(base)
     kept, rejected = learner.screen(
         template, [ClientUpdate("a", good, 3), ClientUpdate("b", bad, 3)]
@@ -343,3 +337,47 @@ def test_published_sums_that_disagree_with_the_model_fail_the_combine_check(
 
     assert not check.passed
     assert "'0.weight' is not what the published sums give" in check.detail
+
+
+def test_kmeans_keeps_the_seeding_of_lowest_federated_inertia_and_the_audit_holds_it(
+    tmp_path: Path,
+) -> None:
+    """The lie: the aggregator keeps another seeding than the one whose inertia, as the
+    hospitals reported it, is lowest (say, one that splits a cluster it wants split)."""
+    bunch = load_iris()
+    x = StandardScaler().fit_transform(bunch.data)
+    plan = StudyPlan(
+        model=ModelSpec.kmeans(4, 3), learner="kmeans", init_seed=3, round_timeout_s=0.0
+    )
+    s = _Study(tmp_path, x, bunch.target.astype(np.float64), plan)
+    trainers = [s.trainer(h, s.dataset(h)) for h in (0, 1)]
+    aggregator = s.aggregator(rounds=2)
+    aggregator.start()
+    for _ in range(2):
+        for trainer in trainers:
+            trainer.step()
+        assert aggregator.poll() is not None
+
+    seeded, model = s.model(0), s.model(1)
+    assert seeded["candidates"].shape == (N_SEEDINGS, 3, 4)
+    assert len({tuple(c.flatten().tolist()) for c in seeded["candidates"]}) > 1  # distinct seeds
+    totals = s.metrics(1)["extensions"][COMBINE_EXTENSION]["tensors"]  # type: ignore[index]
+    inertia = np.asarray(totals["inertia"])
+    best = int(np.argmin(inertia))
+    assert torch.equal(model["centroids"], model["candidates"][best])
+    pooled = np.vstack([p[0].astype(np.float32) for p in s.parts]).astype(np.float64)
+    for i in (0, best):  # the reported inertias are the pooled rows' inertias of the seedings
+        labels = kmeans.assign(pooled, seeded["candidates"][i].numpy())
+        own = float(((pooled - seeded["candidates"][i].numpy()[labels]) ** 2).sum())
+        assert abs(own - inertia[i]) < 1e-6 * own
+    worst = int(np.argmax(inertia))
+    forged = {**model, "centroids": model["candidates"][worst].clone()}
+    data = state_dict_to_bytes(forged)
+    lying = replace(
+        s.chain.rounds[1],
+        model_cid=s.store.put(data),
+        model_hash=Bytes32(hashlib.sha256(data).digest()),
+    )
+    checks = Combine().run(_View((s.chain.rounds[0], lying), s.store))
+    assert [c.passed for c in checks] == [True, False]
+    assert "'centroids' is not what the published sums give" in checks[1].detail
