@@ -46,7 +46,16 @@ from consent.formats.round_metrics import Decision, RoundMetrics
 from consent.ids import Address, Bytes32, StudyId
 from consent.records import RoundResult
 from fl.data import Examples
-from fl.ports import ArtifactStorePort, ContributionsPort, LedgerPort, RoundRecord, RoundState
+from consent.formats.privacy import PrivacyMode
+from fl.ports import (
+    ArtifactStorePort,
+    ContributionsPort,
+    LedgerPort,
+    RoundRecord,
+    RoundState,
+    SecAggPort,
+)
+from fl.roles.aggregator_outcome import AggregatorOutcome
 from fl.roles.artifacts import Artifact, fetch_verified, sha256
 from fl.roles.budget import BudgetGate
 from fl.roles.collect import RejectedHospital, UpdateIntake
@@ -55,6 +64,7 @@ from fl.roles.errors import RoleError, RoundKeptChangingError
 from fl.roles.judging import RoundJudgement, judge_round, round_decisions
 from fl.roles.loop import run_role
 from fl.roles.plan import StudyPlan
+from fl.roles.secagg_aggregation import SecAggAggregation
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
 from fl.strategy import ClientUpdate, UpdateDecision
 from fl.train import Metrics
@@ -65,26 +75,6 @@ logger = logging.getLogger(__name__)
 
 _MAX_ROUND_READS: Final = 5
 """Reads of a round per `finalize`: each read after the first follows a newly landed update."""
-
-
-@dataclass(frozen=True, slots=True)
-class AggregatorOutcome:
-    """One finalized round."""
-
-    round: int
-    model_cid: str
-    model_hash: Bytes32
-    metrics_cid: str
-    accepted: tuple[tuple[Address, int], ...]
-    """(hospital, weight = on-chain num_patients) of the updates aggregated."""
-    rejected: tuple[RejectedHospital, ...]
-    missing: tuple[Address, ...]
-    """Member hospitals that did not submit before the round closed."""
-    test: Metrics | None
-    decisions: tuple[UpdateDecision, ...] = ()
-    """The strategy's report: one decision per considered update, in the round's order."""
-    judgement: RoundJudgement | None = None
-    """The strategy's decisions on the screened updates and the contribution values."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +108,7 @@ class Aggregator:
         plan: StudyPlan | None = None,
         clock: Callable[[], float] = time.monotonic,
         contributions: ContributionsPort | None = None,
+        secagg: SecAggPort | None = None,
     ) -> None:
         if rounds < 1:
             raise RoleError(f"rounds must be >= 1, got {rounds}")
@@ -140,6 +131,9 @@ class Aggregator:
         self._contributions = contributions
         """Where each finalized round's judgement is recorded (None: not recorded on chain)."""
         self._next_record = 0
+        self._secagg_port = secagg
+        """Privacy mode "secagg": the coordinator (None: the ledger, if it serves that port)."""
+        self._secagg: SecAggAggregation | None = None
 
     def plan(self) -> StudyPlan:
         """The study's plan, read once from the study's metadata artifact."""
@@ -159,6 +153,21 @@ class Aggregator:
                 learner=plan.make_learner(),
             )
         return self._intake
+
+    def secagg(self) -> SecAggAggregation | None:
+        """Privacy mode "secagg": how this aggregator runs its rounds (None in other modes)."""
+        plan = self.plan()
+        if self._secagg is None and plan.privacy.mode is PrivacyMode.SECAGG:
+            port = self._secagg_port
+            if port is None and isinstance(self._ledger, SecAggPort):
+                port = self._ledger
+            if port is None:
+                raise RoleError("privacy mode secagg needs the SecAggCoordinator contract")
+            self._secagg = SecAggAggregation(
+                study=self.study, ledger=self._ledger, port=port, store=self._store, plan=plan,
+                test_set=self._test_set, clock=self._clock,
+            )  # fmt: skip
+        return self._secagg
 
     # --- steps ----------------------------------------------------------------------------------
 
@@ -206,6 +215,11 @@ class Aggregator:
     ) -> int | None:
         if self._budget_exhausted(round_):
             return None
+        secagg = self.secagg()
+        if secagg is not None:
+            self.ended = secagg.too_few(round_)
+            if self.ended is not None or not secagg.can_open(round_):
+                return None  # secagg: the study ended, or the hospitals' deals are not in
         cid = model.cid or self._store.put(model.data)
         with self._writing():
             self._ledger.open_round(self.study, round_, model.hash, cid)
@@ -243,7 +257,9 @@ class Aggregator:
         """Whether `record` (open) can close: all members in, or the minimum plus the timeout."""
         study = self._ledger.study(self.study)
         submitted = {u.hospital for u in record.updates}
-        if set(study.hospitals) <= submitted:
+        secagg = self.secagg()
+        expected = set(study.hospitals if secagg is None else secagg.roster(record.round))
+        if expected <= submitted:
             return True
         if len(submitted) < study.min_updates:
             return False
@@ -262,7 +278,9 @@ class Aggregator:
         self._seen_open.setdefault(record.round, self._clock())
         if not self.ready(record):
             return None
-        outcome = self.finalize(record)
+        outcome = self.finalize(record) if self.secagg() is None else self._advance(record)
+        if outcome is None:
+            return None  # secagg: waiting for the survivors' reveals
         if not self.done():
             self.start()
         return outcome
@@ -357,6 +375,21 @@ class Aggregator:
             self.record_contributions()  # the round's judgement on chain, right after
             return outcome
         raise RoundKeptChangingError(record.round, _MAX_ROUND_READS)
+
+    def _advance(self, record: RoundRecord) -> AggregatorOutcome | None:
+        """Privacy mode "secagg": one step of the round's close, reveal and finalization."""
+        secagg = self.secagg()
+        assert secagg is not None
+        with self._writing():
+            finished = secagg.advance(record)
+        if finished is None:
+            return None
+        outcome, model, state = finished
+        self._base = (record.round + 1, state)
+        self._latest = _LatestRound(record.round, RoundState.FINALIZED, model)
+        logger.info("finalized secagg round %d: %d survivors", record.round, len(outcome.accepted))
+        self.record_contributions()
+        return outcome
 
     def _publish(
         self,
