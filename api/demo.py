@@ -357,7 +357,9 @@ def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult
             )
             result.audit = verifier.verify(study.study)
             result.epsilon_spent = epsilon_spent(study.coordinator, study.study, hospitals)
-            result.secagg = secagg_figures(study.coordinator, study.store, study.study, result.audit)
+            result.secagg = secagg_figures(
+                study.coordinator, study.store, study.study, result.audit
+            )
         result.seconds = time.perf_counter() - started
         return result
     finally:

@@ -32,9 +32,7 @@ def secagg_figures(
     coordinator = ledger.secagg
     if coordinator is None or coordinator.threshold(study) == 0:
         return {}
-    recomputed = {
-        c.round: c.passed for c in (audit.checks if audit else ()) if c.check == "secagg"
-    }
+    recomputed = {c.round: c.passed for c in (audit.checks if audit else ()) if c.check == "secagg"}
     rounds = []
     for round_ in range(ledger.rounds.round_count(study)):
         phase = coordinator.get_phase(study, round_)

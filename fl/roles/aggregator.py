@@ -42,11 +42,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from torch import Tensor
 
 from consent.errors import RoundChangedError
+from consent.formats.privacy import PrivacyMode
 from consent.formats.round_metrics import Decision, RoundMetrics
 from consent.ids import Address, Bytes32, StudyId
 from consent.records import RoundResult
 from fl.data import Examples
-from consent.formats.privacy import PrivacyMode
 from fl.ports import (
     ArtifactStorePort,
     ContributionsPort,
@@ -61,13 +61,12 @@ from fl.roles.budget import BudgetGate
 from fl.roles.collect import RejectedHospital, UpdateIntake
 from fl.roles.contributions import record_contributions
 from fl.roles.errors import RoleError, RoundKeptChangingError
-from fl.roles.judging import RoundJudgement, judge_round, round_decisions
+from fl.roles.judging import judge_round, round_decisions
 from fl.roles.loop import run_role
 from fl.roles.plan import StudyPlan
 from fl.roles.secagg_aggregation import SecAggAggregation
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
-from fl.strategy import ClientUpdate, UpdateDecision
-from fl.train import Metrics
+from fl.strategy import ClientUpdate
 
 __all__ = ["Aggregator", "AggregatorOutcome", "RejectedHospital"]
 

@@ -216,12 +216,13 @@ class SecAggAggregation:
             if update.weight != on_chain.num_patients:
                 raise SecAggRoundError(
                     round_,
-                    f"masked update weighs {update.weight}, the chain says "
-                    f"{on_chain.num_patients}",
+                    f"masked update weighs {update.weight}, the chain says {on_chain.num_patients}",
                     on_chain.hospital,
                 )
         alive = {u.hospital for u in survivors}
-        deals = {e.hospital: self._deal(round_, e.hospital) for e in roster if e.hospital not in alive}
+        deals = {
+            e.hospital: self._deal(round_, e.hospital) for e in roster if e.hospital not in alive
+        }
         result = self._recover(context, roster, deals, updates, self._reveals(round_))
         mean = dequantize_mean(result.total, result.weight_sum, self._spec.ring)
         base = fetch_verified(self._store, record.base_model_cid, record.base_model_hash)
@@ -229,7 +230,9 @@ class SecAggAggregation:
         model = Artifact(data, Bytes32(sha256(data)), self._store.put(data))
         accepted = tuple((u.hospital, u.num_patients) for u in survivors)
         extension = {"survivors": len(alive), "dropped": list(result.dropped), "aborted": None}
-        return self._finalize(record, model, accepted, "arrived after submissions closed", extension)
+        return self._finalize(
+            record, model, accepted, "arrived after submissions closed", extension
+        )
 
     def _recover(
         self,
@@ -252,7 +255,9 @@ class SecAggAggregation:
                 logger.warning("round %d: left out %s's reveal: %s", context.round, exc.holder, exc)
                 reveals = kept
             except SecAggError as exc:
-                raise SecAggRoundError(context.round, str(exc), getattr(exc, "owner", None)) from exc
+                raise SecAggRoundError(
+                    context.round, str(exc), getattr(exc, "owner", None)
+                ) from exc
 
     # --- the transcript, each artifact checked against its on-chain hash ------------------------
 

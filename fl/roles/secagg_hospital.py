@@ -152,8 +152,7 @@ class SecAggHospital:
             return "waiting for the aggregator to configure secure aggregation"
         if threshold != self._spec.threshold:
             raise RoleError(
-                f"the chain's secagg threshold {threshold} is not the plan's "
-                f"{self._spec.threshold}"
+                f"the chain's secagg threshold {threshold} is not the plan's {self._spec.threshold}"
             )
         keys = self._local_keys()
         mask_pub, seal_pub = public_key_bytes(keys.mask), public_key_bytes(keys.seal)
@@ -226,7 +225,9 @@ class SecAggHospital:
             return None
         record = self._ledger.round(self.study, round_)
         survivors = record.updates[: phase.submitted_at_close]
-        done = any(r.hospital == self.hospital for r in self._port.secagg_reveals(self.study, round_))
+        done = any(
+            r.hospital == self.hospital for r in self._port.secagg_reveals(self.study, round_)
+        )
         if (
             phase.aborted
             or record.state != RoundState.OPEN
@@ -236,11 +237,11 @@ class SecAggHospital:
             self._revealed.add(round_)
             return None
         context = RoundContext(self.study, round_)
-        updates = [self._opened(context, u.update_cid, u.update_hash, u.hospital) for u in survivors]
-        alive = {u.hospital for u in survivors}
-        dropped = [
-            m for m in self._port.secagg_roster(self.study, round_) if m not in alive
+        updates = [
+            self._opened(context, u.update_cid, u.update_hash, u.hospital) for u in survivors
         ]
+        alive = {u.hospital for u in survivors}
+        dropped = [m for m in self._port.secagg_roster(self.study, round_) if m not in alive]
         published = reveal(
             context,
             holder=self.hospital,

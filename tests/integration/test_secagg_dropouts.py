@@ -164,12 +164,13 @@ def test_secagg_round_survives_dropouts_aborts_below_threshold_and_the_next_roun
     assert np.max(np.abs(step - expected)) <= plan.privacy.ring.max_error + 1e-6
     assert hashlib.sha256(store.get(round0.model_cid)).digest() == round0.model_hash
 
-    report = AuditVerifier(
-        s.coordinator, store, ExclusionProofs.load(tmp_path / "proofs")
-    ).verify(s.study)
+    report = AuditVerifier(s.coordinator, store, ExclusionProofs.load(tmp_path / "proofs")).verify(
+        s.study
+    )
     failed = [f"{c.check}: {c.detail}" for c in report.checks if not c.passed]
     assert report.passed, failed
     details = [c.detail for c in report.checks if c.check == "secagg"]
-    assert "1 dropped" in details[0] and "model matches" in details[0]
+    assert "1 dropped" in details[0]
+    assert "model matches" in details[0]
     assert details[1].startswith("aborted (too-few-reveals)")
     assert "model matches" in details[2]

@@ -19,7 +19,7 @@ from chain.audit import AuditReport, AuditVerifier
 from chain.exclusions import ExclusionProofs
 from consent.formats.privacy import PrivacyMode, PrivacySpec
 from consent.formats.round_metrics import RoundMetrics
-from consent.secagg import RingParams, Reveal
+from consent.secagg import Reveal, RingParams
 from consent.secagg.model import flatten, load_tensors
 from consent.secagg.shares import Share
 from fl.data import HospitalDataset
@@ -60,9 +60,15 @@ class DeltaRecorder:
         return result
 
 
-def _study(tmp: Path, hospitals: int, threshold: int, rounds: int = 2, **kw: object) -> EmbeddedStudy:
+def _study(
+    tmp: Path, hospitals: int, threshold: int, rounds: int = 2, **kw: object
+) -> EmbeddedStudy:
     study = EmbeddedStudy.create(
-        tmp, hospitals=hospitals, plan=_plan(threshold), rounds=rounds, **kw  # type: ignore[arg-type]
+        tmp,
+        hospitals=hospitals,
+        plan=_plan(threshold),
+        rounds=rounds,
+        **kw,  # type: ignore[arg-type]
     )
     return study
 
@@ -105,10 +111,11 @@ def test_secagg_rounds_give_the_survivors_fedavg_and_the_audit_recomputes_them(
     recorder.deltas.clear()
     second = study.run_round()
 
-    assert first.round == 0 and second.round == 1
+    assert (first.round, second.round) == (0, 1)
     assert {h for h, _ in second.aggregate.accepted} == {study.hospital(k) for k in range(3)}
     usage = second.trainers[study.hospital(1)]
-    assert usage is not None and usage.usage is not None
+    assert usage is not None
+    assert usage.usage is not None
     assert revoked.address not in usage.usage.patients
     # the aggregator learned only the sum, yet the model is base + the weighted FedAvg delta
     base = load_tensors(study.store.get(first.aggregate.model_cid))
@@ -170,7 +177,9 @@ def test_below_threshold_the_round_aborts_on_chain_keeps_its_base_and_the_next_s
     assert "threshold 3" in (study.aggregator.ended or "")
     report = _audit(study, tmp_path)
     assert report.passed, _failed(report)
-    assert _secagg_checks(report) == ["aborted (too-few-submissions) below threshold 3; base model kept"]
+    assert _secagg_checks(report) == [
+        "aborted (too-few-submissions) below threshold 3; base model kept"
+    ]
 
 
 def test_a_forged_reveal_is_left_out_by_the_aggregator_and_named_by_the_audit(
@@ -228,9 +237,7 @@ def test_an_aggregator_that_publishes_another_model_is_named_by_the_audit(
     for k in range(3):
         study.enroll(k, records(k, 5))
     honest = secagg_aggregation.apply_mean
-    monkeypatch.setattr(
-        secagg_aggregation, "apply_mean", lambda base, mean: honest(base, mean * 2)
-    )
+    monkeypatch.setattr(secagg_aggregation, "apply_mean", lambda base, mean: honest(base, mean * 2))
     study.run_round()
     report = _audit(study, tmp_path)
     (check,) = [c for c in report.checks if c.check == "secagg"]
