@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -43,7 +43,6 @@ from torch import Tensor
 
 from consent.errors import RoundChangedError
 from consent.formats.privacy import PrivacyMode
-from consent.formats.round_metrics import Decision, RoundMetrics
 from consent.ids import Address, Bytes32, StudyId
 from consent.records import RoundResult
 from fl.data import Examples
@@ -56,6 +55,7 @@ from fl.ports import (
     SecAggPort,
 )
 from fl.roles.aggregator_outcome import AggregatorOutcome
+from fl.roles.aggregator_outcome import LatestRound as _LatestRound
 from fl.roles.artifacts import Artifact, fetch_verified, sha256
 from fl.roles.budget import BudgetGate
 from fl.roles.collect import RejectedHospital, UpdateIntake
@@ -65,6 +65,7 @@ from fl.roles.judging import judge_round, round_decisions
 from fl.roles.loop import run_role
 from fl.roles.plan import StudyPlan
 from fl.roles.secagg_aggregation import SecAggAggregation
+from fl.roles.secagg_hospital import secagg_port
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
 from fl.strategy import ClientUpdate
 
@@ -74,21 +75,6 @@ logger = logging.getLogger(__name__)
 
 _MAX_ROUND_READS: Final = 5
 """Reads of a round per `finalize`: each read after the first follows a newly landed update."""
-
-
-@dataclass(frozen=True, slots=True)
-class _LatestRound:
-    """The latest round as this aggregator's own last successful write left it.
-
-    Only the aggregator opens and finalizes rounds (one aggregator key, one process), so after
-    its own write it knows the round state without reading it back; `model` is the model it
-    just finalized (already stored and recorded), the next round's base. Updates are not kept
-    here: hospitals add them, so they are always read from the ledger.
-    """
-
-    round: int
-    state: RoundState
-    model: Artifact | None = None
 
 
 class Aggregator:
@@ -157,11 +143,7 @@ class Aggregator:
         """Privacy mode "secagg": how this aggregator runs its rounds (None in other modes)."""
         plan = self.plan()
         if self._secagg is None and plan.privacy.mode is PrivacyMode.SECAGG:
-            port = self._secagg_port
-            if port is None and isinstance(self._ledger, SecAggPort):
-                port = self._ledger
-            if port is None:
-                raise RoleError("privacy mode secagg needs the SecAggCoordinator contract")
+            port = secagg_port(self._ledger, self._secagg_port)
             self._secagg = SecAggAggregation(
                 study=self.study, ledger=self._ledger, port=port, store=self._store, plan=plan,
                 test_set=self._test_set, clock=self._clock,
@@ -425,23 +407,9 @@ class Aggregator:
             decisions=round_decisions(record, kept, rejected),
             judgement=judgement,
         )
-        metrics_cid = self._store.put(self._metrics(outcome).to_json_bytes())
+        strategy = {"name": plan.strategy, "options": dict(plan.strategy_options)}
+        metrics_cid = self._store.put(outcome.metrics(strategy).to_json_bytes())
         return replace(outcome, metrics_cid=metrics_cid), new_state, model
-
-    def _metrics(self, outcome: AggregatorOutcome) -> RoundMetrics:
-        plan = self.plan()
-        return RoundMetrics(
-            round=outcome.round,
-            accepted=outcome.accepted,
-            rejected=tuple((r.hospital, r.reason) for r in outcome.rejected),
-            decisions=tuple(
-                Decision(d.client_id, d.kept, d.weight, d.reason) for d in outcome.decisions
-            ),
-            missing=outcome.missing,
-            strategy={"name": plan.strategy, "options": dict(plan.strategy_options)},
-            test=None if outcome.test is None else outcome.test.to_json_dict(),
-            extensions={} if outcome.judgement is None else outcome.judgement.extensions(),
-        )
 
     def _base_state(self, record: RoundRecord) -> dict[str, Tensor]:
         if self._base is not None and self._base[0] == record.round:

@@ -37,7 +37,6 @@ from consent.errors import RoundChangedError
 from consent.formats import FormatError
 from consent.formats.key_deal import decode_key_deal
 from consent.formats.masked_update import decode_masked_update
-from consent.formats.round_metrics import Decision, RoundMetrics
 from consent.formats.secagg_reveal import decode_reveal
 from consent.ids import Address, Bytes32, StudyId
 from consent.records import RoundResult
@@ -326,8 +325,9 @@ class SecAggAggregation:
                 test=test,
                 decisions=decisions,
             )
-            metrics = self._metrics(outcome, extension)
-            cid = self._store.put(metrics.to_json_bytes())
+            plan = self._plan
+            strategy = {"name": plan.strategy, "options": dict(plan.strategy_options)}
+            cid = self._store.put(outcome.metrics(strategy, {"secagg": extension}).to_json_bytes())
             result = RoundResult(
                 model_hash=model.hash,
                 model_cid=model.cid,
@@ -340,17 +340,3 @@ class SecAggAggregation:
                 continue
             return replace(outcome, metrics_cid=cid), model, state
         raise RoundKeptChangingError(record.round, _MAX_FINALIZE_TRIES)
-
-    def _metrics(self, outcome: AggregatorOutcome, extension: dict[str, object]) -> RoundMetrics:
-        return RoundMetrics(
-            round=outcome.round,
-            accepted=outcome.accepted,
-            rejected=tuple((r.hospital, r.reason) for r in outcome.rejected),
-            decisions=tuple(
-                Decision(d.client_id, d.kept, d.weight, d.reason) for d in outcome.decisions
-            ),
-            missing=outcome.missing,
-            strategy={"name": self._plan.strategy, "options": dict(self._plan.strategy_options)},
-            test=None if outcome.test is None else outcome.test.to_json_dict(),
-            extensions={"secagg": extension},
-        )

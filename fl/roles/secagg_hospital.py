@@ -35,7 +35,6 @@ from torch import Tensor
 from consent.formats import FormatError
 from consent.formats.key_deal import decode_key_deal, encode_key_deal
 from consent.formats.masked_update import decode_masked_update, encode_masked_update
-from consent.formats.privacy import PrivacySpec
 from consent.formats.secagg_reveal import encode_reveal
 from consent.ids import Address, Bytes32, StudyId
 from consent.private_file import write_private_file
@@ -57,8 +56,10 @@ from consent.secagg.shares import open_share
 from fl.ports import ArtifactStorePort, LedgerPort, RoundState, SecAggPort
 from fl.roles.artifacts import fetch_verified, sha256
 from fl.roles.errors import RoleError
+from fl.roles.plan import StudyPlan
+from fl.roles.records import RoundUsage
 
-__all__ = ["NotOnRosterError", "SecAggHospital", "roster_entries"]
+__all__ = ["NotOnRosterError", "SecAggHospital", "roster_entries", "secagg_port"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,15 @@ _ZERO: Final = bytes(32)
 class NotOnRosterError(RoleError, ValueError):
     """This hospital is not on the round's secagg roster (its key was not dealt before the
     round opened, or it was burned): it cannot submit to the round."""
+
+
+def secagg_port(ledger: LedgerPort, port: SecAggPort | None) -> SecAggPort:
+    """`port`, or the ledger when it serves the secagg port too; raises `RoleError` if neither."""
+    if port is not None:
+        return port
+    if isinstance(ledger, SecAggPort):
+        return ledger
+    raise RoleError("privacy mode secagg needs the SecAggCoordinator contract")
 
 
 def roster_entries(
@@ -99,8 +109,7 @@ class SecAggHospital:
         port: SecAggPort,
         store: ArtifactStorePort,
         state_dir: Path,
-        spec: PrivacySpec,
-        wait_s: float = 0.0,
+        plan: StudyPlan,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.study = study
@@ -108,11 +117,11 @@ class SecAggHospital:
         self._port = port
         self._store = store
         self._path = Path(state_dir) / _KEY_FILE
-        self._spec = spec
+        self._spec = plan.privacy
         self._keys: _Keys | None = None
         self._dealt = False
         self._revealed: set[int] = set()
-        self._wait_s = wait_s
+        self._wait_s = plan.round_timeout_s
         """How long to wait for the last hospitals' keys once t are registered."""
         self._clock = clock
         self._t_registered_at: float | None = None
@@ -141,6 +150,17 @@ class SecAggHospital:
                 write_private_file(self._path, json.dumps(body).encode())
                 self._keys = keys
         return self._keys
+
+    def take_part(self, usages: Mapping[int, RoundUsage]) -> bool:
+        """One step of this hospital's secagg duties: set up its keys (False while it cannot
+        take part), then reveal for the last round it submitted to (`usages`) if due."""
+        if (waiting := self.set_up()) is not None:
+            logger.debug("secagg: %s", waiting)
+            return False
+        submitted = [r for r, u in usages.items() if u.submitted_block is not None]
+        if submitted:
+            self.reveal_if_due(max(submitted))
+        return True
 
     def set_up(self) -> str | None:
         """Register and deal this hospital's keys as far as the chain allows; None once its

@@ -73,7 +73,7 @@ from fl.roles.records import (
     write_json_atomic,
 )
 from fl.roles.replay import local_payload
-from fl.roles.secagg_hospital import NotOnRosterError, SecAggHospital
+from fl.roles.secagg_hospital import NotOnRosterError, SecAggHospital, secagg_port
 from fl.roles.selection import Selection, select_rows
 from fl.roles.study_data import load_hospital_data
 from fl.serialize import bytes_to_state_dict
@@ -211,16 +211,10 @@ class Trainer:
 
     def secagg(self) -> SecAggHospital | None:
         """Privacy mode "secagg": this hospital's keys, masked updates and reveals."""
-        plan = self.plan()
-        if self._secagg is None and plan.privacy.mode is PrivacyMode.SECAGG:
-            port = self._secagg_port
-            if port is None and isinstance(self._ledger, SecAggPort):
-                port = self._ledger
-            if port is None:
-                raise RoleError("privacy mode secagg needs the SecAggCoordinator contract")
+        if self._secagg is None and self.plan().privacy.mode is PrivacyMode.SECAGG:
             self._secagg = SecAggHospital(
-                study=self.study, ledger=self._ledger, port=port, store=self._store,
-                state_dir=self._state_dir, spec=plan.privacy, wait_s=plan.round_timeout_s,
+                study=self.study, ledger=self._ledger, store=self._store, plan=self.plan(),
+                port=secagg_port(self._ledger, self._secagg_port), state_dir=self._state_dir,
             )  # fmt: skip
         return self._secagg
 
@@ -228,13 +222,8 @@ class Trainer:
         """Train for and submit to the open round if not done yet; None if nothing to do. In
         mode "secagg", first set up the keys, and reveal for the last round submitted to."""
         secagg = self.secagg()
-        if secagg is not None:
-            if (waiting := secagg.set_up()) is not None:
-                logger.debug("secagg: %s", waiting)
-                return None
-            submitted = [r for r, u in self._usages.items() if u.submitted_block is not None]
-            if submitted:
-                secagg.reveal_if_due(max(submitted))
+        if secagg is not None and not secagg.take_part(self._usages):
+            return None
         record = self.pending_round()
         if record is None:
             return None
