@@ -82,7 +82,7 @@ def test_secagg_round_survives_dropouts_aborts_below_threshold_and_the_next_roun
     }
     init = _cli("aggregator", "init", "--seal-key-out", str(tmp_path / "seal.key"),
                 "--data", str(tmp_path / "split" / "test.csv"), "--ipfs", ipfs_node,
-                "--epochs", "1", "--round-timeout", "6", "--privacy-mode", "secagg",
+                "--epochs", "1", "--round-timeout", "15", "--privacy-mode", "secagg",
                 "--threshold", "2")  # fmt: skip
     s.coordinator.studies.create_study(
         s.study,
@@ -124,15 +124,13 @@ def test_secagg_round_survives_dropouts_aborts_below_threshold_and_the_next_roun
         s.wait_for("round 0 to open", s.opened(0), 120)
         assert hospitals["a"] in secagg.roster(s.study, 0)
         s.wait_for("B's masked update in round 0", lambda: hospitals["b"] in s.submitted(0))
-        s.kill("b")
-        assert not secagg.get_phase(s.study, 0).closed, "B's update came after the close"
+        s.kill("b")  # the close waits for A until 15 s after the round opened
         s.wait_for("round 0 to finalize", lambda: s.round_state(0) == RoundState.FINALIZED, 120)
 
         s.wait_for("round 1 to open", s.opened(1))
         pair = {hospitals[n] for n in ("c", "d")}
         s.wait_for("C and D in round 1", lambda: pair <= s.submitted(1))
         s.kill("d")
-        assert not secagg.get_phase(s.study, 1).closed, "round 1 closed before the kills"
         s.wait_for("round 1 to finalize", lambda: s.round_state(1) == RoundState.FINALIZED, 120)
         s.wait_for("round 2 to open", s.opened(2))
         trainer("d")
@@ -143,6 +141,9 @@ def test_secagg_round_survives_dropouts_aborts_below_threshold_and_the_next_roun
         s.stop_all()
 
     store = IpfsStore(ipfs_node)
+    revealed = [{r.hospital for r in secagg.get_reveals(s.study, n)} for n in range(ROUNDS)]
+    assert revealed[0] == {hospitals["c"], hospitals["d"]}  # B submitted, then died unrevealed
+    assert revealed[1] == {hospitals["c"]}  # D submitted, then died unrevealed
     phase0, phase1 = secagg.get_phase(s.study, 0), secagg.get_phase(s.study, 1)
     assert (phase0.submitted_at_close, phase0.reveal_count, phase0.aborted) == (3, 2, False)
     assert phase1.abort_reason == "too-few-reveals"
