@@ -25,6 +25,7 @@ import uvicorn
 
 from api.app import create_app
 from api.demo_dp import dp_terms, dp_training, epsilon_spent
+from api.demo_secagg import secagg_figures, secagg_spec
 from api.demo_unlearn import DEMO_POLICY, unlearn_summary
 from api.embedded import EmbeddedStudy, RoundReport
 from api.services import Services
@@ -35,6 +36,7 @@ from chain.exclusions import ExclusionProofs
 from chain.manifest import save_manifest
 from chain.store import open_store
 from consent.eip712 import sign_revocation
+from consent.formats.privacy import PrivacySpec
 from consent.formats.revocation import RevocationPolicy
 from consent.formats.study_plan import DEFAULT_LEARNER
 from consent.ids import Address
@@ -80,8 +82,9 @@ class DemoConfig:
     """An IPFS API URL; default: a local store under `out/store`."""
     learner: str | None = None
     """The plan's learner; default: kmeans for iris (clustering), sgd-delta otherwise."""
-    mode: Literal["sealed", "dp"] = "sealed"
-    """Privacy mode: "dp" adds record-level DP-SGD with an on-chain budget of `epsilon`."""
+    mode: Literal["sealed", "dp", "secagg"] = "sealed"
+    """Privacy mode: "dp" adds record-level DP-SGD with an on-chain budget of `epsilon`;
+    "secagg" hides each update from the aggregator (secure aggregation, `api.demo_secagg`)."""
     epsilon: float = 3.0
     unlearn: bool = False
     """Revocation policy "unlearn" (issue 16): revocations roll back and retrain."""
@@ -93,8 +96,10 @@ class DemoConfig:
             raise DemoError(f"--hospitals must be between 1 and 8, got {self.hospitals}")
         if self.revocations_per_hospital < 0:
             raise DemoError("revocations per hospital must be >= 0")
-        if self.mode not in ("sealed", "dp"):
-            raise DemoError(f"--mode must be sealed or dp, got {self.mode!r}")
+        if self.mode not in ("sealed", "dp", "secagg"):
+            raise DemoError(f"--mode must be sealed, dp or secagg, got {self.mode!r}")
+        if self.mode == "secagg" and self.hospitals < 2:
+            raise DemoError("--mode secagg needs at least 2 hospitals")
         if not (math.isfinite(self.epsilon) and self.epsilon > 0):
             raise DemoError(f"--epsilon must be a positive number, got {self.epsilon}")
 
@@ -159,6 +164,8 @@ class DemoResult:
     """Why the study stopped before its rounds (dp mode: no budget left), if it did."""
     unlearning: dict[str, Any] | None = None
     """`--unlearn`: the rollbacks, the lineage check, the metric before and after."""
+    secagg: dict[str, Any] = field(default_factory=dict)
+    """secagg mode: the threshold and each round's transcript figures (`api.demo_secagg`)."""
 
 
 @contextmanager
@@ -257,7 +264,7 @@ def _plan(config: DemoConfig, n_features: int, task: str, n_classes: int) -> Stu
     training = LocalTrainingConfig(
         epochs=config.local_epochs, batch_size=32, lr=0.05, seed=config.seed
     )
-    dp = None
+    dp, secagg = None, config.mode == "secagg"
     if config.mode == "dp":
         training = dp_training(config.local_epochs, config.seed)
         dp = dp_terms(config.epsilon, config.rounds, config.local_epochs)
@@ -277,9 +284,11 @@ def _plan(config: DemoConfig, n_features: int, task: str, n_classes: int) -> Stu
             round_timeout_s=0.0,
             dp=dp,
             revocation=DEMO_POLICY if config.unlearn else RevocationPolicy(),
+            privacy=secagg_spec(config.hospitals) if secagg else PrivacySpec(),
             # exact Shapley values per round (at most 8 hospitals: 2^8 sub-models, no
-            # retraining); values judge model deltas, so only the sgd-delta learner's
-            valuation="exact" if learner == DEFAULT_LEARNER else None,
+            # retraining); values judge model deltas, so only the sgd-delta learner's (and
+            # not under secagg, which hides each hospital's delta)
+            valuation="exact" if learner == DEFAULT_LEARNER and not secagg else None,
         )
     except (MetadataError, ModelSpecError) as exc:
         raise DemoError(f"--learner {learner} does not fit {config.dataset}: {exc}") from exc
@@ -363,6 +372,9 @@ def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult
                     study.coordinator, study.store, study.study, result.rounds, result.audit,
                     proofs_dir, sorted(result.revoked),
                 )  # fmt: skip
+            result.secagg = secagg_figures(
+                study.coordinator, study.store, study.study, result.audit
+            )
         result.seconds = time.perf_counter() - started
         return result
     finally:

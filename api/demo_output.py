@@ -44,6 +44,7 @@ def summary_json(result: DemoResult) -> dict[str, Any]:
         "mode": config.mode,
         "epsilon_target": config.epsilon if config.mode == "dp" else None,
         "epsilon_spent": dict(result.epsilon_spent),
+        "secagg": dict(result.secagg),
         "ended": result.ended,
         "unlearning": result.unlearning,
         "api_url": result.api_url,

@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 _FIRST_HOSPITAL_ACCOUNT: Final = 2  # eth-tester accounts: 0 coordinator, 1 aggregator
 _MAX_HOSPITALS: Final = 8
 _REVOCATION_DEADLINE_S: Final = 3_600
+_SECAGG_STEPS: Final = 10
+"""Steps of every role per secagg phase before the embedded study gives up (each needs one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +151,9 @@ class EmbeddedStudy:
             plan=plan,
             contributions=aggregator_port,  # each round's judgement recorded on chain
         )
+        secagg = aggregator.secagg()
+        if secagg is not None:  # secagg mode: the threshold fixed now, before any key is dealt
+            secagg.configure()
         return cls(
             chain=chain,
             coordinator=coordinator,
@@ -220,6 +225,8 @@ class EmbeddedStudy:
     def run_round(self) -> RoundReport:
         """Open the next round if needed, let every enrolled hospital train and submit, then
         verify, aggregate and finalize (without waiting for a timeout)."""
+        if self.aggregator.secagg() is not None:
+            return self._run_secagg_round()
         if self.aggregator.start() is None:
             record = self.aggregator.current_round()
             if record is None or record.state != RoundState.OPEN:
@@ -229,6 +236,29 @@ class EmbeddedStudy:
         assert record is not None
         aggregate = self.aggregator.finalize(record)
         return RoundReport(record.round, outcomes, aggregate)
+
+    def _run_secagg_round(self) -> RoundReport:
+        """Privacy mode "secagg": keys and deals first (round 0), submissions, the close, the
+        survivors' reveals, the recovered sum, each step driven in turn (no waiting)."""
+        outcomes: dict[Address, TrainerOutcome | None] = {}
+        for _ in range(_SECAGG_STEPS):
+            record = self.aggregator.current_round()
+            if record is not None and record.state == RoundState.OPEN:
+                break
+            if self.aggregator.start() is None:
+                for trainer in self.trainers.values():
+                    trainer.step()  # register keys, then deal the mask key
+        else:
+            raise RuntimeError(self.aggregator.ended or "every planned round is finalized")
+        for _ in range(_SECAGG_STEPS):
+            for k, trainer in self.trainers.items():
+                outcome = trainer.step()  # submit, later reveal
+                if outcome is not None:
+                    outcomes[self.hospital(k)] = outcome
+            aggregate = self.aggregator.poll()
+            if aggregate is not None:
+                return RoundReport(record.round, outcomes, aggregate)
+        raise RuntimeError(f"secagg round {record.round} did not finalize")
 
     def write_exclusion_proofs(self, out_dir: Path) -> list[Path]:
         """Every hospital's exclusion-proof files for its revoked patients."""

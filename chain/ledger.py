@@ -1,5 +1,5 @@
 """`ChainLedger`: one role's view of a deployment, satisfying `fl.ports.LedgerPort` (and
-`ContributionsPort`, `UnlearningPort`) structurally.
+`PrivacyBudgetPort`, `SecAggPort`, `ContributionsPort`, `UnlearningPort`) structurally.
 
 It returns and takes the domain's records (`consent.records`) directly, so the roles in `fl/` run
 against it with no adapter layer in between (`chain/` never imports `fl/`; the port is a
@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from web3.types import TxReceipt
+
 from chain.contributions import Contributions
 from chain.deploy import Ledger
 from chain.errors import ChainError, DeploymentError
 from chain.rollbacks import Rollbacks
+from chain.secagg_coordinator import SecAggCoordinator
 from chain.study_registry import Study
 from consent.contributions import ContributionRecord
 from consent.events import ConsentEvent
@@ -22,6 +25,7 @@ from consent.ids import Address, Bytes32, StudyId
 from consent.lineage import Revocation, RollbackRecord, revocations_of
 from consent.privacy import BudgetLedger, BudgetRecord
 from consent.records import RoundRecord, RoundResult, StudyRecord, UpdateSubmission
+from consent.secagg.records import HospitalKeysRecord, RevealRecord, SecAggPhase
 
 __all__ = ["ChainLedger"]
 
@@ -160,3 +164,50 @@ class ChainLedger:
         if self._ledger.rollbacks is None:
             raise DeploymentError("this deployment has no Rollbacks contract")
         return self._ledger.rollbacks
+
+    # --- fl.ports.SecAggPort (issue 13) ---------------------------------------------------------
+
+    def secagg_threshold(self, study: StudyId) -> int:
+        return 0 if self._ledger.secagg is None else self._ledger.secagg.threshold(study)
+
+    def secagg_configure(self, study: StudyId, threshold: int, reveal_window: int) -> int:
+        return _block(self._secagg().configure(study, threshold, reveal_window))
+
+    def secagg_keys(self, study: StudyId, hospital: Address) -> HospitalKeysRecord:
+        return self._secagg().get_keys(study, hospital)
+
+    def secagg_register_keys(self, study: StudyId, mask_key: Bytes32, seal_key: Bytes32) -> int:
+        return _block(self._secagg().register_keys(study, mask_key, seal_key))
+
+    def secagg_deal_key(self, study: StudyId, deal_hash: Bytes32, deal_cid: str) -> int:
+        return _block(self._secagg().deal_key(study, deal_hash, deal_cid))
+
+    def secagg_roster(self, study: StudyId, round_: int) -> tuple[Address, ...]:
+        return self._secagg().roster(study, round_)
+
+    def secagg_phase(self, study: StudyId, round_: int) -> SecAggPhase:
+        return self._secagg().get_phase(study, round_)
+
+    def secagg_reveals(self, study: StudyId, round_: int) -> tuple[RevealRecord, ...]:
+        return self._secagg().get_reveals(study, round_)
+
+    def secagg_close(self, study: StudyId, round_: int) -> int:
+        members = len(self._ledger.studies.hospitals(study))
+        return _block(self._secagg().close_submissions(study, round_, members))
+
+    def secagg_reveal(
+        self, study: StudyId, round_: int, reveal_hash: Bytes32, reveal_cid: str
+    ) -> int:
+        return _block(self._secagg().reveal(study, round_, reveal_hash, reveal_cid))
+
+    def secagg_abort(self, study: StudyId, round_: int, reason: str) -> int:
+        return _block(self._secagg().abort_round(study, round_, reason))
+
+    def _secagg(self) -> SecAggCoordinator:
+        if self._ledger.secagg is None:
+            raise DeploymentError("this deployment has no SecAggCoordinator contract")
+        return self._ledger.secagg
+
+
+def _block(receipt: TxReceipt) -> int:
+    return int(receipt["blockNumber"])

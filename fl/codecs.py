@@ -6,8 +6,10 @@ decodes with it. The bytes a codec receives are the safetensors file with its up
 Today's only codec is "sealed" (X25519 + HKDF-SHA256 + AES-256-GCM to the aggregator's key,
 `consent.sealing`; with the study plan's auditor keys, one ciphertext sealed to the aggregator
 and every auditor, `consent.multi_seal`, so the audit can open every update and recompute every
-aggregate); a secure-aggregation codec (masked updates with a reveal phase) registers here beside
-it. Codec options come from the study plan (`make_codec(name, **options)`).
+aggregate). Privacy mode "secagg" does not go through a codec: a masked update depends on the
+round's roster and the hospital's keys, and its reveal phase on the chain
+(`fl.roles.secagg_hospital`). Codec options come from the study plan (`make_codec(name,
+**options)`).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from consent.privacy import BudgetLedger, BudgetRecord
 from consent.purposes import StudyPurpose
 from consent.records import RoundRecord, RoundResult, StudyRecord, UpdateSubmission
 from consent.rounds import RoundState, UpdateRecord
+from consent.secagg.records import HospitalKeysRecord, RevealRecord, SecAggPhase
 
 __all__ = [
     "ArtifactStorePort",
@@ -31,6 +32,7 @@ __all__ = [
     "RoundRecord",
     "RoundResult",
     "RoundState",
+    "SecAggPort",
     "StudyRecord",
     "UnlearningPort",
     "UpdateRecord",
@@ -118,6 +120,61 @@ class PrivacyBudgetPort(Protocol):
         self, study: StudyId, round_: int, hospital: Address
     ) -> tuple[int, ...] | None:
         """What `hospital` charged for `round_`, or None."""
+        ...
+
+
+@runtime_checkable
+class SecAggPort(Protocol):
+    """The SecAggCoordinator of privacy mode "secagg" (`consent.secagg`), as one role sees it.
+
+    `chain.ledger.ChainLedger` satisfies it beside `LedgerPort`. The aggregator configures,
+    closes and aborts; a member hospital registers its keys, deals its mask key and reveals.
+    """
+
+    def secagg_threshold(self, study: StudyId) -> int:
+        """The study's threshold t (0: not configured)."""
+        ...
+
+    def secagg_configure(self, study: StudyId, threshold: int, reveal_window: int) -> int:
+        """Fix the study's threshold and reveal window (blocks); returns the block."""
+        ...
+
+    def secagg_keys(self, study: StudyId, hospital: Address) -> HospitalKeysRecord:
+        """`hospital`'s registered keys and the record of its mask-key deal (zeros if none)."""
+        ...
+
+    def secagg_register_keys(self, study: StudyId, mask_key: Bytes32, seal_key: Bytes32) -> int:
+        """Register this sender's X25519 public keys; returns the block."""
+        ...
+
+    def secagg_deal_key(self, study: StudyId, deal_hash: Bytes32, deal_cid: str) -> int:
+        """Record the deal of this sender's mask key; returns the block."""
+        ...
+
+    def secagg_roster(self, study: StudyId, round_: int) -> tuple[Address, ...]:
+        """The round's roster (keys dealt before it opened, not burned then), sorted."""
+        ...
+
+    def secagg_phase(self, study: StudyId, round_: int) -> SecAggPhase:
+        """The round's close, reveal count and abort."""
+        ...
+
+    def secagg_reveals(self, study: StudyId, round_: int) -> tuple[RevealRecord, ...]:
+        """The round's reveals in order."""
+        ...
+
+    def secagg_close(self, study: StudyId, round_: int) -> int:
+        """Close the round's submissions; returns the block."""
+        ...
+
+    def secagg_reveal(
+        self, study: StudyId, round_: int, reveal_hash: Bytes32, reveal_cid: str
+    ) -> int:
+        """Record this sender's reveal for the round; returns the block."""
+        ...
+
+    def secagg_abort(self, study: StudyId, round_: int, reason: str) -> int:
+        """Abort the round below threshold with the named reason; returns the block."""
         ...
 
 

@@ -35,6 +35,8 @@ from api.commands._schema_common import (
 )
 from api.wiring import load_seal_key, new_seal_key, wire_role
 from chain.store import StoreError, open_store
+from consent.formats import FormatError
+from consent.formats.privacy import PrivacyMode, PrivacySpec
 from fl.data import HospitalDataset, RecordDataset, Task, load_hospital_csv, load_record_csv
 from fl.errors import FlError, SchemaError
 from fl.models import ModelSpec
@@ -186,6 +188,16 @@ def _legacy_spec(data: Path, model: str, hidden: str) -> ModelSpec:
     return ModelSpec.mlp(n_features, task, tuple(int(h) for h in hidden.split(",")))
 
 
+def _privacy(mode: str, threshold: int) -> PrivacySpec:
+    try:
+        chosen = PrivacyMode(mode)
+    except ValueError:
+        raise typer.BadParameter("choose sealed or secagg", param_hint="--privacy-mode") from None
+    if chosen is PrivacyMode.SEALED:
+        return PrivacySpec()
+    return PrivacySpec(mode=chosen, threshold=threshold)
+
+
 @aggregator_app.command("init")
 def init(
     seal_key_out: Annotated[Path, typer.Option(help="Where to write the X25519 key (0600).")],
@@ -234,6 +246,16 @@ def init(
             "kmeans (clustering; the default there)."
         ),
     ] = None,
+    privacy_mode: Annotated[
+        str,
+        typer.Option(
+            help="sealed (updates sealed to the aggregator) or secagg (secure aggregation: the "
+            "aggregator learns only the sum; needs --threshold)."
+        ),
+    ] = "sealed",
+    threshold: Annotated[
+        int, typer.Option(min=0, help="secagg: t of t-of-n (>= 2; rounds below it abort).")
+    ] = 0,
     as_json: JsonOption = False,
 ) -> None:
     """Create the aggregator's sealing key and put the study plan (schema, model, training
@@ -275,9 +297,10 @@ def init(
                 auditor_seal_keys=tuple(
                     bytes.fromhex(k.removeprefix("0x")) for k in auditor_key or ()
                 ),
+                privacy=_privacy(privacy_mode, threshold),
             )
             cid = open_store(ipfs).put(plan.to_json_bytes())
-        except (FlError, StoreError) as exc:
+        except (FlError, StoreError, FormatError) as exc:
             fail(str(exc))
         public = new_seal_key(seal_key_out)
     payload = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -82,6 +82,22 @@ def _print_unlearning(summary: dict[str, object]) -> None:
         _console.print(f"a revoked patient's status: {status['message']}")
 
 
+def _secagg_line(figures: dict[str, Any]) -> str:
+    rounds = figures["rounds"]
+    recomputed = sum(1 for r in rounds if r["audit_recomputed"])
+    sizes = next((r for r in rounds if r["masked_update_bytes"]), None)
+    size = (
+        ""
+        if sizes is None
+        else f"; a masked update is {sizes['masked_update_bytes']} bytes for "
+        f"{sizes['plain_update_bytes']} plaintext bytes"
+    )
+    return (
+        f"secure aggregation, threshold {figures['threshold']}: the audit recomputed "
+        f"{recomputed} of {len(rounds)} round(s) from masked updates and reveals{size}"
+    )
+
+
 def demo(
     rounds: Annotated[int, typer.Option(min=1, help="Training rounds.")] = 5,
     hospitals: Annotated[int, typer.Option(min=1, max=8, help="Hospitals in the study.")] = 3,
@@ -121,7 +137,11 @@ def demo(
         typer.Option(help="IPFS API URL (e.g. from `consentfl dev up`); default: OUT/store."),
     ] = None,
     mode: Annotated[
-        str, typer.Option(help="Privacy mode: sealed, or dp (record-level DP-SGD with a budget).")
+        str,
+        typer.Option(
+            help="Privacy mode: sealed, dp (record-level DP-SGD with a budget) or secagg "
+            "(secure aggregation: the aggregator learns only the sum)."
+        ),
     ] = "sealed",
     epsilon: Annotated[
         float, typer.Option(min=0.01, help="dp mode: each hospital's epsilon (delta = 1e-5).")
@@ -148,8 +168,8 @@ def demo(
         raise typer.BadParameter(
             "choose breast-cancer, diabetes, digits, wine or iris", param_hint="--dataset"
         )
-    if mode not in ("sealed", "dp"):
-        raise typer.BadParameter("choose sealed or dp", param_hint="--mode")
+    if mode not in ("sealed", "dp", "secagg"):
+        raise typer.BadParameter("choose sealed, dp or secagg", param_hint="--mode")
     if out.exists() and any(out.iterdir()):
         raise typer.BadParameter(f"{out} is not empty: choose a new --out", param_hint="--out")
     logging.basicConfig(level=logging.WARNING)
@@ -223,6 +243,8 @@ def demo(
             _console.print(result.ended)
         if result.unlearning is not None:
             _print_unlearning(result.unlearning)
+        if result.secagg:
+            _console.print(_secagg_line(result.secagg))
         _console.print(f"audit: {verdict} ({checks} checks)  ->  {paths['audit']}")
         _console.print(f"summary: {paths['summary']}   plot: {paths['plot']}")
         _console.print(f"finished in {result.seconds:.1f} s")

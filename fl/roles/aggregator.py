@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from torch import Tensor
 
 from consent.errors import RoundChangedError
+from consent.formats.privacy import PrivacyMode
 from consent.ids import Address, Bytes32, StudyId
 from consent.records import RoundResult
 from fl.data import Examples
@@ -55,8 +56,10 @@ from fl.ports import (
     LedgerPort,
     RoundRecord,
     RoundState,
+    SecAggPort,
     UnlearningPort,
 )
+from fl.roles.aggregator_outcome import AggregatorOutcome, LatestRound
 from fl.roles.artifacts import Artifact, fetch_verified, sha256
 from fl.roles.budget import study_end
 from fl.roles.collect import RejectedHospital, UpdateIntake
@@ -64,8 +67,9 @@ from fl.roles.contributions import record_contributions
 from fl.roles.errors import RoleError, RoundKeptChangingError
 from fl.roles.judging import judge_round, round_decisions
 from fl.roles.loop import run_role
-from fl.roles.outcome import AggregatorOutcome, LatestRound, metrics_of
 from fl.roles.plan import StudyPlan
+from fl.roles.secagg_aggregation import SecAggAggregation
+from fl.roles.secagg_hospital import secagg_port
 from fl.roles.unlearning import Unlearning
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
 from fl.strategy import ClientUpdate
@@ -95,6 +99,7 @@ class Aggregator:
         clock: Callable[[], float] = time.monotonic,
         contributions: ContributionsPort | None = None,
         unlearning: UnlearningPort | None = None,
+        secagg: SecAggPort | None = None,
     ) -> None:
         if rounds < 1:
             raise RoleError(f"rounds must be >= 1, got {rounds}")
@@ -120,6 +125,9 @@ class Aggregator:
         self._unlearning_port = unlearning
         """The Rollbacks contract (an `unlearn` study; None: the ledger's, if it has one)."""
         self._unlearning: Unlearning | None = None
+        self._secagg_port = secagg
+        """Privacy mode "secagg": the coordinator (None: the ledger, if it serves that port)."""
+        self._secagg: SecAggAggregation | None = None
 
     def plan(self) -> StudyPlan:
         """The study's plan, read once from the study's metadata artifact."""
@@ -146,6 +154,17 @@ class Aggregator:
             port = self._unlearning_port
             self._unlearning = Unlearning.for_plan(self.plan(), self.study, self._ledger, port)
         return self._unlearning
+
+    def secagg(self) -> SecAggAggregation | None:
+        """Privacy mode "secagg": how this aggregator runs its rounds (None in other modes)."""
+        plan = self.plan()
+        if self._secagg is None and plan.privacy.mode is PrivacyMode.SECAGG:
+            port = secagg_port(self._ledger, self._secagg_port)
+            self._secagg = SecAggAggregation(
+                study=self.study, ledger=self._ledger, port=port, store=self._store, plan=plan,
+                test_set=self._test_set, clock=self._clock,
+            )  # fmt: skip
+        return self._secagg
 
     # --- steps ----------------------------------------------------------------------------------
 
@@ -219,6 +238,11 @@ class Aggregator:
     ) -> int | None:
         if self._budget_exhausted(round_):
             return None
+        secagg = self.secagg()
+        if secagg is not None:
+            self.ended = secagg.too_few(round_)
+            if self.ended is not None or not secagg.can_open(round_):
+                return None  # secagg: the study ended, or the hospitals' deals are not in
         cid = model.cid or self._store.put(model.data)
         with self._writing():
             self._ledger.open_round(self.study, round_, model.hash, cid)
@@ -249,7 +273,9 @@ class Aggregator:
         """Whether `record` (open) can close: all members in, or the minimum plus the timeout."""
         study = self._ledger.study(self.study)
         submitted = {u.hospital for u in record.updates}
-        if set(study.hospitals) <= submitted:
+        secagg = self.secagg()
+        expected = set(study.hospitals if secagg is None else secagg.roster(record.round))
+        if expected <= submitted:
             return True
         if len(submitted) < study.min_updates:
             return False
@@ -270,7 +296,9 @@ class Aggregator:
         self._seen_open.setdefault(record.round, self._clock())
         if not self.ready(record):
             return None
-        outcome = self.finalize(record)
+        outcome = self.finalize(record) if self.secagg() is None else self._advance(record)
+        if outcome is None:
+            return None  # secagg: waiting for the survivors' reveals
         if not self.done():
             self.start()
         return outcome
@@ -366,6 +394,21 @@ class Aggregator:
             return outcome
         raise RoundKeptChangingError(record.round, _MAX_ROUND_READS)
 
+    def _advance(self, record: RoundRecord) -> AggregatorOutcome | None:
+        """Privacy mode "secagg": one step of the round's close, reveal and finalization."""
+        secagg = self.secagg()
+        assert secagg is not None
+        with self._writing():
+            finished = secagg.advance(record)
+        if finished is None:
+            return None
+        outcome, model, state = finished
+        self._base = (record.round + 1, state)
+        self._latest = LatestRound(record.round, RoundState.FINALIZED, model)
+        logger.info("finalized secagg round %d: %d survivors", record.round, len(outcome.accepted))
+        self.record_contributions()
+        return outcome
+
     def _publish(
         self,
         record: RoundRecord,
@@ -401,7 +444,8 @@ class Aggregator:
             decisions=round_decisions(record, kept, rejected),
             judgement=judgement,
         )
-        metrics_cid = self._store.put(metrics_of(self.plan(), outcome).to_json_bytes())
+        strategy = {"name": plan.strategy, "options": dict(plan.strategy_options)}
+        metrics_cid = self._store.put(outcome.metrics(strategy).to_json_bytes())
         return replace(outcome, metrics_cid=metrics_cid), new_state, model
 
     def _base_state(self, record: RoundRecord) -> dict[str, Tensor]:

@@ -13,7 +13,8 @@ The strategy (FedAvg or a robust one, `fl.strategies`) and the optional contribu
 (`fl.valuation`, in the plan's `extensions["valuation"]`: `{"name": "gtg", "options": {...},
 "metric": "loss"}`) are part of it, so the auditor recomputes the round's decisions and values with
 the same settings. Both need each hospital's own update, so a plan whose codec is anything but
-`sealed` (secure aggregation, where the aggregator only learns the sum) is refused with them.
+`sealed` is refused with them, and so is privacy mode "secagg" (the aggregator learns only the
+sum of FedAvg-weighted sgd-delta updates, `fl.roles.secagg_aggregation`).
 """
 
 from __future__ import annotations
@@ -89,11 +90,7 @@ class StudyPlan:
             # SISA shards are measured in bench/bench_unlearn.py; the roles run S = 1 only
             raise MetadataError("revocation shards > 1 are not run by the trainer and aggregator")
         if self.privacy.mode is PrivacyMode.SECAGG:
-            # The protocol core (consent.secagg), the SecAggCoordinator contract and the audit
-            # check exist; the trainer and aggregator roles do not run the secagg round yet.
-            raise MetadataError(
-                "privacy mode 'secagg' is not run by the trainer and aggregator roles yet"
-            )
+            self._check_secagg()
         if not (math.isfinite(self.round_timeout_s) and self.round_timeout_s >= 0):
             raise MetadataError(f"round_timeout_s must be >= 0, got {self.round_timeout_s!r}")
         self.make_strategy()  # validates name and options
@@ -136,6 +133,19 @@ class StudyPlan:
             return False
         prep = self.schema.preprocessing
         return prep.standardize or any(c.missing == "impute" for c in self.schema.columns)
+
+    def _check_secagg(self) -> None:
+        """Secure aggregation sums sgd-delta updates (FedAvg weighted by patient count); what
+        needs each hospital's own update, or another combine, cannot run on the sum alone."""
+        if self.learner != DEFAULT_LEARNER:
+            raise MetadataError(f"privacy mode secagg sums {DEFAULT_LEARNER!r} deltas only")
+        if self.strategy != "fedavg" or self.valuation is not None:
+            raise MetadataError(
+                "privacy mode secagg hides each update: it takes the fedavg strategy only, "
+                "without contribution values"
+            )
+        if self.dp is not None:
+            raise MetadataError("privacy modes dp and secagg do not combine yet")
 
     def _check_schema(self, schema: StudySchema) -> None:
         kind = schema.task.kind

@@ -50,6 +50,7 @@ from fl.ports import (
     PrivacyBudgetPort,
     RoundRecord,
     RoundState,
+    SecAggPort,
     StudyRecord,
 )
 from fl.roles.artifacts import fetch_verified, sha256
@@ -73,6 +74,7 @@ from fl.roles.records import (
     write_json_atomic,
 )
 from fl.roles.replay import local_payload
+from fl.roles.secagg_hospital import NotOnRosterError, SecAggHospital, secagg_port
 from fl.roles.selection import Selection, select_rows
 from fl.roles.study_data import load_hospital_data
 from fl.serialize import bytes_to_state_dict
@@ -110,6 +112,7 @@ class Trainer:
         budget: PrivacyBudgetPort | None = None,
         attack: Attack | None = None,
         allow_attacks: bool = False,
+        secagg: SecAggPort | None = None,
     ) -> None:
         # `attack`: a simulated malicious hospital (bench and tests only; see fl.attacks),
         # refused here, at construction, without the explicit opt-in
@@ -135,6 +138,9 @@ class Trainer:
         """The latest round this trainer is done with (see `_latest_round`)."""
         self._template: dict[str, Tensor] | None = None
         self._usages = load_usages(self._state_dir)
+        self._secagg_port = secagg
+        """Privacy mode "secagg": the coordinator (None: the ledger, if it serves that port)."""
+        self._secagg: SecAggHospital | None = None
 
     @property
     def hospital(self) -> Address:
@@ -204,8 +210,21 @@ class Trainer:
         count = self._ledger.round_count(self.study)
         return None if count == 0 else self._ledger.round(self.study, count - 1)
 
+    def secagg(self) -> SecAggHospital | None:
+        """Privacy mode "secagg": this hospital's keys, masked updates and reveals."""
+        if self._secagg is None and self.plan().privacy.mode is PrivacyMode.SECAGG:
+            self._secagg = SecAggHospital(
+                study=self.study, ledger=self._ledger, store=self._store, plan=self.plan(),
+                port=secagg_port(self._ledger, self._secagg_port), state_dir=self._state_dir,
+            )  # fmt: skip
+        return self._secagg
+
     def step(self) -> TrainerOutcome | None:
-        """Train for and submit to the open round if not done yet; None if nothing to do."""
+        """Train for and submit to the open round if not done yet; None if nothing to do. In
+        mode "secagg", first set up the keys, and reveal for the last round submitted to."""
+        secagg = self.secagg()
+        if secagg is not None and not secagg.take_part(self._usages):
+            return None
         record = self.pending_round()
         if record is None:
             return None
@@ -228,7 +247,7 @@ class Trainer:
                 gate.charge(record.round, self.hospital)
         except NoTrainingDataError:
             return self._skip(record.round, "no consented rows")
-        except BudgetExhaustedError as exc:
+        except (BudgetExhaustedError, NotOnRosterError) as exc:
             return self._skip(record.round, str(exc))
         stale = 0
         while True:
@@ -348,7 +367,12 @@ class Trainer:
             plan, base, subset, study=self.study, round_=round_, hospital=self.hospital,
             train=train,
         )  # fmt: skip
-        encoded = codec.encode(local.payload, study)
+        secagg = self.secagg()
+        encoded = (
+            codec.encode(local.payload, study)
+            if secagg is None  # mode secagg: masked, weighted by the on-chain patient count
+            else secagg.masked_update(round_, local.result.delta, len(selection.patients))
+        )
         cid = self._store.put(encoded)
         usage = RoundUsage(
             study=self.study,

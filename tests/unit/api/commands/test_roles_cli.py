@@ -55,6 +55,43 @@ def test_aggregator_init_writes_a_private_seal_key_and_publishes_the_plan(
     assert payload["seal_public_key"] == "0x" + public_key_bytes(load_seal_key(key)).hex()
 
 
+def test_aggregator_init_writes_a_secagg_plan_with_its_threshold(
+    tmp_path: Path, records_csv: Path
+) -> None:
+    store = tmp_path / "store"
+    result = runner.invoke(
+        app,
+        ["aggregator", "init", "--seal-key-out", str(tmp_path / "seal.key"), "--data",
+         str(records_csv), "--ipfs", str(store), "--privacy-mode", "secagg", "--threshold", "3",
+         "--json"],
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    plan = StudyPlan.from_json_bytes(
+        LocalStore(store).get(json.loads(result.stdout)["metadata_cid"])
+    )
+    assert (plan.privacy.mode.value, plan.privacy.threshold) == ("secagg", 3)
+
+
+@pytest.mark.parametrize(
+    ("mode", "threshold", "message"),
+    [("secagg", "0", "threshold >= 2"), ("paillier", "2", "sealed or secagg")],
+)
+def test_aggregator_init_refuses_a_bad_privacy_mode_by_name(
+    tmp_path: Path, records_csv: Path, mode: str, threshold: str, message: str
+) -> None:
+    result = runner.invoke(
+        app,
+        ["aggregator", "init", "--seal-key-out", str(tmp_path / "seal.key"), "--data",
+         str(records_csv), "--ipfs", str(tmp_path / "store"), "--privacy-mode", mode,
+         "--threshold", threshold],
+    )  # fmt: skip
+
+    assert result.exit_code != 0
+    assert message in result.output
+    assert not (tmp_path / "seal.key").exists()
+
+
 def test_aggregator_init_refuses_to_overwrite_an_existing_seal_key(
     tmp_path: Path, records_csv: Path
 ) -> None:

@@ -39,7 +39,7 @@ def test_sealed_plans_keep_their_bytes(world: World) -> None:
     assert PlanDocument.from_json_bytes(world.plan.to_json_bytes()).extensions == {}
 
 
-def test_a_secagg_plan_is_refused_by_name_until_the_roles_run_it(world: World) -> None:
+def test_a_secagg_plan_round_trips_and_satisfies_a_trainer_requiring_secagg(world: World) -> None:
     document = PlanDocument.from_json_bytes(world.plan.to_json_bytes())
     spec = PrivacySpec(mode=PrivacyMode.SECAGG, threshold=2)
     secagg = PlanDocument(
@@ -47,6 +47,19 @@ def test_a_secagg_plan_is_refused_by_name_until_the_roles_run_it(world: World) -
         training=document.training,
         strategy=document.strategy,
         extensions={PRIVACY_KEY: spec.to_extension()},
+    )
+    plan = StudyPlan.from_json_bytes(secagg.to_json_bytes())
+    assert plan.privacy == spec
+    plan.privacy.require(PrivacyMode.SECAGG)
+
+
+def test_a_secagg_plan_with_a_robust_strategy_is_refused_by_name(world: World) -> None:
+    document = PlanDocument.from_json_bytes(world.plan.to_json_bytes())
+    secagg = PlanDocument(
+        model=document.model,
+        training=document.training,
+        strategy="median",
+        extensions={PRIVACY_KEY: PrivacySpec(mode=PrivacyMode.SECAGG, threshold=2).to_extension()},
     )
     with pytest.raises(MetadataError, match="secagg"):
         StudyPlan.from_json_bytes(secagg.to_json_bytes())

@@ -1,7 +1,9 @@
-"""What the aggregator returns per finalized round, and what it remembers of its own last write."""
+"""What the aggregator reports for one finalized round, and what it knows of the latest round
+(their own module, so the secagg round, `fl.roles.secagg_aggregation`, builds the same values)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from consent.formats.round_metrics import Decision, RoundMetrics
@@ -10,11 +12,10 @@ from fl.ports import RoundState
 from fl.roles.artifacts import Artifact
 from fl.roles.collect import RejectedHospital
 from fl.roles.judging import RoundJudgement
-from fl.roles.plan import StudyPlan
 from fl.strategy import UpdateDecision
 from fl.train import Metrics
 
-__all__ = ["AggregatorOutcome", "LatestRound", "metrics_of"]
+__all__ = ["AggregatorOutcome", "LatestRound"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +37,29 @@ class AggregatorOutcome:
     judgement: RoundJudgement | None = None
     """The strategy's decisions on the screened updates and the contribution values."""
 
+    def metrics(
+        self, strategy: Mapping[str, object], extensions: Mapping[str, object] | None = None
+    ) -> RoundMetrics:
+        """The round's metrics artifact (`extensions`: the judgement's when not given)."""
+        if extensions is None:
+            extensions = {} if self.judgement is None else self.judgement.extensions()
+        return RoundMetrics(
+            round=self.round,
+            accepted=self.accepted,
+            rejected=tuple((r.hospital, r.reason) for r in self.rejected),
+            decisions=tuple(
+                Decision(d.client_id, d.kept, d.weight, d.reason) for d in self.decisions
+            ),
+            missing=self.missing,
+            strategy=dict(strategy),
+            test=None if self.test is None else self.test.to_json_dict(),
+            extensions=dict(extensions),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class LatestRound:
-    """The latest round as this aggregator's own last successful write left it.
+    """The latest round as the aggregator's own last successful write left it.
 
     Only the aggregator opens and finalizes rounds (one aggregator key, one process), so after
     its own write it knows the round state without reading it back; `model` is the model it
@@ -50,19 +70,3 @@ class LatestRound:
     round: int
     state: RoundState
     model: Artifact | None = None
-
-
-def metrics_of(plan: StudyPlan, outcome: AggregatorOutcome) -> RoundMetrics:
-    """The round's metrics artifact (`consent.formats.round_metrics`) for `outcome`."""
-    return RoundMetrics(
-        round=outcome.round,
-        accepted=outcome.accepted,
-        rejected=tuple((r.hospital, r.reason) for r in outcome.rejected),
-        decisions=tuple(
-            Decision(d.client_id, d.kept, d.weight, d.reason) for d in outcome.decisions
-        ),
-        missing=outcome.missing,
-        strategy={"name": plan.strategy, "options": dict(plan.strategy_options)},
-        test=None if outcome.test is None else outcome.test.to_json_dict(),
-        extensions={} if outcome.judgement is None else outcome.judgement.extensions(),
-    )

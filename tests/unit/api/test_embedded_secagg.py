@@ -1,0 +1,246 @@
+"""Privacy mode "secagg" run by the trainer and aggregator roles (embedded: eth-tester, the local
+store, real crypto): keys, deals, masked updates, the close, reveals, the recovered sum, the audit
+recomputing it; dropouts and aborts; and the lies the roles and the audit catch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pytest
+from torch import Tensor
+
+import fl.roles.secagg_aggregation as secagg_aggregation
+import fl.roles.secagg_hospital as secagg_hospital
+from api.embedded import EmbeddedStudy
+from api.wiring import default_audit_checks
+from chain.audit import AuditReport, AuditVerifier
+from chain.exclusions import ExclusionProofs
+from consent.formats.privacy import PrivacyMode, PrivacySpec
+from consent.formats.round_metrics import RoundMetrics
+from consent.secagg import Reveal, RingParams
+from consent.secagg.model import flatten, load_tensors
+from consent.secagg.shares import Share
+from fl.data import HospitalDataset
+from fl.models import ModelSpec
+from fl.roles import MetadataError, StudyPlan
+from fl.roles.secagg_aggregation import TOO_FEW_SUBMISSIONS, SecAggRoundError
+from fl.train import LocalResult, LocalTrainingConfig, train_local
+from tests.unit.api.test_embedded_consent import records
+
+MODEL = ModelSpec.linear(3, "classification")
+TRAINING = LocalTrainingConfig(epochs=1, batch_size=16, lr=0.1)
+
+
+def _plan(threshold: int) -> StudyPlan:
+    return StudyPlan(
+        model=MODEL,
+        training=TRAINING,
+        round_timeout_s=0.0,
+        privacy=PrivacySpec(mode=PrivacyMode.SECAGG, threshold=threshold),
+    )
+
+
+class DeltaRecorder:
+    """The real local step, remembering each hospital's delta per call (in call order)."""
+
+    def __init__(self) -> None:
+        self.deltas: list[tuple[int, Mapping[str, Tensor]]] = []
+
+    def __call__(
+        self,
+        spec: ModelSpec,
+        base: Mapping[str, Tensor],
+        data: HospitalDataset,
+        config: LocalTrainingConfig,
+    ) -> LocalResult:
+        result = train_local(spec, base, data, config)
+        self.deltas.append((len(data.distinct_patients()), result.delta))
+        return result
+
+
+def _study(
+    tmp: Path, hospitals: int, threshold: int, rounds: int = 2, **kw: object
+) -> EmbeddedStudy:
+    study = EmbeddedStudy.create(
+        tmp,
+        hospitals=hospitals,
+        plan=_plan(threshold),
+        rounds=rounds,
+        **kw,  # type: ignore[arg-type]
+    )
+    return study
+
+
+def _audit(study: EmbeddedStudy, tmp: Path) -> AuditReport:
+    proofs = tmp / "proofs"
+    study.write_exclusion_proofs(proofs)
+    verifier = AuditVerifier(
+        study.coordinator, study.store, ExclusionProofs.load(proofs), checks=default_audit_checks()
+    )
+    return verifier.verify(study.study)
+
+
+def _failed(report: AuditReport) -> list[str]:
+    return [f"{c.check}: {c.detail}" for c in report.checks if not c.passed]
+
+
+def _secagg_checks(report: AuditReport) -> list[str]:
+    return [c.detail for c in report.checks if c.check == "secagg"]
+
+
+def test_a_secagg_plan_refuses_what_needs_each_update() -> None:
+    with pytest.raises(MetadataError, match="secagg"):
+        StudyPlan(
+            model=MODEL,
+            strategy="median",
+            privacy=PrivacySpec(mode=PrivacyMode.SECAGG, threshold=2),
+        )
+
+
+def test_secagg_rounds_give_the_survivors_fedavg_and_the_audit_recomputes_them(
+    tmp_path: Path,
+) -> None:
+    recorder = DeltaRecorder()
+    study = _study(tmp_path, hospitals=3, threshold=2, train_fn=recorder)
+    enrolments = [study.enroll(k, records(k, 6)) for k in range(3)]
+    first = study.run_round()
+    revoked = enrolments[1].keys["h1-r0"]
+    study.revoke(revoked)
+    recorder.deltas.clear()
+    second = study.run_round()
+
+    assert (first.round, second.round) == (0, 1)
+    assert {h for h, _ in second.aggregate.accepted} == {study.hospital(k) for k in range(3)}
+    usage = second.trainers[study.hospital(1)]
+    assert usage is not None
+    assert usage.usage is not None
+    assert revoked.address not in usage.usage.patients
+    # the aggregator learned only the sum, yet the model is base + the weighted FedAvg delta
+    base = load_tensors(study.store.get(first.aggregate.model_cid))
+    model = load_tensors(study.store.get(second.aggregate.model_cid))
+    weights = np.array([n for n, _ in recorder.deltas], dtype=np.float64)
+    deltas = [flatten({k: v.numpy() for k, v in d.items()}) for _, d in recorder.deltas]
+    expected = sum(w * d.astype(np.float64) for w, d in zip(weights, deltas, strict=True))
+    step = flatten(model).astype(np.float64) - flatten(base).astype(np.float64)
+    assert np.max(np.abs(step - expected / weights.sum())) <= RingParams().max_error + 1e-6
+    report = _audit(study, tmp_path)
+    assert report.passed, _failed(report)
+    assert len(_secagg_checks(report)) == 2
+    assert all("model matches" in d for d in _secagg_checks(report))
+    assert any(c.check == "exclusion" and c.passed for c in report.checks)
+
+
+def test_a_hospital_dropped_before_submitting_leaves_the_round_to_the_survivors(
+    tmp_path: Path,
+) -> None:
+    study = _study(tmp_path, hospitals=4, threshold=2, rounds=2)
+    for k in range(4):
+        study.enroll(k, records(k, 5))
+    for _ in range(2):
+        for trainer in study.trainers.values():
+            trainer.step()  # every hospital registers, then deals its key
+    del study.trainers[3]  # then one dies, before round 0's submission
+    report0 = study.run_round()
+    report1 = study.run_round()
+    assert study.hospital(3) in report0.aggregate.missing
+    assert len(report0.aggregate.accepted) == 3
+    roster1 = study.aggregator.secagg().roster(1)  # type: ignore[union-attr]
+    assert study.hospital(3) not in roster1  # its key was burned at the close
+    assert len(report1.aggregate.accepted) == 3
+    report = _audit(study, tmp_path)
+    assert report.passed, _failed(report)
+    assert "1 dropped" in _secagg_checks(report)[0]
+
+
+def test_below_threshold_the_round_aborts_on_chain_keeps_its_base_and_the_next_starts(
+    tmp_path: Path,
+) -> None:
+    study = _study(tmp_path, hospitals=3, threshold=3, rounds=2)
+    for k in range(3):
+        study.enroll(k, records(k, 5))
+    for _ in range(2):
+        for trainer in study.trainers.values():
+            trainer.step()  # every hospital deals its key
+    del study.trainers[2]  # then one dies: 2 submissions < t = 3
+    aborted = study.run_round()
+    phase = study.coordinator.secagg.get_phase(study.study, 0)  # type: ignore[union-attr]
+    assert phase.abort_reason == TOO_FEW_SUBMISSIONS
+    record = study.coordinator.rounds.get_round(study.study, 0)
+    assert record.model_hash == record.base_model_hash
+    assert aborted.aggregate.accepted == ()
+    metrics = RoundMetrics.from_json_bytes(study.store.get(aborted.aggregate.metrics_cid))
+    assert all("aborted" in reason for _, reason in metrics.rejected)
+    # two live keys remain, below t: the study ends, by name, instead of aborting every round
+    assert study.aggregator.done()
+    assert "threshold 3" in (study.aggregator.ended or "")
+    report = _audit(study, tmp_path)
+    assert report.passed, _failed(report)
+    assert _secagg_checks(report) == [
+        "aborted (too-few-submissions) below threshold 3; base model kept"
+    ]
+
+
+def test_a_forged_reveal_is_left_out_by_the_aggregator_and_named_by_the_audit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = _study(tmp_path, hospitals=4, threshold=2, rounds=1)
+    for k in range(4):
+        study.enroll(k, records(k, 5))
+    forger = study.hospital(0)
+    honest = secagg_hospital.reveal
+
+    def forged(*args: object, **kwargs: object) -> Reveal:
+        published = honest(*args, **kwargs)  # type: ignore[arg-type]
+        if published.holder != forger:
+            return published
+        first = published.shares[0]
+        bad = Share(first.kind, first.owner, first.holder, first.index, bytes(32))
+        return Reveal(published.context, published.holder, (bad, *published.shares[1:]))
+
+    monkeypatch.setattr(secagg_hospital, "reveal", forged)
+    outcome = study.run_round()
+    assert len(outcome.aggregate.accepted) == 4  # the sum came from the three honest reveals
+    report = _audit(study, tmp_path)
+    (check,) = [c for c in report.checks if c.check == "secagg"]
+    assert not check.passed
+    assert check.hospital == forger
+    assert "never dealt" in check.detail
+
+
+def test_a_masked_update_claiming_another_weight_is_refused_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = _study(tmp_path, hospitals=3, threshold=2, rounds=1)
+    for k in range(3):
+        study.enroll(k, records(k, 5))
+    liar = study.hospital(2)
+    honest = secagg_hospital.SecAggHospital.masked_update
+
+    def heavier(
+        self: secagg_hospital.SecAggHospital, round_: int, delta: Mapping[str, Tensor], weight: int
+    ) -> bytes:
+        return honest(self, round_, delta, weight * 10 if self.hospital == liar else weight)
+
+    monkeypatch.setattr(secagg_hospital.SecAggHospital, "masked_update", heavier)
+    with pytest.raises(SecAggRoundError) as caught:
+        study.run_round()
+    assert caught.value.hospital == liar
+    assert "weighs" in str(caught.value)
+
+
+def test_an_aggregator_that_publishes_another_model_is_named_by_the_audit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = _study(tmp_path, hospitals=3, threshold=2, rounds=1)
+    for k in range(3):
+        study.enroll(k, records(k, 5))
+    honest = secagg_aggregation.apply_mean
+    monkeypatch.setattr(secagg_aggregation, "apply_mean", lambda base, mean: honest(base, mean * 2))
+    study.run_round()
+    report = _audit(study, tmp_path)
+    (check,) = [c for c in report.checks if c.check == "secagg"]
+    assert not check.passed
+    assert check.hospital is None
+    assert "not base + the recomputed mean" in check.detail
