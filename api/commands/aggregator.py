@@ -8,7 +8,7 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -33,16 +33,13 @@ from api.commands._schema_common import (
     UnknownChoice,
     UnknownOption,
 )
-from api.wiring import load_seal_key, new_seal_key, wire_role
-from chain.store import StoreError, open_store
-from fl.data import HospitalDataset, RecordDataset, Task, load_hospital_csv, load_record_csv
-from fl.errors import FlError, SchemaError
-from fl.models import ModelSpec
-from fl.preprocess import LocalStats, StudyStats, combine
-from fl.roles import Aggregator, AggregatorOutcome, StudyPlan
-from fl.roles.study_data import load_record_data
-from fl.schema import StudySchema
-from fl.train import LocalTrainingConfig
+
+if TYPE_CHECKING:
+    from fl.models import ModelSpec
+    from fl.preprocess import StudyStats
+    from fl.roles import AggregatorOutcome
+    from fl.schema import StudySchema
+
 
 __all__ = ["aggregator_app"]
 
@@ -105,6 +102,12 @@ def aggregator(
 ) -> None:
     """Open rounds, wait for the hospitals (all, or the minimum plus the plan's timeout), verify
     and aggregate their updates, finalize. Restarted, it resumes from the chain."""
+    from api.wiring import load_seal_key, wire_role
+    from chain.store import StoreError
+    from fl.errors import FlError
+    from fl.roles import Aggregator, StudyPlan
+    from fl.roles.study_data import load_record_data
+
     if ctx.invoked_subcommand is not None:
         return
     if deployment is None or study is None or key is None or seal_key is None or rounds is None:
@@ -146,6 +149,9 @@ def aggregator(
 
 
 def _spec(schema: StudySchema, model: str, hidden: str) -> ModelSpec:
+    from fl.data import Task
+    from fl.models import ModelSpec
+
     task: Task
     if schema.task.kind == "clustering":
         assert schema.task.k is not None  # the schema requires k for clustering
@@ -161,6 +167,9 @@ def _spec(schema: StudySchema, model: str, hidden: str) -> ModelSpec:
 
 
 def _stats(schema: StudySchema, files: list[Path]) -> StudyStats | None:
+    from fl.errors import SchemaError
+    from fl.preprocess import LocalStats, combine
+
     needs = schema.preprocessing.standardize or any(c.missing == "impute" for c in schema.columns)
     if not files:
         if needs:
@@ -176,6 +185,10 @@ def _stats(schema: StudySchema, files: list[Path]) -> StudyStats | None:
 
 
 def _legacy_spec(data: Path, model: str, hidden: str) -> ModelSpec:
+    from fl.data import HospitalDataset, RecordDataset, load_hospital_csv, load_record_csv
+    from fl.errors import FlError
+    from fl.models import ModelSpec
+
     sample: RecordDataset | HospitalDataset
     try:
         sample = load_record_csv(data)
@@ -241,6 +254,12 @@ def init(
     preprocessing statistics, model, training config) in the store. The schema comes from
     --schema, or from the --data sample with --task, --label (and --classes, --categorical).
     Pass the printed public key and CID to `consentfl study create --seal-key --metadata-cid`."""
+    from api.wiring import new_seal_key
+    from chain.store import StoreError, open_store
+    from fl.errors import FlError, SchemaError
+    from fl.roles import StudyPlan
+    from fl.train import LocalTrainingConfig
+
     with cli_errors():
         request = SchemaRequest(
             schema,

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from api.auditing import read_plan
 from api.commands._chain_common import (
     DeploymentOption,
     JsonOption,
@@ -20,11 +19,6 @@ from api.commands._chain_common import (
     fail,
     parse_study,
 )
-from api.wiring import load_seal_key, new_seal_key, open_artifacts, open_ledger
-from consent.ids import parse_address
-from fl.data import load_hospital_csv
-from fl.errors import FlError
-from fl.roles.replay import replay_round
 
 __all__ = ["AuditorKeyOption", "keygen", "replay"]
 
@@ -67,6 +61,13 @@ def replay(
 ) -> None:
     """Rebuild the data root from the disclosed rows, retrain from the round's base and compare
     with the hospital's committed update bit for bit; exit 1 on any mismatch."""
+    from api.auditing import read_plan
+    from api.wiring import load_seal_key, open_artifacts, open_ledger
+    from consent.ids import parse_address
+    from fl.data import load_hospital_csv
+    from fl.errors import FlError
+    from fl.roles.replay import replay_round
+
     with cli_errors():
         ledger = open_ledger(rpc, deployment, None)
         store = open_artifacts(ipfs, ledger.manifest)
@@ -110,6 +111,8 @@ def keygen(
 ) -> None:
     """Create an auditor's sealing key; give the printed public key to the coordinator, who lists
     it in the study plan (`aggregator init --auditor-key`) so every update is sealed to it."""
+    from api.wiring import new_seal_key
+
     with cli_errors():
         public = new_seal_key(out)
     emit(
