@@ -89,10 +89,7 @@ def verify(
     """Walk every round; print a pass/fail table (or JSON); exit 1 if any check fails. With
     --auditor-key, also open every sealed update and recompute every finalized model (and, when
     the plan judges updates, every decision and contribution value; see `api.auditing`)."""
-    from rich.console import Console
-
     from api.auditing import audit_checks
-    from api.report import render_audit_html
     from api.wiring import open_artifacts, open_ledger
     from chain.audit import AuditVerifier
     from chain.exclusions import ExclusionProofs
@@ -106,6 +103,15 @@ def verify(
             fail("--validation needs --auditor-key (the recomputation opens the updates)")
         checks = audit_checks(ledger, store, study_id, auditor_key, validation)
         report = AuditVerifier(ledger, store, found, checks=checks).verify(study_id)
+    _emit_report(report, html, as_json)
+
+
+def _emit_report(report: AuditReport, html: Path | None, as_json: bool) -> None:
+    """Write the HTML report if asked; print the table (or JSON); exit 1 unless it passed."""
+    from rich.console import Console
+
+    from api.report import render_audit_html
+
     if html is not None:
         html.write_text(render_audit_html(report))
     if as_json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,6 +19,9 @@ from api.commands._chain_common import (
     fail,
     parse_study,
 )
+
+if TYPE_CHECKING:
+    from fl.roles.replay import ReplayFinding
 
 __all__ = ["AuditorKeyOption", "keygen", "replay"]
 
@@ -88,6 +91,13 @@ def replay(
             )
         except FlError as exc:
             fail(str(exc))
+    _emit_findings(findings, round_, hospital, as_json)
+
+
+def _emit_findings(
+    findings: list[ReplayFinding], round_: int, hospital: str, as_json: bool
+) -> None:
+    """Print the findings (text or JSON); exit 1 unless every one passed."""
     passed = all(f.passed for f in findings)
     payload = {
         "passed": passed,
