@@ -14,7 +14,17 @@ from api import schemas
 from api.audit_cache import AuditCache
 from api.limits import BodySizeLimit, PostRateLimit
 from api.problems import Problem, install_problem_handlers, problem_responses
-from api.routers import audit, consent, datasets, eip712, health, page, patient, rounds
+from api.routers import (
+    audit,
+    cancellation,
+    consent,
+    datasets,
+    eip712,
+    health,
+    page,
+    patient,
+    rounds,
+)
 from api.services import ServiceProvider, Services
 from api.settings import Settings, get_settings
 from api.wiring import default_audit_checks
@@ -73,7 +83,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.state.provider = provider
     app.state.audits = audits
     app.state.retry_after = settings.retry_after_seconds
-    for module in (consent, eip712, patient, rounds, audit, datasets, health, page):
+    for module in (consent, cancellation, eip712, patient, rounds, audit, datasets, health, page):
         app.include_router(module.router)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

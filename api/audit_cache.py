@@ -84,6 +84,12 @@ class AuditCache:
         self.computations = 0
         """How many audits the worker ran (tests and the bench read it)."""
 
+    def has_report(self, study: StudyId) -> bool:
+        """Whether a report of `study` was computed (then the study exists: studies are never
+        deleted, so a cached GET need not ask the chain again)."""
+        with self._lock:
+            return study in self._reports
+
     def lookup(
         self, study: StudyId, head_block: int, proofs: tuple[tuple[str, int, int], ...]
     ) -> tuple[CachedReport | None, bool]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from api.defaults import HANDOVER_SCRYPT_N
 from api.receipts import write_record
 from consent.ids import Address
 from consent.keys import PatientKey, load_keyring, save_keystore
@@ -28,8 +29,6 @@ __all__ = [
     "write_handover",
 ]
 
-HANDOVER_SCRYPT_N: Final = 2**18
-"""eth-account's default scrypt cost (~1 s per key here, seconds in a browser)."""
 _PASSWORD_BYTES: Final = 12
 
 

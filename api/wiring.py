@@ -10,24 +10,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
-from chain.audit import DEFAULT_CHECKS, Check
-from chain.audit.privacy import PrivacyBudget
+from api.defaults import DEFAULT_RPC
 from chain.connection import ETH_TESTER_CHAIN_ID, connect
-from chain.consent_view import ChainConsentView
 from chain.deploy import Ledger, attach
-from chain.ledger import ChainLedger
 from chain.manifest import Manifest, load_manifest
 from chain.store import ArtifactStore, open_store
 from chain.transactions import Sender
 from consent.errors import KeystoreError
-from consent.index import ConsentIndex
 from consent.keys import PatientKey, load_hex_key
 from consent.private_file import write_private_file
 from consent.sealing import generate_keypair, load_private_key, private_key_bytes
+
+if TYPE_CHECKING:  # the audit checks and the roles' adapters load scikit-learn and torch
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from chain.audit import Check
+    from chain.consent_view import ChainConsentView
+    from chain.ledger import ChainLedger
 
 __all__ = [
     "DEFAULT_RPC",
@@ -40,9 +41,6 @@ __all__ = [
     "open_ledger",
     "wire_role",
 ]
-
-DEFAULT_RPC: Final = "http://127.0.0.1:8545"
-"""The RPC URL used when neither the option nor the manifest names one."""
 
 
 class NoStoreConfiguredError(ValueError):
@@ -101,12 +99,17 @@ class RoleWiring:
 
 def wire_role(rpc: str | None, deployment: Path, key: Path, ipfs: str | None) -> RoleWiring:
     """`open_ledger` sending as `key`, and `open_artifacts` (both defaulting to the manifest)."""
+    from chain.ledger import ChainLedger
+
     ledger = open_ledger(rpc, deployment, key)
     return RoleWiring(ledger, ChainLedger(ledger), open_artifacts(ipfs, ledger.manifest))
 
 
 def consent_view(wiring: RoleWiring, state_dir: Path) -> ChainConsentView:
     """The hospital's persisted consent index under `state_dir`, synced from the chain."""
+    from chain.consent_view import ChainConsentView
+    from consent.index import ConsentIndex
+
     state_dir.mkdir(parents=True, exist_ok=True)
     index = ConsentIndex(state_dir / "consent-index.sqlite")
     return ChainConsentView(
@@ -133,6 +136,8 @@ def load_seal_key(path: Path) -> X25519PrivateKey:
 
 def default_audit_checks() -> tuple[Check, ...]:
     """Every audit check, the privacy-budget one with Opacus' RDP accountant (`fl.privacy`)."""
+    from chain.audit import DEFAULT_CHECKS
+    from chain.audit.privacy import PrivacyBudget
     from fl.privacy import rdp_increment
 
     return tuple(

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from eth_tester import EthereumTester, PyEVMBackend
-from web3 import EthereumTesterProvider, HTTPProvider, Web3
+from web3 import HTTPProvider, Web3
 from web3.exceptions import Web3Exception
 from web3.middleware.base import Web3Middleware
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # eth-tester (py-evm) is imported only when an in-process chain is made
+    from eth_tester import EthereumTester
     from web3.types import MakeRequestFn, RPCEndpoint, RPCResponse
 
 from chain.errors import ChainIdMismatchError, ChainUnavailableError
 
-__all__ = ["ETH_TESTER", "ETH_TESTER_CHAIN_ID", "Chain", "Unavailability", "connect"]
+__all__ = [
+    "ETH_TESTER",
+    "ETH_TESTER_CHAIN_ID",
+    "Chain",
+    "Unavailability",
+    "connect",
+    "tester_failures",
+]
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +138,21 @@ def _middleware(w3: Web3) -> None:
     w3.middleware_onion.add(ChainIdCache, name="chain_id_cache")
 
 
+def tester_failures(*others: type[Exception]) -> tuple[type[Exception], ...]:
+    """`others` plus eth-tester's `TransactionFailed` (what its reverts raise), which is left out
+    when eth-tester was never imported: then no in-process chain exists and nothing can raise it.
+    For `except` clauses, so that talking to a JSON-RPC node never loads py-evm."""
+    if "eth_tester" not in sys.modules:
+        return others
+    from eth_tester.exceptions import TransactionFailed
+
+    return (*others, TransactionFailed)
+
+
 def _eth_tester() -> Chain:
+    from eth_tester import EthereumTester, PyEVMBackend
+    from web3 import EthereumTesterProvider
+
     tester = EthereumTester(PyEVMBackend())
     w3 = Web3(EthereumTesterProvider(tester))
     _middleware(w3)

@@ -9,12 +9,12 @@ from typing import Final
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_tester.exceptions import TransactionFailed
 from eth_utils.abi import function_signature_to_4byte_selector
 from web3.exceptions import ContractLogicError
 from web3.types import TxParams, TxReceipt
 
 from chain._facade import ContractFacade, revert_decoder
+from chain.connection import tester_failures
 from chain.events import PendingConsentsCancelled
 from chain.revert_decoder import raw_revert_data
 from consent.eip712 import Eip712Domain, consent_registry_domain
@@ -235,7 +235,7 @@ class ConsentRegistry(ContractFacade):
         params: TxParams = {"to": self._contract.address, "data": data}
         try:
             raw = self.chain.w3.eth.call(params, "latest" if block is None else block)
-        except (ContractLogicError, TransactionFailed) as exc:
+        except tester_failures(ContractLogicError) as exc:
             revert = raw_revert_data(exc) or b""
             raise revert_decoder().decode(revert) from exc
         (decoded,) = abi_decode(["bool[]"], bytes(raw))

@@ -6,12 +6,11 @@ import logging
 from dataclasses import dataclass
 from typing import Final
 
-from eth_tester.exceptions import TransactionFailed
 from web3.exceptions import Web3Exception
 
 from chain._facade import revert_decoder
 from chain.compile import CONTRACT_NAMES, load_artifact
-from chain.connection import Chain
+from chain.connection import Chain, tester_failures
 from chain.consent_registry import ConsentRegistry
 from chain.contributions import Contributions
 from chain.dataset_inventory import DatasetInventory
@@ -71,7 +70,7 @@ def _deploy_one(chain: Chain, sender: Sender, name: str, *args: str) -> tuple[Ad
     factory = chain.w3.eth.contract(abi=list(artifact.abi), bytecode=artifact.bytecode)
     try:
         receipt = sender.transact(factory.constructor(*args), _DEPLOY_GAS[name], revert_decoder())
-    except (Web3Exception, TransactionFailed) as exc:
+    except tester_failures(Web3Exception) as exc:
         raise DeploymentError(f"deploying {name} failed: {exc}") from exc
     address = receipt.get("contractAddress")
     if address is None:

@@ -1,9 +1,13 @@
-"""Relay a patient's signed revocation: check everything first, send once, return the receipt.
+"""Relay a patient's signed revocation or cancellation: check everything first, send once.
 
 `RevocationRelay.revoke` is what the web API calls. Before anything is sent it checks that the
 study exists, that the patient ever consented, the deadline, the nonce and that the EIP-712
 signature recovers to the patient, so a bad request never costs gas or reaches the chain.
 Revoking an already revoked consent returns the original revocation without a transaction.
+
+`RevocationRelay.cancel_pending` relays a signed `Cancellation` (every consent signature of the
+study not yet submitted becomes unusable) with the same checks, except enrolment: a patient who
+never consented may hold signatures a hospital has not submitted yet, which is what it is for.
 
 One relay per sender key: revocations go out one at a time under a lock (two writers sharing a key
 lose transactions to nonce races), and the state is re-read inside the lock, so two concurrent
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -27,7 +32,13 @@ from chain.errors import (
     SignatureExpiredError,
     UnknownStudyError,
 )
-from consent.eip712 import InvalidSignatureError, recover_revocation_signer
+from chain.events import PendingConsentsCancelled
+from consent.eip712 import (
+    Eip712Domain,
+    InvalidSignatureError,
+    recover_cancellation_signer,
+    recover_revocation_signer,
+)
 from consent.events import ConsentRevoked
 from consent.ids import Address, StudyId
 
@@ -47,6 +58,10 @@ logger = logging.getLogger(__name__)
 _SECP256K1_HALF_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 // 2
 _REPLAY_LOOKBACK: Final = 8
 """How many used nonces to try when a signature does not match the current one."""
+
+_Recover = Callable[[Eip712Domain, StudyId, Address, int, int, bytes], Address]
+"""`recover_revocation_signer` or `recover_cancellation_signer`: (domain, study, patient, nonce,
+deadline, signature) -> signer."""
 
 
 class RelayError(ChainError):
@@ -170,6 +185,47 @@ class RevocationRelay:
             self._check_signature(study, patient, deadline, signature, current)
             return self._send(study, patient, deadline, signature)
 
+    def cancel_pending(
+        self,
+        study: StudyId,
+        patient: Address,
+        *,
+        deadline: int,
+        signature: bytes,
+        nonce: int | None = None,
+    ) -> PendingConsentsCancelled:
+        """Relay `patient`'s signed `Cancellation(study, patient, nonce, deadline)`: grant nonces
+        below the event's `next_grant_nonce` are dead, so no pending consent signature can be
+        submitted. The patient need not have consented ever.
+
+        Raises `UnknownStudyError`, `DeadlineExpiredError`, `NonceMismatchError`,
+        `RevocationReplayError` (a cancellation is usable once: a retry of one that landed is a
+        replay), `RevocationSignatureError`, and `ChainUnavailableError` (nothing was cancelled).
+        """
+        consents = self._ledger.consents
+        with self._lock:
+            if not self._ledger.studies.study_exists(study):
+                raise UnknownStudyError({"study_id": bytes(study)})
+            current = consents.revocation_nonce(study, patient)
+            now = self._ledger.chain.block_timestamp()
+            if deadline <= now:
+                raise DeadlineExpiredError(deadline, now)
+            if nonce is not None and nonce != current:
+                if nonce < current:
+                    raise RevocationReplayError(patient, nonce, current)
+                raise NonceMismatchError(patient, nonce, current)
+            self._check_signature(
+                study, patient, deadline, signature, current, recover=recover_cancellation_signer
+            )
+            try:
+                event = consents.cancel_pending_with_sig(study, patient, deadline, signature)
+            except InvalidSignerError as exc:
+                raise RevocationSignatureError(patient, "the contract rejected it") from exc
+            except SignatureExpiredError as exc:
+                raise DeadlineExpiredError(deadline, int(exc.arguments["timestamp"])) from exc
+        logger.info("relayed a cancellation in block %d", event.position.block_number)
+        return event
+
     def _check_signature(
         self,
         study: StudyId,
@@ -179,6 +235,7 @@ class RevocationRelay:
         current: int,
         *,
         accept_used: bool = False,
+        recover: _Recover = recover_revocation_signer,
     ) -> None:
         if len(signature) != 65:
             raise RevocationSignatureError(patient, f"{len(signature)} bytes, expected 65")
@@ -187,9 +244,7 @@ class RevocationRelay:
         domain = self._ledger.consents.domain
         for tried in range(current, max(current - _REPLAY_LOOKBACK, -1), -1):
             try:
-                signer = recover_revocation_signer(
-                    domain, study, patient, tried, deadline, signature
-                )
+                signer = recover(domain, study, patient, tried, deadline, signature)
             except (InvalidSignatureError, ValueError) as exc:
                 raise RevocationSignatureError(patient, str(exc)) from exc
             if signer == patient:

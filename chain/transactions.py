@@ -14,7 +14,6 @@ from typing import Any, Final
 from eth_account import Account
 from eth_account.messages import SignableMessage
 from eth_account.signers.local import LocalAccount
-from eth_tester.exceptions import TransactionFailed
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3.contract.contract import ContractConstructor, ContractFunction
@@ -26,7 +25,7 @@ from web3.exceptions import (
 )
 from web3.types import TxParams, TxReceipt, Wei
 
-from chain.connection import Chain
+from chain.connection import Chain, tester_failures
 from chain.errors import (
     ChainError,
     ChainRequestError,
@@ -69,7 +68,7 @@ def call_view(
     """
     try:
         return fn.call({"from": caller}, block_identifier="latest" if block is None else block)
-    except (ContractLogicError, TransactionFailed) as exc:
+    except tester_failures(ContractLogicError) as exc:
         raise _revert_error(exc, decoder, None) from exc
     except Web3Exception as exc:
         raise ChainRequestError(f"{fn.fn_name}: {exc}") from exc
@@ -124,7 +123,7 @@ class Sender:
             else:
                 tx_hash = w3.eth.send_raw_transaction(self._signed(fn, gas))
             receipt = self._receipt(tx_hash)
-        except (ContractLogicError, TransactionFailed) as exc:
+        except tester_failures(ContractLogicError) as exc:
             raise _revert_error(exc, decoder, None) from exc
         except TimeExhausted as exc:
             # the node took the transaction but mined nothing for minutes: it is not serving
@@ -185,6 +184,6 @@ class Sender:
             return TransactionRevertedError("contract creation reverted", tx_hash=tx_hash)
         try:
             fn.call({"from": self.address}, block_identifier=receipt["blockNumber"])
-        except (ContractLogicError, TransactionFailed) as exc:
+        except tester_failures(ContractLogicError) as exc:
             return _revert_error(exc, decoder, tx_hash)
         return TransactionRevertedError("reverted (no reason on replay)", tx_hash=tx_hash)

@@ -1,4 +1,9 @@
-"""Options and helpers shared by the ledger commands (chain, study, consent)."""
+"""Options and helpers shared by the ledger commands (chain, study, consent).
+
+Importing this module (and every command module) loads typer and nothing heavy: web3, torch,
+scikit-learn and eth-tester are imported inside the commands that use them, so `consentfl --help`
+and the light commands start fast (tests/unit/api/test_cli_startup.py).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,17 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from api.wiring import DEFAULT_RPC
-from chain.connection import Chain, connect
-from chain.errors import ChainError
-from consent.errors import ConsentError
-from consent.ids import InvalidIdentifierError, StudyId, study_id
-from consent.keys import PatientKey, load_hex_key
+from api.defaults import DEFAULT_RPC
+
+if TYPE_CHECKING:
+    from chain.connection import Chain
+    from consent.ids import StudyId
+    from consent.keys import PatientKey
+
 
 RpcOption = Annotated[
     str | None,
@@ -50,23 +56,40 @@ def cli_errors() -> Iterator[None]:
     """Turn domain errors into one clear line and exit code 1 (no traceback)."""
     try:
         yield
-    except (ChainError, ConsentError, InvalidIdentifierError, OSError, ValueError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, _domain_errors()):
+            raise
         # ChainUnavailableError and StoreUnavailableError are OSErrors: one line, no traceback
         fail(str(exc) or type(exc).__name__)
 
 
+def _domain_errors() -> tuple[type[Exception], ...]:
+    """The errors `cli_errors` turns into one line (imported only once one was raised)."""
+    from chain.errors import ChainError
+    from consent.errors import ConsentError
+    from consent.ids import InvalidIdentifierError
+
+    return (ChainError, ConsentError, InvalidIdentifierError, OSError, ValueError)
+
+
 def parse_study(value: str) -> StudyId:
     """A study id from a name or hex id."""
+    from consent.ids import study_id
+
     return study_id(value)
 
 
 def load_key(path: Path) -> PatientKey:
     """The key in a hex key file."""
+    from consent.keys import load_hex_key
+
     return load_hex_key(path)
 
 
 def open_chain(rpc: str, expected_chain_id: int | None = None) -> Chain:
     """Connect to `rpc` (no manifest involved: `chain deploy`)."""
+    from chain.connection import connect
+
     return connect(rpc, expected_chain_id=expected_chain_id)
 
 

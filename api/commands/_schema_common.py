@@ -6,12 +6,12 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fl.errors import SchemaError
-from fl.schema import Preprocessing, StudySchema, schema_from_sample
+if TYPE_CHECKING:
+    from fl.schema import StudySchema
 
 __all__ = [
     "CategoricalOption",
@@ -82,6 +82,9 @@ def _names(value: str | None) -> list[str]:
 
 def read_schema_file(path: Path) -> StudySchema:
     """The schema in `path`; `SchemaError` if it is not one."""
+    from fl.errors import SchemaError
+    from fl.schema import StudySchema
+
     try:
         return StudySchema.from_json_dict(json.loads(path.read_text(encoding="utf-8")))
     except json.JSONDecodeError as exc:
@@ -109,6 +112,9 @@ class SchemaRequest:
 
     def build(self) -> StudySchema:
         """The schema; `SchemaError` when the options are incomplete or do not fit the sample."""
+        from fl.errors import SchemaError
+        from fl.schema import Preprocessing, schema_from_sample
+
         if self.schema_file is not None:
             if self.task is not None or self.label is not None:
                 raise SchemaError("give either --schema or --task/--label, not both")

@@ -8,7 +8,7 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -33,18 +33,14 @@ from api.commands._schema_common import (
     UnknownChoice,
     UnknownOption,
 )
-from api.wiring import load_seal_key, new_seal_key, wire_role
-from chain.store import StoreError, open_store
-from consent.formats import FormatError
-from consent.formats.privacy import PrivacyMode, PrivacySpec
-from fl.data import HospitalDataset, RecordDataset, Task, load_hospital_csv, load_record_csv
-from fl.errors import FlError, SchemaError
-from fl.models import ModelSpec
-from fl.preprocess import LocalStats, StudyStats, combine
-from fl.roles import Aggregator, AggregatorOutcome, StudyPlan
-from fl.roles.study_data import load_record_data
-from fl.schema import StudySchema
-from fl.train import LocalTrainingConfig
+
+if TYPE_CHECKING:
+    from consent.formats.privacy import PrivacySpec
+    from fl.models import ModelSpec
+    from fl.preprocess import StudyStats
+    from fl.roles import AggregatorOutcome
+    from fl.schema import StudySchema
+
 
 __all__ = ["aggregator_app"]
 
@@ -107,6 +103,12 @@ def aggregator(
 ) -> None:
     """Open rounds, wait for the hospitals (all, or the minimum plus the plan's timeout), verify
     and aggregate their updates, finalize. Restarted, it resumes from the chain."""
+    from api.wiring import load_seal_key, wire_role
+    from chain.store import StoreError
+    from fl.errors import FlError
+    from fl.roles import Aggregator, StudyPlan
+    from fl.roles.study_data import load_record_data
+
     if ctx.invoked_subcommand is not None:
         return
     if deployment is None or study is None or key is None or seal_key is None or rounds is None:
@@ -148,6 +150,9 @@ def aggregator(
 
 
 def _spec(schema: StudySchema, model: str, hidden: str) -> ModelSpec:
+    from fl.data import Task
+    from fl.models import ModelSpec
+
     task: Task
     if schema.task.kind == "clustering":
         assert schema.task.k is not None  # the schema requires k for clustering
@@ -165,6 +170,8 @@ def _spec(schema: StudySchema, model: str, hidden: str) -> ModelSpec:
 def _stats(files: list[Path]) -> StudyStats | None:
     """The statistics the hospitals combined offline, or None: round 0 is then the statistics
     round (when the schema standardizes or imputes; `fl.learners.statistics`)."""
+    from fl.preprocess import LocalStats, combine
+
     if not files:
         return None
     parts = [LocalStats.from_json_dict(json.loads(f.read_text(encoding="utf-8"))) for f in files]
@@ -172,6 +179,10 @@ def _stats(files: list[Path]) -> StudyStats | None:
 
 
 def _legacy_spec(data: Path, model: str, hidden: str) -> ModelSpec:
+    from fl.data import HospitalDataset, RecordDataset, load_hospital_csv, load_record_csv
+    from fl.errors import FlError
+    from fl.models import ModelSpec
+
     sample: RecordDataset | HospitalDataset
     try:
         sample = load_record_csv(data)
@@ -189,6 +200,9 @@ def _legacy_spec(data: Path, model: str, hidden: str) -> ModelSpec:
 
 
 def _privacy(mode: str, threshold: int) -> PrivacySpec:
+    from consent.formats.privacy import PrivacySpec
+    from consent.privacy_mode import PrivacyMode
+
     try:
         chosen = PrivacyMode(mode)
     except ValueError:
@@ -263,6 +277,13 @@ def init(
     store. The schema comes from
     --schema, or from the --data sample with --task, --label (and --classes, --categorical).
     Pass the printed public key and CID to `consentfl study create --seal-key --metadata-cid`."""
+    from api.wiring import new_seal_key
+    from chain.store import StoreError, open_store
+    from consent.formats import FormatError
+    from fl.errors import FlError, SchemaError
+    from fl.roles import StudyPlan
+    from fl.train import LocalTrainingConfig
+
     with cli_errors():
         request = SchemaRequest(
             schema,

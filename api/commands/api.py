@@ -7,12 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 
-from api.app import create_app
 from api.commands._chain_common import RpcOption, cli_errors, fail
-from api.services import RelayerKeyError, check_startup
-from api.settings import Settings
 
 __all__ = ["api_command"]
 
@@ -47,6 +43,12 @@ def api_command(
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the patient and auditor web API (OpenAPI at /openapi.json, docs at /docs)."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.services import RelayerKeyError, check_startup
+    from api.settings import Settings
+
     settings = Settings(
         deployment=deployment,
         relayer_key=relayer_key,

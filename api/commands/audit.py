@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from api.auditing import audit_checks
 from api.commands._chain_common import (
     DeploymentOption,
     JsonOption,
@@ -21,10 +18,11 @@ from api.commands._chain_common import (
     parse_study,
 )
 from api.commands.audit_replay import AuditorKeyOption, keygen, replay
-from api.report import render_audit_html
-from api.wiring import open_artifacts, open_ledger
-from chain.audit import AuditReport, AuditVerifier
-from chain.exclusions import ExclusionProofs
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from chain.audit import AuditReport
 
 __all__ = ["audit_app"]
 
@@ -41,6 +39,8 @@ audit_app.command("keygen")(keygen)
 
 
 def _table(report: AuditReport) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"audit: {len(report.checks)} checks, {len(report.failures)} failed")
     for column in ("result", "check", "round", "hospital", "subject", "detail"):
         table.add_column(column, overflow="fold")
@@ -89,6 +89,11 @@ def verify(
     """Walk every round; print a pass/fail table (or JSON); exit 1 if any check fails. With
     --auditor-key, also open every sealed update and recompute every finalized model (and, when
     the plan judges updates, every decision and contribution value; see `api.auditing`)."""
+    from api.auditing import audit_checks
+    from api.wiring import open_artifacts, open_ledger
+    from chain.audit import AuditVerifier
+    from chain.exclusions import ExclusionProofs
+
     with cli_errors():
         ledger = open_ledger(rpc, deployment, None)
         found = ExclusionProofs.load(proofs) if proofs is not None else ExclusionProofs()
@@ -98,6 +103,15 @@ def verify(
             fail("--validation needs --auditor-key (the recomputation opens the updates)")
         checks = audit_checks(ledger, store, study_id, auditor_key, validation)
         report = AuditVerifier(ledger, store, found, checks=checks).verify(study_id)
+    _emit_report(report, html, as_json)
+
+
+def _emit_report(report: AuditReport, html: Path | None, as_json: bool) -> None:
+    """Write the HTML report if asked; print the table (or JSON); exit 1 unless it passed."""
+    from rich.console import Console
+
+    from api.report import render_audit_html
+
     if html is not None:
         html.write_text(render_audit_html(report))
     if as_json:

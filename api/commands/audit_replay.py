@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.auditing import read_plan
 from api.commands._chain_common import (
     DeploymentOption,
     JsonOption,
@@ -20,11 +19,9 @@ from api.commands._chain_common import (
     fail,
     parse_study,
 )
-from api.wiring import load_seal_key, new_seal_key, open_artifacts, open_ledger
-from consent.ids import parse_address
-from fl.data import load_hospital_csv
-from fl.errors import FlError
-from fl.roles.replay import replay_round
+
+if TYPE_CHECKING:
+    from fl.roles.replay import ReplayFinding
 
 __all__ = ["AuditorKeyOption", "keygen", "replay"]
 
@@ -67,6 +64,13 @@ def replay(
 ) -> None:
     """Rebuild the data root from the disclosed rows, retrain from the round's base and compare
     with the hospital's committed update bit for bit; exit 1 on any mismatch."""
+    from api.auditing import read_plan
+    from api.wiring import load_seal_key, open_artifacts, open_ledger
+    from consent.ids import parse_address
+    from fl.data import load_hospital_csv
+    from fl.errors import FlError
+    from fl.roles.replay import replay_round
+
     with cli_errors():
         ledger = open_ledger(rpc, deployment, None)
         store = open_artifacts(ipfs, ledger.manifest)
@@ -87,6 +91,13 @@ def replay(
             )
         except FlError as exc:
             fail(str(exc))
+    _emit_findings(findings, round_, hospital, as_json)
+
+
+def _emit_findings(
+    findings: list[ReplayFinding], round_: int, hospital: str, as_json: bool
+) -> None:
+    """Print the findings (text or JSON); exit 1 unless every one passed."""
     passed = all(f.passed for f in findings)
     payload = {
         "passed": passed,
@@ -110,6 +121,8 @@ def keygen(
 ) -> None:
     """Create an auditor's sealing key; give the printed public key to the coordinator, who lists
     it in the study plan (`aggregator init --auditor-key`) so every update is sealed to it."""
+    from api.wiring import new_seal_key
+
     with cli_errors():
         public = new_seal_key(out)
     emit(

@@ -17,10 +17,7 @@ from api.commands._chain_common import (
     load_key,
     open_chain,
 )
-from api.wiring import DEFAULT_RPC
-from chain.deploy import deploy
-from chain.manifest import save_manifest
-from chain.transactions import Sender
+from api.defaults import DEFAULT_RPC
 
 __all__ = ["chain_app"]
 
@@ -52,6 +49,10 @@ def deploy_command(
 ) -> None:
     """Deploy StudyRegistry, ConsentRegistry and RoundLedger; write the manifest only after
     all three deployments succeeded. The deployer becomes admin and study coordinator."""
+    from chain.deploy import deploy
+    from chain.manifest import save_manifest
+    from chain.transactions import Sender
+
     with cli_errors():
         rpc = rpc or DEFAULT_RPC
         chain = open_chain(rpc)

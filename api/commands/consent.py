@@ -20,12 +20,6 @@ from api.commands._chain_common import (
     parse_study,
 )
 from api.commands.records import fhir_app, verify_receipt_command
-from api.receipts import issue_receipt, write_record
-from api.wiring import open_ledger
-from consent.eip712 import sign_consent, sign_purpose_revocation, sign_revocation
-from consent.events import PurposesRevoked
-from consent.ids import parse_address
-from consent.purposes import ConsentScope, StudyPurpose, covers
 
 __all__ = ["consent_app"]
 
@@ -85,6 +79,12 @@ def grant(
     as_json: JsonOption = False,
 ) -> None:
     """Record a patient's signed consent for the sending hospital (receipt signed by it)."""
+    from api.receipts import issue_receipt, write_record
+    from api.wiring import open_ledger
+    from consent.eip712 import sign_consent
+    from consent.ids import parse_address
+    from consent.purposes import ConsentScope
+
     with cli_errors():
         scope = ConsentScope.parse(purposes.split(","))
         ledger = open_ledger(rpc, deployment, key)
@@ -150,6 +150,10 @@ def revoke(
 ) -> None:
     """Revoke a patient's consent, or with --purpose withdraw some of its purposes: sent by the
     patient, or signed and relayed (the receipt of a full revocation is signed by the sender)."""
+    from api.receipts import issue_receipt, write_record
+    from api.wiring import open_ledger
+    from consent.eip712 import sign_revocation
+
     if purpose:
         _revoke_purposes(
             deployment, study, patient_key, relay_key, valid_for, purpose, rpc, as_json
@@ -189,6 +193,11 @@ def _revoke_purposes(
     rpc: str | None,
     as_json: bool,
 ) -> None:
+    from api.wiring import open_ledger
+    from consent.eip712 import sign_purpose_revocation
+    from consent.events import PurposesRevoked
+    from consent.purposes import ConsentScope
+
     with cli_errors():
         withdrawn = ConsentScope.parse(codes)
         patient = load_key(patient_key)
@@ -237,6 +246,10 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Show whether a patient consents now, with the grant and revocation blocks."""
+    from api.wiring import open_ledger
+    from consent.ids import parse_address
+    from consent.purposes import ConsentScope, StudyPurpose, covers
+
     with cli_errors():
         ledger = open_ledger(rpc, deployment, None)
         sid = parse_study(study)

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from api.commands._schema_common import (
     CategoricalOption,
@@ -26,11 +25,9 @@ from api.commands._schema_common import (
     UnknownOption,
     read_schema_file,
 )
-from fl.errors import FlError
-from fl.preprocess import LocalStats
-from fl.schema import ID_COLUMNS, read_table
-from fl.split import DatasetName, Skew, Split, split_dataset, write_split
-from fl.split_csv import split_csv
+
+if TYPE_CHECKING:
+    from fl.split import DatasetName, Skew, Split
 
 __all__ = ["data_app"]
 
@@ -117,6 +114,11 @@ def split_command(
     statistics. Your own CSV is checked against --schema and written back unencoded (the
     hospitals standardize with federated statistics).
     """
+    from rich.console import Console
+
+    from fl.errors import FlError
+    from fl.split import split_dataset, write_split
+
     if (dataset is None) == (csv_file is None):
         Console(stderr=True).print("[red]error:[/red] give --dataset or --csv (with --schema)")
         raise typer.Exit(code=2)
@@ -158,6 +160,11 @@ def _split_csv(
     skew: SkewChoice,
     alpha: float,
 ) -> None:
+    from rich.console import Console
+
+    from fl.errors import FlError
+    from fl.split_csv import split_csv
+
     if schema_file is None:
         Console(stderr=True).print("[red]error:[/red] --csv needs --schema (see `data schema`)")
         raise typer.Exit(code=2)
@@ -203,6 +210,11 @@ def schema_command(
 ) -> None:
     """Build a study schema from a sample file and explicit options (or read --schema), print it,
     and check every --data file against it (column, row and problem of the first mismatch)."""
+    from rich.console import Console
+
+    from fl.errors import FlError
+    from fl.schema import ID_COLUMNS, read_table
+
     files = list(data or [])
     request = SchemaRequest(
         schema,
@@ -244,6 +256,12 @@ def stats_command(
     """A hospital's preprocessing sums (counts, sums, sums of squares, level and class counts),
     for statistics agreed offline: the coordinator's `aggregator init --stats` adds every
     hospital's up. (Without --stats, round 0 computes them over the consented rows.)"""
+    from rich.console import Console
+
+    from fl.errors import FlError
+    from fl.preprocess import LocalStats
+    from fl.schema import ID_COLUMNS, read_table
+
     try:
         built = read_schema_file(schema)
         with data.open(encoding="utf-8-sig") as handle:

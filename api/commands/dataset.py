@@ -19,13 +19,11 @@ from api.commands._chain_common import (
     fail,
     parse_study,
 )
-from api.dataset_listing import inventory_listing
-from api.wiring import open_ledger
-from chain.dataset_inventory import DatasetInventory
-from chain.deploy import Ledger
-from chain.store import open_store
-from consent.dataset_card import AdmissionThresholds, DatasetCard, to_ppm
-from consent.ids import Bytes32, parse_bytes32
+
+if TYPE_CHECKING:
+    from chain.dataset_inventory import DatasetInventory
+    from chain.deploy import Ledger
+
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -94,6 +92,7 @@ def assess_command(
     """k-anonymity, l-diversity, t-closeness and attack risks (anonymeter: singling out,
     linkability, inference, 95% intervals against a holdout); builds the dataset card and puts
     it in the store with --ipfs."""
+    from chain.store import open_store
     from consent.dataset_assess import assess
 
     with cli_errors():
@@ -209,6 +208,11 @@ def register_command(
 ) -> None:
     """Put the card in the store and register its hash, CID and scores as the key's
     hospital (synthetic datasets are marked as such on chain)."""
+    from api.wiring import open_ledger
+    from chain.store import open_store
+    from consent.dataset_card import DatasetCard
+    from consent.ids import Bytes32
+
     with cli_errors():
         raw = card.read_bytes()
         parsed = DatasetCard.from_bytes(raw)
@@ -229,6 +233,9 @@ def offer_command(
     as_json: JsonOption = False,
 ) -> None:
     """Offer one of the key's registered datasets to a study (refused below its thresholds)."""
+    from api.wiring import open_ledger
+    from consent.ids import Bytes32, parse_bytes32
+
     with cli_errors():
         inventory = _inventory(open_ledger(rpc, deployment, key))
         result = inventory.offer_dataset(parse_study(study), Bytes32(parse_bytes32(card_hash)))
@@ -252,6 +259,9 @@ def thresholds_command(
 ) -> None:
     """Declare a study's admission thresholds, once (its coordinator only); `study
     add-hospital` and the contract then refuse a hospital whose offered card fails them."""
+    from api.wiring import open_ledger
+    from consent.dataset_card import AdmissionThresholds, to_ppm
+
     limits = AdmissionThresholds(min_k, min_l, to_ppm(max_t), to_ppm(max_risk), allow_synthetic)
     with cli_errors():
         inventory = _inventory(open_ledger(rpc, deployment, key))
@@ -266,6 +276,9 @@ def list_command(
     as_json: JsonOption = False,
 ) -> None:
     """The inventory: every dataset, its scores, and the studies it is offered to."""
+    from api.dataset_listing import inventory_listing
+    from api.wiring import open_ledger
+
     with cli_errors():
         listing = inventory_listing(_inventory(open_ledger(rpc, deployment, None)))
     lines = [

@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from api.commands._chain_common import cli_errors
-from api.demo import DemoConfig, DemoError, DemoEvents, DemoResult, RoundRow, run_demo
-from api.demo_output import summary_json, write_outputs
-from chain.store import StoreError
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from api.demo import DemoResult
 
 __all__ = ["demo"]
 
@@ -28,6 +28,8 @@ def _short(cid: str) -> str:
 
 
 def _round_table(result: DemoResult) -> Table:
+    from rich.table import Table
+
     rows = result.rounds
     metric = rows[0].metric_name if rows else "accuracy"
     table = Table(title="rounds")
@@ -47,6 +49,8 @@ def _round_table(result: DemoResult) -> Table:
 
 
 def _dropped_table(result: DemoResult) -> Table:
+    from rich.table import Table
+
     table = Table(title="rows left out of training, per hospital and round (and why)")
     for column in ("round", "hospital", "rows dropped", "reasons"):
         table.add_column(column)
@@ -164,6 +168,12 @@ def demo(
     deployment.json, summary.json, audit.html, accuracy.png, the artifacts and the exclusion
     proofs into --out; exits 1 if the audit fails.
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from api.demo import DemoConfig, DemoError, DemoEvents, RoundRow, run_demo
+    from api.demo_output import summary_json, write_outputs
+    from chain.store import StoreError
+
     if dataset not in ("breast-cancer", "diabetes", "digits", "wine", "iris"):
         raise typer.BadParameter(
             "choose breast-cancer, diabetes, digits, wine or iris", param_hint="--dataset"

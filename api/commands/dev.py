@@ -8,8 +8,6 @@ from typing import Annotated
 import typer
 
 from api.commands._chain_common import JsonOption, cli_errors, emit
-from chain import devnet
-from consent.private_file import write_private_file
 
 __all__ = ["dev_app"]
 
@@ -34,6 +32,9 @@ def up(
     """Start anvil and the offline IPFS node on 127.0.0.1 with their state in DIR (a restart
     keeps the chain and the artifacts); print the RPC and IPFS API URLs and write DIR/dev.key
     (anvil's public test account 0, for local use only)."""
+    from chain import devnet
+    from consent.private_file import write_private_file
+
     with cli_errors():
         services = devnet.up(directory, anvil_port=port, ipfs=ipfs)
         key_file = directory / "dev.key"
@@ -52,6 +53,8 @@ def up(
 @dev_app.command("down")
 def down(directory: DirOption = Path(".consentfl-dev"), as_json: JsonOption = False) -> None:
     """Stop the devnet started in DIR (its state stays in DIR)."""
+    from chain import devnet
+
     with cli_errors():
         stopped = devnet.down(directory)
     names = [f"{s.name} (pid {s.pid})" for s in stopped]

@@ -7,10 +7,9 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import Progress
 
 from api.commands._chain_common import (
     DeploymentOption,
@@ -24,16 +23,10 @@ from api.commands._chain_common import (
     parse_study,
 )
 from api.commands._schema_common import SchemaFileOption, read_schema_file
-from api.enrolment import grant_consents
-from api.handover import HANDOVER_SCRYPT_N, find_patient_key, write_handover
-from api.receipts import issue_receipt
-from api.wiring import open_ledger
-from consent.ids import parse_address
-from consent.keys import PatientKey, save_keyring, save_keystore
-from consent.private_file import write_private_file
-from consent.purposes import ConsentScope
-from fl.data import attach_patients, load_record_csv, write_hospital_csv
-from fl.schema import read_table
+from api.defaults import HANDOVER_SCRYPT_N
+
+if TYPE_CHECKING:
+    from consent.keys import PatientKey
 
 __all__ = ["patients_app"]
 
@@ -60,6 +53,8 @@ def _patients() -> None:
 
 def _write_mapping(path: Path, mapping: dict[str, str]) -> None:
     """The record-id map never leaves the hospital: 0600 via temp file + rename, always."""
+    from consent.private_file import write_private_file
+
     text = io.StringIO(newline="")
     writer = csv.writer(text)
     writer.writerow(["record_id", "patient"])
@@ -119,6 +114,17 @@ def enroll(
     --key account) submits the grants. Also writes OUT.patients.csv (record_id -> patient, the
     hospital's private mapping, mode 0600). With --schema the file is checked against the study
     schema first (nothing is enrolled if it does not match) and its cells are kept as they are."""
+    from rich.progress import Progress
+
+    from api.enrolment import grant_consents
+    from api.handover import write_handover
+    from api.receipts import issue_receipt
+    from api.wiring import open_ledger
+    from consent.keys import save_keyring
+    from consent.purposes import ConsentScope
+    from fl.data import attach_patients, load_record_csv, write_hospital_csv
+    from fl.schema import read_table
+
     with cli_errors():
         # the whole file is validated before any key is generated or any transaction sent
         scope = ConsentScope.parse(purposes.split(","))
@@ -186,6 +192,10 @@ def export_key(
 ) -> None:
     """Write one patient's key from the hospital keyring as a standard Ethereum V3 keystore
     (scrypt) under the patient's own password: the file any wallet and the patient page open."""
+    from api.handover import find_patient_key
+    from consent.ids import parse_address
+    from consent.keys import save_keystore
+
     with cli_errors():
         if len(password) < 8:
             fail("the patient's password needs at least 8 characters")

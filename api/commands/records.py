@@ -20,13 +20,6 @@ from api.commands._chain_common import (
     fail,
     parse_study,
 )
-from api.receipts import write_record
-from api.wiring import open_ledger
-from chain.consent_history import ConsentHistory
-from chain.manifest import load_manifest
-from consent.fhir import ConsentRecord, record_from_fhir, record_from_history, record_to_fhir
-from consent.ids import parse_address
-from consent.receipts import ReceiptError, verify_receipt
 
 __all__ = ["fhir_app", "verify_receipt_command"]
 
@@ -51,6 +44,8 @@ def verify_receipt_command(
 ) -> None:
     """Verify a consent receipt offline: its fields, and that its signature is its issuer's (the
     hospital or relayer). A changed field fails with `ReceiptTamperedError`."""
+    from consent.receipts import ReceiptError, verify_receipt
+
     with cli_errors():
         receipt = _read_json(file)
         try:
@@ -68,6 +63,12 @@ def verify_receipt_command(
 
 
 def _chain_record(rpc: str | None, deployment: Path, study: str, patient: str) -> tuple[Any, int]:
+    from api.wiring import open_ledger
+    from chain.consent_history import ConsentHistory
+    from chain.manifest import load_manifest
+    from consent.fhir import record_from_history
+    from consent.ids import parse_address
+
     ledger = open_ledger(rpc, deployment, None)
     sid = parse_study(study)
     address = parse_address(patient)
@@ -94,6 +95,9 @@ def fhir_export(
     rpc: RpcOption = None,
 ) -> None:
     """Export the patient's latest consent (and its revocation) from the chain as FHIR R4."""
+    from api.receipts import write_record
+    from consent.fhir import record_to_fhir
+
     with cli_errors():
         record, now = _chain_record(rpc, deployment, study, patient)
         resource = record_to_fhir(record, now=now)
@@ -116,6 +120,8 @@ def fhir_import(
 ) -> None:
     """Read a FHIR Consent into a consent record; with --deployment, fail unless the chain holds
     the same record (the FHIR file is a copy; the chain is the source of truth)."""
+    from consent.fhir import ConsentRecord, record_from_fhir
+
     with cli_errors():
         resource = _read_json(file)
         record: ConsentRecord = record_from_fhir(resource, now=int(time.time()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,13 +17,13 @@ from api.commands._chain_common import (
     emit,
     parse_study,
 )
-from api.wiring import open_ledger
-from chain.deploy import Ledger
-from chain.round_metrics import RoundJudgementView, cumulative_values, read_judgement
-from chain.store import ArtifactStore, open_store
-from consent.ids import Bytes32, StudyId, parse_address, parse_bytes32
-from consent.purposes import StudyPurpose
-from fl.roles import StudyPlan
+
+if TYPE_CHECKING:
+    from chain.deploy import Ledger
+    from chain.round_metrics import RoundJudgementView
+    from chain.store import ArtifactStore
+    from consent.ids import StudyId
+
 
 __all__ = ["study_app"]
 
@@ -57,6 +57,10 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a study; the key's account (a coordinator) becomes its coordinator."""
+    from api.wiring import open_ledger
+    from consent.ids import Bytes32, parse_address, parse_bytes32
+    from consent.purposes import StudyPurpose
+
     with cli_errors():
         declared = None if purpose is None else StudyPurpose.parse(purpose, methods=methods)
         ledger = open_ledger(rpc, deployment, key)
@@ -92,6 +96,9 @@ def add_hospital(
     as_json: JsonOption = False,
 ) -> None:
     """Admit a hospital to a study (the study's coordinator only)."""
+    from api.wiring import open_ledger
+    from consent.ids import parse_address
+
     with cli_errors():
         ledger = open_ledger(rpc, deployment, key)
         event = ledger.studies.add_hospital(parse_study(study), parse_address(hospital))
@@ -112,6 +119,9 @@ def configure_budget(
     as_json: JsonOption = False,
 ) -> None:
     """dp mode: fix the study's privacy budget (its caps) from the plan, once, before round 0."""
+    from api.wiring import open_ledger
+    from fl.roles import StudyPlan
+
     with cli_errors():
         terms = StudyPlan.from_json_bytes(plan.read_bytes()).dp
         if terms is None:
@@ -145,6 +155,10 @@ def show(
 ) -> None:
     """Show a study and its member hospitals; with --ipfs, each finalized round's decisions
     (kept/rejected, weight, reason) and contribution values, and the cumulative values."""
+    from api.wiring import open_ledger
+    from chain.round_metrics import cumulative_values
+    from chain.store import open_store
+
     with cli_errors():
         ledger = open_ledger(rpc, deployment, None)
         sid = parse_study(study)
@@ -172,6 +186,8 @@ def show(
 
 
 def _judgements(ledger: Ledger, store: ArtifactStore, sid: StudyId) -> list[RoundJudgementView]:
+    from chain.round_metrics import read_judgement
+
     found = []
     for r in range(ledger.rounds.round_count(sid)):
         view = read_judgement(store, ledger.rounds.get_round(sid, r).record())
@@ -181,6 +197,8 @@ def _judgements(ledger: Ledger, store: ArtifactStore, sid: StudyId) -> list[Roun
 
 
 def _judgement_lines(judged: list[RoundJudgementView]) -> list[str]:
+    from chain.round_metrics import cumulative_values
+
     lines = []
     for view in judged:
         lines.append(f"round {view.round}:")

@@ -6,7 +6,7 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,13 +21,11 @@ from api.commands._chain_common import (
     fail,
     parse_study,
 )
-from api.wiring import consent_view, wire_role
-from chain.store import StoreError
-from consent.formats.privacy import PrivacyMode, PrivacyModeTooWeakError
-from fl.attacks import Attack
-from fl.errors import FlError
-from fl.roles import StudyPlan, Trainer, TrainerOutcome
-from fl.roles.study_data import load_hospital_data
+from consent.privacy_mode import PrivacyMode
+
+if TYPE_CHECKING:
+    from fl.roles import TrainerOutcome
+
 
 __all__ = ["trainer_command"]
 
@@ -106,6 +104,14 @@ def trainer_command(
     as_json: JsonOption = False,
 ) -> None:
     """Take part in every round: sync consent, train on consented rows only, seal, submit."""
+    from api.wiring import consent_view, wire_role
+    from chain.store import StoreError
+    from consent.formats.privacy import PrivacyModeTooWeakError
+    from fl.attacks import Attack
+    from fl.errors import FlError
+    from fl.roles import StudyPlan, Trainer
+    from fl.roles.study_data import load_hospital_data
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

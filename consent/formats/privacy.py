@@ -13,31 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Final
 
 from consent.errors import ConsentError
 from consent.formats._document import FormatError
+from consent.privacy_mode import PrivacyMode
 from consent.secagg import RingParams, SecAggError
 
 __all__ = ["PRIVACY_KEY", "PrivacyMode", "PrivacyModeTooWeakError", "PrivacySpec"]
 
 PRIVACY_KEY: Final = "privacy"
-
-
-class PrivacyMode(StrEnum):
-    """What the aggregator may see of one hospital's update."""
-
-    SEALED = "sealed"
-    SECAGG = "secagg"
-
-    @property
-    def strength(self) -> int:
-        """Rank in the order `sealed < secagg`."""
-        return _STRENGTH[self]
-
-
-_STRENGTH: Final = {PrivacyMode.SEALED: 0, PrivacyMode.SECAGG: 1}
 
 
 class PrivacyModeTooWeakError(ConsentError, ValueError):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
+from typing import Any, ClassVar
+
+from web3.middleware.base import Web3Middleware
 
 from api.audit_cache import AuditCache
 from api.report import render_audit_html
@@ -158,3 +160,38 @@ def test_a_withdrawn_proof_invalidates_the_cached_report_without_a_new_block(
     assert proven["passed"] is True
     assert unproven["passed"] is False
     assert [c["check"] for c in unproven["checks"] if not c["passed"]] == ["exclusion"]
+
+
+class _CountRequests(Web3Middleware):
+    """Records the JSON-RPC method of every request (the test adds and removes it)."""
+
+    methods: ClassVar[list[str]] = []
+
+    def wrap_make_request(self, make_request: Any) -> Any:
+        def middleware(method: Any, params: Any) -> Any:
+            self.methods.append(str(method))
+            return make_request(method, params)
+
+        return middleware
+
+
+def test_a_cached_report_costs_one_chain_request_and_an_unknown_study_stays_404(
+    api: ApiWorld,
+) -> None:
+    build_history(api.world, api.store, api.proofs)
+    _current_audit(api)
+    w3 = api.world.chain.w3
+    _CountRequests.methods = []
+    w3.middleware_onion.add(_CountRequests, name="count-requests")
+    try:
+        cached = api.client.get(f"/v1/studies/{api.study_hex}/audit")
+        methods = list(_CountRequests.methods)
+        unknown = api.client.get("/v1/studies/no-such-study/audit")
+    finally:
+        w3.middleware_onion.remove("count-requests")
+
+    assert cached.status_code == 200
+    assert cached.json()["up_to_date"] is True
+    assert methods == ["eth_blockNumber"]  # the head block; no studyExists call
+    assert unknown.status_code == 404
+    assert unknown.json()["type"].endswith("unknown-study")
