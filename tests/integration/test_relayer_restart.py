@@ -126,7 +126,7 @@ def _serve(world: World) -> tuple[subprocess.Popen[bytes], str]:
     command = [
         str(Path(sys.executable).parent / "consentfl"), "api", "--deployment", str(world.manifest),
         "--relayer-key", str(world.key), "--rpc", world.rpc, "--port", str(port),
-        "--log-level", "warning",
+        "--ipfs", str(world.directory / "store"), "--log-level", "warning",
     ]  # fmt: skip
     env = {**os.environ, "CONSENTFL_POST_RATE_LIMIT": "0"}
     log = (world.directory / "api.log").open("ab")
