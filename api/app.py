@@ -58,7 +58,7 @@ def _audit_of(provider: ServiceProvider) -> Callable[[StudyId], AuditReport]:
 def _warm(provider: ServiceProvider) -> None:
     try:
         provider.get()
-    except Exception as exc:  # noqa: BLE001 - logged; the first request retries and answers
+    except Exception as exc:
         logger.warning("services not ready at start: %s", exc)
 
 

@@ -16,8 +16,8 @@ from web3.types import TxParams, TxReceipt
 
 from chain._facade import ContractFacade, revert_decoder
 from chain.events import PendingConsentsCancelled, RevocationSkipped
-from chain.transactions import PendingTransaction
 from chain.revert_decoder import raw_revert_data
+from chain.transactions import PendingTransaction
 from consent.eip712 import Eip712Domain, consent_registry_domain
 from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, PurposesRevoked
 from consent.ids import Address, StudyId, parse_address

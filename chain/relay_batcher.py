@@ -82,9 +82,7 @@ class RevocationBatcher:
                 waiting = self._queue[key] = _Waiting(study, revocation)
             waiting.futures.append(future)
             if self._sender is None:
-                self._sender = threading.Thread(
-                    target=self._run, name="relay-sender", daemon=True
-                )
+                self._sender = threading.Thread(target=self._run, name="relay-sender", daemon=True)
                 self._sender.start()
             self._cond.notify()
         return future
@@ -144,7 +142,7 @@ class RevocationBatcher:
         except ChainUnavailableError as exc:
             self._fail(batch, exc, keep=True)  # may still be mined: resent on restart
             return
-        except Exception as exc:  # noqa: BLE001 - the batch reverted: nothing of it landed
+        except Exception as exc:
             self._fail(batch, exc, keep=False)
             return
         self._resolve(batch, outcome)
@@ -178,4 +176,3 @@ def _log_resumed(future: Future[BatchResult]) -> None:
         logger.warning("a resent revocation failed: %s", error)
     elif isinstance(future.result(), RevocationSkipped):
         logger.info("a resent revocation was skipped: %s", future.result())
-

@@ -26,7 +26,7 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3Exception,
 )
-from web3.types import TxParams, TxReceipt, Wei
+from web3.types import Nonce, TxParams, TxReceipt, Wei
 
 from chain.connection import Chain
 from chain.errors import (
@@ -174,9 +174,7 @@ class Sender:
             return tx_hash
 
     def _pending_count(self) -> int:
-        return self.chain.w3.eth.get_transaction_count(
-            to_checksum_address(self.address), "pending"
-        )
+        return self.chain.w3.eth.get_transaction_count(to_checksum_address(self.address), "pending")
 
     def wait(
         self, tx_hash: HexBytes, fn: Transactable, gas: int, decoder: RevertDecoder
@@ -223,7 +221,7 @@ class Sender:
         params: TxParams = {
             "from": self.address,
             "gas": gas,
-            "nonce": self._pending_count() if nonce is None else nonce,
+            "nonce": Nonce(self._pending_count() if nonce is None else nonce),
             "chainId": self.chain.chain_id,
             "maxFeePerGas": Wei(2 * base_fee + _PRIORITY_FEE),
             "maxPriorityFeePerGas": Wei(_PRIORITY_FEE),

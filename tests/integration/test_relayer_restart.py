@@ -9,6 +9,7 @@ after the crash, and the resend must not revoke twice (the contract skips it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -32,7 +33,7 @@ from chain.deploy import Ledger, attach, deploy
 from chain.devnet import free_port, start_anvil, stop_service
 from chain.manifest import save_manifest
 from chain.transactions import Sender
-from consent.eip712 import sign_consent, sign_revocation
+from consent.eip712 import Eip712Domain, sign_consent, sign_revocation
 from consent.events import ConsentRevoked
 from consent.ids import Address, Bytes32, parse_address, study_id
 from consent.keys import PatientKey, save_hex_key
@@ -78,6 +79,11 @@ class World:
         ]
 
 
+def _consent(patient: LocalAccount, domain: Eip712Domain, hospital: Address) -> bytes:
+    address = parse_address(patient.address)
+    return sign_consent(patient.key, domain, STUDY, address, hospital, 0, 0, 2**40)
+
+
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     anvil = start_anvil(tmp_path / "anvil")
@@ -103,10 +109,7 @@ def world(tmp_path: Path) -> Iterator[World]:
                 SignedConsent(
                     parse_address(p.address),
                     0,
-                    sign_consent(
-                        p.key, domain, STUDY, parse_address(p.address), hospital_address,
-                        0, 0, 2**40,
-                    ),  # fmt: skip
+                    _consent(p, domain, hospital_address),
                     2**40,
                 )
                 for p in patients
@@ -159,15 +162,14 @@ def _post_in_background(world: World, url: str, index: int) -> threading.Thread:
     patient = world.patients[index]
     address = parse_address(patient.address)
     deadline = world.ledger.chain.block_timestamp() + 3600
-    signature = sign_revocation(patient.key, world.ledger.consents.domain, STUDY, address, 0, deadline)
+    domain = world.ledger.consents.domain
+    signature = sign_revocation(patient.key, domain, STUDY, address, 0, deadline)
     path = f"{url}/v1/studies/0x{STUDY.hex()}/patients/{address}/revocation"
     body = {"signature": "0x" + signature.hex(), "deadline": deadline}
 
     def post() -> None:
-        try:
+        with contextlib.suppress(httpx.TransportError):  # the server is killed under it
             httpx.post(path, json=body, timeout=60)
-        except httpx.TransportError:
-            pass  # the server is killed under this request: that is the test
 
     thread = threading.Thread(target=post, daemon=True)
     thread.start()

@@ -3,7 +3,6 @@ resend of journalled revocations on restart, on eth-tester."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
