@@ -192,6 +192,42 @@ def _targets(single: dict[str, Any], concurrent: dict[str, Any]) -> list[dict[st
     ]
 
 
+def _spy(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the API process (all threads), if installed (`pip install py-spy`)."""
+    binary = Path(sys.executable).parent / "py-spy"
+    if not binary.exists():
+        return None
+    command = [str(binary), "record", "--pid", str(pid), "--rate", "50", "--format", "raw",
+               "--output", str(out), "--nonblocking"]  # fmt: skip
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    return spy
+
+
+def _spy_top(spy: subprocess.Popen[bytes] | None, out: Path) -> list[str]:
+    """The functions most often on the stack of busy threads (share of samples)."""
+    if spy is None:
+        return ["py-spy not installed: no profile"]
+    spy.send_signal(signal.SIGINT)
+    spy.wait(timeout=60)
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [f for f in stack.split(";") if not f.startswith("process ")]
+        if not frames or any(idle in frames[-1] for idle in _IDLE):
+            continue
+        total += int(count)
+        for frame in set(frames):
+            inclusive[frame.split(" (")[0] + " " + frame.rsplit("/", 1)[-1].rstrip(")")] += int(
+                count
+            )
+    return [f"{100 * n / max(total, 1):5.1f}% {frame}" for frame, n in inclusive.most_common(25)]
+
+
+_IDLE = ("wait (threading.py", "select (selectors.py", "_worker (concurrent", "sleep", "poll")
+
+
 def _serve(directory: Path, rpc: str, manifest: Path) -> tuple[subprocess.Popen[bytes], str]:
     key = directory / "relayer.key"
     save_hex_key(PatientKey.from_private_key(bytes(_dev(9).key)), key)
@@ -235,7 +271,9 @@ def main() -> None:
             single = _run(requests[: args.single], 1)
             single["transactions"] = _transactions(ledger, first)
             first = ledger.chain.block_number() + 1
+            spy = _spy(process.pid, directory / "spy.txt")
             concurrent = _run(requests[args.single :], args.clients)
+            profile = _spy_top(spy, directory / "spy.txt")
             concurrent["transactions"] = _transactions(ledger, first)
         finally:
             if process is not None:
@@ -249,7 +287,9 @@ def main() -> None:
         "automine; the relayer batches waiting revocations (revokeBatchWithSig)",
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "before_issue_19": BEFORE,
+        "machine_load_1min": os.getloadavg()[0],
         "runs": [single, concurrent],
+        "profile_20_clients": profile,
     }
     result["targets"] = _targets(single, concurrent)
     RESULTS.parent.mkdir(exist_ok=True)

@@ -88,9 +88,10 @@ class RevocationJournal:
             for patient in patients:
                 changed |= self._entries.pop((study, patient), None) is not None
             if changed:
-                self._write()
+                # not fsynced: losing this write only resends entries the chain skips
+                self._write(durable=False)
 
-    def _write(self) -> None:
+    def _write(self, *, durable: bool = True) -> None:
         document = {
             "version": _VERSION,
             "pending": [
@@ -103,4 +104,4 @@ class RevocationJournal:
                 for (study, _), revocation in self._entries.items()
             ],
         }
-        write_private_file(self.path, json.dumps(document, indent=1).encode())
+        write_private_file(self.path, json.dumps(document, indent=1).encode(), durable=durable)
