@@ -46,7 +46,9 @@ from consent.events import ConsentRevoked
 from consent.ids import Bytes32, parse_address, study_id
 from consent.keys import PatientKey, save_hex_key
 
-RESULTS = Path(__file__).with_name("results") / "api.json"
+RESULTS = Path(
+    os.environ.get("BENCH_API_RESULTS", Path(__file__).with_name("results") / "api.json")
+)
 STUDY = study_id("bench-api")
 MNEMONIC = "test test test test test test test test test test test junk"
 
@@ -192,6 +194,22 @@ def _targets(single: dict[str, Any], concurrent: dict[str, Any]) -> list[dict[st
     ]
 
 
+def _baseline(args: argparse.Namespace) -> dict[str, Any]:
+    """This bench run against the code in `args.baseline` (PYTHONPATH first, so the server
+    process and the ledger calls use it), its figures read back from a temporary results file."""
+    with tempfile.TemporaryDirectory(prefix="bench-api-baseline-") as tmp:
+        out = Path(tmp) / "api.json"
+        env = {**os.environ, "PYTHONPATH": str(args.baseline), "BENCH_API_RESULTS": str(out)}
+        command = [
+            *(sys.executable, str(Path(__file__)), "--single", str(args.single)),
+            *("--concurrent", str(args.concurrent), "--clients", str(args.clients)),
+        ]
+        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+        result = json.loads(out.read_text())
+    return {"code": str(args.baseline), "load_1min": result["machine_load_1min"],
+            "runs": result["runs"]}  # fmt: skip
+
+
 def _spy(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
     """py-spy sampling the API process (all threads), if installed (`pip install py-spy`)."""
     binary = Path(sys.executable).parent / "py-spy"
@@ -255,7 +273,14 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=100)
     parser.add_argument("--concurrent", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also measure this checkout of the code before issue 19 (a worktree of cand5), "
+        "right before this one, under the same machine load",
+    )
     args = parser.parse_args()
+    baseline = _baseline(args) if args.baseline is not None else None
     patients = [Account.create() for _ in range(args.single + args.concurrent)]
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         directory = Path(tmp)
@@ -287,6 +312,7 @@ def main() -> None:
         "automine; the relayer batches waiting revocations (revokeBatchWithSig)",
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "before_issue_19": BEFORE,
+        "before_issue_19_same_run": baseline,
         "machine_load_1min": os.getloadavg()[0],
         "runs": [single, concurrent],
         "profile_20_clients": profile,

@@ -47,6 +47,7 @@ _FIRST_POLL_S: Final = 0.005
 _MAX_POLL_S: Final = 0.5
 Transactable = ContractFunction | ContractConstructor
 _PRIORITY_FEE: Final = 10**9
+_BASE_FEE_S: Final = 1.0
 ZERO_ADDRESS: Final = Address("0x0000000000000000000000000000000000000000")
 
 
@@ -107,6 +108,7 @@ class Sender:
         self._manage_nonces = manage_nonces and self._account is not None
         self._nonce: int | None = None
         self._nonce_lock = threading.Lock()
+        self._base_fee_value, self._base_fee_at = 0, -_BASE_FEE_S
 
     @classmethod
     def from_key(
@@ -214,10 +216,18 @@ class Sender:
             time.sleep(delay)
             delay = min(delay * 2, _MAX_POLL_S)
 
+    def _base_fee(self) -> int:
+        """The latest block's base fee; a nonce-counting sender re-reads it at most every
+        `_BASE_FEE_S` (the fee cap is twice it, and a base fee grows at most 12.5% a block)."""
+        now = time.monotonic()
+        if not self._manage_nonces or now - self._base_fee_at > _BASE_FEE_S:
+            block = self.chain.w3.eth.get_block("latest")
+            self._base_fee_value, self._base_fee_at = int(block.get("baseFeePerGas", 0)), now
+        return self._base_fee_value
+
     def _signed(self, fn: Transactable, gas: int, nonce: int | None) -> bytes:
         assert self._account is not None
-        w3 = self.chain.w3
-        base_fee = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
+        base_fee = self._base_fee()
         params: TxParams = {
             "from": self.address,
             "gas": gas,
