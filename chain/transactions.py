@@ -17,6 +17,7 @@ from eth_account import Account
 from eth_account.messages import SignableMessage
 from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import TransactionFailed
+from eth_utils.exceptions import ValidationError
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3.contract.contract import ContractConstructor, ContractFunction
@@ -159,7 +160,7 @@ class Sender:
             return self._send_counted(fn, gas)
         except (ContractLogicError, TransactionFailed) as exc:
             raise _revert_error(exc, decoder, None) from exc
-        except Web3Exception as exc:
+        except (Web3Exception, ValidationError) as exc:  # eth-tester refuses with the latter
             raise ChainRequestError(f"sending failed: {exc}") from exc
 
     def _send_counted(self, fn: Transactable, gas: int) -> HexBytes:
