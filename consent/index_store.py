@@ -315,14 +315,6 @@ class IndexStore:
             narrow=kinds == NARROW,
         )
 
-    def events_through(self, position: EventPosition) -> int:
-        """How many events sit at or before `position`."""
-        row = self._db.execute(
-            "SELECT COUNT(*) FROM events WHERE (block_number, log_index) <= (?, ?)",
-            (position.block_number, position.log_index),
-        ).fetchone()
-        return int(row[0])
-
     def snapshot_blobs(self) -> dict[str, bytes]:
         """The stored snapshot's BLOBs by name (`consent.index_snapshot`); empty if none."""
         return {str(n): bytes(d) for n, d in self._db.execute("SELECT name, data FROM snapshot")}

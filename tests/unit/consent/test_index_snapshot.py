@@ -74,11 +74,11 @@ def test_snapshot_that_does_not_match_the_rows_is_ignored(tmp_path: Path) -> Non
     with ConsentIndex(path) as index:
         index.apply([_grant(STUDIES[0], PATIENTS[0], 1)], synced_through=1)
     db = sqlite3.connect(path)
-    with db:  # a snapshot claiming more events than the rows hold (a foreign or stale file)
+    with db:  # a snapshot whose last event is not in the file (a foreign or stale snapshot)
         meta = db.execute("SELECT data FROM snapshot WHERE name = 'meta'").fetchone()[0]
         db.execute(
             "UPDATE snapshot SET data = ? WHERE name = 'meta'",
-            (bytes(meta).replace(b'"events": 1', b'"events": 9'),),
+            (bytes(meta).replace(b'"block": 1', b'"block": 9'),),
         )
     db.close()
     assert _snapshot_events(path) is None
