@@ -17,8 +17,8 @@ from eth_account import Account
 from eth_account.messages import SignableMessage
 from eth_account.signers.local import LocalAccount
 from eth_tester.exceptions import TransactionFailed
-from eth_utils.exceptions import ValidationError
 from eth_utils.address import to_checksum_address
+from eth_utils.exceptions import ValidationError
 from hexbytes import HexBytes
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import (
