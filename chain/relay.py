@@ -150,8 +150,9 @@ class RevocationRelay:
 
         Raises `UnknownStudyError`, `PatientNotEnrolledError`, `DeadlineExpiredError`,
         `NonceMismatchError`, `RevocationReplayError`, `RevocationSignatureError`, and
-        `ChainUnavailableError` when the node is down (then nothing was revoked: retrying the same
-        request is safe, it returns the revocation if one landed).
+        `ChainUnavailableError` when the node is down (the revocation has not landed; with a
+        journal it stays there and is resent at the next start, and retrying the same request is
+        safe: it sends it again, or returns the revocation if one landed).
         """
         consents = self._ledger.consents
         self._check_study(study)
