@@ -95,7 +95,8 @@ class Sender:
     With `manage_nonces` (a locally signing sender only) the sender counts its nonces itself:
     the first transaction reads the node's pending count, later ones take the next number under
     a lock, so many transactions can be in flight at once (`send`, then `wait` outside any lock).
-    A refused send re-reads the count. Without it every transaction reads the pending count
+    A refused send re-reads the count and, when another writer used the key meanwhile (the
+    count moved), goes out once more with the fresh nonce. Without it every transaction reads the pending count
     (right for a key other processes may also use, and across snapshot reverts in tests).
     """
 
@@ -171,8 +172,13 @@ class Sender:
             try:
                 tx_hash = w3.eth.send_raw_transaction(self._signed(fn, gas, self._nonce))
             except Exception:
-                self._nonce = None  # the node refused it: count again from the node
-                raise
+                # refused: if another writer used the key meanwhile, count again and retry once
+                fresh = self._pending_count()
+                if fresh == self._nonce:
+                    self._nonce = None
+                    raise
+                self._nonce = fresh
+                tx_hash = w3.eth.send_raw_transaction(self._signed(fn, gas, self._nonce))
             self._nonce += 1
             return tx_hash
 

@@ -4,6 +4,7 @@ and a send the node refuses (another writer used the key) re-reads the count."""
 from __future__ import annotations
 
 import pytest
+from eth_account import Account
 
 from chain.errors import ChainRequestError
 from chain.events import PendingConsentsCancelled
@@ -39,7 +40,21 @@ def test_a_refused_send_re_reads_the_nonce_from_the_node(eth_tester_ledger: Ledg
     other = world.coordinator.with_sender(Sender.from_key(world.chain, account.key)).consents
     counting.cancel_pending(world.study)  # the counter now expects the next nonce
     other.cancel_pending(world.study)  # another writer with the same key takes it
-    with pytest.raises(ChainRequestError):
-        counting.cancel_pending(world.study)  # nonce too low: refused, nothing sent
-    event = counting.cancel_pending(world.study)  # re-read from the node: lands
+    event = counting.cancel_pending(world.study)  # refused as too low, recounted, resent once
     assert event.next_grant_nonce == 3
+    nonce = world.chain.w3.eth.get_transaction(event.tx_hash)["nonce"]
+    assert nonce == world.chain.w3.eth.get_transaction_count(account.address) - 1
+
+
+def test_a_send_refused_for_another_reason_is_raised_and_recounted(
+    eth_tester_ledger: LedgerWorld,
+) -> None:
+    world = eth_tester_ledger
+    poor = Account.create()  # no ether: every send is refused, whatever the nonce
+    counting = world.coordinator.with_sender(
+        Sender.from_key(world.chain, poor.key, manage_nonces=True)
+    ).consents
+    with pytest.raises(ChainRequestError):
+        counting.cancel_pending(world.study)
+    with pytest.raises(ChainRequestError):
+        counting.cancel_pending(world.study)
