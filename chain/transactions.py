@@ -96,8 +96,8 @@ class Sender:
     the first transaction reads the node's pending count, later ones take the next number under
     a lock, so many transactions can be in flight at once (`send`, then `wait` outside any lock).
     A refused send re-reads the count and, when another writer used the key meanwhile (the
-    count moved), goes out once more with the fresh nonce. Without it every transaction reads the pending count
-    (right for a key other processes may also use, and across snapshot reverts in tests).
+    count moved), goes out once more with the fresh nonce. Without it every transaction reads the
+    pending count (right for a key other processes may also use, and across snapshot reverts).
     """
 
     def __init__(
