@@ -136,7 +136,12 @@ def _serve(world: World) -> tuple[subprocess.Popen[bytes], str]:
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     log.close()
     url = f"http://127.0.0.1:{port}"
-    _until(lambda: _healthy(url, process), "consentfl api did not become healthy", 120)
+    try:
+        _until(lambda: _healthy(url, process), "consentfl api did not become healthy", 120)
+    except BaseException:
+        process.kill()  # never leave a server behind
+        process.wait()
+        raise
     return process, url
 
 
