@@ -3,6 +3,8 @@ OpenAPI."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Final
@@ -31,6 +33,8 @@ from api.wiring import default_audit_checks
 from chain.audit import AuditReport, AuditVerifier
 from chain.exclusions import ExclusionProofs
 from consent.ids import StudyId
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["create_app"]
 
@@ -61,6 +65,13 @@ def _audit_of(provider: ServiceProvider) -> Callable[[StudyId], AuditReport]:
     return compute
 
 
+def _warm(provider: ServiceProvider) -> None:
+    try:
+        provider.get()
+    except Exception as exc:
+        logger.warning("services not ready at start: %s", exc)
+
+
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     """The FastAPI app for `settings` (default: `get_settings()`), or over injected `services`
     (tests, the embedded demo). Nothing connects until the first request."""
@@ -70,6 +81,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.relayer_key is not None and services is None:
+            # resend journalled revocations now, not at the first request (the chain may be
+            # down: then the first request that reaches it does)
+            threading.Thread(target=_warm, args=(provider,), daemon=True).start()
         yield
         audits.close()
 

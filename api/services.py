@@ -22,6 +22,7 @@ from chain.deploy import Ledger
 from chain.errors import DeploymentError
 from chain.manifest import load_manifest
 from chain.relay import RevocationRelay
+from chain.relay_journal import RevocationJournal
 from chain.store import ArtifactStore, open_store
 from chain.transactions import Sender
 from consent.errors import ConsentError
@@ -83,9 +84,16 @@ class Services:
         relayer: Sender | None = None,
         store: ArtifactStore | None = None,
         proofs: Path | None = None,
+        journal: Path | None = None,
     ) -> Services:
-        """Services over an attached ledger; `relayer` pays for relayed revocations."""
-        relay = None if relayer is None else RevocationRelay(ledger.with_sender(relayer))
+        """Services over an attached ledger; `relayer` pays for relayed revocations, which it
+        journals in `journal` until they are mined (and resends from it on restart)."""
+        relay = None
+        if relayer is not None:
+            relay = RevocationRelay(
+                ledger.with_sender(relayer),
+                journal=None if journal is None else RevocationJournal(journal),
+            )
         history = ConsentHistory(ledger.consents, ledger.manifest.deploy_block)
         return cls(ledger=ledger, history=history, relay=relay, store=store, proofs=proofs)
 
@@ -126,16 +134,22 @@ class ServiceProvider:
             refuse_ephemeral=False,
         )
         relayer = None
+        journal = None
         if settings.relayer_key is not None:
             password = settings.relayer_key_password
             key = load_relayer_key(
                 settings.relayer_key, None if password is None else password.get_secret_value()
             )
-            relayer = Sender.from_key(ledger.chain, key.private_key)
+            relayer = Sender.from_key(ledger.chain, key.private_key, manage_nonces=True)
+            journal = settings.relayer_journal or settings.relayer_key.with_name(
+                settings.relayer_key.name + ".journal.json"
+            )
             logger.info("relaying revocations from %s", key.address)
         ipfs = settings.ipfs or ledger.manifest.ipfs
         store = None if ipfs is None else open_store(ipfs)
-        return Services.for_ledger(ledger, relayer=relayer, store=store, proofs=settings.proofs)
+        return Services.for_ledger(
+            ledger, relayer=relayer, store=store, proofs=settings.proofs, journal=journal
+        )
 
 
 def check_startup(settings: Settings) -> None:

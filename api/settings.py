@@ -36,6 +36,11 @@ class Settings(BaseSettings):
         default=None, description="hex private key or keystore JSON file"
     )
     relayer_key_password: SecretStr | None = Field(default=None, description="keystore password")
+    relayer_journal: Path | None = Field(
+        default=None,
+        description="JSON file of accepted-but-unmined revocations, resent on restart "
+        "(default: next to the relayer key, `<key file>.journal.json`)",
+    )
     max_body_bytes: int = Field(
         default=16 * 1024, ge=256, description="largest request body accepted"
     )

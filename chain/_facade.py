@@ -22,7 +22,7 @@ from chain.connection import Chain
 from chain.errors import ChainError, ChainRequestError
 from chain.events import EventDecoder, LedgerEvent
 from chain.revert_decoder import RevertDecoder
-from chain.transactions import ZERO_ADDRESS, Sender, call_view
+from chain.transactions import ZERO_ADDRESS, PendingTransaction, Sender, call_view
 from consent.ids import Address
 
 GAS_PER_STRING_WORD: Final = 25_000
@@ -121,6 +121,18 @@ class ContractFacade:
         if self.sender is None:
             raise MissingSenderError(f"{self.CONTRACT} facade has no sender: cannot call {name}")
         return self.sender.transact(self._fn(name, *args), gas, revert_decoder())
+
+    def _send(self, gas: int, name: str, *args: Any) -> PendingTransaction:
+        """Send without waiting for the receipt (settle with `_wait`)."""
+        if self.sender is None:
+            raise MissingSenderError(f"{self.CONTRACT} facade has no sender: cannot call {name}")
+        fn = self._fn(name, *args)
+        return PendingTransaction(self.sender.send(fn, gas, revert_decoder()), fn, gas)
+
+    def _wait(self, pending: PendingTransaction) -> TxReceipt:
+        if self.sender is None:
+            raise MissingSenderError(f"{self.CONTRACT} facade has no sender to wait with")
+        return self.sender.wait(pending.tx_hash, pending.fn, pending.gas, revert_decoder())
 
     def _receipt_events_of(self, receipt: TxReceipt, kind: type[_E]) -> list[_E]:
         return [e for e in self.receipt_events(receipt) if isinstance(e, kind)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Final
@@ -15,14 +15,23 @@ from web3.types import TxParams, TxReceipt
 
 from chain._facade import ContractFacade, revert_decoder
 from chain.connection import tester_failures
-from chain.events import PendingConsentsCancelled
+from chain.events import PendingConsentsCancelled, RevocationSkipped
 from chain.revert_decoder import raw_revert_data
+from chain.transactions import PendingTransaction
 from consent.eip712 import Eip712Domain, consent_registry_domain
 from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, PurposesRevoked
 from consent.ids import Address, StudyId, parse_address
 from consent.purposes import GENERAL_RESEARCH, ConsentScope
 
-__all__ = ["MAX_GRANT_BATCH", "ConsentRecord", "ConsentRegistry", "SignedConsent"]
+__all__ = [
+    "MAX_GRANT_BATCH",
+    "MAX_REVOCATION_BATCH",
+    "ConsentRecord",
+    "ConsentRegistry",
+    "RevocationBatchOutcome",
+    "SignedConsent",
+    "SignedRevocation",
+]
 
 MAX_GRANT_BATCH: Final = 300
 """Grants per transaction in `grant_batch`: ~80k gas each for a patient's first grant (two fresh
@@ -35,6 +44,11 @@ _GAS_GRANT: Final = 160_000
 _GAS_GRANT_EACH: Final = 95_000
 _GAS_REVOKE: Final = 90_000
 _GAS_REVOKE_SIG: Final = 120_000
+_GAS_REVOKE_BATCH: Final = 60_000
+_GAS_REVOKE_BATCH_EACH: Final = 75_000
+MAX_REVOCATION_BATCH: Final = 200
+"""Revocations per `revokeBatchWithSig` (~55k gas each for a first revocation: 200 stay far
+inside a 30M block; the gas limit sent is 60k + 75k per entry)."""
 _STATUS_SELECTOR: Final = function_signature_to_4byte_selector(
     "consentStatusBatch(bytes32,address[])"
 )
@@ -76,6 +90,24 @@ class SignedConsent:
     def terms(self) -> tuple[int, int, int]:
         """The contract's `ConsentTerms(purposes, validFrom, expiresAt)` tuple."""
         return (self.scope.mask, self.valid_from, self.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRevocation:
+    """One patient's signed `Revocation(study, patient, nonce, deadline)`, as anyone relays it
+    (the nonce is the patient's current revocation nonce when it lands)."""
+
+    patient: Address
+    deadline: int
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationBatchOutcome:
+    """What one `revokeBatchWithSig` did: the revocations it applied, the entries it skipped."""
+
+    revoked: Mapping[Address, ConsentRevoked]
+    skipped: Mapping[Address, RevocationSkipped]
 
 
 class ConsentRegistry(ContractFacade):
@@ -152,6 +184,34 @@ class ConsentRegistry(ContractFacade):
             _GAS_REVOKE_SIG, "revokeWithSig", bytes(study), patient, deadline, signature
         )
         return self._single_event(receipt, ConsentRevoked)
+
+    def send_revoke_batch(
+        self, study: StudyId, revocations: Sequence[SignedRevocation]
+    ) -> PendingTransaction:
+        """Send up to `MAX_REVOCATION_BATCH` signed revocations as one `revokeBatchWithSig`
+        without waiting; settle it with `revoke_batch_outcome`."""
+        if not 0 < len(revocations) <= MAX_REVOCATION_BATCH:
+            raise ValueError(f"{len(revocations)} revocations; 1 to {MAX_REVOCATION_BATCH}")
+        return self._send(
+            _GAS_REVOKE_BATCH + _GAS_REVOKE_BATCH_EACH * len(revocations),
+            "revokeBatchWithSig",
+            bytes(study),
+            [r.patient for r in revocations],
+            [r.deadline for r in revocations],
+            [r.signature for r in revocations],
+        )
+
+    def revoke_batch_outcome(self, pending: PendingTransaction) -> RevocationBatchOutcome:
+        """Wait for a sent revocation batch; what it revoked and what it skipped."""
+        receipt = self._wait(pending)
+        revoked: dict[Address, ConsentRevoked] = {}
+        skipped: dict[Address, RevocationSkipped] = {}
+        for event in self.receipt_events(receipt):
+            if isinstance(event, ConsentRevoked):
+                revoked[event.patient] = event
+            elif isinstance(event, RevocationSkipped):
+                skipped.setdefault(event.patient, event)
+        return RevocationBatchOutcome(revoked, skipped)
 
     def revoke_purposes(self, study: StudyId, purposes: int) -> PurposesRevoked | ConsentRevoked:
         """The sending patient withdraws the DUO `purposes` mask from their consent; a

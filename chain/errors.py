@@ -395,6 +395,7 @@ def custom_error_classes() -> dict[bytes, type[ContractRevertError]]:
     from chain import (
         contributions_errors,  # noqa: F401  # defined apart: this module's size
         inventory_errors,  # noqa: F401  # defined apart: this module's size
+        revocation_errors,  # noqa: F401 - imported to register its class
         rollback_errors,  # noqa: F401  # the Rollbacks contract's (issue 16)
         secagg_errors,  # noqa: F401 - imported to register its classes
     )

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Final, cast
 
-from eth_utils.abi import event_abi_to_log_topic
+from eth_utils.abi import event_abi_to_log_topic, function_signature_to_4byte_selector
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import Contract
@@ -28,6 +28,7 @@ __all__ = [
     "HospitalRemoved",
     "LedgerEvent",
     "PendingConsentsCancelled",
+    "RevocationSkipped",
     "RollbackRecorded",
     "RoundFinalized",
     "RoundOpened",
@@ -123,6 +124,18 @@ class PendingConsentsCancelled:
 
 
 @dataclass(frozen=True, slots=True)
+class RevocationSkipped:
+    """`revokeBatchWithSig` left one entry out; `reason` names the error `revokeWithSig` would
+    have raised (`SignatureExpired`, `NoActiveConsent` or `InvalidSigner`). Nothing changed."""
+
+    study: StudyId
+    patient: Address
+    reason: str
+    position: EventPosition
+    tx_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class CoordinatorChanged:
     """The admin handed a study to another coordinator."""
 
@@ -186,6 +199,7 @@ LedgerEvent = (
     | UpdateSubmitted
     | RoundFinalized
     | PendingConsentsCancelled
+    | RevocationSkipped
     | CoordinatorChanged
     | ContributionsRecorded
     | RollbackRecorded
@@ -202,6 +216,20 @@ def _purpose(mask: int) -> StudyPurpose:
     purpose = StudyPurpose.from_mask(mask)
     assert purpose is not None  # the contract refuses to declare 0
     return purpose
+
+
+_SKIP_REASONS: Final = {
+    function_signature_to_4byte_selector(signature): signature.split("(")[0]
+    for signature in (
+        "SignatureExpired(uint64,uint256)",
+        "NoActiveConsent(bytes32,address)",
+        "InvalidSigner(address,address)",
+    )
+}
+
+
+def _skip_reason(selector: bytes) -> str:
+    return _SKIP_REASONS.get(selector, "0x" + selector.hex())
 
 
 def _b32(value: Any) -> Bytes32:
@@ -260,6 +288,9 @@ _BUILDERS: dict[str, _Builder] = {
     ),
     "PendingConsentsCancelled": lambda a, p, h, _t: PendingConsentsCancelled(
         _study(a, "study"), parse_address(a["patient"]), int(a["nextGrantNonce"]), p, h
+    ),
+    "RevocationSkipped": lambda a, p, h, _t: RevocationSkipped(
+        _study(a, "study"), parse_address(a["patient"]), _skip_reason(bytes(a["reason"])), p, h
     ),
     "CoordinatorChanged": lambda a, p, h, _t: CoordinatorChanged(
         _study(a), parse_address(a["previous"]), parse_address(a["coordinator"]), p, h

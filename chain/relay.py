@@ -1,4 +1,4 @@
-"""Relay a patient's signed revocation or cancellation: check everything first, send once.
+"""Relay a patient's signed revocation (batched) or cancellation: check everything first.
 
 `RevocationRelay.revoke` is what the web API calls. Before anything is sent it checks that the
 study exists, that the patient ever consented, the deadline, the nonce and that the EIP-712
@@ -8,10 +8,14 @@ Revoking an already revoked consent returns the original revocation without a tr
 `RevocationRelay.cancel_pending` relays a signed `Cancellation` (every consent signature of the
 study not yet submitted becomes unusable) with the same checks, except enrolment: a patient who
 never consented may hold signatures a hospital has not submitted yet, which is what it is for.
+A cancellation is sent on its own, under the relay's lock.
 
-One relay per sender key: revocations go out one at a time under a lock (two writers sharing a key
-lose transactions to nonce races), and the state is re-read inside the lock, so two concurrent
-requests for the same patient send one transaction.
+Checked revocations wait in a `RevocationBatcher`: every revocation waiting when the sender is
+free goes out in one `revokeBatchWithSig`, sent by one sender that counts its own nonces, so
+several batches are in flight while earlier ones are mined; each request waits for its own
+batch's receipt, outside any lock. Two concurrent requests for the same patient share one entry;
+one that arrives after the other landed is skipped on chain and answered as already revoked.
+With a journal (`RevocationJournal`) nothing accepted is lost on a crash: it is resent on restart.
 """
 
 from __future__ import annotations
@@ -22,17 +26,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from chain.consent_registry import ConsentRegistry
+from chain.consent_registry import ConsentRegistry, SignedRevocation
 from chain.deploy import Ledger
 from chain.errors import (
     ChainError,
     ChainUnavailableError,
     InvalidSignerError,
-    NoActiveConsentError,
     SignatureExpiredError,
     UnknownStudyError,
 )
 from chain.events import PendingConsentsCancelled
+from chain.relay_batcher import RevocationBatcher
+from chain.relay_journal import RevocationJournal
 from consent.eip712 import (
     Eip712Domain,
     InvalidSignatureError,
@@ -58,6 +63,8 @@ logger = logging.getLogger(__name__)
 _SECP256K1_HALF_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 // 2
 _REPLAY_LOOKBACK: Final = 8
 """How many used nonces to try when a signature does not match the current one."""
+_WAIT_S: Final = 150.0
+"""How long a request waits for its batch (past the sender's 120 s receipt timeout)."""
 
 _Recover = Callable[[Eip712Domain, StudyId, Address, int, int, bytes], Address]
 """`recover_revocation_signer` or `recover_cancellation_signer`: (domain, study, patient, nonce,
@@ -126,9 +133,15 @@ class RelayedRevocation:
 class RevocationRelay:
     """Checks and relays `revokeWithSig` for patients, paying the gas with `ledger`'s sender."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(
+        self, ledger: Ledger, *, journal: RevocationJournal | None = None, max_batch: int = 200
+    ) -> None:
         self._ledger = ledger
         self._lock = threading.Lock()
+        self._known_studies: set[StudyId] = set()
+        self._batcher = RevocationBatcher(ledger.consents, journal, max_batch=max_batch)
+        self.resumed = self._batcher.resume()
+        """How many journalled revocations were queued again at start."""
 
     @property
     def ledger(self) -> Ledger:
@@ -137,7 +150,8 @@ class RevocationRelay:
 
     @property
     def lock(self) -> threading.Lock:
-        """The one-writer lock every relayed transaction of this sender key holds."""
+        """The lock relayed purpose withdrawals hold while they check and send (revocations go
+        through the batcher; the sender's nonce counter keeps the two apart)."""
         return self._lock
 
     @property
@@ -158,32 +172,36 @@ class RevocationRelay:
 
         Raises `UnknownStudyError`, `PatientNotEnrolledError`, `DeadlineExpiredError`,
         `NonceMismatchError`, `RevocationReplayError`, `RevocationSignatureError`, and
-        `ChainUnavailableError` when the node is down (then nothing was revoked: retrying the same
-        request is safe, it returns the revocation if one landed).
+        `ChainUnavailableError` when the node is down (the revocation has not landed; with a
+        journal it stays there and is resent at the next start, and retrying the same request is
+        safe: it sends it again, or returns the revocation if one landed).
         """
         consents = self._ledger.consents
-        with self._lock:
-            if not self._ledger.studies.study_exists(study):
-                raise UnknownStudyError({"study_id": bytes(study)})
-            record = consents.record(study, patient)
-            if not record.exists:
-                raise PatientNotEnrolledError(study, patient)
-            current = consents.revocation_nonce(study, patient)
-            if record.revoked_block:
-                # A retry of a revocation that landed: its nonce is used up by now.
-                self._check_signature(
-                    study, patient, deadline, signature, current, accept_used=True
-                )
-                return RelayedRevocation(self._find(study, patient, record.revoked_block), True)
-            now = self._ledger.chain.block_timestamp()
-            if deadline <= now:
-                raise DeadlineExpiredError(deadline, now)
-            if nonce is not None and nonce != current:
-                if nonce < current:
-                    raise RevocationReplayError(patient, nonce, current)
-                raise NonceMismatchError(patient, nonce, current)
-            self._check_signature(study, patient, deadline, signature, current)
-            return self._send(study, patient, deadline, signature)
+        self._check_study(study)
+        record = consents.record(study, patient)
+        if not record.exists:
+            raise PatientNotEnrolledError(study, patient)
+        current = consents.revocation_nonce(study, patient)
+        if record.revoked_block:
+            # A retry of a revocation that landed: its nonce is used up by now.
+            self._check_signature(study, patient, deadline, signature, current, accept_used=True)
+            return RelayedRevocation(self._find(study, patient, record.revoked_block), True)
+        now = self._ledger.chain.block_timestamp()
+        if deadline <= now:
+            raise DeadlineExpiredError(deadline, now)
+        if nonce is not None and nonce != current:
+            if nonce < current:
+                raise RevocationReplayError(patient, nonce, current)
+            raise NonceMismatchError(patient, nonce, current)
+        self._check_signature(study, patient, deadline, signature, current)
+        return self._send(study, SignedRevocation(patient, deadline, signature))
+
+    def _check_study(self, study: StudyId) -> None:
+        if study in self._known_studies:
+            return  # studies are never deleted
+        if not self._ledger.studies.study_exists(study):
+            raise UnknownStudyError({"study_id": bytes(study)})
+        self._known_studies.add(study)
 
     def cancel_pending(
         self,
@@ -253,29 +271,32 @@ class RevocationRelay:
                 return
         raise RevocationSignatureError(patient, "it does not recover to the patient")
 
-    def _send(
-        self, study: StudyId, patient: Address, deadline: int, signature: bytes
-    ) -> RelayedRevocation:
-        consents = self._ledger.consents
+    def _send(self, study: StudyId, revocation: SignedRevocation) -> RelayedRevocation:
+        patient = revocation.patient
         try:
-            event = consents.revoke_with_sig(study, patient, deadline, signature)
-        except NoActiveConsentError:
-            record = consents.record(study, patient)
-            return RelayedRevocation(self._find(study, patient, record.revoked_block), True)
-        except InvalidSignerError as exc:
-            raise RevocationSignatureError(patient, "the contract rejected it") from exc
-        except SignatureExpiredError as exc:
-            raise DeadlineExpiredError(deadline, int(exc.arguments["timestamp"])) from exc
+            result = self._batcher.submit(study, revocation).result(timeout=_WAIT_S)
+        except TimeoutError as exc:
+            raise ChainUnavailableError(self._ledger.chain.rpc, "the batch was not mined") from exc
         except ChainUnavailableError:
             raise
         except ChainError:
-            # No receipt with status 1: the revocation did not happen; a retry is safe.
-            record = consents.record(study, patient)
+            # The batch reverted as a whole: nothing of it landed, unless this patient's
+            # revocation did in a batch of its own meanwhile; a retry is safe.
+            record = self._ledger.consents.record(study, patient)
             if record.revoked_block:
                 return RelayedRevocation(self._find(study, patient, record.revoked_block), True)
             raise
-        logger.info("relayed a revocation in block %d", event.position.block_number)
-        return RelayedRevocation(event, False)
+        if isinstance(result, ConsentRevoked):
+            logger.info("relayed a revocation in block %d", result.position.block_number)
+            return RelayedRevocation(result, False)
+        if result.reason == "NoActiveConsent":
+            record = self._ledger.consents.record(study, patient)
+            if record.revoked_block:
+                return RelayedRevocation(self._find(study, patient, record.revoked_block), True)
+            raise PatientNotEnrolledError(study, patient)
+        if result.reason == "SignatureExpired":
+            raise DeadlineExpiredError(revocation.deadline, self._ledger.chain.block_timestamp())
+        raise RevocationSignatureError(patient, "the contract rejected it")
 
     def _find(self, study: StudyId, patient: Address, block: int) -> ConsentRevoked:
         found = [

@@ -8,13 +8,16 @@ data, so the sender replays it as a call on the same state to recover the custom
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Final
 
 from eth_account import Account
 from eth_account.messages import SignableMessage
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
+from eth_utils.exceptions import ValidationError
 from hexbytes import HexBytes
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import (
@@ -23,7 +26,7 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3Exception,
 )
-from web3.types import TxParams, TxReceipt, Wei
+from web3.types import Nonce, TxParams, TxReceipt, Wei
 
 from chain.connection import Chain, tester_failures
 from chain.errors import (
@@ -35,7 +38,7 @@ from chain.errors import (
 from chain.revert_decoder import RevertDecoder, raw_revert_data
 from consent.ids import Address, parse_address
 
-__all__ = ["Sender", "Transactable", "call_view"]
+__all__ = ["PendingTransaction", "Sender", "Transactable", "call_view"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ _FIRST_POLL_S: Final = 0.005
 _MAX_POLL_S: Final = 0.5
 Transactable = ContractFunction | ContractConstructor
 _PRIORITY_FEE: Final = 10**9
+_BASE_FEE_S: Final = 1.0
 ZERO_ADDRESS: Final = Address("0x0000000000000000000000000000000000000000")
 
 
@@ -74,20 +78,45 @@ def call_view(
         raise ChainRequestError(f"{fn.fn_name}: {exc}") from exc
 
 
+@dataclass(frozen=True, slots=True)
+class PendingTransaction:
+    """A sent transaction not yet known to be mined: what `Sender.wait` needs to settle it."""
+
+    tx_hash: HexBytes
+    fn: Transactable
+    gas: int
+
+
 class Sender:
     """One account sending transactions on one chain (use one sender per account per process:
-    two writers sharing a key lose transactions to nonce races)."""
+    two writers sharing a key lose transactions to nonce races).
 
-    def __init__(self, chain: Chain, account: LocalAccount | Address) -> None:
+    With `manage_nonces` (a locally signing sender only) the sender counts its nonces itself:
+    the first transaction reads the node's pending count, later ones take the next number under
+    a lock, so many transactions can be in flight at once (`send`, then `wait` outside any lock).
+    A refused send re-reads the count and, when another writer used the key meanwhile (the
+    count moved), goes out once more with the fresh nonce. Without it every transaction reads the
+    pending count (right for a key other processes may also use, and across snapshot reverts).
+    """
+
+    def __init__(
+        self, chain: Chain, account: LocalAccount | Address, *, manage_nonces: bool = False
+    ) -> None:
         self.chain = chain
         self._account = account if isinstance(account, LocalAccount) else None
         raw = account.address if isinstance(account, LocalAccount) else account
         self.address: Address = parse_address(raw)
+        self._manage_nonces = manage_nonces and self._account is not None
+        self._nonce: int | None = None
+        self._nonce_lock = threading.Lock()
+        self._base_fee_value, self._base_fee_at = 0, -_BASE_FEE_S
 
     @classmethod
-    def from_key(cls, chain: Chain, private_key: str | bytes) -> Sender:
+    def from_key(
+        cls, chain: Chain, private_key: str | bytes, *, manage_nonces: bool = False
+    ) -> Sender:
         """A sender signing locally with `private_key` (hex or raw bytes)."""
-        return cls(chain, Account.from_key(private_key))
+        return cls(chain, Account.from_key(private_key), manage_nonces=manage_nonces)
 
     @classmethod
     def unlocked(cls, chain: Chain, address: str) -> Sender:
@@ -116,12 +145,50 @@ class Sender:
         node does not answer (from the connection's middleware) or mines nothing in time, and
         `ChainRequestError` when it refuses the transaction for another reason.
         """
-        w3 = self.chain.w3
+        return self.wait(self.send(fn, gas, decoder), fn, gas, decoder)
+
+    def send(self, fn: Transactable, gas: int, decoder: RevertDecoder) -> HexBytes:
+        """Send `fn` with gas limit `gas` without waiting; its transaction hash.
+
+        Raises like `transact` for what the node refuses at once.
+        """
         try:
             if self._account is None:
-                tx_hash = fn.transact({"from": self.address, "gas": gas})
-            else:
-                tx_hash = w3.eth.send_raw_transaction(self._signed(fn, gas))
+                return HexBytes(fn.transact({"from": self.address, "gas": gas}))
+            if not self._manage_nonces:
+                return self.chain.w3.eth.send_raw_transaction(self._signed(fn, gas, None))
+            return self._send_counted(fn, gas)
+        except tester_failures(ContractLogicError) as exc:
+            raise _revert_error(exc, decoder, None) from exc
+        except (Web3Exception, ValidationError) as exc:  # eth-tester refuses with the latter
+            raise ChainRequestError(f"sending failed: {exc}") from exc
+
+    def _send_counted(self, fn: Transactable, gas: int) -> HexBytes:
+        w3 = self.chain.w3
+        with self._nonce_lock:
+            if self._nonce is None:
+                self._nonce = self._pending_count()
+            try:
+                tx_hash = w3.eth.send_raw_transaction(self._signed(fn, gas, self._nonce))
+            except Exception:
+                # refused: if another writer used the key meanwhile, count again and retry once
+                fresh = self._pending_count()
+                if fresh == self._nonce:
+                    self._nonce = None
+                    raise
+                self._nonce = fresh
+                tx_hash = w3.eth.send_raw_transaction(self._signed(fn, gas, self._nonce))
+            self._nonce += 1
+            return tx_hash
+
+    def _pending_count(self) -> int:
+        return self.chain.w3.eth.get_transaction_count(to_checksum_address(self.address), "pending")
+
+    def wait(
+        self, tx_hash: HexBytes, fn: Transactable, gas: int, decoder: RevertDecoder
+    ) -> TxReceipt:
+        """The receipt of `tx_hash` (sent for `fn` with limit `gas`); raises like `transact`."""
+        try:
             receipt = self._receipt(tx_hash)
         except tester_failures(ContractLogicError) as exc:
             raise _revert_error(exc, decoder, None) from exc
@@ -155,14 +222,22 @@ class Sender:
             time.sleep(delay)
             delay = min(delay * 2, _MAX_POLL_S)
 
-    def _signed(self, fn: Transactable, gas: int) -> bytes:
+    def _base_fee(self) -> int:
+        """The latest block's base fee; a nonce-counting sender re-reads it at most every
+        `_BASE_FEE_S` (the fee cap is twice it, and a base fee grows at most 12.5% a block)."""
+        now = time.monotonic()
+        if not self._manage_nonces or now - self._base_fee_at > _BASE_FEE_S:
+            block = self.chain.w3.eth.get_block("latest")
+            self._base_fee_value, self._base_fee_at = int(block.get("baseFeePerGas", 0)), now
+        return self._base_fee_value
+
+    def _signed(self, fn: Transactable, gas: int, nonce: int | None) -> bytes:
         assert self._account is not None
-        w3 = self.chain.w3
-        base_fee = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
+        base_fee = self._base_fee()
         params: TxParams = {
             "from": self.address,
             "gas": gas,
-            "nonce": w3.eth.get_transaction_count(to_checksum_address(self.address), "pending"),
+            "nonce": Nonce(self._pending_count() if nonce is None else nonce),
             "chainId": self.chain.chain_id,
             "maxFeePerGas": Wei(2 * base_fee + _PRIORITY_FEE),
             "maxPriorityFeePerGas": Wei(_PRIORITY_FEE),

@@ -21,9 +21,9 @@ Patients are dense integer rows shared by all studies. `resolve(addresses)` maps
 (callers may cache the result); `mask` takes rows, `consented_at` takes addresses and raises
 `UnknownPatientError` for patients without any event in the study.
 
-Patients are matched case-insensitively. Addresses in events are stored as given, not re-checksummed
-(the `Address` contract says they already are, and `chain/` produces them so; checksumming a
-million addresses would cost ~20 s).
+Patients are matched case-insensitively (`consent.index_patients`). Addresses in events are stored
+as given, not re-checksummed (`chain/` produces them checksummed; checksumming a million costs
+~20 s). Reopening loads the columns from a snapshot (`consent.index_snapshot`), not from the rows.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Sequence
-from itertools import repeat
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -55,6 +54,8 @@ from consent.events import (
 )
 from consent.ids import Address, InvalidIdentifierError, StudyId, parse_address
 from consent.index_columns import StudyEvents
+from consent.index_patients import PatientRows
+from consent.index_snapshot import IndexSnapshot, load_snapshot, store_snapshot
 from consent.index_status import ConsentMask, ConsentStatus
 from consent.index_store import EventColumns, IndexStore, event_columns, event_row
 from consent.purposes import NMDS_BIT, ConsentScope, StudyPurpose
@@ -64,6 +65,8 @@ __all__ = ["ConsentIndex", "ConsentMask", "ConsentStatus"]
 logger = logging.getLogger(__name__)
 
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+SNAPSHOT_EVERY = 250_000
+"""Events applied after which the index stores a fresh snapshot without waiting for `close`."""
 _Int64Array = npt.NDArray[np.int64]
 _BoolArray = npt.NDArray[np.bool_]
 
@@ -75,25 +78,54 @@ class ConsentIndex:
         """Open (or create) the index stored at `path`; ":memory:" keeps it in memory only."""
         self._lock = threading.RLock()
         self._store = IndexStore(path)
-        self._addresses: list[str] = self._store.patients()
-        self._rows: dict[str, int] = {a.lower(): i for i, a in enumerate(self._addresses)}
+        self._persistent = path != ":memory:"
         self._memo: tuple[tuple[str, ...], _Int64Array] | None = None
         self._hospitals: list[str] = []
         self._hospital_codes: dict[str, int] = {}
         self._studies: dict[bytes, StudyEvents] = {}
         self._synced_block = self._store.synced_block()
         self._last_position = self._store.last_position()
-        self._load(self._store.columns())
+        snapshot = load_snapshot(self._store) if self._persistent else None
+        addresses = [] if snapshot is None else snapshot.addresses
+        addresses.extend(self._store.patients(len(addresses)))
+        self._patients = PatientRows(addresses)
+        if snapshot is not None:
+            for hospital in snapshot.hospitals:
+                self._hospital_code(hospital)
+            self._studies = snapshot.studies
+        tail = self._store.columns(None if snapshot is None else snapshot.position)
+        self._snapshot_events = 0 if snapshot is None else snapshot.events
+        self._unsnapshotted = tail.row.size
+        self._load(tail)
         logger.info(
             "consent index opened: %d patients, %d studies, synced through block %d",
-            len(self._addresses),
+            len(self._patients),
             len(self._studies),
             self._synced_block,
         )
 
+    def save_snapshot(self) -> None:
+        """Store the in-memory columns so the next open loads them instead of rebuilding
+        (`consent.index_snapshot`); done on `close` and after every `SNAPSHOT_EVERY` events."""
+        with self._lock:
+            if not self._persistent or self._last_position is None or not self._unsnapshotted:
+                return
+            snapshot = IndexSnapshot(
+                events=self._snapshot_events + self._unsnapshotted,
+                position=self._last_position,
+                addresses=list(self._patients.addresses),
+                hospitals=list(self._hospitals),
+                studies=self._studies,
+            )
+            store_snapshot(self._store, snapshot)
+            self._snapshot_events, self._unsnapshotted = snapshot.events, 0
+
     def close(self) -> None:
-        """Close the database."""
-        self._store.close()
+        """Store a snapshot of the columns if events were applied since the last, and close."""
+        try:
+            self.save_snapshot()
+        finally:
+            self._store.close()
 
     def __enter__(self) -> ConsentIndex:
         return self
@@ -142,18 +174,18 @@ class ConsentIndex:
             new_rows: dict[str, int] = {}
             rows = np.empty(len(fresh), dtype=np.int64)
             for i, event in enumerate(fresh):
-                key = event.patient.lower()
-                row = self._rows.get(key)
-                if row is None:
-                    row = new_rows.get(key)
-                if row is None:
+                row = self._patients.row(event.patient)
+                if row < 0:
+                    key = event.patient.lower()
+                    row = new_rows.get(key, -1)
+                if row < 0:
                     if not _ADDRESS_RE.match(event.patient):
                         raise InvalidIdentifierError(f"not an address: {event.patient!r}")
-                    row = new_rows[key] = len(self._addresses) + len(new_addresses)
+                    row = new_rows[key] = len(self._patients) + len(new_addresses)
                     new_addresses.append(event.patient)
                 rows[i] = row
             with self._store.transaction():
-                self._store.add_patients(len(self._addresses), new_addresses)
+                self._store.add_patients(len(self._patients), new_addresses)
                 self._store.add_events(
                     [event_row(e, int(r)) for e, r in zip(fresh, rows, strict=True)]
                 )
@@ -161,13 +193,15 @@ class ConsentIndex:
                     if synced_through < self._synced_block:
                         raise IndexNotSyncedError(synced_through, self._synced_block)
                     self._store.set_synced_block(synced_through)
-            self._addresses.extend(new_addresses)
-            self._rows.update(new_rows)
+            self._patients.add(new_addresses)
             if fresh:
                 self._last_position = fresh[-1].position
             if synced_through is not None:
                 self._synced_block = synced_through
             self._load(event_columns(fresh, rows))
+            self._unsnapshotted += len(fresh)
+            if self._unsnapshotted >= SNAPSHOT_EVERY:
+                self.save_snapshot()
             logger.debug("applied %d consent events (%d new patients)", len(fresh), len(new_rows))
             return len(fresh)
 
@@ -183,9 +217,7 @@ class ConsentIndex:
                 stored = self._store.event_at(position)
                 if stored is None:
                     raise OutOfOrderEventError(position, last, self._synced_block)
-                if not self._store.same_event(
-                    stored, event, self._rows.get(event.patient.lower(), -1)
-                ):
+                if not self._store.same_event(stored, event, self._patients.row(event.patient)):
                     raise ConflictingEventError(position)
                 continue
             if position.block_number <= self._synced_block:
@@ -248,10 +280,7 @@ class ConsentIndex:
             return rows
 
     def _lookup(self, patients: Sequence[str]) -> _Int64Array:
-        lowered = (p.lower() if isinstance(p, str) else "" for p in patients)
-        return np.fromiter(
-            map(self._rows.get, lowered, repeat(-1)), dtype=np.int64, count=len(patients)
-        )
+        return self._patients.lookup(patients)
 
     def mask(
         self,
@@ -308,7 +337,7 @@ class ConsentIndex:
 
     def _row_of(self, patient: str) -> tuple[Address, int]:
         address = parse_address(patient)
-        return address, self._rows.get(address.lower(), -1)
+        return address, self._patients.row(address)
 
     def history(self, study: StudyId, patient: str) -> list[ConsentEvent]:
         """Every event of `patient` in `study`, oldest first (empty if none)."""
@@ -357,11 +386,12 @@ class ConsentIndex:
             if hospital is not None:
                 code = self._hospital_codes.get(parse_address(hospital), -1)
                 rows = rows[events.hospital[events.last[rows]] == code]
-            return tuple(Address(self._addresses[r]) for r in rows.tolist())
+            return tuple(Address(self._patients.address(r)) for r in rows.tolist())
 
     def revoked_since(self, study: StudyId, hospital: str, block: int) -> tuple[Address, ...]:
         """`hospital`'s patients with a revocation or a withdrawal of purposes in a block after
         `block`, sorted."""
         with self._lock:
             rows = self._store.revoked_rows(study, parse_address(hospital), block)
-            return tuple(sorted((Address(self._addresses[r]) for r in rows), key=str.lower))
+            addresses = (Address(self._patients.address(r)) for r in rows)
+            return tuple(sorted(addresses, key=str.lower))

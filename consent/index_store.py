@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS events (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_by_patient ON events (study, patient_row);
 CREATE INDEX IF NOT EXISTS events_by_hospital ON events (study, hospital, kind, block_number);
+CREATE TABLE IF NOT EXISTS snapshot (name TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
 # full statements spelled out (no string building): column order matches `EventRow`
@@ -259,9 +260,14 @@ class IndexStore:
 
     # --- patients and events -----------------------------------------------------------------
 
-    def patients(self) -> list[str]:
-        """Every patient address, indexed by row."""
-        return [r[0] for r in self._db.execute("SELECT address FROM patients ORDER BY row")]
+    def patients(self, from_row: int = 0) -> list[str]:
+        """Every patient address from row `from_row` on, indexed by row."""
+        return [
+            r[0]
+            for r in self._db.execute(
+                "SELECT address FROM patients WHERE row >= ? ORDER BY row", (from_row,)
+            )
+        ]
 
     def add_patients(self, first_row: int, addresses: Sequence[str]) -> None:
         """Insert new patients at rows `first_row`, `first_row + 1`, ... (inside a transaction)."""
@@ -282,11 +288,14 @@ class IndexStore:
         ).fetchone()
         return row
 
-    def columns(self) -> EventColumns:
-        """All events as columns, in position order."""
+    def columns(self, after: EventPosition | None = None) -> EventColumns:
+        """All events (or those after position `after`) as columns, in position order."""
+        since = (-1, -1) if after is None else (after.block_number, after.log_index)
         rows = self._db.execute(
             "SELECT study, kind, patient_row, hospital, expires_at, block_number, purposes, "
-            "valid_from FROM events ORDER BY block_number, log_index"
+            "valid_from FROM events WHERE (block_number, log_index) > (?, ?) "
+            "ORDER BY block_number, log_index",
+            since,
         ).fetchall()
         if not rows:
             empty = np.empty(0, dtype=np.int64)
@@ -305,6 +314,15 @@ class IndexStore:
             valid_from=np.array(valid_from, dtype=np.int64),
             narrow=kinds == NARROW,
         )
+
+    def snapshot_blobs(self) -> dict[str, bytes]:
+        """The stored snapshot's BLOBs by name (`consent.index_snapshot`); empty if none."""
+        return {str(n): bytes(d) for n, d in self._db.execute("SELECT name, data FROM snapshot")}
+
+    def write_snapshot(self, blobs: dict[str, bytes]) -> None:
+        """Replace the stored snapshot (inside a transaction)."""
+        self._db.execute("DELETE FROM snapshot")
+        self._db.executemany("INSERT INTO snapshot (name, data) VALUES (?, ?)", blobs.items())
 
     def history(self, study: StudyId, patient_row: int, patient: Address) -> list[ConsentEvent]:
         """One patient's events in `study`, oldest first."""

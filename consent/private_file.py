@@ -17,8 +17,14 @@ from consent.errors import KeyFileExistsError
 __all__ = ["write_private_file"]
 
 
-def write_private_file(path: Path, data: bytes, *, overwrite: bool = True) -> None:
-    """Write `data` to `path` atomically, mode 0600; without `overwrite` an existing file stays."""
+def write_private_file(
+    path: Path, data: bytes, *, overwrite: bool = True, durable: bool = True
+) -> None:
+    """Write `data` to `path` atomically, mode 0600; without `overwrite` an existing file stays.
+
+    `durable=False` skips the two fsyncs (~20 ms on this machine's disk): the rename is still
+    atomic, but a power cut may bring back the previous content (for a write whose loss is
+    harmless, like the relayer journal dropping entries it has seen mined)."""
     path = Path(path)
     if not overwrite and path.exists():
         raise KeyFileExistsError(path)
@@ -28,7 +34,8 @@ def write_private_file(path: Path, data: bytes, *, overwrite: bool = True) -> No
         with os.fdopen(fd, "wb") as handle:  # mkstemp creates the file 0600
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         if overwrite:
             tmp.replace(path)
         else:
@@ -38,6 +45,8 @@ def write_private_file(path: Path, data: bytes, *, overwrite: bool = True) -> No
                 raise KeyFileExistsError(path) from exc
     finally:
         tmp.unlink(missing_ok=True)
+    if not durable:
+        return
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

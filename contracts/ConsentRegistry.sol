@@ -114,6 +114,24 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     }
 
     /// @inheritdoc IConsentRegistry
+    function revokeBatchWithSig(
+        bytes32 study,
+        address[] calldata patients,
+        uint64[] calldata deadlines,
+        bytes[] calldata signatures
+    ) external returns (uint256 revoked) {
+        uint256 n = patients.length;
+        if (n != deadlines.length || n != signatures.length) {
+            revert RevocationBatchMismatch(n, deadlines.length, signatures.length);
+        }
+        for (uint256 i = 0; i < n; ++i) {
+            bytes4 reason = _tryRevokeWithSig(study, patients[i], deadlines[i], signatures[i]);
+            if (reason == bytes4(0)) ++revoked;
+            else emit RevocationSkipped(study, patients[i], reason);
+        }
+    }
+
+    /// @inheritdoc IConsentRegistry
     function revokePurposes(bytes32 study, uint64 purposes) external {
         _revokePurposes(study, msg.sender, purposes);
     }
@@ -343,6 +361,28 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         if (record.counted) _activeConsents[study][hospital] -= 1;
         _grantNonces[study][patient] += 1; // a pending consent signature cannot undo this
         emit ConsentRevoked(study, patient, hospital);
+    }
+
+    /// @dev {revokeWithSig} without reverting: returns 0 when applied, else the selector of the
+    /// error it would have reverted with (and then changes nothing, not even the nonce).
+    function _tryRevokeWithSig(
+        bytes32 study,
+        address patient,
+        uint64 deadline,
+        bytes calldata signature
+    ) private returns (bytes4) {
+        if (block.timestamp > deadline) return SignatureExpired.selector;
+        PackedRecord storage record = _records[study][patient];
+        if (record.grantedBlock == 0 || record.revokedBlock != 0) return NoActiveConsent.selector;
+        uint256 nonce = _revocationNonces[study][patient];
+        bytes32 structHash =
+            keccak256(abi.encode(REVOCATION_TYPEHASH, study, patient, nonce, deadline));
+        (address signer, ECDSA.RecoverError err,) =
+            ECDSA.tryRecoverCalldata(_hashTypedDataV4(structHash), signature);
+        if (err != ECDSA.RecoverError.NoError || signer != patient) return InvalidSigner.selector;
+        _revocationNonces[study][patient] = nonce + 1;
+        _revoke(study, patient);
+        return bytes4(0);
     }
 
     function _cancelPending(bytes32 study, address patient) private {

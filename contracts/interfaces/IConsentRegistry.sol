@@ -51,6 +51,8 @@ interface IConsentRegistry {
     error InvalidValidity(uint64 validFrom, uint64 expiresAt);
     /// @notice The zero address cannot be a patient.
     error ZeroPatient();
+    /// @notice Revocation batch arrays differ in length.
+    error RevocationBatchMismatch(uint256 patients, uint256 deadlines, uint256 signatures);
 
     /// @notice Emitted when a patient's signed consent is recorded.
     event ConsentGranted(
@@ -73,6 +75,12 @@ interface IConsentRegistry {
         uint64 revoked,
         uint64 remaining
     );
+    /**
+     * @notice Emitted by {revokeBatchWithSig} for an entry it did not apply; `reason` is the
+     * selector of the error {revokeWithSig} would have reverted with ({SignatureExpired},
+     * {NoActiveConsent} or {InvalidSigner}). Nothing changed for that patient.
+     */
+    event RevocationSkipped(bytes32 indexed study, address indexed patient, bytes4 reason);
     /**
      * @notice Emitted when a patient cancels every consent signature not yet submitted in
      * `study`: grant nonces below `nextGrantNonce` can no longer be used.
@@ -143,6 +151,26 @@ interface IConsentRegistry {
      */
     function revokeWithSig(bytes32 study, address patient, uint64 deadline, bytes calldata signature)
         external;
+
+    /**
+     * @notice Anyone relays many patients' signed revocations in one transaction. Each entry is
+     * checked exactly as {revokeWithSig} checks it (deadline, the patient's own EIP-712
+     * `Revocation` signature over their current {revocationNonce}, an unrevoked consent). An
+     * entry that fails is skipped, not reverted: its nonce is not used, nothing changes for that
+     * patient, and a {RevocationSkipped} event names the patient and the reason, so one bad
+     * signature neither sinks the other patients' revocations nor disappears silently. A
+     * patient named twice is revoked once (the second entry is skipped, {NoActiveConsent}).
+     * Requirements:
+     * - `patients`, `deadlines` and `signatures` have the same length.
+     * Emits a {ConsentRevoked} event per revoked patient, a {RevocationSkipped} per skipped one.
+     * @return revoked How many entries were applied.
+     */
+    function revokeBatchWithSig(
+        bytes32 study,
+        address[] calldata patients,
+        uint64[] calldata deadlines,
+        bytes[] calldata signatures
+    ) external returns (uint256 revoked);
 
     /**
      * @notice The caller (a patient) withdraws `purposes` from their consent in `study`; the

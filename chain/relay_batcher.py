@@ -1,0 +1,178 @@
+"""Send waiting signed revocations as batches, many in flight, receipts awaited off the send path.
+
+One sending thread takes every revocation waiting for one study (up to `MAX_REVOCATION_BATCH`),
+journals them (`RevocationJournal`, before anything is sent), and sends one `revokeBatchWithSig`
+through the relayer's nonce-counting `Sender`: the send returns at once, and the next batch can
+go out while this one is mined. A small pool waits for the receipts and settles each request's
+future with the outcome read from the receipt (`ConsentRevoked` or `RevocationSkipped`).
+
+Two requests for the same patient waiting at once share one entry (and one future's outcome).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Final
+
+from chain.consent_registry import (
+    MAX_REVOCATION_BATCH,
+    ConsentRegistry,
+    RevocationBatchOutcome,
+    SignedRevocation,
+)
+from chain.errors import ChainError, ChainUnavailableError
+from chain.events import RevocationSkipped
+from chain.relay_journal import RevocationJournal
+from chain.transactions import PendingTransaction
+from consent.events import ConsentRevoked
+from consent.ids import Address, StudyId
+
+__all__ = ["BatchResult", "RevocationBatcher"]
+
+logger = logging.getLogger(__name__)
+
+_RECEIPT_WAITERS: Final = 8
+
+BatchResult = ConsentRevoked | RevocationSkipped
+"""What became of one entry: revoked by the batch, or skipped by it (with the reason)."""
+
+
+@dataclass(eq=False)
+class _Waiting:
+    study: StudyId
+    revocation: SignedRevocation
+    futures: list[Future[BatchResult]] = field(default_factory=list)
+
+    def settle(self, result: BatchResult | None, error: BaseException | None) -> None:
+        for future in self.futures:
+            if error is not None:
+                future.set_exception(error)
+            elif result is not None:
+                future.set_result(result)
+
+
+class RevocationBatcher:
+    """Queues signed revocations and sends them in batches (see the module docstring)."""
+
+    def __init__(
+        self,
+        consents: ConsentRegistry,
+        journal: RevocationJournal | None = None,
+        *,
+        max_batch: int = MAX_REVOCATION_BATCH,
+    ) -> None:
+        self._consents = consents
+        self._journal = journal
+        self._max_batch = max(1, min(max_batch, MAX_REVOCATION_BATCH))
+        self._cond = threading.Condition()
+        self._queue: dict[tuple[StudyId, Address], _Waiting] = {}
+        self._sender: threading.Thread | None = None
+        self._waiters = ThreadPoolExecutor(_RECEIPT_WAITERS, thread_name_prefix="relay-receipt")
+
+    def submit(self, study: StudyId, revocation: SignedRevocation) -> Future[BatchResult]:
+        """Queue `revocation`; the future resolves once its batch is mined."""
+        future: Future[BatchResult] = Future()
+        with self._cond:
+            key = (study, revocation.patient)
+            waiting = self._queue.get(key)
+            if waiting is None:
+                waiting = self._queue[key] = _Waiting(study, revocation)
+            waiting.futures.append(future)
+            if self._sender is None:
+                self._sender = threading.Thread(target=self._run, name="relay-sender", daemon=True)
+                self._sender.start()
+            self._cond.notify()
+        return future
+
+    def resume(self) -> int:
+        """Queue again every journalled revocation (after a restart); how many."""
+        if self._journal is None:
+            return 0
+        pending = self._journal.pending()
+        for study, revocation in pending:
+            self.submit(study, revocation).add_done_callback(_log_resumed)
+        if pending:
+            logger.warning("resending %d journalled revocations", len(pending))
+        return len(pending)
+
+    def _take(self) -> list[_Waiting]:
+        with self._cond:
+            while not self._queue:
+                self._cond.wait()
+            study = next(iter(self._queue.values())).study
+            batch: list[_Waiting] = []
+            for key, waiting in list(self._queue.items()):
+                if waiting.study == study:
+                    batch.append(self._queue.pop(key))
+                    if len(batch) == self._max_batch:
+                        break
+            return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            try:
+                self._send(batch)
+            except Exception as exc:  # a future must never be left hanging
+                logger.exception("revocation batch failed before sending")
+                for waiting in batch:
+                    waiting.settle(None, exc)
+
+    def _send(self, batch: list[_Waiting]) -> None:
+        study = batch[0].study
+        revocations = [w.revocation for w in batch]
+        if self._journal is not None:
+            self._journal.add(study, revocations)
+        try:
+            pending = self._consents.send_revoke_batch(study, revocations)
+        except ChainUnavailableError as exc:
+            self._fail(batch, exc, keep=True)
+            return
+        except ChainError as exc:
+            self._fail(batch, exc, keep=False)
+            return
+        self._waiters.submit(self._settle, batch, pending)
+
+    def _settle(self, batch: list[_Waiting], pending: PendingTransaction) -> None:
+        try:
+            outcome = self._consents.revoke_batch_outcome(pending)
+        except ChainUnavailableError as exc:
+            self._fail(batch, exc, keep=True)  # may still be mined: resent on restart
+            return
+        except Exception as exc:
+            self._fail(batch, exc, keep=False)
+            return
+        self._resolve(batch, outcome)
+
+    def _resolve(self, batch: list[_Waiting], outcome: RevocationBatchOutcome) -> None:
+        for waiting in batch:
+            patient = waiting.revocation.patient
+            result: BatchResult | None = outcome.revoked.get(patient) or outcome.skipped.get(
+                patient
+            )
+            if result is None:
+                waiting.settle(None, ChainError(f"the batch says nothing about {patient}"))
+            else:
+                waiting.settle(result, None)
+        self._forget(batch)
+
+    def _fail(self, batch: list[_Waiting], exc: BaseException, *, keep: bool) -> None:
+        if not keep:
+            self._forget(batch)
+        for waiting in batch:
+            waiting.settle(None, exc)
+
+    def _forget(self, batch: list[_Waiting]) -> None:
+        if self._journal is not None:
+            self._journal.remove(batch[0].study, [w.revocation.patient for w in batch])
+
+
+def _log_resumed(future: Future[BatchResult]) -> None:
+    error = future.exception()
+    if error is not None:
+        logger.warning("a resent revocation failed: %s", error)
+    elif isinstance(future.result(), RevocationSkipped):
+        logger.info("a resent revocation was skipped: %s", future.result())
