@@ -13,7 +13,8 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from web3.exceptions import ContractLogicError
 from web3.types import TxParams, TxReceipt
 
-from chain._facade import ContractFacade, revert_decoder
+from chain._facade import revert_decoder
+from chain.consent_batches import ConsentBatchCalls
 from chain.connection import tester_failures
 from chain.events import PendingConsentsCancelled, RevocationSkipped
 from chain.revert_decoder import raw_revert_data
@@ -110,9 +111,10 @@ class RevocationBatchOutcome:
     skipped: Mapping[Address, RevocationSkipped]
 
 
-class ConsentRegistry(ContractFacade):
+class ConsentRegistry(ConsentBatchCalls):
     """Patient-signed consent and its revocation. The sender is the hospital for grants, the
-    patient for `revoke`, anyone for `revoke_with_sig`."""
+    patient for `revoke`, anyone for `revoke_with_sig`. Batched first consents under one root
+    per batch come from `ConsentBatchCalls`."""
 
     CONTRACT = "ConsentRegistry"
 

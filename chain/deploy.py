@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 _DEPLOY_GAS: Final = {
     "StudyRegistry": 1_500_000,
-    "ConsentRegistry": 3_000_000,
+    "ConsentRegistry": 4_500_000,
     "PrivacyBudget": 2_000_000,
     "RoundLedger": 2_500_000,
     "SecAggCoordinator": 2_500_000,

@@ -3,6 +3,7 @@ pragma solidity 0.8.37;
 
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ConsentBatches} from "./ConsentBatches.sol";
 import {DuoPurposes} from "./DuoPurposes.sol";
 import {IConsentRegistry} from "./interfaces/IConsentRegistry.sol";
 import {IStudyRegistry} from "./interfaces/IStudyRegistry.sol";
@@ -15,8 +16,9 @@ import {IStudyRegistry} from "./interfaces/IStudyRegistry.sol";
  * signature is usable once and no hospital can block a revocation by consuming its nonce.
  * A consent names DUO purposes and a validity period; it counts for a study only if its purposes
  * cover the study's declared purpose ({DuoPurposes}, {IStudyRegistry-studyPurpose}).
+ * First consents can also be recorded a batch at a time under one Merkle root ({ConsentBatches}).
  */
-contract ConsentRegistry is IConsentRegistry, EIP712 {
+contract ConsentRegistry is ConsentBatches, EIP712 {
     /// @notice EIP-712 typehash of a patient's consent.
     bytes32 public constant CONSENT_TYPEHASH = keccak256(
         "Consent(bytes32 study,address patient,address hospital,uint64 purposes,uint64 validFrom,"
@@ -33,36 +35,15 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     bytes32 public constant CANCELLATION_TYPEHASH =
         keccak256("Cancellation(bytes32 study,address patient,uint256 nonce,uint64 deadline)");
 
-    /// @dev Storage form of {ConsentRecord}. Hospital, blocks, a "time-bounded" flag and
-    /// whether the consent covers the study's purpose (so is counted) share one slot, so a
-    /// status check of a consent without a validity window reads one slot; the window and the
-    /// purposes live in a second slot.
-    struct PackedRecord {
-        address hospital;
-        uint40 grantedBlock;
-        uint40 revokedBlock;
-        bool bounded;
-        bool counted;
-        uint64 expiresAt;
-        uint64 validFrom;
-        uint64 purposes;
-    }
-
-    IStudyRegistry private immutable _studies;
-
-    mapping(bytes32 study => mapping(address patient => PackedRecord)) private _records;
     mapping(bytes32 study => mapping(address hospital => uint256)) private _lastRevocationBlock;
     mapping(bytes32 study => mapping(address hospital => uint256)) private _activeConsents;
-    // Two plain counters rather than OpenZeppelin `Nonces` (one counter per owner, so one per
-    // patient across studies: the H7 hole) or `NoncesKeyed` (which packs the key into the
-    // nonce's high bits, so every signed nonce would be a 256-bit number clients cannot count).
-    mapping(bytes32 study => mapping(address patient => uint256)) private _grantNonces;
     mapping(bytes32 study => mapping(address patient => uint256)) private _revocationNonces;
 
     /// @param studies The registry whose members may record consent.
-    constructor(IStudyRegistry studies) EIP712("consentfl ConsentRegistry", "1") {
-        _studies = studies;
-    }
+    constructor(IStudyRegistry studies)
+        ConsentBatches(studies)
+        EIP712("consentfl ConsentRegistry", "1")
+    {}
 
     /// @inheritdoc IConsentRegistry
     /// @dev A grant to another hospital while a consent is active revokes the old one first
@@ -322,7 +303,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         );
     }
 
-    function _applyCount(bytes32 study, int256 delta) private {
+    function _applyCount(bytes32 study, int256 delta) internal override {
         if (delta > 0) _activeConsents[study][msg.sender] += uint256(delta);
         else if (delta < 0) _activeConsents[study][msg.sender] -= uint256(-delta);
     }
@@ -405,11 +386,6 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         _checkSigner(structHash, patient, signature);
     }
 
-    function _checkMember(bytes32 study) private view {
-        if (!_studies.studyExists(study)) revert UnknownStudy(study);
-        if (!_studies.isMember(study, msg.sender)) revert NotStudyMember(study, msg.sender);
-    }
-
     function _checkSigner(bytes32 structHash, address patient, bytes calldata signature)
         private
         view
@@ -418,10 +394,17 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         if (signer != patient) revert InvalidSigner(signer, patient);
     }
 
-    function _isConsented(PackedRecord storage record) private view returns (bool) {
-        return record.grantedBlock != 0 && record.revokedBlock == 0 && record.counted
-            && (!record.bounded
-                || (record.validFrom <= block.timestamp
-                    && (record.expiresAt == 0 || record.expiresAt > block.timestamp)));
+    function _checkFirstGrant(
+        bytes32 study,
+        address patient,
+        ConsentTerms calldata terms,
+        uint64 deadline,
+        bytes calldata signature
+    ) internal view override {
+        if (patient == address(0)) revert ZeroPatient();
+        if (block.timestamp > deadline) revert SignatureExpired(deadline, block.timestamp);
+        _checkTerms(terms);
+        if (_grantNonces[study][patient] != 0) revert NotFirstGrant(study, patient);
+        _checkSigner(_consentHash(study, patient, terms, 0, deadline), patient, signature);
     }
 }

@@ -1,7 +1,9 @@
 """A two-round study history on the eth-tester ledger, for the audit verifier and the HTTP API.
 
-`build_history(world, store, proofs_dir)` grants patients 0-2 to hospital 0 and 3-4 to hospital 1,
-runs round 0, relays patient 1's signed revocation, runs round 1 (hospital 0 leaves patient 1
+`build_history(world, store, proofs_dir)` grants patients 0-2 to hospital 0 and 3-4 to hospital 1
+(one by one, or with `lazy` as one batch of first consents per hospital under a Merkle root, patient
+1's record materialised from its batch proof before the revocation), runs round 0, relays patient
+1's signed revocation, runs round 1 (hospital 0 leaves patient 1
 out and publishes its exclusion proof with the trainer's own writer, `fl.roles.proofs`) and
 returns what it recorded. Options forge the history
 the way a dishonest hospital (or aggregator) would.
@@ -14,6 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from chain.consent_registry import SignedConsent
 from chain.store import ArtifactStore
 from consent.contributions import ContributionRecord
 from consent.formats.round_metrics import CONTRIBUTIONS, METRICS, Decision, RoundMetrics
@@ -22,7 +25,7 @@ from consent.records import RoundResult, UpdateSubmission
 from consent.smt import DataTree
 from fl.roles.contributions import contribution_record
 from fl.roles.proofs import ExclusionProof, write_proof_files
-from tests.fixtures.ledger import LedgerWorld, sender_of
+from tests.fixtures.ledger import DEADLINE, LedgerWorld, sender_of
 
 HOSPITAL_PATIENTS = ((0, 1, 2), (3, 4))
 REVOKED_PATIENT = 1
@@ -112,9 +115,18 @@ def build_history(
     unlisted_update: bool = False,
     decisions: str = "honest",
     contributions: str = "honest",
+    lazy: bool = False,
 ) -> StudyHistory:
     """Two rounds with a revocation between them (see the module docstring)."""
     for hospital, patients in enumerate(HOSPITAL_PATIENTS):
+        if lazy:
+            ledger = world.hospitals[hospital]
+            batch = [
+                SignedConsent(world.patient(p), 0, world.consent_sig(p, ledger), DEADLINE)
+                for p in patients
+            ]
+            ledger.consents.grant_first_batch(world.study, batch)
+            continue
         for patient in patients:
             world.grant(patient, hospital)
     study = world.study
@@ -182,6 +194,10 @@ def build_history(
         if wrong_base:
             base_hash, base_cid = _put(store, b"some other model")
         if round_ == 0:
+            if lazy:
+                member = world.outsider.consents.membership(study, revoked)
+                assert member is not None
+                world.outsider.consents.materialize(study, revoked, member)
             deadline = world.chain.block_timestamp() + 3600
             signature = world.revocation_sig(REVOKED_PATIENT, deadline=deadline)
             event = world.outsider.consents.revoke_with_sig(study, revoked, deadline, signature)

@@ -1,0 +1,162 @@
+"""Batched first consents under one Merkle root per batch (`ConsentBatches.sol`), and the lazy
+per-patient record.
+
+`ConsentBatchCalls` is the part of the `ConsentRegistry` facade that speaks to
+`grantFirstBatchWithSig`, `materializeConsent`, `isConsentedInBatch` and the batch views. A batch
+emits the same `ConsentGranted` event per patient as the ordinary path (so consent indexes,
+trainers and the audit see the grant) and stores only its root on chain; the leaves are rebuilt
+from the batch transaction's own `ConsentGranted` logs (`membership`), so anyone can prove a
+patient's batch consent, copy it into the per-patient record (`materialize`) and then revoke it
+with the ordinary functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from hexbytes import HexBytes
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from chain import consent_batch_errors  # noqa: F401 - registers the batch errors
+from chain._facade import ContractFacade
+from chain.errors import ChainError
+from consent.batch_tree import BatchLeaf, batch_proof, batch_root
+from consent.events import ConsentGranted
+from consent.ids import Address, StudyId
+
+if TYPE_CHECKING:
+    from chain.consent_registry import SignedConsent
+
+__all__ = ["MAX_FIRST_GRANT_BATCH", "BatchMembership", "ConsentBatchCalls", "RecordedBatch"]
+
+MAX_FIRST_GRANT_BATCH: Final = 1000
+"""First grants per `grantFirstBatchWithSig` (the contract takes up to 1024): ~12k gas each, so a
+full batch stays near 12M gas, well inside a 30M block."""
+
+_GAS_BATCH: Final = 250_000
+_GAS_BATCH_EACH: Final = 20_000
+_GAS_MATERIALIZE: Final = 120_000
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedBatch:
+    """One recorded batch: its number in the study, its leaves (batch order) and root."""
+
+    batch_id: int
+    leaves: tuple[BatchLeaf, ...]
+    root: bytes
+    granted: tuple[ConsentGranted, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchMembership:
+    """What proves one patient's batch consent: the batch, the patient's leaf and its proof."""
+
+    batch_id: int
+    leaf: BatchLeaf
+    proof: tuple[bytes, ...]
+
+    @property
+    def terms(self) -> tuple[int, int, int]:
+        """The contract's `ConsentTerms(purposes, validFrom, expiresAt)` tuple."""
+        return (self.leaf.purposes, self.leaf.valid_from, self.leaf.expires_at)
+
+
+class ConsentBatchCalls(ContractFacade):
+    """Batched first consents and their lazy records (a base of the `ConsentRegistry` facade)."""
+
+    def grant_first_batch(
+        self, study: StudyId, consents: Sequence[SignedConsent]
+    ) -> list[RecordedBatch]:
+        """Record patients' FIRST signed consents (nonce 0), `MAX_FIRST_GRANT_BATCH` per
+        transaction, sorted by address as the contract requires."""
+        ordered = sorted(consents, key=lambda c: int(c.patient, 16))
+        batches: list[RecordedBatch] = []
+        for start in range(0, len(ordered), MAX_FIRST_GRANT_BATCH):
+            chunk = ordered[start : start + MAX_FIRST_GRANT_BATCH]
+            receipt = self._transact(
+                _GAS_BATCH + _GAS_BATCH_EACH * len(chunk),
+                "grantFirstBatchWithSig",
+                bytes(study),
+                [(c.patient, c.terms, c.deadline, c.signature) for c in chunk],
+            )
+            batches.append(self._recorded(receipt))
+        return batches
+
+    def _recorded(self, receipt: TxReceipt) -> RecordedBatch:
+        recorded = self._contract.events.ConsentBatchRecorded().process_receipt(
+            receipt, errors=DISCARD
+        )
+        if len(recorded) != 1:
+            raise ChainError(f"expected one ConsentBatchRecorded event, found {len(recorded)}")
+        granted = tuple(self._receipt_events_of(receipt, ConsentGranted))
+        leaves = tuple(
+            BatchLeaf(g.patient, g.purposes, g.valid_from, g.expires_at) for g in granted
+        )
+        args = recorded[0]["args"]
+        root = bytes(args["root"])
+        if batch_root(leaves) != root:
+            raise ChainError("the batch's ConsentGranted logs do not rebuild its stored root")
+        return RecordedBatch(int(args["batchId"]), leaves, root, granted)
+
+    def membership(self, study: StudyId, patient: Address) -> BatchMembership | None:
+        """The batch proof of `patient`'s first consent in `study`, rebuilt from the logs of the
+        batch transaction that granted it (None if no batch did)."""
+        grants = [
+            g
+            for g in self._contract.events.ConsentGranted().get_logs(
+                argument_filters={"study": bytes(study), "patient": patient}, from_block=0
+            )
+            if int(g["args"]["nonce"]) == 0
+        ]
+        for log in reversed(grants):
+            receipt = self.chain.w3.eth.get_transaction_receipt(HexBytes(log["transactionHash"]))
+            if not self._contract.events.ConsentBatchRecorded().process_receipt(
+                receipt, errors=DISCARD
+            ):
+                continue  # a first grant through the ordinary path
+            batch = self._recorded(receipt)
+            index = next(i for i, leaf in enumerate(batch.leaves) if leaf.patient == patient)
+            proof = tuple(batch_proof(batch.leaves, index))
+            return BatchMembership(batch.batch_id, batch.leaves[index], proof)
+        return None
+
+    def materialize(self, study: StudyId, patient: Address, member: BatchMembership) -> None:
+        """Copy `patient`'s batch consent into their per-patient record (anyone may send it),
+        so the ordinary revocation and purpose functions apply to it."""
+        self._transact(
+            _GAS_MATERIALIZE,
+            "materializeConsent",
+            bytes(study),
+            patient,
+            member.batch_id,
+            member.terms,
+            list(member.proof),
+        )
+
+    def is_consented_in_batch(
+        self, study: StudyId, patient: Address, member: BatchMembership
+    ) -> bool:
+        """Whether the patient consents now, answered from the batch proof while no
+        per-patient record exists (from the record once one does)."""
+        return bool(
+            self._call(
+                "isConsentedInBatch",
+                bytes(study),
+                patient,
+                member.batch_id,
+                member.terms,
+                list(member.proof),
+            )
+        )
+
+    def batch_count(self, study: StudyId) -> int:
+        """How many consent batches `study` has."""
+        return int(self._call("consentBatchCount", bytes(study)))
+
+    def batch_root(self, study: StudyId, batch_id: int) -> bytes:
+        """The stored root of batch `batch_id` (32 zero bytes if there is none)."""
+        return bytes(self._call_named("consentBatch", bytes(study), batch_id)["root"])
