@@ -3,11 +3,12 @@ per-patient record.
 
 `ConsentBatchCalls` is the part of the `ConsentRegistry` facade that speaks to
 `grantFirstBatchWithSig`, `materializeConsent`, `isConsentedInBatch` and the batch views. A batch
-emits the same `ConsentGranted` event per patient as the ordinary path (so consent indexes,
-trainers and the audit see the grant) and stores only its root on chain; the leaves are rebuilt
-from the batch transaction's own `ConsentGranted` logs (`membership`), so anyone can prove a
-patient's batch consent, copy it into the per-patient record (`materialize`) and then revoke it
-with the ordinary functions.
+logs one compact `FirstConsentGranted` per patient, which the event decoder turns into the same
+`ConsentGranted` events as the ordinary path (`chain.consent_batch_events`: consent indexes,
+trainers and the audit see the grant), and stores only its root on chain; the leaves are rebuilt
+from the batch transaction's own logs (`membership`), so anyone can prove a patient's batch
+consent, copy it into the per-patient record (`materialize`) and then revoke it with the
+ordinary functions.
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ if TYPE_CHECKING:
 __all__ = ["MAX_FIRST_GRANT_BATCH", "BatchMembership", "ConsentBatchCalls", "RecordedBatch"]
 
 MAX_FIRST_GRANT_BATCH: Final = 1000
-"""First grants per `grantFirstBatchWithSig` (the contract takes up to 1024): ~12k gas each, so a
-full batch stays near 12M gas, well inside a 30M block."""
+"""First grants per `grantFirstBatchWithSig` (the contract takes up to 1024): ~14.5k gas each,
+so a full batch stays near 15M gas, inside a 30M block (the gas limit sent: 250k + 17k each)."""
 
 _GAS_BATCH: Final = 250_000
-_GAS_BATCH_EACH: Final = 20_000
+_GAS_BATCH_EACH: Final = 17_000
 _GAS_MATERIALIZE: Final = 120_000
 
 
@@ -65,6 +66,17 @@ class BatchMembership:
         return (self.leaf.purposes, self.leaf.valid_from, self.leaf.expires_at)
 
 
+def _compact(signature: bytes) -> tuple[bytes, bytes]:
+    """A 65-byte `r || s || v` signature in EIP-2098 compact form `(r, vs)`."""
+    if len(signature) != 65:
+        raise ValueError(f"a consent signature has 65 bytes, not {len(signature)}")
+    r, s, v = signature[:32], int.from_bytes(signature[32:64], "big"), signature[64]
+    parity = v - 27 if v >= 27 else v
+    if parity not in (0, 1):
+        raise ValueError(f"signature v {v} is not 27 or 28")
+    return r, (s | (parity << 255)).to_bytes(32, "big")
+
+
 class ConsentBatchCalls(ContractFacade):
     """Batched first consents and their lazy records (a base of the `ConsentRegistry` facade)."""
 
@@ -81,7 +93,7 @@ class ConsentBatchCalls(ContractFacade):
                 _GAS_BATCH + _GAS_BATCH_EACH * len(chunk),
                 "grantFirstBatchWithSig",
                 bytes(study),
-                [(c.patient, c.terms, c.deadline, c.signature) for c in chunk],
+                [(c.patient, c.terms, c.deadline, *_compact(c.signature)) for c in chunk],
             )
             batches.append(self._recorded(receipt))
         return batches
@@ -107,18 +119,15 @@ class ConsentBatchCalls(ContractFacade):
         batch transaction that granted it (None if no batch did)."""
         grants = [
             g
-            for g in self._contract.events.ConsentGranted().get_logs(
-                argument_filters={"study": bytes(study), "patient": patient}, from_block=0
+            for g in self._contract.events.FirstConsentGranted().get_logs(
+                argument_filters={"patient": patient}, from_block=0
             )
-            if int(g["args"]["nonce"]) == 0
         ]
         for log in reversed(grants):
             receipt = self.chain.w3.eth.get_transaction_receipt(HexBytes(log["transactionHash"]))
-            if not self._contract.events.ConsentBatchRecorded().process_receipt(
-                receipt, errors=DISCARD
-            ):
-                continue  # a first grant through the ordinary path
             batch = self._recorded(receipt)
+            if batch.granted[0].study != study:
+                continue  # the patient's batch consent in another study
             index = next(i for i, leaf in enumerate(batch.leaves) if leaf.patient == patient)
             proof = tuple(batch_proof(batch.leaves, index))
             return BatchMembership(batch.batch_id, batch.leaves[index], proof)

@@ -16,6 +16,7 @@ from web3 import Web3
 from web3.contract.contract import Contract
 from web3.types import EventData, LogReceipt
 
+from chain.consent_batch_events import BATCH_RECORDED, FIRST_CONSENT, BatchGrants
 from consent.events import ConsentGranted, ConsentRevoked, EventPosition, PurposesRevoked
 from consent.ids import Address, Bytes32, StudyId, parse_address
 from consent.purposes import StudyPurpose
@@ -341,6 +342,8 @@ _BUILDERS: dict[str, _Builder] = {
     ),
 }
 
+_DECODED: Final = frozenset(_BUILDERS) | {FIRST_CONSENT, BATCH_RECORDED}
+
 
 class EventDecoder:
     """Decodes logs of the three contracts into typed events (block timestamps are cached)."""
@@ -350,7 +353,7 @@ class EventDecoder:
         self._by_topic: dict[tuple[str, bytes], tuple[Contract, str]] = {}
         for contract in contracts:
             for entry in cast(list[dict[str, Any]], contract.abi):
-                if entry.get("type") == "event" and entry["name"] in _BUILDERS:
+                if entry.get("type") == "event" and entry["name"] in _DECODED:
                     topic = event_abi_to_log_topic(entry)  # type: ignore[arg-type]
                     self._by_topic[(contract.address, topic)] = (contract, str(entry["name"]))
         self._timestamps: dict[bytes, int] = {}
@@ -364,8 +367,7 @@ class EventDecoder:
             self._timestamps[block_hash] = cached
         return cached
 
-    def decode(self, log: LogReceipt) -> LedgerEvent | None:
-        """The typed event for `log`, or None if it is not one of ours."""
+    def _data(self, log: LogReceipt) -> tuple[str, EventData] | None:
         if not log["topics"]:
             return None
         key = (Web3.to_checksum_address(log["address"]), bytes(log["topics"][0]))
@@ -373,13 +375,37 @@ class EventDecoder:
         if known is None:
             return None
         contract, name = known
-        data: EventData = contract.events[name]().process_log(log)
-        block = int(data["blockNumber"])
-        position = EventPosition(block, int(data["logIndex"]))
+        return name, contract.events[name]().process_log(log)
+
+    def _build(self, name: str, data: EventData) -> LedgerEvent:
+        position = EventPosition(int(data["blockNumber"]), int(data["logIndex"]))
         tx_hash = HexBytes(data["transactionHash"]).to_0x_hex()
         timestamp = self.timestamp(bytes(data["blockHash"]))
         return _BUILDERS[name](data["args"], position, tx_hash, timestamp)
 
+    def decode(self, log: LogReceipt) -> LedgerEvent | None:
+        """The typed event for `log`, or None if it is not one of ours (or one patient's log of
+        a consent batch, which only `decode_all` can decode, with its batch log)."""
+        known = self._data(log)
+        if known is None or known[0] not in _BUILDERS:
+            return None
+        return self._build(*known)
+
     def decode_all(self, logs: Iterable[LogReceipt]) -> list[LedgerEvent]:
-        """The typed events among `logs`, in order."""
-        return [event for log in logs if (event := self.decode(log)) is not None]
+        """The typed events among `logs`, in order; a consent batch's per-patient logs become
+        `ConsentGranted` events (`chain.consent_batch_events`)."""
+        events: list[LedgerEvent] = []
+        batch = BatchGrants()
+        for log in logs:
+            known = self._data(log)
+            if known is None:
+                continue
+            name, data = known
+            if name == FIRST_CONSENT:
+                batch.add(data)
+            elif name == BATCH_RECORDED:
+                events.extend(batch.close(data, self.timestamp(bytes(data["blockHash"]))))
+            else:
+                events.append(self._build(name, data))
+        batch.check_done()
+        return events

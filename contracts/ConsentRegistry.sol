@@ -269,7 +269,7 @@ contract ConsentRegistry is ConsentBatches, EIP712 {
         );
     }
 
-    function _checkTerms(ConsentTerms calldata terms) private view {
+    function _checkTerms(ConsentTerms memory terms) private view {
         if (!DuoPurposes.isValidScope(terms.purposes)) revert InvalidPurposes(terms.purposes);
         if (terms.expiresAt != 0) {
             if (terms.expiresAt <= block.timestamp) {
@@ -284,7 +284,7 @@ contract ConsentRegistry is ConsentBatches, EIP712 {
     function _consentHash(
         bytes32 study,
         address patient,
-        ConsentTerms calldata terms,
+        ConsentTerms memory terms,
         uint256 nonce,
         uint64 deadline
     ) private view returns (bytes32) {
@@ -397,14 +397,17 @@ contract ConsentRegistry is ConsentBatches, EIP712 {
     function _checkFirstGrant(
         bytes32 study,
         address patient,
-        ConsentTerms calldata terms,
+        ConsentTerms memory terms,
         uint64 deadline,
-        bytes calldata signature
+        bytes32 r,
+        bytes32 vs
     ) internal view override {
         if (patient == address(0)) revert ZeroPatient();
         if (block.timestamp > deadline) revert SignatureExpired(deadline, block.timestamp);
         _checkTerms(terms);
         if (_grantNonces[study][patient] != 0) revert NotFirstGrant(study, patient);
-        _checkSigner(_consentHash(study, patient, terms, 0, deadline), patient, signature);
+        bytes32 digest = _hashTypedDataV4(_consentHash(study, patient, terms, 0, deadline));
+        address signer = ECDSA.recover(digest, r, vs);
+        if (signer != patient) revert InvalidSigner(signer, patient);
     }
 }

@@ -7,9 +7,10 @@ import {IConsentRegistry} from "./IConsentRegistry.sol";
  * @title IConsentBatches
  * @notice Enrolment at scale: a hospital records many patients' first consents in one
  * transaction whose only storage is ONE Merkle root per batch. Every patient's own EIP-712
- * `Consent` signature (nonce 0) is still recovered on chain, and a {IConsentRegistry-ConsentGranted}
- * event is still emitted per patient, so off-chain consent indexes see the same events as for
- * {IConsentRegistry-grantBatchWithSig}. The per-patient record is written lazily
+ * `Consent` signature (nonce 0) is still recovered on chain, and a {FirstConsentGranted} event is
+ * emitted per patient (with the batch's {ConsentBatchRecorded} it says everything
+ * {IConsentRegistry-ConsentGranted} says, in a third of the log gas), so off-chain consent
+ * indexes see every grant. The per-patient record is written lazily
  * ({materializeConsent}), by anyone holding the batch's leaves (rebuilt from its events), and is
  * needed only to revoke or narrow the consent; until then {isConsentedInBatch} answers with a
  * Merkle proof. A batch consent is live while the patient has no per-patient record: any later
@@ -24,12 +25,15 @@ interface IConsentBatches {
         uint32 size;
     }
 
-    /// @notice One patient's first consent: the terms and deadline they signed, and the signature.
+    /// @notice One patient's first consent: the terms and deadline they signed, and their
+    /// signature in EIP-2098 compact form (`r`, and `vs`: `s` with the parity of `v` in its top
+    /// bit), so the batch is a static array: no per-entry offsets and lengths in calldata.
     struct FirstGrant {
         address patient;
         IConsentRegistry.ConsentTerms terms;
         uint64 deadline;
-        bytes signature;
+        bytes32 r;
+        bytes32 vs;
     }
 
     /// @notice `patient` already has a grant nonce above 0 in `studyId`: use the ordinary path.
@@ -45,7 +49,14 @@ interface IConsentBatches {
     /// @notice `patient` already has a per-patient record in `studyId`.
     error AlreadyMaterialized(bytes32 studyId, address patient);
 
-    /// @notice Emitted once per {grantFirstBatchWithSig}: batch `batchId` of `size` patients.
+    /**
+     * @notice Emitted per patient by {grantFirstBatchWithSig}: `patient` consents with `terms`
+     * (`purposes | validFrom << 64 | expiresAt << 128`) and grant nonce 0, in the study and for
+     * the hospital of the {ConsentBatchRecorded} event that follows in the same transaction.
+     */
+    event FirstConsentGranted(address indexed patient, uint256 terms);
+    /// @notice Emitted once per {grantFirstBatchWithSig}, after its patients'
+    /// {FirstConsentGranted} events: batch `batchId` of `size` patients.
     event ConsentBatchRecorded(
         bytes32 indexed study, address indexed hospital, uint256 indexed batchId, bytes32 root, uint256 size
     );
@@ -64,9 +75,9 @@ interface IConsentBatches {
      * - 1 to `MAX_CONSENT_BATCH` grants, their patients strictly ascending;
      * - every patient's grant nonce in `study` is 0 (no earlier grant, revocation or cancellation);
      * - each deadline has not passed, each `terms` is valid as for {IConsentRegistry-grantWithSig};
-     * - each signature is its patient's EIP-712 `Consent` signature of its terms and deadline
+     * - each (`r`, `vs`) is its patient's EIP-712 `Consent` signature of its terms and deadline
      *   for the caller, with nonce 0.
-     * Emits {IConsentRegistry-ConsentGranted} per patient (nonce 0) and one {ConsentBatchRecorded}.
+     * Emits {FirstConsentGranted} per patient, then one {ConsentBatchRecorded}.
      * @return batchId The batch's number in `study` (from 1).
      */
     function grantFirstBatchWithSig(bytes32 study, FirstGrant[] calldata grants)
