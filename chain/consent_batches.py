@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from eth_utils.abi import event_abi_to_log_topic
 from hexbytes import HexBytes
-from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from chain import consent_batch_errors  # noqa: F401 - registers the batch errors
@@ -99,9 +99,13 @@ class ConsentBatchCalls(ContractFacade):
         return batches
 
     def _recorded(self, receipt: TxReceipt) -> RecordedBatch:
-        recorded = self._contract.events.ConsentBatchRecorded().process_receipt(
-            receipt, errors=DISCARD
-        )
+        event = self._contract.events.ConsentBatchRecorded()
+        topic = event_abi_to_log_topic(event.abi)  # type: ignore[arg-type]
+        recorded = [
+            event.process_log(log)
+            for log in receipt["logs"]
+            if log["topics"] and bytes(log["topics"][0]) == topic
+        ]  # one look at each topic: web3's process_receipt tries to decode every log
         if len(recorded) != 1:
             raise ChainError(f"expected one ConsentBatchRecorded event, found {len(recorded)}")
         granted = tuple(self._receipt_events_of(receipt, ConsentGranted))

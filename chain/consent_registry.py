@@ -14,8 +14,8 @@ from web3.exceptions import ContractLogicError
 from web3.types import TxParams, TxReceipt
 
 from chain._facade import revert_decoder
-from chain.consent_batches import ConsentBatchCalls
 from chain.connection import tester_failures
+from chain.consent_batches import ConsentBatchCalls
 from chain.events import PendingConsentsCancelled, RevocationSkipped
 from chain.revert_decoder import raw_revert_data
 from chain.transactions import PendingTransaction

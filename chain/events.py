@@ -367,14 +367,20 @@ class EventDecoder:
             self._timestamps[block_hash] = cached
         return cached
 
-    def _data(self, log: LogReceipt) -> tuple[str, EventData] | None:
+    def _name(self, log: LogReceipt) -> str | None:
         if not log["topics"]:
             return None
         key = (Web3.to_checksum_address(log["address"]), bytes(log["topics"][0]))
         known = self._by_topic.get(key)
-        if known is None:
+        return None if known is None else known[1]
+
+    def _data(self, log: LogReceipt) -> tuple[str, EventData] | None:
+        name = self._name(log)
+        if name is None:
             return None
-        contract, name = known
+        contract, _ = self._by_topic[
+            (Web3.to_checksum_address(log["address"]), bytes(log["topics"][0]))
+        ]
         return name, contract.events[name]().process_log(log)
 
     def _build(self, name: str, data: EventData) -> LedgerEvent:
@@ -397,13 +403,14 @@ class EventDecoder:
         events: list[LedgerEvent] = []
         batch = BatchGrants()
         for log in logs:
+            if self._name(log) == FIRST_CONSENT:
+                batch.add(log)
+                continue
             known = self._data(log)
             if known is None:
                 continue
             name, data = known
-            if name == FIRST_CONSENT:
-                batch.add(data)
-            elif name == BATCH_RECORDED:
+            if name == BATCH_RECORDED:
                 events.extend(batch.close(data, self.timestamp(bytes(data["blockHash"]))))
             else:
                 events.append(self._build(name, data))

@@ -86,9 +86,8 @@ class ConsentIndex:
         self._synced_block = self._store.synced_block()
         self._last_position = self._store.last_position()
         snapshot = load_snapshot(self._store) if self._persistent else None
-        addresses = [] if snapshot is None else snapshot.addresses
-        addresses.extend(self._store.patients(len(addresses)))
-        self._patients = PatientRows(addresses)
+        self._patients = PatientRows(() if snapshot is None else snapshot.addresses)
+        self._patients.add(self._store.patients(len(self._patients)))
         if snapshot is not None:
             for hospital in snapshot.hospitals:
                 self._hospital_code(hospital)
@@ -113,7 +112,7 @@ class ConsentIndex:
             snapshot = IndexSnapshot(
                 events=self._snapshot_events + self._unsnapshotted,
                 position=self._last_position,
-                addresses=list(self._patients.addresses),
+                addresses=np.frombuffer(self._patients.joined(), dtype="S42"),
                 hospitals=list(self._hospitals),
                 studies=self._studies,
             )
@@ -172,12 +171,12 @@ class ConsentIndex:
             fresh = self._fresh(events)
             new_addresses: list[str] = []
             new_rows: dict[str, int] = {}
-            rows = np.empty(len(fresh), dtype=np.int64)
+            rows = self._patients.lookup([e.patient for e in fresh])
             for i, event in enumerate(fresh):
-                row = self._patients.row(event.patient)
-                if row < 0:
-                    key = event.patient.lower()
-                    row = new_rows.get(key, -1)
+                if rows[i] >= 0:
+                    continue
+                key = event.patient.lower()
+                row = new_rows.get(key, -1)
                 if row < 0:
                     if not _ADDRESS_RE.match(event.patient):
                         raise InvalidIdentifierError(f"not an address: {event.patient!r}")

@@ -1,78 +1,147 @@
 """The consent index's patient rows: address <-> dense integer row, matched case-insensitively.
 
-Addresses are kept as given (`chain/` hands them over checksummed). Look-ups try the address
-exactly as written first (one dictionary probe, no string work: what makes the first mask over a
-million addresses cheap) and fall back to a lower-cased dictionary only for addresses that miss,
-built on the first miss (so opening the index does not lower-case a million strings).
+Addresses are kept as given (`chain/` hands them over checksummed), as one fixed-width array of
+42 ASCII bytes (`numpy` dtype `S42`), so a snapshot's address BLOB becomes the array without a
+Python string per patient. Look-ups are vectorised: every address is reduced to a 64-bit key (its
+first 16 hex digits, read case-insensitively with integer arithmetic on the ASCII bytes), the
+keys are found in a sorted key array with `np.searchsorted`, and each hit is confirmed by
+comparing the whole lower-cased address (so a key collision or a malformed entry is a miss, never
+a wrong row). No dictionary of a million strings is built, on open or on the first look-up.
+
+Written with numpy by hand rather than with a hash-table library: the look-up must take a list
+of a million `str` and answer in tens of milliseconds, which rules out any per-string Python work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from itertools import repeat
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["PatientRows"]
+__all__ = ["ADDRESS_LEN", "PatientRows"]
+
+ADDRESS_LEN: Final = 42
+_KEY_DIGITS: Final = 16
+_LOWER: Final = np.uint8(0x20)
+_U8 = npt.NDArray[np.uint8]
+_I64 = npt.NDArray[np.int64]
+
+
+def _as_bytes(addresses: Sequence[str]) -> npt.NDArray[np.bytes_] | None:
+    """`addresses` as one S42 array, or None unless every entry is a 42-character ASCII str."""
+    try:
+        lengths = np.fromiter(map(len, addresses), dtype=np.int64, count=len(addresses))
+        joined = "".join(addresses).encode("ascii")
+    except (TypeError, UnicodeEncodeError):
+        return None
+    if lengths.size and (lengths.min() != ADDRESS_LEN or lengths.max() != ADDRESS_LEN):
+        return None
+    return np.frombuffer(joined, dtype=f"S{ADDRESS_LEN}")
+
+
+def _lowered(array: npt.NDArray[np.bytes_]) -> _U8:
+    """The addresses' bytes, lower-cased ((n, 42) uint8; `| 0x20` lower-cases A-F and X and
+    leaves digits as they are)."""
+    return array.view(np.uint8).reshape(-1, ADDRESS_LEN) | _LOWER
+
+
+def _keys(lowered: _U8) -> npt.NDArray[np.uint64]:
+    """The first 16 hex digits of each lowered address as an unsigned 64-bit number."""
+    digits = lowered[:, 2 : 2 + _KEY_DIGITS].astype(np.uint64)
+    nibbles = (digits & np.uint64(0x0F)) + np.uint64(9) * (digits >> np.uint64(6))
+    keys = np.zeros(lowered.shape[0], dtype=np.uint64)
+    for i in range(_KEY_DIGITS):
+        keys |= nibbles[:, i] << np.uint64(4 * (_KEY_DIGITS - 1 - i))
+    return keys
 
 
 class PatientRows:
     """Dense rows for patient addresses; rows never change once assigned."""
 
-    def __init__(self, addresses: list[str]) -> None:
-        self._addresses = addresses
-        self._exact: dict[str, int] = dict(zip(addresses, range(len(addresses)), strict=True))
-        self._lower: dict[str, int] | None = None
+    def __init__(self, addresses: npt.NDArray[np.bytes_] | Sequence[str] = ()) -> None:
+        given = addresses if isinstance(addresses, np.ndarray) else _as_bytes(addresses)
+        if given is None:
+            raise ValueError("patient addresses are 42-character ASCII strings")
+        self._given = given.astype(f"S{ADDRESS_LEN}", copy=False)
+        self._lower = _lowered(self._given)
+        keys = _keys(self._lower)
+        self._order: _I64 = np.argsort(keys, kind="stable").astype(np.int64)
+        self._sorted = keys[self._order]
+        self._pending: list[str] = []
 
     def __len__(self) -> int:
-        return len(self._addresses)
+        return self._given.size + len(self._pending)
 
-    @property
-    def addresses(self) -> Sequence[str]:
-        """Every address, indexed by row (read it, never change it)."""
-        return self._addresses
+    def joined(self) -> bytes:
+        """Every address, by row, as one ASCII string of 42 bytes each (the snapshot's form)."""
+        self._merge()
+        return self._given.tobytes()
 
     def address(self, row: int) -> str:
         """The address at `row`, as first seen."""
-        return self._addresses[row]
-
-    def _lowered(self) -> dict[str, int]:
-        if self._lower is None:
-            self._lower = {a.lower(): i for i, a in enumerate(self._addresses)}
-        return self._lower
+        self._merge()
+        return bytes(self._given[row]).decode("ascii")
 
     def row(self, address: str) -> int:
         """The row of `address` in any case; -1 if never seen."""
-        found = self._exact.get(address)
-        if found is not None:
-            return found
-        return self._lowered().get(address.lower(), -1) if isinstance(address, str) else -1
+        return int(self.lookup([address])[0])
 
-    def lookup(self, patients: Sequence[str]) -> npt.NDArray[np.int64]:
-        """Each address's row (any case); -1 for one never seen or not a string."""
-        try:
-            rows = np.fromiter(
-                map(self._exact.get, patients, repeat(-1)), dtype=np.int64, count=len(patients)
-            )
-        except TypeError:  # an unhashable entry: not an address
-            keys = (p if isinstance(p, str) else "" for p in patients)
-            rows = np.fromiter(
-                map(self._exact.get, keys, repeat(-1)), dtype=np.int64, count=len(patients)
-            )
-        missing = np.flatnonzero(rows < 0)
-        if missing.size:
-            lowered = self._lowered()
-            for i in missing.tolist():
-                patient = patients[i]
-                rows[i] = lowered.get(patient.lower(), -1) if isinstance(patient, str) else -1
-        return rows
+    def lookup(self, patients: Sequence[str]) -> _I64:
+        """Each address's row (any case); -1 for one never seen or not an address string."""
+        self._merge()
+        query = _as_bytes(patients)
+        if query is None:  # some entry is not a 42-character string: look them up one by one
+            rows = np.full(len(patients), -1, dtype=np.int64)
+            for i, patient in enumerate(patients):
+                one = _as_bytes([patient]) if isinstance(patient, str) else None
+                if one is not None:
+                    rows[i] = self._find(_lowered(one))[0]
+            return rows
+        return self._find(_lowered(query))
+
+    def _find(self, lowered: _U8) -> _I64:
+        if self._sorted.size == 0:
+            return np.full(lowered.shape[0], -1, dtype=np.int64)
+        keys = _keys(lowered)
+        at = np.minimum(np.searchsorted(self._sorted, keys), self._sorted.size - 1)
+        rows = self._order[at]
+        same_key = self._sorted[at] == keys
+        hit = same_key & (self._lower[rows] == lowered).all(axis=1)
+        found = np.where(hit, rows, -1)
+        for i in np.flatnonzero(same_key & ~hit).tolist():  # 16 equal leading digits
+            found[i] = self._scan(int(at[i]), keys[i], lowered[i])
+        return found
+
+    def _scan(self, start: int, key: np.uint64, lowered: _U8) -> int:
+        i = start
+        while i < self._sorted.size and self._sorted[i] == key:
+            row = int(self._order[i])
+            if (self._lower[row] == lowered).all():
+                return row
+            i += 1
+        return -1
 
     def add(self, addresses: Iterable[str]) -> None:
         """Append new patients (the caller checked they are new) at the next rows."""
-        for address in addresses:
-            row = len(self._addresses)
-            self._addresses.append(address)
-            self._exact[address] = row
-            if self._lower is not None:
-                self._lower[address.lower()] = row
+        self._pending.extend(addresses)
+
+    def _merge(self) -> None:
+        """Fold the addresses added since the last look-up into the sorted keys (one linear
+        `np.insert`, not a re-sort)."""
+        if not self._pending:
+            return
+        added = _as_bytes(self._pending)
+        if added is None:
+            raise ValueError("patient addresses are 42-character ASCII strings")
+        self._pending = []
+        first = self._given.size
+        lowered = _lowered(added)
+        keys = _keys(lowered)
+        order = np.argsort(keys, kind="stable")
+        at = np.searchsorted(self._sorted, keys[order], side="right")
+        self._sorted = np.insert(self._sorted, at, keys[order])
+        self._order = np.insert(self._order, at, first + order.astype(np.int64))
+        self._given = np.concatenate([self._given, added])
+        self._lower = np.concatenate([self._lower, lowered])

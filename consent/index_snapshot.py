@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
 from consent.events import EventPosition
 from consent.index_columns import StudyEvents
@@ -56,7 +57,8 @@ class IndexSnapshot:
 
     events: int
     position: EventPosition
-    addresses: list[str]
+    addresses: npt.NDArray[np.bytes_]
+    """Every patient address by row, 42 ASCII bytes each (`consent.index_patients`)."""
     hospitals: list[str]
     studies: dict[bytes, StudyEvents]
 
@@ -71,13 +73,13 @@ def encode_snapshot(snapshot: IndexSnapshot) -> dict[str, bytes]:
         "events": snapshot.events,
         "block": snapshot.position.block_number,
         "log_index": snapshot.position.log_index,
-        "patients": len(snapshot.addresses),
+        "patients": snapshot.addresses.size,
         "hospitals": snapshot.hospitals,
         "studies": [s.hex() for s in studies],
     }
-    joined = "".join(snapshot.addresses).encode("ascii")
-    if len(joined) != _ADDRESS_LEN * len(snapshot.addresses):
+    if snapshot.addresses.dtype != np.dtype(f"S{_ADDRESS_LEN}"):
         raise ValueError("patient addresses are 42 characters")
+    joined = snapshot.addresses.tobytes()
     blobs = {"meta": json.dumps(meta).encode(), "addresses": joined}
     for code, study in enumerate(studies):
         events = snapshot.studies[study]
@@ -94,11 +96,11 @@ def decode_snapshot(blobs: dict[str, bytes]) -> IndexSnapshot | None:
         meta = json.loads(blobs["meta"])
         if meta.get("version") != _VERSION:
             return None
-        joined = blobs["addresses"].decode("ascii")
+        joined = blobs["addresses"]
         count = int(meta["patients"])
         if len(joined) != _ADDRESS_LEN * count:
             return None
-        addresses = [joined[i : i + _ADDRESS_LEN] for i in range(0, len(joined), _ADDRESS_LEN)]
+        addresses = np.frombuffer(joined, dtype=f"S{_ADDRESS_LEN}")  # no copy, no str each
         studies: dict[bytes, StudyEvents] = {}
         for code, study in enumerate(meta["studies"]):
             columns = {

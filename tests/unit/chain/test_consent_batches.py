@@ -18,7 +18,7 @@ from chain.consent_batch_errors import (
 )
 from chain.consent_batches import BatchMembership
 from chain.consent_registry import SignedConsent
-from chain.errors import InvalidSignerError, NotStudyMemberError, NoActiveConsentError
+from chain.errors import InvalidSignerError, NoActiveConsentError, NotStudyMemberError
 from chain.exclusions import ExclusionProofs
 from chain.store import LocalStore
 from consent.batch_tree import BatchLeaf, batch_root
@@ -30,7 +30,9 @@ from tests.unit.chain.audit_history import REVOKED_PATIENT, build_history
 FAR_FUTURE = 2**40
 
 
-def _signed(world: LedgerWorld, patients: range | list[int], hospital: int = 0) -> list[SignedConsent]:
+def _signed(
+    world: LedgerWorld, patients: range | list[int], hospital: int = 0
+) -> list[SignedConsent]:
     ledger = world.hospitals[hospital]
     return [
         SignedConsent(world.patient(p), 0, world.consent_sig(p, ledger), DEADLINE) for p in patients
@@ -50,7 +52,8 @@ def test_batch_records_one_root_emits_a_grant_per_patient_and_counts_them(
     hospital = world.hospitals[0]
     (batch,) = hospital.consents.grant_first_batch(world.study, _signed(world, range(5)))
     consents = world.coordinator.consents
-    assert batch.batch_id == 1 and consents.batch_count(world.study) == 1
+    assert batch.batch_id == 1
+    assert consents.batch_count(world.study) == 1
     assert consents.batch_root(world.study, 1) == batch.root == batch_root(batch.leaves)
     assert sorted(g.patient for g in batch.granted) == sorted(world.patient(i) for i in range(5))
     assert {(g.nonce, g.hospital) for g in batch.granted} == {(0, sender_of(hospital))}
@@ -178,8 +181,12 @@ def test_batch_terms_outside_their_validity_period_do_not_consent(
     consent = SignedConsent(world.patient(0), FAR_FUTURE, sig, DEADLINE, valid_from=later)
     hospital.consents.grant_first_batch(world.study, [consent])
     member = _member(world, 0)
-    assert member.leaf == BatchLeaf(world.patient(0), ConsentScope.from_mask(1).mask, later, FAR_FUTURE)
-    assert not world.coordinator.consents.is_consented_in_batch(world.study, world.patient(0), member)
+    assert member.leaf == BatchLeaf(
+        world.patient(0), ConsentScope.from_mask(1).mask, later, FAR_FUTURE
+    )
+    assert not world.coordinator.consents.is_consented_in_batch(
+        world.study, world.patient(0), member
+    )
 
 
 @pytest.mark.parametrize("forge_root", [False, True])
@@ -204,4 +211,5 @@ def test_audit_excludes_a_revoked_batch_enrolled_patient(
     else:  # the hospital kept training on the revoked (batch-enrolled) patient
         assert not report.passed
         failed = [f for f in report.failures if f.check == "exclusion"]
-        assert failed and "does not verify" in failed[0].detail
+        assert failed
+        assert "does not verify" in failed[0].detail
