@@ -190,8 +190,10 @@ class EmbeddedStudy:
         *,
         expires_at: int = 0,
         progress: Callable[[int], None] | None = None,
+        batched_first: bool = False,
     ) -> Enrolment:
-        """Enrol hospital `k`'s records (one patient each) and set up its trainer on them.
+        """Enrol hospital `k`'s records (one patient each; with `batched_first`, as batches of
+        first consents under one Merkle root) and set up its trainer on them.
 
         The trainer's round records go to `workdir/hospital-<k+1>/state`, emptied first: they
         belong to this run's ephemeral chain."""
@@ -201,6 +203,7 @@ class EmbeddedStudy:
             records,
             expires_at=expires_at,
             progress=progress,
+            batched_first=batched_first,
         )
         state_dir = self.workdir / f"hospital-{k + 1}" / "state"
         shutil.rmtree(state_dir, ignore_errors=True)

@@ -55,10 +55,13 @@ def grant_consents(
     keys: dict[str, PatientKey] | None = None,
     progress: Callable[[int], None] | None = None,
     scope: ConsentScope = GENERAL_RESEARCH,
+    batched_first: bool = False,
 ) -> tuple[dict[str, PatientKey], tuple[ConsentGranted, ...]]:
     """Give each record a patient key (generated unless `keys` maps it), sign each patient's
     consent (for the DUO purposes of `scope`) to the sending hospital, and grant them in
-    batches. `progress(n)` after each batch.
+    batches. `progress(n)` after each batch. With `batched_first`, first consents (nonce 0) go
+    through `grant_first_batch` (one Merkle root per batch, ~14k gas each instead of ~85k; the
+    per-patient record is written when it is first needed, e.g. by `revoke_as_patient`).
     The signatures carry `deadline` (default: one day after the chain's latest block)."""
     if consents.sender is None:
         raise ValueError("the consent registry facade needs the hospital as sender")
@@ -70,14 +73,20 @@ def grant_consents(
         deadline = consents.chain.block_timestamp() + 86_400
     known = {k.address for k in given.values()}
     signed: list[SignedConsent] = []
+    first: list[SignedConsent] = []
     for key in patient_keys.values():
         nonce = consents.grant_nonce(study, key.address) if key.address in known else 0
         signature = sign_consent(
             key.private_key, domain, study, key.address, hospital, expires_at, nonce, deadline,
             scope=scope,
         )  # fmt: skip
-        signed.append(SignedConsent(key.address, expires_at, signature, deadline, scope))
+        consent = SignedConsent(key.address, expires_at, signature, deadline, scope)
+        (first if batched_first and nonce == 0 else signed).append(consent)
     granted: list[ConsentGranted] = []
+    for batch in consents.grant_first_batch(study, first) if first else ():
+        granted.extend(batch.granted)
+        if progress is not None:
+            progress(len(batch.granted))
     for start in range(0, len(signed), GRANTS_PER_CALL):
         chunk: Sequence[SignedConsent] = signed[start : start + GRANTS_PER_CALL]
         granted.extend(consents.grant_batch(study, chunk))
@@ -95,10 +104,17 @@ def enroll_records(
     expires_at: int = 0,
     keys: dict[str, PatientKey] | None = None,
     progress: Callable[[int], None] | None = None,
+    batched_first: bool = False,
 ) -> Enrolment:
     """`grant_consents` for every record, and the records re-keyed by their patients."""
     patient_keys, granted = grant_consents(
-        consents, study, records.record_ids, expires_at=expires_at, keys=keys, progress=progress
+        consents,
+        study,
+        records.record_ids,
+        expires_at=expires_at,
+        keys=keys,
+        progress=progress,
+        batched_first=batched_first,
     )
     dataset = attach_patients(records, {r: k.address for r, k in patient_keys.items()})
     return Enrolment(patient_keys, dataset, granted)
@@ -107,8 +123,15 @@ def enroll_records(
 def revoke_as_patient(
     relayer: ConsentRegistry, study: StudyId, patient: PatientKey, *, deadline: int
 ) -> ConsentRevoked:
-    """The patient signs a revocation; `relayer`'s sender submits it (and pays the gas)."""
+    """The patient signs a revocation; `relayer`'s sender submits it (and pays the gas).
+
+    A consent recorded in a batch of first consents has no per-patient record yet: the relayer
+    first materialises it from its batch proof (`ConsentRegistry.materialize`)."""
     address: Address = patient.address
+    if not relayer.record(study, address).exists:
+        member = relayer.membership(study, address)
+        if member is not None:
+            relayer.materialize(study, address, member)
     nonce = relayer.revocation_nonce(study, address)
     signature = sign_revocation(
         patient.private_key, relayer.domain, study, address, nonce, deadline

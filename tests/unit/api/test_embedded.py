@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from api.embedded import EmbeddedStudy
+from chain.audit import AuditVerifier
+from chain.exclusions import ExclusionProofs
 from fl.roles import DropReason
 from tests.unit.api.test_embedded_consent import PLAN, records
 
@@ -45,3 +47,36 @@ def test_a_second_study_in_the_same_workdir_starts_from_clean_trainer_state(
     assert new.trainers[0].usages == {}
     assert new.write_exclusion_proofs(tmp_path / "proofs") == []
     assert new.run_round().round == 0
+
+
+def test_batch_enrolled_patients_train_and_a_revoked_one_is_left_out_by_trainer_and_audit(
+    tmp_path: Path,
+) -> None:
+    study = EmbeddedStudy.create(tmp_path, hospitals=2, plan=PLAN, rounds=3)
+    enrolments = [study.enroll(k, records(k, 6), batched_first=True) for k in range(2)]
+    consents = study.coordinator.consents
+    revoked = enrolments[1].keys["h1-r0"]
+    assert consents.batch_count(study.study) == 2
+    assert not consents.record(study.study, revoked.address).exists  # stored lazily
+    first = study.run_round()
+    study.revoke(revoked)  # materialised from its batch proof, then revoked
+
+    second = study.run_round()
+
+    assert consents.record(study.study, revoked.address).revoked_block > 0
+    before, after = first.trainers[study.hospital(1)], second.trainers[study.hospital(1)]
+    assert before is not None
+    assert before.usage is not None
+    assert revoked.address in before.usage.patients
+    assert after is not None
+    assert after.usage is not None
+    assert after.usage.dropped_rows == {DropReason.REVOKED: 1}
+    assert revoked.address not in after.usage.patients
+    proofs = tmp_path / "proofs"
+    study.write_exclusion_proofs(proofs)
+    report = AuditVerifier(study.coordinator, study.store, ExclusionProofs.load(proofs)).verify(
+        study.study
+    )
+    assert report.passed, report.failures
+    exclusions = [c for c in report.checks if c.check == "exclusion"]
+    assert [revoked.address in c.subject for c in exclusions] == [True]
