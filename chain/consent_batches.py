@@ -100,7 +100,7 @@ class ConsentBatchCalls(ContractFacade):
 
     def _recorded(self, receipt: TxReceipt) -> RecordedBatch:
         event = self._contract.events.ConsentBatchRecorded()
-        topic = event_abi_to_log_topic(event.abi)  # type: ignore[arg-type]
+        topic = event_abi_to_log_topic(event.abi)
         recorded = [
             event.process_log(log)
             for log in receipt["logs"]

@@ -367,35 +367,24 @@ class EventDecoder:
             self._timestamps[block_hash] = cached
         return cached
 
-    def _name(self, log: LogReceipt) -> str | None:
+    def _known(self, log: LogReceipt) -> tuple[Contract, str] | None:
         if not log["topics"]:
             return None
-        key = (Web3.to_checksum_address(log["address"]), bytes(log["topics"][0]))
-        known = self._by_topic.get(key)
-        return None if known is None else known[1]
-
-    def _data(self, log: LogReceipt) -> tuple[str, EventData] | None:
-        name = self._name(log)
-        if name is None:
-            return None
-        contract, _ = self._by_topic[
+        return self._by_topic.get(
             (Web3.to_checksum_address(log["address"]), bytes(log["topics"][0]))
-        ]
-        return name, contract.events[name]().process_log(log)
+        )
 
-    def _build(self, name: str, data: EventData) -> LedgerEvent:
+    def _build(self, contract: Contract, name: str, log: LogReceipt) -> LedgerEvent:
+        data: EventData = contract.events[name]().process_log(log)
         position = EventPosition(int(data["blockNumber"]), int(data["logIndex"]))
         tx_hash = HexBytes(data["transactionHash"]).to_0x_hex()
         timestamp = self.timestamp(bytes(data["blockHash"]))
         return _BUILDERS[name](data["args"], position, tx_hash, timestamp)
 
     def decode(self, log: LogReceipt) -> LedgerEvent | None:
-        """The typed event for `log`, or None if it is not one of ours (or one patient's log of
-        a consent batch, which only `decode_all` can decode, with its batch log)."""
-        known = self._data(log)
-        if known is None or known[0] not in _BUILDERS:
-            return None
-        return self._build(*known)
+        """The typed event for `log`; None if not ours (or a batch patient's: see `decode_all`)."""
+        known = self._known(log)
+        return None if known is None or known[1] not in _BUILDERS else self._build(*known, log)
 
     def decode_all(self, logs: Iterable[LogReceipt]) -> list[LedgerEvent]:
         """The typed events among `logs`, in order; a consent batch's per-patient logs become
@@ -403,16 +392,16 @@ class EventDecoder:
         events: list[LedgerEvent] = []
         batch = BatchGrants()
         for log in logs:
-            if self._name(log) == FIRST_CONSENT:
-                batch.add(log)
-                continue
-            known = self._data(log)
+            known = self._known(log)
             if known is None:
                 continue
-            name, data = known
-            if name == BATCH_RECORDED:
+            contract, name = known
+            if name == FIRST_CONSENT:
+                batch.add(log)
+            elif name == BATCH_RECORDED:
+                data: EventData = contract.events[name]().process_log(log)
                 events.extend(batch.close(data, self.timestamp(bytes(data["blockHash"]))))
             else:
-                events.append(self._build(name, data))
+                events.append(self._build(contract, name, log))
         batch.check_done()
         return events

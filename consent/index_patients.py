@@ -48,13 +48,13 @@ def _lowered(array: npt.NDArray[np.bytes_]) -> _U8:
 
 
 def _keys(lowered: _U8) -> npt.NDArray[np.uint64]:
-    """The first 16 hex digits of each lowered address as an unsigned 64-bit number."""
-    digits = lowered[:, 2 : 2 + _KEY_DIGITS].astype(np.uint64)
-    nibbles = (digits & np.uint64(0x0F)) + np.uint64(9) * (digits >> np.uint64(6))
-    keys = np.zeros(lowered.shape[0], dtype=np.uint64)
-    for i in range(_KEY_DIGITS):
-        keys |= nibbles[:, i] << np.uint64(4 * (_KEY_DIGITS - 1 - i))
-    return keys
+    """The first 16 hex digits of each lowered address as an unsigned 64-bit number: each ASCII
+    digit becomes its nibble (`(c & 15) + 9 * (c >> 6)`: '0'-'9' and 'a'-'f'), pairs of nibbles
+    become bytes, and 8 bytes are read as one big-endian word (all in uint8, no Python loop)."""
+    digits = lowered[:, 2 : 2 + _KEY_DIGITS]
+    nibbles = (digits & np.uint8(0x0F)) + np.uint8(9) * (digits >> np.uint8(6))
+    packed = np.ascontiguousarray((nibbles[:, 0::2] << np.uint8(4)) | nibbles[:, 1::2])
+    return packed.view(">u8").ravel().astype(np.uint64)
 
 
 class PatientRows:
@@ -67,9 +67,19 @@ class PatientRows:
         self._given = given.astype(f"S{ADDRESS_LEN}", copy=False)
         self._lower = _lowered(self._given)
         keys = _keys(self._lower)
-        self._order: _I64 = np.argsort(keys, kind="stable").astype(np.int64)
+        self._order: _I64 = np.argsort(keys).astype(np.int64)
         self._sorted = keys[self._order]
         self._pending: list[str] = []
+        self._bucket()
+
+    def _bucket(self) -> None:
+        """Where each bucket of keys (their top bits; ~4 buckets a key) starts in the sorted
+        keys: a look-up reads its bucket's first key instead of binary-searching a million
+        (addresses are hashes, so keys spread evenly)."""
+        bits = int(min(26, max(8, np.ceil(np.log2(max(self._sorted.size, 1))) + 2)))
+        self._shift = np.uint64(64 - bits)
+        counts = np.bincount((self._sorted >> self._shift).astype(np.int64), minlength=1 << bits)
+        self._starts: _I64 = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
     def __len__(self) -> int:
         return self._given.size + len(self._pending)
@@ -105,10 +115,19 @@ class PatientRows:
         if self._sorted.size == 0:
             return np.full(lowered.shape[0], -1, dtype=np.int64)
         keys = _keys(lowered)
-        at = np.minimum(np.searchsorted(self._sorted, keys), self._sorted.size - 1)
+        bucket = (keys >> self._shift).astype(np.int64)
+        first, end = self._starts[bucket], self._starts[bucket + 1]
+        at = np.minimum(first, self._sorted.size - 1)
+        same_key = (first < end) & (self._sorted[at] == keys)
+        crowded = np.flatnonzero(~same_key & (end - first > 1))
+        if crowded.size:  # a bucket of several keys, this one not first: search for it
+            at[crowded] = np.minimum(
+                np.searchsorted(self._sorted, keys[crowded]), self._sorted.size - 1
+            )
+            same_key[crowded] = self._sorted[at[crowded]] == keys[crowded]
         rows = self._order[at]
-        same_key = self._sorted[at] == keys
-        hit = same_key & (self._lower[rows] == lowered).all(axis=1)
+        whole = f"S{ADDRESS_LEN}"
+        hit = same_key & (self._lower.view(whole).ravel()[rows] == lowered.view(whole).ravel())
         found = np.where(hit, rows, -1)
         for i in np.flatnonzero(same_key & ~hit).tolist():  # 16 equal leading digits
             found[i] = self._scan(int(at[i]), keys[i], lowered[i])
@@ -139,9 +158,10 @@ class PatientRows:
         first = self._given.size
         lowered = _lowered(added)
         keys = _keys(lowered)
-        order = np.argsort(keys, kind="stable")
+        order = np.argsort(keys)
         at = np.searchsorted(self._sorted, keys[order], side="right")
         self._sorted = np.insert(self._sorted, at, keys[order])
         self._order = np.insert(self._order, at, first + order.astype(np.int64))
         self._given = np.concatenate([self._given, added])
         self._lower = np.concatenate([self._lower, lowered])
+        self._bucket()
