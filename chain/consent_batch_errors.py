@@ -1,8 +1,7 @@
 """The custom errors of batched first consents (`IConsentBatches.sol`, issue 19).
 
-Kept apart from `chain.errors` (its size); `chain.consent_batches` imports this module, and
-`chain.errors.custom_error_classes` registers every `ContractRevertError` subclass imported, so
-the revert decoder knows these like any other.
+Kept apart from `chain.errors` (its size); `chain.errors.custom_error_classes` imports this
+module, so the revert decoder knows these like any other.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ from eth_utils.abi import event_abi_to_log_topic
 from hexbytes import HexBytes
 from web3.types import TxReceipt
 
-from chain import consent_batch_errors  # noqa: F401 - registers the batch errors
 from chain._facade import ContractFacade
 from chain.errors import ChainError
 from consent.batch_tree import BatchLeaf, batch_proof, batch_root

@@ -290,6 +290,7 @@ def custom_error_classes() -> dict[bytes, type[ContractRevertError]]:
     # the PrivacyBudget's classes live in their own module, which imports this one
     import chain.budget_errors  # noqa: F401
     from chain import (
+        consent_batch_errors,  # noqa: F401  # the consent batches' (issue 19)
         contributions_errors,  # noqa: F401  # defined apart: this module's size
         inventory_errors,  # noqa: F401  # defined apart: this module's size
         revocation_errors,  # noqa: F401 - imported to register its class

@@ -20,13 +20,15 @@ With a journal (`RevocationJournal`) nothing accepted is lost on a crash: it is 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from chain.consent_registry import ConsentRegistry, SignedRevocation
+from chain.consent_batch_errors import AlreadyMaterializedError
+from chain.consent_registry import ConsentRecord, ConsentRegistry, SignedRevocation
 from chain.deploy import Ledger
 from chain.errors import (
     ChainError,
@@ -180,7 +182,7 @@ class RevocationRelay:
         self._check_study(study)
         record = consents.record(study, patient)
         if not record.exists:
-            raise PatientNotEnrolledError(study, patient)
+            record = self._materialized(study, patient)
         current = consents.revocation_nonce(study, patient)
         if record.revoked_block:
             # A retry of a revocation that landed: its nonce is used up by now.
@@ -189,6 +191,18 @@ class RevocationRelay:
         self._check_fresh(patient, deadline, nonce, current)
         self._check_signature(study, patient, deadline, signature, current)
         return self._send(study, SignedRevocation(patient, deadline, signature))
+
+    def _materialized(self, study: StudyId, patient: Address) -> ConsentRecord:
+        """The record of a consent granted in a batch of first consents (`chain.consent_batches`),
+        written from its batch proof first (the relay pays) so it can be revoked; a patient in no
+        batch is not enrolled."""
+        consents = self._ledger.consents
+        member = consents.membership(study, patient)
+        if member is None:
+            raise PatientNotEnrolledError(study, patient)
+        with contextlib.suppress(AlreadyMaterializedError):  # written meanwhile by another
+            consents.materialize(study, patient, member)
+        return consents.record(study, patient)
 
     def _check_study(self, study: StudyId) -> None:
         if study in self._known_studies:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from chain.consent_registry import SignedRevocation
-from chain.relay import RevocationRelay
+from chain.consent_registry import SignedConsent, SignedRevocation
+from chain.relay import PatientNotEnrolledError, RevocationRelay
 from chain.relay_journal import RelayJournalError, RevocationJournal
 from consent.events import ConsentRevoked
 from consent.ids import Address
-from tests.fixtures.ledger import LedgerWorld
+from tests.fixtures.ledger import DEADLINE, LedgerWorld
 
 FAR_FUTURE = 2**40
 
@@ -116,3 +116,25 @@ def test_repeated_request_after_the_revocation_landed_is_answered_as_already_rev
     assert first.event == again.event
     assert journal.pending() == []
     assert len(_revocations_of(world, world.patient(0))) == 1
+
+
+def test_relay_revokes_a_batch_enrolled_patient_by_materialising_its_record_first(
+    eth_tester_ledger: LedgerWorld, tmp_path: Path
+) -> None:
+    world = eth_tester_ledger
+    hospital = world.hospitals[0]
+    consent = SignedConsent(world.patient(0), 0, world.consent_sig(0, hospital), DEADLINE)
+    hospital.consents.grant_first_batch(world.study, [consent])
+    consents = world.coordinator.consents
+    assert not consents.record(world.study, world.patient(0)).exists
+    relay = RevocationRelay(world.outsider, journal=RevocationJournal(tmp_path / "j.json"))
+    signed = _signed(world, 0)
+
+    relayed = relay.revoke(
+        world.study, signed.patient, deadline=signed.deadline, signature=signed.signature
+    )
+
+    assert not relayed.already_revoked
+    assert consents.record(world.study, world.patient(0)).revoked_block > 0
+    with pytest.raises(PatientNotEnrolledError):
+        relay.revoke(world.study, world.patient(3), deadline=signed.deadline, signature=b"\0" * 65)
