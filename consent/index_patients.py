@@ -57,17 +57,37 @@ def _keys(lowered: _U8) -> npt.NDArray[np.uint64]:
     return packed.view(">u8").ravel().astype(np.uint64)
 
 
+def _sorts(order: _I64, keys: npt.NDArray[np.uint64]) -> bool:
+    """Whether `order` is a permutation of the rows that puts `keys` in ascending order."""
+    if order.shape != keys.shape or order.dtype != np.int64:
+        return False
+    if order.size and (order.min() < 0 or order.max() >= keys.size):
+        return False
+    if np.bincount(order, minlength=keys.size).max(initial=1) != 1:
+        return False
+    ranked = keys[order]
+    return bool(np.all(ranked[1:] >= ranked[:-1]))
+
+
 class PatientRows:
     """Dense rows for patient addresses; rows never change once assigned."""
 
-    def __init__(self, addresses: npt.NDArray[np.bytes_] | Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        addresses: npt.NDArray[np.bytes_] | Sequence[str] = (),
+        order: _I64 | None = None,
+    ) -> None:
+        """Rows for `addresses` (row = position); `order` is a saved `self.order` for them,
+        which spares the sort (checked: a wrong one is ignored, never trusted)."""
         given = addresses if isinstance(addresses, np.ndarray) else _as_bytes(addresses)
         if given is None:
             raise ValueError("patient addresses are 42-character ASCII strings")
         self._given = given.astype(f"S{ADDRESS_LEN}", copy=False)
         self._lower = _lowered(self._given)
         keys = _keys(self._lower)
-        self._order: _I64 = np.argsort(keys).astype(np.int64)
+        if order is None or not _sorts(order, keys):
+            order = np.argsort(keys).astype(np.int64)
+        self._order: _I64 = order
         self._sorted = keys[self._order]
         self._pending: list[str] = []
         self._bucket()
@@ -83,6 +103,12 @@ class PatientRows:
 
     def __len__(self) -> int:
         return self._given.size + len(self._pending)
+
+    @property
+    def order(self) -> _I64:
+        """The rows sorted by key (what a snapshot keeps so that reopening does not sort)."""
+        self._merge()
+        return self._order
 
     def joined(self) -> bytes:
         """Every address, by row, as one ASCII string of 42 bytes each (the snapshot's form)."""
