@@ -305,8 +305,10 @@ def mask_targets(index: dict[str, Any]) -> list[dict[str, Any]]:
         met = seconds <= MASK_TARGET_S
         why = "met" if met else (
             f"the first call maps {n:,} address strings to index rows (joined into one S42 "
-            "array, 64-bit keys, a bucket look-up; the Python-level join and length check of "
-            f"a million str dominate: see profile_first_mask); the mask itself from rows takes "
+            "array, 64-bit keys, a bucket look-up, each hit confirmed on the whole address): "
+            "see profile_first_mask, about half the random gathers of the look-up and the "
+            "confirmation, a quarter joining and length-checking a million str, the rest the "
+            f"keys; the mask itself from rows takes "
             f"{index['mask_from_rows_s']} s; machine load {index['machine_load_1min']:.1f} on "
             "2 cores"
         )  # fmt: skip
