@@ -40,6 +40,7 @@ __all__ = [
     "Revocation",
     "RollbackRecord",
     "active_shards",
+    "entering_lineages",
     "every_shard",
     "first_tainted",
     "lineage",
@@ -115,15 +116,14 @@ def lineage(head: int, rollbacks: Mapping[int, RollbackRecord]) -> tuple[int, ..
     return tuple(reversed(rounds))
 
 
-def shard_lineages(
-    head: int, rollbacks: Mapping[int, RollbackRecord], shards: int
-) -> tuple[tuple[int, ...], ...]:
-    """Per shard, the rounds whose training shard `s` of round `head`'s model carries, oldest
-    first (see the module docstring). Raises `ValueError` on a rollback whose base is not before
-    it or whose shards do not fit `shards`."""
-    empty: tuple[tuple[int, ...], ...] = tuple(() for _ in range(shards))
-    entering: list[tuple[tuple[int, ...], ...]] = []
-    after = empty
+Lineages = tuple[tuple[int, ...], ...]
+"""Per shard, a sub-model's lineage (rounds, oldest first)."""
+
+
+def _walk(head: int, rollbacks: Mapping[int, RollbackRecord], shards: int) -> list[Lineages]:
+    """Per round up to `head`, the lineages the shards enter it with, then those after `head`."""
+    after: Lineages = tuple(() for _ in range(shards))
+    entering: list[Lineages] = []
     for round_ in range(head + 1):
         start = after
         rollback = rollbacks.get(round_)
@@ -144,7 +144,22 @@ def shard_lineages(
         lagging = {s for s in range(shards) if len(start[s]) < most}
         active = lagging or set(range(shards))
         after = tuple((*line, round_) if s in active else line for s, line in enumerate(start))
-    return after
+    return [*entering, after]
+
+
+def shard_lineages(head: int, rollbacks: Mapping[int, RollbackRecord], shards: int) -> Lineages:
+    """Per shard, the rounds whose training shard `s` of round `head`'s model carries, oldest
+    first (see the module docstring). Raises `ValueError` on a rollback whose base is not before
+    it or whose shards do not fit `shards`."""
+    return _walk(head, rollbacks, shards)[-1]
+
+
+def entering_lineages(
+    round_: int, rollbacks: Mapping[int, RollbackRecord], shards: int
+) -> Lineages:
+    """Per shard, the lineage of the sub-model round `round_`'s base holds (what a rollback to
+    `round_` restores)."""
+    return _walk(round_, rollbacks, shards)[round_]
 
 
 def active_shards(

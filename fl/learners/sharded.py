@@ -198,7 +198,9 @@ class ShardedLearner(Learner):
         accuracy = float(((probability > 0.5).float() == labels).float().mean())
         return ClassificationMetrics(len(dataset), loss, accuracy)
 
-    def probabilities(self, spec: ModelSpec, state: Mapping[str, Tensor], features: Tensor) -> Tensor:
+    def probabilities(
+        self, spec: ModelSpec, state: Mapping[str, Tensor], features: Tensor
+    ) -> Tensor:
         """The ensemble's probability of class 1 per row: the sub-models' mean."""
         with torch.no_grad():
             return torch.stack(

@@ -153,7 +153,8 @@ def test_a_partial_shard_rollback_names_its_shards_on_chain(history: LedgerWorld
     )
     assert (event.shards, event.shard_mask, event.base_round) == (3, 0b010, 1)
     stored = facade(world.outsider).get_rollback(world.study, 2)
-    assert stored is not None and (stored.shards, stored.shard_mask) == (3, 0b010)
+    assert stored is not None
+    assert (stored.shards, stored.shard_mask) == (3, 0b010)
 
 
 def test_a_rollback_of_every_shard_must_be_opened_on_its_base_rounds_base(

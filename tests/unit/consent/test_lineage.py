@@ -11,6 +11,7 @@ from consent.lineage import (
     Revocation,
     RollbackRecord,
     active_shards,
+    entering_lineages,
     every_shard,
     first_tainted,
     lineage,
@@ -151,6 +152,14 @@ def test_the_shard_rule_is_the_address_hash_modulo_the_shard_count() -> None:
     assert seen == {0, 1, 2, 3}
     assert shard_of(P.upper(), 4) == shard_of(P.lower(), 4)
     assert shard_of(P, 1) == 0
-    assert shards_in(0b1011) == (0, 1, 3) and every_shard(3) == 0b111
-    with pytest.raises(ValueError):
+    assert shards_in(0b1011) == (0, 1, 3)
+    assert every_shard(3) == 0b111
+    with pytest.raises(ValueError, match="shards must be >= 1"):
         shard_of(P, 0)
+
+
+def test_the_lineages_a_round_is_entered_with_are_what_a_rollback_to_it_restores() -> None:
+    rollbacks = {3: srb(3, 1, 0b010)}
+    assert entering_lineages(0, rollbacks, 3) == ((), (), ())
+    assert entering_lineages(3, rollbacks, 3) == ((0, 1, 2), (0,), (0, 1, 2))
+    assert entering_lineages(4, rollbacks, 3) == shard_lineages(3, rollbacks, 3)

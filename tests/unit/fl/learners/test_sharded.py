@@ -58,11 +58,14 @@ def test_lagging_shards_train_alone_and_the_counters_follow() -> None:
     assert all(not v.any() for s in (0, 2) for v in sub_state(result.delta, s).values())
     update = ClientUpdate("h", result.delta, 30)
     accepted, rejected = learner.screen(base, [update])
-    assert accepted == [update] and not rejected
+    assert accepted == [update]
+    assert not rejected
     combined = learner.combine(base, accepted, FEDAVG)
     assert combined.state[ROUNDS_KEY].tolist() == [4, 3, 4]
     for s in (0, 2):  # the frozen shards are carried bit for bit
-        assert all(torch.equal(combined.state[k], base[k]) for k in base if k.startswith(f"shard{s}."))
+        assert all(
+            torch.equal(combined.state[k], base[k]) for k in base if k.startswith(f"shard{s}.")
+        )
     assert combined.extensions == {"shards": {"trained": [1]}}
 
 
@@ -106,9 +109,7 @@ def test_the_ensemble_averages_the_sub_models_probabilities() -> None:
     probability = learner.probabilities(SPEC, state, data.features)
     single = [
         torch.sigmoid(torch.nn.functional.linear(data.features, *subs)).squeeze(-1)
-        for subs in (
-            (state[f"shard{s}.0.weight"], state[f"shard{s}.0.bias"]) for s in range(2)
-        )
+        for subs in ((state[f"shard{s}.0.weight"], state[f"shard{s}.0.bias"]) for s in range(2))
     ]
     assert torch.allclose(probability, (single[0] + single[1]) / 2, atol=1e-6)
     metrics = learner.evaluate(SPEC, state, data)
