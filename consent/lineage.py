@@ -39,6 +39,7 @@ from consent.rounds import UpdateRecord
 __all__ = [
     "Revocation",
     "RollbackRecord",
+    "ROUNDS_KEY",
     "active_shards",
     "entering_lineages",
     "every_shard",
@@ -47,6 +48,7 @@ __all__ = [
     "revocations_of",
     "shard_lineages",
     "shard_of",
+    "shard_prefix",
     "shards_in",
     "taints",
 ]
@@ -67,6 +69,15 @@ class RollbackRecord:
     """The study's shard count S (the plan's `revocation.shards`)."""
     shard_mask: int = 1
     """The shards the rollback retrains (bit `s` for shard `s`; `every_shard(S)`: all)."""
+
+
+ROUNDS_KEY = "sisa.rounds"
+"""In a sharded model bundle (`fl.learners.sharded`): per shard, the rounds its lineage carries."""
+
+
+def shard_prefix(s: int) -> str:
+    """The key prefix of shard `s`'s sub-model in a sharded model bundle."""
+    return f"shard{s}."
 
 
 def shard_of(patient: str, shards: int) -> int:

@@ -28,7 +28,7 @@ from typing import ClassVar, Final
 import torch
 from torch import Tensor, nn
 
-from consent.lineage import shard_of
+from consent.lineage import ROUNDS_KEY, shard_of, shard_prefix
 from fl.data import Examples, HospitalDataset
 from fl.errors import AggregationError, LearnerPlanError
 from fl.learner import Learner
@@ -38,15 +38,13 @@ from fl.train import ClassificationMetrics, LocalResult, LocalTrainingConfig, Me
 
 __all__ = ["ROUNDS_KEY", "WEIGHTS_KEY", "ShardedLearner", "shard_keys", "sub_state"]
 
-ROUNDS_KEY: Final = "sisa.rounds"
-"""Per shard, the rounds its sub-model's lineage carries (in the state)."""
 WEIGHTS_KEY: Final = "sisa.weights"
 """Per shard, the hospital's patients in the shard's trained rows (in an update)."""
 
 
 def shard_keys(s: int) -> str:
-    """The key prefix of shard `s`'s sub-model in a bundle."""
-    return f"shard{s}."
+    """The key prefix of shard `s`'s sub-model in a bundle (`consent.lineage.shard_prefix`)."""
+    return shard_prefix(s)
 
 
 def sub_state(bundle: Mapping[str, Tensor], s: int) -> dict[str, Tensor]:
