@@ -13,10 +13,11 @@ whose `sisa.rounds` is below the highest, or all when none lags. A rollback roun
 until they catch up, each such round costing about 1/S of a full one: the same rule as
 `consent.lineage.shard_lineages`, so the counters always equal the chain's shard lineages.
 
-An update is a bundle of sub-deltas (zero for a shard that did not train) and `sisa.weights`,
-the hospital's patient count in each trained shard: FedAvg weights shard `s`'s sub-deltas by
-it. Screening refuses weights that do not sum to at most the contract-bounded patient count, and
-a non-zero sub-delta of a shard that did not train. The model in use is the ensemble: its
+An update is a bundle of sub-deltas (zero for a shard that did not train), `sisa.weights`, the
+hospital's patient count in each trained shard (FedAvg weights shard `s`'s sub-deltas by it),
+and the base's `sisa.rounds` it trained on. Screening refuses weights that do not sum to at most
+the contract-bounded patient count, counters other than the base's, and a non-zero sub-delta of
+a shard that did not train. The model in use is the ensemble: its
 probability is the mean of the sub-models' probabilities (binary classification only).
 """
 
@@ -112,6 +113,7 @@ class ShardedLearner(Learner):
             loss += result.train_loss * result.num_samples
         delta = {shard_keys(s) + k: v for s, d in enumerate(deltas) for k, v in d.items()}
         delta[WEIGHTS_KEY] = weights
+        delta[ROUNDS_KEY] = base[ROUNDS_KEY].clone()  # the counters it trained on
         return LocalResult(delta, rows, loss / rows if rows else 0.0)
 
     def update_template(self, base: Mapping[str, Tensor]) -> Mapping[str, Tensor]:
@@ -121,11 +123,13 @@ class ShardedLearner(Learner):
             for k, v in self.inner.update_template(sub_state(base, s)).items()
         }
         template[WEIGHTS_KEY] = torch.zeros(self.shards, dtype=torch.float32)
+        template[ROUNDS_KEY] = base[ROUNDS_KEY]  # screening reads the active shards from it
         return template
 
     def screen(
         self, base: Mapping[str, Tensor], updates: Sequence[ClientUpdate]
     ) -> tuple[list[ClientUpdate], list[RejectedUpdate]]:
+        """`base`: the update template (`update_template`), which carries the counters."""
         active = set(self.active_shards(base))
         accepted: list[ClientUpdate] = []
         rejected: list[RejectedUpdate] = []
@@ -143,6 +147,9 @@ class ShardedLearner(Learner):
         weights = update.delta.get(WEIGHTS_KEY)
         if weights is None or weights.shape != (self.shards,):
             return f"sharded update without {WEIGHTS_KEY} for {self.shards} shards"
+        counters = update.delta.get(ROUNDS_KEY)
+        if counters is None or not torch.equal(counters, base[ROUNDS_KEY]):
+            return "a sharded update trained on other shard counters than the round's base"
         if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()):
             return "shard weights must be finite and >= 0"
         if bool((weights != weights.round()).any()) or float(weights.sum()) > update.num_samples:

@@ -13,7 +13,7 @@ from consent.formats.revocation import RevocationMode, RevocationPolicy
 from consent.lineage import every_shard, shard_lineages, shard_of
 from fl.learners.sharded import ROUNDS_KEY, ShardedLearner, sub_state
 from fl.ports import RoundState
-from fl.roles import Aggregator
+from fl.roles import Aggregator, Trainer
 from fl.serialize import bytes_to_state_dict
 from tests.unit.fl.roles.conftest import AGGREGATOR, World, patient_of
 from tests.unit.fl.roles.fakes import FakeUnlearningLedger
@@ -45,10 +45,16 @@ def aggregator(world: World, rounds: int) -> Aggregator:
     )
 
 
+def trainer(world: World, h: int) -> Trainer:
+    """Hospital `h`'s trainer with the plan's own (sharded) local step."""
+    step = world.plan.make_learner().local_step
+    return world.trainer(h, state_dir=world.tmp / f"h{h}", train_fn=step)
+
+
 def one_round(world: World, agg: Aggregator) -> None:
     agg.poll()
     for h in (0, 1):
-        world.trainer(h, state_dir=world.tmp / f"h{h}").step()
+        trainer(world, h).step()
     assert agg.poll() is not None
 
 
@@ -91,7 +97,7 @@ def test_a_revocation_retrains_only_its_patients_shard_until_it_catches_up(
             assert all(old[name].equal(new[name]) for name in old)
     assert after[ROUNDS_KEY].tolist() == [2] * SHARDS  # type: ignore[attr-defined]
     for r in (2, 3):  # the retraining rounds ran without the revoked patient
-        for usage in world.trainer(0, state_dir=world.tmp / "h0").usages.values():
+        for usage in trainer(world, 0).usages.values():
             if usage.round == r:
                 assert revoked not in usage.patients
 
