@@ -37,9 +37,9 @@ from consent.records import RoundRecord
 from consent.rounds import UpdateRecord
 
 __all__ = [
+    "ROUNDS_KEY",
     "Revocation",
     "RollbackRecord",
-    "ROUNDS_KEY",
     "active_shards",
     "entering_lineages",
     "every_shard",
