@@ -135,9 +135,7 @@ def test_demo_unlearn_against_anvil_and_the_ipfs_node_rolls_back_and_passes_the_
     summary = json.loads((out / "summary.json").read_text())
     assert summary["audit"]["passed"] is True
     unlearning = summary["unlearning"]
-    assert unlearning["rollbacks"] == [
-        {"round": 1, "base_round": 0, "patients": 2, "shards": [0]}
-    ]
+    assert unlearning["rollbacks"] == [{"round": 1, "base_round": 0, "patients": 2, "shards": [0]}]
     assert unlearning["head_lineage"] == [1, 2]  # round 0 carried the revoked patients
     assert [r["round"] for r in summary["rounds"]] == [0, 1, 2]
     assert unlearning["lineage_check"]["passed"] is True
