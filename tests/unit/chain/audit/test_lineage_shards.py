@@ -3,7 +3,7 @@ a revocation rolls back only its patient's shard, the head's every shard lineage
 the whole audit passes. Attacks: a proof missing from the revoked patient's shard lineage fails
 naming the round and the shard; an aggregator that retrains the wrong shard is named (the
 rollback serves a patient of another shard, and the composed base is not the one it names); a
-record claiming another shard count fails."""
+record claiming another shard count fails. The revoked patient's status names their shard."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from api.embedded import EmbeddedStudy
+from api.unlearning import unlearning_status
 from api.wiring import default_audit_checks
 from chain.audit import AuditVerifier, LedgerView
 from chain.audit.lineage import Lineage
@@ -49,6 +50,10 @@ def records(hospital: int, n: int) -> RecordDataset:
     )
 
 
+STATUS: dict[str, object] = {}
+"""The revoked patient's unlearning section, as the consent route computes it."""
+
+
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory: pytest.TempPathFactory) -> tuple[LedgerView, Address, bool]:
     tmp = tmp_path_factory.mktemp("lineage-shards")
@@ -70,6 +75,16 @@ def sharded(tmp_path_factory: pytest.TempPathFactory) -> tuple[LedgerView, Addre
         ).verify(study.study)
         failed = [c for c in report.checks if not c.passed]
         assert not failed, failed
+        ledger = study.coordinator
+        history = [
+            e
+            for e in ledger.consents.consent_events(ledger.manifest.deploy_block)
+            if e.study == study.study and e.patient == revoked.address
+        ]
+        found = unlearning_status(ledger, study.store, proofs, study.study, history)
+        assert found is not None
+        STATUS.update(found.model_dump())
+        STATUS["head_cid"] = view.rounds[-1].model_cid
         return view, revoked.address, report.passed
     finally:
         study.close()
@@ -136,3 +151,20 @@ def test_a_rollback_claiming_another_shard_count_fails(
     forged = {2: dataclasses.replace(view.rollbacks[2], shards=4)}
     failed = [c for c in Lineage().run(dataclasses.replace(view, rollbacks=forged)) if not c.passed]
     assert any("the plan has 3" in c.detail for c in failed)
+
+
+def test_the_revoked_patients_status_names_their_shard_and_every_sub_model(
+    sharded: tuple[LedgerView, Address, bool],
+) -> None:
+    view, revoked, _ = sharded
+    k = shard_of(revoked, SHARDS)
+    assert (STATUS["state"], STATUS["shards"], STATUS["shard"]) == ("unlearned", SHARDS, k)
+    assert STATUS["lineage"] == [2, 3]
+    assert str(STATUS["message"]).endswith(
+        f"(round 3, {STATUS['head_cid']}) never trained on your data: your rows sat in shard "
+        f"{k} of {SHARDS}, and none of the {SHARDS} sub-models it averages carries them"
+    )
+    proofs = STATUS["proofs"]
+    assert isinstance(proofs, list)
+    assert [(p["round"], p["verified"]) for p in proofs] == [(2, True), (3, True)]
+    assert STATUS["rollback_round"] == 2
