@@ -156,7 +156,7 @@ def test_a_rollback_claiming_another_shard_count_fails(
 def test_the_revoked_patients_status_names_their_shard_and_every_sub_model(
     sharded: tuple[LedgerView, Address, bool],
 ) -> None:
-    view, revoked, _ = sharded
+    _, revoked, _ = sharded
     k = shard_of(revoked, SHARDS)
     assert (STATUS["state"], STATUS["shards"], STATUS["shard"]) == ("unlearned", SHARDS, k)
     assert STATUS["lineage"] == [2, 3]
