@@ -10,8 +10,9 @@ The shard a patient falls in is `shard_of(patient)`: SHA-256 of the patient id m
 function of the id alone, so it is committed the moment the plan fixes S: a hospital cannot move
 a patient between shards, and an auditor recomputes which shards a revocation must retrain.
 
-Status: `bench/bench_unlearn.py` measures this module (time to a clean model, accuracy,
-forgetting); the trainer and aggregator roles run S = 1 only (`fl.roles.unlearning`).
+This module is the in-process simulation `bench/bench_unlearn.py` measures (time to a clean
+model, accuracy, forgetting); the roles run shards through `fl.learners.sharded` (the same rule,
+`consent.lineage.shard_of`) and `fl.roles.shards`.
 """
 
 from __future__ import annotations
