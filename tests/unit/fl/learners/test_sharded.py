@@ -1,17 +1,24 @@
 """SISA shards through the learner seam (issue 16): each patient's rows train only their shard's
 sub-model, lagging shards train alone, FedAvg weights each shard by its own patients, the
-ensemble averages probabilities, and an update that trains a shard it should not is refused."""
+ensemble averages probabilities, an update that trains a shard it should not is refused, and a
+hospital that moves a patient to another shard than the rule's fails the auditor's replay."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
-from consent.ids import Address
+from consent.formats.revocation import RevocationMode, RevocationPolicy
+from consent.ids import Address, study_id
 from consent.lineage import shard_of
 from fl.data import HospitalDataset
 from fl.learners.sgd_delta import SgdDelta
 from fl.learners.sharded import ROUNDS_KEY, WEIGHTS_KEY, ShardedLearner, sub_state
 from fl.models import ModelSpec
+from fl.roles.plan import StudyPlan
+from fl.roles.recompute import state_difference
+from fl.roles.replay import local_payload
 from fl.strategies import make_strategy
 from fl.strategy import ClientUpdate
 from fl.train import LocalTrainingConfig, evaluate
@@ -115,3 +122,48 @@ def test_the_ensemble_averages_the_sub_models_probabilities() -> None:
     metrics = learner.evaluate(SPEC, state, data)
     assert metrics.accuracy == float(((probability > 0.5).float() == data.labels).float().mean())
     assert evaluate(SPEC, sub_state(state, 0), data).num_samples == metrics.num_samples
+
+
+def test_a_hospital_that_trains_a_patient_in_another_shard_than_the_rule_fails_replay() -> None:
+    """The attack: hospital trains patient p's rows into shard j while the rule puts p in k.
+    The auditor's replay (`fl.roles.replay`) recomputes the payload with the rule from the
+    disclosed rows; the lying payload differs in exactly shards j and k (and their weights)."""
+    plan = StudyPlan(
+        model=SPEC,
+        training=CONFIG,
+        revocation=RevocationPolicy(
+            mode=RevocationMode.UNLEARN, window_rounds=1, window_seconds=60.0, shards=3
+        ),
+    )
+    honest = plan.make_learner()
+    assert isinstance(honest, ShardedLearner)
+    data = dataset(24, 7)
+    moved = data.patients[0]
+    k = shard_of(moved, 3)
+    j = (k + 1) % 3
+
+    class Lying(ShardedLearner):
+        """Puts `moved`'s rows in shard j; everyone else by the rule."""
+
+        def local_step(self, spec, base, dataset, config):  # type: ignore[no-untyped-def]
+            fake = tuple(
+                next(a for a in dataset.patients if shard_of(a, 3) == j) if p == moved else p
+                for p in dataset.patients
+            )
+            return super().local_step(spec, base, replace(dataset, patients=fake), config)
+
+    base = plan.initial_state()
+    kwargs = {"study": study_id("replay"), "round_": 0, "hospital": Address("0x" + "b1" * 20)}
+    replayed = local_payload(plan, base, data, **kwargs)  # type: ignore[arg-type]
+    lying = local_payload(
+        plan, base, data, train=Lying(SgdDelta(), 3).local_step, **kwargs  # type: ignore[arg-type]
+    )
+    assert replayed.payload != lying.payload
+    difference = state_difference(replayed.payload, lying.payload)
+    assert f"shard{j}." in difference
+    assert f"shard{k}." in difference
+    assert WEIGHTS_KEY in difference
+    other = ({0, 1, 2} - {j, k}).pop()
+    assert f"shard{other}." not in difference
+    again = local_payload(plan, base, data, **kwargs)  # type: ignore[arg-type]
+    assert again.payload == replayed.payload  # the honest update replays bit for bit
