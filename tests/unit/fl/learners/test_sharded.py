@@ -156,7 +156,11 @@ def test_a_hospital_that_trains_a_patient_in_another_shard_than_the_rule_fails_r
     kwargs = {"study": study_id("replay"), "round_": 0, "hospital": Address("0x" + "b1" * 20)}
     replayed = local_payload(plan, base, data, **kwargs)  # type: ignore[arg-type]
     lying = local_payload(
-        plan, base, data, train=Lying(SgdDelta(), 3).local_step, **kwargs  # type: ignore[arg-type]
+        plan,
+        base,
+        data,
+        train=Lying(SgdDelta(), 3).local_step,
+        **kwargs,  # type: ignore[arg-type]
     )
     assert replayed.payload != lying.payload
     difference = state_difference(replayed.payload, lying.payload)
