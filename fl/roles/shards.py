@@ -71,8 +71,8 @@ def sharded_pending(
         if first_tainted(restored, _of_shard(revocations, k, shards)) is not None:
             base_round = 0  # that checkpoint of shard k is on a tainted branch
             break
-    served = {id(r): r for _, hits in found.values() for r in hits}
-    ordered = tuple(r for r in revocations if id(r) in served)
+    served = {r for _, hits in found.values() for r in hits}
+    ordered = tuple(r for r in revocations if r in served)
     return ShardRollback(base_round, ordered, sum(1 << k for k in found))
 
 
