@@ -26,7 +26,7 @@ import uvicorn
 from api.app import create_app
 from api.demo_dp import dp_terms, dp_training, epsilon_spent
 from api.demo_secagg import secagg_figures, secagg_spec
-from api.demo_unlearn import DEMO_POLICY, unlearn_summary
+from api.demo_unlearn import demo_policy, unlearn_summary
 from api.embedded import EmbeddedStudy, RoundReport
 from api.services import Services
 from api.wiring import default_audit_checks
@@ -37,7 +37,7 @@ from chain.manifest import save_manifest
 from chain.store import open_store
 from consent.eip712 import sign_revocation
 from consent.formats.privacy import PrivacySpec
-from consent.formats.revocation import RevocationPolicy
+from consent.formats.revocation import MAX_SHARDS, RevocationPolicy
 from consent.formats.study_plan import DEFAULT_LEARNER
 from consent.ids import Address
 from consent.keys import PatientKey
@@ -88,6 +88,9 @@ class DemoConfig:
     epsilon: float = 3.0
     unlearn: bool = False
     """Revocation policy "unlearn" (issue 16): revocations roll back and retrain."""
+    shards: int = 1
+    """With `unlearn`: SISA shards per hospital (the model is the ensemble of their
+    sub-models; a revocation retrains only its patient's shard)."""
 
     def __post_init__(self) -> None:
         if self.rounds < 1:
@@ -96,6 +99,8 @@ class DemoConfig:
             raise DemoError(f"--hospitals must be between 1 and 8, got {self.hospitals}")
         if self.revocations_per_hospital < 0:
             raise DemoError("revocations per hospital must be >= 0")
+        if self.shards != 1 and not (self.unlearn and 1 < self.shards <= MAX_SHARDS):
+            raise DemoError(f"--shards takes --unlearn and 2..{MAX_SHARDS}, got {self.shards}")
         if self.mode not in ("sealed", "dp", "secagg"):
             raise DemoError(f"--mode must be sealed, dp or secagg, got {self.mode!r}")
         if self.mode == "secagg" and self.hospitals < 2:
@@ -283,12 +288,16 @@ def _plan(config: DemoConfig, n_features: int, task: str, n_classes: int) -> Stu
             init_seed=config.seed,
             round_timeout_s=0.0,
             dp=dp,
-            revocation=DEMO_POLICY if config.unlearn else RevocationPolicy(),
+            revocation=demo_policy(config.shards) if config.unlearn else RevocationPolicy(),
             privacy=secagg_spec(config.hospitals) if secagg else PrivacySpec(),
             # exact Shapley values per round (at most 8 hospitals: 2^8 sub-models, no
             # retraining); values judge model deltas, so only the sgd-delta learner's (and
             # not under secagg, which hides each hospital's delta)
-            valuation="exact" if learner == DEFAULT_LEARNER and not secagg else None,
+            valuation=(
+                "exact"
+                if learner == DEFAULT_LEARNER and not secagg and config.shards == 1
+                else None  # SISA shards combine each shard with fedavg, unvalued
+            ),
         )
     except (MetadataError, ModelSpecError) as exc:
         raise DemoError(f"--learner {learner} does not fit {config.dataset}: {exc}") from exc
@@ -370,7 +379,7 @@ def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult
             if config.unlearn:
                 result.unlearning = unlearn_summary(
                     study.coordinator, study.store, study.study, result.rounds, result.audit,
-                    proofs_dir, sorted(result.revoked),
+                    proofs_dir, sorted(result.revoked), config.shards,
                 )  # fmt: skip
             result.secagg = secagg_figures(
                 study.coordinator, study.store, study.study, result.audit

@@ -6,8 +6,11 @@ finalized round) carries the patient: "revoked at block B; the current model (ro
 trained on your data" once no round of the head's lineage (`consent.lineage`) may hold them, with
 the rollback that removed them, the published exclusion proofs of the head's lineage rounds (each
 verified against its on-chain `dataRoot`) and how long it took from the revocation to the first
-clean head. In a `forward` study it says that future rounds leave the patient out and that
-models trained before the revocation are not retrained.
+clean head. With SISA shards (S > 1) the patient's rows trained only the sub-model of their
+shard (`consent.lineage.shard_of`): the section names it, checks that shard's lineage, and says
+that every sub-model of the ensemble in use excludes them. In a `forward` study it says that
+future rounds leave the patient out and that models trained before the revocation are not
+retrained.
 """
 
 from __future__ import annotations
@@ -26,7 +29,14 @@ from consent.formats import FormatError
 from consent.formats.revocation import RevocationPolicy
 from consent.formats.study_plan import PlanDocument
 from consent.ids import Address, StudyId
-from consent.lineage import Revocation, RollbackRecord, lineage, revocations_of, taints
+from consent.lineage import (
+    Revocation,
+    RollbackRecord,
+    revocations_of,
+    shard_lineages,
+    shard_of,
+    taints,
+)
 from consent.records import RoundRecord
 from consent.rounds import RoundState
 from consent.smt import verify_non_membership
@@ -52,7 +62,12 @@ class UnlearningOut(BaseModel):
     revoked_block: int
     head_round: int | None = None
     head_model_cid: str | None = None
-    lineage: list[int] = Field(default_factory=list, description="the head's rounds, oldest first")
+    lineage: list[int] = Field(
+        default_factory=list,
+        description="the head's rounds, oldest first (with shards: the patient's shard's)",
+    )
+    shards: int = Field(default=1, description="SISA shards of the study (1: unsharded)")
+    shard: int | None = Field(default=None, description="the shard the patient's rows sat in")
     rollback_round: int | None = Field(
         default=None, description="the rollback that removed the patient"
     )
@@ -90,9 +105,12 @@ def unlearning_status(
     rollbacks = {} if ledger.rollbacks is None else ledger.rollbacks.rollbacks(study)
     finalized = [r for r in rounds if r.state is RoundState.FINALIZED]
     head = finalized[-1] if finalized else None
-    carried = () if head is None else lineage(head.round, rollbacks)
+    shard = shard_of(revocation.patient, policy.shards)
+    carried = () if head is None else _carried(head.round, rollbacks, policy.shards, shard)
     out = UnlearningOut(
         policy="unlearn",
+        shards=policy.shards,
+        shard=shard if policy.shards > 1 else None,
         state="unlearned" if _clean(rounds, carried, revocation) else "pending",
         message="",
         revoked_block=revocation.block,
@@ -102,7 +120,7 @@ def unlearning_status(
         rollback_round=_rollback_of(rollbacks, revocation.patient),
         proofs=_proofs(_published(proofs_dir), study, rounds, carried, revocation),
     )
-    first = _first_clean(ledger, rounds, rollbacks, revocation)
+    first = _first_clean(ledger, rounds, rollbacks, revocation, policy.shards)
     if first is not None:
         out.rounds_to_clean_head = sum(
             1 for r in rounds[: first[0] + 1] if r.opened_block > revocation.block
@@ -110,6 +128,13 @@ def unlearning_status(
         out.seconds_to_clean_head = first[1] - revocation.timestamp
     out.message = _message(out, revocation)
     return out
+
+
+def _carried(
+    head: int, rollbacks: dict[int, RollbackRecord], shards: int, shard: int
+) -> tuple[int, ...]:
+    """The rounds the head's sub-model of `shard` carries (the head's lineage for S = 1)."""
+    return shard_lineages(head, rollbacks, shards)[shard]
 
 
 def _published(directory: Path | None) -> ExclusionProofs | None:
@@ -120,9 +145,15 @@ def _message(out: UnlearningOut, revocation: Revocation) -> str:
     if out.head_round is None:
         return f"revoked at block {revocation.block}; no model has been trained yet"
     if out.state == "unlearned" and out.head_round is not None:
+        sharded = (
+            ""
+            if out.shard is None
+            else f": your rows sat in shard {out.shard} of {out.shards}, and none of the "
+            f"{out.shards} sub-models it averages carries them"
+        )
         return (
             f"revoked at block {revocation.block}; the current model (round {out.head_round}, "
-            f"{out.head_model_cid}) never trained on your data"
+            f"{out.head_model_cid}) never trained on your data{sharded}"
         )
     return (
         f"revoked at block {revocation.block}; unlearning pending: the current model "
@@ -160,13 +191,15 @@ def _first_clean(
     rounds: list[RoundRecord],
     rollbacks: dict[int, RollbackRecord],
     revocation: Revocation,
+    shards: int,
 ) -> tuple[int, int] | None:
     """The first round finalized after the revocation whose lineage excludes the patient, and
     the timestamp of its finalization."""
     for record in rounds:
         if record.state is not RoundState.FINALIZED or record.finalized_block <= revocation.block:
             continue
-        if _clean(rounds, lineage(record.round, rollbacks), revocation):
+        shard = shard_of(revocation.patient, shards)
+        if _clean(rounds, _carried(record.round, rollbacks, shards, shard), revocation):
             return record.round, ledger.chain.block_timestamp(record.finalized_block)
     return None
 

@@ -28,8 +28,18 @@ breast cancer (569 rows, where a model can overfit and an attack has something t
 hospitals, an MLP (64, 32), 10 rounds of 5 local epochs, 10% of the training patients revoking
 (a batch: at S = 4 and 8 it touches every shard).
 
-Run: .venv/bin/python bench/bench_unlearn.py [--rows 60000]
-Writes bench/results/unlearn.json.
+- Why the MLP misses the accuracy target at S = 8, and the usual remedies (`remedies`): at the
+  benchmark's configuration every sub-model takes 1/8 of the unsharded model's SGD steps (same
+  rounds and epochs over 1/8 of the rows) and underfits; the ensemble (averaged probabilities,
+  every shard warm-started from the one shared initial model) then adds almost nothing over one
+  sub-model, since the shards are iid. Measured: a larger learning rate, more local epochs for
+  the small shards, both, and step parity (8x the epochs), each against the unsharded model at
+  the benchmark's learning rate and at a tuned one (the fair reference), with the one-shard
+  retraining time beside it (a remedy that buys accuracy with steps gives back the speedup).
+
+Run: .venv/bin/python bench/bench_unlearn.py [--rows 60000] [--only remedies]
+Writes bench/results/unlearn.json (`--only remedies`: re-measures that section and its targets
+and keeps the rest; `bench_unlearn_roles.py` adds the roles-level section).
 """
 
 from __future__ import annotations
@@ -208,6 +218,63 @@ def forgetting(seed: int, rounds: int = 10, share: float = 0.10) -> dict[str, An
     return out
 
 
+REMEDIES = (  # (name, shards, local epochs, learning rate)
+    ("unsharded, benchmark lr", 1, 2, 0.05),
+    ("unsharded, tuned lr", 1, 2, 0.2),
+    ("S = 8, as benchmarked", 8, 2, 0.05),
+    ("S = 8, lr x8", 8, 2, 0.4),
+    ("S = 8, 2x epochs + lr x8", 8, 4, 0.4),
+    ("S = 8, 8x epochs (step parity)", 8, 16, 0.05),
+)
+
+
+def remedies(rows: int, seed: int, rounds: int = 5) -> dict[str, Any]:
+    """The MLP's S = 8 accuracy gap and its remedies (see the module docstring)."""
+    split = synthetic_split(rows, seed)
+    spec = MODELS["mlp"]
+    revoked = [split.hospitals[0].record_ids[7]]
+    out: dict[str, Any] = {"model": "mlp", "rows": rows, "rounds": rounds, "configs": {}}
+    for name, shards, epochs, lr in REMEDIES:
+        config = LocalTrainingConfig(epochs=epochs, batch_size=64, lr=lr, seed=seed)
+        states, train_s, _ = _timed_training(shard_split(split, shards), spec, config, rounds)
+        model = ShardedModel(spec, tuple(states[s] for s in range(shards)))
+        affected = affected_shards(revoked, shards)
+        cleaned = shard_split(split, shards, excluded=revoked)
+        retrained, unlearn_s, _ = _timed_training(cleaned, spec, config, rounds, only=affected)
+        unlearned = model.replaced(retrained)
+        one = ShardedModel(spec, (unlearned.states[0],))
+        out["configs"][name] = {
+            "shards": shards, "local_epochs": epochs, "lr": lr,
+            "train_cpu_s": round(train_s, 3), "unlearn_s": round(unlearn_s, 3),
+            "accuracy_unlearned": unlearned.accuracy(split.test.features, split.test.labels),
+            "one_sub_model_accuracy": one.accuracy(split.test.features, split.test.labels),
+        }  # fmt: skip
+    return out
+
+
+def _remedy_targets(found: dict[str, Any]) -> list[dict[str, Any]]:
+    configs = found["configs"]
+    reference = configs["unsharded, tuned lr"]
+    targets = []
+    for name, entry in configs.items():
+        if entry["shards"] == 1:
+            continue
+        points = 100 * (entry["accuracy_unlearned"] - reference["accuracy_unlearned"])
+        speedup = reference["unlearn_s"] / entry["unlearn_s"]
+        targets += [
+            {"name": f"remedy {name} (mlp): accuracy vs unsharded at a tuned lr",
+             "target": f"within {TARGET_POINTS} point", "value": f"{points:+.2f} points",
+             "met": abs(points) <= TARGET_POINTS,
+             "why": "1/8 of the rows per sub-model; the iid shards' ensemble is about one "
+                    f"sub-model ({entry['one_sub_model_accuracy']:.4f})"},
+            {"name": f"remedy {name} (mlp): time to a clean model vs unsharded at a tuned lr",
+             "target": f">= {TARGET_SPEEDUP}x", "value": f"{speedup:.2f}x",
+             "met": speedup >= TARGET_SPEEDUP,
+             "why": f"one shard of 8 retrained with {entry['local_epochs']} local epochs"},
+        ]  # fmt: skip
+    return targets
+
+
 def _targets(times: list[dict[str, Any]], forget: dict[str, Any]) -> list[dict[str, Any]]:
     targets = []
     for part in times:
@@ -239,13 +306,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=60_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", choices=["remedies"], default=None)
     args = parser.parse_args()
     # a shared 2-core machine (other engineers' jobs): one torch thread, and the speedups are
     # taken over this process's CPU seconds (`unlearn_s`), which their load does not inflate;
     # wall seconds are recorded beside them
     torch.set_num_threads(1)
-    times = [timing(args.rows, args.seed, model) for model in MODELS]
-    forget = forgetting(args.seed)
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    if args.only == "remedies":
+        times, forget = previous["timing"], previous["forgetting"]
+    else:
+        times = [timing(args.rows, args.seed, model) for model in MODELS]
+        forget = forgetting(args.seed)
+    found = remedies(args.rows, args.seed)
     result = {
         "machine": {
             "python": platform.python_version(),
@@ -254,8 +327,13 @@ def main() -> None:
         },
         "timing": times,
         "forgetting": forget,
-        "targets": _targets(times, forget),
+        "remedies": found,
+        "targets": _targets(times, forget) + _remedy_targets(found),
     }
+    latest = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # re-read: a roles
+    if "roles" in latest:  # run may have finished meanwhile; its section and target stay
+        result["roles"] = latest["roles"]
+        result["targets"] += [t for t in latest["targets"] if t["name"].startswith("roles:")]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["targets"], indent=2))

@@ -186,6 +186,9 @@ class RollbackRecorded:
     patients: tuple[Address, ...]
     position: EventPosition
     tx_hash: str
+    shards: int = 1
+    shard_mask: int = 1
+    """The shards the rollback retrains (bit `s` for shard `s`) of the study's `shards`."""
 
 
 LedgerEvent = (
@@ -339,6 +342,8 @@ _BUILDERS: dict[str, _Builder] = {
         tuple(parse_address(x) for x in a["patients"]),
         p,
         h,
+        int(a["shards"]),
+        int(a["shardMask"]),
     ),
 }
 

@@ -15,6 +15,9 @@ __all__ = [
     "NoRevocationsServedError",
     "PatientNotRevokedError",
     "RollbackAlreadyRecordedError",
+    "ShardCountChangedError",
+    "ShardCountOutOfRangeError",
+    "ShardMaskOutOfRangeError",
 ]
 
 
@@ -46,3 +49,21 @@ class PatientNotRevokedError(ContractRevertError, ValueError):
     """A patient the rollback claims to serve has not revoked consent in the study."""
 
     signature = "PatientNotRevoked(bytes32,address,uint256)"
+
+
+class ShardCountOutOfRangeError(ContractRevertError, ValueError):
+    """A rollback's shard count is not 1 to 256."""
+
+    signature = "ShardCountOutOfRange(uint16)"
+
+
+class ShardMaskOutOfRangeError(ContractRevertError, ValueError):
+    """A rollback's shard mask names no shard, or a shard at or past the shard count."""
+
+    signature = "ShardMaskOutOfRange(uint256,uint16)"
+
+
+class ShardCountChangedError(ContractRevertError, ValueError):
+    """A rollback's shard count differs from the study's earlier rollbacks'."""
+
+    signature = "ShardCountChanged(bytes32,uint16,uint16)"

@@ -31,6 +31,8 @@ class Rollbacks(ContractFacade):
             bytes(study),
             record.round,
             record.base_round,
+            record.shards,
+            record.shard_mask,
             record.reason,
             list(record.patients),
         )
@@ -47,6 +49,8 @@ class Rollbacks(ContractFacade):
             reason=str(raw["reason"]),
             patients=tuple(parse_address(p) for p in raw["patients"]),
             recorded_block=int(raw["recordedBlock"]),
+            shards=int(raw["shards"]),
+            shard_mask=int(raw["shardMask"]),
         )
 
     def rollbacks(self, study: StudyId) -> dict[int, RollbackRecord]:

@@ -9,8 +9,9 @@ import {IStudyRegistry} from "./interfaces/IStudyRegistry.sol";
 /**
  * @title Rollbacks
  * @notice Rollback rounds of `unlearn` studies, beside the round ledger (see {IRollbacks}). Only
- * the study's aggregator records, once per open round, with a base in the study's history whose
- * base model is the one the round was opened on, serving revocations that are on chain.
+ * the study's aggregator records, once per open round, with a base in the study's history (whose
+ * base model is the one the round was opened on when every shard rolls back), naming the shards
+ * it retrains, serving revocations that are on chain.
  */
 contract Rollbacks is IRollbacks {
     IStudyRegistry private immutable _studies;
@@ -19,6 +20,7 @@ contract Rollbacks is IRollbacks {
 
     mapping(bytes32 study => mapping(uint64 round => Rollback)) private _records;
     mapping(bytes32 study => uint64[]) private _rollbackRounds;
+    mapping(bytes32 study => uint16) private _shards;
 
     /// @param studies The study registry (aggregator of each study).
     /// @param consents The consent registry (who revoked).
@@ -34,6 +36,8 @@ contract Rollbacks is IRollbacks {
         bytes32 study,
         uint64 round,
         uint64 baseRound,
+        uint16 shards,
+        uint256 shardMask,
         string calldata reason,
         address[] calldata patients
     ) external {
@@ -44,7 +48,10 @@ contract Rollbacks is IRollbacks {
         Rollback storage r = _records[study][round];
         if (r.recordedBlock != 0) revert RollbackAlreadyRecorded(study, round);
         if (baseRound >= round) revert BaseOutsideHistory(study, round, baseRound);
-        if (_rounds.getRound(study, baseRound).baseModelHash != opened.baseModelHash) {
+        _checkShards(study, shards, shardMask);
+        uint256 all = shards == 256 ? type(uint256).max : (uint256(1) << shards) - 1;
+        bool everyShard = shardMask == all;
+        if (everyShard && _rounds.getRound(study, baseRound).baseModelHash != opened.baseModelHash) {
             revert BaseModelMismatch(study, round, baseRound);
         }
         if (patients.length == 0) revert NoRevocationsServed();
@@ -55,10 +62,23 @@ contract Rollbacks is IRollbacks {
         }
         r.baseRound = baseRound;
         r.recordedBlock = uint64(block.number);
+        r.shards = shards;
+        r.shardMask = shardMask;
         r.reason = reason;
         r.patients = patients;
         _rollbackRounds[study].push(round);
-        emit RollbackRecorded(study, round, baseRound, reason, patients);
+        _shards[study] = shards;
+        emit RollbackRecorded(study, round, baseRound, shards, shardMask, reason, patients);
+    }
+
+    /// @dev The shard count is 1 to 256 and the study's; the mask names shards below it.
+    function _checkShards(bytes32 study, uint16 shards, uint256 shardMask) private view {
+        if (shards == 0 || shards > 256) revert ShardCountOutOfRange(shards);
+        uint16 recorded = _shards[study];
+        if (recorded != 0 && recorded != shards) revert ShardCountChanged(study, recorded, shards);
+        if (shardMask == 0 || (shards < 256 && shardMask >> shards != 0)) {
+            revert ShardMaskOutOfRange(shardMask, shards);
+        }
     }
 
     /// @inheritdoc IRollbacks

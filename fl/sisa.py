@@ -10,13 +10,13 @@ The shard a patient falls in is `shard_of(patient)`: SHA-256 of the patient id m
 function of the id alone, so it is committed the moment the plan fixes S: a hospital cannot move
 a patient between shards, and an auditor recomputes which shards a revocation must retrain.
 
-Status: `bench/bench_unlearn.py` measures this module (time to a clean model, accuracy,
-forgetting); the trainer and aggregator roles run S = 1 only (`fl.roles.unlearning`).
+This module is the in-process simulation `bench/bench_unlearn.py` measures (time to a clean
+model, accuracy, forgetting); the roles run shards through `fl.learners.sharded` (the same rule,
+`consent.lineage.shard_of`) and `fl.roles.shards`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from consent.lineage import shard_of as lineage_shard_of
 from fl.errors import TrainingConfigError
 from fl.models import ModelSpec
 from fl.simulate import run_federated
@@ -35,11 +36,12 @@ __all__ = ["ShardedModel", "affected_shards", "shard_of", "shard_split", "train_
 
 
 def shard_of(patient: str, shards: int) -> int:
-    """The shard of `patient` (a record or patient id; case-insensitive) among `shards`."""
-    if shards < 1:
-        raise TrainingConfigError(f"shards must be >= 1, got {shards}")
-    digest = hashlib.sha256(patient.lower().encode()).digest()
-    return int.from_bytes(digest[:8], "big") % shards
+    """The shard of `patient` (a record or patient id; case-insensitive) among `shards`: the
+    study's rule, `consent.lineage.shard_of`."""
+    try:
+        return lineage_shard_of(patient, shards)
+    except ValueError as exc:
+        raise TrainingConfigError(str(exc)) from exc
 
 
 def affected_shards(revoked: Collection[str], shards: int) -> tuple[int, ...]:

@@ -71,8 +71,8 @@ def _print_unlearning(summary: dict[str, object]) -> None:
     assert isinstance(rollbacks, list)
     for rb in rollbacks:
         _console.print(
-            f"rollback: round {rb['round']} retrains from round {rb['base_round']}'s base, "
-            f"serving {rb['patients']} revocation(s)"
+            f"rollback: round {rb['round']} retrains shard(s) {rb['shards']} from round "
+            f"{rb['base_round']}'s base, serving {rb['patients']} revocation(s)"
         )
     lineage, check = summary["head_lineage"], summary["lineage_check"]
     assert isinstance(check, dict)
@@ -158,6 +158,14 @@ def demo(
             "without the patient and retrains; the audit checks the head's lineage.",
         ),
     ] = False,
+    shards: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="With --unlearn: SISA shards per hospital; the model is the ensemble of the "
+            "shards' sub-models and a revocation retrains only its patient's shard.",
+        ),
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json only.")] = False,
 ) -> None:
     """Run a whole consent-aware study in one process, end to end.
@@ -199,6 +207,7 @@ def demo(
             mode=mode,  # type: ignore[arg-type]
             epsilon=epsilon,
             unlearn=unlearn,
+            shards=shards,
         )
         console = Console(stderr=True, quiet=as_json)
         with Progress(

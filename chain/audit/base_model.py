@@ -1,6 +1,8 @@
 """`base-model`: each round's base model is the previous round's model (hash and CID), or, for a
 rollback round of an `unlearn` study (issue 16), the base model of the round its on-chain record
-names (the `lineage` check verifies the record itself)."""
+names (the `lineage` check verifies the record itself). A rollback of some of a sharded study's
+SISA shards opens on a composition of two bundles, which the `lineage` check verifies
+(`chain.audit.shards`): here it passes, saying so."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Final
 from chain.audit.check import hexed
 from chain.audit.report import AuditCheck
 from chain.audit.view import AuditView
+from consent.lineage import every_shard, shards_in
 
 __all__ = ["BaseModel"]
 
@@ -28,6 +31,13 @@ class BaseModel:
                 checks.append(AuditCheck(self.name, True, "base model", detail, round=0))
                 continue
             rollback = view.rollbacks.get(index)
+            if rollback is not None and rollback.shard_mask != every_shard(rollback.shards):
+                detail = (
+                    f"rollback of shards {list(shards_in(rollback.shard_mask))} of "
+                    f"{rollback.shards}: a composed base (the lineage check verifies it)"
+                )
+                checks.append(AuditCheck(self.name, True, "base model", detail, round=index))
+                continue
             if rollback is not None and 0 <= rollback.base_round < index:
                 base = rounds[rollback.base_round]
                 same = (

@@ -151,7 +151,9 @@ class Aggregator:
         """The rollback decisions of an `unlearn` study (None for a `forward` one)."""
         if self._unlearning is None:
             port = self._unlearning_port
-            self._unlearning = Unlearning.for_plan(self.plan(), self.study, self._ledger, port)
+            self._unlearning = Unlearning.for_plan(
+                self.plan(), self.study, self._ledger, port, self._store
+            )
         return self._unlearning
 
     def secagg(self) -> SecAggAggregation | None:

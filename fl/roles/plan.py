@@ -35,6 +35,7 @@ from fl.codecs import UpdateCodec, make_codec
 from fl.errors import FlError
 from fl.learner import Learner
 from fl.learners import make_learner
+from fl.learners.sharded import ShardedLearner
 from fl.learners.statistics import PreprocessingStatistics
 from fl.models import ModelSpec
 from fl.preprocess import StudyStats
@@ -83,12 +84,12 @@ class StudyPlan:
     valuation_metric: UtilityMetric = "loss"
     revocation: RevocationPolicy = field(default_factory=RevocationPolicy)
     """What a revocation does to trained models (`consent.formats.revocation`): "forward", or
-    "unlearn" by rollback rounds within a window (`fl.roles.unlearning`)."""
+    "unlearn" by rollback rounds within a window (`fl.roles.unlearning`), optionally over SISA
+    shards (`fl.learners.sharded`: the plan's learner is wrapped, the model is their ensemble)."""
 
     def __post_init__(self) -> None:
         if self.revocation.shards != 1:
-            # SISA shards are measured in bench/bench_unlearn.py; the roles run S = 1 only
-            raise MetadataError("revocation shards > 1 are not run by the trainer and aggregator")
+            self._check_shards()
         if self.privacy.mode is PrivacyMode.SECAGG:
             self._check_secagg()
         if not (math.isfinite(self.round_timeout_s) and self.round_timeout_s >= 0):
@@ -146,6 +147,28 @@ class StudyPlan:
             )
         if self.dp is not None:
             raise MetadataError("privacy modes dp and secagg do not combine yet")
+
+    def _check_shards(self) -> None:
+        """SISA shards (`fl.learners.sharded`) split sgd-delta training of a binary classifier
+        into sub-models FedAvg combines one by one; what judges, sums or noises whole updates
+        does not split, so it is refused by name."""
+        shards = self.revocation.shards
+        if self.learner != DEFAULT_LEARNER or self.codec != DEFAULT_CODEC:
+            raise MetadataError(
+                f"revocation shards = {shards} train {DEFAULT_LEARNER!r} sub-models with the "
+                f"{DEFAULT_CODEC!r} codec only"
+            )
+        if self.privacy.mode is not PrivacyMode.SEALED or self.dp is not None:
+            raise MetadataError(f"revocation shards = {shards} run in privacy mode sealed only")
+        if self.strategy != "fedavg" or self.valuation is not None:
+            raise MetadataError(
+                f"revocation shards = {shards} combine each shard with fedavg, without "
+                "contribution values"
+            )
+        if self.statistics_round:
+            raise MetadataError(
+                f"revocation shards = {shards} need the preprocessing statistics in the plan"
+            )
 
     def _check_schema(self, schema: StudySchema) -> None:
         kind = schema.task.kind
@@ -221,7 +244,8 @@ class StudyPlan:
 
     def make_learner(self) -> Learner:
         """The configured learner; after a statistics round (`statistics_round`) in
-        `fl.learners.statistics`; in dp mode wrapped in the DP learner (`fl.privacy`)."""
+        `fl.learners.statistics`; with SISA shards in `fl.learners.sharded`; in dp mode wrapped
+        in the DP learner (`fl.privacy`)."""
         try:
             learner = make_learner(self.learner)
         except FlError as exc:
@@ -229,6 +253,8 @@ class StudyPlan:
         if self.statistics_round:
             assert self.schema is not None  # statistics_round says so
             return PreprocessingStatistics(learner, self.schema)
+        if self.revocation.shards > 1:
+            return ShardedLearner(learner, self.revocation.shards)
         if self.dp is None:
             return learner
         from fl.privacy import make_dp_learner  # opacus is the optional extra `dp`

@@ -17,6 +17,11 @@ rollback: fewer rollbacks cost less and leave fewer before/after model pairs to 
 (FUIA-style reconstruction). A revocation that lands during a rollback round taints it only
 through an update computed before it; the next opening finds it pending and folds it in.
 
+SISA shards (the plan's `revocation.shards` = S > 1): each shard has its own lineage and only the
+shards a revocation taints roll back (`fl.roles.shards`): the record names them, and the round
+is opened on a composition of their old sub-models with the head's others. `rounds` then counts
+the rounds every shard's lineage carries.
+
 Resuming: the round is opened before it is recorded as a rollback. An aggregator that stopped in
 between finds the open round on a base that is not the previous round's model and no rollback
 record: `resume` records it (same base round, the revocations it serves).
@@ -30,10 +35,18 @@ from dataclasses import dataclass, field
 
 from consent.formats.revocation import RevocationPolicy
 from consent.ids import Address, Bytes32, StudyId
-from consent.lineage import Revocation, RollbackRecord, first_tainted, lineage, taints
-from fl.ports import LedgerPort, RoundRecord, RoundState, UnlearningPort
+from consent.lineage import (
+    Revocation,
+    RollbackRecord,
+    first_tainted,
+    lineage,
+    shard_lineages,
+    taints,
+)
+from fl.ports import ArtifactStorePort, LedgerPort, RoundRecord, RoundState, UnlearningPort
 from fl.roles.errors import RoleError
 from fl.roles.plan import StudyPlan
+from fl.roles.shards import ShardRollback, compose_base, sharded_pending
 
 __all__ = ["ROLLBACK_REASON", "RollbackPlan", "Unlearning"]
 
@@ -63,22 +76,34 @@ class Unlearning:
     port: UnlearningPort
     policy: RevocationPolicy
     round_timeout_s: float
+    plan: StudyPlan | None = None
+    """The study's plan (S > 1: the template partial rollback bases are composed with)."""
+    store: ArtifactStorePort | None = None
+    """Where partial rollback bases are composed (S > 1)."""
     _closed: dict[int, RoundRecord] = field(default_factory=dict)
     _resumed: set[int] = field(default_factory=set)
 
     @classmethod
     def for_plan(
-        cls, plan: StudyPlan, study: StudyId, ledger: LedgerPort, port: UnlearningPort | None
+        cls,
+        plan: StudyPlan,
+        study: StudyId,
+        ledger: LedgerPort,
+        port: UnlearningPort | None,
+        store: ArtifactStorePort | None = None,
     ) -> Unlearning | None:
         """The decisions of `plan`'s study (None for a `forward` one); `port` defaults to the
-        ledger when it satisfies `UnlearningPort`. Raises `RoleError` when neither does."""
+        ledger when it satisfies `UnlearningPort`. Raises `RoleError` when neither does, or
+        when a sharded study has no `store` to compose rollback bases in."""
         if not plan.revocation.unlearns:
             return None
         if port is None and isinstance(ledger, UnlearningPort):
             port = ledger
         if port is None:
             raise RoleError("an unlearn study needs the Rollbacks contract")
-        return cls(study, ledger, port, plan.revocation, plan.round_timeout_s)
+        if plan.revocation.shards > 1 and store is None:
+            raise RoleError("a sharded unlearn study composes rollback bases in a store")
+        return cls(study, ledger, port, plan.revocation, plan.round_timeout_s, plan, store)
 
     def round(self, round_: int) -> RoundRecord:
         """`round_`'s record (finalized rounds are read once: they cannot change)."""
@@ -90,16 +115,27 @@ class Unlearning:
         return found
 
     def lineage(self, head: int) -> tuple[int, ...]:
-        """The rounds round `head`'s model carries (`consent.lineage.lineage`)."""
-        return lineage(head, self.port.rollbacks(self.study))
+        """The rounds round `head`'s model carries (`consent.lineage.lineage`; with shards,
+        those of its least trained shard)."""
+        if self.policy.shards == 1:
+            return lineage(head, self.port.rollbacks(self.study))
+        return min(self.lineages(head), key=len)
 
-    def pending(self, head: int) -> tuple[int, tuple[Revocation, ...]] | None:
-        """The first round of the head's lineage a revocation taints, and the revocations that
-        taint it from there on; None when the head's lineage is clean."""
+    def lineages(self, head: int) -> tuple[tuple[int, ...], ...]:
+        """Per shard, the rounds shard `s` of round `head`'s model carries (one for S = 1)."""
+        return shard_lineages(head, self.port.rollbacks(self.study), self.policy.shards)
+
+    def pending(self, head: int) -> ShardRollback | None:
+        """The base round of the rollback the head's lineages need, the revocations it serves
+        and the shards it retrains; None when every lineage is clean."""
         revocations = self.port.revocations(self.study)
         if not revocations:
             return None
-        return first_tainted([self.round(r) for r in self.lineage(head)], revocations)
+        if self.policy.shards > 1:
+            rollbacks = self.port.rollbacks(self.study)
+            return sharded_pending(self.round, rollbacks, revocations, head, self.policy.shards)
+        found = first_tainted([self.round(r) for r in self.lineage(head)], revocations)
+        return None if found is None else ShardRollback(found[0], found[1], 1)
 
     def rollback_for(self, next_round: int, *, finishing: bool) -> RollbackPlan | None:
         """The rollback to open as `next_round`, or None to open an ordinary round. With
@@ -107,12 +143,37 @@ class Unlearning:
         found = self.pending(next_round - 1)
         if found is None:
             return None
-        base_round, served = found
-        if not finishing and not self._window_closing(next_round, served):
-            logger.info("round %d: %d revocation(s) pending, batched", next_round, len(served))
+        if not finishing and not self._window_closing(next_round, found.served):
+            logger.info(
+                "round %d: %d revocation(s) pending, batched", next_round, len(found.served)
+            )
             return None
-        record = RollbackRecord(next_round, base_round, ROLLBACK_REASON, _patients(served))
-        return RollbackPlan(record, self.round(base_round))
+        return RollbackPlan(self._record(next_round, found), self.round(found.base_round))
+
+    def _record(self, round_: int, found: ShardRollback) -> RollbackRecord:
+        return RollbackRecord(
+            round_,
+            found.base_round,
+            ROLLBACK_REASON,
+            _patients(found.served),
+            shards=self.policy.shards,
+            shard_mask=found.mask,
+        )
+
+    def _base_of(self, rollback: RollbackPlan, head: RoundRecord) -> tuple[Bytes32, str]:
+        """The base (hash, CID) `rollback`'s round opens on (composed for a partial one)."""
+        if self.policy.shards == 1:
+            return rollback.base.base_model_hash, rollback.base.base_model_cid
+        assert self.store is not None  # for_plan checks
+        assert self.plan is not None
+        return compose_base(
+            self.store,
+            self.plan.initial_state(),
+            rollback.base,
+            head,
+            rollback.record.shard_mask,
+            self.policy.shards,
+        )
 
     def next_base(
         self, head: RoundRecord, rounds: int
@@ -123,13 +184,13 @@ class Unlearning:
         rollback = self.rollback_for(head.round + 1, finishing=finishing)
         if rollback is not None:
             logger.info(
-                "round %d: rollback to round %d's base, serving %d revocation(s)",
+                "round %d: rollback of shards %#x to round %d's base, serving %d revocation(s)",
                 head.round + 1,
+                rollback.record.shard_mask,
                 rollback.record.base_round,
                 len(rollback.record.patients),
             )
-            base = rollback.base
-            return base.base_model_hash, base.base_model_cid, rollback.record
+            return *self._base_of(rollback, head), rollback.record
         return None if finishing else (head.model_hash, head.model_cid, None)
 
     def open_next(self, head: RoundRecord, rounds: int, open_from: OpenFrom) -> int | None:
@@ -175,6 +236,8 @@ class Unlearning:
         previous = self.round(record.round - 1)
         if bytes(record.base_model_hash) == bytes(previous.model_hash):
             return None  # an ordinary round
+        if self.policy.shards > 1:
+            return self._resume_sharded(record, previous)
         base_round = next(
             (
                 r
@@ -199,6 +262,21 @@ class Unlearning:
         self.port.record_rollback(self.study, rollback)
         logger.info("round %d: resumed the rollback to round %d's base", record.round, base_round)
         return rollback
+
+    def _resume_sharded(self, record: RoundRecord, previous: RoundRecord) -> RollbackRecord | None:
+        """The rollback this aggregator would open after `previous`, recorded if its composed
+        base is the one `record` was opened on (the composition is deterministic)."""
+        found = self.pending(previous.round)
+        if found is None:
+            logger.error("round %d: a rollback serving no revocation", record.round)
+            return None
+        plan = RollbackPlan(self._record(record.round, found), self.round(found.base_round))
+        if bytes(self._base_of(plan, previous)[0]) != bytes(record.base_model_hash):
+            logger.error("round %d: opened on a base no rollback composes", record.round)
+            return None
+        self.port.record_rollback(self.study, plan.record)
+        logger.info("round %d: resumed the rollback of shards %#x", record.round, found.mask)
+        return plan.record
 
 
 def _patients(served: tuple[Revocation, ...]) -> tuple[Address, ...]:

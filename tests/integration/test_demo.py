@@ -135,7 +135,7 @@ def test_demo_unlearn_against_anvil_and_the_ipfs_node_rolls_back_and_passes_the_
     summary = json.loads((out / "summary.json").read_text())
     assert summary["audit"]["passed"] is True
     unlearning = summary["unlearning"]
-    assert unlearning["rollbacks"] == [{"round": 1, "base_round": 0, "patients": 2}]
+    assert unlearning["rollbacks"] == [{"round": 1, "base_round": 0, "patients": 2, "shards": [0]}]
     assert unlearning["head_lineage"] == [1, 2]  # round 0 carried the revoked patients
     assert [r["round"] for r in summary["rounds"]] == [0, 1, 2]
     assert unlearning["lineage_check"]["passed"] is True
@@ -148,3 +148,33 @@ def test_demo_unlearn_against_anvil_and_the_ipfs_node_rolls_back_and_passes_the_
     assert status["message"].endswith(f"(round 2, {head_cid}) never trained on your data")
     assert all(p["verified"] for p in status["proofs"])
     assert "lineage check: PASSED" in proc.stdout
+
+
+def test_demo_unlearn_with_sisa_shards_against_anvil_and_ipfs_retrains_only_the_hit_shards(
+    anvil: str, ipfs_node: str, tmp_path: Path
+) -> None:
+    """Issue 16, S = 4: the rollback on chain names the revoked patients' shards only, those
+    shards retrain alone from the initial model and then all train together, the audit passes
+    (the composed base included), and the patient's status names their shard."""
+    from consent.lineage import shard_of
+
+    out = tmp_path / "shards"
+    proc = _demo(
+        out,
+        "--unlearn", "--shards", "4", "--rounds", "2", "--hospitals", "2", "--revoke-after",
+        "1", "--revocations", "1", "--rpc", anvil, "--ipfs", ipfs_node,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["audit"]["passed"] is True
+    hit = sorted({shard_of(p, 4) for p in summary["revoked"]})
+    unlearning = summary["unlearning"]
+    assert unlearning["policy"]["shards"] == 4
+    assert unlearning["rollbacks"] == [{"round": 1, "base_round": 0, "patients": 2, "shards": hit}]
+    assert unlearning["head_lineage"] == [[1, 2] if s in hit else [0, 2] for s in range(4)]
+    assert unlearning["lineage_check"]["passed"] is True
+    status = unlearning["patient_status"]
+    assert status["state"] == "unlearned"
+    assert status["shard"] in hit
+    assert f"your rows sat in shard {status['shard']} of 4" in status["message"]
+    assert "retrains shard(s)" in proc.stdout

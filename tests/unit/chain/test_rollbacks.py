@@ -15,11 +15,14 @@ from chain.rollback_errors import (
     NoRevocationsServedError,
     PatientNotRevokedError,
     RollbackAlreadyRecordedError,
+    ShardCountChangedError,
+    ShardCountOutOfRangeError,
+    ShardMaskOutOfRangeError,
 )
 from chain.rollbacks import Rollbacks
 from chain.round_ledger_errors import NotAggregatorError, RoundNotOpenError
 from consent.ids import Bytes32, study_id
-from consent.lineage import RollbackRecord
+from consent.lineage import RollbackRecord, every_shard
 from consent.records import RoundResult, UpdateSubmission
 from tests.fixtures.ledger import LedgerWorld
 
@@ -133,3 +136,83 @@ def test_a_rollback_serves_revocations_that_are_on_chain(history: LedgerWorld) -
     with pytest.raises(PatientNotRevokedError) as caught:
         facade(world.aggregator).record_rollback(world.study, not_revoked)
     assert caught.value.arguments["index"] == 1
+
+
+def sharded(world: LedgerWorld, *, shards: int, mask: int, base_round: int = 1) -> RollbackRecord:
+    return RollbackRecord(
+        2, base_round, "unlearn", (world.patient(0),), shards=shards, shard_mask=mask
+    )
+
+
+def test_a_partial_shard_rollback_names_its_shards_on_chain(history: LedgerWorld) -> None:
+    """Round 2 was opened on a composition (shard 1 from round 1's base, shards 0 and 2
+    carried): the contract cannot recompute it, so it takes a base round whose base model
+    differs, and records the shards (the audit checks the composition)."""
+    world = history
+    event = facade(world.aggregator).record_rollback(
+        world.study, sharded(world, shards=3, mask=0b010)
+    )
+    assert (event.shards, event.shard_mask, event.base_round) == (3, 0b010, 1)
+    stored = facade(world.outsider).get_rollback(world.study, 2)
+    assert stored is not None
+    assert (stored.shards, stored.shard_mask) == (3, 0b010)
+
+
+def test_a_rollback_of_every_shard_must_be_opened_on_its_base_rounds_base(
+    history: LedgerWorld,
+) -> None:
+    world = history
+    with pytest.raises(BaseModelMismatchError):
+        facade(world.aggregator).record_rollback(
+            world.study, sharded(world, shards=3, mask=every_shard(3))
+        )
+
+
+@pytest.mark.parametrize(("shards", "mask"), [(3, 0), (3, 0b1000), (3, 0b1010), (1, 0b10)])
+def test_a_shard_mask_outside_the_shard_count_is_refused(
+    history: LedgerWorld, shards: int, mask: int
+) -> None:
+    world = history
+    with pytest.raises(ShardMaskOutOfRangeError) as caught:
+        facade(world.aggregator).record_rollback(
+            world.study, sharded(world, shards=shards, mask=mask)
+        )
+    assert (caught.value.arguments["shard_mask"], caught.value.arguments["shards"]) == (
+        mask,
+        shards,
+    )
+    assert facade(world.outsider).get_rollback(world.study, 2) is None
+
+
+@pytest.mark.parametrize("shards", [0, 257])
+def test_a_shard_count_outside_1_to_256_is_refused(history: LedgerWorld, shards: int) -> None:
+    world = history
+    with pytest.raises(ShardCountOutOfRangeError):
+        facade(world.aggregator).record_rollback(world.study, sharded(world, shards=shards, mask=1))
+
+
+def test_the_shard_count_is_fixed_by_the_studys_first_rollback(history: LedgerWorld) -> None:
+    world = history
+    facade(world.aggregator).record_rollback(world.study, sharded(world, shards=4, mask=0b0100))
+    world.hospitals[0].rounds.submit_update(
+        world.study,
+        2,
+        UpdateSubmission(
+            update_hash=Bytes32(b"\x02" * 32), update_cid="bafkreiupdate", num_samples=4,
+            num_patients=1, data_root=Bytes32(b"\x03" * 32),
+            consent_block=world.chain.block_number(),
+        ),
+    )  # fmt: skip
+    world.aggregator.rounds.finalize_round(
+        world.study,
+        2,
+        RoundResult(
+            model_hash=model(2), model_cid="bafkreimodel2", metrics_cid="bafkreimetrics",
+            considered_updates=1,
+        ),
+    )  # fmt: skip
+    world.aggregator.rounds.open_round(world.study, 3, BASE, "bafkreibase0")
+    again = RollbackRecord(3, 1, "unlearn", (world.patient(0),), shards=8, shard_mask=1)
+    with pytest.raises(ShardCountChangedError) as caught:
+        facade(world.aggregator).record_rollback(world.study, again)
+    assert (caught.value.arguments["recorded"], caught.value.arguments["given"]) == (4, 8)

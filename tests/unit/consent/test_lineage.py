@@ -10,9 +10,15 @@ from consent.ids import Address, Bytes32, parse_address, study_id
 from consent.lineage import (
     Revocation,
     RollbackRecord,
+    active_shards,
+    entering_lineages,
+    every_shard,
     first_tainted,
     lineage,
     revocations_of,
+    shard_lineages,
+    shard_of,
+    shards_in,
     taints,
 )
 from consent.records import RoundRecord
@@ -96,3 +102,64 @@ def test_revocations_pair_with_the_grant_they_ended() -> None:
         Revocation(P, H, 7, 200, 3),
         Revocation(P, H, 12, 400, 9),
     ]
+
+
+def srb(round_: int, base: int, mask: int, shards: int = 3) -> RollbackRecord:
+    return RollbackRecord(round_, base, "unlearn", (P,), shards=shards, shard_mask=mask)
+
+
+def test_with_one_shard_the_shard_lineage_is_the_lineage() -> None:
+    cases = [{}, {3: rb(3, 1)}, {3: rb(3, 0)}, {3: rb(3, 1), 6: rb(6, 4)}, {2: rb(2, 0)}]
+    for rollbacks in cases:
+        for head in range(-1, 8):
+            assert shard_lineages(head, rollbacks, 1) == (lineage(head, rollbacks),)
+
+
+def test_a_shard_rollback_retrains_its_shards_alone_until_they_catch_up() -> None:
+    # rounds 0-2 train all 3 shards; round 3 rolls shard 1 back to round 1's base
+    rollbacks = {3: srb(3, 1, 0b010)}
+    assert shard_lineages(2, rollbacks, 3) == ((0, 1, 2),) * 3
+    assert active_shards(3, rollbacks, 3) == (1,)
+    assert shard_lineages(3, rollbacks, 3) == ((0, 1, 2), (0, 3), (0, 1, 2))
+    assert active_shards(4, rollbacks, 3) == (1,)  # still one round behind
+    assert shard_lineages(4, rollbacks, 3) == ((0, 1, 2), (0, 3, 4), (0, 1, 2))
+    assert active_shards(5, rollbacks, 3) == (0, 1, 2)  # caught up: all train again
+    assert shard_lineages(5, rollbacks, 3) == ((0, 1, 2, 5), (0, 3, 4, 5), (0, 1, 2, 5))
+
+
+def test_a_shard_rolls_back_to_what_it_entered_the_base_round_with() -> None:
+    # round 3 retrains shard 0 from round 0's base; round 5 (shard 0 caught up at 4) rolls
+    # shards 0 and 2 back to round 4's base: shard 0 enters round 5 with (3,), shard 2 with
+    # (0, 1, 2), and shard 1 keeps (0, 1, 2, 4)
+    rollbacks = {3: srb(3, 0, 0b001), 5: srb(5, 4, 0b101)}
+    assert shard_lineages(4, rollbacks, 3) == ((3, 4), (0, 1, 2), (0, 1, 2))
+    # round 4: shard 0 lags (1 < 3): only it trains; shards 1 and 2 unchanged
+    assert shard_lineages(5, rollbacks, 3)[1] == (0, 1, 2)
+    assert shard_lineages(5, rollbacks, 3)[0] == (3, 5)
+    assert shard_lineages(5, rollbacks, 3)[2] == (0, 1, 2)
+
+
+def test_a_rollback_whose_shards_do_not_fit_the_plan_is_refused() -> None:
+    for bad in (srb(3, 1, 0b1000), srb(3, 1, 0), srb(3, 1, 0b1, shards=4)):
+        with pytest.raises(ValueError, match="rollback round 3"):
+            shard_lineages(4, {3: bad}, 3)
+    with pytest.raises(ValueError, match="base round"):
+        shard_lineages(4, {3: srb(3, 3, 0b1)}, 3)
+
+
+def test_the_shard_rule_is_the_address_hash_modulo_the_shard_count() -> None:
+    seen = {shard_of(f"0x{i:040x}", 4) for i in range(64)}
+    assert seen == {0, 1, 2, 3}
+    assert shard_of(P.upper(), 4) == shard_of(P.lower(), 4)
+    assert shard_of(P, 1) == 0
+    assert shards_in(0b1011) == (0, 1, 3)
+    assert every_shard(3) == 0b111
+    with pytest.raises(ValueError, match="shards must be >= 1"):
+        shard_of(P, 0)
+
+
+def test_the_lineages_a_round_is_entered_with_are_what_a_rollback_to_it_restores() -> None:
+    rollbacks = {3: srb(3, 1, 0b010)}
+    assert entering_lineages(0, rollbacks, 3) == ((), (), ())
+    assert entering_lineages(3, rollbacks, 3) == ((0, 1, 2), (0,), (0, 1, 2))
+    assert entering_lineages(4, rollbacks, 3) == shard_lineages(3, rollbacks, 3)

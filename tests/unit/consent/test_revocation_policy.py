@@ -11,6 +11,7 @@ from consent.formats.revocation import (
     RevocationPolicyError,
     UnlearningWindowError,
 )
+from fl.learners.sharded import ShardedLearner
 from fl.models import ModelSpec
 from fl.roles import StudyPlan
 from fl.roles.errors import MetadataError
@@ -65,9 +66,22 @@ def test_a_plan_with_a_bad_section_is_refused_with_the_named_error() -> None:
         StudyPlan.from_json_bytes(body)
 
 
-def test_sharded_unlearning_is_refused_by_the_roles() -> None:
+def test_sharded_unlearning_wraps_the_learner_and_refuses_what_does_not_split() -> None:
     sharded = RevocationPolicy(
         mode=RevocationMode.UNLEARN, window_rounds=1, window_seconds=60.0, shards=4
     )
-    with pytest.raises(MetadataError, match="shards"):
-        StudyPlan(model=ModelSpec.linear(3, "classification"), revocation=sharded)
+    plan = StudyPlan(model=ModelSpec.linear(3, "classification"), revocation=sharded)
+    learner = plan.make_learner()
+    assert isinstance(learner, ShardedLearner)
+    assert learner.shards == 4
+    assert StudyPlan.from_json_bytes(plan.to_json_bytes()) == plan
+    refused = [
+        {"strategy": "median"},
+        {"codec": "quantized-int8"},
+        {"model": ModelSpec.linear(3, "regression")},
+        {"learner": "ridge"},
+    ]
+    for change in refused:
+        fields: dict[str, object] = {"model": ModelSpec.linear(3, "classification"), **change}
+        with pytest.raises(MetadataError, match="shards"):
+            StudyPlan(revocation=sharded, **fields)  # type: ignore[arg-type]

@@ -213,7 +213,11 @@ class FakeUnlearningLedger(FakeLedger):
             raise FakeRefusalError("round not open")
         if not record.base_round < record.round:
             raise FakeRefusalError("base outside the study's history")
-        if rounds[record.base_round].base_model_hash != rounds[record.round].base_model_hash:
+        if not 0 < record.shard_mask < 1 << record.shards:
+            raise FakeRefusalError("shard mask out of range")
+        every = record.shard_mask == (1 << record.shards) - 1
+        same = rounds[record.base_round].base_model_hash == rounds[record.round].base_model_hash
+        if every and not same:  # the contract cannot check a partial shard rollback's base
             raise FakeRefusalError("base model mismatch")
         revoked = {r.patient for r in self.revocations(study)}
         if not record.patients or not set(record.patients) <= revoked:
