@@ -153,8 +153,8 @@ class SecAggAggregation:
 
     def too_few(self, round_: int) -> str | None:
         """Why the study cannot run `round_` (> 0): fewer than t hospitals hold a live dealt
-        key (a dropped hospital's key is burned and, without a per-round key history, stays
-        so), so every further round would abort; None if it can."""
+        key (a dropped hospital's latest epoch is burned until it deals a new one), so every
+        further round would abort; None if it can."""
         if round_ == 0:
             return None
         members = self._ledger.study(self.study).hospitals
@@ -209,7 +209,7 @@ class SecAggAggregation:
         round_ = record.round
         context = RoundContext(self.study, round_)
         survivors = self._ledger.round(self.study, round_).updates[:submitted]
-        roster = roster_entries(self._port, self.study, self.roster(round_))
+        roster = roster_entries(self._port, self.study, round_, self.roster(round_))
         updates = [self._masked(round_, u.update_cid, u.update_hash, u.hospital) for u in survivors]
         for update, on_chain in zip(updates, survivors, strict=True):
             if update.weight != on_chain.num_patients:
@@ -267,7 +267,7 @@ class SecAggAggregation:
             raise SecAggRoundError(round_, f"masked update: {exc}", sender) from exc
 
     def _deal(self, round_: int, owner: Address) -> KeyDeal:
-        keys = self._port.secagg_keys(self.study, owner)
+        keys = self._port.secagg_keys_at(self.study, owner, round_)  # the epoch the round used
         try:
             return decode_key_deal(fetch_verified(self._store, keys.deal_cid, keys.deal_hash))
         except (FormatError, RoleError) as exc:
