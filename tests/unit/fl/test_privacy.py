@@ -10,6 +10,7 @@ import pytest
 import torch
 from opacus.accountants import RDPAccountant
 
+from consent.formats.privacy import PrivacyMode, PrivacySpec
 from consent.privacy import SCALE, BudgetLedger, DpTerms
 from fl.data import HospitalDataset
 from fl.learners import SgdDelta
@@ -173,13 +174,19 @@ def test_calibrated_noise_fits_exactly_the_rounds_asked() -> None:
     assert BudgetLedger.fresh(lower.caps_fixed()).rounds_left(rdp_increment_fixed(lower)) < rounds
 
 
+def _dp(terms: DpTerms) -> PrivacySpec:
+    return PrivacySpec(mode=PrivacyMode.DP, dp=terms)
+
+
 def test_plan_carries_dp_terms_and_wraps_the_learner() -> None:
-    plan = StudyPlan(model=ModelSpec.linear(4, "classification"), dp=TERMS)
+    plan = StudyPlan(model=ModelSpec.linear(4, "classification"), privacy=_dp(TERMS))
     again = StudyPlan.from_json_bytes(plan.to_json_bytes())
     assert again.dp == TERMS
     assert isinstance(again.make_learner(), RecordDpLearner)
     client = DpTerms(**{**TERMS.to_json_dict(), "level": "client", "steps_per_round": 1})
-    assert isinstance(StudyPlan(model=plan.model, dp=client).make_learner(), ClientDpLearner)
+    assert isinstance(
+        StudyPlan(model=plan.model, privacy=_dp(client)).make_learner(), ClientDpLearner
+    )
     assert StudyPlan.from_json_bytes(StudyPlan(model=plan.model).to_json_bytes()).dp is None
 
 
