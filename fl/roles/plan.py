@@ -224,9 +224,10 @@ class StudyPlan:
         except (FlError, ConsentError) as exc:
             raise MetadataError(f"bad codec in plan: {exc}") from exc
 
-    def make_learner(self) -> Learner:
+    def make_learner(self, *, noise_seed: int | None = None) -> Learner:
         """The configured learner; after a statistics round (`statistics_round`) in
-        `fl.learners.statistics`; in dp mode wrapped in the DP learner (`fl.privacy`)."""
+        `fl.learners.statistics`; in the dp modes wrapped in the DP learner (`fl.privacy`),
+        its noise drawn from `noise_seed` (`fl.determinism.noise_seed`) when given."""
         try:
             learner = make_learner(self.learner)
         except FlError as exc:
@@ -239,7 +240,7 @@ class StudyPlan:
         from fl.privacy import make_dp_learner  # opacus is the optional extra `dp`
 
         try:
-            return make_dp_learner(learner, self.dp)
+            return make_dp_learner(learner, self.dp, noise_seed=noise_seed)
         except FlError as exc:
             raise MetadataError(f"bad dp terms in plan: {exc}") from exc
 
