@@ -72,18 +72,17 @@ def test_a_trainer_with_less_noise_than_declared_is_named_by_the_replay(tmp_path
     for k in range(2):
         study.enroll(k, records(k, 8))
     liar = study.trainers[0]
-    seed = {"value": 0}
 
     def quieter(
         spec: ModelSpec, base: Mapping[str, Tensor], rows: HospitalDataset,
         config: LocalTrainingConfig,
     ) -> LocalResult:  # fmt: skip
         weak = replace(TERMS, noise_multiplier=TERMS.noise_multiplier / 4)  # declares 1.0
-        learner = RecordDpLearner(SgdDelta(), weak, noise_seed=seed["value"])
+        own_seed = _seed(study, 0, 0)  # even with its own round seed, with less noise
+        learner = RecordDpLearner(SgdDelta(), weak, noise_seed=own_seed)
         return learner.local_step(spec, base, rows, config)
 
     liar._train_fn = quieter  # type: ignore[assignment]
-    seed["value"] = _seed(study, 0, 0)  # even its own round seed, with less noise
     study.run_round()
 
     honest = _replay(study, 1, 0, _seed(study, 1, 0))
