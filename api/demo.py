@@ -24,7 +24,7 @@ import httpx
 import uvicorn
 
 from api.app import create_app
-from api.demo_dp import dp_terms, dp_training, epsilon_spent
+from api.demo_dp import dp_terms, dp_training, epsilon_spent, patients_epsilon
 from api.demo_secagg import majority_threshold, secagg_figures
 from api.demo_unlearn import DEMO_POLICY, unlearn_summary
 from api.embedded import EmbeddedStudy, RoundReport
@@ -161,7 +161,10 @@ class DemoResult:
     audit: AuditReport | None = None
     seconds: float = 0.0
     epsilon_spent: dict[str, float] = field(default_factory=dict)
-    """dp mode: hospital-<k> -> the epsilon its on-chain budget ledger holds."""
+    """dp modes: hospital-<k> -> the epsilon its on-chain budget ledger holds."""
+    patient_epsilon: dict[str, float] = field(default_factory=dict)
+    """dp modes: revoked patient -> the epsilon their consent status (HTTP API) reports spent
+    on their hospital's data."""
     ended: str | None = None
     """Why the study stopped before its rounds (dp mode: no budget left), if it did."""
     unlearning: dict[str, Any] | None = None
@@ -373,6 +376,7 @@ def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult
             )
             result.audit = verifier.verify(study.study)
             result.epsilon_spent = epsilon_spent(study.coordinator, study.study, hospitals)
+            result.patient_epsilon = patients_epsilon(client, study.study, sorted(result.revoked))
             if config.unlearn:
                 result.unlearning = unlearn_summary(
                     study.coordinator, study.store, study.study, result.rounds, result.audit,

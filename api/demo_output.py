@@ -45,6 +45,7 @@ def summary_json(result: DemoResult) -> dict[str, Any]:
         "mode": config.mode,
         "epsilon_target": config.epsilon if PrivacyMode(config.mode).dp else None,
         "epsilon_spent": dict(result.epsilon_spent),
+        "patient_epsilon": dict(result.patient_epsilon),
         "secagg": dict(result.secagg),
         "ended": result.ended,
         "unlearning": result.unlearning,

@@ -249,6 +249,11 @@ def demo(
         if result.epsilon_spent:
             spent = ", ".join(f"{h} {e:.3f}" for h, e in result.epsilon_spent.items())
             _console.print(f"epsilon spent of {epsilon} (delta 1e-5): {spent}")
+        for patient, spent_on in result.patient_epsilon.items():
+            _console.print(
+                f"patient {patient}: their consent status reports epsilon {spent_on:.3f} "
+                "spent on their hospital's data"
+            )
         if result.ended:
             _console.print(result.ended)
         if result.unlearning is not None:
