@@ -18,11 +18,8 @@ __all__ = [
     "AuditCheckOut",
     "AuditPendingOut",
     "AuditReportOut",
-    "ComponentHealth",
     "ConsentEventOut",
     "ConsentStatusOut",
-    "Eip712Out",
-    "HealthOut",
     "PurposeRevocationOut",
     "PurposeRevocationRequest",
     "RevocationOut",
@@ -359,48 +356,3 @@ class AuditPendingOut(BaseModel):
     study: str
     head_block: int
     retry_after: int = Field(description="seconds to wait before asking again")
-
-
-class Eip712Field(BaseModel):
-    """One member of an EIP-712 struct type."""
-
-    name: str
-    type: str
-
-
-class Eip712DomainOut(BaseModel):
-    """The EIP-712 domain patients sign for: the ConsentRegistry on this chain."""
-
-    name: str
-    version: str
-    chainId: int  # noqa: N815 - the EIP-712 member name
-    verifyingContract: str  # noqa: N815 - the EIP-712 member name
-
-
-class Eip712Out(BaseModel):
-    """The domain and struct types of every signature the contracts accept, in the
-    `eth_signTypedData_v4` form (`types` includes `EIP712Domain`)."""
-
-    domain: Eip712DomainOut
-    types: dict[str, list[Eip712Field]]
-    primary_types: list[str] = Field(description="the struct types a patient signs")
-    purpose_bits: dict[str, int] = Field(
-        default_factory=dict,
-        description="the uint64 bit of each DUO code in `purposes` fields (a mask is their OR)",
-    )
-
-
-class ComponentHealth(BaseModel):
-    """One dependency's health."""
-
-    ok: bool
-    detail: str
-
-
-class HealthOut(BaseModel):
-    """Whether the chain, the contracts and the store are reachable."""
-
-    status: Literal["ok", "unavailable"]
-    chain: ComponentHealth
-    contracts: ComponentHealth
-    store: ComponentHealth

@@ -186,13 +186,7 @@ class RevocationRelay:
             # A retry of a revocation that landed: its nonce is used up by now.
             self._check_signature(study, patient, deadline, signature, current, accept_used=True)
             return RelayedRevocation(self._find(study, patient, record.revoked_block), True)
-        now = self._ledger.chain.block_timestamp()
-        if deadline <= now:
-            raise DeadlineExpiredError(deadline, now)
-        if nonce is not None and nonce != current:
-            if nonce < current:
-                raise RevocationReplayError(patient, nonce, current)
-            raise NonceMismatchError(patient, nonce, current)
+        self._check_fresh(patient, deadline, nonce, current)
         self._check_signature(study, patient, deadline, signature, current)
         return self._send(study, SignedRevocation(patient, deadline, signature))
 
@@ -225,13 +219,7 @@ class RevocationRelay:
             if not self._ledger.studies.study_exists(study):
                 raise UnknownStudyError({"study_id": bytes(study)})
             current = consents.revocation_nonce(study, patient)
-            now = self._ledger.chain.block_timestamp()
-            if deadline <= now:
-                raise DeadlineExpiredError(deadline, now)
-            if nonce is not None and nonce != current:
-                if nonce < current:
-                    raise RevocationReplayError(patient, nonce, current)
-                raise NonceMismatchError(patient, nonce, current)
+            self._check_fresh(patient, deadline, nonce, current)
             self._check_signature(
                 study, patient, deadline, signature, current, recover=recover_cancellation_signer
             )
@@ -243,6 +231,19 @@ class RevocationRelay:
                 raise DeadlineExpiredError(deadline, int(exc.arguments["timestamp"])) from exc
         logger.info("relayed a cancellation in block %d", event.position.block_number)
         return event
+
+    def _check_fresh(
+        self, patient: Address, deadline: int, nonce: int | None, current: int
+    ) -> None:
+        """The signed deadline is after the chain's time and the nonce named (if any) is the
+        patient's `current` one (the checks a revocation and a cancellation share)."""
+        now = self._ledger.chain.block_timestamp()
+        if deadline <= now:
+            raise DeadlineExpiredError(deadline, now)
+        if nonce is not None and nonce != current:
+            if nonce < current:
+                raise RevocationReplayError(patient, nonce, current)
+            raise NonceMismatchError(patient, nonce, current)
 
     def _check_signature(
         self,

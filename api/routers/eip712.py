@@ -9,14 +9,51 @@ from __future__ import annotations
 from typing import Final
 
 from fastapi import APIRouter
+from pydantic import BaseModel, Field
 
 from api.deps import ServicesDep
 from api.problems import problem_responses
-from api.schemas import Eip712Out
 from consent import eip712
 from consent.purposes import purpose_bits
 
-__all__ = ["EIP712_DOMAIN_TYPE", "SIGNED_TYPES", "router"]
+__all__ = [
+    "EIP712_DOMAIN_TYPE",
+    "SIGNED_TYPES",
+    "Eip712DomainOut",
+    "Eip712Field",
+    "Eip712Out",
+    "router",
+]
+
+
+class Eip712Field(BaseModel):
+    """One member of an EIP-712 struct type."""
+
+    name: str
+    type: str
+
+
+class Eip712DomainOut(BaseModel):
+    """The EIP-712 domain patients sign for: the ConsentRegistry on this chain."""
+
+    name: str
+    version: str
+    chainId: int  # noqa: N815 - the EIP-712 member name
+    verifyingContract: str  # noqa: N815 - the EIP-712 member name
+
+
+class Eip712Out(BaseModel):
+    """The domain and struct types of every signature the contracts accept, in the
+    `eth_signTypedData_v4` form (`types` includes `EIP712Domain`)."""
+
+    domain: Eip712DomainOut
+    types: dict[str, list[Eip712Field]]
+    primary_types: list[str] = Field(description="the struct types a patient signs")
+    purpose_bits: dict[str, int] = Field(
+        default_factory=dict,
+        description="the uint64 bit of each DUO code in `purposes` fields (a mask is their OR)",
+    )
+
 
 router = APIRouter(prefix="/v1", tags=["consent"])
 

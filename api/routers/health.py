@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from api.schemas import ComponentHealth, HealthOut
 from api.services import ServiceProvider, Services
 from chain.errors import ChainError
 from chain.store import StoreError
 
-__all__ = ["router"]
+__all__ = ["ComponentHealth", "HealthOut", "router"]
 
 logger = logging.getLogger(__name__)
+
+
+class ComponentHealth(BaseModel):
+    """One dependency's health."""
+
+    ok: bool
+    detail: str
+
+
+class HealthOut(BaseModel):
+    """Whether the chain, the contracts and the store are reachable."""
+
+    status: Literal["ok", "unavailable"]
+    chain: ComponentHealth
+    contracts: ComponentHealth
+    store: ComponentHealth
+
 
 router = APIRouter(prefix="/v1", tags=["health"])
 

@@ -39,7 +39,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -47,7 +46,7 @@ from torch import Tensor
 
 from consent.errors import RoundChangedError
 from consent.formats.privacy import PrivacyMode
-from consent.ids import Address, Bytes32, StudyId
+from consent.ids import Bytes32, StudyId
 from consent.records import RoundResult
 from fl.data import Examples
 from fl.ports import (
@@ -59,20 +58,18 @@ from fl.ports import (
     SecAggPort,
     UnlearningPort,
 )
-from fl.roles.aggregator_outcome import AggregatorOutcome, LatestRound
-from fl.roles.artifacts import Artifact, fetch_verified, sha256
+from fl.roles.aggregator_outcome import AggregatorOutcome, LatestRound, Sealed, publish_round
+from fl.roles.artifacts import Artifact, fetch_verified
 from fl.roles.budget import study_end
 from fl.roles.collect import RejectedHospital, UpdateIntake
-from fl.roles.contributions import record_contributions
+from fl.roles.contributions import ContributionsRecorder
 from fl.roles.errors import RoleError, RoundKeptChangingError
-from fl.roles.judging import judge_round, round_decisions
 from fl.roles.loop import run_role
 from fl.roles.plan import StudyPlan
 from fl.roles.secagg_aggregation import SecAggAggregation
 from fl.roles.secagg_hospital import secagg_port
 from fl.roles.unlearning import Unlearning
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
-from fl.strategy import ClientUpdate
 
 __all__ = ["Aggregator", "AggregatorOutcome", "RejectedHospital"]
 
@@ -109,7 +106,7 @@ class Aggregator:
         self._seal_key = seal_key
         self.rounds = rounds
         self._test_set = test_set
-        self._validation_set = validation_set
+        self._validation_set = test_set if validation_set is None else validation_set
         """Rows FLTrust's root update and contribution values use (the test set if None)."""
         self._plan = plan
         self._clock = clock
@@ -119,9 +116,11 @@ class Aggregator:
         self._intake: UpdateIntake | None = None
         self.ended: str | None = None
         """Why the study ended before `rounds` rounds (dp mode: no budget left), if it did."""
-        self._contributions = contributions
+        self._contributions = (
+            None if contributions is None
+            else ContributionsRecorder(contributions, store, ledger, self.study)
+        )  # fmt: skip
         """Where each finalized round's judgement is recorded (None: not recorded on chain)."""
-        self._next_record = 0
         self._unlearning_port = unlearning
         """The Rollbacks contract (an `unlearn` study; None: the ledger's, if it has one)."""
         self._unlearning: Unlearning | None = None
@@ -212,26 +211,18 @@ class Aggregator:
                     unlearning.resume(record)
             return None
         if unlearning is not None:
-            return self._open_unlearning(unlearning, record)
+            with self._writing():
+                return unlearning.open_next(record, self.rounds, self._open_from)
         if record.round + 1 >= self.rounds:
             return None
         data = self._fetch_verified(record.model_cid, record.model_hash)
         return self._open(record.round + 1, Artifact(data, record.model_hash, record.model_cid))
 
-    def _open_unlearning(self, unlearning: Unlearning, head: RoundRecord) -> int | None:
-        """Open the round after `head` in an `unlearn` study, as a rollback if one is due."""
-        found = unlearning.next_base(head, self.rounds)
-        if found is None:
-            return None
-        base_hash, base_cid, rollback = found
-        data = self._fetch_verified(base_cid, base_hash)
-        if rollback is not None:
+    def _open_from(self, round_: int, base_hash: Bytes32, cid: str, rollback: bool) -> int | None:
+        if rollback:
             self._base = None  # an older checkpoint, not the model just finalized
-        opened = self._open(head.round + 1, Artifact(data, base_hash, base_cid))
-        if opened is not None and rollback is not None:
-            with self._writing():
-                unlearning.port.record_rollback(self.study, rollback)
-        return opened
+        data = self._fetch_verified(cid, base_hash)
+        return self._open(round_, Artifact(data, base_hash, cid))
 
     def _open(
         self, round_: int, model: Artifact, state: dict[str, Tensor] | None = None
@@ -326,15 +317,8 @@ class Aggregator:
         contributions port; see `fl.roles.contributions`); returns how many were sent."""
         if self._contributions is None:
             return 0
-        sent = 0
-        for round_ in range(self._next_record, self._ledger.round_count(self.study)):
-            record = self._ledger.round(self.study, round_)
-            if record.state != RoundState.FINALIZED:
-                break
-            with self._writing():
-                sent += record_contributions(self._contributions, self._store, self.study, record)
-            self._next_record = round_ + 1
-        return sent
+        with self._writing():
+            return self._contributions.catch_up()
 
     # --- aggregation ----------------------------------------------------------------------------
 
@@ -357,7 +341,11 @@ class Aggregator:
                 logger.info("round %d: updates arrived while verifying: reloading", record.round)
                 record = latest
                 continue
-            outcome, new_state, model = self._publish(record, base, accepted, rejected)
+            outcome, new_state, model = publish_round(
+                self.plan(), self._store, self._ledger.study(self.study), record,
+                Sealed(base, accepted, rejected), validation=self._validation_set,
+                test_set=self._test_set,
+            )  # fmt: skip
             try:
                 with self._writing():
                     self._ledger.finalize_round(
@@ -380,18 +368,8 @@ class Aggregator:
                 )
                 record = self._ledger.round(self.study, record.round)
                 continue
-            self._base = (record.round + 1, new_state)
             self.intake().forget(record.round)
-            self._latest = LatestRound(record.round, RoundState.FINALIZED, model)
-            logger.info(
-                "finalized round %d: %d accepted, %d rejected, %d missing",
-                record.round,
-                len(outcome.accepted),
-                len(outcome.rejected),
-                len(outcome.missing),
-            )
-            self.record_contributions()  # the round's judgement on chain, right after
-            return outcome
+            return self._finalized(outcome, model, new_state)
         raise RoundKeptChangingError(record.round, _MAX_ROUND_READS)
 
     def _advance(self, record: RoundRecord) -> AggregatorOutcome | None:
@@ -402,51 +380,20 @@ class Aggregator:
             finished = secagg.advance(record)
         if finished is None:
             return None
-        outcome, model, state = finished
-        self._base = (record.round + 1, state)
-        self._latest = LatestRound(record.round, RoundState.FINALIZED, model)
-        logger.info("finalized secagg round %d: %d survivors", record.round, len(outcome.accepted))
-        self.record_contributions()
-        return outcome
+        return self._finalized(*finished)
 
-    def _publish(
-        self,
-        record: RoundRecord,
-        base: dict[str, Tensor],
-        accepted: list[ClientUpdate],
-        rejected: list[RejectedHospital],
-    ) -> tuple[AggregatorOutcome, dict[str, Tensor], Artifact]:
-        """Combine, evaluate, and put the model and the metrics artifact (not yet on chain)."""
-        plan = self.plan()
-        validation = self._validation_set if self._validation_set is not None else self._test_set
-        # the auditor recomputes this very judgement (fl.roles.recompute, fl.roles.recheck)
-        judgement = judge_round(plan, record.round, base, accepted, validation)
-        new_state = judgement.state
-        kept = tuple(d for d in judgement.decisions if d.kept)
-        # an update the strategy rejected is not aggregated: listed as rejected, with its reason
-        accepted, rejected = judgement.split(accepted, rejected)
-        test = None
-        if self._test_set is not None:
-            test = plan.make_learner().evaluate(plan.model, new_state, self._test_set)
-        data = state_dict_to_bytes(new_state)
-        model = Artifact(data, Bytes32(sha256(data)), self._store.put(data))
-        submitted = {u.hospital for u in record.updates}
-        study = self._ledger.study(self.study)
-        outcome = AggregatorOutcome(
-            round=record.round,
-            model_cid=model.cid,
-            model_hash=model.hash,
-            metrics_cid="",
-            accepted=tuple((Address(u.client_id), u.num_samples) for u in accepted),  # weights
-            rejected=tuple(rejected),
-            missing=tuple(h for h in study.hospitals if h not in submitted),
-            test=test,
-            decisions=round_decisions(record, kept, rejected),
-            judgement=judgement,
-        )
-        strategy = {"name": plan.strategy, "options": dict(plan.strategy_options)}
-        metrics_cid = self._store.put(outcome.metrics(strategy).to_json_bytes())
-        return replace(outcome, metrics_cid=metrics_cid), new_state, model
+    def _finalized(
+        self, outcome: AggregatorOutcome, model: Artifact, state: dict[str, Tensor]
+    ) -> AggregatorOutcome:
+        """Remember a round this aggregator just finalized (its model is the next base)."""
+        self._base = (outcome.round + 1, state)
+        self._latest = LatestRound(outcome.round, RoundState.FINALIZED, model)
+        logger.info(
+            "finalized round %d: %d accepted, %d rejected, %d missing",
+            outcome.round, len(outcome.accepted), len(outcome.rejected), len(outcome.missing),
+        )  # fmt: skip
+        self.record_contributions()  # the round's judgement on chain, right after
+        return outcome
 
     def _base_state(self, record: RoundRecord) -> dict[str, Tensor]:
         if self._base is not None and self._base[0] == record.round:

@@ -1,21 +1,28 @@
 """What the aggregator reports for one finalized round, and what it knows of the latest round
-(their own module, so the secagg round, `fl.roles.secagg_aggregation`, builds the same values)."""
+(their own module, so the secagg round, `fl.roles.secagg_aggregation`, builds the same values);
+`publish_round` builds a sealed round's outcome and puts its model and metrics artifacts."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from torch import Tensor
 
 from consent.formats.round_metrics import Decision, RoundMetrics
 from consent.ids import Address, Bytes32
-from fl.ports import RoundState
-from fl.roles.artifacts import Artifact
+from consent.records import StudyRecord
+from fl.data import Examples
+from fl.ports import ArtifactStorePort, RoundRecord, RoundState
+from fl.roles.artifacts import Artifact, sha256
 from fl.roles.collect import RejectedHospital
-from fl.roles.judging import RoundJudgement
-from fl.strategy import UpdateDecision
+from fl.roles.judging import RoundJudgement, judge_round, round_decisions
+from fl.roles.plan import StudyPlan
+from fl.serialize import state_dict_to_bytes
+from fl.strategy import ClientUpdate, UpdateDecision
 from fl.train import Metrics
 
-__all__ = ["AggregatorOutcome", "LatestRound"]
+__all__ = ["AggregatorOutcome", "LatestRound", "Sealed", "publish_round"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +77,54 @@ class LatestRound:
     round: int
     state: RoundState
     model: Artifact | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """A sealed round's verified intake: its base model and the updates kept and rejected."""
+
+    base: dict[str, Tensor]
+    accepted: list[ClientUpdate]
+    rejected: list[RejectedHospital]
+
+
+def publish_round(
+    plan: StudyPlan,
+    store: ArtifactStorePort,
+    study: StudyRecord,
+    record: RoundRecord,
+    intake: Sealed,
+    *,
+    validation: Examples | None,
+    test_set: Examples | None,
+) -> tuple[AggregatorOutcome, dict[str, Tensor], Artifact]:
+    """Combine, evaluate, and put the model and the metrics artifact (not yet on chain).
+
+    The auditor recomputes this very judgement (`fl.roles.recompute`, `fl.roles.recheck`).
+    """
+    judgement = judge_round(plan, record.round, intake.base, intake.accepted, validation)
+    new_state = judgement.state
+    kept = tuple(d for d in judgement.decisions if d.kept)
+    # an update the strategy rejected is not aggregated: listed as rejected, with its reason
+    accepted, rejected = judgement.split(intake.accepted, intake.rejected)
+    test = None
+    if test_set is not None:
+        test = plan.make_learner().evaluate(plan.model, new_state, test_set)
+    data = state_dict_to_bytes(new_state)
+    model = Artifact(data, Bytes32(sha256(data)), store.put(data))
+    submitted = {u.hospital for u in record.updates}
+    outcome = AggregatorOutcome(
+        round=record.round,
+        model_cid=model.cid,
+        model_hash=model.hash,
+        metrics_cid="",
+        accepted=tuple((Address(u.client_id), u.num_samples) for u in accepted),  # weights
+        rejected=tuple(rejected),
+        missing=tuple(h for h in study.hospitals if h not in submitted),
+        test=test,
+        decisions=round_decisions(record, kept, rejected),
+        judgement=judgement,
+    )
+    strategy = {"name": plan.strategy, "options": dict(plan.strategy_options)}
+    metrics_cid = store.put(outcome.metrics(strategy).to_json_bytes())
+    return replace(outcome, metrics_cid=metrics_cid), new_state, model

@@ -11,13 +11,14 @@ by CID), so it is exactly what an auditor recomputes from it; a round whose reco
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from consent.contributions import ContributionRecord
 from consent.formats.round_metrics import RoundMetrics
 from consent.ids import StudyId
-from fl.ports import ArtifactStorePort, ContributionsPort, RoundRecord, RoundState
+from fl.ports import ArtifactStorePort, ContributionsPort, LedgerPort, RoundRecord, RoundState
 
-__all__ = ["contribution_record", "record_contributions"]
+__all__ = ["ContributionsRecorder", "contribution_record", "record_contributions"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,3 +38,26 @@ def record_contributions(
     block = port.record_contributions(study, record.round, contribution_record(metrics))
     logger.info("round %d: contributions recorded in block %d", record.round, block)
     return True
+
+
+@dataclass(slots=True)
+class ContributionsRecorder:
+    """The aggregator's catch-up: records every finalized round not recorded yet, in order."""
+
+    port: ContributionsPort
+    store: ArtifactStorePort
+    ledger: LedgerPort
+    study: StudyId
+    next_round: int = 0
+    """Rounds before it are known to be recorded (or were checked) by this process."""
+
+    def catch_up(self) -> int:
+        """Record the finalized rounds from `next_round` on; returns how many were sent."""
+        sent = 0
+        for round_ in range(self.next_round, self.ledger.round_count(self.study)):
+            record = self.ledger.round(self.study, round_)
+            if record.state != RoundState.FINALIZED:
+                break
+            sent += record_contributions(self.port, self.store, self.study, record)
+            self.next_round = round_ + 1
+        return sent

@@ -21,10 +21,11 @@ links them to records).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
@@ -39,9 +40,12 @@ __all__ = [
     "PreparedUpdate",
     "RoundUsage",
     "TrainerOutcome",
+    "UsageBook",
     "load_usages",
     "write_json_atomic",
 ]
+
+logger = logging.getLogger(__name__)
 
 ROUND_FORMAT: Final = "consentfl.trainer-round/1"
 
@@ -152,6 +156,36 @@ def load_usages(state_dir: Path) -> dict[int, RoundUsage]:
             raise RoleError(f"cannot read trainer round record {path}: {exc}") from exc
         found[usage.round] = usage
     return found
+
+
+class UsageBook:
+    """A trainer's round records, by round, persisted under its state directory: what it
+    committed to behind every data root, kept across restarts."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self._state_dir = Path(state_dir)
+        self.by_round: dict[int, RoundUsage] = load_usages(self._state_dir)
+
+    def persist(self, usage: RoundUsage) -> None:
+        """Write `usage` (atomically) and keep it as its round's record."""
+        write_json_atomic(round_path(self._state_dir, usage.round), usage.to_json_dict())
+        self.by_round[usage.round] = usage
+
+    def submitted(self) -> list[RoundUsage]:
+        """The records of the updates that landed on the ledger."""
+        return [u for u in self.by_round.values() if u.submitted_block is not None]
+
+    def reconcile(self, round_: int, data_root: bytes, consent_block: int, block: int) -> None:
+        """After a restart: mark the local record of an update the ledger holds as submitted."""
+        usage = self.by_round.get(round_)
+        if usage is None or usage.submitted_block is not None:
+            return
+        if bytes(usage.data_root) != bytes(data_root):
+            logger.error(
+                "round %d: the ledger holds a data root this trainer has no record of", round_
+            )
+            return
+        self.persist(replace(usage, consent_block=consent_block, submitted_block=block))
 
 
 @dataclass(frozen=True, slots=True)

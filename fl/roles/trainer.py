@@ -65,14 +65,7 @@ from fl.roles.proofs import (
     patients_needing_proofs,
     write_proof_files,
 )
-from fl.roles.records import (
-    PreparedUpdate,
-    RoundUsage,
-    TrainerOutcome,
-    load_usages,
-    round_path,
-    write_json_atomic,
-)
+from fl.roles.records import PreparedUpdate, RoundUsage, TrainerOutcome, UsageBook
 from fl.roles.replay import local_payload
 from fl.roles.secagg_hospital import NotOnRosterError, SecAggHospital, secagg_port
 from fl.roles.selection import Selection, select_rows
@@ -137,7 +130,7 @@ class Trainer:
         self._settled: int | None = None
         """The latest round this trainer is done with (see `_latest_round`)."""
         self._template: dict[str, Tensor] | None = None
-        self._usages = load_usages(self._state_dir)
+        self._usages = UsageBook(self._state_dir)
         self._secagg_port = secagg
         """Privacy mode "secagg": the coordinator (None: the ledger, if it serves that port)."""
         self._secagg: SecAggHospital | None = None
@@ -166,7 +159,7 @@ class Trainer:
     @property
     def usages(self) -> dict[int, RoundUsage]:
         """Every round this trainer prepared an update for, by round (persisted)."""
-        return dict(self._usages)
+        return dict(self._usages.by_round)
 
     def plan(self) -> StudyPlan:
         """The study's plan, read once from the study's metadata artifact."""
@@ -185,7 +178,7 @@ class Trainer:
             return None
         mine = [u for u in record.updates if u.hospital == self.hospital]
         if mine:
-            self._reconcile(
+            self._usages.reconcile(
                 record.round, mine[0].data_root, mine[0].consent_block, mine[0].submitted_block
             )
             self._settled = record.round
@@ -223,7 +216,7 @@ class Trainer:
         """Train for and submit to the open round if not done yet; None if nothing to do. In
         mode "secagg", first set up the keys, and reveal for the last round submitted to."""
         secagg = self.secagg()
-        if secagg is not None and not secagg.take_part(self._usages):
+        if secagg is not None and not secagg.take_part(self._usages.by_round):
             return None
         record = self.pending_round()
         if record is None:
@@ -271,7 +264,7 @@ class Trainer:
                     return self._skip(record.round, "no consented rows after revocations")
                 continue
             usage = replace(prepared.usage, submitted_block=block)
-            self._persist(usage)
+            self._usages.persist(usage)
             self._settled = max(record.round, self._settled or 0)
             logger.info(
                 "round %d: submitted %d rows of %d patients at consent block %d",
@@ -295,7 +288,7 @@ class Trainer:
             logger.info("round %d: %d used patient(s) lost consent: retraining", round_, len(lost))
             return self._prepare(round_, study, base, fresh, retrained=prepared.usage.retrained + 1)
         usage = replace(prepared.usage, consent_block=fresh.block)
-        self._persist(usage)
+        self._usages.persist(usage)
         return PreparedUpdate(usage, prepared.update_hash)
 
     def run(
@@ -387,24 +380,8 @@ class Trainer:
             dropped_patients=dict(selection.dropped_patients),
             retrained=retrained,
         )
-        self._persist(usage)
+        self._usages.persist(usage)
         return PreparedUpdate(usage, Bytes32(sha256(encoded)))
-
-    def _persist(self, usage: RoundUsage) -> None:
-        write_json_atomic(round_path(self._state_dir, usage.round), usage.to_json_dict())
-        self._usages[usage.round] = usage
-
-    def _reconcile(self, round_: int, data_root: bytes, consent_block: int, block: int) -> None:
-        """After a restart: mark the local record of an update the ledger holds as submitted."""
-        usage = self._usages.get(round_)
-        if usage is None or usage.submitted_block is not None:
-            return
-        if bytes(usage.data_root) != bytes(data_root):
-            logger.error(
-                "round %d: the ledger holds a data root this trainer has no record of", round_
-            )
-            return
-        self._persist(replace(usage, consent_block=consent_block, submitted_block=block))
 
     # --- exclusion proofs ---------------------------------------------------------------------
 
@@ -412,7 +389,7 @@ class Trainer:
         """Non-membership proofs of `patient` against every data root this hospital committed
         with a consent block at or after the patient's latest revocation (none if not revoked);
         in an `unlearn` study, against every data root the patient is absent from (lineage)."""
-        submitted = [u for u in self._usages.values() if u.submitted_block is not None]
+        submitted = self._usages.submitted()
         purpose = self._ledger.study(self.study).purpose
         found = exclusion_proofs_for(self._consent, self.study, patient, submitted, purpose)
         if self.plan().revocation.unlearns:

@@ -25,6 +25,7 @@ record: `resume` records it (same base round, the revocations it serves).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from consent.formats.revocation import RevocationPolicy
@@ -37,6 +38,9 @@ from fl.roles.plan import StudyPlan
 __all__ = ["ROLLBACK_REASON", "RollbackPlan", "Unlearning"]
 
 logger = logging.getLogger(__name__)
+
+OpenFrom = Callable[[int, Bytes32, str, bool], "int | None"]
+"""The aggregator's opener: (round, base hash, base CID, is a rollback) -> the round opened."""
 
 ROLLBACK_REASON = "unlearn revoked consent"
 
@@ -127,6 +131,18 @@ class Unlearning:
             base = rollback.base
             return base.base_model_hash, base.base_model_cid, rollback.record
         return None if finishing else (head.model_hash, head.model_cid, None)
+
+    def open_next(self, head: RoundRecord, rounds: int, open_from: OpenFrom) -> int | None:
+        """Open the round after finalized `head` through `open_from(round, base hash, base CID,
+        is a rollback)` and, once it is open, record the rollback it serves on chain."""
+        found = self.next_base(head, rounds)
+        if found is None:
+            return None
+        base_hash, base_cid, rollback = found
+        opened = open_from(head.round + 1, base_hash, base_cid, rollback is not None)
+        if opened is not None and rollback is not None:
+            self.port.record_rollback(self.study, rollback)
+        return opened
 
     def done(self, head: RoundRecord | None, rounds: int) -> bool:
         """Whether finalized `head` carries `rounds` rounds and no revocation taints them."""

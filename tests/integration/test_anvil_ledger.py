@@ -17,9 +17,9 @@ from chain.errors import (
     InvalidSignerError,
     NoContractCodeError,
     NotStudyMemberError,
-    StaleConsentError,
 )
 from chain.manifest import Manifest
+from chain.round_ledger_errors import StaleConsentError
 from chain.transactions import Sender
 from consent.eip712 import sign_consent, sign_revocation
 from consent.events import ConsentGranted, ConsentRevoked

@@ -164,7 +164,7 @@ def test_h4_a_model_that_is_not_the_aggregate_of_honest_updates_fails_naming_the
         found.state["0.bias"] = found.state["0.bias"] + 1e-3
         return found
 
-    monkeypatch.setattr("fl.roles.aggregator.judge_round", nudged)
+    monkeypatch.setattr("fl.roles.aggregator_outcome.judge_round", nudged)
     study.run_round()
 
     found = _recompute(_audit(study))

@@ -10,17 +10,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chain.errors import (
-    InvalidPatientCountError,
     InvalidPurposesError,
     InvalidSignerError,
     InvalidStudyPurposeError,
     InvalidValidityError,
     NoActiveConsentError,
     NotStudyCoordinatorError,
-    StaleConsentError,
     StudyPurposeLockedError,
 )
 from chain.events import StudyPurposeDeclared
+from chain.round_ledger_errors import InvalidPatientCountError, StaleConsentError
 from consent.eip712 import sign_purpose_revocation
 from consent.events import ConsentRevoked, PurposesRevoked
 from consent.ids import Bytes32, StudyId, study_id

@@ -16,8 +16,9 @@ from chain.contributions_errors import (
     ZeroJudgementHashError,
 )
 from chain.deploy import Ledger
-from chain.errors import NotAggregatorError, UnknownStudyError
+from chain.errors import UnknownStudyError
 from chain.events import ContributionsRecorded
+from chain.round_ledger_errors import NotAggregatorError
 from consent.contributions import VALUE_SCALE, ContributionRecord, InvalidContributionError
 from consent.ids import Address, Bytes32, study_id
 from consent.records import RoundResult, UpdateSubmission

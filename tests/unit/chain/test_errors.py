@@ -7,14 +7,9 @@ from eth_tester.exceptions import TransactionFailed
 from web3.exceptions import ContractCustomError
 
 from chain._facade import revert_decoder
-from chain.errors import (
-    InvalidPatientCountError,
-    InvalidShortStringError,
-    StaleConsentError,
-    StringTooLongError,
-    TransactionRevertedError,
-)
+from chain.errors import InvalidShortStringError, StringTooLongError, TransactionRevertedError
 from chain.revert_decoder import raw_revert_data
+from chain.round_ledger_errors import InvalidPatientCountError, StaleConsentError
 
 ADDRESS = "0x" + "12" * 20
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from chain.deploy import Ledger
-from chain.errors import NotAggregatorError, RoundNotOpenError, UnknownStudyError
+from chain.errors import UnknownStudyError
 from chain.events import RollbackRecorded
 from chain.rollback_errors import (
     BaseModelMismatchError,
@@ -17,6 +17,7 @@ from chain.rollback_errors import (
     RollbackAlreadyRecordedError,
 )
 from chain.rollbacks import Rollbacks
+from chain.round_ledger_errors import NotAggregatorError, RoundNotOpenError
 from consent.ids import Bytes32, study_id
 from consent.lineage import RollbackRecord
 from consent.records import RoundResult, UpdateSubmission

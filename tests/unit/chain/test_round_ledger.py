@@ -6,23 +6,22 @@ import pytest
 
 import consent.errors
 from chain.deploy import Ledger
-from chain.errors import (
+from chain.errors import NotStudyMemberError, UnknownStudyError
+from chain.events import RoundFinalized, RoundOpened, UpdateSubmitted
+from chain.round_ledger import RoundState
+from chain.round_ledger_errors import (
     AggregatedUpdatesMismatchError,
     AlreadySubmittedError,
     ConsentBlockInFutureError,
     NotAggregatorError,
     NotEnoughUpdatesError,
-    NotStudyMemberError,
     PreviousRoundNotFinalizedError,
     RoundNotOpenError,
     StaleConsentError,
     UnexpectedRoundError,
-    UnknownStudyError,
     ZeroHashError,
     ZeroSamplesError,
 )
-from chain.events import RoundFinalized, RoundOpened, UpdateSubmitted
-from chain.round_ledger import RoundState
 from consent.ids import Bytes32, study_id
 from consent.records import RoundResult, UpdateSubmission
 from tests.fixtures.ledger import LedgerWorld, sender_of
