@@ -61,7 +61,7 @@ from fl.roles.artifacts import Artifact, fetch_verified, sha256
 from fl.roles.collect import RejectedHospital
 from fl.roles.errors import RoleError, RoundKeptChangingError
 from fl.roles.plan import StudyPlan
-from fl.roles.secagg_hospital import roster_entries
+from fl.roles.secagg_hospital import roster_entries, secagg_port
 from fl.serialize import bytes_to_state_dict
 from fl.strategy import UpdateDecision
 
@@ -122,6 +122,27 @@ class SecAggAggregation:
         self._test_set = test_set
         self._clock = clock
         self._since: dict[tuple[str, int], float] = {}
+
+    @classmethod
+    def for_plan(
+        cls,
+        plan: StudyPlan,
+        *,
+        study: StudyId,
+        ledger: LedgerPort,
+        port: SecAggPort | None,
+        store: ArtifactStorePort,
+        test_set: Examples | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> SecAggAggregation | None:
+        """The study's secagg rounds in modes "secagg" and "dp+secagg" (`port`, or the ledger
+        when it serves that port), else None."""
+        if not plan.privacy.mode.secagg:
+            return None
+        return cls(
+            study=study, ledger=ledger, port=secagg_port(ledger, port), store=store, plan=plan,
+            test_set=test_set, clock=clock,
+        )  # fmt: skip
 
     def _waited(self, what: str, round_: int) -> float:
         start = self._since.setdefault((what, round_), self._clock())
