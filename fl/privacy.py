@@ -159,8 +159,12 @@ def dp_sgd(
                     warnings.filterwarnings("ignore", "Full backward hook", UserWarning)
                     loss.backward()
                 total += float(loss.detach())
-            else:  # an empty Poisson batch still takes a (noise-only) step, as Opacus does
-                private(features[:0])
+            else:  # an empty Poisson batch still takes a (noise-only) step, as Opacus does;
+                # the backward of a zero sets zero-length per-sample gradients, which Opacus'
+                # optimizer needs to clip nothing and add the noise
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", "Full backward hook", UserWarning)
+                    (private(features[:0]).sum() * 0.0).backward()
             optimizer.step()
             steps += 1
     private.to_standard_module()  # removes Opacus' hooks from `model`

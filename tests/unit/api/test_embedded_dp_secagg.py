@@ -23,15 +23,18 @@ from consent.secagg.model import flatten, load_tensors
 from fl.data import HospitalDataset
 from fl.learners import SgdDelta
 from fl.models import ModelSpec
-from fl.privacy import RecordDpLearner
+from fl.privacy import RecordDpLearner, calibrate_noise
 from fl.roles import StudyPlan
 from fl.train import LocalResult, LocalTrainingConfig
 from tests.unit.api.test_embedded_consent import records
 
 MODEL = ModelSpec.linear(3, "classification")
-TERMS = DpTerms(
-    epsilon=8.0, delta=1e-5, noise_multiplier=1.0, max_grad_norm=1.0, sample_rate=0.5,
-    steps_per_round=2,
+TERMS = calibrate_noise(  # the smallest noise under which 2 round(s) fit the budget
+    DpTerms(
+        epsilon=8.0, delta=1e-5, noise_multiplier=1.0, max_grad_norm=1.0, sample_rate=0.5,
+        steps_per_round=2,
+    ),
+    2,
 )  # fmt: skip
 PLAN = StudyPlan(
     model=MODEL,

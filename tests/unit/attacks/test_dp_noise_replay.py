@@ -24,7 +24,7 @@ from consent.sealing import generate_keypair
 from fl.data import HospitalDataset
 from fl.learners import SgdDelta
 from fl.models import ModelSpec
-from fl.privacy import RecordDpLearner
+from fl.privacy import RecordDpLearner, calibrate_noise
 from fl.roles.noise_secret import round_noise_seed
 from fl.roles.plan import StudyPlan
 from fl.roles.replay import replay_round
@@ -32,9 +32,12 @@ from fl.train import LocalResult, LocalTrainingConfig
 from tests.unit.api.test_embedded_consent import records
 
 AUDITOR = generate_keypair()
-TERMS = DpTerms(
-    epsilon=8.0, delta=1e-5, noise_multiplier=1.0, max_grad_norm=1.0, sample_rate=0.5,
-    steps_per_round=2,
+TERMS = calibrate_noise(  # the smallest noise under which 1 round(s) fit the budget
+    DpTerms(
+        epsilon=8.0, delta=1e-5, noise_multiplier=1.0, max_grad_norm=1.0, sample_rate=0.5,
+        steps_per_round=2,
+    ),
+    1,
 )  # fmt: skip
 PLAN = StudyPlan(
     model=ModelSpec.linear(3, "classification"),

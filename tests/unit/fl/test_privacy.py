@@ -83,6 +83,32 @@ def test_dp_sgd_accountant_records_exactly_the_declared_mechanism() -> None:
     )
 
 
+def test_dp_sgd_on_a_few_rows_steps_through_empty_poisson_batches_with_noise_only() -> None:
+    spec = ModelSpec.linear(4, "classification")
+    from fl.models import load_state
+
+    model = load_state(spec, initial_state(spec, seed=0))
+    data = _dataset()
+    sparse = replace(TERMS, sample_rate=0.01, steps_per_round=8)  # most batches of 4 rows empty
+    before = [p.detach().clone() for p in model.parameters()]
+    done = dp_sgd(
+        model, loss_function(spec), data.features[:4], data.labels[:4], sparse, lr=0.1,
+        noise_seed=3,
+    )  # fmt: skip
+    assert done.steps == sparse.steps_per_round
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_record_dp_learner_same_seed_same_update_bit_for_bit() -> None:
+    spec = ModelSpec.linear(4, "classification")
+    base = initial_state(spec, seed=0)
+    config = LocalTrainingConfig(epochs=1, batch_size=16, lr=0.5, seed=5)
+    data = _dataset()
+    one = RecordDpLearner(SgdDelta(), TERMS, noise_seed=9).local_step(spec, base, data, config)
+    two = RecordDpLearner(SgdDelta(), TERMS, noise_seed=9).local_step(spec, base, data, config)
+    assert all(torch.equal(one.delta[k], two.delta[k]) for k in one.delta)
+
+
 def test_record_dp_learner_noise_depends_on_its_seed() -> None:
     spec = ModelSpec.linear(4, "classification")
     base = initial_state(spec, seed=0)
