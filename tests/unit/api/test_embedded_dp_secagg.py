@@ -7,12 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from fastapi.testclient import TestClient
 from torch import Tensor
 
+from api.app import create_app
 from api.embedded import EmbeddedStudy
 from api.privacy_status import privacy_spent
+from api.services import Services
+from api.settings import Settings
 from api.wiring import default_audit_checks
 from chain.audit import AuditReport, AuditVerifier
 from chain.exclusions import ExclusionProofs
@@ -62,6 +67,18 @@ class NoisedDeltaRecorder:
         return result
 
 
+def status(study: EmbeddedStudy, tmp: Path, patient: str) -> dict[str, Any]:
+    """The patient's consent status over the HTTP API (`GET .../consent`)."""
+    services = Services.for_ledger(study.coordinator, store=study.store, proofs=tmp / "proofs")
+    with TestClient(create_app(Settings(post_rate_limit=0), services=services)) as client:
+        study_hex = "0x" + bytes(study.study).hex()
+        response = client.get(f"/v1/studies/{study_hex}/patients/{patient}/consent")
+    services.history.close()
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
 def _audit(study: EmbeddedStudy, tmp: Path) -> AuditReport:
     proofs = tmp / "proofs"
     study.write_exclusion_proofs(proofs)
@@ -76,8 +93,9 @@ def test_dp_secagg_rounds_charge_the_budget_sum_the_noised_updates_and_pass_both
 ) -> None:
     recorder = NoisedDeltaRecorder()
     study = EmbeddedStudy.create(tmp_path, hospitals=3, plan=PLAN, rounds=2, train_fn=recorder)
-    for k in range(3):
-        study.enroll(k, records(k, 6))
+    enrolments = [study.enroll(k, records(k, 6)) for k in range(3)]
+    patient = enrolments[2].keys["h2-r0"].address
+    assert status(study, tmp_path, patient)["privacy"]["epsilon_spent"] == 0.0
     first = study.run_round()
     recorder.deltas.clear()
     second = study.run_round()
@@ -102,6 +120,14 @@ def test_dp_secagg_rounds_charge_the_budget_sum_the_noised_updates_and_pass_both
         assert spent is not None
         assert 0 < spent.epsilon_spent <= TERMS.epsilon
         assert spent.rounds_charged == [0, 1]
+
+    # the patient's consent status shows what was spent on their hospital's data
+    section = status(study, tmp_path, patient)["privacy"]
+    mine = privacy_spent(study.coordinator, study.study, study.hospital(2))
+    assert mine is not None
+    assert section["hospital"] == study.hospital(2)
+    assert section["epsilon_spent"] == mine.epsilon_spent > 0
+    assert (section["epsilon_budget"], section["rounds_charged"]) == (TERMS.epsilon, [0, 1])
 
     report = _audit(study, tmp_path)
     failed = [f"{c.check}: {c.detail}" for c in report.checks if not c.passed]
