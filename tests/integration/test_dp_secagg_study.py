@@ -44,5 +44,10 @@ def test_dp_secagg_demo_over_anvil_and_ipfs_passes_both_checks(
     spent = summary["epsilon_spent"]
     assert set(spent) == {"hospital-1", "hospital-2"}
     assert all(0 < e <= 3.0 for e in spent.values())
+    # each revoked patient read the epsilon spent on their hospital's data from their consent
+    # status over the HTTP API
+    by_patient = summary["patient_epsilon"]
+    assert len(by_patient) == 2
+    assert all(any(abs(v - e) < 1e-9 for e in spent.values()) for v in by_patient.values())
     assert summary["secagg"]["threshold"] == 2
     assert not (out / "store").exists()  # artifacts went to the IPFS node
