@@ -20,9 +20,9 @@ __all__ = ["SecAggCoordinator", "decode_reason", "encode_reason"]
 
 _GAS_CONFIGURE: Final = 120_000
 _GAS_REGISTER: Final = 200_000
-_GAS_DEAL: Final = 140_000
+_GAS_DEAL: Final = 170_000  # + fromRound and the ledger's roundCount since the key history
 _GAS_CLOSE_BASE: Final = 120_000
-_GAS_CLOSE_PER_MEMBER: Final = 40_000
+_GAS_CLOSE_PER_MEMBER: Final = 60_000  # + the walk back through the key history
 _GAS_REVEAL: Final = 200_000
 _GAS_ABORT: Final = 120_000
 
