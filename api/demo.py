@@ -24,8 +24,8 @@ import httpx
 import uvicorn
 
 from api.app import create_app
-from api.demo_dp import dp_terms, dp_training, epsilon_spent
-from api.demo_secagg import secagg_figures, secagg_spec
+from api.demo_dp import dp_terms, dp_training, epsilon_spent, patients_epsilon
+from api.demo_secagg import majority_threshold, secagg_figures
 from api.demo_unlearn import demo_policy, unlearn_summary
 from api.embedded import EmbeddedStudy, RoundReport
 from api.services import Services
@@ -36,7 +36,7 @@ from chain.exclusions import ExclusionProofs
 from chain.manifest import save_manifest
 from chain.store import open_store
 from consent.eip712 import sign_revocation
-from consent.formats.privacy import PrivacySpec
+from consent.formats.privacy import PrivacyMode, PrivacySpec
 from consent.formats.revocation import MAX_SHARDS, RevocationPolicy
 from consent.formats.study_plan import DEFAULT_LEARNER
 from consent.ids import Address
@@ -82,9 +82,10 @@ class DemoConfig:
     """An IPFS API URL; default: a local store under `out/store`."""
     learner: str | None = None
     """The plan's learner; default: kmeans for iris (clustering), sgd-delta otherwise."""
-    mode: Literal["sealed", "dp", "secagg"] = "sealed"
-    """Privacy mode: "dp" adds record-level DP-SGD with an on-chain budget of `epsilon`;
-    "secagg" hides each update from the aggregator (secure aggregation, `api.demo_secagg`)."""
+    mode: Literal["sealed", "dp", "secagg", "dp+secagg"] = "sealed"
+    """Privacy mode (`consent.privacy_mode`): "dp" adds record-level DP-SGD with an on-chain
+    budget of `epsilon`; "secagg" hides each update from the aggregator (secure aggregation,
+    `api.demo_secagg`); "dp+secagg" does both."""
     epsilon: float = 3.0
     unlearn: bool = False
     """Revocation policy "unlearn" (issue 16): revocations roll back and retrain."""
@@ -101,10 +102,11 @@ class DemoConfig:
             raise DemoError("revocations per hospital must be >= 0")
         if self.shards != 1 and not (self.unlearn and 1 < self.shards <= MAX_SHARDS):
             raise DemoError(f"--shards takes --unlearn and 2..{MAX_SHARDS}, got {self.shards}")
-        if self.mode not in ("sealed", "dp", "secagg"):
-            raise DemoError(f"--mode must be sealed, dp or secagg, got {self.mode!r}")
-        if self.mode == "secagg" and self.hospitals < 2:
-            raise DemoError("--mode secagg needs at least 2 hospitals")
+        if self.mode not in tuple(PrivacyMode):
+            known = ", ".join(m.value for m in PrivacyMode)
+            raise DemoError(f"--mode must be one of {known}, got {self.mode!r}")
+        if PrivacyMode(self.mode).secagg and self.hospitals < 2:
+            raise DemoError(f"--mode {self.mode} needs at least 2 hospitals")
         if not (math.isfinite(self.epsilon) and self.epsilon > 0):
             raise DemoError(f"--epsilon must be a positive number, got {self.epsilon}")
 
@@ -164,7 +166,10 @@ class DemoResult:
     audit: AuditReport | None = None
     seconds: float = 0.0
     epsilon_spent: dict[str, float] = field(default_factory=dict)
-    """dp mode: hospital-<k> -> the epsilon its on-chain budget ledger holds."""
+    """dp modes: hospital-<k> -> the epsilon its on-chain budget ledger holds."""
+    patient_epsilon: dict[str, float] = field(default_factory=dict)
+    """dp modes: revoked patient -> the epsilon their consent status (HTTP API) reports spent
+    on their hospital's data."""
     ended: str | None = None
     """Why the study stopped before its rounds (dp mode: no budget left), if it did."""
     unlearning: dict[str, Any] | None = None
@@ -269,8 +274,9 @@ def _plan(config: DemoConfig, n_features: int, task: str, n_classes: int) -> Stu
     training = LocalTrainingConfig(
         epochs=config.local_epochs, batch_size=32, lr=0.05, seed=config.seed
     )
-    dp, secagg = None, config.mode == "secagg"
-    if config.mode == "dp":
+    mode = PrivacyMode(config.mode)
+    dp, secagg = None, mode.secagg
+    if mode.dp:
         training = dp_training(config.local_epochs, config.seed)
         dp = dp_terms(config.epsilon, config.rounds, config.local_epochs)
     try:
@@ -287,9 +293,12 @@ def _plan(config: DemoConfig, n_features: int, task: str, n_classes: int) -> Stu
             learner=learner,
             init_seed=config.seed,
             round_timeout_s=0.0,
-            dp=dp,
             revocation=demo_policy(config.shards) if config.unlearn else RevocationPolicy(),
-            privacy=secagg_spec(config.hospitals) if secagg else PrivacySpec(),
+            privacy=PrivacySpec(
+                mode=mode,
+                threshold=majority_threshold(config.hospitals) if secagg else 0,
+                dp=dp,
+            ),
             # exact Shapley values per round (at most 8 hospitals: 2^8 sub-models, no
             # retraining); values judge model deltas, so only the sgd-delta learner's (and
             # not under secagg, which hides each hospital's delta)
@@ -376,6 +385,7 @@ def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult
             )
             result.audit = verifier.verify(study.study)
             result.epsilon_spent = epsilon_spent(study.coordinator, study.study, hospitals)
+            result.patient_epsilon = patients_epsilon(client, study.study, sorted(result.revoked))
             if config.unlearn:
                 result.unlearning = unlearn_summary(
                     study.coordinator, study.store, study.study, result.rounds, result.audit,

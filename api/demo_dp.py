@@ -1,4 +1,5 @@
-"""`consentfl demo --mode dp`: the study's DP terms, and the epsilon each hospital spent.
+"""`consentfl demo --mode dp` (and dp+secagg): the study's DP terms, the epsilon each hospital
+spent, and what the revoked patients' consent status says was spent on their hospital's data.
 
 The demo asks for a target epsilon; the noise multiplier is the smallest under which the demo's
 rounds fit that budget in the contract's own arithmetic (`fl.privacy.calibrate_noise`), so the
@@ -7,14 +8,24 @@ study runs all its rounds and the last one leaves every hospital just within its
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
+
+import httpx
 
 from chain.deploy import Ledger
 from consent.ids import Address, StudyId
 from consent.privacy import DpTerms, from_fixed
 from fl.train import LocalTrainingConfig
 
-__all__ = ["DP_DELTA", "DP_SAMPLE_RATE", "dp_terms", "dp_training", "epsilon_spent"]
+__all__ = [
+    "DP_DELTA",
+    "DP_SAMPLE_RATE",
+    "dp_terms",
+    "dp_training",
+    "epsilon_spent",
+    "patients_epsilon",
+]
 
 DP_DELTA: Final = 1e-5
 DP_SAMPLE_RATE: Final = 0.1
@@ -55,3 +66,18 @@ def epsilon_spent(ledger: Ledger, study: StudyId, hospitals: list[Address]) -> d
         values = ledger.budget.spent(study, hospital) or (0,) * len(record.caps)
         spent[f"hospital-{k}"] = record.terms.epsilon_of([from_fixed(v) for v in values])
     return spent
+
+
+def patients_epsilon(
+    client: httpx.Client, study: StudyId, patients: Iterable[Address]
+) -> dict[str, float]:
+    """patient -> the epsilon spent on their hospital's data, as their consent status over the
+    HTTP API (`GET .../consent`, its `privacy` section) tells them; empty outside a dp study."""
+    found: dict[str, float] = {}
+    for patient in patients:
+        response = client.get(f"/v1/studies/0x{bytes(study).hex()}/patients/{patient}/consent")
+        response.raise_for_status()
+        section = response.json().get("privacy")
+        if section is not None:
+            found[patient] = float(section["epsilon_spent"])
+    return found

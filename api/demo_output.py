@@ -16,6 +16,7 @@ from matplotlib.ticker import MaxNLocator
 
 from api.demo import DemoResult
 from api.report import render_audit_html
+from consent.privacy_mode import PrivacyMode
 
 __all__ = ["summary_json", "write_outputs"]
 
@@ -42,8 +43,9 @@ def summary_json(result: DemoResult) -> dict[str, Any]:
         "revoked_after_round": config.revoke_after,
         "audit": None if result.audit is None else result.audit.to_json(),
         "mode": config.mode,
-        "epsilon_target": config.epsilon if config.mode == "dp" else None,
+        "epsilon_target": config.epsilon if PrivacyMode(config.mode).dp else None,
         "epsilon_spent": dict(result.epsilon_spent),
+        "patient_epsilon": dict(result.patient_epsilon),
         "secagg": dict(result.secagg),
         "ended": result.ended,
         "unlearning": result.unlearning,

@@ -13,16 +13,15 @@ from typing import Any
 from chain.audit import AuditReport
 from chain.deploy import Ledger
 from chain.store import ArtifactReader
-from consent.formats.privacy import PrivacyMode, PrivacySpec
 from consent.ids import StudyId
 from consent.secagg.model import load_tensors
 
-__all__ = ["secagg_figures", "secagg_spec"]
+__all__ = ["majority_threshold", "secagg_figures"]
 
 
-def secagg_spec(hospitals: int) -> PrivacySpec:
-    """Mode secagg with a majority threshold (at least 2 hospitals)."""
-    return PrivacySpec(mode=PrivacyMode.SECAGG, threshold=max(2, hospitals // 2 + 1))
+def majority_threshold(hospitals: int) -> int:
+    """The demo's secagg threshold: a majority of the hospitals, at least 2."""
+    return max(2, hospitals // 2 + 1)
 
 
 def secagg_figures(

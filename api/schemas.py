@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
+from api.privacy_status import PrivacySpentOut
 from api.unlearning import UnlearningOut
 from chain.audit import AuditCheck, AuditReport
 from chain.round_ledger import Round, UpdateRecord
@@ -200,6 +201,10 @@ class ConsentStatusOut(BaseModel):
     )
     history: list[ConsentEventOut]
     unlearning: UnlearningOut | None = Field(None, description="once revoked (issue 16)")
+    privacy: PrivacySpentOut | None = Field(
+        None,
+        description="modes dp, dp+secagg: the epsilon spent on the hospital's data (issue 14)",
+    )
 
 
 class UpdateOut(BaseModel):

@@ -176,6 +176,9 @@ class ChainLedger:
     def secagg_keys(self, study: StudyId, hospital: Address) -> HospitalKeysRecord:
         return self._secagg().get_keys(study, hospital)
 
+    def secagg_keys_at(self, study: StudyId, hospital: Address, round_: int) -> HospitalKeysRecord:
+        return self._secagg().keys_at(study, hospital, round_)
+
     def secagg_register_keys(self, study: StudyId, mask_key: Bytes32, seal_key: Bytes32) -> int:
         return _block(self._secagg().register_keys(study, mask_key, seal_key))
 

@@ -20,9 +20,9 @@ __all__ = ["SecAggCoordinator", "decode_reason", "encode_reason"]
 
 _GAS_CONFIGURE: Final = 120_000
 _GAS_REGISTER: Final = 200_000
-_GAS_DEAL: Final = 140_000
+_GAS_DEAL: Final = 170_000  # + fromRound and the ledger's roundCount since the key history
 _GAS_CLOSE_BASE: Final = 120_000
-_GAS_CLOSE_PER_MEMBER: Final = 40_000
+_GAS_CLOSE_PER_MEMBER: Final = 60_000  # + the walk back through the key history
 _GAS_REVEAL: Final = 200_000
 _GAS_ABORT: Final = 120_000
 
@@ -38,6 +38,22 @@ def encode_reason(reason: str) -> bytes:
 def decode_reason(raw: bytes) -> str:
     """The reason name back from its bytes32."""
     return bytes(raw).rstrip(b"\0").decode("ascii", errors="replace")
+
+
+def _keys_record(raw: Mapping[str, Any]) -> HospitalKeysRecord:
+    try:
+        return HospitalKeysRecord(
+            mask_key=Bytes32(bytes(raw["maskKey"])),
+            seal_key=Bytes32(bytes(raw["sealKey"])),
+            epoch=int(raw["epoch"]),
+            deal_hash=Bytes32(bytes(raw["dealHash"])),
+            deal_cid=str(raw["dealCid"]),
+            dealt_block=int(raw["dealtBlock"]),
+            burned_block=int(raw["burnedBlock"]),
+            from_round=int(raw.get("fromRound", 0)),  # absent before the key history
+        )
+    except (KeyError, TypeError) as exc:
+        raise ChainError(f"malformed key record: {exc}") from exc
 
 
 class SecAggCoordinator(ContractFacade):
@@ -94,16 +110,17 @@ class SecAggCoordinator(ContractFacade):
         return int(self._call("threshold", bytes(study)))
 
     def get_keys(self, study: StudyId, hospital: Address) -> HospitalKeysRecord:
-        """`hospital`'s current keys (all zero if none)."""
-        raw = self._call_named("getKeys", bytes(study), hospital)
-        return HospitalKeysRecord(
-            mask_key=Bytes32(bytes(raw["maskKey"])),
-            seal_key=Bytes32(bytes(raw["sealKey"])),
-            epoch=int(raw["epoch"]),
-            deal_hash=Bytes32(bytes(raw["dealHash"])),
-            deal_cid=str(raw["dealCid"]),
-            dealt_block=int(raw["dealtBlock"]),
-            burned_block=int(raw["burnedBlock"]),
+        """`hospital`'s latest key epoch (all zero if none)."""
+        return _keys_record(self._call_named("getKeys", bytes(study), hospital))
+
+    def keys_at(self, study: StudyId, hospital: Address, round_: int) -> HospitalKeysRecord:
+        """The key epoch that binds `round_` for `hospital` (all zero if none)."""
+        return _keys_record(self._call_named("keysAt", bytes(study), hospital, round_))
+
+    def key_history(self, study: StudyId, hospital: Address) -> tuple[HospitalKeysRecord, ...]:
+        """Every key epoch `hospital` registered, oldest first."""
+        return tuple(
+            _keys_record(raw) for raw in self._call_named("keyHistory", bytes(study), hospital)
         )
 
     def roster(self, study: StudyId, round_: int) -> tuple[Address, ...]:

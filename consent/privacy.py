@@ -45,7 +45,8 @@ SCALE: Final = 10**12
 """Fixed-point denominator: 1e-12 resolution, far below the audit's 1e-6 tolerance."""
 
 DP_EXTENSION: Final = "dp"
-"""The study plan's extension key holding the DP terms (`DpTerms.to_json_dict`)."""
+"""Where plans written before the single privacy-mode field kept their DP terms (read as mode
+"dp" by `consent.formats.privacy.PrivacySpec.from_extensions`; now in `extensions.privacy.dp`)."""
 
 DEFAULT_ORDERS: Final[tuple[float, ...]] = (
     1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0, 20.0, 32.0, 64.0,
@@ -158,7 +159,7 @@ class DpTerms:
         return min(r + log_inv_delta / (a - 1) for r, a in zip(rdp, self.orders, strict=True))
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The plan's `extensions["dp"]` body."""
+        """The plan's `extensions["privacy"]["dp"]` body."""
         return {
             "epsilon": self.epsilon,
             "delta": self.delta,

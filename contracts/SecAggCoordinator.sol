@@ -9,7 +9,8 @@ import {IStudyRegistry} from "./interfaces/IStudyRegistry.sol";
  * @title SecAggCoordinator
  * @notice Coordinates privacy mode "secagg" beside the RoundLedger (which keeps recording the
  * masked updates' hashes, data roots and freshness exactly as in mode "sealed"): hospital keys
- * and mask-key deals, the close of submissions, the survivors' reveals, aborts below threshold.
+ * and mask-key deals (a history of epochs, each binding the rounds from its `fromRound` on), the
+ * close of submissions, the survivors' reveals, aborts below threshold.
  */
 contract SecAggCoordinator is ISecAggCoordinator {
     IStudyRegistry private immutable _studies;
@@ -17,7 +18,7 @@ contract SecAggCoordinator is ISecAggCoordinator {
 
     mapping(bytes32 study => uint32) private _threshold;
     mapping(bytes32 study => uint64) private _revealWindow;
-    mapping(bytes32 study => mapping(address hospital => HospitalKeys)) private _keys;
+    mapping(bytes32 study => mapping(address hospital => HospitalKeys[])) private _keys;
     mapping(bytes32 study => mapping(uint64 round => RoundPhase)) private _phases;
     mapping(bytes32 study => mapping(uint64 round => RevealRecord[])) private _reveals;
     mapping(bytes32 study => mapping(uint64 round => mapping(address hospital => bool))) private
@@ -46,31 +47,41 @@ contract SecAggCoordinator is ISecAggCoordinator {
     function registerKeys(bytes32 study, bytes32 maskKey, bytes32 sealKey) external {
         _checkMember(study);
         if (maskKey == bytes32(0) || sealKey == bytes32(0)) revert SecAggZeroValue();
-        HospitalKeys storage k = _keys[study][msg.sender];
-        uint64 epoch = k.maskKey == bytes32(0) ? 0 : k.epoch + 1;
-        _keys[study][msg.sender] = HospitalKeys({
-            maskKey: maskKey,
-            sealKey: sealKey,
-            epoch: epoch,
-            dealHash: bytes32(0),
-            dealCid: "",
-            dealtBlock: 0,
-            burnedBlock: 0
-        });
+        HospitalKeys[] storage history = _keys[study][msg.sender];
+        uint256 n = history.length;
+        if (n != 0 && history[n - 1].dealtBlock == 0) {
+            history.pop(); // an undealt epoch bound no round: replaced in place
+            n -= 1;
+        }
+        uint64 epoch = uint64(n);
+        history.push(
+            HospitalKeys({
+                maskKey: maskKey,
+                sealKey: sealKey,
+                epoch: epoch,
+                dealHash: bytes32(0),
+                dealCid: "",
+                dealtBlock: 0,
+                burnedBlock: 0,
+                fromRound: 0
+            })
+        );
         emit KeysRegistered(study, msg.sender, maskKey, sealKey, epoch);
     }
 
     /// @inheritdoc ISecAggCoordinator
     function dealKey(bytes32 study, bytes32 dealHash, string calldata dealCid) external {
         _checkMember(study);
-        HospitalKeys storage k = _keys[study][msg.sender];
-        if (k.maskKey == bytes32(0)) revert NoKeysRegistered(study, msg.sender);
+        HospitalKeys[] storage history = _keys[study][msg.sender];
+        if (history.length == 0) revert NoKeysRegistered(study, msg.sender);
+        HospitalKeys storage k = history[history.length - 1];
         if (k.dealtBlock != 0) revert KeyAlreadyDealt(study, msg.sender, k.epoch);
         if (dealHash == bytes32(0)) revert SecAggZeroValue();
         k.dealHash = dealHash;
         k.dealCid = dealCid;
         k.dealtBlock = block.number;
-        emit KeyDealt(study, msg.sender, k.epoch, dealHash, dealCid);
+        k.fromRound = _rounds.roundCount(study);
+        emit KeyDealt(study, msg.sender, k.epoch, k.fromRound, dealHash, dealCid);
     }
 
     /// @inheritdoc ISecAggCoordinator
@@ -86,10 +97,14 @@ contract SecAggCoordinator is ISecAggCoordinator {
         emit SubmissionsClosed(study, round, r.updateCount);
         address[] memory members = _studies.hospitals(study);
         for (uint256 i = 0; i < members.length; ++i) {
-            HospitalKeys storage k = _keys[study][members[i]];
             if (_rounds.hasSubmitted(study, round, members[i])) {
                 _survivor[study][round][members[i]] = true;
-            } else if (_onRoster(k, r.openedBlock)) {
+                continue;
+            }
+            (bool found, uint256 at) = _bindingEpoch(study, members[i], round);
+            if (!found) continue;
+            HospitalKeys storage k = _keys[study][members[i]][at];
+            if (_onRoster(k, r.openedBlock)) {
                 k.burnedBlock = block.number;
                 emit KeyBurned(study, members[i], k.epoch, round);
             }
@@ -145,7 +160,27 @@ contract SecAggCoordinator is ISecAggCoordinator {
     }
 
     /// @inheritdoc ISecAggCoordinator
-    function getKeys(bytes32 study, address hospital) external view returns (HospitalKeys memory) {
+    function getKeys(bytes32 study, address hospital) external view returns (HospitalKeys memory k) {
+        HospitalKeys[] storage history = _keys[study][hospital];
+        if (history.length != 0) k = history[history.length - 1];
+    }
+
+    /// @inheritdoc ISecAggCoordinator
+    function keysAt(bytes32 study, address hospital, uint64 round)
+        external
+        view
+        returns (HospitalKeys memory k)
+    {
+        (bool found, uint256 at) = _bindingEpoch(study, hospital, round);
+        if (found) k = _keys[study][hospital][at];
+    }
+
+    /// @inheritdoc ISecAggCoordinator
+    function keyHistory(bytes32 study, address hospital)
+        external
+        view
+        returns (HospitalKeys[] memory)
+    {
         return _keys[study][hospital];
     }
 
@@ -156,9 +191,10 @@ contract SecAggCoordinator is ISecAggCoordinator {
         out = new address[](members.length);
         uint256 n = 0;
         for (uint256 i = 0; i < members.length; ++i) {
-            HospitalKeys storage k = _keys[study][members[i]];
-            if (opened != 0 && k.dealtBlock != 0 && k.dealtBlock < opened
-                && (k.burnedBlock == 0 || k.burnedBlock > opened)) {
+            (bool found, uint256 at) = _bindingEpoch(study, members[i], round);
+            if (!found || opened == 0) continue;
+            HospitalKeys storage k = _keys[study][members[i]][at];
+            if (k.dealtBlock < opened && (k.burnedBlock == 0 || k.burnedBlock > opened)) {
                 out[n++] = members[i];
             }
         }
@@ -175,6 +211,21 @@ contract SecAggCoordinator is ISecAggCoordinator {
     /// @inheritdoc ISecAggCoordinator
     function getReveals(bytes32 study, uint64 round) external view returns (RevealRecord[] memory) {
         return _reveals[study][round];
+    }
+
+    /// @dev The index of the latest dealt epoch with `fromRound` <= `round`. Epochs are dealt in
+    /// order and `fromRound` never decreases, so the search walks back from the newest.
+    function _bindingEpoch(bytes32 study, address hospital, uint64 round)
+        private
+        view
+        returns (bool found, uint256 at)
+    {
+        HospitalKeys[] storage history = _keys[study][hospital];
+        for (uint256 i = history.length; i > 0; --i) {
+            HospitalKeys storage k = history[i - 1];
+            if (k.dealtBlock != 0 && k.fromRound <= round) return (true, i - 1);
+        }
+        return (false, 0);
     }
 
     function _onRoster(HospitalKeys storage k, uint256 opened) private view returns (bool) {

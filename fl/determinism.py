@@ -9,6 +9,15 @@ exact bytes the hospital sealed. That holds when all of these are the same on bo
 * the seed: `training_seed(plan seed, study, round, hospital)`, a SHA-256 of the study id, the
   round number and the hospital's address, so it needs no local state and no membership list
   (a hospital's position in the list changes when others leave);
+* in the dp modes, the DP noise: `noise_seed(secret, study, round, hospital)`, an HMAC-SHA256
+  keyed by a 32-byte secret the hospital keeps in its state directory (0600). The noise must be
+  unpredictable to everyone else (noise a reader of the plan could regenerate would protect
+  nothing), yet reproducible in an audit: the hospital discloses the round's seed (not the
+  secret) to the auditor with the round's rows, and `audit replay` then reproduces the exact
+  update, so a hospital that trained with less noise than declared is named. What this costs:
+  whoever holds a round's seed can subtract that round's noise from the hospital's update, so
+  the seed goes only to the auditor, never to the aggregator, and only for the audited rounds;
+  a seed of another round (or the secret) is never needed;
 * the arithmetic: `torch.use_deterministic_algorithms(True)` and one intra-op thread
   (`deterministic_torch`), so no reduction is split differently on a machine with more cores;
 * the build: the same torch version on the same CPU architecture (the project pins
@@ -22,6 +31,7 @@ mutually exclusive, since torch's thread count and the deterministic flag are gl
 from __future__ import annotations
 
 import hashlib
+import hmac
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,9 +41,11 @@ import torch
 
 from consent.ids import parse_address
 
-__all__ = ["deterministic_torch", "training_seed"]
+__all__ = ["NOISE_SECRET_BYTES", "deterministic_torch", "noise_seed", "training_seed"]
 
 _SEED_LABEL: Final = b"consentfl/training-seed/v1"
+_NOISE_LABEL: Final = b"consentfl/dp-noise-seed/v1"
+NOISE_SECRET_BYTES: Final = 32
 _LOCK: Final = threading.RLock()
 
 
@@ -49,6 +61,22 @@ def training_seed(base_seed: int, study: bytes, round_: int, hospital: str) -> i
         + base_seed.to_bytes(8, "big")
     ).digest()
     return int.from_bytes(digest[:8], "big") >> 1
+
+
+def noise_seed(secret: bytes, study: bytes, round_: int, hospital: str) -> int:
+    """The DP noise seed of `hospital`'s local step in `round_` of `study` (a 63-bit int),
+    keyed by the hospital's noise `secret` (`NOISE_SECRET_BYTES` random bytes)."""
+    if len(secret) != NOISE_SECRET_BYTES:
+        raise ValueError(f"a noise secret is {NOISE_SECRET_BYTES} bytes, got {len(secret)}")
+    if round_ < 0:
+        raise ValueError("round must be >= 0")
+    message = (
+        _NOISE_LABEL
+        + bytes(study)
+        + round_.to_bytes(8, "big")
+        + bytes.fromhex(parse_address(hospital)[2:])
+    )
+    return int.from_bytes(hmac.digest(secret, message, "sha256")[:8], "big") >> 1
 
 
 @contextmanager

@@ -140,7 +140,12 @@ class SecAggPort(Protocol):
         ...
 
     def secagg_keys(self, study: StudyId, hospital: Address) -> HospitalKeysRecord:
-        """`hospital`'s registered keys and the record of its mask-key deal (zeros if none)."""
+        """`hospital`'s latest registered key epoch and its mask-key deal (zeros if none)."""
+        ...
+
+    def secagg_keys_at(self, study: StudyId, hospital: Address, round_: int) -> HospitalKeysRecord:
+        """The key epoch that binds `round_` for `hospital` (zeros if none): a round's masks,
+        shares and reveals use these keys, whatever was registered later."""
         ...
 
     def secagg_register_keys(self, study: StudyId, mask_key: Bytes32, seal_key: Bytes32) -> int:
@@ -152,7 +157,7 @@ class SecAggPort(Protocol):
         ...
 
     def secagg_roster(self, study: StudyId, round_: int) -> tuple[Address, ...]:
-        """The round's roster (keys dealt before it opened, not burned then), sorted."""
+        """The round's roster (its binding keys dealt before it opened, not burned then), sorted."""
         ...
 
     def secagg_phase(self, study: StudyId, round_: int) -> SecAggPhase:

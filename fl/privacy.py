@@ -16,8 +16,10 @@
   Gaussian noise of std `noise_multiplier * max_grad_norm` to the sum and averages uniformly, as
   DP-FedAvg does: sample weights would make the sensitivity data-dependent).
 
-The noise comes from a generator seeded by `secrets` unless a test passes `noise_seed`: DP noise
-a reader of the study plan could regenerate would protect nothing.
+The noise comes from a generator seeded by `noise_seed`: the trainer passes the round's seed
+from its noise secret (`fl.determinism.noise_seed`), so an audit replay given that seed
+reproduces the exact update; without one (a caller that needs no replay), by `secrets`. DP noise
+a reader of the study plan could regenerate would protect nothing: the seed is secret.
 """
 
 from __future__ import annotations
@@ -157,8 +159,12 @@ def dp_sgd(
                     warnings.filterwarnings("ignore", "Full backward hook", UserWarning)
                     loss.backward()
                 total += float(loss.detach())
-            else:  # an empty Poisson batch still takes a (noise-only) step, as Opacus does
-                private(features[:0])
+            else:  # an empty Poisson batch still takes a (noise-only) step, as Opacus does;
+                # the backward of a zero sets zero-length per-sample gradients, which Opacus'
+                # optimizer needs to clip nothing and add the noise
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", "Full backward hook", UserWarning)
+                    (private(features[:0]).sum() * 0.0).backward()
             optimizer.step()
             steps += 1
     private.to_standard_module()  # removes Opacus' hooks from `model`
@@ -302,8 +308,9 @@ def calibrate_noise(terms: DpTerms, rounds: int, *, tolerance: float = 1e-3) -> 
     return replace(terms, noise_multiplier=high)
 
 
-def make_dp_learner(inner: Learner, terms: DpTerms) -> Learner:
-    """`inner` wrapped for `terms.level`."""
+def make_dp_learner(inner: Learner, terms: DpTerms, *, noise_seed: int | None = None) -> Learner:
+    """`inner` wrapped for `terms.level`; `noise_seed` seeds the record-level DP-SGD noise (the
+    client level's noise is the aggregator's, drawn from `secrets`)."""
     if terms.level == "client":
         return ClientDpLearner(inner, terms)
-    return RecordDpLearner(inner, terms)
+    return RecordDpLearner(inner, terms, noise_seed=noise_seed)

@@ -199,17 +199,24 @@ def _legacy_spec(data: Path, model: str, hidden: str) -> ModelSpec:
     return ModelSpec.mlp(n_features, task, tuple(int(h) for h in hidden.split(",")))
 
 
-def _privacy(mode: str, threshold: int) -> PrivacySpec:
+def _privacy(mode: str, threshold: int, dp_terms: Path | None) -> PrivacySpec:
+    """The plan's one privacy-mode field; raises `FormatError` / `DpTermsError` (named) on
+    parameters that do not fit the mode."""
     from consent.formats.privacy import PrivacySpec
+    from consent.privacy import DpTerms
     from consent.privacy_mode import PrivacyMode
 
     try:
         chosen = PrivacyMode(mode)
     except ValueError:
-        raise typer.BadParameter("choose sealed or secagg", param_hint="--privacy-mode") from None
-    if chosen is PrivacyMode.SEALED:
-        return PrivacySpec()
-    return PrivacySpec(mode=chosen, threshold=threshold)
+        known = ", ".join(m.value for m in PrivacyMode)
+        raise typer.BadParameter(f"choose {known}", param_hint="--privacy-mode") from None
+    if chosen.dp and dp_terms is None:
+        raise typer.BadParameter(f"mode {mode} needs --dp-terms", param_hint="--dp-terms")
+    if not chosen.dp and dp_terms is not None:
+        raise typer.BadParameter(f"mode {mode} takes no --dp-terms", param_hint="--dp-terms")
+    dp = None if dp_terms is None else DpTerms.from_json_dict(json.loads(dp_terms.read_bytes()))
+    return PrivacySpec(mode=chosen, threshold=threshold if chosen.secagg else 0, dp=dp)
 
 
 @aggregator_app.command("init")
@@ -263,13 +270,21 @@ def init(
     privacy_mode: Annotated[
         str,
         typer.Option(
-            help="sealed (updates sealed to the aggregator) or secagg (secure aggregation: the "
-            "aggregator learns only the sum; needs --threshold)."
+            help="sealed (updates sealed to the aggregator), secagg (secure aggregation: the "
+            "aggregator learns only the sum; needs --threshold), dp (record-level DP-SGD with an "
+            "on-chain budget; needs --dp-terms) or dp+secagg (both)."
         ),
     ] = "sealed",
     threshold: Annotated[
         int, typer.Option(min=0, help="secagg: t of t-of-n (>= 2; rounds below it abort).")
     ] = 0,
+    dp_terms: Annotated[
+        Path | None,
+        typer.Option(
+            help="dp modes: a JSON file of the DP terms (epsilon, delta, noise_multiplier, "
+            "max_grad_norm, sample_rate, steps_per_round, orders)."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create the aggregator's sealing key and put the study plan (schema, model, training
@@ -280,6 +295,7 @@ def init(
     from api.wiring import new_seal_key
     from chain.store import StoreError, open_store
     from consent.formats import FormatError
+    from consent.privacy import DpTermsError
     from fl.errors import FlError, SchemaError
     from fl.roles import StudyPlan
     from fl.train import LocalTrainingConfig
@@ -318,10 +334,10 @@ def init(
                 auditor_seal_keys=tuple(
                     bytes.fromhex(k.removeprefix("0x")) for k in auditor_key or ()
                 ),
-                privacy=_privacy(privacy_mode, threshold),
+                privacy=_privacy(privacy_mode, threshold, dp_terms),
             )
             cid = open_store(ipfs).put(plan.to_json_bytes())
-        except (FlError, StoreError, FormatError) as exc:
+        except (FlError, StoreError, FormatError, DpTermsError, OSError) as exc:
             fail(str(exc))
         public = new_seal_key(seal_key_out)
     payload = {

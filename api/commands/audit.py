@@ -17,7 +17,7 @@ from api.commands._chain_common import (
     fail,
     parse_study,
 )
-from api.commands.audit_replay import AuditorKeyOption, keygen, replay
+from api.commands.audit_replay import AuditorKeyOption, keygen, noise_seed, replay
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -36,6 +36,7 @@ def _audit() -> None:
 
 audit_app.command("replay")(replay)
 audit_app.command("keygen")(keygen)
+audit_app.command("noise-seed")(noise_seed)
 
 
 def _table(report: AuditReport) -> Table:

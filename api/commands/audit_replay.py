@@ -1,5 +1,7 @@
-"""`consentfl audit replay` (retrain one hospital's round from the rows it disclosed) and
-`consentfl audit keygen` (an auditor's X25519 key, whose public half goes in the study plan)."""
+"""`consentfl audit replay` (retrain one hospital's round from the rows it disclosed, in the dp
+modes with the round's disclosed noise seed), `consentfl audit noise-seed` (run by the hospital:
+the seed to disclose) and `consentfl audit keygen` (an auditor's X25519 key, whose public half
+goes in the study plan)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from api.commands._chain_common import (
 if TYPE_CHECKING:
     from fl.roles.replay import ReplayFinding
 
-__all__ = ["AuditorKeyOption", "keygen", "replay"]
+__all__ = ["AuditorKeyOption", "keygen", "noise_seed", "replay"]
 
 AuditorKeyOption = Annotated[
     Path | None,
@@ -60,10 +62,20 @@ def replay(
     ],
     ipfs: _IpfsOption = None,
     rpc: RpcOption = None,
+    noise_seed: Annotated[
+        int | None,
+        typer.Option(
+            "--noise-seed",
+            min=0,
+            help="dp modes: the round's DP noise seed the hospital disclosed "
+            "(`consentfl audit noise-seed`).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Rebuild the data root from the disclosed rows, retrain from the round's base and compare
-    with the hospital's committed update bit for bit; exit 1 on any mismatch."""
+    """Rebuild the data root from the disclosed rows, retrain from the round's base (in the dp
+    modes with the declared noise and the disclosed --noise-seed) and compare with the
+    hospital's committed update bit for bit; exit 1 on any mismatch."""
     from api.auditing import read_plan
     from api.wiring import load_seal_key, open_artifacts, open_ledger
     from consent.ids import parse_address
@@ -88,6 +100,7 @@ def replay(
                 rows=rows,
                 store=store,
                 auditor_key=load_seal_key(auditor_key),
+                noise_seed=noise_seed,
             )
         except FlError as exc:
             fail(str(exc))
@@ -113,6 +126,31 @@ def _emit_findings(
         typer.echo("\n".join(lines))
     if not passed:
         raise typer.Exit(1)
+
+
+def noise_seed(
+    state_dir: Annotated[
+        Path, typer.Option("--state-dir", help="The hospital trainer's state directory.")
+    ],
+    study: StudyOption,
+    round_: Annotated[int, typer.Option("--round", min=0, help="The round to disclose.")],
+    hospital: Annotated[str, typer.Option("--hospital", help="The hospital's address.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Run by a hospital in a dp study: print the round's DP noise seed, to disclose to the
+    auditor with the round's rows (never to the aggregator: it removes the round's noise)."""
+    from consent.ids import parse_address
+    from fl.roles.errors import RoleError
+    from fl.roles.noise_secret import round_noise_seed
+
+    with cli_errors():
+        try:
+            seed = round_noise_seed(
+                state_dir, parse_study(study), round_, parse_address(hospital), create=False
+            )
+        except RoleError as exc:
+            fail(str(exc))
+    emit(as_json, {"round": round_, "noise_seed": seed}, str(seed))
 
 
 def keygen(

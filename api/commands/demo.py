@@ -143,12 +143,12 @@ def demo(
     mode: Annotated[
         str,
         typer.Option(
-            help="Privacy mode: sealed, dp (record-level DP-SGD with a budget) or secagg "
-            "(secure aggregation: the aggregator learns only the sum)."
+            help="Privacy mode: sealed, dp (record-level DP-SGD with a budget), secagg "
+            "(secure aggregation: the aggregator learns only the sum) or dp+secagg (both)."
         ),
     ] = "sealed",
     epsilon: Annotated[
-        float, typer.Option(min=0.01, help="dp mode: each hospital's epsilon (delta = 1e-5).")
+        float, typer.Option(min=0.01, help="dp modes: each hospital's epsilon (delta = 1e-5).")
     ] = 3.0,
     unlearn: Annotated[
         bool,
@@ -186,8 +186,8 @@ def demo(
         raise typer.BadParameter(
             "choose breast-cancer, diabetes, digits, wine or iris", param_hint="--dataset"
         )
-    if mode not in ("sealed", "dp", "secagg"):
-        raise typer.BadParameter("choose sealed, dp or secagg", param_hint="--mode")
+    if mode not in ("sealed", "dp", "secagg", "dp+secagg"):
+        raise typer.BadParameter("choose sealed, dp, secagg or dp+secagg", param_hint="--mode")
     if out.exists() and any(out.iterdir()):
         raise typer.BadParameter(f"{out} is not empty: choose a new --out", param_hint="--out")
     logging.basicConfig(level=logging.WARNING)
@@ -258,6 +258,11 @@ def demo(
         if result.epsilon_spent:
             spent = ", ".join(f"{h} {e:.3f}" for h, e in result.epsilon_spent.items())
             _console.print(f"epsilon spent of {epsilon} (delta 1e-5): {spent}")
+        for patient, spent_on in result.patient_epsilon.items():
+            _console.print(
+                f"patient {patient}: their consent status reports epsilon {spent_on:.3f} "
+                "spent on their hospital's data"
+            )
         if result.ended:
             _console.print(result.ended)
         if result.unlearning is not None:

@@ -125,7 +125,7 @@ def configure_budget(
     with cli_errors():
         terms = StudyPlan.from_json_bytes(plan.read_bytes()).dp
         if terms is None:
-            raise ValueError(f"{plan} has no dp terms (extensions.dp)")
+            raise ValueError(f"{plan} has no dp terms (modes dp, dp+secagg: extensions.privacy.dp)")
         ledger = open_ledger(rpc, deployment, key)
         if ledger.budget is None:
             raise ValueError("this deployment predates the PrivacyBudget contract")

@@ -88,7 +88,10 @@ def trainer_command(
     ] = None,
     require_mode: Annotated[
         PrivacyMode,
-        typer.Option(help="Refuse a study whose privacy mode is weaker (sealed < secagg)."),
+        typer.Option(
+            help="Refuse a study whose privacy mode lacks a protection of this one (sealed < "
+            "secagg < dp+secagg, sealed < dp < dp+secagg; secagg and dp are incomparable)."
+        ),
     ] = PrivacyMode.SEALED,
     attack: Annotated[
         str | None,

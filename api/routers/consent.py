@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from api.deps import PatientParam, ServicesDep, StudyParam
+from api.privacy_status import privacy_spent
 from api.problems import RelayerUnavailableError, problem_responses
 from api.receipts import receipt_if_signable
 from api.schemas import (
@@ -168,4 +169,5 @@ def consent_status(
         },
         history=[ConsentEventOut.of(e) for e in history],
         unlearning=unlearning_status(ledger, services.store, services.proofs, study, history),
+        privacy=privacy_spent(ledger, study, record.hospital),
     )

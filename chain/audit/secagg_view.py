@@ -41,7 +41,8 @@ def read_secagg_rounds(
     records = {}
     for round_ in range(count):
         members = coordinator.roster(study, round_)
-        keys = {member: coordinator.get_keys(study, member) for member in members}
+        # the epochs that bound this round: a key rotated later changes nothing here
+        keys = {member: coordinator.keys_at(study, member, round_) for member in members}
         roster = tuple(RosterEntry(m, keys[m].mask_key, keys[m].seal_key) for m in members)
         records[round_] = SecAggRoundRecord(
             threshold=threshold,

@@ -14,7 +14,8 @@ __all__ = ["HospitalKeysRecord", "RevealRecord", "SecAggPhase", "SecAggRoundReco
 
 @dataclass(frozen=True, slots=True)
 class HospitalKeysRecord:
-    """A hospital's current keys in a study and the deal of its mask key (zero if not dealt)."""
+    """One epoch of a hospital's keys in a study and the deal of its mask key (zero if not
+    dealt). A dealt epoch binds the rounds from `from_round` on, until a later epoch is dealt."""
 
     mask_key: Bytes32
     seal_key: Bytes32
@@ -23,6 +24,12 @@ class HospitalKeysRecord:
     deal_cid: str
     dealt_block: int
     burned_block: int
+    from_round: int = 0
+
+    @property
+    def dealt(self) -> bool:
+        """Whether this epoch's mask key was dealt (so it binds rounds)."""
+        return self.dealt_block != 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +66,8 @@ class RevealRecord:
 
 @dataclass(frozen=True, slots=True)
 class SecAggRoundRecord:
-    """Everything public about one secagg round: what anyone needs to recompute its sum."""
+    """Everything public about one secagg round: what anyone needs to recompute its sum. The
+    roster's keys and `key_deals` are the epochs that bind this round, not the current ones."""
 
     threshold: int
     params: RingParams

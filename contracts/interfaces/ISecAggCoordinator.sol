@@ -4,12 +4,15 @@ pragma solidity 0.8.37;
 /**
  * @title ISecAggCoordinator
  * @notice The chain as coordinator of privacy mode "secagg": each hospital's X25519 keys for a
- * study and the deal of its mask key, the close of a round's submissions, the survivors' reveals,
- * and a round's abort (with its reason) when fewer than the study's threshold can reveal.
+ * study (a per-round history: a key dealt while `roundCount` was r binds rounds >= r until a later
+ * key is dealt, so rotating a key never changes an earlier round's roster or seeds) and the deal of
+ * its mask key, the close of a round's submissions, the survivors' reveals, and a round's abort
+ * (with its reason) when fewer than the study's threshold can reveal.
  * Artifacts (key deals, reveals) live in IPFS; their SHA-256 and CID are recorded here.
  */
 interface ISecAggCoordinator {
-    /// @notice A hospital's registered keys in a study.
+    /// @notice One epoch of a hospital's registered keys in a study. `fromRound` is the first
+    /// round the epoch binds (the ledger's `roundCount` when it was dealt; 0 until then).
     struct HospitalKeys {
         bytes32 maskKey;
         bytes32 sealKey;
@@ -18,6 +21,7 @@ interface ISecAggCoordinator {
         string dealCid;
         uint256 dealtBlock;
         uint256 burnedBlock;
+        uint64 fromRound;
     }
 
     /// @notice A round's secagg phase.
@@ -75,15 +79,22 @@ interface ISecAggCoordinator {
 
     /// @notice Emitted when the aggregator sets the study's reconstruction threshold.
     event SecAggConfigured(bytes32 indexed studyId, uint32 threshold, uint64 revealWindow);
-    /// @notice Emitted when a hospital registers (or replaces) its keys.
+    /// @notice Emitted when a hospital registers a new key epoch (or replaces its undealt one).
     event KeysRegistered(
         bytes32 indexed studyId, address indexed hospital, bytes32 maskKey, bytes32 sealKey, uint64 epoch
     );
-    /// @notice Emitted when a hospital publishes the deal of its mask key.
+    /// @notice Emitted when a hospital publishes the deal of its mask key; the epoch binds rounds
+    /// from `fromRound` on.
     event KeyDealt(
-        bytes32 indexed studyId, address indexed hospital, uint64 epoch, bytes32 dealHash, string dealCid
+        bytes32 indexed studyId,
+        address indexed hospital,
+        uint64 epoch,
+        uint64 fromRound,
+        bytes32 dealHash,
+        string dealCid
     );
-    /// @notice Emitted when a dropped hospital's mask key becomes public (its key must be replaced).
+    /// @notice Emitted when a dropped hospital's mask key (epoch `epoch`) becomes public: that
+    /// epoch is on no later roster; the hospital may register and deal a new one.
     event KeyBurned(bytes32 indexed studyId, address indexed hospital, uint64 epoch, uint64 round);
     /// @notice Emitted when the aggregator closes a round's submissions.
     event SubmissionsClosed(bytes32 indexed studyId, uint64 indexed round, uint32 submitted);
@@ -106,8 +117,9 @@ interface ISecAggCoordinator {
     function configure(bytes32 studyId, uint32 threshold, uint64 revealWindow) external;
 
     /**
-     * @notice The caller (a member hospital) registers its X25519 mask and sealing keys, replacing
-     * any earlier ones (a new epoch, to be dealt again).
+     * @notice The caller (a member hospital) registers its X25519 mask and sealing keys as a new
+     * epoch, to be dealt; an undealt latest epoch is replaced in place (it bound no round). Earlier
+     * dealt epochs stay in the history and keep binding the rounds they bound.
      * Requirements:
      * - the caller is a member; neither key is zero.
      * Emits a {KeysRegistered} event.
@@ -115,8 +127,9 @@ interface ISecAggCoordinator {
     function registerKeys(bytes32 studyId, bytes32 maskKey, bytes32 sealKey) external;
 
     /**
-     * @notice The caller publishes the deal of its current mask key (shares sealed to its peers).
-     * From the next round opened after this block on, it is on the round's roster.
+     * @notice The caller publishes the deal of its latest mask key (shares sealed to its peers).
+     * The epoch binds rounds from the ledger's `roundCount` on (the next round to open): from it
+     * on, the hospital is on the roster with these keys.
      * Requirements:
      * - the caller is a member with registered keys not dealt yet; `dealHash` is not zero.
      * Emits a {KeyDealt} event.
@@ -125,7 +138,8 @@ interface ISecAggCoordinator {
 
     /**
      * @notice Closes `round`'s submissions: later updates are not part of the secure sum.
-     * Every roster member that did not submit has its mask key burned (survivors reveal it).
+     * Every roster member that did not submit has the round's key epoch burned (survivors reveal
+     * its mask key).
      * Requirements:
      * - the caller is the aggregator; the study is configured; the round is open on the ledger;
      *   its submissions are not closed yet.
@@ -158,10 +172,24 @@ interface ISecAggCoordinator {
     /// @notice The study's threshold (0 if not configured).
     function threshold(bytes32 studyId) external view returns (uint32);
 
-    /// @notice `hospital`'s current keys in the study.
+    /// @notice `hospital`'s latest key epoch in the study (all zero if none).
     function getKeys(bytes32 studyId, address hospital) external view returns (HospitalKeys memory);
 
-    /// @notice The members on `round`'s roster: keys dealt before the round opened, not burned then.
+    /// @notice The key epoch that binds `round` for `hospital`: the latest dealt epoch with
+    /// `fromRound` <= `round` (all zero if none).
+    function keysAt(bytes32 studyId, address hospital, uint64 round)
+        external
+        view
+        returns (HospitalKeys memory);
+
+    /// @notice Every key epoch `hospital` registered in the study, oldest first.
+    function keyHistory(bytes32 studyId, address hospital)
+        external
+        view
+        returns (HospitalKeys[] memory);
+
+    /// @notice The members on `round`'s roster: an opened round whose binding epoch (`keysAt`)
+    /// was not burned before the round opened.
     function roster(bytes32 studyId, uint64 round) external view returns (address[] memory);
 
     /// @notice `round`'s secagg phase.

@@ -45,7 +45,6 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from torch import Tensor
 
 from consent.errors import RoundChangedError
-from consent.formats.privacy import PrivacyMode
 from consent.ids import Bytes32, StudyId
 from consent.records import RoundResult
 from fl.data import Examples
@@ -67,7 +66,6 @@ from fl.roles.errors import RoleError, RoundKeptChangingError
 from fl.roles.loop import run_role
 from fl.roles.plan import StudyPlan
 from fl.roles.secagg_aggregation import SecAggAggregation
-from fl.roles.secagg_hospital import secagg_port
 from fl.roles.unlearning import Unlearning
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
 
@@ -124,8 +122,7 @@ class Aggregator:
         self._unlearning_port = unlearning
         """The Rollbacks contract (an `unlearn` study; None: the ledger's, if it has one)."""
         self._unlearning: Unlearning | None = None
-        self._secagg_port = secagg
-        """Privacy mode "secagg": the coordinator (None: the ledger, if it serves that port)."""
+        self._secagg_port = secagg  # the SecAggCoordinator (None: the ledger's, if it serves it)
         self._secagg: SecAggAggregation | None = None
 
     def plan(self) -> StudyPlan:
@@ -157,13 +154,11 @@ class Aggregator:
         return self._unlearning
 
     def secagg(self) -> SecAggAggregation | None:
-        """Privacy mode "secagg": how this aggregator runs its rounds (None in other modes)."""
-        plan = self.plan()
-        if self._secagg is None and plan.privacy.mode is PrivacyMode.SECAGG:
-            port = secagg_port(self._ledger, self._secagg_port)
-            self._secagg = SecAggAggregation(
-                study=self.study, ledger=self._ledger, port=port, store=self._store, plan=plan,
-                test_set=self._test_set, clock=self._clock,
+        """Modes "secagg", "dp+secagg": how this aggregator runs its rounds (None in others)."""
+        if self._secagg is None:
+            self._secagg = SecAggAggregation.for_plan(
+                self.plan(), study=self.study, ledger=self._ledger, port=self._secagg_port,
+                store=self._store, test_set=self._test_set, clock=self._clock,
             )  # fmt: skip
         return self._secagg
 
@@ -217,13 +212,13 @@ class Aggregator:
                 return unlearning.open_next(record, self.rounds, self._open_from)
         if record.round + 1 >= self.rounds:
             return None
-        data = self._fetch_verified(record.model_cid, record.model_hash)
+        data = fetch_verified(self._store, record.model_cid, record.model_hash)
         return self._open(record.round + 1, Artifact(data, record.model_hash, record.model_cid))
 
     def _open_from(self, round_: int, base_hash: Bytes32, cid: str, rollback: bool) -> int | None:
         if rollback:
             self._base = None  # an older checkpoint, not the model just finalized
-        data = self._fetch_verified(cid, base_hash)
+        data = fetch_verified(self._store, cid, base_hash)
         return self._open(round_, Artifact(data, base_hash, cid))
 
     def _open(
@@ -375,7 +370,7 @@ class Aggregator:
         raise RoundKeptChangingError(record.round, _MAX_ROUND_READS)
 
     def _advance(self, record: RoundRecord) -> AggregatorOutcome | None:
-        """Privacy mode "secagg": one step of the round's close, reveal and finalization."""
+        """Secure aggregation: one step of the round's close, reveal and finalization."""
         secagg = self.secagg()
         assert secagg is not None
         with self._writing():
@@ -400,10 +395,7 @@ class Aggregator:
     def _base_state(self, record: RoundRecord) -> dict[str, Tensor]:
         if self._base is not None and self._base[0] == record.round:
             return self._base[1]
-        data = self._fetch_verified(record.base_model_cid, record.base_model_hash)
+        data = fetch_verified(self._store, record.base_model_cid, record.base_model_hash)
         state = bytes_to_state_dict(data, expected=self.plan().initial_state())
         self._base = (record.round, state)
         return state
-
-    def _fetch_verified(self, cid: str, expected: bytes) -> bytes:
-        return fetch_verified(self._store, cid, expected)

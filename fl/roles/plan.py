@@ -13,8 +13,10 @@ The strategy (FedAvg or a robust one, `fl.strategies`) and the optional contribu
 (`fl.valuation`, in the plan's `extensions["valuation"]`: `{"name": "gtg", "options": {...},
 "metric": "loss"}`) are part of it, so the auditor recomputes the round's decisions and values with
 the same settings. Both need each hospital's own update, so a plan whose codec is anything but
-`sealed` is refused with them, and so is privacy mode "secagg" (the aggregator learns only the
-sum of FedAvg-weighted sgd-delta updates, `fl.roles.secagg_aggregation`).
+`sealed` is refused with them, and so are the privacy modes with secure aggregation, "secagg" and
+"dp+secagg" (the aggregator learns only the sum of FedAvg-weighted sgd-delta updates,
+`fl.roles.secagg_aggregation`). The privacy mode is one field, `privacy`
+(`consent.formats.privacy`), its DP terms beside it.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from torch import Tensor
 
 from consent.errors import ConsentError
 from consent.formats import FormatError
-from consent.formats.privacy import PRIVACY_KEY, PrivacyMode, PrivacySpec
+from consent.formats.privacy import PRIVACY_KEY, PrivacySpec
 from consent.formats.revocation import REVOCATION_KEY, RevocationPolicy, RevocationPolicyError
 from consent.formats.study_plan import DEFAULT_CODEC, DEFAULT_LEARNER, PLAN_FORMAT, PlanDocument
-from consent.privacy import DP_EXTENSION, DpTerms, DpTermsError
+from consent.privacy import DpTerms
 from fl.codecs import UpdateCodec, make_codec
 from fl.errors import FlError
 from fl.learner import Learner
@@ -73,11 +75,8 @@ class StudyPlan:
     them too, so the audit can open each update and recompute each aggregate. Published in the
     plan's `extensions` (key `auditor_seal_keys`, hex), bound to the chain by the plan's CID."""
     privacy: PrivacySpec = field(default_factory=PrivacySpec)
-    """The privacy mode (`consent.formats.privacy`); written to the plan's extensions."""
-    dp: DpTerms | None = None
-    """Privacy mode "dp" (`consent.privacy`): stored as the plan's `extensions["dp"]`. A reader
-    that ignores it cannot submit anyway: the `PrivacyBudget` contract refuses an uncharged
-    update in a dp study."""
+    """The privacy mode and its parameters (`consent.formats.privacy`), DP terms included;
+    written to the plan's `extensions["privacy"]`."""
     valuation: str | None = None
     """Contribution values per round (`fl.valuation` name), or None for none."""
     valuation_options: Mapping[str, object] = field(default_factory=dict)
@@ -90,7 +89,7 @@ class StudyPlan:
     def __post_init__(self) -> None:
         if self.revocation.shards != 1:
             self._check_shards()
-        if self.privacy.mode is PrivacyMode.SECAGG:
+        if self.privacy.mode.secagg:
             self._check_secagg()
         if not (math.isfinite(self.round_timeout_s) and self.round_timeout_s >= 0):
             raise MetadataError(f"round_timeout_s must be >= 0, got {self.round_timeout_s!r}")
@@ -127,6 +126,13 @@ class StudyPlan:
             )
 
     @property
+    def dp(self) -> DpTerms | None:
+        """The DP terms of modes "dp" and "dp+secagg" (`consent.privacy`), None otherwise. A
+        reader that ignores them cannot submit anyway: the `PrivacyBudget` contract refuses an
+        uncharged update in a dp study."""
+        return self.privacy.dp
+
+    @property
     def statistics_round(self) -> bool:
         """Whether round 0 computes the study's preprocessing statistics (`fl.learners
         .statistics`): the schema standardizes or imputes and the plan carries no statistics."""
@@ -138,15 +144,14 @@ class StudyPlan:
     def _check_secagg(self) -> None:
         """Secure aggregation sums sgd-delta updates (FedAvg weighted by patient count); what
         needs each hospital's own update, or another combine, cannot run on the sum alone."""
+        mode = self.privacy.mode.value
         if self.learner != DEFAULT_LEARNER:
-            raise MetadataError(f"privacy mode secagg sums {DEFAULT_LEARNER!r} deltas only")
+            raise MetadataError(f"privacy mode {mode} sums {DEFAULT_LEARNER!r} deltas only")
         if self.strategy != "fedavg" or self.valuation is not None:
             raise MetadataError(
-                "privacy mode secagg hides each update: it takes the fedavg strategy only, "
+                f"privacy mode {mode} hides each update: it takes the fedavg strategy only, "
                 "without contribution values"
             )
-        if self.dp is not None:
-            raise MetadataError("privacy modes dp and secagg do not combine yet")
 
     def _check_shards(self) -> None:
         """SISA shards (`fl.learners.sharded`) split sgd-delta training of a binary classifier
@@ -242,10 +247,11 @@ class StudyPlan:
         except (FlError, ConsentError) as exc:
             raise MetadataError(f"bad codec in plan: {exc}") from exc
 
-    def make_learner(self) -> Learner:
+    def make_learner(self, *, noise_seed: int | None = None) -> Learner:
         """The configured learner; after a statistics round (`statistics_round`) in
-        `fl.learners.statistics`; with SISA shards in `fl.learners.sharded`; in dp mode wrapped
-        in the DP learner (`fl.privacy`)."""
+        `fl.learners.statistics`; with SISA shards in `fl.learners.sharded`; in the dp modes
+        wrapped in the DP learner (`fl.privacy`), its noise drawn from `noise_seed`
+        (`fl.determinism.noise_seed`) when given."""
         try:
             learner = make_learner(self.learner)
         except FlError as exc:
@@ -260,7 +266,7 @@ class StudyPlan:
         from fl.privacy import make_dp_learner  # opacus is the optional extra `dp`
 
         try:
-            return make_dp_learner(learner, self.dp)
+            return make_dp_learner(learner, self.dp, noise_seed=noise_seed)
         except FlError as exc:
             raise MetadataError(f"bad dp terms in plan: {exc}") from exc
 
@@ -284,7 +290,6 @@ class StudyPlan:
             extensions={
                 **_auditor_extension(self.auditor_seal_keys),
                 **privacy_extensions(self.privacy),
-                **({} if self.dp is None else {DP_EXTENSION: self.dp.to_json_dict()}),
                 **self._valuation_extension(),
                 **_revocation_extension(self.revocation),
             },
@@ -318,7 +323,6 @@ class StudyPlan:
                 ),
                 auditor_seal_keys=_auditor_keys_of(document.extensions),
                 privacy=PrivacySpec.from_extensions(document.extensions),
-                dp=_dp_terms(document.extensions),
                 valuation=None if not valuation else str(valuation["name"]),
                 valuation_options=dict(valuation.get("options", {})),
                 valuation_metric=valuation.get("metric", "loss"),
@@ -355,18 +359,6 @@ def privacy_extensions(privacy: PrivacySpec) -> dict[str, object]:
     bytes and CIDs)."""
     section = privacy.to_extension()
     return {PRIVACY_KEY: section} if section else {}
-
-
-def _dp_terms(extensions: Mapping[str, object]) -> DpTerms | None:
-    body = extensions.get(DP_EXTENSION)
-    if body is None:
-        return None
-    if not isinstance(body, Mapping):
-        raise MetadataError("the plan's dp extension must be an object")
-    try:
-        return DpTerms.from_json_dict(body)
-    except DpTermsError as exc:
-        raise MetadataError(f"bad dp terms in plan: {exc}") from exc
 
 
 def _revocation_extension(policy: RevocationPolicy) -> dict[str, object]:

@@ -18,6 +18,13 @@ hospital committed on chain:
 A hospital that trained on a revoked patient and discloses its rows without that patient passes
 (1) only if it committed a root without the patient, and then fails (2): its real update was
 computed on rows it does not disclose.
+
+In the dp modes the local step adds DP-SGD noise drawn from the hospital's per-round noise seed
+(`fl.determinism.noise_seed`), which the hospital discloses to the auditor with the rows: the
+replay trains with the plan's declared noise multiplier and that seed, so a hospital that
+trained with less noise than declared (or with other noise) fails (2) like one that trained on
+other rows. No seed can make a less-noisy update replay: finding one would mean inverting the
+noise generator.
 """
 
 from __future__ import annotations
@@ -76,11 +83,12 @@ def local_payload(
     round_: int,
     hospital: Address,
     train: LocalStep | None = None,
+    noise_seed: int | None = None,
 ) -> LocalPayload:
     """The plan's local step (or `train`, a test's stand-in) on `rows` from `base`,
-    reproducibly, with its update envelope."""
+    reproducibly, with its update envelope; `noise_seed` seeds the dp modes' DP-SGD noise."""
     seed = training_seed(plan.training.seed, study, round_, hospital)
-    step = train or plan.make_learner().local_step
+    step = train or plan.make_learner(noise_seed=noise_seed).local_step
     with deterministic_torch():
         result = step(plan.model, base, rows, replace(plan.training, seed=seed))
     envelope = UpdateEnvelope(round=round_, hospital=hospital, codec=plan.codec)
@@ -105,8 +113,10 @@ def replay_round(
     rows: HospitalDataset,
     store: ArtifactSource,
     auditor_key: X25519PrivateKey,
+    noise_seed: int | None = None,
 ) -> list[ReplayFinding]:
-    """Replay `hospital`'s update in `record` from the disclosed `rows` (see the module doc).
+    """Replay `hospital`'s update in `record` from the disclosed `rows` (see the module doc);
+    in a record-level dp study, with the round's disclosed `noise_seed`.
 
     Raises `ReplayError` when there is nothing to replay (no such update); `ConnectionError`
     when the store is down. Mismatches are findings, named.
@@ -134,7 +144,13 @@ def replay_round(
             *findings,
             ReplayFinding("update", False, f"cannot open the committed update: {exc}"),
         ]
-    replayed = local_payload(plan, base, rows, study=study, round_=record.round, hospital=hospital)
+    if noise_seed is None and plan.dp is not None and plan.dp.level == "record":
+        detail = "a dp round replays only with the hospital's disclosed noise seed for the round"
+        return [*findings, ReplayFinding("update", False, detail)]
+    replayed = local_payload(
+        plan, base, rows, study=study, round_=record.round, hospital=hospital,
+        noise_seed=noise_seed,
+    )  # fmt: skip
     same = replayed.payload == committed
     detail = (
         f"replayed update ({len(committed)} bytes) is bit-identical to the committed one"

@@ -61,7 +61,7 @@ from fl.roles.artifacts import Artifact, fetch_verified, sha256
 from fl.roles.collect import RejectedHospital
 from fl.roles.errors import RoleError, RoundKeptChangingError
 from fl.roles.plan import StudyPlan
-from fl.roles.secagg_hospital import roster_entries
+from fl.roles.secagg_hospital import roster_entries, secagg_port
 from fl.serialize import bytes_to_state_dict
 from fl.strategy import UpdateDecision
 
@@ -123,6 +123,27 @@ class SecAggAggregation:
         self._clock = clock
         self._since: dict[tuple[str, int], float] = {}
 
+    @classmethod
+    def for_plan(
+        cls,
+        plan: StudyPlan,
+        *,
+        study: StudyId,
+        ledger: LedgerPort,
+        port: SecAggPort | None,
+        store: ArtifactStorePort,
+        test_set: Examples | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> SecAggAggregation | None:
+        """The study's secagg rounds in modes "secagg" and "dp+secagg" (`port`, or the ledger
+        when it serves that port), else None."""
+        if not plan.privacy.mode.secagg:
+            return None
+        return cls(
+            study=study, ledger=ledger, port=secagg_port(ledger, port), store=store, plan=plan,
+            test_set=test_set, clock=clock,
+        )  # fmt: skip
+
     def _waited(self, what: str, round_: int) -> float:
         start = self._since.setdefault((what, round_), self._clock())
         return self._clock() - start
@@ -153,8 +174,8 @@ class SecAggAggregation:
 
     def too_few(self, round_: int) -> str | None:
         """Why the study cannot run `round_` (> 0): fewer than t hospitals hold a live dealt
-        key (a dropped hospital's key is burned and, without a per-round key history, stays
-        so), so every further round would abort; None if it can."""
+        key (a dropped hospital's latest epoch is burned until it deals a new one), so every
+        further round would abort; None if it can."""
         if round_ == 0:
             return None
         members = self._ledger.study(self.study).hospitals
@@ -209,7 +230,7 @@ class SecAggAggregation:
         round_ = record.round
         context = RoundContext(self.study, round_)
         survivors = self._ledger.round(self.study, round_).updates[:submitted]
-        roster = roster_entries(self._port, self.study, self.roster(round_))
+        roster = roster_entries(self._port, self.study, round_, self.roster(round_))
         updates = [self._masked(round_, u.update_cid, u.update_hash, u.hospital) for u in survivors]
         for update, on_chain in zip(updates, survivors, strict=True):
             if update.weight != on_chain.num_patients:
@@ -267,7 +288,7 @@ class SecAggAggregation:
             raise SecAggRoundError(round_, f"masked update: {exc}", sender) from exc
 
     def _deal(self, round_: int, owner: Address) -> KeyDeal:
-        keys = self._port.secagg_keys(self.study, owner)
+        keys = self._port.secagg_keys_at(self.study, owner, round_)  # the epoch the round used
         try:
             return decode_key_deal(fetch_verified(self._store, keys.deal_cid, keys.deal_hash))
         except (FormatError, RoleError) as exc:

@@ -39,7 +39,7 @@ from consent.ids import Address, Bytes32, StudyId
 from consent.privacy import BudgetExhaustedError
 from consent.purposes import StudyPurpose
 from consent.smt import DataTree
-from fl.attacks import Attack, armed_train_fn, malicious_train_fn
+from fl.attacks import Attack, armed_train_fn
 from fl.data import HospitalDataset
 from fl.errors import NoTrainingDataError
 from fl.models import ModelSpec
@@ -56,6 +56,7 @@ from fl.ports import (
 from fl.roles.artifacts import fetch_verified, sha256
 from fl.roles.budget import BudgetGate
 from fl.roles.errors import ConsentRetryExhaustedError, RoleError
+from fl.roles.local_update import hospital_secagg, local_update
 from fl.roles.loop import run_role
 from fl.roles.plan import StudyPlan
 from fl.roles.proofs import (
@@ -66,8 +67,7 @@ from fl.roles.proofs import (
     write_proof_files,
 )
 from fl.roles.records import PreparedUpdate, RoundUsage, TrainerOutcome, UsageBook
-from fl.roles.replay import local_payload
-from fl.roles.secagg_hospital import NotOnRosterError, SecAggHospital, secagg_port
+from fl.roles.secagg_hospital import NotOnRosterError, SecAggHospital
 from fl.roles.selection import Selection, select_rows
 from fl.roles.study_data import load_hospital_data
 from fl.serialize import bytes_to_state_dict
@@ -204,17 +204,18 @@ class Trainer:
         return None if count == 0 else self._ledger.round(self.study, count - 1)
 
     def secagg(self) -> SecAggHospital | None:
-        """Privacy mode "secagg": this hospital's keys, masked updates and reveals."""
-        if self._secagg is None and self.plan().privacy.mode is PrivacyMode.SECAGG:
-            self._secagg = SecAggHospital(
-                study=self.study, ledger=self._ledger, store=self._store, plan=self.plan(),
-                port=secagg_port(self._ledger, self._secagg_port), state_dir=self._state_dir,
+        """Modes "secagg", "dp+secagg": this hospital's keys, masked updates and reveals."""
+        if self._secagg is None:
+            self._secagg = hospital_secagg(
+                self.plan(), study=self.study, ledger=self._ledger, store=self._store,
+                port=self._secagg_port, state_dir=self._state_dir,
             )  # fmt: skip
         return self._secagg
 
     def step(self) -> TrainerOutcome | None:
         """Train for and submit to the open round if not done yet; None if nothing to do. In
-        mode "secagg", first set up the keys, and reveal for the last round submitted to."""
+        modes with secure aggregation, first set up the keys, and reveal for the last round
+        submitted to."""
         secagg = self.secagg()
         if secagg is not None and not secagg.take_part(self._usages.by_round):
             return None
@@ -352,20 +353,12 @@ class Trainer:
         subset = self._dataset.select(selection.rows)
         if len(subset) == 0:
             raise NoTrainingDataError("every row was dropped by consent")
-        train = self._train_fn
-        if self._attack is not None:  # a simulated malicious hospital (fl.attacks)
-            train = malicious_train_fn(self._attack, train or plan.make_learner().local_step)
-        codec = plan.make_codec()
-        local = local_payload(  # reproducible: an auditor can replay it
-            plan, base, subset, study=self.study, round_=round_, hospital=self.hospital,
-            train=train,
+        update = local_update(  # sealed or masked, per the privacy mode (fl.roles.local_update)
+            plan, base, subset, study=study, round_=round_, hospital=self.hospital,
+            patients=len(selection.patients), state_dir=self._state_dir, secagg=self.secagg(),
+            train=self._train_fn, attack=self._attack,
         )  # fmt: skip
-        secagg = self.secagg()
-        encoded = (
-            codec.encode(local.payload, study)
-            if secagg is None  # mode secagg: masked, weighted by the on-chain patient count
-            else secagg.masked_update(round_, local.result.delta, len(selection.patients))
-        )
+        local, encoded = update.local, update.encoded
         cid = self._store.put(encoded)
         usage = RoundUsage(
             study=self.study,

@@ -244,3 +244,35 @@ def test_an_aggregator_that_publishes_another_model_is_named_by_the_audit(
     assert not check.passed
     assert check.hospital is None
     assert "not base + the recomputed mean" in check.detail
+
+
+def test_a_burned_hospital_rotates_its_key_and_rejoins_with_the_audit_passing(
+    tmp_path: Path,
+) -> None:
+    study = _study(tmp_path, hospitals=4, threshold=2, rounds=3)
+    for k in range(4):
+        study.enroll(k, records(k, 5))
+    for _ in range(2):
+        for trainer in study.trainers.values():
+            trainer.step()  # every hospital registers, then deals its key
+    away = study.trainers.pop(3)  # misses round 0: its key epoch is burned at the close
+    study.run_round()
+    secagg = study.coordinator.secagg
+    assert secagg is not None
+    gone = study.hospital(3)
+    assert secagg.get_keys(study.study, gone).burned_block != 0
+    study.trainers[3] = away  # back: it registers and deals a fresh epoch
+    for _ in range(2):
+        away.step()
+    history = secagg.key_history(study.study, gone)
+    assert [k.epoch for k in history] == [0, 1]
+    assert history[1].dealt
+    assert history[1].from_round == 2  # round 1 opened when round 0 finalized: it binds round 2
+    report1 = study.run_round()
+    report2 = study.run_round()
+    assert gone not in {h for h, _ in report1.aggregate.accepted}  # not on round 1's roster
+    assert gone in {h for h, _ in report2.aggregate.accepted}
+    assert secagg.keys_at(study.study, gone, 0) == history[0]  # round 0 keeps the burned epoch
+    report = _audit(study, tmp_path)
+    assert report.passed, _failed(report)
+    assert len(_secagg_checks(report)) == 3

@@ -26,7 +26,7 @@ from chain.secagg_errors import (
     ThresholdReachedError,
 )
 from consent.ids import Bytes32, study_id
-from consent.records import UpdateSubmission
+from consent.records import RoundResult, UpdateSubmission
 from tests.fixtures.ledger import LedgerWorld, sender_of
 
 BASE = Bytes32(b"\x0b" * 32)
@@ -193,3 +193,86 @@ def test_closing_needs_a_configured_study(eth_tester_ledger: LedgerWorld) -> Non
     _open(world)
     with pytest.raises(SecAggNotConfiguredError):
         _secagg(world.aggregator).close_submissions(world.study, 0, 2)
+
+
+def _finalize(world: LedgerWorld, round_: int, considered: int) -> None:
+    result = RoundResult(
+        model_hash=BASE, model_cid="bafkreibase", metrics_cid="", considered_updates=considered
+    )
+    world.aggregator.rounds.finalize_round(world.study, round_, result)
+
+
+def test_a_rotated_key_binds_only_later_rounds_and_the_earlier_round_keeps_its_keys(
+    eth_tester_ledger: LedgerWorld,
+) -> None:
+    world = eth_tester_ledger
+    _set_up(world)
+    aggregator, mine = _secagg(world.aggregator), _secagg(world.hospitals[0])
+    me = sender_of(world.hospitals[0])
+    _open(world)
+    for hospital in world.hospitals:
+        _submit(world, hospital)
+    roster0 = aggregator.roster(world.study, 0)
+    mine.register_keys(world.study, _key(0, 0xA1), _key(0, 0x5F))  # mid-round: binds round 1 on
+    receipt = mine.deal_key(world.study, Bytes32(b"\x09" * 32), "bafkreideal-rotated")
+    event = mine.emitted(receipt, "KeyDealt")[0]
+    assert (event["epoch"], event["fromRound"]) == (1, 1)
+    assert aggregator.roster(world.study, 0) == roster0
+    old, new = aggregator.keys_at(world.study, me, 0), aggregator.keys_at(world.study, me, 1)
+    assert (old.epoch, old.mask_key, old.deal_cid, old.from_round) == (
+        0,
+        _key(0, 0xA0),
+        "bafkreideal0",
+        0,
+    )
+    assert (new.epoch, new.mask_key, new.deal_cid, new.from_round) == (
+        1,
+        _key(0, 0xA1),
+        "bafkreideal-rotated",
+        1,
+    )
+    assert aggregator.get_keys(world.study, me) == new
+    assert aggregator.key_history(world.study, me) == (old, new)
+    aggregator.close_submissions(world.study, 0, 2)
+    _finalize(world, 0, 2)
+    _open(world, 1)
+    assert set(aggregator.roster(world.study, 1)) == set(roster0)
+    assert aggregator.keys_at(world.study, me, 0) == old  # round 0's transcript is unchanged
+
+
+def test_a_burned_hospital_rejoins_with_a_new_epoch_from_the_next_round(
+    eth_tester_ledger: LedgerWorld,
+) -> None:
+    world = eth_tester_ledger
+    _set_up(world)
+    aggregator = _secagg(world.aggregator)
+    first, second = world.hospitals
+    gone = sender_of(second)
+    _open(world)
+    _submit(world, first)
+    aggregator.close_submissions(world.study, 0, 2)  # burns the second's epoch 0
+    burned = aggregator.keys_at(world.study, gone, 0)
+    assert burned.burned_block != 0
+    _secagg(second).register_keys(world.study, _key(1, 0xA7), _key(1, 0x57))
+    _secagg(second).register_keys(world.study, _key(1, 0xA8), _key(1, 0x58))  # replaces in place
+    assert [k.epoch for k in aggregator.key_history(world.study, gone)] == [0, 1]
+    _secagg(second).deal_key(world.study, Bytes32(b"\x08" * 32), "bafkreideal-new")
+    aggregator.abort_round(world.study, 0, "too-few-submissions")
+    _finalize(world, 0, 1)
+    _open(world, 1)
+    assert aggregator.roster(world.study, 1) == tuple(sorted({sender_of(first), gone}))
+    rejoined = aggregator.keys_at(world.study, gone, 1)
+    assert (rejoined.epoch, rejoined.mask_key, rejoined.burned_block) == (1, _key(1, 0xA8), 0)
+    assert aggregator.keys_at(world.study, gone, 0) == burned  # the burned epoch kept round 0
+    assert gone in aggregator.roster(world.study, 0)
+
+
+def test_a_hospital_without_a_dealt_epoch_binds_no_round(eth_tester_ledger: LedgerWorld) -> None:
+    world = eth_tester_ledger
+    _secagg(world.aggregator).configure(world.study, 2, 0)
+    mine = _secagg(world.hospitals[0])
+    mine.register_keys(world.study, _key(0, 0xA0), _key(0, 0x5E))
+    _open(world)
+    me = sender_of(world.hospitals[0])
+    assert mine.keys_at(world.study, me, 0).mask_key == Bytes32(bytes(32))
+    assert mine.roster(world.study, 0) == ()

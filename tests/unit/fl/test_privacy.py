@@ -10,6 +10,7 @@ import pytest
 import torch
 from opacus.accountants import RDPAccountant
 
+from consent.formats.privacy import PrivacyMode, PrivacySpec
 from consent.privacy import SCALE, BudgetLedger, DpTerms
 from fl.data import HospitalDataset
 from fl.learners import SgdDelta
@@ -80,6 +81,32 @@ def test_dp_sgd_accountant_records_exactly_the_declared_mechanism() -> None:
     assert not any(
         hasattr(p, "grad_sample") and p.grad_sample is not None for p in model.parameters()
     )
+
+
+def test_dp_sgd_on_a_few_rows_steps_through_empty_poisson_batches_with_noise_only() -> None:
+    spec = ModelSpec.linear(4, "classification")
+    from fl.models import load_state
+
+    model = load_state(spec, initial_state(spec, seed=0))
+    data = _dataset()
+    sparse = replace(TERMS, sample_rate=0.01, steps_per_round=8)  # most batches of 4 rows empty
+    before = [p.detach().clone() for p in model.parameters()]
+    done = dp_sgd(
+        model, loss_function(spec), data.features[:4], data.labels[:4], sparse, lr=0.1,
+        noise_seed=3,
+    )  # fmt: skip
+    assert done.steps == sparse.steps_per_round
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_record_dp_learner_same_seed_same_update_bit_for_bit() -> None:
+    spec = ModelSpec.linear(4, "classification")
+    base = initial_state(spec, seed=0)
+    config = LocalTrainingConfig(epochs=1, batch_size=16, lr=0.5, seed=5)
+    data = _dataset()
+    one = RecordDpLearner(SgdDelta(), TERMS, noise_seed=9).local_step(spec, base, data, config)
+    two = RecordDpLearner(SgdDelta(), TERMS, noise_seed=9).local_step(spec, base, data, config)
+    assert all(torch.equal(one.delta[k], two.delta[k]) for k in one.delta)
 
 
 def test_record_dp_learner_noise_depends_on_its_seed() -> None:
@@ -173,13 +200,19 @@ def test_calibrated_noise_fits_exactly_the_rounds_asked() -> None:
     assert BudgetLedger.fresh(lower.caps_fixed()).rounds_left(rdp_increment_fixed(lower)) < rounds
 
 
+def _dp(terms: DpTerms) -> PrivacySpec:
+    return PrivacySpec(mode=PrivacyMode.DP, dp=terms)
+
+
 def test_plan_carries_dp_terms_and_wraps_the_learner() -> None:
-    plan = StudyPlan(model=ModelSpec.linear(4, "classification"), dp=TERMS)
+    plan = StudyPlan(model=ModelSpec.linear(4, "classification"), privacy=_dp(TERMS))
     again = StudyPlan.from_json_bytes(plan.to_json_bytes())
     assert again.dp == TERMS
     assert isinstance(again.make_learner(), RecordDpLearner)
     client = DpTerms(**{**TERMS.to_json_dict(), "level": "client", "steps_per_round": 1})
-    assert isinstance(StudyPlan(model=plan.model, dp=client).make_learner(), ClientDpLearner)
+    assert isinstance(
+        StudyPlan(model=plan.model, privacy=_dp(client)).make_learner(), ClientDpLearner
+    )
     assert StudyPlan.from_json_bytes(StudyPlan(model=plan.model).to_json_bytes()).dp is None
 
 

@@ -75,7 +75,11 @@ def test_aggregator_init_writes_a_secagg_plan_with_its_threshold(
 
 @pytest.mark.parametrize(
     ("mode", "threshold", "message"),
-    [("secagg", "0", "threshold >= 2"), ("paillier", "2", "sealed or secagg")],
+    [
+        ("secagg", "0", "threshold >= 2"),
+        ("paillier", "2", "secagg, dp, dp+secagg"),
+        ("dp", "0", "needs --dp-terms"),
+    ],
 )
 def test_aggregator_init_refuses_a_bad_privacy_mode_by_name(
     tmp_path: Path, records_csv: Path, mode: str, threshold: str, message: str

@@ -1,5 +1,10 @@
 """A real secagg round on eth-tester and the local store, driven step by step as the roles
-would: 4 hospitals, threshold 2; one drops before submitting, one after submitting (no reveal)."""
+would: 4 hospitals, threshold 2; one drops before submitting, one after submitting (no reveal).
+
+With `rotate_dropped=True` the round is an attack: once submissions close, the dropped hospital
+registers and deals a new key epoch, the revealers reveal shares of that NEW deal, and the
+aggregator finalizes the model recomputed with the new keys, a transcript consistent with the
+hospitals' current keys but not with the keys that bound the round."""
 
 from __future__ import annotations
 
@@ -57,7 +62,9 @@ def _put(store: LocalStore, data: bytes) -> tuple[Bytes32, str]:
     return Bytes32(hashlib.sha256(data).digest()), store.put(data)
 
 
-def build_secagg_round(world: LedgerWorld, store: LocalStore) -> SecAggHistory:
+def build_secagg_round(
+    world: LedgerWorld, store: LocalStore, *, rotate_dropped: bool = False
+) -> SecAggHistory:
     accounts = world.chain.w3.eth.accounts
     extra = []
     for i in (5, 6):
@@ -140,6 +147,8 @@ def build_secagg_round(world: LedgerWorld, store: LocalStore) -> SecAggHistory:
     ]
     from consent.formats.key_deal import decode_key_deal
 
+    if rotate_dropped:
+        roster = _rotate(world, store, hospitals[3], roster, everyone)
     gone_keys = _coordinator(world.aggregator).get_keys(world.study, dropped_before)
     gone_deal = decode_key_deal(store.get(gone_keys.deal_cid))
     revealers = submitters[:2]  # the third submitted, then was killed before revealing
@@ -178,3 +187,23 @@ def build_secagg_round(world: LedgerWorld, store: LocalStore) -> SecAggHistory:
         dropped_before=dropped_before,
         masked_cids=masked_cids,
     )
+
+
+def _rotate(
+    world: LedgerWorld,
+    store: LocalStore,
+    hospital: Ledger,
+    roster: list[RosterEntry],
+    everyone: list[RosterEntry],
+) -> list[RosterEntry]:
+    """`hospital` registers and deals a new key epoch; the roster as its current keys show it."""
+    me = sender_of(hospital)
+    mask, seal = X25519PrivateKey.generate(), X25519PrivateKey.generate()
+    entry = RosterEntry(me, Bytes32(public_key_bytes(mask)), Bytes32(public_key_bytes(seal)))
+    _coordinator(hospital).register_keys(world.study, entry.mask_key, entry.seal_key)
+    peers = [e if e.hospital != me else entry for e in everyone]
+    dealt = deal_mask_key(
+        StudyContext(world.study, 1), owner=me, mask_key=mask, roster=peers, threshold=THRESHOLD
+    )
+    _coordinator(hospital).deal_key(world.study, *_put(store, encode_key_deal(dealt)))
+    return [e if e.hospital != me else entry for e in roster]

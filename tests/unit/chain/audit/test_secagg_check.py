@@ -14,6 +14,7 @@ from chain.audit import LedgerView
 from chain.audit.secagg import SecAggSum
 from chain.exclusions import ExclusionProofs
 from chain.store import LocalStore
+from chain.transactions import Sender
 from consent.formats.secagg_reveal import decode_reveal, encode_reveal
 from consent.ids import Bytes32
 from consent.secagg.ring import RingParams
@@ -150,3 +151,59 @@ def test_a_study_threshold_other_than_the_dealt_one_is_named(
     assert not passed
     assert hospital == history.submitted[0]
     assert "dealt 2-of-n" in detail
+
+
+def _current_keys_view(view: LedgerView, world: LedgerWorld) -> LedgerView:
+    """The view an audit that read each hospital's CURRENT keys (no key history) would build."""
+    record = view.secagg(0)
+    assert record is not None
+    assert world.coordinator.secagg is not None
+    current = {
+        e.hospital: world.coordinator.secagg.get_keys(world.study, e.hospital)
+        for e in record.roster
+    }
+    roster = tuple(
+        dataclasses.replace(e, mask_key=current[e.hospital].mask_key) for e in record.roster
+    )
+    stale = dataclasses.replace(record, roster=roster, key_deals=current)
+    return dataclasses.replace(view, secagg_rounds={0: stale})
+
+
+def test_rotating_a_key_after_the_round_leaves_its_audit_unchanged(
+    secagg_round: tuple[LedgerView, SecAggHistory, LocalStore],
+    eth_tester_ledger: LedgerWorld,
+    tmp_path: Path,
+) -> None:
+    view, history, store = secagg_round
+    world = eth_tester_ledger
+    gone = world.coordinator.with_sender(Sender.unlocked(world.chain, history.dropped_before))
+    assert gone.secagg is not None
+    gone.secagg.register_keys(world.study, Bytes32(b"\x21" * 32), Bytes32(b"\x22" * 32))
+    gone.secagg.deal_key(world.study, Bytes32(b"\x23" * 32), "bafkreirotated")
+    proofs = ExclusionProofs.load(tmp_path / "proofs")
+    after = LedgerView.read(world.coordinator, store, proofs, world.study)
+    assert after.secagg(0) == view.secagg(0)  # the round's transcript: the keys that bound it
+    passed, detail, _ = _only(after)
+    assert passed, detail
+    # an audit of the current keys would now blame the round (the rotation would rewrite it)
+    passed, _, _ = _only(_current_keys_view(after, world))
+    assert not passed
+
+
+def test_a_key_rotated_after_submission_cannot_make_the_audit_accept_a_forged_reveal(
+    eth_tester_ledger: LedgerWorld, tmp_path: Path
+) -> None:
+    world = eth_tester_ledger
+    store = LocalStore(tmp_path / "store")
+    history = build_secagg_round(world, store, rotate_dropped=True)
+    (tmp_path / "proofs").mkdir()
+    proofs = ExclusionProofs.load(tmp_path / "proofs")
+    view = LedgerView.read(world.coordinator, store, proofs, world.study)
+    # the lie works against an audit of the current keys: the recomputed sum matches the model
+    passed, detail, _ = _only(_current_keys_view(view, world))
+    assert passed, detail
+    # the round's own keys name the revealer whose share is not of the deal that bound round 0
+    passed, detail, hospital = _only(view)
+    assert not passed
+    assert hospital in history.revealed
+    assert "never dealt" in detail

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 import pytest
 from torch import Tensor
 
+from consent.formats.privacy import PrivacyMode, PrivacySpec
 from consent.ids import Address, StudyId
 from consent.privacy import BudgetExhaustedError, BudgetLedger, BudgetRecord, DpTerms
 from fl.data import HospitalDataset
@@ -89,7 +90,7 @@ def _record(terms: DpTerms = TERMS) -> BudgetRecord:
 
 
 def _dp_world(world: World) -> StudyPlan:
-    plan = replace(world.plan, dp=TERMS)
+    plan = replace(world.plan, privacy=PrivacySpec(mode=PrivacyMode.DP, dp=TERMS))
     world.chain.study = replace(
         world.chain.study, metadata_cid=world.store.put(plan.to_json_bytes())
     )
