@@ -163,7 +163,7 @@ class StudyPlan:
                 f"revocation shards = {shards} train {DEFAULT_LEARNER!r} sub-models with the "
                 f"{DEFAULT_CODEC!r} codec only"
             )
-        if self.privacy.mode is not PrivacyMode.SEALED or self.dp is not None:
+        if self.privacy.mode.secagg or self.dp is not None:
             raise MetadataError(f"revocation shards = {shards} run in privacy mode sealed only")
         if self.strategy != "fedavg" or self.valuation is not None:
             raise MetadataError(
