@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from sklearn.datasets import make_classification
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
@@ -87,7 +88,7 @@ def synthetic_split(rows: int, seed: int) -> Split:
     scaler = StandardScaler().fit(x_train)
     names = tuple(f"x{i}" for i in range(20))
 
-    def part(xs: np.ndarray, ys: np.ndarray, prefix: str) -> RecordDataset:
+    def part(xs: NDArray[np.float64], ys: NDArray[np.int64], prefix: str) -> RecordDataset:
         return RecordDataset(
             record_ids=tuple(f"{prefix}-{i}" for i in range(len(ys))),
             features=torch.tensor(scaler.transform(xs), dtype=torch.float32),
@@ -136,20 +137,20 @@ def timing(rows: int, seed: int, model: str, rounds: int = 5) -> dict[str, Any]:
     for shards in SHARDS:
         parts = shard_split(split, shards)
         states, train_s, train_wall = _timed_training(parts, spec, config, rounds)
-        model = ShardedModel(spec, tuple(states[s] for s in range(shards)))
+        ensemble = ShardedModel(spec, tuple(states[s] for s in range(shards)))
         affected = affected_shards(revoked, shards)
         cleaned = shard_split(split, shards, excluded=revoked)
         retrained, unlearn_s, unlearn_wall = _timed_training(
             cleaned, spec, config, rounds, only=affected
         )
-        unlearned = model.replaced(retrained)
+        unlearned = ensemble.replaced(retrained)
         out["per_shards"][str(shards)] = {
             "train_cpu_s": round(train_s, 3),
             "train_wall_s": round(train_wall, 3),
             "unlearn_s": round(unlearn_s, 3),
             "unlearn_wall_s": round(unlearn_wall, 3),
             "affected_shards": len(affected),
-            "accuracy_before": model.accuracy(test.features, test.labels),
+            "accuracy_before": ensemble.accuracy(test.features, test.labels),
             "accuracy_unlearned": unlearned.accuracy(test.features, test.labels),
         }
     full = out["per_shards"]["1"]["unlearn_s"]  # S = 1: retraining everything
@@ -159,7 +160,7 @@ def timing(rows: int, seed: int, model: str, rounds: int = 5) -> dict[str, Any]:
 
 
 def _auc(model: ShardedModel, members: RecordDataset, outsiders: RecordDataset) -> float:
-    def confidence(part: RecordDataset) -> np.ndarray:
+    def confidence(part: RecordDataset) -> NDArray[np.float64]:
         p = model.probabilities(part.features).numpy()
         y = part.labels.numpy()
         return np.where(y == 1, p, 1 - p)
@@ -237,11 +238,11 @@ def remedies(rows: int, seed: int, rounds: int = 5) -> dict[str, Any]:
     for name, shards, epochs, lr in REMEDIES:
         config = LocalTrainingConfig(epochs=epochs, batch_size=64, lr=lr, seed=seed)
         states, train_s, _ = _timed_training(shard_split(split, shards), spec, config, rounds)
-        model = ShardedModel(spec, tuple(states[s] for s in range(shards)))
+        ensemble = ShardedModel(spec, tuple(states[s] for s in range(shards)))
         affected = affected_shards(revoked, shards)
         cleaned = shard_split(split, shards, excluded=revoked)
         retrained, unlearn_s, _ = _timed_training(cleaned, spec, config, rounds, only=affected)
-        unlearned = model.replaced(retrained)
+        unlearned = ensemble.replaced(retrained)
         one = ShardedModel(spec, (unlearned.states[0],))
         out["configs"][name] = {
             "shards": shards, "local_epochs": epochs, "lr": lr,
