@@ -1,12 +1,15 @@
 """Typed ledger events decoded from contract logs.
 
 Consent events come out as `consent.events.ConsentGranted` / `ConsentRevoked`, the types the
-consent index consumes; the others are the dataclasses below.
+consent index consumes; study, membership and relay events are the dataclasses below; the
+RoundLedger's logs are decoded in their own modules (`chain.round_events`,
+`chain.contributions_events`, `chain.rollback_events`, like `chain.consent_batch_events`) and
+re-exported here. `EventDecoder` only finds a log's builder and dispatches to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -17,6 +20,10 @@ from web3.contract.contract import Contract
 from web3.types import EventData, LogReceipt
 
 from chain.consent_batch_events import BATCH_RECORDED, FIRST_CONSENT, BatchGrants
+from chain.contributions_events import CONTRIBUTIONS_BUILDERS, ContributionsRecorded
+from chain.event_args import Builder, b32, study_arg
+from chain.rollback_events import ROLLBACK_BUILDERS, RollbackRecorded
+from chain.round_events import ROUND_BUILDERS, RoundFinalized, RoundOpened, UpdateSubmitted
 from consent.events import ConsentGranted, ConsentRevoked, EventPosition, PurposesRevoked
 from consent.ids import Address, Bytes32, StudyId, parse_address
 from consent.purposes import StudyPurpose
@@ -84,35 +91,6 @@ class HospitalRemoved:
 
 
 @dataclass(frozen=True, slots=True)
-class RoundOpened:
-    """The aggregator opened a round on a base model."""
-
-    study: StudyId
-    round: int
-    base_model_hash: Bytes32
-    base_model_cid: str
-    position: EventPosition
-    tx_hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateSubmitted:
-    """A hospital submitted its update to a round."""
-
-    study: StudyId
-    round: int
-    hospital: Address
-    update_hash: Bytes32
-    update_cid: str
-    num_samples: int
-    num_patients: int
-    data_root: Bytes32
-    consent_block: int
-    position: EventPosition
-    tx_hash: str
-
-
-@dataclass(frozen=True, slots=True)
 class PendingConsentsCancelled:
     """A patient cancelled their consent signatures not yet submitted (grant nonces below
     `next_grant_nonce` are dead)."""
@@ -147,50 +125,6 @@ class CoordinatorChanged:
     tx_hash: str
 
 
-@dataclass(frozen=True, slots=True)
-class RoundFinalized:
-    """The aggregator finalized a round with the aggregated model."""
-
-    study: StudyId
-    round: int
-    model_hash: Bytes32
-    model_cid: str
-    metrics_cid: str
-    update_count: int
-    position: EventPosition
-    tx_hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class ContributionsRecorded:
-    """The aggregator recorded a finalized round's judgement digest and contribution values
-    (scaled by `consent.contributions.VALUE_SCALE`)."""
-
-    study: StudyId
-    round: int
-    judgement_hash: Bytes32
-    hospitals: tuple[Address, ...]
-    values: tuple[int, ...]
-    position: EventPosition
-    tx_hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class RollbackRecorded:
-    """The aggregator recorded `round` as a rollback to `base_round`'s base model (issue 16)."""
-
-    study: StudyId
-    round: int
-    base_round: int
-    reason: str
-    patients: tuple[Address, ...]
-    position: EventPosition
-    tx_hash: str
-    shards: int = 1
-    shard_mask: int = 1
-    """The shards the rollback retrains (bit `s` for shard `s`) of the study's `shards`."""
-
-
 LedgerEvent = (
     StudyCreated
     | HospitalAdded
@@ -208,12 +142,6 @@ LedgerEvent = (
     | ContributionsRecorded
     | RollbackRecorded
 )
-
-_Builder = Callable[[Mapping[str, Any], EventPosition, str, int], LedgerEvent]
-
-
-def _study(args: Mapping[str, Any], key: str = "studyId") -> StudyId:
-    return StudyId(bytes(args[key]))
 
 
 def _purpose(mask: int) -> StudyPurpose:
@@ -236,29 +164,25 @@ def _skip_reason(selector: bytes) -> str:
     return _SKIP_REASONS.get(selector, "0x" + selector.hex())
 
 
-def _b32(value: Any) -> Bytes32:
-    return Bytes32(bytes(value))
-
-
-_BUILDERS: dict[str, _Builder] = {
+_STUDY_AND_CONSENT_BUILDERS: Final[dict[str, Builder[LedgerEvent]]] = {
     "StudyCreated": lambda a, p, h, _t: StudyCreated(
-        _study(a),
+        study_arg(a),
         parse_address(a["coordinator"]),
         parse_address(a["aggregator"]),
-        _b32(a["aggregatorSealKey"]),
+        b32(a["aggregatorSealKey"]),
         int(a["minUpdates"]),
         str(a["metadataCid"]),
         p,
         h,
     ),
     "HospitalAdded": lambda a, p, h, _t: HospitalAdded(
-        _study(a), parse_address(a["hospital"]), p, h
+        study_arg(a), parse_address(a["hospital"]), p, h
     ),
     "HospitalRemoved": lambda a, p, h, _t: HospitalRemoved(
-        _study(a), parse_address(a["hospital"]), p, h
+        study_arg(a), parse_address(a["hospital"]), p, h
     ),
     "ConsentGranted": lambda a, p, h, t: ConsentGranted(
-        study=_study(a, "study"),
+        study=study_arg(a, "study"),
         patient=parse_address(a["patient"]),
         hospital=parse_address(a["hospital"]),
         expires_at=int(a["expiresAt"]),
@@ -270,7 +194,7 @@ _BUILDERS: dict[str, _Builder] = {
         valid_from=int(a["validFrom"]),
     ),
     "ConsentPurposesRevoked": lambda a, p, h, t: PurposesRevoked(
-        study=_study(a, "study"),
+        study=study_arg(a, "study"),
         patient=parse_address(a["patient"]),
         hospital=parse_address(a["hospital"]),
         revoked=int(a["revoked"]),
@@ -280,10 +204,10 @@ _BUILDERS: dict[str, _Builder] = {
         block_timestamp=t,
     ),
     "StudyPurposeDeclared": lambda a, p, h, _t: StudyPurposeDeclared(
-        _study(a), _purpose(int(a["purpose"])), p, h
+        study_arg(a), _purpose(int(a["purpose"])), p, h
     ),
     "ConsentRevoked": lambda a, p, h, t: ConsentRevoked(
-        study=_study(a, "study"),
+        study=study_arg(a, "study"),
         patient=parse_address(a["patient"]),
         hospital=parse_address(a["hospital"]),
         position=p,
@@ -291,62 +215,22 @@ _BUILDERS: dict[str, _Builder] = {
         block_timestamp=t,
     ),
     "PendingConsentsCancelled": lambda a, p, h, _t: PendingConsentsCancelled(
-        _study(a, "study"), parse_address(a["patient"]), int(a["nextGrantNonce"]), p, h
+        study_arg(a, "study"), parse_address(a["patient"]), int(a["nextGrantNonce"]), p, h
     ),
     "RevocationSkipped": lambda a, p, h, _t: RevocationSkipped(
-        _study(a, "study"), parse_address(a["patient"]), _skip_reason(bytes(a["reason"])), p, h
+        study_arg(a, "study"), parse_address(a["patient"]), _skip_reason(bytes(a["reason"])), p, h
     ),
     "CoordinatorChanged": lambda a, p, h, _t: CoordinatorChanged(
-        _study(a), parse_address(a["previous"]), parse_address(a["coordinator"]), p, h
-    ),
-    "RoundOpened": lambda a, p, h, _t: RoundOpened(
-        _study(a), int(a["round"]), _b32(a["baseModelHash"]), str(a["baseModelCid"]), p, h
-    ),
-    "UpdateSubmitted": lambda a, p, h, _t: UpdateSubmitted(
-        _study(a),
-        int(a["round"]),
-        parse_address(a["hospital"]),
-        _b32(a["updateHash"]),
-        str(a["updateCid"]),
-        int(a["numSamples"]),
-        int(a["numPatients"]),
-        _b32(a["dataRoot"]),
-        int(a["consentBlock"]),
-        p,
-        h,
-    ),
-    "RoundFinalized": lambda a, p, h, _t: RoundFinalized(
-        _study(a),
-        int(a["round"]),
-        _b32(a["modelHash"]),
-        str(a["modelCid"]),
-        str(a["metricsCid"]),
-        int(a["updateCount"]),
-        p,
-        h,
-    ),
-    "ContributionsRecorded": lambda a, p, h, _t: ContributionsRecorded(
-        _study(a),
-        int(a["round"]),
-        _b32(a["judgementHash"]),
-        tuple(parse_address(x) for x in a["hospitals"]),
-        tuple(int(v) for v in a["values"]),
-        p,
-        h,
-    ),
-    "RollbackRecorded": lambda a, p, h, _t: RollbackRecorded(
-        _study(a),
-        int(a["round"]),
-        int(a["baseRound"]),
-        str(a["reason"]),
-        tuple(parse_address(x) for x in a["patients"]),
-        p,
-        h,
-        int(a["shards"]),
-        int(a["shardMask"]),
+        study_arg(a), parse_address(a["previous"]), parse_address(a["coordinator"]), p, h
     ),
 }
 
+_BUILDERS: Final[Mapping[str, Builder[LedgerEvent]]] = {
+    **_STUDY_AND_CONSENT_BUILDERS,
+    **ROUND_BUILDERS,
+    **CONTRIBUTIONS_BUILDERS,
+    **ROLLBACK_BUILDERS,
+}
 _DECODED: Final = frozenset(_BUILDERS) | {FIRST_CONSENT, BATCH_RECORDED}
 
 
