@@ -12,11 +12,21 @@ four trainers, each its own `consentfl` process, threshold t = 2.
   "too-few-reveals", keeps its base model, and the next round opens.
 - Round 2: D restarts from its state directory and rejoins; the round finalizes.
 The audit recomputes every round bit for bit (`secagg` check) and every other check passes.
+
+The round timeout (15 s) is wall clock in the aggregator; so that no close or abort in this test
+depends on how fast a loaded machine trains, the aggregator is paused (SIGSTOP) while the test
+waits for what must be on chain first (round 0's three survivors' updates; round 1's two updates
+and D's kill; round 1's one reveal) and resumed (SIGCONT) after: its timeout has then passed or
+passes with nothing left to arrive, and each close and abort counts exactly what the test says.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +80,18 @@ def _replayed_mean(
     return total / weight
 
 
-@pytest.mark.timeout(600)  # about 90 s alone; five processes start at once, slow under load
+@contextmanager
+def _paused(s: Study, name: str) -> Iterator[None]:
+    """`name`'s process stopped (SIGSTOP) for the block, then continued (SIGCONT)."""
+    pid = s.procs[name].pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+@pytest.mark.timeout(600)  # five processes start at once, slow under load
 def test_secagg_round_survives_dropouts_aborts_below_threshold_and_the_next_round_runs(
     tmp_path: Path, anvil: str, ipfs_node: str
 ) -> None:
@@ -123,14 +144,24 @@ def test_secagg_round_survives_dropouts_aborts_below_threshold_and_the_next_roun
         s.kill("a")
         s.wait_for("round 0 to open", s.opened(0), 120)
         assert hospitals["a"] in secagg.roster(s.study, 0)
-        s.wait_for("B's masked update in round 0", lambda: hospitals["b"] in s.submitted(0))
-        s.kill("b")  # the close waits for A until 15 s after the round opened
+        three = {hospitals[n] for n in ("b", "c", "d")}
+        with _paused(s, "aggregator"):  # the close (A never submits) counts B, C and D
+            s.wait_for("B's masked update in round 0", lambda: hospitals["b"] in s.submitted(0))
+            s.kill("b")
+            s.wait_for("C's and D's updates in round 0", lambda: three <= s.submitted(0), 300)
         s.wait_for("round 0 to finalize", lambda: s.round_state(0) == RoundState.FINALIZED, 120)
 
         s.wait_for("round 1 to open", s.opened(1))
         pair = {hospitals[n] for n in ("c", "d")}
-        s.wait_for("C and D in round 1", lambda: pair <= s.submitted(1))
-        s.kill("d")
+        with _paused(s, "aggregator"):  # D dies before the close, so before it can reveal
+            s.wait_for("C and D in round 1", lambda: pair <= s.submitted(1), 300)
+            s.kill("d")
+        s.wait_for("round 1 to close", lambda: secagg.get_phase(s.study, 1).closed, 120)
+        with _paused(s, "aggregator"):  # the reveal wait ends with C's reveal counted
+            s.wait_for(
+                "C's reveal in round 1",
+                lambda: {r.hospital for r in secagg.get_reveals(s.study, 1)} == {hospitals["c"]},
+            )
         s.wait_for("round 1 to finalize", lambda: s.round_state(1) == RoundState.FINALIZED, 120)
         s.wait_for("round 2 to open", s.opened(2))
         trainer("d")
