@@ -5,44 +5,28 @@ then excludes the patient; a partial rollback survives an aggregator restart."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
-from consent.formats.revocation import RevocationMode, RevocationPolicy
 from consent.lineage import every_shard, shard_lineages, shard_of
 from fl.learners.sharded import ROUNDS_KEY, ShardedLearner, sub_state
-from fl.ports import RoundState
 from fl.roles import Aggregator, Trainer
 from fl.serialize import bytes_to_state_dict
-from tests.unit.fl.roles.conftest import AGGREGATOR, World, patient_of
-from tests.unit.fl.roles.fakes import FakeUnlearningLedger
+from tests.unit.fl.roles.conftest import World, patient_of
+from tests.unit.fl.roles.unlearn_world import (
+    crash_before_rollback,
+    one_round,
+    unlearn_plan,
+    unlearning_aggregator,
+)
 
 SHARDS = 3
 
 
 @pytest.fixture
 def sharded(world: World) -> World:
-    policy = RevocationPolicy(
-        mode=RevocationMode.UNLEARN, window_rounds=1, window_seconds=1e6, shards=SHARDS
-    )
-    world.plan = replace(world.plan, revocation=policy)
-    world.chain.study = replace(
-        world.chain.study, metadata_cid=world.store.put(world.plan.to_json_bytes())
-    )
+    unlearn_plan(world, shards=SHARDS)
     world.enrol_all()
     return world
-
-
-def aggregator(world: World, rounds: int) -> Aggregator:
-    return Aggregator(
-        study=world.study,
-        ledger=FakeUnlearningLedger(world.chain, AGGREGATOR),
-        store=world.store,
-        seal_key=world.seal.private_key,
-        rounds=rounds,
-        clock=lambda: 0.0,
-    )
 
 
 def trainer(world: World, h: int) -> Trainer:
@@ -51,11 +35,8 @@ def trainer(world: World, h: int) -> Trainer:
     return world.trainer(h, state_dir=world.tmp / f"h{h}", train_fn=step)
 
 
-def one_round(world: World, agg: Aggregator) -> None:
-    agg.poll()
-    for h in (0, 1):
-        trainer(world, h).step()
-    assert agg.poll() is not None
+def sharded_round(world: World, agg: Aggregator) -> None:
+    one_round(world, agg, trainer)
 
 
 def model_of(world: World, round_: int) -> dict[str, object]:
@@ -69,9 +50,9 @@ def test_a_revocation_retrains_only_its_patients_shard_until_it_catches_up(
 ) -> None:
     world = sharded
     assert isinstance(world.plan.make_learner(), ShardedLearner)
-    agg = aggregator(world, rounds=2)
-    one_round(world, agg)
-    one_round(world, agg)
+    agg = unlearning_aggregator(world, rounds=2)
+    sharded_round(world, agg)
+    sharded_round(world, agg)
     assert agg.done()
     revoked = patient_of(0, 0)
     k = shard_of(revoked, SHARDS)
@@ -84,7 +65,7 @@ def test_a_revocation_retrains_only_its_patients_shard_until_it_catches_up(
     assert (rollback.base_round, rollback.shards, rollback.shard_mask) == (0, SHARDS, 1 << k)
     assert rollback.patients == (revoked,)
     while not agg.done():
-        one_round(world, agg)
+        sharded_round(world, agg)
     head = len(world.chain.rounds) - 1
     assert head == 3  # shard k retrained rounds 2 and 3 alone
     lines = shard_lineages(head, world.chain.rollbacks, SHARDS)
@@ -106,28 +87,19 @@ def test_a_partial_shard_rollback_is_recorded_after_an_aggregator_restart(
     sharded: World,
 ) -> None:
     world = sharded
-    agg = aggregator(world, rounds=2)
-    one_round(world, agg)
-    one_round(world, agg)
+    agg = unlearning_aggregator(world, rounds=2)
+    sharded_round(world, agg)
+    sharded_round(world, agg)
     revoked = patient_of(1, 2)
     world.chain.revoke(revoked)
+    crash_before_rollback(world, agg, 2)
 
-    def crash() -> None:
-        world.chain.before_rollback.clear()
-        raise RuntimeError("aggregator killed between opening and recording the rollback")
-
-    world.chain.before_rollback.append(crash)
-    with pytest.raises(RuntimeError, match="killed"):
-        agg.poll()
-    assert world.chain.rounds[2].state == RoundState.OPEN
-    assert world.chain.rollbacks == {}
-
-    restarted = aggregator(world, rounds=2)
+    restarted = unlearning_aggregator(world, rounds=2)
     restarted.poll()
     recorded = world.chain.rollbacks[2]
     assert recorded.shard_mask == 1 << shard_of(revoked, SHARDS)
     assert recorded.shard_mask != every_shard(SHARDS)
     while not restarted.done():
-        one_round(world, restarted)
+        sharded_round(world, restarted)
     lines = shard_lineages(len(world.chain.rounds) - 1, world.chain.rollbacks, SHARDS)
     assert lines[shard_of(revoked, SHARDS)] == (2, 3)

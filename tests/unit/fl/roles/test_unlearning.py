@@ -5,47 +5,20 @@ during a rollback is folded into the next."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
-from consent.formats.revocation import RevocationMode, RevocationPolicy
 from consent.lineage import lineage
 from fl.ports import RoundState
 from fl.roles import Aggregator, StudyPlan
 from fl.roles.errors import RoleError
 from tests.unit.fl.roles.conftest import AGGREGATOR, HOSPITALS, World, patient_of
-from tests.unit.fl.roles.fakes import FakeLedger, FakeUnlearningLedger
-
-
-def unlearn_plan(world: World, window_rounds: int = 1, window_seconds: float = 1e6) -> None:
-    policy = RevocationPolicy(
-        mode=RevocationMode.UNLEARN, window_rounds=window_rounds, window_seconds=window_seconds
-    )
-    plan = replace(world.plan, revocation=policy)
-    world.plan = plan
-    world.chain.study = replace(
-        world.chain.study, metadata_cid=world.store.put(plan.to_json_bytes())
-    )
-
-
-def aggregator(world: World, rounds: int) -> Aggregator:
-    return Aggregator(
-        study=world.study,
-        ledger=FakeUnlearningLedger(world.chain, AGGREGATOR),
-        store=world.store,
-        seal_key=world.seal.private_key,
-        rounds=rounds,
-        clock=lambda: 0.0,
-    )
-
-
-def one_round(world: World, agg: Aggregator) -> None:
-    """Both hospitals train the open round, the aggregator finalizes it and opens the next."""
-    agg.poll()  # opens a round if none is open
-    for h in (0, 1):
-        world.trainer(h, state_dir=world.tmp / f"h{h}").step()
-    assert agg.poll() is not None
+from tests.unit.fl.roles.fakes import FakeLedger
+from tests.unit.fl.roles.unlearn_world import (
+    crash_before_rollback,
+    one_round,
+    unlearn_plan,
+    unlearning_aggregator,
+)
 
 
 def head_lineage(world: World) -> tuple[int, ...]:
@@ -64,7 +37,7 @@ def test_a_revocation_rolls_back_to_the_initial_model_and_retrains_a_clean_head(
     unlearn: World,
 ) -> None:
     world = unlearn
-    agg = aggregator(world, rounds=2)
+    agg = unlearning_aggregator(world, rounds=2)
     one_round(world, agg)
     one_round(world, agg)  # the study trained its 2 rounds: no round 2 opens
     assert len(world.chain.rounds) == 2
@@ -90,7 +63,7 @@ def test_a_revocation_rolls_back_to_the_initial_model_and_retrains_a_clean_head(
 def test_revocations_within_the_window_are_batched_into_one_rollback(world: World) -> None:
     unlearn_plan(world, window_rounds=3)
     world.enrol_all()
-    agg = aggregator(world, rounds=6)
+    agg = unlearning_aggregator(world, rounds=6)
     one_round(world, agg)  # round 0 finalized, round 1 open
     first = patient_of(0, 1)
     world.chain.revoke(first)
@@ -110,22 +83,13 @@ def test_a_rollback_opened_before_an_aggregator_restart_is_recorded_on_resume(
     unlearn: World,
 ) -> None:
     world = unlearn
-    agg = aggregator(world, rounds=2)
+    agg = unlearning_aggregator(world, rounds=2)
     one_round(world, agg)
     one_round(world, agg)
     world.chain.revoke(patient_of(1, 0))
+    crash_before_rollback(world, agg, 2)
 
-    def crash() -> None:
-        world.chain.before_rollback.clear()
-        raise RuntimeError("aggregator killed between opening and recording the rollback")
-
-    world.chain.before_rollback.append(crash)
-    with pytest.raises(RuntimeError, match="killed"):
-        agg.poll()
-    assert world.chain.rounds[2].state == RoundState.OPEN
-    assert world.chain.rollbacks == {}
-
-    restarted = aggregator(world, rounds=2)
+    restarted = unlearning_aggregator(world, rounds=2)
     restarted.poll()
     assert world.chain.rollbacks[2].base_round == 0
     assert world.chain.rollbacks[2].patients == (patient_of(1, 0),)
@@ -136,7 +100,7 @@ def test_a_rollback_opened_before_an_aggregator_restart_is_recorded_on_resume(
 
 def test_a_revocation_during_a_rollback_round_is_folded_into_the_next(unlearn: World) -> None:
     world = unlearn
-    agg = aggregator(world, rounds=2)
+    agg = unlearning_aggregator(world, rounds=2)
     one_round(world, agg)
     one_round(world, agg)
     world.chain.revoke(patient_of(0, 0))
@@ -170,7 +134,7 @@ def test_a_forward_study_never_rolls_back(world: World) -> None:
     world.enrol_all()
     plan = StudyPlan.from_json_bytes(world.plan.to_json_bytes())
     assert not plan.revocation.unlearns
-    agg = aggregator(world, rounds=3)
+    agg = unlearning_aggregator(world, rounds=3)
     one_round(world, agg)
     world.chain.revoke(patient_of(0, 0))
     one_round(world, agg)
