@@ -5,32 +5,30 @@ aggregation sums; the audit runs both the secagg and the privacy-budget checks."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from fastapi.testclient import TestClient
-from torch import Tensor
 
 from api.app import create_app
 from api.embedded import EmbeddedStudy
 from api.privacy_status import privacy_spent
 from api.services import Services
 from api.settings import Settings
-from api.wiring import default_audit_checks
-from chain.audit import AuditReport, AuditVerifier
-from chain.exclusions import ExclusionProofs
 from consent.formats.privacy import PrivacyMode, PrivacySpec
 from consent.privacy import DpTerms
-from consent.secagg import RingParams
-from consent.secagg.model import flatten, load_tensors
-from fl.data import HospitalDataset
 from fl.learners import SgdDelta
 from fl.models import ModelSpec
 from fl.privacy import RecordDpLearner, calibrate_noise
 from fl.roles import StudyPlan
-from fl.train import LocalResult, LocalTrainingConfig
+from fl.train import LocalTrainingConfig
+from tests.unit.api.secagg_rounds import (
+    DeltaRecorder,
+    assert_base_plus_fedavg,
+    audit,
+    failed,
+    secagg_details,
+)
 from tests.unit.api.test_embedded_consent import records
 
 MODEL = ModelSpec.linear(3, "classification")
@@ -49,24 +47,6 @@ PLAN = StudyPlan(
 )
 
 
-class NoisedDeltaRecorder:
-    """The real DP-SGD local step, remembering each hospital's noised delta (in call order)."""
-
-    def __init__(self) -> None:
-        self.deltas: list[tuple[int, Mapping[str, Tensor]]] = []
-
-    def __call__(
-        self,
-        spec: ModelSpec,
-        base: Mapping[str, Tensor],
-        data: HospitalDataset,
-        config: LocalTrainingConfig,
-    ) -> LocalResult:
-        result = RecordDpLearner(SgdDelta(), TERMS).local_step(spec, base, data, config)
-        self.deltas.append((len(data.distinct_patients()), result.delta))
-        return result
-
-
 def status(study: EmbeddedStudy, tmp: Path, patient: str) -> dict[str, Any]:
     """The patient's consent status over the HTTP API (`GET .../consent`)."""
     services = Services.for_ledger(study.coordinator, store=study.store, proofs=tmp / "proofs")
@@ -79,19 +59,10 @@ def status(study: EmbeddedStudy, tmp: Path, patient: str) -> dict[str, Any]:
     return body
 
 
-def _audit(study: EmbeddedStudy, tmp: Path) -> AuditReport:
-    proofs = tmp / "proofs"
-    study.write_exclusion_proofs(proofs)
-    verifier = AuditVerifier(
-        study.coordinator, study.store, ExclusionProofs.load(proofs), checks=default_audit_checks()
-    )
-    return verifier.verify(study.study)
-
-
 def test_dp_secagg_rounds_charge_the_budget_sum_the_noised_updates_and_pass_both_checks(
     tmp_path: Path,
 ) -> None:
-    recorder = NoisedDeltaRecorder()
+    recorder = DeltaRecorder(RecordDpLearner(SgdDelta(), TERMS).local_step)  # noised deltas
     study = EmbeddedStudy.create(tmp_path, hospitals=3, plan=PLAN, rounds=2, train_fn=recorder)
     enrolments = [study.enroll(k, records(k, 6)) for k in range(3)]
     patient = enrolments[2].keys["h2-r0"].address
@@ -102,13 +73,7 @@ def test_dp_secagg_rounds_charge_the_budget_sum_the_noised_updates_and_pass_both
     assert len(first.aggregate.accepted) == len(second.aggregate.accepted) == 3
 
     # the aggregator learned only the sum: the model is base + the FedAvg of the NOISED deltas
-    base = load_tensors(study.store.get(first.aggregate.model_cid))
-    model = load_tensors(study.store.get(second.aggregate.model_cid))
-    weights = np.array([n for n, _ in recorder.deltas], dtype=np.float64)
-    deltas = [flatten({k: v.numpy() for k, v in d.items()}) for _, d in recorder.deltas]
-    expected = sum(w * d.astype(np.float64) for w, d in zip(weights, deltas, strict=True))
-    step = flatten(model).astype(np.float64) - flatten(base).astype(np.float64)
-    assert np.max(np.abs(step - expected / weights.sum())) <= RingParams().max_error + 1e-6
+    assert_base_plus_fedavg(study, first.aggregate.model_cid, second.aggregate.model_cid, recorder)
 
     # the budget was charged on chain as in mode dp, for every hospital and round
     budget = study.coordinator.budget
@@ -129,11 +94,9 @@ def test_dp_secagg_rounds_charge_the_budget_sum_the_noised_updates_and_pass_both
     assert section["epsilon_spent"] == mine.epsilon_spent > 0
     assert (section["epsilon_budget"], section["rounds_charged"]) == (TERMS.epsilon, [0, 1])
 
-    report = _audit(study, tmp_path)
-    failed = [f"{c.check}: {c.detail}" for c in report.checks if not c.passed]
-    assert report.passed, failed
-    secagg = [c for c in report.checks if c.check == "secagg"]
-    assert len(secagg) == 2
-    assert all("model matches" in c.detail for c in secagg)
+    report = audit(study, tmp_path)
+    assert report.passed, failed(report)
+    assert len(secagg_details(report)) == 2
+    assert all("model matches" in d for d in secagg_details(report))
     charges = [c for c in report.checks if c.check == "privacy-budget" and c.subject == "charge"]
     assert len(charges) == 3 * 2

@@ -7,26 +7,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import pytest
 from torch import Tensor
 
 import fl.roles.secagg_aggregation as secagg_aggregation
 import fl.roles.secagg_hospital as secagg_hospital
 from api.embedded import EmbeddedStudy
-from api.wiring import default_audit_checks
-from chain.audit import AuditReport, AuditVerifier
-from chain.exclusions import ExclusionProofs
 from consent.formats.privacy import PrivacyMode, PrivacySpec
 from consent.formats.round_metrics import RoundMetrics
-from consent.secagg import Reveal, RingParams
-from consent.secagg.model import flatten, load_tensors
+from consent.secagg import Reveal
 from consent.secagg.shares import Share
-from fl.data import HospitalDataset
 from fl.models import ModelSpec
 from fl.roles import MetadataError, StudyPlan
 from fl.roles.secagg_aggregation import TOO_FEW_SUBMISSIONS, SecAggRoundError
-from fl.train import LocalResult, LocalTrainingConfig, train_local
+from fl.train import LocalTrainingConfig, train_local
+from tests.unit.api.secagg_rounds import (
+    DeltaRecorder,
+    assert_base_plus_fedavg,
+    audit,
+    failed,
+    secagg_details,
+)
 from tests.unit.api.test_embedded_consent import records
 
 MODEL = ModelSpec.linear(3, "classification")
@@ -42,24 +43,6 @@ def _plan(threshold: int) -> StudyPlan:
     )
 
 
-class DeltaRecorder:
-    """The real local step, remembering each hospital's delta per call (in call order)."""
-
-    def __init__(self) -> None:
-        self.deltas: list[tuple[int, Mapping[str, Tensor]]] = []
-
-    def __call__(
-        self,
-        spec: ModelSpec,
-        base: Mapping[str, Tensor],
-        data: HospitalDataset,
-        config: LocalTrainingConfig,
-    ) -> LocalResult:
-        result = train_local(spec, base, data, config)
-        self.deltas.append((len(data.distinct_patients()), result.delta))
-        return result
-
-
 def _study(
     tmp: Path, hospitals: int, threshold: int, rounds: int = 2, **kw: object
 ) -> EmbeddedStudy:
@@ -71,23 +54,6 @@ def _study(
         **kw,  # type: ignore[arg-type]
     )
     return study
-
-
-def _audit(study: EmbeddedStudy, tmp: Path) -> AuditReport:
-    proofs = tmp / "proofs"
-    study.write_exclusion_proofs(proofs)
-    verifier = AuditVerifier(
-        study.coordinator, study.store, ExclusionProofs.load(proofs), checks=default_audit_checks()
-    )
-    return verifier.verify(study.study)
-
-
-def _failed(report: AuditReport) -> list[str]:
-    return [f"{c.check}: {c.detail}" for c in report.checks if not c.passed]
-
-
-def _secagg_checks(report: AuditReport) -> list[str]:
-    return [c.detail for c in report.checks if c.check == "secagg"]
 
 
 def test_a_secagg_plan_refuses_what_needs_each_update() -> None:
@@ -102,7 +68,7 @@ def test_a_secagg_plan_refuses_what_needs_each_update() -> None:
 def test_secagg_rounds_give_the_survivors_fedavg_and_the_audit_recomputes_them(
     tmp_path: Path,
 ) -> None:
-    recorder = DeltaRecorder()
+    recorder = DeltaRecorder(train_local)
     study = _study(tmp_path, hospitals=3, threshold=2, train_fn=recorder)
     enrolments = [study.enroll(k, records(k, 6)) for k in range(3)]
     first = study.run_round()
@@ -118,17 +84,11 @@ def test_secagg_rounds_give_the_survivors_fedavg_and_the_audit_recomputes_them(
     assert usage.usage is not None
     assert revoked.address not in usage.usage.patients
     # the aggregator learned only the sum, yet the model is base + the weighted FedAvg delta
-    base = load_tensors(study.store.get(first.aggregate.model_cid))
-    model = load_tensors(study.store.get(second.aggregate.model_cid))
-    weights = np.array([n for n, _ in recorder.deltas], dtype=np.float64)
-    deltas = [flatten({k: v.numpy() for k, v in d.items()}) for _, d in recorder.deltas]
-    expected = sum(w * d.astype(np.float64) for w, d in zip(weights, deltas, strict=True))
-    step = flatten(model).astype(np.float64) - flatten(base).astype(np.float64)
-    assert np.max(np.abs(step - expected / weights.sum())) <= RingParams().max_error + 1e-6
-    report = _audit(study, tmp_path)
-    assert report.passed, _failed(report)
-    assert len(_secagg_checks(report)) == 2
-    assert all("model matches" in d for d in _secagg_checks(report))
+    assert_base_plus_fedavg(study, first.aggregate.model_cid, second.aggregate.model_cid, recorder)
+    report = audit(study, tmp_path)
+    assert report.passed, failed(report)
+    assert len(secagg_details(report)) == 2
+    assert all("model matches" in d for d in secagg_details(report))
     assert any(c.check == "exclusion" and c.passed for c in report.checks)
 
 
@@ -149,9 +109,9 @@ def test_a_hospital_dropped_before_submitting_leaves_the_round_to_the_survivors(
     roster1 = study.aggregator.secagg().roster(1)  # type: ignore[union-attr]
     assert study.hospital(3) not in roster1  # its key was burned at the close
     assert len(report1.aggregate.accepted) == 3
-    report = _audit(study, tmp_path)
-    assert report.passed, _failed(report)
-    assert "1 dropped" in _secagg_checks(report)[0]
+    report = audit(study, tmp_path)
+    assert report.passed, failed(report)
+    assert "1 dropped" in secagg_details(report)[0]
 
 
 def test_below_threshold_the_round_aborts_on_chain_keeps_its_base_and_the_next_starts(
@@ -175,14 +135,14 @@ def test_below_threshold_the_round_aborts_on_chain_keeps_its_base_and_the_next_s
     # two live keys remain, below t: the study ends, by name, instead of aborting every round
     assert study.aggregator.done()
     assert "threshold 3" in (study.aggregator.ended or "")
-    report = _audit(study, tmp_path)
-    assert report.passed, _failed(report)
-    assert _secagg_checks(report) == [
+    report = audit(study, tmp_path)
+    assert report.passed, failed(report)
+    assert secagg_details(report) == [
         "aborted (too-few-submissions) below threshold 3; base model kept"
     ]
 
 
-def test_a_forged_reveal_is_left_out_by_the_aggregator_and_named_by_the_audit(
+def test_a_forged_reveal_is_left_out_by_the_aggregator_and_named_by_theaudit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     study = _study(tmp_path, hospitals=4, threshold=2, rounds=1)
@@ -202,7 +162,7 @@ def test_a_forged_reveal_is_left_out_by_the_aggregator_and_named_by_the_audit(
     monkeypatch.setattr(secagg_hospital, "reveal", forged)
     outcome = study.run_round()
     assert len(outcome.aggregate.accepted) == 4  # the sum came from the three honest reveals
-    report = _audit(study, tmp_path)
+    report = audit(study, tmp_path)
     (check,) = [c for c in report.checks if c.check == "secagg"]
     assert not check.passed
     assert check.hospital == forger
@@ -230,7 +190,7 @@ def test_a_masked_update_claiming_another_weight_is_refused_by_name(
     assert "weighs" in str(caught.value)
 
 
-def test_an_aggregator_that_publishes_another_model_is_named_by_the_audit(
+def test_an_aggregator_that_publishes_another_model_is_named_by_theaudit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     study = _study(tmp_path, hospitals=3, threshold=2, rounds=1)
@@ -239,7 +199,7 @@ def test_an_aggregator_that_publishes_another_model_is_named_by_the_audit(
     honest = secagg_aggregation.apply_mean
     monkeypatch.setattr(secagg_aggregation, "apply_mean", lambda base, mean: honest(base, mean * 2))
     study.run_round()
-    report = _audit(study, tmp_path)
+    report = audit(study, tmp_path)
     (check,) = [c for c in report.checks if c.check == "secagg"]
     assert not check.passed
     assert check.hospital is None
@@ -273,6 +233,6 @@ def test_a_burned_hospital_rotates_its_key_and_rejoins_with_the_audit_passing(
     assert gone not in {h for h, _ in report1.aggregate.accepted}  # not on round 1's roster
     assert gone in {h for h, _ in report2.aggregate.accepted}
     assert secagg.keys_at(study.study, gone, 0) == history[0]  # round 0 keeps the burned epoch
-    report = _audit(study, tmp_path)
-    assert report.passed, _failed(report)
-    assert len(_secagg_checks(report)) == 3
+    report = audit(study, tmp_path)
+    assert report.passed, failed(report)
+    assert len(secagg_details(report)) == 3
