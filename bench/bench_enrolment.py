@@ -28,46 +28,28 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
-from eth_account.signers.local import LocalAccount
 
-from chain.connection import connect
+from chain.connection import Chain
 from chain.consent_batches import MAX_FIRST_GRANT_BATCH
 from chain.consent_registry import MAX_GRANT_BATCH, SignedConsent
-from chain.deploy import attach, deploy
+from chain.deploy import Ledger
+from chain.dev_study import one_hospital_study
 from chain.devnet import start_anvil, stop_service
-from chain.transactions import Sender
 from consent.eip712 import sign_consent, sign_revocation
 from consent.ids import Address, Bytes32, parse_address, study_id
 
 RESULTS = Path(__file__).with_name("results") / "enrolment.json"
 STUDY = study_id("bench-enrolment")
-MNEMONIC = "test test test test test test test test test test test junk"
 TARGET_GAS = 15_000
 MILLION = 1_000_000
 BLOCK_GAS = 30_000_000
 
 
-def _dev(index: int) -> LocalAccount:
-    Account.enable_unaudited_hdwallet_features()
-    account: LocalAccount = Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
-    return account
-
-
-def _setup(rpc: str) -> tuple[Any, Any, Address]:
-    chain = connect(rpc)
-    coordinator = Sender.from_key(chain, _dev(0).key)
-    ledger = attach(chain, deploy(chain, coordinator), coordinator)
-    hospital_address = parse_address(_dev(1).address)
-    ledger.studies.create_study(
-        STUDY,
-        aggregator=parse_address(_dev(2).address),
-        aggregator_seal_key=Bytes32(b"\x05" * 32),
-        min_updates=1,
-        metadata_cid="bafkreienrol",
+def _setup(rpc: str) -> tuple[Chain, Ledger, Address]:
+    study = one_hospital_study(
+        rpc, STUDY, metadata_cid="bafkreienrol", seal_key=Bytes32(b"\x05" * 32)
     )
-    ledger.studies.add_hospital(STUDY, hospital_address)
-    hospital = ledger.with_sender(Sender.from_key(chain, _dev(1).key))
-    return chain, hospital, hospital_address
+    return study.chain, study.hospital, study.hospital_address
 
 
 def _sign(domain: Any, hospital: Address, n: int) -> tuple[list[SignedConsent], list[bytes]]:
@@ -100,7 +82,7 @@ def measure(rpc: str, n: int, *, lazy: bool) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     assert len(granted) == n
     hashes = {e.tx_hash for e in granted}
-    run = {
+    run: dict[str, Any] = {
         "path": "grantFirstBatchWithSig" if lazy else "grantBatchWithSig",
         "patients": n,
         "batch": MAX_FIRST_GRANT_BATCH if lazy else MAX_GRANT_BATCH,
@@ -115,7 +97,9 @@ def measure(rpc: str, n: int, *, lazy: bool) -> dict[str, Any]:
     return run
 
 
-def _revoke_one(chain: Any, hospital: Any, consent: SignedConsent, key: bytes) -> dict[str, Any]:
+def _revoke_one(
+    chain: Chain, hospital: Ledger, consent: SignedConsent, key: bytes
+) -> dict[str, Any]:
     """Materialise one batch-enrolled patient's record from its proof, then revoke (gas)."""
     consents = hospital.consents
     start = time.perf_counter()

@@ -27,12 +27,11 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from chain.connection import connect
 from chain.consent_registry import SignedConsent
-from chain.deploy import Ledger, attach, deploy
+from chain.deploy import Ledger
+from chain.dev_study import dev_account, one_hospital_study
 from chain.devnet import free_port, start_anvil, stop_service
 from chain.manifest import save_manifest
-from chain.transactions import Sender
 from consent.eip712 import Eip712Domain, sign_consent, sign_revocation
 from consent.events import ConsentRevoked
 from consent.ids import Address, Bytes32, parse_address, study_id
@@ -40,14 +39,7 @@ from consent.keys import PatientKey, save_hex_key
 
 pytestmark = pytest.mark.integration
 
-MNEMONIC = "test test test test test test test test test test test junk"
 STUDY = study_id("relayer-restart-study")
-
-
-def _dev(index: int) -> LocalAccount:
-    Account.enable_unaudited_hdwallet_features()
-    account: LocalAccount = Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
-    return account
 
 
 @dataclass
@@ -88,38 +80,28 @@ def _consent(patient: LocalAccount, domain: Eip712Domain, hospital: Address) -> 
 def world(tmp_path: Path) -> Iterator[World]:
     anvil = start_anvil(tmp_path / "anvil")
     try:
-        chain = connect(anvil.url)
-        deployer = Sender.from_key(chain, _dev(0).key)
-        ledger = attach(chain, deploy(chain, deployer), deployer)
-        hospital_address = parse_address(_dev(1).address)
-        ledger.studies.create_study(
-            STUDY,
-            aggregator=parse_address(_dev(2).address),
-            aggregator_seal_key=Bytes32(b"\x04" * 32),
-            min_updates=1,
-            metadata_cid="bafkreirestart",
+        study = one_hospital_study(
+            anvil.url, STUDY, metadata_cid="bafkreirestart", seal_key=Bytes32(b"\x04" * 32)
         )
-        ledger.studies.add_hospital(STUDY, hospital_address)
-        hospital = ledger.with_sender(Sender.from_key(chain, _dev(1).key))
         patients = tuple(Account.create() for _ in range(3))
-        domain = hospital.consents.domain
-        hospital.consents.grant_batch(
+        domain = study.hospital.consents.domain
+        study.hospital.consents.grant_batch(
             STUDY,
             [
                 SignedConsent(
                     parse_address(p.address),
                     0,
-                    _consent(p, domain, hospital_address),
+                    _consent(p, domain, study.hospital_address),
                     2**40,
                 )
                 for p in patients
             ],
         )
         manifest = tmp_path / "deployment.json"
-        save_manifest(ledger.manifest, manifest)
+        save_manifest(study.coordinator.manifest, manifest)
         key = tmp_path / "relayer.key"
-        save_hex_key(PatientKey.from_private_key(bytes(_dev(9).key)), key)
-        yield World(anvil.url, ledger, patients, tmp_path, manifest, key)
+        save_hex_key(PatientKey.from_private_key(bytes(dev_account(9).key)), key)
+        yield World(anvil.url, study.coordinator, patients, tmp_path, manifest, key)
     finally:
         stop_service(anvil)
 
