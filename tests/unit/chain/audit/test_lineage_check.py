@@ -9,64 +9,31 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-import torch
 
-from api.embedded import EmbeddedStudy
 from chain.audit import LedgerView
 from chain.audit.base_model import BaseModel
 from chain.audit.exclusion import Exclusion
 from chain.audit.lineage import Lineage
 from chain.exclusions import ExclusionProofs
-from consent.events import ConsentRevoked
-from consent.formats.revocation import RevocationMode, RevocationPolicy
+from consent.formats.revocation import RevocationPolicy
 from consent.ids import Address
-from consent.smt import DataTree
-from fl.data import RecordDataset
-from fl.models import ModelSpec
-from fl.roles import StudyPlan
-from fl.train import LocalTrainingConfig
-
-PLAN = StudyPlan(
-    model=ModelSpec.linear(3, "classification"),
-    training=LocalTrainingConfig(epochs=1, batch_size=16, lr=0.1),
-    revocation=RevocationPolicy(
-        mode=RevocationMode.UNLEARN, window_rounds=1, window_seconds=3600.0
-    ),
+from tests.unit.chain.audit.unlearned_study import (
+    round_without_proof,
+    unlearn_plan,
+    unlearned_study,
 )
 
-
-def records(hospital: int, n: int) -> RecordDataset:
-    generator = torch.Generator().manual_seed(hospital)
-    features = torch.randn(n, 3, generator=generator)
-    return RecordDataset(
-        record_ids=tuple(f"h{hospital}-r{i}" for i in range(n)),
-        features=features,
-        labels=(features[:, 0] > 0).float(),
-        task="classification",
-        feature_names=("a", "b", "c"),
-    )
+PLAN = unlearn_plan()
 
 
 @pytest.fixture(scope="module")
 def unlearned(tmp_path_factory: pytest.TempPathFactory) -> tuple[LedgerView, Address, Path]:
     tmp = tmp_path_factory.mktemp("lineage")
-    study = EmbeddedStudy.create(tmp, hospitals=2, plan=PLAN, rounds=2)
-    try:
-        enrolments = [study.enroll(k, records(k, 10)) for k in range(2)]
-        study.run_round()
-        study.run_round()
-        revoked = enrolments[0].keys["h0-r3"]
-        study.revoke(revoked)
-        while not study.aggregator.done():
-            study.run_round()
-        proofs = tmp / "proofs"
-        study.write_exclusion_proofs(proofs)
+    with unlearned_study(tmp, PLAN, rows=10) as (study, revoked, proofs):
         view = LedgerView.read(
             study.coordinator, study.store, ExclusionProofs.load(proofs), study.study
         )
         return view, revoked.address, proofs
-    finally:
-        study.close()
 
 
 def test_the_rolled_back_head_passes_the_lineage_check(
@@ -90,16 +57,7 @@ def test_a_lineage_round_without_its_exclusion_proof_fails_naming_it(
 ) -> None:
     view, revoked, _ = unlearned
     # round 3's update of the revoked patient's hospital commits to a root no proof answers for
-    # (its patients differ from round 2's, whose root the published proof covers)
-    hospital = next(e.hospital for e in view.consent_events if isinstance(e, ConsentRevoked))
-    other = DataTree.build([Address("0x" + "77" * 20)]).root
-    round_3 = view.rounds[3]
-    updates = tuple(
-        dataclasses.replace(u, data_root=other) if u.hospital == hospital else u
-        for u in round_3.updates
-    )
-    rounds = (*view.rounds[:3], dataclasses.replace(round_3, updates=updates))
-    failed = [c for c in Lineage().run(dataclasses.replace(view, rounds=rounds)) if not c.passed]
+    failed = [c for c in Lineage().run(round_without_proof(view, 3)) if not c.passed]
     assert [(c.round, c.detail.split(" (")[0]) for c in failed] == [
         (3, "lineage round lacks an exclusion proof")
     ]

@@ -10,44 +10,22 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-import torch
 
-from api.embedded import EmbeddedStudy
 from api.unlearning import unlearning_status
 from api.wiring import default_audit_checks
 from chain.audit import AuditVerifier, LedgerView
 from chain.audit.lineage import Lineage
 from chain.exclusions import ExclusionProofs
-from consent.events import ConsentRevoked
-from consent.formats.revocation import RevocationMode, RevocationPolicy
 from consent.ids import Address
 from consent.lineage import shard_lineages, shard_of
-from consent.smt import DataTree
-from fl.data import RecordDataset
-from fl.models import ModelSpec
-from fl.roles import StudyPlan
-from fl.train import LocalTrainingConfig
-
-SHARDS = 3
-PLAN = StudyPlan(
-    model=ModelSpec.linear(3, "classification"),
-    training=LocalTrainingConfig(epochs=1, batch_size=16, lr=0.1),
-    revocation=RevocationPolicy(
-        mode=RevocationMode.UNLEARN, window_rounds=1, window_seconds=3600.0, shards=SHARDS
-    ),
+from tests.unit.chain.audit.unlearned_study import (
+    round_without_proof,
+    unlearn_plan,
+    unlearned_study,
 )
 
-
-def records(hospital: int, n: int) -> RecordDataset:
-    generator = torch.Generator().manual_seed(hospital)
-    features = torch.randn(n, 3, generator=generator)
-    return RecordDataset(
-        record_ids=tuple(f"h{hospital}-r{i}" for i in range(n)),
-        features=features,
-        labels=(features[:, 0] > 0).float(),
-        task="classification",
-        feature_names=("a", "b", "c"),
-    )
+SHARDS = 3
+PLAN = unlearn_plan(SHARDS)
 
 
 STATUS: dict[str, object] = {}
@@ -57,17 +35,7 @@ STATUS: dict[str, object] = {}
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory: pytest.TempPathFactory) -> tuple[LedgerView, Address, bool]:
     tmp = tmp_path_factory.mktemp("lineage-shards")
-    study = EmbeddedStudy.create(tmp, hospitals=2, plan=PLAN, rounds=2)
-    try:
-        enrolments = [study.enroll(k, records(k, 12)) for k in range(2)]
-        study.run_round()
-        study.run_round()
-        revoked = enrolments[0].keys["h0-r3"]
-        study.revoke(revoked)
-        while not study.aggregator.done():
-            study.run_round()
-        proofs = tmp / "proofs"
-        study.write_exclusion_proofs(proofs)
+    with unlearned_study(tmp, PLAN, rows=12) as (study, revoked, proofs):
         store = ExclusionProofs.load(proofs)
         view = LedgerView.read(study.coordinator, study.store, store, study.study)
         report = AuditVerifier(
@@ -86,8 +54,6 @@ def sharded(tmp_path_factory: pytest.TempPathFactory) -> tuple[LedgerView, Addre
         STATUS.update(found.model_dump())
         STATUS["head_cid"] = view.rounds[-1].model_cid
         return view, revoked.address, report.passed
-    finally:
-        study.close()
 
 
 def test_a_revocation_retrains_only_its_shard_and_the_whole_audit_passes(
@@ -114,15 +80,7 @@ def test_a_missing_proof_in_the_patients_shard_lineage_fails_naming_round_and_sh
     sharded: tuple[LedgerView, Address, bool],
 ) -> None:
     view, revoked, _ = sharded
-    hospital = next(e.hospital for e in view.consent_events if isinstance(e, ConsentRevoked))
-    other = DataTree.build([Address("0x" + "77" * 20)]).root
-    round_3 = view.rounds[3]
-    updates = tuple(
-        dataclasses.replace(u, data_root=other) if u.hospital == hospital else u
-        for u in round_3.updates
-    )
-    rounds = (*view.rounds[:3], dataclasses.replace(round_3, updates=updates))
-    failed = [c for c in Lineage().run(dataclasses.replace(view, rounds=rounds)) if not c.passed]
+    failed = [c for c in Lineage().run(round_without_proof(view, 3)) if not c.passed]
     k = shard_of(revoked, SHARDS)
     assert [c.round for c in failed] == [3]
     assert failed[0].detail.startswith(f"shard {k}'s lineage round lacks an exclusion proof")
