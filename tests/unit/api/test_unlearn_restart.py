@@ -15,7 +15,8 @@ from consent.ids import StudyId
 from consent.lineage import Revocation, RollbackRecord, lineage
 from fl.ports import RoundState
 from fl.roles import Aggregator
-from tests.unit.chain.audit.test_lineage_check import PLAN, records
+from tests.unit.api.test_embedded_consent import records
+from tests.unit.chain.audit.test_lineage_check import PLAN
 
 
 class KilledBeforeRecording:

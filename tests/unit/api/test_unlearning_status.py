@@ -15,7 +15,8 @@ from api.embedded import EmbeddedStudy
 from api.services import Services
 from api.settings import Settings
 from consent.formats.revocation import RevocationPolicy
-from tests.unit.chain.audit.test_lineage_check import PLAN, records
+from tests.unit.api.test_embedded_consent import records
+from tests.unit.chain.audit.test_lineage_check import PLAN
 
 
 def status(study: EmbeddedStudy, proofs: Path, patient: str) -> dict[str, object]:
