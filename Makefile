@@ -7,7 +7,9 @@ VENV := .venv
 PYCANON_VENV := .venv-pycanon
 BIN := $(VENV)/bin
 PY := $(BIN)/python
-PYTEST_ARGS ?=
+# both cores: each worker runs whole test files (module-scoped fixtures start once per file);
+# `make test PYTEST_ARGS=` runs the suite in one process
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: setup demo test lint bench clean dev-up dev-down
 

@@ -12,35 +12,30 @@ from __future__ import annotations
 import logging
 import math
 import random
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
 import httpx
-import uvicorn
 
-from api.app import create_app
 from api.demo_dp import dp_terms, dp_training, epsilon_spent, patients_epsilon
+from api.demo_http import DemoError, revoke_over_http, serve_api
 from api.demo_secagg import majority_threshold, secagg_figures
 from api.demo_unlearn import demo_policy, unlearn_summary
 from api.embedded import EmbeddedStudy, RoundReport
+from api.enrolment import Enrolment
 from api.services import Services
 from api.wiring import default_audit_checks
 from chain.audit import AuditReport, AuditVerifier
-from chain.devnet import free_port
 from chain.exclusions import ExclusionProofs
 from chain.manifest import save_manifest
 from chain.store import open_store
-from consent.eip712 import sign_revocation
 from consent.formats.privacy import PrivacyMode, PrivacySpec
 from consent.formats.revocation import MAX_SHARDS, RevocationPolicy
 from consent.formats.study_plan import DEFAULT_LEARNER
 from consent.ids import Address
-from consent.keys import PatientKey
 from fl.errors import ModelSpecError
 from fl.models import ModelSpec
 from fl.roles import MetadataError, StudyPlan
@@ -56,11 +51,6 @@ _HOST: Final = "127.0.0.1"
 _METRICS: Final = ("accuracy", "ari", "inertia", "r2")
 """The demo's metric, the first a task reports: accuracy (classes), ARI (or inertia without a
 reference labelling) for clustering, R^2 for regression."""
-_SERVER_START_S: Final = 20.0
-
-
-class DemoError(RuntimeError):
-    """The demo could not run a step (the message says which)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,53 +168,6 @@ class DemoResult:
     """secagg mode: the threshold and each round's transcript figures (`api.demo_secagg`)."""
 
 
-@contextmanager
-def serve_api(services: Services) -> Iterator[str]:
-    """Serve the real HTTP API for `services` on a free 127.0.0.1 port, in a thread."""
-    port = free_port(_HOST)
-    config = uvicorn.Config(
-        create_app(services=services), host=_HOST, port=port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="consentfl-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + _SERVER_START_S
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise DemoError(f"the HTTP API did not start on {_HOST}:{port}")
-        time.sleep(0.02)
-    try:
-        yield f"http://{_HOST}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-def revoke_over_http(
-    client: httpx.Client, study: EmbeddedStudy, patient: PatientKey
-) -> tuple[str, int]:
-    """What a patient's app does: read the nonce, sign `Revocation` with the patient's own key,
-    POST it to the API. Returns (tx hash, block)."""
-    study_hex = "0x" + bytes(study.study).hex()
-    base = f"/v1/studies/{study_hex}/patients/{patient.address}"
-    status = client.get(f"{base}/consent")
-    status.raise_for_status()
-    nonce = int(status.json()["nonce"])
-    deadline = study.chain.block_timestamp() + 3_600
-    domain = study.coordinator.consents.domain
-    signature = sign_revocation(
-        patient.private_key, domain, study.study, patient.address, nonce, deadline
-    )
-    response = client.post(
-        f"{base}/revocation",
-        json={"signature": "0x" + signature.hex(), "deadline": deadline, "nonce": nonce},
-    )
-    if response.status_code not in (200, 201):
-        raise DemoError(f"revocation of {patient.address} refused: {response.text}")
-    body = response.json()
-    return str(body["tx_hash"]), int(body["block_number"])
-
-
 def _row(report: RoundReport, hospitals: list[Address]) -> RoundRow:
     samples: dict[str, int] = {}
     blocks: dict[str, int] = {}
@@ -312,6 +255,70 @@ def _plan(config: DemoConfig, n_features: int, task: str, n_classes: int) -> Stu
         raise DemoError(f"--learner {learner} does not fit {config.dataset}: {exc}") from exc
 
 
+def _run_rounds(
+    config: DemoConfig,
+    study: EmbeddedStudy,
+    client: httpx.Client,
+    enrolments: list[Enrolment],
+    hospitals: list[Address],
+    result: DemoResult,
+    ev: DemoEvents,
+) -> None:
+    """The rounds; after `revoke_after` of them, the chosen patients revoke over HTTP."""
+    rng = random.Random(config.seed)  # noqa: S311 - picks demo revokers, not keys
+    number = 0
+    while True:  # `rounds` rounds; with --unlearn, until the head is clean again
+        if number == config.revoke_after and number < config.rounds:
+            for k, enrolment in enumerate(enrolments):
+                chosen = rng.sample(
+                    sorted(enrolment.keys),
+                    min(config.revocations_per_hospital, len(enrolment.keys)),
+                )
+                for record_id in chosen:
+                    patient = enrolment.keys[record_id]
+                    tx, block = revoke_over_http(client, study, patient)
+                    result.revoked[patient.address] = hospitals[k]
+                    ev.revoked(patient.address, tx, block)
+        if study.aggregator.done():  # or dp mode: no hospital can afford another round
+            result.ended = study.aggregator.ended
+            if result.ended:
+                ev.stage(result.ended)
+            break
+        row = _row(study.run_round(), hospitals)
+        result.rounds.append(row)
+        ev.round_done(row)
+        number += 1
+
+
+def _audit_study(
+    config: DemoConfig,
+    study: EmbeddedStudy,
+    client: httpx.Client,
+    hospitals: list[Address],
+    result: DemoResult,
+    ev: DemoEvents,
+) -> None:
+    """Exclusion proofs, the whole audit, and the figures of the study's privacy mode."""
+    ev.stage("publishing exclusion proofs and auditing every round")
+    proofs_dir = config.out / "proofs"
+    study.write_exclusion_proofs(proofs_dir)
+    verifier = AuditVerifier(
+        study.coordinator,
+        study.store,
+        ExclusionProofs.load(proofs_dir),
+        checks=default_audit_checks(),
+    )
+    result.audit = verifier.verify(study.study)
+    result.epsilon_spent = epsilon_spent(study.coordinator, study.study, hospitals)
+    result.patient_epsilon = patients_epsilon(client, study.study, sorted(result.revoked))
+    if config.unlearn:
+        result.unlearning = unlearn_summary(
+            study.coordinator, study.store, study.study, result.rounds, result.audit,
+            proofs_dir, sorted(result.revoked), config.shards,
+        )  # fmt: skip
+    result.secagg = secagg_figures(study.coordinator, study.store, study.study, result.audit)
+
+
 def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult:
     """Run the whole study; the caller writes the outputs (see `api.demo_output`)."""
     ev = events or DemoEvents()
@@ -348,52 +355,11 @@ def run_demo(config: DemoConfig, events: DemoEvents | None = None) -> DemoResult
         result = DemoResult(
             config=config, study="0x" + bytes(study.study).hex(), api_url="(not started)"
         )
-        rng = random.Random(config.seed)  # noqa: S311 - picks demo revokers, not keys
         with serve_api(services) as api_url, httpx.Client(base_url=api_url, timeout=60) as client:
             result.api_url = api_url
             ev.stage(f"patients' web API on {api_url}")
-            number = 0
-            while True:  # `rounds` rounds; with --unlearn, until the head is clean again
-                if number == config.revoke_after and number < config.rounds:
-                    for k, enrolment in enumerate(enrolments):
-                        chosen = rng.sample(
-                            sorted(enrolment.keys),
-                            min(config.revocations_per_hospital, len(enrolment.keys)),
-                        )
-                        for record_id in chosen:
-                            patient = enrolment.keys[record_id]
-                            tx, block = revoke_over_http(client, study, patient)
-                            result.revoked[patient.address] = hospitals[k]
-                            ev.revoked(patient.address, tx, block)
-                if study.aggregator.done():  # or dp mode: no hospital can afford another round
-                    result.ended = study.aggregator.ended
-                    if result.ended:
-                        ev.stage(result.ended)
-                    break
-                row = _row(study.run_round(), hospitals)
-                result.rounds.append(row)
-                ev.round_done(row)
-                number += 1
-            ev.stage("publishing exclusion proofs and auditing every round")
-            proofs_dir = out / "proofs"
-            study.write_exclusion_proofs(proofs_dir)
-            verifier = AuditVerifier(
-                study.coordinator,
-                study.store,
-                ExclusionProofs.load(proofs_dir),
-                checks=default_audit_checks(),
-            )
-            result.audit = verifier.verify(study.study)
-            result.epsilon_spent = epsilon_spent(study.coordinator, study.study, hospitals)
-            result.patient_epsilon = patients_epsilon(client, study.study, sorted(result.revoked))
-            if config.unlearn:
-                result.unlearning = unlearn_summary(
-                    study.coordinator, study.store, study.study, result.rounds, result.audit,
-                    proofs_dir, sorted(result.revoked), config.shards,
-                )  # fmt: skip
-            result.secagg = secagg_figures(
-                study.coordinator, study.store, study.study, result.audit
-            )
+            _run_rounds(config, study, client, enrolments, hospitals, result, ev)
+            _audit_study(config, study, client, hospitals, result, ev)
         result.seconds = time.perf_counter() - started
         return result
     finally:

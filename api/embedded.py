@@ -112,34 +112,14 @@ class EmbeddedStudy:
             raise ValueError(f"hospitals must be 1..{_MAX_HOSPITALS}, got {hospitals}")
         workdir = Path(workdir)
         chain = connect(rpc)
-        accounts = list(chain.w3.eth.accounts)
-        if len(accounts) < _FIRST_HOSPITAL_ACCOUNT + hospitals:
-            raise ValueError(
-                f"the node at {rpc} unlocks {len(accounts)} accounts; {hospitals} hospitals need "
-                f"{_FIRST_HOSPITAL_ACCOUNT + hospitals} (with the coordinator and the aggregator)"
-            )
-        coordinator_sender = Sender.unlocked(chain, accounts[0])
-        coordinator = attach(chain, deploy(chain, coordinator_sender), coordinator_sender)
-        aggregator_ledger = coordinator.with_sender(Sender.unlocked(chain, accounts[1]))
-        hospital_ledgers = tuple(
-            coordinator.with_sender(Sender.unlocked(chain, accounts[_FIRST_HOSPITAL_ACCOUNT + k]))
-            for k in range(hospitals)
-        )
+        coordinator, aggregator_ledger, hospital_ledgers = _deployed(chain, rpc, hospitals)
         store = store if store is not None else LocalStore(workdir / "store")
         seal = generate_keypair()
         study = study_id(name)
-        coordinator.studies.create_study(
-            study,
-            aggregator=parse_address(accounts[1]),
-            aggregator_seal_key=seal.public_key,
-            min_updates=min_updates,
-            metadata_cid=store.put(plan.to_json_bytes()),
+        aggregator_address = parse_address(list(chain.w3.eth.accounts)[1])
+        _create_study(
+            coordinator, study, aggregator_address, plan, store, seal, min_updates, hospital_ledgers
         )
-        if plan.dp is not None and coordinator.budget is not None:  # dp mode: caps fixed now
-            coordinator.budget.configure(study, plan.dp)
-        for ledger in hospital_ledgers:
-            assert ledger.rounds.sender is not None
-            coordinator.studies.add_hospital(study, ledger.rounds.sender.address)
         aggregator_port = ChainLedger(aggregator_ledger)
         aggregator = Aggregator(
             study=study,
@@ -271,3 +251,47 @@ class EmbeddedStudy:
         """Close the hospitals' consent indexes."""
         for view in self.views:
             view.index.close()
+
+
+def _deployed(chain: Chain, rpc: str, hospitals: int) -> tuple[Ledger, Ledger, tuple[Ledger, ...]]:
+    """Deploy from the node's first unlocked account: the coordinator's, the aggregator's and
+    each hospital's ledger (one unlocked account each)."""
+    accounts = list(chain.w3.eth.accounts)
+    if len(accounts) < _FIRST_HOSPITAL_ACCOUNT + hospitals:
+        raise ValueError(
+            f"the node at {rpc} unlocks {len(accounts)} accounts; {hospitals} hospitals need "
+            f"{_FIRST_HOSPITAL_ACCOUNT + hospitals} (with the coordinator and the aggregator)"
+        )
+    coordinator_sender = Sender.unlocked(chain, accounts[0])
+    coordinator = attach(chain, deploy(chain, coordinator_sender), coordinator_sender)
+    aggregator_ledger = coordinator.with_sender(Sender.unlocked(chain, accounts[1]))
+    hospital_ledgers = tuple(
+        coordinator.with_sender(Sender.unlocked(chain, accounts[_FIRST_HOSPITAL_ACCOUNT + k]))
+        for k in range(hospitals)
+    )
+    return coordinator, aggregator_ledger, hospital_ledgers
+
+
+def _create_study(
+    coordinator: Ledger,
+    study: StudyId,
+    aggregator: Address,
+    plan: StudyPlan,
+    store: ArtifactStore,
+    seal: SealingKeyPair,
+    min_updates: int,
+    hospital_ledgers: tuple[Ledger, ...],
+) -> None:
+    """Create the study (the plan is its metadata), fix a dp study's caps, admit the hospitals."""
+    coordinator.studies.create_study(
+        study,
+        aggregator=aggregator,
+        aggregator_seal_key=seal.public_key,
+        min_updates=min_updates,
+        metadata_cid=store.put(plan.to_json_bytes()),
+    )
+    if plan.dp is not None and coordinator.budget is not None:  # dp mode: caps fixed now
+        coordinator.budget.configure(study, plan.dp)
+    for ledger in hospital_ledgers:
+        assert ledger.rounds.sender is not None
+        coordinator.studies.add_hospital(study, ledger.rounds.sender.address)

@@ -241,6 +241,36 @@ def partition_rows(
     return _shard_parts(strata, hospitals, np.random.default_rng(seed))
 
 
+def _standardized(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    train_rows: npt.NDArray[np.intp],
+    task: Task,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64], float | None, float | None]:
+    """Features scaled on the training rows only; a regression target standardized the same way."""
+    features = StandardScaler().fit(x[train_rows]).transform(x).astype(np.float32)
+    if task != "regression":
+        return features, y, None, None
+    mean, scale = float(y[train_rows].mean()), float(y[train_rows].std())
+    return features, (y - mean) / scale, mean, scale
+
+
+def _record_part(
+    features: npt.NDArray[np.float32],
+    y: npt.NDArray[np.float64],
+    indices: npt.NDArray[np.intp],
+    task: Task,
+    names: list[str],
+) -> RecordDataset:
+    return RecordDataset(
+        record_ids=tuple(f"r{i:05d}" for i in indices),
+        features=torch.from_numpy(features[indices]),
+        labels=torch.from_numpy(y[indices].astype(np.float32)),
+        task=task,
+        feature_names=tuple(names),
+    )
+
+
 def split_dataset(
     name: DatasetName,
     hospitals: int,
@@ -276,35 +306,24 @@ def split_dataset(
         raise SplitError(
             f"{len(train_rows)} training rows cannot give {hospitals} hospitals {min_rows} each"
         )
-    scaler = StandardScaler().fit(x[train_rows])
-    features = scaler.transform(x).astype(np.float32)
-    target_mean = target_scale = None
-    if task == "regression":
-        target_mean, target_scale = float(y[train_rows].mean()), float(y[train_rows].std())
-        y = (y - target_mean) / target_scale
+    features, y, target_mean, target_scale = _standardized(x, y, train_rows, task)
     strata = _strata(y[train_rows], task, hospitals)
-    rng = np.random.default_rng(seed)
-    if not non_iid:
-        local = _iid_parts(strata, hospitals, seed, stratify=task != "regression")
-    elif skew == "dirichlet":
-        local = _dirichlet_parts(strata, hospitals, alpha, min_rows, rng)
-    else:
-        local = _shard_parts(strata, hospitals, rng)
-
-    def part(indices: npt.NDArray[np.intp]) -> RecordDataset:
-        return RecordDataset(
-            record_ids=tuple(f"r{i:05d}" for i in indices),
-            features=torch.from_numpy(features[indices]),
-            labels=torch.from_numpy(y[indices].astype(np.float32)),
-            task=task,
-            feature_names=tuple(names),
-        )
+    local = partition_rows(
+        strata,
+        hospitals,
+        non_iid=non_iid,
+        seed=seed,
+        skew=skew,
+        alpha=alpha,
+        min_rows=min_rows,
+        stratify=task != "regression",
+    )
 
     split = Split(
         dataset=name,
         task=task,
-        hospitals=tuple(part(train_rows[idx]) for idx in local),
-        test=part(test_rows),
+        hospitals=tuple(_record_part(features, y, train_rows[i], task, names) for i in local),
+        test=_record_part(features, y, test_rows, task, names),
         non_iid=non_iid,
         skew=skew if non_iid else None,
         alpha=alpha if non_iid and skew == "dirichlet" else None,

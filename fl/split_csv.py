@@ -47,6 +47,29 @@ def _strata(labels: npt.NDArray[np.float64], schema: StudySchema, k: int) -> npt
     return np.searchsorted(edges, labels, side="right").astype(np.int64)
 
 
+def _hold_out(
+    n: int, test_fraction: float, seed: int, stratify: npt.NDArray[np.int64] | None
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Sorted training and test row indices of `n` rows (stratified when `stratify` is given)."""
+    if not 0.0 < test_fraction < 1.0:
+        raise SplitError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    try:
+        train, test = train_test_split(
+            np.arange(n), test_size=test_fraction, random_state=seed, stratify=stratify
+        )
+    except ValueError as exc:
+        raise SplitError(f"cannot hold out a test set: {exc}") from exc
+    return np.sort(train), np.sort(test)
+
+
+def _write_rows(target: Path, header: list[str], rows: list[tuple[str, list[str]]]) -> None:
+    with target.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["record_id", *header])
+        for record_id, cells in rows:
+            writer.writerow([record_id, *cells])
+
+
 def split_csv(
     path: Path | str,
     schema: StudySchema,
@@ -71,15 +94,7 @@ def split_csv(
     labels = table.labels if len(table.labels) else np.zeros(n)
     strata = _strata(labels, schema, hospitals)
     stratify = strata if schema.task.kind in ("binary", "multiclass") else None
-    if not 0.0 < test_fraction < 1.0:
-        raise SplitError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    try:
-        train, test = train_test_split(
-            np.arange(n), test_size=test_fraction, random_state=seed, stratify=stratify
-        )
-    except ValueError as exc:
-        raise SplitError(f"cannot hold out a test set: {exc}") from exc
-    train, test = np.sort(train), np.sort(test)
+    train, test = _hold_out(n, test_fraction, seed, stratify)
     if len(train) < hospitals * min_rows:
         raise SplitError(
             f"{len(train)} training rows cannot give {hospitals} hospitals {min_rows} each"
@@ -104,12 +119,8 @@ def split_csv(
     out.mkdir(parents=True, exist_ok=True)
 
     def write(target: Path, rows: npt.NDArray[np.intp]) -> None:
-        with target.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["record_id", *header])
-            for i in rows:
-                line = table.lines[i]
-                writer.writerow([f"r{line:06d}", *by_line[line]])
+        lines = [table.lines[i] for i in rows]
+        _write_rows(target, header, [(f"r{line:06d}", by_line[line]) for line in lines])
 
     paths = []
     for k, part in enumerate(parts, start=1):

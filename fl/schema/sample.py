@@ -59,6 +59,49 @@ def _read(path: Path) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def _column(
+    path: Path,
+    name: str,
+    cells: list[str],
+    declared: bool,
+    levels: Sequence[str] | None,
+    missing: MissingPolicy,
+    unknown_levels: UnknownLevelPolicy,
+) -> Column:
+    """A declared-categorical column (its levels given or found), else a numeric one."""
+    if declared:
+        found = levels or _sorted_values({c for c in cells if c})
+        return Column(
+            name=name,
+            type="categorical",
+            levels=tuple(found),
+            missing=missing,
+            unknown_levels=unknown_levels,
+        )
+    text = next((c for c in cells if c and not _is_number(c)), None)
+    if text is not None:
+        raise SchemaError(
+            f"{path}: column {name!r} holds text (e.g. {text!r}); declare it categorical "
+            "(--categorical) or fix the file"
+        )
+    return Column(name=name, type="numeric", missing=missing)
+
+
+def _task_classes(
+    path: Path, task: TaskKind, seen: set[str], classes: Sequence[str] | None
+) -> tuple[str, ...]:
+    """The classes of a classification task (given, or the label values seen), checked."""
+    if task not in ("binary", "multiclass"):
+        if classes:
+            raise SchemaError(f"--classes applies to binary and multiclass tasks, not {task}")
+        return ()
+    task_classes = tuple(classes) if classes else _sorted_values(seen)
+    extra = sorted(seen - set(task_classes))
+    if extra:
+        raise SchemaError(f"{path}: labels {extra} are not among the classes {list(task_classes)}")
+    return task_classes
+
+
 def schema_from_sample(
     path: Path | str,
     *,
@@ -89,37 +132,11 @@ def schema_from_sample(
         if name in ID_COLUMNS or name == label:
             continue
         cells = [row[at[name]] for row in rows if len(row) == len(header)]
-        if name in categorical or name in given_levels:
-            found = given_levels.get(name) or _sorted_values({c for c in cells if c})
-            columns.append(
-                Column(
-                    name=name,
-                    type="categorical",
-                    levels=tuple(found),
-                    missing=missing,
-                    unknown_levels=unknown_levels,
-                )
-            )
-            continue
-        text = next((c for c in cells if c and not _is_number(c)), None)
-        if text is not None:
-            raise SchemaError(
-                f"{path}: column {name!r} holds text (e.g. {text!r}); declare it categorical "
-                "(--categorical) or fix the file"
-            )
-        columns.append(Column(name=name, type="numeric", missing=missing))
-    task_classes: tuple[str, ...] = ()
-    if task in ("binary", "multiclass"):
-        assert label is not None  # TaskSpec/StudySchema refuse a labelless classification below
-        seen = {row[at[label]] for row in rows if row[at[label]]}
-        task_classes = tuple(classes) if classes else _sorted_values(seen)
-        extra = sorted(seen - set(task_classes))
-        if extra:
-            raise SchemaError(
-                f"{path}: labels {extra} are not among the classes {list(task_classes)}"
-            )
-    elif classes:
-        raise SchemaError(f"--classes applies to binary and multiclass tasks, not {task}")
+        declared = name in categorical or name in given_levels
+        levels_of = given_levels.get(name) if declared else None
+        columns.append(_column(path, name, cells, declared, levels_of, missing, unknown_levels))
+    labels = {row[at[label]] for row in rows if row[at[label]]} if label else set()
+    task_classes = _task_classes(path, task, labels, classes)
     return StudySchema(
         columns=tuple(columns),
         task=TaskSpec(kind=task, classes=task_classes, k=k),
