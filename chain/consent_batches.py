@@ -22,7 +22,9 @@ from hexbytes import HexBytes
 from web3.types import TxReceipt
 
 from chain._facade import ContractFacade
+from chain.consent_batch_errors import AlreadyMaterializedError
 from chain.errors import ChainError
+from chain.transactions import PendingTransaction
 from consent.batch_tree import BatchLeaf, batch_proof, batch_root
 from consent.events import ConsentGranted
 from consent.ids import Address, StudyId
@@ -148,6 +150,30 @@ class ConsentBatchCalls(ContractFacade):
             member.terms,
             list(member.proof),
         )
+
+    def send_materialize(
+        self, study: StudyId, patient: Address, member: BatchMembership
+    ) -> PendingTransaction:
+        """`materialize` without waiting (the relayer's batcher sends it right before the
+        revocation batch, through the same sender); settle it with `materialized`."""
+        return self._send(
+            _GAS_MATERIALIZE,
+            "materializeConsent",
+            bytes(study),
+            patient,
+            member.batch_id,
+            member.terms,
+            list(member.proof),
+        )
+
+    def materialized(self, pending: PendingTransaction) -> bool:
+        """Wait for a sent `materializeConsent`: True if it wrote the record, False if it was
+        refused because a record exists already (written meanwhile by another)."""
+        try:
+            self._wait(pending)
+        except AlreadyMaterializedError:
+            return False
+        return True
 
     def is_consented_in_batch(
         self, study: StudyId, patient: Address, member: BatchMembership
