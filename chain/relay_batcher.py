@@ -44,6 +44,10 @@ __all__ = ["BatchResult", "RevocationBatcher"]
 logger = logging.getLogger(__name__)
 
 _RECEIPT_WAITERS: Final = 8
+IN_FLIGHT: Final = 3
+"""Batches sent and not yet settled at most: while they are mined the queue fills, so under
+load the next batch carries many revocations (each transaction costs the relayer ~30 ms of
+encoding, signing and receipt decoding, whatever its size)."""
 
 BatchResult = ConsentRevoked | RevocationSkipped
 """What became of one entry: revoked by the batch, or skipped by it (with the reason)."""
@@ -73,6 +77,7 @@ class RevocationBatcher:
         journal: RevocationJournal | None = None,
         *,
         max_batch: int = MAX_REVOCATION_BATCH,
+        in_flight: int = IN_FLIGHT,
     ) -> None:
         self._consents = consents
         self._journal = journal
@@ -81,6 +86,7 @@ class RevocationBatcher:
         self._queue: dict[tuple[StudyId, Address], _Waiting] = {}
         self._sender: threading.Thread | None = None
         self._waiters = ThreadPoolExecutor(_RECEIPT_WAITERS, thread_name_prefix="relay-receipt")
+        self._in_flight = threading.BoundedSemaphore(in_flight)
 
     def submit(
         self,
@@ -135,15 +141,21 @@ class RevocationBatcher:
 
     def _run(self) -> None:
         while True:
+            self._in_flight.acquire()  # a free slot first: meanwhile the queue fills
             batch = self._take()
+            sent = False
             try:
-                self._send(batch)
+                sent = self._send(batch)
             except Exception as exc:  # a future must never be left hanging
                 logger.exception("revocation batch failed before sending")
                 for waiting in batch:
                     waiting.settle(None, exc)
+            finally:
+                if not sent:
+                    self._in_flight.release()
 
-    def _send(self, batch: list[_Waiting]) -> None:
+    def _send(self, batch: list[_Waiting]) -> bool:
+        """Send `batch`; whether it went out (then `_settle` frees its in-flight slot)."""
         study = batch[0].study
         revocations = [w.revocation for w in batch]
         if self._journal is not None:
@@ -153,11 +165,12 @@ class RevocationBatcher:
             pending = self._consents.send_revoke_batch(study, revocations)
         except ChainUnavailableError as exc:
             self._fail(batch, exc, keep=True)
-            return
+            return False
         except ChainError as exc:
             self._fail(batch, exc, keep=False)
-            return
+            return False
         self._waiters.submit(self._settle, batch, pending, materializing)
+        return True
 
     def _materialize(self, batch: list[_Waiting]) -> list[PendingTransaction]:
         """Send the batch consents' `materializeConsent`s (not waited for: see the module
@@ -176,6 +189,17 @@ class RevocationBatcher:
         return sent
 
     def _settle(
+        self,
+        batch: list[_Waiting],
+        pending: PendingTransaction,
+        materializing: list[PendingTransaction],
+    ) -> None:
+        try:
+            self._settle_one(batch, pending, materializing)
+        finally:
+            self._in_flight.release()
+
+    def _settle_one(
         self,
         batch: list[_Waiting],
         pending: PendingTransaction,

@@ -121,12 +121,15 @@ class RelayView:
         return self._states.get((bytes(study), patient.lower()))
 
     def refresh(self) -> None:
-        """Read the logs since the last refresh (skipped when fresh or another thread is at it)."""
+        """Read the logs since the last refresh; skipped when fresh, or when another thread is
+        at it and the view has caught up once (before that, requests wait for the catch-up)."""
         if time.monotonic() - self._refreshed_at < REFRESH_S:
             return
-        if not self._lock.acquire(blocking=False):
+        if not self._lock.acquire(blocking=not self._ready):
             return  # another request refreshes: use what is there
         try:
+            if time.monotonic() - self._refreshed_at < REFRESH_S:
+                return  # refreshed by the request this one waited for
             head = self._consents.chain.block_number()
             while self._next <= head:
                 last = min(head, self._next + CHUNK_BLOCKS - 1)
