@@ -347,6 +347,8 @@ class RevocationRelay:
         self, study: StudyId, revocation: SignedRevocation, member: BatchMembership | None
     ) -> RelayedRevocation:
         patient = revocation.patient
+        if self._view is not None:
+            self._view.touch(study, patient)  # its nonce moves now, or the chain says why not
         try:
             result = self._batcher.submit(study, revocation, member).result(timeout=_WAIT_S)
         except TimeoutError as exc:

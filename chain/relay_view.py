@@ -165,6 +165,12 @@ class RelayView:
                 state = PatientState.RECORDED if name in _GRANTED else PatientState.TOUCHED
                 self._set(bytes(topics[1]), _address(topics[2]), state)
 
+    def touch(self, study: StudyId, patient: Address) -> None:
+        """Mark the patient touched now (the relay's own revocation of them, whose log the view
+        has not read yet: a repeated request then reads the chain and sends nothing)."""
+        with self._lock:
+            self._states[(bytes(study), patient.lower())] = PatientState.TOUCHED
+
     def _set(self, study: bytes, patient: Address, state: PatientState) -> None:
         key = (study, patient.lower())
         if self._states.get(key) is PatientState.TOUCHED:
