@@ -200,6 +200,12 @@ class ConsentStatusOut(BaseModel):
         "`Cancellation` the patient's own revocation nonce"
     )
     history: list[ConsentEventOut]
+    batch: int | None = Field(
+        None,
+        description="the batch of first consents that granted it, while its per-patient record "
+        "is not written on chain yet (`consented` then comes from `isConsentedInBatch` and the "
+        "batch proof; a relayed revocation writes the record first); null once written",
+    )
     unlearning: UnlearningOut | None = Field(None, description="once revoked (issue 16)")
     privacy: PrivacySpentOut | None = Field(
         None,

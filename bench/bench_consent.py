@@ -304,19 +304,25 @@ def mask_targets(index: dict[str, Any]) -> list[dict[str, Any]]:
     for label, seconds in figures:
         met = seconds <= MASK_TARGET_S
         why = "met" if met else (
-            f"the first call maps {n:,} address strings to index rows (joined into one S42 "
-            "array, 64-bit keys, a bucket look-up, each hit confirmed on the whole address): "
-            "see profile_first_mask, about half the random gathers of the look-up and the "
-            "confirmation, a quarter joining and length-checking a million str, the rest the "
-            f"keys; the mask itself from rows takes "
-            f"{index['mask_from_rows_s']} s; machine load {index['machine_load_1min']:.1f} on "
-            "2 cores"
+            f"the first call maps {n:,} address strings to index rows (joined with commas into "
+            "one byte matrix, the separators checked instead of a len per string; 64-bit keys; "
+            "a bucket look-up, crowded buckets stepped through; each hit confirmed on the whole "
+            "address): see profile_first_mask: about half the random gathers of the look-up "
+            "and the confirmation (`_find`), a quarter joining and encoding a million str, the "
+            f"rest the keys; the mask itself from rows takes {index['mask_from_rows_s']} s; "
+            f"machine load {index['machine_load_1min']:.1f} on 2 cores"
         )  # fmt: skip
+        same_run = index.get("before_issue_19_same_run")
+        if "first call" in label and same_run is not None:
+            why += f"; the baseline code in the same run ({same_run['code']}): " + (
+                f"{same_run['first_mask_s']} s"
+            )
         if "first call" in label:
             why += (
                 f" (before issue 19: {BEFORE_ISSUE_19['consent_mask_first_call_from_addresses_s']}"
                 " s, every address lower-cased; on main before session 5: 2.0071 s, a dict of "
-                "a million addresses built on open and probed per address)"
+                "a million addresses built on open and probed per address; session 5: 0.6582 s "
+                "at load 6.0)"
             )
         targets.append({
             "name": f"consent mask, {n:,} patients, {label}",

@@ -22,7 +22,9 @@ from hexbytes import HexBytes
 from web3.types import TxReceipt
 
 from chain._facade import ContractFacade
+from chain.consent_batch_errors import AlreadyMaterializedError
 from chain.errors import ChainError
+from chain.transactions import PendingTransaction
 from consent.batch_tree import BatchLeaf, batch_proof, batch_root
 from consent.events import ConsentGranted
 from consent.ids import Address, StudyId
@@ -30,7 +32,13 @@ from consent.ids import Address, StudyId
 if TYPE_CHECKING:
     from chain.consent_registry import SignedConsent
 
-__all__ = ["MAX_FIRST_GRANT_BATCH", "BatchMembership", "ConsentBatchCalls", "RecordedBatch"]
+__all__ = [
+    "MAX_FIRST_GRANT_BATCH",
+    "BatchConsent",
+    "BatchMembership",
+    "ConsentBatchCalls",
+    "RecordedBatch",
+]
 
 MAX_FIRST_GRANT_BATCH: Final = 1000
 """First grants per `grantFirstBatchWithSig` (the contract takes up to 1024): ~14.5k gas each,
@@ -63,6 +71,21 @@ class BatchMembership:
     def terms(self) -> tuple[int, int, int]:
         """The contract's `ConsentTerms(purposes, validFrom, expiresAt)` tuple."""
         return (self.leaf.purposes, self.leaf.valid_from, self.leaf.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchConsent:
+    """A batch consent not yet written into its per-patient record: its proof, the grant the
+    batch's logs describe (hospital, block, terms) and whether it counts now."""
+
+    member: BatchMembership
+    granted: ConsentGranted
+    consented: bool
+
+    @property
+    def batch_id(self) -> int:
+        """The batch's number in the study."""
+        return self.member.batch_id
 
 
 def _compact(signature: bytes) -> tuple[bytes, bytes]:
@@ -120,12 +143,25 @@ class ConsentBatchCalls(ContractFacade):
     def membership(self, study: StudyId, patient: Address) -> BatchMembership | None:
         """The batch proof of `patient`'s first consent in `study`, rebuilt from the logs of the
         batch transaction that granted it (None if no batch did)."""
-        grants = [
-            g
-            for g in self._contract.events.FirstConsentGranted().get_logs(
-                argument_filters={"patient": patient}, from_block=0
-            )
-        ]
+        found = self._batch_of(study, patient)
+        return None if found is None else found[0]
+
+    def batch_consent(self, study: StudyId, patient: Address) -> BatchConsent | None:
+        """`patient`'s consent from a batch of first consents while no per-patient record is
+        written (None if no batch granted one): what `consentRecord` will say once it is, and
+        whether it counts now (`isConsentedInBatch` with the proof)."""
+        found = self._batch_of(study, patient)
+        if found is None:
+            return None
+        member, granted = found
+        return BatchConsent(member, granted, self.is_consented_in_batch(study, patient, member))
+
+    def _batch_of(
+        self, study: StudyId, patient: Address
+    ) -> tuple[BatchMembership, ConsentGranted] | None:
+        grants = self._contract.events.FirstConsentGranted().get_logs(
+            argument_filters={"patient": patient}, from_block=0
+        )
         for log in reversed(grants):
             receipt = self.chain.w3.eth.get_transaction_receipt(HexBytes(log["transactionHash"]))
             batch = self._recorded(receipt)
@@ -133,7 +169,8 @@ class ConsentBatchCalls(ContractFacade):
                 continue  # the patient's batch consent in another study
             index = next(i for i, leaf in enumerate(batch.leaves) if leaf.patient == patient)
             proof = tuple(batch_proof(batch.leaves, index))
-            return BatchMembership(batch.batch_id, batch.leaves[index], proof)
+            member = BatchMembership(batch.batch_id, batch.leaves[index], proof)
+            return member, batch.granted[index]
         return None
 
     def materialize(self, study: StudyId, patient: Address, member: BatchMembership) -> None:
@@ -148,6 +185,30 @@ class ConsentBatchCalls(ContractFacade):
             member.terms,
             list(member.proof),
         )
+
+    def send_materialize(
+        self, study: StudyId, patient: Address, member: BatchMembership
+    ) -> PendingTransaction:
+        """`materialize` without waiting (the relayer's batcher sends it right before the
+        revocation batch, through the same sender); settle it with `materialized`."""
+        return self._send(
+            _GAS_MATERIALIZE,
+            "materializeConsent",
+            bytes(study),
+            patient,
+            member.batch_id,
+            member.terms,
+            list(member.proof),
+        )
+
+    def materialized(self, pending: PendingTransaction) -> bool:
+        """Wait for a sent `materializeConsent`: True if it wrote the record, False if it was
+        refused because a record exists already (written meanwhile by another)."""
+        try:
+            self._wait(pending)
+        except AlreadyMaterializedError:
+            return False
+        return True
 
     def is_consented_in_batch(
         self, study: StudyId, patient: Address, member: BatchMembership

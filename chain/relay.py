@@ -5,6 +5,14 @@ study exists, that the patient ever consented, the deadline, the nonce and that 
 signature recovers to the patient, so a bad request never costs gas or reaches the chain.
 Revoking an already revoked consent returns the original revocation without a transaction.
 
+Those checks cost no view call in the usual case: a `RelayView` follows the registry's logs and
+knows which patients hold an untouched consent (revocation nonce 0), and a `ChainClock` caches
+the chain's time. The view is only ever used to *send*: the contract checks again and skips a
+bad entry, and every refusal, and every "already revoked", is decided from fresh chain reads
+(record, nonce, latest block), so a stale view costs a skipped entry, never a wrong answer.
+A patient granted in a batch of first consents whose record is not written yet has it written
+(`materializeConsent`, from the batch proof) by the batcher right before the revocation.
+
 `RevocationRelay.cancel_pending` relays a signed `Cancellation` (every consent signature of the
 study not yet submitted becomes unusable) with the same checks, except enrolment: a patient who
 never consented may hold signatures a hospital has not submitted yet, which is what it is for.
@@ -27,8 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from chain.consent_batch_errors import AlreadyMaterializedError
-from chain.consent_registry import ConsentRecord, ConsentRegistry, SignedRevocation
+from chain.consent_batches import BatchMembership
+from chain.consent_registry import ConsentRegistry, SignedRevocation
 from chain.deploy import Ledger
 from chain.errors import (
     ChainError,
@@ -40,6 +48,7 @@ from chain.errors import (
 from chain.events import PendingConsentsCancelled
 from chain.relay_batcher import RevocationBatcher
 from chain.relay_journal import RevocationJournal
+from chain.relay_view import ChainClock, PatientState, RelayView
 from consent.eip712 import (
     Eip712Domain,
     InvalidSignatureError,
@@ -132,17 +141,35 @@ class RelayedRevocation:
     already_revoked: bool
 
 
+def _check_form(patient: Address, signature: bytes) -> None:
+    """A 65-byte signature with a low `s` (what the contract's OpenZeppelin ECDSA accepts)."""
+    if len(signature) != 65:
+        raise RevocationSignatureError(patient, f"{len(signature)} bytes, expected 65")
+    if int.from_bytes(signature[32:64], "big") > _SECP256K1_HALF_N:
+        raise RevocationSignatureError(patient, "malleable signature (high s)")
+
+
 class RevocationRelay:
     """Checks and relays `revokeWithSig` for patients, paying the gas with `ledger`'s sender."""
 
     def __init__(
-        self, ledger: Ledger, *, journal: RevocationJournal | None = None, max_batch: int = 200
+        self,
+        ledger: Ledger,
+        *,
+        journal: RevocationJournal | None = None,
+        max_batch: int = 200,
+        view: bool = True,
     ) -> None:
+        """With `view` (the default) requests are checked against a `RelayView` of the
+        registry's logs and a cached chain time instead of view calls (see the module
+        docstring); without it every request reads the record, the nonce and the time."""
         self._ledger = ledger
         self._lock = threading.Lock()
         self._known_studies: set[StudyId] = set()
+        self._view = RelayView(ledger.consents, ledger.manifest.deploy_block) if view else None
+        self._clock = ChainClock(ledger.chain)
         self._batcher = RevocationBatcher(ledger.consents, journal, max_batch=max_batch)
-        self.resumed = self._batcher.resume()
+        self.resumed = self._batcher.resume(self._unmaterialized)
         """How many journalled revocations were queued again at start."""
 
     @property
@@ -178,11 +205,44 @@ class RevocationRelay:
         journal it stays there and is resent at the next start, and retrying the same request is
         safe: it sends it again, or returns the revocation if one landed).
         """
-        consents = self._ledger.consents
         self._check_study(study)
+        _check_form(patient, signature)
+        state = None if self._view is None else self._view.state(study, patient)
+        untouched = state is not None and state is not PatientState.TOUCHED
+        if untouched and self._plausible(study, patient, deadline, signature, nonce):
+            member = self._member(study, patient) if state is PatientState.IN_BATCH else None
+            if state is PatientState.RECORDED or member is not None:
+                revocation = SignedRevocation(patient, deadline, signature)
+                with contextlib.suppress(RelayError):  # refused on a stale hint: re-read
+                    return self._send(study, revocation, member)
+        return self._revoke_read(study, patient, deadline, signature, nonce)
+
+    def _plausible(
+        self, study: StudyId, patient: Address, deadline: int, signature: bytes, nonce: int | None
+    ) -> bool:
+        """Whether the request passes the checks against the view (an untouched patient's
+        revocation nonce is 0) and the cached chain time; False is decided again from reads."""
+        if nonce not in (None, 0) or deadline <= self._clock.now():
+            return False
+        domain = self._ledger.consents.domain
+        try:
+            return recover_revocation_signer(domain, study, patient, 0, deadline, signature) == (
+                patient
+            )
+        except (InvalidSignatureError, ValueError):
+            return False
+
+    def _revoke_read(
+        self, study: StudyId, patient: Address, deadline: int, signature: bytes, nonce: int | None
+    ) -> RelayedRevocation:
+        """`revoke` from chain reads: the record, the nonce and the chain's time."""
+        consents = self._ledger.consents
         record = consents.record(study, patient)
+        member = None
         if not record.exists:
-            record = self._materialized(study, patient)
+            member = self._member(study, patient)
+            if member is None:
+                raise PatientNotEnrolledError(study, patient)
         current = consents.revocation_nonce(study, patient)
         if record.revoked_block:
             # A retry of a revocation that landed: its nonce is used up by now.
@@ -190,19 +250,19 @@ class RevocationRelay:
             return RelayedRevocation(self._find(study, patient, record.revoked_block), True)
         self._check_fresh(patient, deadline, nonce, current)
         self._check_signature(study, patient, deadline, signature, current)
-        return self._send(study, SignedRevocation(patient, deadline, signature))
+        return self._send(study, SignedRevocation(patient, deadline, signature), member)
 
-    def _materialized(self, study: StudyId, patient: Address) -> ConsentRecord:
-        """The record of a consent granted in a batch of first consents (`chain.consent_batches`),
-        written from its batch proof first (the relay pays) so it can be revoked; a patient in no
-        batch is not enrolled."""
-        consents = self._ledger.consents
-        member = consents.membership(study, patient)
-        if member is None:
-            raise PatientNotEnrolledError(study, patient)
-        with contextlib.suppress(AlreadyMaterializedError):  # written meanwhile by another
-            consents.materialize(study, patient, member)
-        return consents.record(study, patient)
+    def _member(self, study: StudyId, patient: Address) -> BatchMembership | None:
+        """The batch proof of a consent granted in a batch of first consents
+        (`chain.consent_batches`), which the batcher materializes (the relay pays) right before
+        the revocation, through the same sender; None for a patient in no batch."""
+        return self._ledger.consents.membership(study, patient)
+
+    def _unmaterialized(self, study: StudyId, patient: Address) -> BatchMembership | None:
+        """For a journalled revocation resent at start: its batch proof if it has no record."""
+        if self._ledger.consents.record(study, patient).exists:
+            return None
+        return self._member(study, patient)
 
     def _check_study(self, study: StudyId) -> None:
         if study in self._known_studies:
@@ -270,10 +330,7 @@ class RevocationRelay:
         accept_used: bool = False,
         recover: _Recover = recover_revocation_signer,
     ) -> None:
-        if len(signature) != 65:
-            raise RevocationSignatureError(patient, f"{len(signature)} bytes, expected 65")
-        if int.from_bytes(signature[32:64], "big") > _SECP256K1_HALF_N:
-            raise RevocationSignatureError(patient, "malleable signature (high s)")
+        _check_form(patient, signature)
         domain = self._ledger.consents.domain
         for tried in range(current, max(current - _REPLAY_LOOKBACK, -1), -1):
             try:
@@ -286,10 +343,14 @@ class RevocationRelay:
                 return
         raise RevocationSignatureError(patient, "it does not recover to the patient")
 
-    def _send(self, study: StudyId, revocation: SignedRevocation) -> RelayedRevocation:
+    def _send(
+        self, study: StudyId, revocation: SignedRevocation, member: BatchMembership | None
+    ) -> RelayedRevocation:
         patient = revocation.patient
+        if self._view is not None:
+            self._view.touch(study, patient)  # its nonce moves now, or the chain says why not
         try:
-            result = self._batcher.submit(study, revocation).result(timeout=_WAIT_S)
+            result = self._batcher.submit(study, revocation, member).result(timeout=_WAIT_S)
         except TimeoutError as exc:
             raise ChainUnavailableError(self._ledger.chain.rpc, "the batch was not mined") from exc
         except ChainUnavailableError:

@@ -7,16 +7,25 @@ go out while this one is mined. A small pool waits for the receipts and settles 
 future with the outcome read from the receipt (`ConsentRevoked` or `RevocationSkipped`).
 
 Two requests for the same patient waiting at once share one entry (and one future's outcome).
+
+An entry for a patient granted in a batch of first consents and not yet materialized carries its
+`BatchMembership`: the sending thread sends its `materializeConsent` right before the batch,
+through the same nonce-counting sender, so it is mined first (same-sender transactions are mined
+in nonce order) and never waited for on the send path. Its receipt is checked with the batch's:
+one that reverted (materialized meanwhile by another) changes nothing, and the revocation then
+applies to the record written meanwhile, or is skipped (`NoActiveConsent`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final
 
+from chain.consent_batches import BatchMembership
 from chain.consent_registry import (
     MAX_REVOCATION_BATCH,
     ConsentRegistry,
@@ -35,6 +44,10 @@ __all__ = ["BatchResult", "RevocationBatcher"]
 logger = logging.getLogger(__name__)
 
 _RECEIPT_WAITERS: Final = 8
+IN_FLIGHT: Final = 3
+"""Batches sent and not yet settled at most: while they are mined the queue fills, so under
+load the next batch carries many revocations (each transaction costs the relayer ~30 ms of
+encoding, signing and receipt decoding, whatever its size)."""
 
 BatchResult = ConsentRevoked | RevocationSkipped
 """What became of one entry: revoked by the batch, or skipped by it (with the reason)."""
@@ -44,6 +57,7 @@ BatchResult = ConsentRevoked | RevocationSkipped
 class _Waiting:
     study: StudyId
     revocation: SignedRevocation
+    member: BatchMembership | None = None
     futures: list[Future[BatchResult]] = field(default_factory=list)
 
     def settle(self, result: BatchResult | None, error: BaseException | None) -> None:
@@ -63,6 +77,7 @@ class RevocationBatcher:
         journal: RevocationJournal | None = None,
         *,
         max_batch: int = MAX_REVOCATION_BATCH,
+        in_flight: int = IN_FLIGHT,
     ) -> None:
         self._consents = consents
         self._journal = journal
@@ -71,15 +86,24 @@ class RevocationBatcher:
         self._queue: dict[tuple[StudyId, Address], _Waiting] = {}
         self._sender: threading.Thread | None = None
         self._waiters = ThreadPoolExecutor(_RECEIPT_WAITERS, thread_name_prefix="relay-receipt")
+        self._in_flight = threading.BoundedSemaphore(in_flight)
 
-    def submit(self, study: StudyId, revocation: SignedRevocation) -> Future[BatchResult]:
-        """Queue `revocation`; the future resolves once its batch is mined."""
+    def submit(
+        self,
+        study: StudyId,
+        revocation: SignedRevocation,
+        member: BatchMembership | None = None,
+    ) -> Future[BatchResult]:
+        """Queue `revocation` (materializing the batch consent `member` first, if given); the
+        future resolves once its batch is mined."""
         future: Future[BatchResult] = Future()
         with self._cond:
             key = (study, revocation.patient)
             waiting = self._queue.get(key)
             if waiting is None:
-                waiting = self._queue[key] = _Waiting(study, revocation)
+                waiting = self._queue[key] = _Waiting(study, revocation, member)
+            elif waiting.member is None:
+                waiting.member = member
             waiting.futures.append(future)
             if self._sender is None:
                 self._sender = threading.Thread(target=self._run, name="relay-sender", daemon=True)
@@ -87,13 +111,17 @@ class RevocationBatcher:
             self._cond.notify()
         return future
 
-    def resume(self) -> int:
-        """Queue again every journalled revocation (after a restart); how many."""
+    def resume(
+        self, member_of: Callable[[StudyId, Address], BatchMembership | None] | None = None
+    ) -> int:
+        """Queue again every journalled revocation (after a restart); how many. `member_of`
+        gives the batch proof of a patient whose batch consent is still to be materialized."""
         if self._journal is None:
             return 0
         pending = self._journal.pending()
         for study, revocation in pending:
-            self.submit(study, revocation).add_done_callback(_log_resumed)
+            member = None if member_of is None else member_of(study, revocation.patient)
+            self.submit(study, revocation, member).add_done_callback(_log_resumed)
         if pending:
             logger.warning("resending %d journalled revocations", len(pending))
         return len(pending)
@@ -113,31 +141,73 @@ class RevocationBatcher:
 
     def _run(self) -> None:
         while True:
+            self._in_flight.acquire()  # a free slot first: meanwhile the queue fills
             batch = self._take()
+            sent = False
             try:
-                self._send(batch)
+                sent = self._send(batch)
             except Exception as exc:  # a future must never be left hanging
                 logger.exception("revocation batch failed before sending")
                 for waiting in batch:
                     waiting.settle(None, exc)
+            finally:
+                if not sent:
+                    self._in_flight.release()
 
-    def _send(self, batch: list[_Waiting]) -> None:
+    def _send(self, batch: list[_Waiting]) -> bool:
+        """Send `batch`; whether it went out (then `_settle` frees its in-flight slot)."""
         study = batch[0].study
         revocations = [w.revocation for w in batch]
         if self._journal is not None:
             self._journal.add(study, revocations)
         try:
+            materializing = self._materialize(batch)
             pending = self._consents.send_revoke_batch(study, revocations)
         except ChainUnavailableError as exc:
             self._fail(batch, exc, keep=True)
-            return
+            return False
         except ChainError as exc:
             self._fail(batch, exc, keep=False)
-            return
-        self._waiters.submit(self._settle, batch, pending)
+            return False
+        self._waiters.submit(self._settle, batch, pending, materializing)
+        return True
 
-    def _settle(self, batch: list[_Waiting], pending: PendingTransaction) -> None:
+    def _materialize(self, batch: list[_Waiting]) -> list[PendingTransaction]:
+        """Send the batch consents' `materializeConsent`s (not waited for: see the module
+        docstring); one the node refuses at once is left out (the revocation is then skipped)."""
+        sent: list[PendingTransaction] = []
+        for waiting in batch:
+            if waiting.member is None:
+                continue
+            patient = waiting.revocation.patient
+            try:
+                sent.append(self._consents.send_materialize(waiting.study, patient, waiting.member))
+            except ChainUnavailableError:
+                raise
+            except ChainError as exc:
+                logger.warning("materializing a batch consent was refused: %s", exc)
+        return sent
+
+    def _settle(
+        self,
+        batch: list[_Waiting],
+        pending: PendingTransaction,
+        materializing: list[PendingTransaction],
+    ) -> None:
         try:
+            self._settle_one(batch, pending, materializing)
+        finally:
+            self._in_flight.release()
+
+    def _settle_one(
+        self,
+        batch: list[_Waiting],
+        pending: PendingTransaction,
+        materializing: list[PendingTransaction],
+    ) -> None:
+        try:
+            for sent in materializing:
+                self._check_materialized(sent)
             outcome = self._consents.revoke_batch_outcome(pending)
         except ChainUnavailableError as exc:
             self._fail(batch, exc, keep=True)  # may still be mined: resent on restart
@@ -146,6 +216,15 @@ class RevocationBatcher:
             self._fail(batch, exc, keep=False)
             return
         self._resolve(batch, outcome)
+
+    def _check_materialized(self, sent: PendingTransaction) -> None:
+        """Wait for one `materializeConsent`; a revert is logged (its revocation is skipped)."""
+        try:
+            self._consents.materialized(sent)
+        except ChainUnavailableError:
+            raise
+        except ChainError as exc:
+            logger.warning("a batch consent could not be materialized: %s", exc)
 
     def _resolve(self, batch: list[_Waiting], outcome: RevocationBatchOutcome) -> None:
         for waiting in batch:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +20,11 @@ from api.commands._chain_common import (
     parse_study,
 )
 from api.commands.records import fhir_app, verify_receipt_command
+
+if TYPE_CHECKING:
+    from chain.consent_batches import BatchConsent
+    from chain.consent_registry import ConsentRecord
+    from consent.purposes import ConsentScope
 
 __all__ = ["consent_app"]
 
@@ -247,6 +252,7 @@ def status(
 ) -> None:
     """Show whether a patient consents now, with the grant and revocation blocks."""
     from api.wiring import open_ledger
+    from chain.consent_registry import ConsentRecord
     from consent.ids import parse_address
     from consent.purposes import ConsentScope, StudyPurpose, covers
 
@@ -256,7 +262,15 @@ def status(
         address = parse_address(patient)
         record = ledger.consents.record(sid, address)
         consented = ledger.consents.is_consented(sid, address)
+        in_batch = None if record.exists else ledger.consents.batch_consent(sid, address)
         study_purpose: StudyPurpose | None = ledger.studies.study_purpose(sid)
+    if in_batch is not None:  # granted in a batch of first consents, record not yet written
+        granted = in_batch.granted
+        consented = in_batch.consented
+        record = ConsentRecord(
+            granted.hospital, granted.position.block_number, 0, granted.expires_at,
+            granted.valid_from, granted.purposes,
+        )  # fmt: skip
     scope = ConsentScope.from_mask(record.purposes) if record.purposes else None
     payload = {
         "patient": address,
@@ -269,15 +283,27 @@ def status(
         "purposes": list(scope.codes) if scope is not None else [],
         "study_purpose": None if study_purpose is None else str(study_purpose),
         "covers_study": scope is not None and covers(scope, study_purpose),
+        "batch": None if in_batch is None else in_batch.batch_id,
     }
+    emit(as_json, payload, _status_text(address, record, consented, scope, in_batch))
+
+
+def _status_text(
+    address: str,
+    record: ConsentRecord,
+    consented: bool,
+    scope: ConsentScope | None,
+    in_batch: BatchConsent | None,
+) -> str:
+    """The one-line status of `consent status`."""
     if not record.exists:
-        text = f"{address}: no consent (never granted)"
-    else:
-        state = "consented" if consented else ("revoked" if record.revoked_block else "expired")
-        text = (
-            f"{address}: {state} (hospital {record.hospital}, granted in block "
-            f"{record.granted_block}, revoked in block {record.revoked_block or '-'}, "
-            f"expires {record.expires_at or 'never'}, purposes "
-            f"{', '.join(scope.codes) if scope is not None else '-'})"
-        )
-    emit(as_json, payload, text)
+        return f"{address}: no consent (never granted)"
+    state = "consented" if consented else ("revoked" if record.revoked_block else "expired")
+    if in_batch is not None:
+        state += f" (batch {in_batch.batch_id}, not yet written on chain)"
+    return (
+        f"{address}: {state} (hospital {record.hospital}, granted in block "
+        f"{record.granted_block}, revoked in block {record.revoked_block or '-'}, "
+        f"expires {record.expires_at or 'never'}, purposes "
+        f"{', '.join(scope.codes) if scope is not None else '-'})"
+    )

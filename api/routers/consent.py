@@ -18,10 +18,13 @@ from api.schemas import (
     hex32,
 )
 from api.unlearning import unlearning_status
+from chain.consent_registry import ConsentRecord
+from chain.deploy import Ledger
 from chain.errors import UnknownStudyError
 from chain.purpose_relay import relay_purpose_revocation
 from chain.relay import PatientNotEnrolledError
 from consent.events import PurposesRevoked
+from consent.ids import Address, StudyId
 from consent.purposes import ConsentScope, covers
 
 __all__ = ["router"]
@@ -134,15 +137,13 @@ def consent_status(
 ) -> ConsentStatusOut:
     """Whether the patient consents now, the current record, the nonce each signature type of
     `GET /v1/eip712` must carry next (`nonces`, keyed by primary type), and every grant and
-    revocation (block, tx hash, time). 404 for an unknown study or a patient who never
-    consented."""
+    revocation (block, tx hash, time). A consent granted in a batch of first consents whose
+    per-patient record is not written yet is answered from its batch proof (`batch` names the
+    batch). 404 for an unknown study or a patient who never consented."""
     ledger = services.ledger
     if not ledger.studies.study_exists(study):
         raise UnknownStudyError({"study_id": bytes(study)})
-    record = ledger.consents.record(study, patient)
-    if not record.exists:
-        raise PatientNotEnrolledError(study, patient)
-    consented = ledger.consents.is_consented(study, patient)
+    record, consented, batch = _record_now(ledger, study, patient)
     revocation_nonce = ledger.consents.revocation_nonce(study, patient)
     grant_nonce = ledger.consents.grant_nonce(study, patient)
     study_purpose = ledger.studies.study_purpose(study)
@@ -168,6 +169,31 @@ def consent_status(
             "PurposeRevocation": revocation_nonce,
         },
         history=[ConsentEventOut.of(e) for e in history],
+        batch=batch,
         unlearning=unlearning_status(ledger, services.store, services.proofs, study, history),
         privacy=privacy_spent(ledger, study, record.hospital),
     )
+
+
+def _record_now(
+    ledger: Ledger, study: StudyId, patient: Address
+) -> tuple[ConsentRecord, bool, int | None]:
+    """The patient's record, whether they consent now, and the batch that granted the consent
+    while its record is not written yet (`chain.consent_batches.batch_consent`: the record is
+    the one the batch's logs describe). Raises `PatientNotEnrolledError` if neither exists."""
+    record = ledger.consents.record(study, patient)
+    if record.exists:
+        return record, ledger.consents.is_consented(study, patient), None
+    found = ledger.consents.batch_consent(study, patient)
+    if found is None:
+        raise PatientNotEnrolledError(study, patient)
+    granted = found.granted
+    record = ConsentRecord(
+        hospital=granted.hospital,
+        granted_block=granted.position.block_number,
+        revoked_block=0,
+        expires_at=granted.expires_at,
+        valid_from=granted.valid_from,
+        purposes=granted.purposes,
+    )
+    return record, found.consented, found.batch_id

@@ -78,7 +78,9 @@ def _checked_history(
 ) -> list[ConsentEvent]:
     if not ledger.studies.study_exists(study):
         raise UnknownStudyError({"study_id": bytes(study)})
-    if not ledger.consents.record(study, patient).exists:
+    if not ledger.consents.record(study, patient).exists and (
+        ledger.consents.membership(study, patient) is None  # a batch consent, not yet written
+    ):
         raise PatientNotEnrolledError(study, patient)
     return services.history.history(study, patient)
 

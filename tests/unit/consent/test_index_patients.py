@@ -39,6 +39,37 @@ def test_entries_that_are_not_addresses_are_misses_not_errors(bad: Any) -> None:
     assert rows.lookup([bad, A]).tolist() == [-1, 0]
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ([A[:4], A[4:] + C], [-1, -1]),  # 4 + 80 characters: two addresses long, cut elsewhere
+        ([A[:41] + ",", C], [-1, 1]),  # a comma inside an entry (the other is an address)
+        ([A + ",", C[:-1]], [-1, -1]),  # lengths off by one each way, a comma at the seam
+    ],
+)
+def test_entries_whose_lengths_only_add_up_are_not_read_as_addresses(
+    query: list[str], expected: list[int]
+) -> None:
+    """The look-up joins the strings and checks the separators instead of measuring each: a
+    list of the right total length whose entries are not 42 characters is not split into
+    addresses (each entry is then looked up on its own)."""
+    rows = PatientRows([A, C])
+    assert rows.lookup(query).tolist() == expected
+
+
+def test_addresses_crowded_in_one_bucket_are_all_found() -> None:
+    """Keys whose top bits agree share a bucket; each is found by stepping through it."""
+    crowd = ["0x" + "ab" * 4 + f"{i:08x}" + "00" * 12 for i in range(40)]
+    rows = PatientRows([*crowd, C])
+    assert rows.lookup(
+        [*reversed(crowd), C, "0x" + "ab" * 4 + "ffffffff" + "00" * 12]
+    ).tolist() == [
+        *range(39, -1, -1),
+        40,
+        -1,
+    ]
+
+
 def test_added_patients_take_the_next_rows_and_are_found_after_the_merge() -> None:
     rows = PatientRows([])
     assert rows.lookup([A]).tolist() == [-1]

@@ -1,0 +1,178 @@
+"""What the relayer knows of each patient from the registry's logs, so a request needs no view call.
+
+Before this view every relayed revocation read the patient's record and revocation nonce on
+chain (two `eth_call`s, ~40% of the relayer's time in `bench/bench_api.py`). `RelayView` follows
+the ConsentRegistry's logs instead, reading only their topics (study and patient are indexed, so
+no ABI decoding and no block timestamps), and keeps, per (study, patient):
+
+- `RECORDED`: a per-patient record was written (`ConsentGranted` or `ConsentMaterialized`) and
+  nothing else happened since: the consent is active and the revocation nonce is 0;
+- `IN_BATCH`: granted in a batch of first consents (`FirstConsentGranted`, whose study is named by
+  the `ConsentBatchRecorded` log that follows in the same transaction), no record yet: the relayer
+  materializes it before revoking, nonce 0;
+- `TOUCHED`: anything that can move the revocation nonce or end the consent happened
+  (`ConsentRevoked`, `ConsentPurposesRevoked`, `PendingConsentsCancelled`): the relay reads the
+  chain as before. A touched patient stays touched.
+
+The revocation nonce moves only in the signed revocation, purpose-withdrawal and cancellation
+functions, each of which emits one of the touching events, so an untouched patient's nonce is 0.
+
+The view is a hint, never a guarantee (the contract is): the relay uses it only to *send* (the
+contract re-checks deadline, record and signature and skips a bad entry), and every refusal or
+"already revoked" answer is taken from fresh chain reads. A stale view therefore costs at most a
+skipped batch entry, never a wrong answer. It syncs in the request thread (no thread of its own:
+eth-tester is not thread-safe), at most every `REFRESH_S`, at most `CHUNK_BLOCKS` blocks a time,
+and answers nothing (the relay reads the chain) until it has caught up with the head once.
+Reorganisations are not followed (a dropped log leaves a hint the contract then refuses).
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections.abc import Sequence
+from typing import Final, cast
+
+from eth_typing import ABIEvent
+from eth_utils.abi import event_abi_to_log_topic
+from web3.types import FilterParams, LogReceipt
+
+from chain.compile import load_artifact
+from chain.connection import Chain
+from chain.consent_registry import ConsentRegistry
+from consent.ids import Address, StudyId, parse_address
+
+__all__ = ["CHUNK_BLOCKS", "REFRESH_S", "ChainClock", "PatientState", "RelayView"]
+
+REFRESH_S: Final = 0.25
+"""How stale the view may be before a request refreshes it (a stale hint costs a skipped entry)."""
+_CLOCK_S: Final = 1.0
+"""How often `ChainClock` reads the latest block's timestamp."""
+CHUNK_BLOCKS: Final = 2_000
+"""Blocks read per refresh (eth-tester scans logs block by block; a catch-up is spread out)."""
+
+_GRANTED: Final = ("ConsentGranted", "ConsentMaterialized")
+_TOUCHING: Final = ("ConsentRevoked", "ConsentPurposesRevoked", "PendingConsentsCancelled")
+_FIRST: Final = "FirstConsentGranted"
+_BATCH: Final = "ConsentBatchRecorded"
+
+
+class PatientState(enum.Enum):
+    """What the logs say of one patient in one study (see the module docstring)."""
+
+    RECORDED = "recorded"
+    IN_BATCH = "in batch"
+    TOUCHED = "touched"
+
+
+class ChainClock:
+    """The chain's time without a block read per request: the latest block's timestamp, read
+    at most every `_CLOCK_S`, plus the time elapsed since (a relay check only; the contract
+    checks the deadline against its own block time)."""
+
+    def __init__(self, chain: Chain) -> None:
+        self._chain = chain
+        self._read_at = -_CLOCK_S
+        self._timestamp = 0
+
+    def now(self) -> int:
+        """About the chain's time now."""
+        elapsed = time.monotonic() - self._read_at
+        if elapsed >= _CLOCK_S:
+            self._timestamp, self._read_at = self._chain.block_timestamp(), time.monotonic()
+            elapsed = 0.0
+        return self._timestamp + int(elapsed)
+
+
+def _topics() -> dict[bytes, str]:
+    abi = load_artifact("ConsentRegistry").abi
+    wanted = {*_GRANTED, *_TOUCHING, _FIRST, _BATCH}
+    return {
+        bytes(event_abi_to_log_topic(cast(ABIEvent, entry))): str(entry["name"])
+        for entry in abi
+        if entry.get("type") == "event" and entry.get("name") in wanted
+    }
+
+
+def _address(topic: bytes) -> Address:
+    return parse_address("0x" + bytes(topic)[12:].hex())
+
+
+class RelayView:
+    """Per-(study, patient) state from the registry's log topics (see the module docstring)."""
+
+    def __init__(self, consents: ConsentRegistry, from_block: int) -> None:
+        self._consents = consents
+        self._topics = _topics()
+        self._next = from_block
+        self._ready = False
+        self._refreshed_at = -REFRESH_S
+        self._lock = threading.Lock()
+        self._states: dict[tuple[bytes, str], PatientState] = {}
+
+    def state(self, study: StudyId, patient: Address) -> PatientState | None:
+        """The patient's state, refreshing first when stale; None when the logs name no grant
+        of theirs in the study (or the view has not caught up yet): read the chain."""
+        self.refresh()
+        if not self._ready:
+            return None
+        return self._states.get((bytes(study), patient.lower()))
+
+    def refresh(self) -> None:
+        """Read the logs since the last refresh; skipped when fresh, or when another thread is
+        at it and the view has caught up once (before that, requests wait for the catch-up)."""
+        if time.monotonic() - self._refreshed_at < REFRESH_S:
+            return
+        if not self._lock.acquire(blocking=not self._ready):
+            return  # another request refreshes: use what is there
+        try:
+            if time.monotonic() - self._refreshed_at < REFRESH_S:
+                return  # refreshed by the request this one waited for
+            head = self._consents.chain.block_number()
+            while self._next <= head:
+                last = min(head, self._next + CHUNK_BLOCKS - 1)
+                self._apply(self._logs(self._next, last))
+                self._next = last + 1
+                if not self._ready:
+                    break  # catching up: one chunk per request
+            self._ready = self._ready or self._next > head
+            self._refreshed_at = time.monotonic()
+        finally:
+            self._lock.release()
+
+    def _logs(self, first: int, last: int) -> list[LogReceipt]:
+        params: FilterParams = {
+            "address": self._consents.chain.w3.to_checksum_address(self._consents.address),
+            "fromBlock": first,
+            "toBlock": last,
+        }  # no topic filter: eth-tester ignores a list of alternatives; `_apply` picks them
+        return list(self._consents.chain.w3.eth.get_logs(params))
+
+    def _apply(self, logs: Sequence[LogReceipt]) -> None:
+        in_batch: list[Address] = []  # this transaction's first grants, until its batch log
+        for log in logs:
+            topics = log["topics"]
+            name = self._topics.get(bytes(topics[0])) if topics else None
+            if name == _FIRST:
+                in_batch.append(_address(topics[1]))
+            elif name == _BATCH:
+                study = bytes(topics[1])
+                for patient in in_batch:
+                    self._set(study, patient, PatientState.IN_BATCH)
+                in_batch = []
+            elif name is not None:
+                state = PatientState.RECORDED if name in _GRANTED else PatientState.TOUCHED
+                self._set(bytes(topics[1]), _address(topics[2]), state)
+
+    def touch(self, study: StudyId, patient: Address) -> None:
+        """Mark the patient touched now (the relay's own revocation of them, whose log the view
+        has not read yet: a repeated request then reads the chain and sends nothing)."""
+        with self._lock:
+            self._states[(bytes(study), patient.lower())] = PatientState.TOUCHED
+
+    def _set(self, study: bytes, patient: Address, state: PatientState) -> None:
+        key = (study, patient.lower())
+        if self._states.get(key) is PatientState.TOUCHED:
+            return
+        self._states[key] = state
