@@ -50,6 +50,7 @@ from chain.store import compute_cid
 from consent.events import ConsentEvent
 from consent.ids import Address, Bytes32, StudyId
 from consent.index import ConsentMask
+from consent.purposes import StudyPurpose
 from consent.records import RoundResult, UpdateSubmission
 from consent.sealing import open_sealed, seal
 from consent.smt import DataTree
@@ -79,6 +80,7 @@ class Clock:
         self.seconds: defaultdict[str, float] = defaultdict(float)
         self.bytes: defaultdict[str, int] = defaultdict(int)
         self.calls: defaultdict[str, int] = defaultdict(int)
+        self.rpc = defaultdict(int)
 
     @contextmanager
     def time(self, category: str) -> Iterator[None]:
@@ -97,6 +99,24 @@ class Clock:
         self.seconds.clear()
         self.bytes.clear()
         self.calls.clear()
+        self.rpc.clear()
+
+    rpc: defaultdict[str, int]
+    """JSON-RPC requests per method that reached the provider (every role, the consent views
+    too), counted by `count_rpc`."""
+
+
+def count_rpc(study: EmbeddedStudy, clock: Clock) -> None:
+    """Count every request the study's chain connection hands its provider, by method."""
+    provider = study.chain.w3.provider
+    inner = provider.make_request
+
+    def counted(method: Any, params: Any) -> Any:
+        clock.rpc[str(method)] += 1
+        return inner(method, params)
+
+    provider.make_request = counted  # type: ignore[method-assign]
+    provider._request_func_cache = (None, None)  # type: ignore[assignment]  # rebuilt with `counted`
 
 
 class TimedLedger:
@@ -168,10 +188,16 @@ class TimedConsent:
         return block
 
     def mask(
-        self, study: StudyId, patients: Sequence[Address], block: int, block_timestamp: int
+        self,
+        study: StudyId,
+        patients: Sequence[Address],
+        block: int,
+        block_timestamp: int,
+        purpose: StudyPurpose | None = None,
     ) -> ConsentMask:
         mask: ConsentMask = self._clock.call(
-            "consent_mask", lambda: self._inner.mask(study, patients, block, block_timestamp)
+            "consent_mask",
+            lambda: self._inner.mask(study, patients, block, block_timestamp, purpose),
         )
         return mask
 
@@ -259,7 +285,7 @@ def micro(
     patient_sets = []
     filter_s = 0.0
     for k, trainer in study.trainers.items():
-        index = study.views[k].index
+        index = study.views[k]
         block = study.views[k].sync()
         ts = study.chain.block_timestamp(block)
         hospital = study.hospital(k)
@@ -293,6 +319,7 @@ def run(args: argparse.Namespace, workdir: Path, chain: str, rpc: str) -> dict[s
         clock = Clock()
         results: list[LocalResult] = []
         wire(study, clock, results, split.test)
+        count_rpc(study, clock)
         rounds: list[dict[str, Any]] = []
         profile: list[str] = []
         for number in range(args.rounds + 1):  # the extra last round is only profiled
@@ -444,6 +471,7 @@ def breakdown(number: int, total: float, clock: Clock, m: dict[str, float]) -> d
         "parts_s": {k: round(v, 4) for k, v in parts.items()},
         "store_mb": {k: round(v / 1e6, 2) for k, v in clock.bytes.items()},
         "chain_calls": {"tx": clock.calls["chain_tx"], "reads": clock.calls["chain_reads"]},
+        "rpc_requests": {"total": sum(clock.rpc.values()), **dict(sorted(clock.rpc.items()))},
     }
 
 
@@ -465,6 +493,7 @@ def combine(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 "chain_reads_s": r["steady_state_mean"]["parts_s"]["chain_reads"],
                 "chain_tx_s": r["steady_state_mean"]["parts_s"]["chain_tx"],
                 "chain_calls_per_round": r["rounds"][-1]["chain_calls"],
+                "rpc_requests_per_round": r["rounds"][-1]["rpc_requests"],
             }
             for name, r in reports.items()
         },

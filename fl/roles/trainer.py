@@ -48,6 +48,7 @@ from fl.ports import (
     ConsentViewPort,
     LedgerPort,
     PrivacyBudgetPort,
+    RoundPipelinePort,
     RoundRecord,
     RoundState,
     SecAggPort,
@@ -200,6 +201,8 @@ class Trainer:
                 return following
             if following.state == RoundState.NONE:
                 return None
+        if isinstance(self._ledger, RoundPipelinePort):
+            return self._ledger.latest_round(self.study)  # one read
         count = self._ledger.round_count(self.study)
         return None if count == 0 else self._ledger.round(self.study, count - 1)
 
