@@ -192,8 +192,7 @@ class Trainer:
         Once this trainer settled round `r` (submitted, found its update, or skipped), only
         round `r + 1` can be new: rounds open strictly in sequence and only after the previous
         one is finalized, so an open `r + 1` is the latest round and a never-opened one means
-        `r` still is. Only when `r + 1` is already finalized (rounds passed meanwhile) does it
-        fall back to counting the rounds.
+        `r` still is. Only when `r + 1` is finalized (rounds passed) is the latest round read.
         """
         if self._settled is not None:
             following = self._ledger.round(self.study, self._settled + 1)
