@@ -1,5 +1,6 @@
 """`ChainLedger`: one role's view of a deployment, satisfying `fl.ports.LedgerPort` (and
-`PrivacyBudgetPort`, `SecAggPort`, `ContributionsPort`, `UnlearningPort`) structurally.
+`PrivacyBudgetPort`, `SecAggPort`, `ContributionsPort`, `UnlearningPort`, `RoundPipelinePort`)
+structurally.
 
 It returns and takes the domain's records (`consent.records`) directly, so the roles in `fl/` run
 against it with no adapter layer in between (`chain/` never imports `fl/`; the port is a
