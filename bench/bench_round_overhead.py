@@ -29,6 +29,7 @@ import argparse
 import cProfile
 import hashlib
 import json
+import os
 import platform
 import pstats
 import statistics
@@ -50,6 +51,7 @@ from chain.store import compute_cid
 from consent.events import ConsentEvent
 from consent.ids import Address, Bytes32, StudyId
 from consent.index import ConsentMask
+from consent.purposes import StudyPurpose
 from consent.records import RoundResult, UpdateSubmission
 from consent.sealing import open_sealed, seal
 from consent.smt import DataTree
@@ -66,6 +68,9 @@ from fl.train import LocalResult, LocalTrainingConfig, evaluate, train_local
 
 RESULTS = Path(__file__).with_name("results") / "round_overhead.json"
 OVERHEAD_TARGET_SHARE = 0.10
+"""Issue 19's moonshot (issue 7 had it as the target)."""
+OVERHEAD_GOAL_SHARE = 0.20
+"""Issue 19's goal."""
 _ARTIFACT_PARTS = (
     "sha256", "cid_put_and_verify_get", "seal", "unseal", "serialize", "deserialize",
 )  # fmt: skip
@@ -79,6 +84,7 @@ class Clock:
         self.seconds: defaultdict[str, float] = defaultdict(float)
         self.bytes: defaultdict[str, int] = defaultdict(int)
         self.calls: defaultdict[str, int] = defaultdict(int)
+        self.rpc = defaultdict(int)
 
     @contextmanager
     def time(self, category: str) -> Iterator[None]:
@@ -97,6 +103,24 @@ class Clock:
         self.seconds.clear()
         self.bytes.clear()
         self.calls.clear()
+        self.rpc.clear()
+
+    rpc: defaultdict[str, int]
+    """JSON-RPC requests per method that reached the provider (every role, the consent views
+    too), counted by `count_rpc`."""
+
+
+def count_rpc(study: EmbeddedStudy, clock: Clock) -> None:
+    """Count every request the study's chain connection hands its provider, by method."""
+    provider = study.chain.w3.provider
+    inner = provider.make_request
+
+    def counted(method: Any, params: Any) -> Any:
+        clock.rpc[str(method)] += 1
+        return inner(method, params)
+
+    provider.make_request = counted  # type: ignore[method-assign]
+    provider._request_func_cache = (None, None)  # type: ignore[assignment]  # rebuilt with `counted`
 
 
 class TimedLedger:
@@ -139,6 +163,14 @@ class TimedLedger:
             "chain_tx", lambda: self._inner.finalize_round(study, round_, result)
         )
 
+    # fl.ports.RoundPipelinePort (issue 19), when the inner ledger serves it
+    def __getattr__(self, name: str) -> Any:
+        category = {"latest_round": "chain_reads", "finalize_and_open_round": "chain_tx"}.get(name)
+        if category is None:
+            raise AttributeError(name)
+        method = getattr(self._inner, name)  # AttributeError: the ledger has no pipeline
+        return lambda *args: self._clock.call(category, lambda: method(*args))
+
 
 class TimedStore:
     """`ArtifactStorePort` proxy: put (CID + write) and get (read + CID verification)."""
@@ -168,10 +200,16 @@ class TimedConsent:
         return block
 
     def mask(
-        self, study: StudyId, patients: Sequence[Address], block: int, block_timestamp: int
+        self,
+        study: StudyId,
+        patients: Sequence[Address],
+        block: int,
+        block_timestamp: int,
+        purpose: StudyPurpose | None = None,
     ) -> ConsentMask:
         mask: ConsentMask = self._clock.call(
-            "consent_mask", lambda: self._inner.mask(study, patients, block, block_timestamp)
+            "consent_mask",
+            lambda: self._inner.mask(study, patients, block, block_timestamp, purpose),
         )
         return mask
 
@@ -259,7 +297,7 @@ def micro(
     patient_sets = []
     filter_s = 0.0
     for k, trainer in study.trainers.items():
-        index = study.views[k].index
+        index = study.views[k]
         block = study.views[k].sync()
         ts = study.chain.block_timestamp(block)
         hospital = study.hospital(k)
@@ -293,6 +331,7 @@ def run(args: argparse.Namespace, workdir: Path, chain: str, rpc: str) -> dict[s
         clock = Clock()
         results: list[LocalResult] = []
         wire(study, clock, results, split.test)
+        count_rpc(study, clock)
         rounds: list[dict[str, Any]] = []
         profile: list[str] = []
         for number in range(args.rounds + 1):  # the extra last round is only profiled
@@ -302,12 +341,17 @@ def run(args: argparse.Namespace, workdir: Path, chain: str, rpc: str) -> dict[s
             started = time.perf_counter()
             if profiler is not None:
                 profiler.enable()
+            # None: the pipeline opened the round with the previous finalization
             opened = clock.call("open", study.aggregator.start)
-            assert opened == number
             for trainer in study.trainers.values():
                 clock.call("trainer_steps", trainer.step)
             record = study.aggregator.current_round()
             assert record is not None
+            assert opened in (None, number)
+            assert (record.round, record.state.name) == (
+                number,
+                "OPEN",
+            )
             outcome = clock.call("finalize", lambda r=record: study.aggregator.finalize(r))  # type: ignore[misc]
             if profiler is not None:
                 profiler.disable()
@@ -343,29 +387,31 @@ def run(args: argparse.Namespace, workdir: Path, chain: str, rpc: str) -> dict[s
         ((k, v) for k, v in mean_parts.items() if k not in ("training", "aggregate", "evaluate")),
         key=lambda kv: -kv[1],
     )[:3]
-    met = share <= OVERHEAD_TARGET_SHARE
-    why = (
-        "met"
-        if met
-        else (
+
+    def why(goal: float) -> str:
+        if share <= goal:
+            return "met"
+        epochs = (mean["audit_overhead_s"] * (1 - goal) / goal - fixed_plain) / per_epoch
+        return (
             f"rows per hospital are few (~{len(split.hospitals[0])}), so {args.local_epochs} local "
             f"epochs of a 1M-parameter MLP take {mean_parts['training']:.3f} s per round (all "
             f"hospitals) while the fixed per-round protocol work dominates: "
             + ", ".join(f"{k} {v:.3f} s" for k, v in top)
             + f" (chain: {steady[-1]['chain_calls']['reads']} view calls and "
-            f"{steady[-1]['chain_calls']['tx']} transactions per round"
+            f"{steady[-1]['chain_calls']['tx']} transactions per round at the roles' ports, "
+            f"{steady[-1]['rpc_requests']['total']} JSON-RPC requests"
             + (
                 ", each executed by eth-tester's pure-Python EVM"
                 if rpc == "eth-tester"
-                else ", each a JSON-RPC round trip to anvil"
+                else ", each a round trip to anvil"
             )
             + f": see profile_last_round_cumulative_{chain.replace('-', '_')}; the 4 MB artifact "
             "work itself, hashing + CIDs + sealing + serialization, is "
             f"{sum(mean_parts[k] for k in _ARTIFACT_PARTS):.3f} s)"
-            + f"; overhead would reach {OVERHEAD_TARGET_SHARE:.0%} at ~{max(needed, 0):.0f} local "
+            + f"; overhead would reach {goal:.0%} at ~{max(epochs, 0):.0f} local "
             "epochs (or proportionally more rows)"
         )
-    )
+
     return {
         "config": {
             "dataset": "breast-cancer",
@@ -386,12 +432,13 @@ def run(args: argparse.Namespace, workdir: Path, chain: str, rpc: str) -> dict[s
         "epochs_for_target": round(max(needed, 0), 1),
         "targets": [
             {
-                "name": f"audit overhead share of round time at ~1M parameters ({chain})",
-                "target": f"<= {OVERHEAD_TARGET_SHARE:.0%}",
+                "name": f"audit overhead share of round time at ~1M parameters ({chain}; {kind})",
+                "target": f"<= {goal:.0%}",
                 "value": f"{share:.1%}",
-                "met": met,
-                "why": why,
+                "met": share <= goal,
+                "why": why(goal),
             }
+            for kind, goal in (("goal", OVERHEAD_GOAL_SHARE), ("moonshot", OVERHEAD_TARGET_SHARE))
         ],
         "rounds": rounds,
         "profile_last_round_cumulative": profile,
@@ -444,6 +491,7 @@ def breakdown(number: int, total: float, clock: Clock, m: dict[str, float]) -> d
         "parts_s": {k: round(v, 4) for k, v in parts.items()},
         "store_mb": {k: round(v / 1e6, 2) for k, v in clock.bytes.items()},
         "chain_calls": {"tx": clock.calls["chain_tx"], "reads": clock.calls["chain_reads"]},
+        "rpc_requests": {"total": sum(clock.rpc.values()), **dict(sorted(clock.rpc.items()))},
     }
 
 
@@ -465,6 +513,7 @@ def combine(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 "chain_reads_s": r["steady_state_mean"]["parts_s"]["chain_reads"],
                 "chain_tx_s": r["steady_state_mean"]["parts_s"]["chain_tx"],
                 "chain_calls_per_round": r["rounds"][-1]["chain_calls"],
+                "rpc_requests_per_round": r["rounds"][-1]["rpc_requests"],
             }
             for name, r in reports.items()
         },
@@ -489,6 +538,11 @@ def main() -> None:
         "--chains", nargs="+", choices=("eth-tester", "anvil"), default=["eth-tester", "anvil"]
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--before", type=Path, default=None,
+        help="this bench's results from the code before the round pipeline, run just before on "
+        "the same machine: kept as before_issue_19_pipeline beside the new figures",
+    )  # fmt: skip
     args = parser.parse_args()
     reports: dict[str, dict[str, Any]] = {}
     profiles: dict[str, list[str]] = {}
@@ -505,7 +559,14 @@ def main() -> None:
                 reports[chain] = run(args, workdir, chain, "eth-tester")
             key = "profile_last_round_cumulative_" + chain.replace("-", "_")
             profiles[key] = reports[chain]["profile_last_round_cumulative"]
-    report = {**combine(reports), **profiles}
+    report = {**combine(reports), "machine_load_1min": round(os.getloadavg()[0], 2), **profiles}
+    if args.before is not None:
+        before = json.loads(args.before.read_text(encoding="utf-8"))
+        report["before_issue_19_pipeline"] = {
+            "side_by_side": before["side_by_side"],
+            "machine_load_1min": before.get("machine_load_1min"),
+            "targets": before["targets"],
+        }
     print(json.dumps({k: report[k] for k in ("side_by_side", "targets")}, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -1,5 +1,6 @@
 """`ChainLedger`: one role's view of a deployment, satisfying `fl.ports.LedgerPort` (and
-`PrivacyBudgetPort`, `SecAggPort`, `ContributionsPort`, `UnlearningPort`) structurally.
+`PrivacyBudgetPort`, `SecAggPort`, `ContributionsPort`, `UnlearningPort`, `RoundPipelinePort`)
+structurally.
 
 It returns and takes the domain's records (`consent.records`) directly, so the roles in `fl/` run
 against it with no adapter layer in between (`chain/` never imports `fl/`; the port is a
@@ -25,6 +26,7 @@ from consent.ids import Address, Bytes32, StudyId
 from consent.lineage import Revocation, RollbackRecord, revocations_of
 from consent.privacy import BudgetLedger, BudgetRecord
 from consent.records import RoundRecord, RoundResult, StudyRecord, UpdateSubmission
+from consent.rounds import RoundState
 from consent.secagg.records import HospitalKeysRecord, RevealRecord, SecAggPhase
 
 __all__ = ["ChainLedger"]
@@ -38,7 +40,10 @@ class ChainLedger:
 
     A study's record (aggregator, seal key, minimum updates, metadata CID) cannot change once
     created, so it is read once per study; its member list can, so `study()` reads it every
-    time. A round's updates are read only when the round says it holds some.
+    time. A round is read with its updates in one view call; a finalized round never changes,
+    so it is read once and kept (`round`, `latest_round`). It also satisfies
+    `fl.ports.RoundPipelinePort` (the latest round in one call, finalize-and-open in one
+    transaction).
     """
 
     def __init__(self, ledger: Ledger) -> None:
@@ -50,6 +55,7 @@ class ChainLedger:
         self._budgets: dict[StudyId, BudgetRecord | None] = {}
         self._consent_events: list[ConsentEvent] = []
         self._consent_synced = ledger.manifest.deploy_block - 1
+        self._finalized: dict[tuple[StudyId, int], RoundRecord] = {}
 
     @property
     def deployment(self) -> Ledger:
@@ -84,7 +90,20 @@ class ChainLedger:
         return self._ledger.rounds.round_count(study)
 
     def round(self, study: StudyId, round_: int) -> RoundRecord:
-        return self._ledger.rounds.get_round_record(study, round_)
+        kept = self._finalized.get((study, round_))
+        if kept is not None:
+            return kept
+        return self._keep(study, self._ledger.rounds.get_round_record(study, round_))
+
+    def latest_round(self, study: StudyId) -> RoundRecord | None:
+        _count, record = self._ledger.rounds.latest_round(study)
+        return None if record is None else self._keep(study, record)
+
+    def _keep(self, study: StudyId, record: RoundRecord) -> RoundRecord:
+        """`record`, kept when it is finalized (immutable on chain from then on)."""
+        if record.state == RoundState.FINALIZED:
+            self._finalized[(study, record.round)] = record
+        return record
 
     def open_round(
         self, study: StudyId, round_: int, base_model_hash: Bytes32, base_model_cid: str
@@ -97,6 +116,12 @@ class ChainLedger:
 
     def finalize_round(self, study: StudyId, round_: int, result: RoundResult) -> int:
         return self._ledger.rounds.finalize_round(study, round_, result).position.block_number
+
+    # --- fl.ports.RoundPipelinePort (issue 19) --------------------------------------------------
+
+    def finalize_and_open_round(self, study: StudyId, round_: int, result: RoundResult) -> int:
+        finalized, _opened = self._ledger.rounds.finalize_and_open_round(study, round_, result)
+        return finalized.position.block_number
 
     # --- fl.ports.PrivacyBudgetPort -----------------------------------------------------------
 

@@ -94,6 +94,13 @@ def _update(raw: Mapping[str, Any]) -> UpdateRecord:
     )
 
 
+def _round_view(raw: Mapping[str, Any]) -> tuple[int, RoundRecord]:
+    """From a `RoundView` struct keyed by field name: the round count and the round's record."""
+    round_ = int(raw["round"])
+    updates = tuple(_update(u) for u in raw["updates"])
+    return int(raw["roundCount"]), Round.from_fields(round_, raw["record"]).record(updates)
+
+
 def _abi_values(record: Any) -> dict[str, Any]:
     """A record's fields keyed as the ABI names them, bytes32 values as raw bytes."""
     return {camel(f.name): getattr(record, f.name) for f in fields(record)}
@@ -150,18 +157,38 @@ class RoundLedger(ContractFacade):
         )
         return self._single_event(receipt, RoundFinalized)
 
+    def finalize_and_open_round(
+        self, study: StudyId, round_: int, result: RoundResult
+    ) -> tuple[RoundFinalized, RoundOpened]:
+        """Finalize `round_` as `finalize_round` does and open `round_ + 1` on its model, in one
+        transaction (`finalizeAndOpenRound`); refused exactly as `finalize_round` is."""
+        receipt = self._transact_named(
+            _GAS_FINALIZE
+            + _GAS_OPEN
+            + string_gas(result.model_cid, result.model_cid, result.metrics_cid),
+            "finalizeAndOpenRound",
+            {"study": bytes(study), "round": round_, **_abi_values(result)},
+        )
+        return self._single_event(receipt, RoundFinalized), self._single_event(receipt, RoundOpened)
+
     def get_round(self, study: StudyId, round_: int) -> Round:
         """The round's record (state NONE if never opened)."""
         return Round.from_fields(round_, self._call_named("getRound", bytes(study), round_))
 
     def get_round_record(self, study: StudyId, round_: int) -> RoundRecord:
-        """The round with its updates as the domain's record; the updates are read only when
-        the round says it holds some."""
-        raw = self.get_round(study, round_)
-        updates: tuple[UpdateRecord, ...] = ()
-        if raw.state != RoundState.NONE and raw.update_count > 0:
-            updates = self.get_updates(study, round_)
-        return raw.record(updates)
+        """The round with its updates as the domain's record, in one view call
+        (`getRoundWithUpdates`)."""
+        return self.round_view(study, round_)[1]
+
+    def round_view(self, study: StudyId, round_: int) -> tuple[int, RoundRecord]:
+        """The study's round count and `round_` with its updates, in one view call."""
+        return _round_view(self._call_named("getRoundWithUpdates", bytes(study), round_))
+
+    def latest_round(self, study: StudyId) -> tuple[int, RoundRecord | None]:
+        """The study's round count and its latest round with its updates (None before round
+        0), in one view call (`getLatestRound`)."""
+        count, record = _round_view(self._call_named("getLatestRound", bytes(study)))
+        return count, None if count == 0 else record
 
     def get_updates(self, study: StudyId, round_: int) -> tuple[UpdateRecord, ...]:
         """The round's updates in submission order."""

@@ -43,13 +43,7 @@ contract RoundLedger is IRoundLedger {
             revert PreviousRoundNotFinalized(study, round - 1);
         }
         if (baseModelHash == bytes32(0)) revert ZeroHash();
-        Round storage r = _rounds[study][round];
-        r.baseModelHash = baseModelHash;
-        r.baseModelCid = baseModelCid;
-        r.openedBlock = block.number;
-        r.state = RoundState.Open;
-        _roundCount[study] = round + 1;
-        emit RoundOpened(study, round, baseModelHash, baseModelCid);
+        _open(study, round, baseModelHash, baseModelCid);
     }
 
     /// @inheritdoc IRoundLedger
@@ -112,22 +106,23 @@ contract RoundLedger is IRoundLedger {
         string calldata metricsCid,
         uint32 consideredUpdates
     ) external {
-        IStudyRegistry.Study memory s = _checkAggregator(study);
-        Round storage r = _rounds[study][round];
-        if (r.state != RoundState.Open) revert RoundNotOpen(study, round);
-        if (r.updateCount < s.minUpdates) {
-            revert NotEnoughUpdates(study, round, r.updateCount, s.minUpdates);
-        }
-        if (consideredUpdates != r.updateCount) {
-            revert AggregatedUpdatesMismatch(study, round, consideredUpdates, r.updateCount);
-        }
-        if (modelHash == bytes32(0)) revert ZeroHash();
-        r.modelHash = modelHash;
-        r.modelCid = modelCid;
-        r.metricsCid = metricsCid;
-        r.finalizedBlock = block.number;
-        r.state = RoundState.Finalized;
-        emit RoundFinalized(study, round, modelHash, modelCid, metricsCid, r.updateCount);
+        _finalize(study, round, modelHash, modelCid, metricsCid, consideredUpdates);
+    }
+
+    /// @inheritdoc IRoundLedger
+    function finalizeAndOpenRound(
+        bytes32 study,
+        uint64 round,
+        bytes32 modelHash,
+        string calldata modelCid,
+        string calldata metricsCid,
+        uint32 consideredUpdates
+    ) external {
+        _finalize(study, round, modelHash, modelCid, metricsCid, consideredUpdates);
+        // `round` was open, so it was the latest (rounds open only after the previous one is
+        // finalized): round + 1 is the expected next round, its predecessor is now finalized
+        // and its base hash, the model's, is not zero (checked by _finalize)
+        _open(study, round + 1, modelHash, modelCid);
     }
 
     /// @inheritdoc IRoundLedger
@@ -147,6 +142,25 @@ contract RoundLedger is IRoundLedger {
         returns (bool)
     {
         return _submitted[study][round][hospital];
+    }
+
+    /// @inheritdoc IRoundLedger
+    function getRoundWithUpdates(bytes32 study, uint64 round)
+        external
+        view
+        returns (RoundView memory)
+    {
+        return _view(study, round);
+    }
+
+    /// @inheritdoc IRoundLedger
+    function getLatestRound(bytes32 study) external view returns (RoundView memory v) {
+        uint64 count = _roundCount[study];
+        if (count == 0) {
+            v.roundCount = 0;
+            return v;
+        }
+        return _view(study, count - 1);
     }
 
     /// @inheritdoc IRoundLedger
@@ -185,6 +199,55 @@ contract RoundLedger is IRoundLedger {
         }
         (bool wellFormed, bytes32 reached) = _smtRoot(start, patient, depth, bitmap, siblings);
         return wellFormed && reached == root;
+    }
+
+    function _view(bytes32 study, uint64 round) private view returns (RoundView memory) {
+        return RoundView({
+            roundCount: _roundCount[study],
+            round: round,
+            record: _rounds[study][round],
+            updates: _updates[study][round]
+        });
+    }
+
+    /// @dev Opens `round` (every check already made by the caller).
+    function _open(bytes32 study, uint64 round, bytes32 baseModelHash, string calldata baseModelCid)
+        private
+    {
+        Round storage r = _rounds[study][round];
+        r.baseModelHash = baseModelHash;
+        r.baseModelCid = baseModelCid;
+        r.openedBlock = block.number;
+        r.state = RoundState.Open;
+        _roundCount[study] = round + 1;
+        emit RoundOpened(study, round, baseModelHash, baseModelCid);
+    }
+
+    /// @dev Checks and finalizes open `round` (see {IRoundLedger-finalizeRound}).
+    function _finalize(
+        bytes32 study,
+        uint64 round,
+        bytes32 modelHash,
+        string calldata modelCid,
+        string calldata metricsCid,
+        uint32 consideredUpdates
+    ) private {
+        IStudyRegistry.Study memory s = _checkAggregator(study);
+        Round storage r = _rounds[study][round];
+        if (r.state != RoundState.Open) revert RoundNotOpen(study, round);
+        if (r.updateCount < s.minUpdates) {
+            revert NotEnoughUpdates(study, round, r.updateCount, s.minUpdates);
+        }
+        if (consideredUpdates != r.updateCount) {
+            revert AggregatedUpdatesMismatch(study, round, consideredUpdates, r.updateCount);
+        }
+        if (modelHash == bytes32(0)) revert ZeroHash();
+        r.modelHash = modelHash;
+        r.modelCid = modelCid;
+        r.metricsCid = metricsCid;
+        r.finalizedBlock = block.number;
+        r.state = RoundState.Finalized;
+        emit RoundFinalized(study, round, modelHash, modelCid, metricsCid, r.updateCount);
     }
 
     function _checkAggregator(bytes32 study) private view returns (IStudyRegistry.Study memory s) {

@@ -29,6 +29,7 @@ __all__ = [
     "ContributionsPort",
     "LedgerPort",
     "PrivacyBudgetPort",
+    "RoundPipelinePort",
     "RoundRecord",
     "RoundResult",
     "RoundState",
@@ -92,6 +93,26 @@ class LedgerPort(Protocol):
         Raises `consent.errors.RoundChangedError` when the round holds a different number of
         updates (one landed after the aggregator read the round); nothing changes then.
         """
+        ...
+
+
+@runtime_checkable
+class RoundPipelinePort(Protocol):
+    """The round pipeline of issue 19: fewer ledger calls per round, same guarantees.
+
+    `chain.ledger.ChainLedger` satisfies it beside `LedgerPort`; a role given a ledger that
+    does too uses it, and falls back to the `LedgerPort` calls otherwise.
+    """
+
+    def latest_round(self, study: StudyId) -> RoundRecord | None:
+        """The latest round with its updates in one read (None before round 0)."""
+        ...
+
+    def finalize_and_open_round(self, study: StudyId, round_: int, result: RoundResult) -> int:
+        """`finalize_round(round_)` then `open_round(round_ + 1)` on the model just finalized
+        (`result.model_hash`, `result.model_cid`), in one transaction; returns the block.
+        Refused exactly as `finalize_round` is (`consent.errors.RoundChangedError`, ...), and
+        then nothing changes: neither the finalization nor the opening happens."""
         ...
 
 

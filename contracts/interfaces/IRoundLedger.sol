@@ -37,6 +37,17 @@ interface IRoundLedger {
         RoundState state;
     }
 
+    /**
+     * @notice A round with its updates and the study's round count, as one view returns them
+     * ({getRoundWithUpdates}, {getLatestRound}): one call where a reader made three.
+     */
+    struct RoundView {
+        uint64 roundCount;
+        uint64 round;
+        Round record;
+        Update[] updates;
+    }
+
     /// @notice One hospital's update in a round.
     struct Update {
         address hospital;
@@ -181,6 +192,24 @@ interface IRoundLedger {
         uint32 consideredUpdates
     ) external;
 
+    /**
+     * @notice Finalizes open round `round` exactly as {finalizeRound} does, then opens round
+     * `round + 1` on the model just recorded (`modelHash`, `modelCid`) exactly as {openRound}
+     * would: one transaction where the aggregator of a continuing study sent two.
+     * Requirements: those of {finalizeRound} (the caller is the study's aggregator; the round is
+     * open; it has at least `minUpdates` updates; `consideredUpdates` equals its update count;
+     * `modelHash` is not zero); the opening of `round + 1` then holds by construction.
+     * Emits a {RoundFinalized} event for `round`, then a {RoundOpened} event for `round + 1`.
+     */
+    function finalizeAndOpenRound(
+        bytes32 study,
+        uint64 round,
+        bytes32 modelHash,
+        string calldata modelCid,
+        string calldata metricsCid,
+        uint32 consideredUpdates
+    ) external;
+
     /// @notice The record of `round` (state None if never opened).
     function getRound(bytes32 study, uint64 round) external view returns (Round memory);
 
@@ -189,6 +218,18 @@ interface IRoundLedger {
 
     /// @notice Whether `hospital` submitted an update to `round`.
     function hasSubmitted(bytes32 study, uint64 round, address hospital) external view returns (bool);
+
+    /// @notice `round`'s record with its updates and the study's round count, in one call.
+    function getRoundWithUpdates(bytes32 study, uint64 round)
+        external
+        view
+        returns (RoundView memory);
+
+    /**
+     * @notice The latest round (number `roundCount - 1`) with its updates and the round count;
+     * a study with no round yet gives `roundCount` 0 and an empty record (state None).
+     */
+    function getLatestRound(bytes32 study) external view returns (RoundView memory);
 
     /// @notice The number of rounds opened in `study`.
     function roundCount(bytes32 study) external view returns (uint64);

@@ -13,14 +13,15 @@ Per round `r`:
 4. Combine the kept updates with the plan's learner and strategy (FedAvg: weighted by the
    on-chain patient count), whose report is a decision per update; evaluate on the held-out
    test set if given; put the model and the metrics artifact (`consent.formats.round_metrics`,
-   with the decisions); `finalize_round` naming how many of the round's updates were considered.
+   with the decisions); `finalize_round` naming how many of the round's updates were considered
+   (with a `RoundPipelinePort` ledger and nothing else deciding it, round `r + 1` opens in the
+   same transaction: `finalize_and_open_round`).
    If an update landed after the aggregator read the round, the ledger refuses
    (`RoundChangedError`) and the aggregator re-reads and redoes steps 3-4 with it, so every
    update on the ledger is either aggregated or listed as rejected.
 
-State lives on the ledger: a restarted aggregator reads the round count and the last round's
-state and carries on (re-fetching the current base model and checking its hash). `run()` is the
-shared role loop (`fl.roles.loop`).
+State lives on the ledger: a restarted aggregator reads the latest round and carries on
+(re-fetching the current base model and checking its hash). `run()` is the shared role loop.
 
 A robust strategy (`fl.strategies`) may reject an update that passed screening: it is then listed
 as rejected with the strategy's reason, not aggregated. With a valuation in the plan, each round's
@@ -52,11 +53,13 @@ from fl.ports import (
     ArtifactStorePort,
     ContributionsPort,
     LedgerPort,
+    RoundPipelinePort,
     RoundRecord,
     RoundState,
     SecAggPort,
     UnlearningPort,
 )
+from fl.roles.aggregator_modes import ModeParts
 from fl.roles.aggregator_outcome import AggregatorOutcome, LatestRound, Sealed, publish_round
 from fl.roles.artifacts import Artifact, fetch_verified
 from fl.roles.budget import study_end
@@ -66,7 +69,6 @@ from fl.roles.errors import RoleError, RoundKeptChangingError
 from fl.roles.loop import run_role
 from fl.roles.plan import StudyPlan
 from fl.roles.secagg_aggregation import SecAggAggregation
-from fl.roles.unlearning import Unlearning
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
 
 __all__ = ["Aggregator", "AggregatorOutcome", "RejectedHospital"]
@@ -119,11 +121,9 @@ class Aggregator:
             else ContributionsRecorder(contributions, store, ledger, self.study)
         )  # fmt: skip
         """Where each finalized round's judgement is recorded (None: not recorded on chain)."""
-        self._unlearning_port = unlearning
-        """The Rollbacks contract (an `unlearn` study; None: the ledger's, if it has one)."""
-        self._unlearning: Unlearning | None = None
+        self._unlearning_port = unlearning  # Rollbacks (None: the ledger's, if it has one)
         self._secagg_port = secagg  # the SecAggCoordinator (None: the ledger's, if it serves it)
-        self._secagg: SecAggAggregation | None = None
+        self._modes: ModeParts | None = None
 
     def plan(self) -> StudyPlan:
         """The study's plan, read once from the study's metadata artifact."""
@@ -137,35 +137,31 @@ class Aggregator:
         if self._intake is None:
             plan = self.plan()
             self._intake = UpdateIntake(
-                store=self._store,
-                seal_key=self._seal_key,
-                codec=plan.make_codec(),
+                store=self._store, seal_key=self._seal_key, codec=plan.make_codec(),
                 learner=plan.make_learner(),
-            )
+            )  # fmt: skip
         return self._intake
 
-    def unlearning(self) -> Unlearning | None:
-        """The rollback decisions of an `unlearn` study (None for a `forward` one)."""
-        if self._unlearning is None:
-            port = self._unlearning_port
-            self._unlearning = Unlearning.for_plan(
-                self.plan(), self.study, self._ledger, port, self._store
-            )
-        return self._unlearning
+    def modes(self) -> ModeParts:
+        """What the plan's modes add (secure aggregation, unlearning), built once."""
+        if self._modes is None:
+            self._modes = ModeParts.for_plan(
+                self.plan(), study=self.study, ledger=self._ledger, store=self._store,
+                secagg_port=self._secagg_port, unlearning_port=self._unlearning_port,
+                test_set=self._test_set, clock=self._clock,
+            )  # fmt: skip
+        return self._modes
 
     def secagg(self) -> SecAggAggregation | None:
         """Modes "secagg", "dp+secagg": how this aggregator runs its rounds (None in others)."""
-        if self._secagg is None:
-            self._secagg = SecAggAggregation.for_plan(
-                self.plan(), study=self.study, ledger=self._ledger, port=self._secagg_port,
-                store=self._store, test_set=self._test_set, clock=self._clock,
-            )  # fmt: skip
-        return self._secagg
+        return self.modes().secagg
 
     # --- steps ----------------------------------------------------------------------------------
 
     def current_round(self) -> RoundRecord | None:
         """The latest round on the ledger (None before round 0)."""
+        if isinstance(self._ledger, RoundPipelinePort):
+            return self._ledger.latest_round(self.study)  # one read
         count = self._ledger.round_count(self.study)
         return None if count == 0 else self._ledger.round(self.study, count - 1)
 
@@ -173,7 +169,7 @@ class Aggregator:
         """Whether all `rounds` rounds are finalized (or the privacy budget ended the study)."""
         if self.ended is not None:
             return True
-        unlearning = self.unlearning()
+        unlearning = self.modes().unlearning
         if unlearning is not None:
             return unlearning.done(self.current_round(), self.rounds)
         latest = self._latest
@@ -191,7 +187,7 @@ class Aggregator:
         Right after this aggregator's own successful write it needs no ledger read (see
         `LatestRound`); otherwise it reads the latest round and fetches and verifies its model.
         """
-        unlearning = self.unlearning()
+        unlearning = self.modes().unlearning
         latest = self._latest
         if latest is not None and unlearning is None:
             if latest.state == RoundState.OPEN or latest.round + 1 >= self.rounds:
@@ -224,8 +220,9 @@ class Aggregator:
     def _open(
         self, round_: int, model: Artifact, state: dict[str, Tensor] | None = None
     ) -> int | None:
-        if self._budget_exhausted(round_):
-            return None
+        self.ended = study_end(self.plan().dp, self._ledger, self.study, round_)
+        if self.ended is not None:
+            return None  # dp mode: no member hospital can afford `round_`
         secagg = self.secagg()
         if secagg is not None:
             self.ended = secagg.too_few(round_)
@@ -241,11 +238,6 @@ class Aggregator:
             self._base = (round_, state)
         logger.info("opened round %d", round_)
         return round_
-
-    def _budget_exhausted(self, round_: int) -> bool:
-        """dp mode: whether no member hospital can afford `round_` (then the study ends)."""
-        self.ended = study_end(self.plan().dp, self._ledger, self.study, round_)
-        return self.ended is not None
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -274,7 +266,7 @@ class Aggregator:
         """One step: finalize the open round if ready, then open the next; None if waiting."""
         self.record_contributions()
         record = self.current_round()
-        if record is not None and record.state == RoundState.OPEN and self.unlearning():
+        if record is not None and record.state == RoundState.OPEN and self.modes().unlearning:
             self.start()  # records a rollback opened before a restart (once per round)
         if record is None or record.state != RoundState.OPEN:
             if self.start() is None:
@@ -301,13 +293,9 @@ class Aggregator:
         """Poll until all rounds are finalized (or `stop` is set). Transient failures (node or
         store down) are logged and retried; 20 in a row are raised (`fl.roles.loop`)."""
         return run_role(
-            "aggregator",
-            lambda: None if self.done() else self.poll(),
-            self.done,
-            poll_interval=poll_interval,
-            stop=stop,
-            on_outcome=on_outcome,
-        )
+            "aggregator", lambda: None if self.done() else self.poll(), self.done,
+            poll_interval=poll_interval, stop=stop, on_outcome=on_outcome,
+        )  # fmt: skip
 
     def record_contributions(self) -> int:
         """Record on chain the judgement of every finalized round not recorded yet (with a
@@ -343,31 +331,33 @@ class Aggregator:
                 Sealed(base, accepted, rejected), validation=self._validation_set,
                 test_set=self._test_set,
             )  # fmt: skip
+            result = RoundResult(
+                model_hash=outcome.model_hash, model_cid=outcome.model_cid,
+                metrics_cid=outcome.metrics_cid, considered_updates=len(record.updates),
+            )  # fmt: skip
             try:
-                with self._writing():
-                    self._ledger.finalize_round(
-                        self.study,
-                        record.round,
-                        RoundResult(
-                            model_hash=outcome.model_hash,
-                            model_cid=outcome.model_cid,
-                            metrics_cid=outcome.metrics_cid,
-                            considered_updates=len(record.updates),
-                        ),
-                    )
+                opened = self._write_finalize(record.round, result)
             except RoundChangedError as exc:
                 logger.info(
                     "round %d: finalization refused (%d updates considered, %d on the ledger): "
-                    "re-aggregating",
-                    record.round,
-                    exc.considered,
-                    exc.submitted,
-                )
+                    "re-aggregating", record.round, exc.considered, exc.submitted,
+                )  # fmt: skip
                 record = self._ledger.round(self.study, record.round)
                 continue
             self.intake().forget(record.round)
-            return self._finalized(outcome, model, new_state)
+            return self._finalized(outcome, model, new_state, opened)
         raise RoundKeptChangingError(record.round, _MAX_ROUND_READS)
+
+    def _write_finalize(self, round_: int, result: RoundResult) -> bool:
+        """Finalize `round_`; with a pipeline ledger, when the study goes on and no mode decides
+        the opening (secagg, unlearning, dp), open `round_ + 1` in the same transaction (True)."""
+        ledger, plain = self._ledger, self.modes().plain and self.plan().dp is None
+        with self._writing():
+            if plain and round_ + 1 < self.rounds and isinstance(ledger, RoundPipelinePort):
+                ledger.finalize_and_open_round(self.study, round_, result)
+                return True
+            ledger.finalize_round(self.study, round_, result)
+        return False
 
     def _advance(self, record: RoundRecord) -> AggregatorOutcome | None:
         """Secure aggregation: one step of the round's close, reveal and finalization."""
@@ -380,11 +370,19 @@ class Aggregator:
         return self._finalized(*finished)
 
     def _finalized(
-        self, outcome: AggregatorOutcome, model: Artifact, state: dict[str, Tensor]
+        self,
+        outcome: AggregatorOutcome,
+        model: Artifact,
+        state: dict[str, Tensor],
+        opened_next: bool = False,
     ) -> AggregatorOutcome:
-        """Remember a round this aggregator just finalized (its model is the next base)."""
+        """Remember a round this aggregator just finalized (its model is the next base) and,
+        with `opened_next`, that the same transaction opened the next round on it."""
         self._base = (outcome.round + 1, state)
-        self._latest = LatestRound(outcome.round, RoundState.FINALIZED, model)
+        self._latest = (
+            LatestRound(outcome.round + 1, RoundState.OPEN) if opened_next
+            else LatestRound(outcome.round, RoundState.FINALIZED, model)
+        )  # fmt: skip
         logger.info(
             "finalized round %d: %d accepted, %d rejected, %d missing",
             outcome.round, len(outcome.accepted), len(outcome.rejected), len(outcome.missing),

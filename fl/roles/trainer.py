@@ -48,6 +48,7 @@ from fl.ports import (
     ConsentViewPort,
     LedgerPort,
     PrivacyBudgetPort,
+    RoundPipelinePort,
     RoundRecord,
     RoundState,
     SecAggPort,
@@ -191,8 +192,7 @@ class Trainer:
         Once this trainer settled round `r` (submitted, found its update, or skipped), only
         round `r + 1` can be new: rounds open strictly in sequence and only after the previous
         one is finalized, so an open `r + 1` is the latest round and a never-opened one means
-        `r` still is. Only when `r + 1` is already finalized (rounds passed meanwhile) does it
-        fall back to counting the rounds.
+        `r` still is. Only when `r + 1` is finalized (rounds passed) is the latest round read.
         """
         if self._settled is not None:
             following = self._ledger.round(self.study, self._settled + 1)
@@ -200,6 +200,8 @@ class Trainer:
                 return following
             if following.state == RoundState.NONE:
                 return None
+        if isinstance(self._ledger, RoundPipelinePort):
+            return self._ledger.latest_round(self.study)  # one read
         count = self._ledger.round_count(self.study)
         return None if count == 0 else self._ledger.round(self.study, count - 1)
 

@@ -28,6 +28,7 @@ from consent.errors import StaleConsentError
 from consent.ids import Address, Bytes32
 from consent.keys import PatientKey, generate
 from consent.records import UpdateSubmission
+from consent.rounds import RoundState
 from consent.smt import DataTree, SmtProof, verify_membership, verify_non_membership
 from fl.data import HospitalDataset, RecordDataset
 from fl.models import ModelSpec
@@ -207,7 +208,11 @@ def test_mid_round_revocation_is_refused_as_stale_and_the_trainer_retrains(
     update = ChainLedger(study.coordinator).round(study.study, 0).updates[0]
     assert update.consent_block >= revoked_at[0]
     assert update.data_root == DataTree.build(recorder.calls[1][1]).root
-    assert study.aggregator.start() == 1
+    # round 1 opened in round 0's finalizing transaction (the round pipeline): nothing to start
+    assert study.aggregator.start() is None
+    opened = study.aggregator.current_round()
+    assert opened is not None
+    assert (opened.round, opened.state) == (1, RoundState.OPEN)
     with pytest.raises(StaleConsentError):  # the contract's refusal, as the shared domain error
         ChainLedger(study.hospital_ledgers[0]).submit_update(
             study.study, 1, UpdateSubmission(

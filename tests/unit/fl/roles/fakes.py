@@ -195,6 +195,25 @@ class FakeLedger:
         return self.chain.mine()
 
 
+class FakePipelineLedger(FakeLedger):
+    """A `FakeLedger` that also satisfies `fl.ports.RoundPipelinePort` (issue 19): the latest
+    round in one read, and finalize-and-open in one write, refused as `finalize_round` is with
+    nothing changed."""
+
+    def latest_round(self, study: StudyId) -> RoundRecord | None:
+        return self.chain.rounds[-1] if self.chain.rounds else None
+
+    def finalize_and_open_round(self, study: StudyId, round_: int, result: RoundResult) -> int:
+        block = self.finalize_round(study, round_, result)  # raises before changing anything
+        self.chain.rounds.append(
+            RoundRecord(
+                round=round_ + 1, state=RoundState.OPEN, base_model_hash=result.model_hash,
+                base_model_cid=result.model_cid, opened_block=block,
+            )
+        )  # fmt: skip
+        return block
+
+
 class FakeUnlearningLedger(FakeLedger):
     """A `FakeLedger` that also satisfies `fl.ports.UnlearningPort`, with the Rollbacks
     contract's rules (aggregator only, an open round recorded once, a base in the history whose

@@ -10,10 +10,11 @@ from consent.ids import Address
 from fl.ports import LedgerPort
 from fl.roles import Aggregator, Trainer
 from tests.unit.fl.roles.conftest import AGGREGATOR, HOSPITALS, World, dataset_for
-from tests.unit.fl.roles.fakes import FakeConsent, FakeLedger
+from tests.unit.fl.roles.fakes import FakeConsent, FakeLedger, FakePipelineLedger
 
 _METHODS = ("block_number", "block_timestamp", "study", "round_count", "round", "open_round",
-            "submit_update", "finalize_round")  # fmt: skip
+            "submit_update", "finalize_round", "latest_round",
+            "finalize_and_open_round")  # fmt: skip
 
 
 class CountingLedger:
@@ -40,9 +41,13 @@ class CountingLedger:
         return counted
 
 
-def _roles(world: World, calls: dict[str, Counter[str]]) -> tuple[Aggregator, list[Trainer]]:
+def _roles(
+    world: World, calls: dict[str, Counter[str]], *, pipeline: bool = False
+) -> tuple[Aggregator, list[Trainer]]:
+    fake = FakePipelineLedger if pipeline else FakeLedger
+
     def ledger(sender: Address, role: str) -> LedgerPort:
-        return cast(LedgerPort, CountingLedger(FakeLedger(world.chain, sender), calls[role]))
+        return cast(LedgerPort, CountingLedger(fake(world.chain, sender), calls[role]))
 
     aggregator = Aggregator(
         study=world.study,
@@ -66,14 +71,17 @@ def _roles(world: World, calls: dict[str, Counter[str]]) -> tuple[Aggregator, li
 
 
 def _embedded_round(aggregator: Aggregator, trainers: list[Trainer]) -> None:
-    """What `api.embedded.EmbeddedStudy.run_round` and the round-overhead benchmark do."""
-    assert aggregator.start() is not None
+    """What `api.embedded.EmbeddedStudy.run_round` and the round-overhead benchmark do (with
+    the pipeline, the round is already open: it opened with the previous finalization)."""
+    opened = aggregator.start()
     for trainer in trainers:
         outcome = trainer.step()
         assert outcome is not None
         assert outcome.usage is not None
     record = aggregator.current_round()
     assert record is not None
+    assert opened in (None, record.round)
+    assert record.state.name == "OPEN"
     aggregator.finalize(record)
 
 
@@ -136,3 +144,66 @@ def test_idle_trainer_polls_one_round_record_per_step(world: World) -> None:
     assert trainers[0].step() is None
 
     assert calls["trainer0"] == Counter(round=2)
+
+
+def test_with_the_pipeline_a_steady_round_costs_one_read_fewer_and_one_transaction_fewer(
+    world: World,
+) -> None:
+    world.enrol_all()
+    calls: dict[str, Counter[str]] = {r: Counter() for r in ("aggregator", "trainer0", "trainer1")}
+    aggregator, trainers = _roles(world, calls, pipeline=True)
+    _embedded_round(aggregator, trainers)
+
+    for _ in range(2):
+        for counter in calls.values():
+            counter.clear()
+        _embedded_round(aggregator, trainers)
+
+        for h in range(len(trainers)):
+            assert calls[f"trainer{h}"] == Counter(
+                round=1, study=1, block_timestamp=1, submit_update=1
+            )
+        # aggregator: the latest round in one read (no count), the re-read after verifying,
+        # members for the metrics; finalizing opens the next round in the same write
+        assert calls["aggregator"] == Counter(
+            latest_round=1, round=1, study=1, finalize_and_open_round=1
+        )
+    assert [r.state.name for r in world.chain.rounds] == ["FINALIZED"] * 3 + ["OPEN"]
+    assert world.chain.rounds[3].base_model_hash == world.chain.rounds[2].model_hash
+
+
+def test_with_the_pipeline_the_last_round_is_finalized_alone(world: World) -> None:
+    world.enrol_all()
+    calls: dict[str, Counter[str]] = {r: Counter() for r in ("aggregator", "trainer0", "trainer1")}
+    aggregator, trainers = _roles(world, calls, pipeline=True)  # 4 rounds
+    for _ in range(4):
+        _embedded_round(aggregator, trainers)
+
+    assert calls["aggregator"]["finalize_and_open_round"] == 3
+    assert calls["aggregator"]["finalize_round"] == 1  # the plan ends: nothing opened
+    assert aggregator.done()
+    assert [r.state.name for r in world.chain.rounds] == ["FINALIZED"] * 4
+
+
+def test_a_refused_combined_finalization_opens_nothing_and_the_aggregator_redoes_the_round(
+    world: World,
+) -> None:
+    """An update landing after the aggregator's re-read makes finalize-and-open refuse as
+    finalize does (`RoundChangedError`): nothing is finalized or opened, the aggregator re-reads
+    and aggregates the late update too."""
+    world.enrol_all()
+    calls: dict[str, Counter[str]] = {r: Counter() for r in ("aggregator", "trainer0", "trainer1")}
+    aggregator, trainers = _roles(world, calls, pipeline=True)
+    assert aggregator.start() == 0
+    assert trainers[0].step() is not None
+    record = aggregator.current_round()
+    assert record is not None
+    late = trainers[1]
+    world.chain.before_finalize.append(lambda: world.chain.before_finalize.clear() or late.step())
+
+    outcome = aggregator.finalize(record)
+
+    assert len(outcome.accepted) == 2  # the late update was aggregated, not dropped
+    assert calls["aggregator"]["finalize_and_open_round"] == 2  # refused once, then done
+    assert [r.state.name for r in world.chain.rounds] == ["FINALIZED", "OPEN"]
+    assert {u.hospital for u in world.chain.rounds[0].updates} == {a for a, _ in outcome.accepted}
