@@ -56,7 +56,10 @@ def _targets(runs: dict[str, dict[str, Any]], loads: dict[str, float]) -> list[d
     load = loads.get("make-test", max(loads.values(), default=float("nan")))
     why = f"from {source}; machine_load_1min {load} on 2 cores"
     if load == load and load > 2.5:  # not NaN, and well above the 2 cores
-        why += ": measured on a shared machine, not comparable with CI on an idle one"
+        why += (
+            ": the load is above the 2 cores (other work on the machine, or under -n 2 the run's"
+            " own workers and the processes they start: see the note)"
+        )
     return [
         {
             "name": "make test wall time on 2 cores",
