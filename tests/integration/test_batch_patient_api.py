@@ -26,26 +26,18 @@ from typer.testing import CliRunner
 from web3 import Web3
 
 from api.cli import app as cli
-from chain.connection import connect
 from chain.consent_registry import SignedConsent
-from chain.deploy import Ledger, attach, deploy
+from chain.deploy import Ledger
+from chain.dev_study import dev_account, one_hospital_study
 from chain.devnet import free_port, start_anvil, stop_service
 from chain.manifest import save_manifest
-from chain.transactions import Sender
 from consent.eip712 import sign_consent, sign_revocation
 from consent.ids import Bytes32, parse_address, study_id
 from consent.keys import PatientKey, save_hex_key
 
 pytestmark = pytest.mark.integration
 
-MNEMONIC = "test test test test test test test test test test test junk"
 STUDY = study_id("batch-patient-api-study")
-
-
-def _dev(index: int) -> LocalAccount:
-    Account.enable_unaudited_hdwallet_features()
-    account: LocalAccount = Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
-    return account
 
 
 @dataclass
@@ -73,7 +65,7 @@ class World:
 
 def _serve(tmp: Path, rpc: str, manifest: Path) -> tuple[subprocess.Popen[bytes], str]:
     key = tmp / "relayer.key"
-    save_hex_key(PatientKey.from_private_key(bytes(_dev(9).key)), key)
+    save_hex_key(PatientKey.from_private_key(bytes(dev_account(9).key)), key)
     port = free_port()
     command = [
         str(Path(sys.executable).parent / "consentfl"), "api", "--deployment", str(manifest),
@@ -103,19 +95,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     anvil = start_anvil(tmp / "anvil")
     process = None
     try:
-        chain = connect(anvil.url)
-        deployer = Sender.from_key(chain, _dev(0).key)
-        ledger = attach(chain, deploy(chain, deployer), deployer)
-        hospital_address = parse_address(_dev(1).address)
-        ledger.studies.create_study(
-            STUDY,
-            aggregator=parse_address(_dev(2).address),
-            aggregator_seal_key=Bytes32(b"\x05" * 32),
-            min_updates=1,
-            metadata_cid="bafkreibatchapi",
+        dev = one_hospital_study(
+            anvil.url, STUDY, metadata_cid="bafkreibatchapi", seal_key=Bytes32(b"\x05" * 32)
         )
-        ledger.studies.add_hospital(STUDY, hospital_address)
-        hospital = ledger.with_sender(Sender.from_key(chain, _dev(1).key))
+        ledger, hospital, hospital_address = dev.coordinator, dev.hospital, dev.hospital_address
         patients = tuple(Account.create() for _ in range(3))
         domain = hospital.consents.domain
         signed = [
@@ -150,7 +133,7 @@ def test_status_of_a_batch_patient_comes_from_the_batch_proof(world: World) -> N
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["consented"], body["batch"], body["revoked_block"]) == (True, 1, None)
-    assert body["hospital"] == parse_address(_dev(1).address)
+    assert body["hospital"] == parse_address(dev_account(1).address)
     assert body["granted_block"] > 0
     assert body["nonces"]["Revocation"] == 0
     assert [e["kind"] for e in body["history"]] == ["granted"]
@@ -186,7 +169,7 @@ def test_relayed_revocation_of_a_batch_patient_writes_its_record_then_revokes(
     assert record.exists
     assert record.revoked_block == response.json()["block_number"]
     revoke_tx = world.ledger.chain.w3.eth.get_transaction(HexBytes(response.json()["tx_hash"]))
-    relayer = parse_address(_dev(9).address)
+    relayer = parse_address(dev_account(9).address)
     assert parse_address(revoke_tx["from"]) == relayer
     # the record was written by the relayer's own transaction, the nonce before the batch's
     sent = _relayer_transactions(world, address)
@@ -206,7 +189,7 @@ MATERIALIZED = bytes(Web3.keccak(text="ConsentMaterialized(bytes32,address,uint2
 def _relayer_transactions(world: World, patient: str) -> list[Any]:
     """The relayer's transactions whose input names `patient`, in block order."""
     w3 = world.ledger.chain.w3
-    relayer = parse_address(_dev(9).address)
+    relayer = parse_address(dev_account(9).address)
     needle = bytes.fromhex(patient[2:].lower())
     found = []
     for number in range(w3.eth.block_number + 1):
