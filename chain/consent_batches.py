@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from eth_utils.abi import event_abi_to_log_topic
 from hexbytes import HexBytes
@@ -177,13 +177,7 @@ class ConsentBatchCalls(ContractFacade):
         """Copy `patient`'s batch consent into their per-patient record (anyone may send it),
         so the ordinary revocation and purpose functions apply to it."""
         self._transact(
-            _GAS_MATERIALIZE,
-            "materializeConsent",
-            bytes(study),
-            patient,
-            member.batch_id,
-            member.terms,
-            list(member.proof),
+            _GAS_MATERIALIZE, "materializeConsent", *_materialize_args(study, patient, member)
         )
 
     def send_materialize(
@@ -192,13 +186,7 @@ class ConsentBatchCalls(ContractFacade):
         """`materialize` without waiting (the relayer's batcher sends it right before the
         revocation batch, through the same sender); settle it with `materialized`."""
         return self._send(
-            _GAS_MATERIALIZE,
-            "materializeConsent",
-            bytes(study),
-            patient,
-            member.batch_id,
-            member.terms,
-            list(member.proof),
+            _GAS_MATERIALIZE, "materializeConsent", *_materialize_args(study, patient, member)
         )
 
     def materialized(self, pending: PendingTransaction) -> bool:
@@ -233,3 +221,8 @@ class ConsentBatchCalls(ContractFacade):
     def batch_root(self, study: StudyId, batch_id: int) -> bytes:
         """The stored root of batch `batch_id` (32 zero bytes if there is none)."""
         return bytes(self._call_named("consentBatch", bytes(study), batch_id)["root"])
+
+
+def _materialize_args(study: StudyId, patient: Address, member: BatchMembership) -> tuple[Any, ...]:
+    """`materializeConsent`'s arguments, the same whether it is sent and awaited or only sent."""
+    return (bytes(study), patient, member.batch_id, member.terms, list(member.proof))
