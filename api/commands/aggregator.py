@@ -12,6 +12,24 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from api.commands._aggregator_options import (
+    AuditorKeyOption,
+    BatchSizeOption,
+    DataOption,
+    DpTermsOption,
+    EpochsOption,
+    HiddenOption,
+    LearnerOption,
+    LrOption,
+    ModelOption,
+    PlanStoreOption,
+    PrivacyModeOption,
+    RoundTimeoutOption,
+    SealKeyOutOption,
+    SeedOption,
+    StatsOption,
+    ThresholdOption,
+)
 from api.commands._chain_common import (
     JsonOption,
     RpcOption,
@@ -38,8 +56,9 @@ if TYPE_CHECKING:
     from consent.formats.privacy import PrivacySpec
     from fl.models import ModelSpec
     from fl.preprocess import StudyStats
-    from fl.roles import AggregatorOutcome
+    from fl.roles import AggregatorOutcome, StudyPlan
     from fl.schema import StudySchema
+    from fl.train import LocalTrainingConfig
 
 
 __all__ = ["aggregator_app"]
@@ -221,11 +240,9 @@ def _privacy(mode: str, threshold: int, dp_terms: Path | None) -> PrivacySpec:
 
 @aggregator_app.command("init")
 def init(
-    seal_key_out: Annotated[Path, typer.Option(help="Where to write the X25519 key (0600).")],
-    ipfs: Annotated[str, typer.Option(help="IPFS RPC API URL, or a local store directory.")],
-    data: Annotated[
-        Path | None, typer.Option(help="A sample CSV of the study's data (record_id or patient).")
-    ] = None,
+    seal_key_out: SealKeyOutOption,
+    ipfs: PlanStoreOption,
+    data: DataOption = None,
     schema: SchemaFileOption = None,
     task: TaskOption = None,
     label: LabelOption = None,
@@ -234,57 +251,19 @@ def init(
     missing: MissingOption = MissingChoice.REFUSE,
     unknown_levels: UnknownOption = UnknownChoice.REFUSE,
     standardize: StandardizeOption = True,
-    stats: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--stats",
-            help="A hospital's `data stats` output; repeat for each (statistics agreed offline). "
-            "Without it, a schema that standardizes or imputes makes round 0 the statistics "
-            "round: every hospital sends the sums of its consented rows through the protocol.",
-        ),
-    ] = None,
-    model: Annotated[str, typer.Option(help="Model kind: linear or mlp.")] = "linear",
-    hidden: Annotated[str, typer.Option(help="Hidden widths for mlp, e.g. 64,32.")] = "64,32",
-    epochs: Annotated[int, typer.Option(min=1, help="Local epochs per round.")] = 1,
-    batch_size: Annotated[int, typer.Option(min=1, help="Local mini-batch size.")] = 32,
-    lr: Annotated[float, typer.Option(help="Local learning rate.")] = 0.05,
-    round_timeout: Annotated[
-        float, typer.Option(min=0, help="Seconds to wait for stragglers once the minimum is in.")
-    ] = 60.0,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the initial model.")] = 0,
-    auditor_key: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--auditor-key",
-            help="An auditor's X25519 public key (0x + 64 hex, from `audit keygen`); every "
-            "update is sealed to it too. Repeat for several auditors.",
-        ),
-    ] = None,
-    learner: Annotated[
-        str | None,
-        typer.Option(
-            help="sgd-delta (default), ridge or least-squares (closed form, regression), "
-            "kmeans (clustering; the default there)."
-        ),
-    ] = None,
-    privacy_mode: Annotated[
-        str,
-        typer.Option(
-            help="sealed (updates sealed to the aggregator), secagg (secure aggregation: the "
-            "aggregator learns only the sum; needs --threshold), dp (record-level DP-SGD with an "
-            "on-chain budget; needs --dp-terms) or dp+secagg (both)."
-        ),
-    ] = "sealed",
-    threshold: Annotated[
-        int, typer.Option(min=0, help="secagg: t of t-of-n (>= 2; rounds below it abort).")
-    ] = 0,
-    dp_terms: Annotated[
-        Path | None,
-        typer.Option(
-            help="dp modes: a JSON file of the DP terms (epsilon, delta, noise_multiplier, "
-            "max_grad_norm, sample_rate, steps_per_round, orders)."
-        ),
-    ] = None,
+    stats: StatsOption = None,
+    model: ModelOption = "linear",
+    hidden: HiddenOption = "64,32",
+    epochs: EpochsOption = 1,
+    batch_size: BatchSizeOption = 32,
+    lr: LrOption = 0.05,
+    round_timeout: RoundTimeoutOption = 60.0,
+    seed: SeedOption = 0,
+    auditor_key: AuditorKeyOption = None,
+    learner: LearnerOption = None,
+    privacy_mode: PrivacyModeOption = "sealed",
+    threshold: ThresholdOption = 0,
+    dp_terms: DpTermsOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create the aggregator's sealing key and put the study plan (schema, model, training
@@ -296,8 +275,7 @@ def init(
     from chain.store import StoreError, open_store
     from consent.formats import FormatError
     from consent.privacy import DpTermsError
-    from fl.errors import FlError, SchemaError
-    from fl.roles import StudyPlan
+    from fl.errors import FlError
     from fl.train import LocalTrainingConfig
 
     with cli_errors():
@@ -314,27 +292,16 @@ def init(
             standardize,
         )
         try:
-            built = request.build() if request.given else None
-            if built is None and data is None:
-                raise SchemaError("give --schema, or --data with --task and --label")
-            if built is not None:
-                spec, federated = _spec(built, model, hidden), _stats(list(stats or []))
-            else:
-                assert data is not None
-                spec, federated = _legacy_spec(data, model, hidden), None
-            chosen = learner or ("kmeans" if spec.task == "clustering" else "sgd-delta")
-            plan = StudyPlan(
-                model=spec,
-                learner=chosen,
-                training=LocalTrainingConfig(epochs=epochs, batch_size=batch_size, lr=lr),
-                init_seed=seed,
-                round_timeout_s=round_timeout,
-                schema=built,
-                stats=federated,
-                auditor_seal_keys=tuple(
-                    bytes.fromhex(k.removeprefix("0x")) for k in auditor_key or ()
-                ),
-                privacy=_privacy(privacy_mode, threshold, dp_terms),
+            plan = _init_plan(
+                request,
+                data,
+                (model, hidden),
+                stats,
+                learner,
+                LocalTrainingConfig(epochs=epochs, batch_size=batch_size, lr=lr),
+                (seed, round_timeout),
+                auditor_key,
+                _privacy(privacy_mode, threshold, dp_terms),
             )
             cid = open_store(ipfs).put(plan.to_json_bytes())
         except (FlError, StoreError, FormatError, DpTermsError, OSError) as exc:
@@ -349,4 +316,42 @@ def init(
         as_json,
         payload,
         f"seal key: {seal_key_out}\nseal public key: 0x{public.hex()}\nmetadata CID: {cid}",
+    )
+
+
+def _init_plan(
+    request: SchemaRequest,
+    data: Path | None,
+    model: tuple[str, str],
+    stats: list[Path] | None,
+    learner: str | None,
+    training: LocalTrainingConfig,
+    seeding: tuple[int, float],
+    auditor_keys: list[str] | None,
+    privacy: PrivacySpec,
+) -> StudyPlan:
+    """`aggregator init`'s plan: the schema (or the legacy sample), the model `(kind, hidden)`,
+    the learner (kmeans for clustering by default), `seeding` = (init seed, round timeout)."""
+    from fl.errors import SchemaError
+    from fl.roles import StudyPlan
+
+    built = request.build() if request.given else None
+    if built is None and data is None:
+        raise SchemaError("give --schema, or --data with --task and --label")
+    kind, hidden = model
+    if built is not None:
+        spec, federated = _spec(built, kind, hidden), _stats(list(stats or []))
+    else:
+        assert data is not None
+        spec, federated = _legacy_spec(data, kind, hidden), None
+    return StudyPlan(
+        model=spec,
+        learner=learner or ("kmeans" if spec.task == "clustering" else "sgd-delta"),
+        training=training,
+        init_seed=seeding[0],
+        round_timeout_s=seeding[1],
+        schema=built,
+        stats=federated,
+        auditor_seal_keys=tuple(bytes.fromhex(k.removeprefix("0x")) for k in auditor_keys or ()),
+        privacy=privacy,
     )

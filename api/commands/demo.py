@@ -15,7 +15,7 @@ from api.commands._chain_common import cli_errors
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from api.demo import DemoResult
+    from api.demo import DemoConfig, DemoResult
 
 __all__ = ["demo"]
 
@@ -102,71 +102,87 @@ def _secagg_line(figures: dict[str, Any]) -> str:
     )
 
 
+_Rounds = Annotated[int, typer.Option(min=1, help="Training rounds.")]
+_Hospitals = Annotated[int, typer.Option(min=1, max=8, help="Hospitals in the study.")]
+_Dataset = Annotated[
+    str,
+    typer.Option(
+        help="Bundled dataset: breast-cancer, diabetes (regression), digits, wine "
+        "(multiclass) or iris (clustering, federated k-means)."
+    ),
+]
+_Learner = Annotated[
+    str | None,
+    typer.Option(help="Plan learner: sgd-delta, ridge or least-squares (diabetes), kmeans (iris)."),
+]
+_Out = Annotated[Path, typer.Option(help="Directory for every output.")]
+_RevokeAfter = Annotated[
+    int, typer.Option(min=0, help="Patients revoke once this many rounds are finalized.")
+]
+_Revocations = Annotated[
+    int, typer.Option(min=0, help="Patients per hospital who revoke through the web API.")
+]
+_Seed = Annotated[int, typer.Option(help="Seed of the split, the model and the revokers.")]
+_LocalEpochs = Annotated[
+    int, typer.Option(min=1, help="Local epochs per round (dp mode: 10 DP-SGD steps each).")
+]
+_Rpc = Annotated[
+    str,
+    typer.Option(
+        help="Chain: eth-tester (in this process) or a node's URL with unlocked dev accounts,"
+        " e.g. the anvil of `consentfl dev up`."
+    ),
+]
+_Ipfs = Annotated[
+    str | None,
+    typer.Option(help="IPFS API URL (e.g. from `consentfl dev up`); default: OUT/store."),
+]
+_Mode = Annotated[
+    str,
+    typer.Option(
+        help="Privacy mode: sealed, dp (record-level DP-SGD with a budget), secagg "
+        "(secure aggregation: the aggregator learns only the sum) or dp+secagg (both)."
+    ),
+]
+_Epsilon = Annotated[
+    float, typer.Option(min=0.01, help="dp modes: each hospital's epsilon (delta = 1e-5).")
+]
+_Unlearn = Annotated[
+    bool,
+    typer.Option(
+        "--unlearn",
+        help="Revocation policy unlearn: a revocation rolls the model back to a checkpoint "
+        "without the patient and retrains; the audit checks the head's lineage.",
+    ),
+]
+_Shards = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="With --unlearn: SISA shards per hospital; the model is the ensemble of the "
+        "shards' sub-models and a revocation retrains only its patient's shard.",
+    ),
+]
+_AsJson = Annotated[bool, typer.Option("--json", help="Print summary.json only.")]
+
+
 def demo(
-    rounds: Annotated[int, typer.Option(min=1, help="Training rounds.")] = 5,
-    hospitals: Annotated[int, typer.Option(min=1, max=8, help="Hospitals in the study.")] = 3,
-    dataset: Annotated[
-        str,
-        typer.Option(
-            help="Bundled dataset: breast-cancer, diabetes (regression), digits, wine "
-            "(multiclass) or iris (clustering, federated k-means)."
-        ),
-    ] = "breast-cancer",
-    learner: Annotated[
-        str | None,
-        typer.Option(
-            help="Plan learner: sgd-delta, ridge or least-squares (diabetes), kmeans (iris)."
-        ),
-    ] = None,
-    out: Annotated[Path, typer.Option(help="Directory for every output.")] = Path("demo-out"),
-    revoke_after: Annotated[
-        int, typer.Option(min=0, help="Patients revoke once this many rounds are finalized.")
-    ] = 2,
-    revocations: Annotated[
-        int, typer.Option(min=0, help="Patients per hospital who revoke through the web API.")
-    ] = 2,
-    seed: Annotated[int, typer.Option(help="Seed of the split, the model and the revokers.")] = 0,
-    local_epochs: Annotated[
-        int, typer.Option(min=1, help="Local epochs per round (dp mode: 10 DP-SGD steps each).")
-    ] = 5,
-    rpc: Annotated[
-        str,
-        typer.Option(
-            help="Chain: eth-tester (in this process) or a node's URL with unlocked dev accounts,"
-            " e.g. the anvil of `consentfl dev up`."
-        ),
-    ] = "eth-tester",
-    ipfs: Annotated[
-        str | None,
-        typer.Option(help="IPFS API URL (e.g. from `consentfl dev up`); default: OUT/store."),
-    ] = None,
-    mode: Annotated[
-        str,
-        typer.Option(
-            help="Privacy mode: sealed, dp (record-level DP-SGD with a budget), secagg "
-            "(secure aggregation: the aggregator learns only the sum) or dp+secagg (both)."
-        ),
-    ] = "sealed",
-    epsilon: Annotated[
-        float, typer.Option(min=0.01, help="dp modes: each hospital's epsilon (delta = 1e-5).")
-    ] = 3.0,
-    unlearn: Annotated[
-        bool,
-        typer.Option(
-            "--unlearn",
-            help="Revocation policy unlearn: a revocation rolls the model back to a checkpoint "
-            "without the patient and retrains; the audit checks the head's lineage.",
-        ),
-    ] = False,
-    shards: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="With --unlearn: SISA shards per hospital; the model is the ensemble of the "
-            "shards' sub-models and a revocation retrains only its patient's shard.",
-        ),
-    ] = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print summary.json only.")] = False,
+    rounds: _Rounds = 5,
+    hospitals: _Hospitals = 3,
+    dataset: _Dataset = "breast-cancer",
+    learner: _Learner = None,
+    out: _Out = Path("demo-out"),
+    revoke_after: _RevokeAfter = 2,
+    revocations: _Revocations = 2,
+    seed: _Seed = 0,
+    local_epochs: _LocalEpochs = 5,
+    rpc: _Rpc = "eth-tester",
+    ipfs: _Ipfs = None,
+    mode: _Mode = "sealed",
+    epsilon: _Epsilon = 3.0,
+    unlearn: _Unlearn = False,
+    shards: _Shards = 1,
+    as_json: _AsJson = False,
 ) -> None:
     """Run a whole consent-aware study in one process, end to end.
 
@@ -176,20 +192,10 @@ def demo(
     deployment.json, summary.json, audit.html, accuracy.png, the artifacts and the exclusion
     proofs into --out; exits 1 if the audit fails.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from api.demo import DemoConfig, DemoError, DemoEvents, RoundRow, run_demo
+    from api.demo import DemoConfig
     from api.demo_output import summary_json, write_outputs
-    from chain.store import StoreError
 
-    if dataset not in ("breast-cancer", "diabetes", "digits", "wine", "iris"):
-        raise typer.BadParameter(
-            "choose breast-cancer, diabetes, digits, wine or iris", param_hint="--dataset"
-        )
-    if mode not in ("sealed", "dp", "secagg", "dp+secagg"):
-        raise typer.BadParameter("choose sealed, dp, secagg or dp+secagg", param_hint="--mode")
-    if out.exists() and any(out.iterdir()):
-        raise typer.BadParameter(f"{out} is not empty: choose a new --out", param_hint="--out")
+    _check_choices(dataset, mode, out)
     logging.basicConfig(level=logging.WARNING)
     with cli_errors():
         config = DemoConfig(
@@ -209,68 +215,95 @@ def demo(
             unlearn=unlearn,
             shards=shards,
         )
-        console = Console(stderr=True, quiet=as_json)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        ) as progress:
-            study_task = progress.add_task("study", total=hospitals + rounds)
-
-            def round_done(row: RoundRow) -> None:
-                progress.advance(study_task)
-                metric = "-" if row.metric is None else f"{row.metric:.4f}"
-                dropped = sum(n for reasons in row.dropped.values() for n in reasons.values())
-                progress.console.print(
-                    f"round {row.round}: {row.hospitals} hospitals, "
-                    f"{sum(row.samples.values())} samples, {dropped} rows dropped, "
-                    f"{row.metric_name} {metric}"
-                )
-
-            def enrolled(k: int, n: int) -> None:
-                progress.advance(study_task)
-                progress.console.print(f"hospital-{k}: enrolled {n} patients (each signed)")
-
-            events = DemoEvents(
-                stage=lambda msg: progress.update(study_task, description=msg),
-                enrolled=enrolled,
-                round_done=round_done,
-                revoked=lambda p, tx, b: progress.console.print(
-                    f"patient {p} revoked over HTTP (tx {tx[:12]}…, block {b})"
-                ),
-            )
-            try:
-                result = run_demo(config, events)
-            except (StoreError, DemoError) as exc:
-                raise ValueError(str(exc)) from exc
+        result = _run_with_progress(config, quiet=as_json)
         paths = write_outputs(result)
     if as_json:
         typer.echo(json.dumps(summary_json(result), indent=2))
     else:
-        _console.print(_round_table(result))
-        _console.print(_dropped_table(result))
-        audit = result.audit
-        verdict = "[green]PASSED[/]" if audit is not None and audit.passed else "[red]FAILED[/]"
-        checks = 0 if audit is None else len(audit.checks)
-        if result.epsilon_spent:
-            spent = ", ".join(f"{h} {e:.3f}" for h, e in result.epsilon_spent.items())
-            _console.print(f"epsilon spent of {epsilon} (delta 1e-5): {spent}")
-        for patient, spent_on in result.patient_epsilon.items():
-            _console.print(
-                f"patient {patient}: their consent status reports epsilon {spent_on:.3f} "
-                "spent on their hospital's data"
-            )
-        if result.ended:
-            _console.print(result.ended)
-        if result.unlearning is not None:
-            _print_unlearning(result.unlearning)
-        if result.secagg:
-            _console.print(_secagg_line(result.secagg))
-        _console.print(f"audit: {verdict} ({checks} checks)  ->  {paths['audit']}")
-        _console.print(f"summary: {paths['summary']}   plot: {paths['plot']}")
-        _console.print(f"finished in {result.seconds:.1f} s")
+        _print_result(result, paths, epsilon)
     if result.audit is None or not result.audit.passed:
         raise typer.Exit(code=1)
+
+
+def _check_choices(dataset: str, mode: str, out: Path) -> None:
+    """Refuse an unknown dataset or mode, or a non-empty --out, before anything runs."""
+    if dataset not in ("breast-cancer", "diabetes", "digits", "wine", "iris"):
+        raise typer.BadParameter(
+            "choose breast-cancer, diabetes, digits, wine or iris", param_hint="--dataset"
+        )
+    if mode not in ("sealed", "dp", "secagg", "dp+secagg"):
+        raise typer.BadParameter("choose sealed, dp, secagg or dp+secagg", param_hint="--mode")
+    if out.exists() and any(out.iterdir()):
+        raise typer.BadParameter(f"{out} is not empty: choose a new --out", param_hint="--out")
+
+
+def _run_with_progress(config: DemoConfig, *, quiet: bool) -> DemoResult:
+    """`run_demo` with a progress bar (stderr) and a line per enrolment, round and revocation."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from api.demo import DemoError, DemoEvents, RoundRow, run_demo
+    from chain.store import StoreError
+
+    console = Console(stderr=True, quiet=quiet)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        study_task = progress.add_task("study", total=config.hospitals + config.rounds)
+
+        def round_done(row: RoundRow) -> None:
+            progress.advance(study_task)
+            metric = "-" if row.metric is None else f"{row.metric:.4f}"
+            dropped = sum(n for reasons in row.dropped.values() for n in reasons.values())
+            progress.console.print(
+                f"round {row.round}: {row.hospitals} hospitals, "
+                f"{sum(row.samples.values())} samples, {dropped} rows dropped, "
+                f"{row.metric_name} {metric}"
+            )
+
+        def enrolled(k: int, n: int) -> None:
+            progress.advance(study_task)
+            progress.console.print(f"hospital-{k}: enrolled {n} patients (each signed)")
+
+        events = DemoEvents(
+            stage=lambda msg: progress.update(study_task, description=msg),
+            enrolled=enrolled,
+            round_done=round_done,
+            revoked=lambda p, tx, b: progress.console.print(
+                f"patient {p} revoked over HTTP (tx {tx[:12]}…, block {b})"
+            ),
+        )
+        try:
+            return run_demo(config, events)
+        except (StoreError, DemoError) as exc:
+            raise ValueError(str(exc)) from exc
+
+
+def _print_result(result: DemoResult, paths: dict[str, Path], epsilon: float) -> None:
+    """The human summary: tables, privacy and unlearning lines, the audit verdict, the files."""
+    _console.print(_round_table(result))
+    _console.print(_dropped_table(result))
+    audit = result.audit
+    verdict = "[green]PASSED[/]" if audit is not None and audit.passed else "[red]FAILED[/]"
+    checks = 0 if audit is None else len(audit.checks)
+    if result.epsilon_spent:
+        spent = ", ".join(f"{h} {e:.3f}" for h, e in result.epsilon_spent.items())
+        _console.print(f"epsilon spent of {epsilon} (delta 1e-5): {spent}")
+    for patient, spent_on in result.patient_epsilon.items():
+        _console.print(
+            f"patient {patient}: their consent status reports epsilon {spent_on:.3f} "
+            "spent on their hospital's data"
+        )
+    if result.ended:
+        _console.print(result.ended)
+    if result.unlearning is not None:
+        _print_unlearning(result.unlearning)
+    if result.secagg:
+        _console.print(_secagg_line(result.secagg))
+    _console.print(f"audit: {verdict} ({checks} checks)  ->  {paths['audit']}")
+    _console.print(f"summary: {paths['summary']}   plot: {paths['plot']}")
+    _console.print(f"finished in {result.seconds:.1f} s")
