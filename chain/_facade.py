@@ -17,6 +17,7 @@ from web3.contract.contract import Contract, ContractFunction
 from web3.exceptions import Web3Exception
 from web3.types import FilterParams, LogReceipt, TxReceipt
 
+from chain.abi_codec import codec
 from chain.compile import CONTRACT_NAMES, load_artifact
 from chain.connection import Chain
 from chain.errors import ChainError, ChainRequestError
@@ -94,8 +95,19 @@ class ContractFacade:
         return self._contract.functions[name](*args)
 
     def _call(self, name: str, *args: Any, block: int | None = None) -> Any:
+        """The view `name`'s result, as web3 would return it, in one `eth_call` (the lean
+        path of `chain.abi_codec`, not `contract.functions`: web3's costs ~8 ms per call)."""
         caller = ZERO_ADDRESS if self.sender is None else self.sender.address
-        return call_view(self._fn(name, *args), revert_decoder(), block, caller=caller)
+        function = codec(self.CONTRACT, name)
+        return call_view(
+            self.chain,
+            self._contract.address,
+            function,
+            args,
+            revert_decoder(),
+            block,
+            caller=caller,
+        )
 
     def _call_named(self, name: str, *args: Any) -> Any:
         """A view whose single output is decoded by the ABI's component names (tuples become
