@@ -9,8 +9,8 @@ and types are derived once (`codec`, cached per contract and function) and every
 `eth_abi.encode` and one `eth_abi.decode`.
 
 Results are normalized exactly as web3 returns them (`call_contract_function` with web3's
-`BASE_RETURN_NORMALIZERS`): addresses checksummed, tuples and arrays as Python tuples, `bytes`
-as `bytes`, ints as ints; one output is returned bare, several as a list.
+`BASE_RETURN_NORMALIZERS`): addresses checksummed, structs as Python tuples, arrays as lists,
+`bytes` as `bytes`, ints as ints; one output is returned bare, several as a list.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _walk(param: Mapping[str, Any], value: Any, leaf: Any) -> Any:
     array = _ARRAY.match(kind)
     if array is not None:
         inner = dict(param, type=array.group(1))
-        return tuple(_walk(inner, item, leaf) for item in value)
+        return [_walk(inner, item, leaf) for item in value]  # web3 rebuilds arrays as lists
     if kind == "tuple":
         parts = param["components"]
         if isinstance(value, Mapping):  # web3 also takes a struct as a dict by field name
