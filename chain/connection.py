@@ -139,6 +139,10 @@ def _middleware(w3: Web3) -> None:
     # innermost first: the unavailability translation wraps the provider itself
     w3.middleware_onion.inject(Unavailability, name="unavailability", layer=0)
     w3.middleware_onion.add(ChainIdCache, name="chain_id_cache")
+    # web3's gas price strategy middleware reads the latest block for EVERY eth_sendTransaction
+    # to fill fees a strategy would give; the senders always pass both EIP-1559 fees
+    # (`Sender._fees`) and set no strategy, so it is one wasted request per transaction
+    w3.middleware_onion.remove("gas_price_strategy")
 
 
 def http_session(rpc: str) -> requests.Session:

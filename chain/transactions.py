@@ -42,14 +42,13 @@ from chain.errors import (
 from chain.revert_decoder import RevertDecoder, raw_revert_data
 from consent.ids import Address, parse_address
 
-__all__ = ["PendingTransaction", "Sender", "Transactable", "call_view"]
+__all__ = ["ContractCall", "PendingTransaction", "Sender", "Transactable", "call_view"]
 
 log = logging.getLogger(__name__)
 
 _RECEIPT_TIMEOUT: Final = 120.0
 _FIRST_POLL_S: Final = 0.005
 _MAX_POLL_S: Final = 0.5
-Transactable = ContractFunction | ContractConstructor
 _PRIORITY_FEE: Final = 10**9
 _BASE_FEE_S: Final = 1.0
 ZERO_ADDRESS: Final = Address("0x0000000000000000000000000000000000000000")
@@ -84,17 +83,42 @@ def call_view(
     The caller is always explicit: without one, web3's eth-tester provider looks up the node's
     accounts three times per call to pick a default (the views do not depend on the caller).
     """
-    tx = {"from": caller, "to": to, "data": HexBytes(function.calldata(args)).to_0x_hex()}
-    params = [tx, "latest" if block is None else hex(block)]
     try:
-        raw = chain.w3.manager.request_blocking(
-            RPCEndpoint("eth_call"), params, error_formatters=raise_contract_logic_error_on_revert
-        )
-        return function.result(HexBytes(raw))
+        raw = _eth_call(chain, to, function.calldata(args), block, caller)
+        return function.result(raw)
     except tester_failures(ContractLogicError) as exc:
         raise _revert_error(exc, decoder, None) from exc
     except (Web3Exception, DecodingError) as exc:
         raise ChainRequestError(f"{function.name}: {exc}") from exc
+
+
+def _eth_call(chain: Chain, to: str, data: bytes, block: int | None, caller: str) -> HexBytes:
+    """One `eth_call`; a revert raises web3's `ContractLogicError` family (eth-tester's
+    `TransactionFailed`), as `ContractFunction.call` does."""
+    tx = {"from": caller, "to": to, "data": HexBytes(data).to_0x_hex()}
+    params = [tx, "latest" if block is None else hex(block)]
+    raw = chain.w3.manager.request_blocking(
+        RPCEndpoint("eth_call"), params, error_formatters=raise_contract_logic_error_on_revert
+    )
+    return HexBytes(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class ContractCall:
+    """A call of `function` on the contract at `to` with `args`, encoded by the cached codec
+    (what the facades send: no web3 `ContractFunction` is built, see `chain.abi_codec`)."""
+
+    to: str
+    function: FunctionCodec
+    args: tuple[Any, ...]
+
+    @property
+    def data(self) -> bytes:
+        """The calldata (selector + encoded arguments)."""
+        return self.function.calldata(self.args)
+
+
+Transactable = ContractCall | ContractFunction | ContractConstructor
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +197,7 @@ class Sender:
         """
         try:
             if self._account is None:
-                return HexBytes(fn.transact({"from": self.address, "gas": gas}))
+                return self._send_unlocked(fn, gas)
             if not self._manage_nonces:
                 return self.chain.w3.eth.send_raw_transaction(self._signed(fn, gas, None))
             return self._send_counted(fn, gas)
@@ -181,6 +205,23 @@ class Sender:
             raise _revert_error(exc, decoder, None) from exc
         except (Web3Exception, ValidationError) as exc:  # eth-tester refuses with the latter
             raise ChainRequestError(f"sending failed: {exc}") from exc
+
+    def _fees(self) -> TxParams:
+        """EIP-1559 fees from the (cached) base fee: with both given, web3 asks the node for no
+        fee estimate (`eth_getBlockByNumber` + `eth_maxPriorityFeePerGas` per transaction)."""
+        base_fee = self._base_fee()
+        return {
+            "maxFeePerGas": Wei(2 * base_fee + _PRIORITY_FEE),
+            "maxPriorityFeePerGas": Wei(_PRIORITY_FEE),
+        }
+
+    def _send_unlocked(self, fn: Transactable, gas: int) -> HexBytes:
+        """Send through the node's `eth_sendTransaction` (it signs and picks the nonce)."""
+        params: TxParams = {"from": self.address, "gas": gas, **self._fees()}
+        if isinstance(fn, ContractCall):
+            params.update({"to": to_checksum_address(fn.to), "data": HexBytes(fn.data)})
+            return HexBytes(self.chain.w3.eth.send_transaction(params))
+        return HexBytes(fn.transact(params))
 
     def _send_counted(self, fn: Transactable, gas: int) -> HexBytes:
         w3 = self.chain.w3
@@ -242,27 +283,32 @@ class Sender:
             delay = min(delay * 2, _MAX_POLL_S)
 
     def _base_fee(self) -> int:
-        """The latest block's base fee; a nonce-counting sender re-reads it at most every
-        `_BASE_FEE_S` (the fee cap is twice it, and a base fee grows at most 12.5% a block)."""
+        """The latest block's base fee; a nonce-counting or unlocked sender re-reads it at most
+        every `_BASE_FEE_S` (the fee cap is twice it; a base fee grows at most 12.5% a block)."""
         now = time.monotonic()
-        if not self._manage_nonces or now - self._base_fee_at > _BASE_FEE_S:
+        cached = self._manage_nonces or self._account is None
+        if not cached or now - self._base_fee_at > _BASE_FEE_S:
             block = self.chain.w3.eth.get_block("latest")
             self._base_fee_value, self._base_fee_at = int(block.get("baseFeePerGas", 0)), now
         return self._base_fee_value
 
     def _signed(self, fn: Transactable, gas: int, nonce: int | None) -> bytes:
         assert self._account is not None
-        base_fee = self._base_fee()
         params: TxParams = {
             "from": self.address,
             "gas": gas,
             "nonce": Nonce(self._pending_count() if nonce is None else nonce),
             "chainId": self.chain.chain_id,
-            "maxFeePerGas": Wei(2 * base_fee + _PRIORITY_FEE),
-            "maxPriorityFeePerGas": Wei(_PRIORITY_FEE),
+            **self._fees(),
         }
-        tx = fn.build_transaction(params)
-        return bytes(self._account.sign_transaction(dict(tx)).raw_transaction)  # type: ignore[arg-type]
+        if isinstance(fn, ContractCall):
+            del params["from"]
+            params.update({"to": to_checksum_address(fn.to), "data": HexBytes(fn.data)})
+            params.update({"value": Wei(0), "type": 2})
+            tx: Any = params
+        else:
+            tx = fn.build_transaction(params)
+        return bytes(self._account.sign_transaction(dict(tx)).raw_transaction)
 
     def _replay(
         self,
@@ -277,7 +323,10 @@ class Sender:
         if isinstance(fn, ContractConstructor):
             return TransactionRevertedError("contract creation reverted", tx_hash=tx_hash)
         try:
-            fn.call({"from": self.address}, block_identifier=receipt["blockNumber"])
+            if isinstance(fn, ContractCall):
+                _eth_call(self.chain, fn.to, fn.data, receipt["blockNumber"], self.address)
+            else:
+                fn.call({"from": self.address}, block_identifier=receipt["blockNumber"])
         except tester_failures(ContractLogicError) as exc:
             return _revert_error(exc, decoder, tx_hash)
         return TransactionRevertedError("reverted (no reason on replay)", tx_hash=tx_hash)
