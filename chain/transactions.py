@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+from weakref import WeakKeyDictionary
 
 from eth_abi.exceptions import DecodingError
 from eth_account import Account
@@ -21,6 +22,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.exceptions import ValidationError
 from hexbytes import HexBytes
+from web3 import Web3
 from web3._utils.error_formatters_utils import raise_contract_logic_error_on_revert
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import (
@@ -121,6 +123,22 @@ class ContractCall:
 Transactable = ContractCall | ContractFunction | ContractConstructor
 
 
+@dataclass(slots=True)
+class _BaseFee:
+    """The last base fee read on one connection, and when (`time.monotonic`)."""
+
+    value: int = 0
+    at: float = -_BASE_FEE_S
+
+
+_BASE_FEES: Final[WeakKeyDictionary[Web3, _BaseFee]] = WeakKeyDictionary()
+
+
+def _base_fees(chain: Chain) -> _BaseFee:
+    """The base fee record shared by every sender of `chain`'s connection."""
+    return _BASE_FEES.setdefault(chain.w3, _BaseFee())
+
+
 @dataclass(frozen=True, slots=True)
 class PendingTransaction:
     """A sent transaction not yet known to be mined: what `Sender.wait` needs to settle it."""
@@ -152,7 +170,7 @@ class Sender:
         self._manage_nonces = manage_nonces and self._account is not None
         self._nonce: int | None = None
         self._nonce_lock = threading.Lock()
-        self._base_fee_value, self._base_fee_at = 0, -_BASE_FEE_S
+        self._fees_seen = _base_fees(chain)
 
     @classmethod
     def from_key(
@@ -283,14 +301,16 @@ class Sender:
             delay = min(delay * 2, _MAX_POLL_S)
 
     def _base_fee(self) -> int:
-        """The latest block's base fee; a nonce-counting or unlocked sender re-reads it at most
-        every `_BASE_FEE_S` (the fee cap is twice it; a base fee grows at most 12.5% a block)."""
+        """The latest block's base fee; nonce-counting and unlocked senders re-read it at most
+        every `_BASE_FEE_S` per chain, all senders of the connection together (the fee cap is
+        twice it; a base fee grows at most 12.5% a block)."""
+        seen = self._fees_seen
         now = time.monotonic()
         cached = self._manage_nonces or self._account is None
-        if not cached or now - self._base_fee_at > _BASE_FEE_S:
+        if not cached or now - seen.at > _BASE_FEE_S:
             block = self.chain.w3.eth.get_block("latest")
-            self._base_fee_value, self._base_fee_at = int(block.get("baseFeePerGas", 0)), now
-        return self._base_fee_value
+            seen.value, seen.at = int(block.get("baseFeePerGas", 0)), now
+        return seen.value
 
     def _signed(self, fn: Transactable, gas: int, nonce: int | None) -> bytes:
         assert self._account is not None

@@ -59,7 +59,7 @@ def test_an_unlocked_sender_asks_for_no_fee_estimate(
 
     assert not FEE_ESTIMATES & set(asked)
     assert asked["eth_sendTransaction"] == 2
-    assert asked["eth_getBlockByNumber"] <= 2  # one base fee per sender (cached for a second)
+    assert asked["eth_getBlockByNumber"] <= 1  # one base fee a second for all its senders
 
 
 def test_a_locally_signed_call_is_mined_and_its_revert_replayed_to_the_custom_error(
