@@ -120,7 +120,29 @@ def measure(chain: Chain, args: argparse.Namespace) -> dict[str, Any]:
             args.requests,
             lambda: provider.make_request("eth_blockNumber", []),  # type: ignore[arg-type]
         )["ms"]
+        out["bare_request_ms_interleaved"] = sessions_compared(chain.rpc, args.requests)
     return out
+
+
+def sessions_compared(url: str, requests: int, blocks: int = 10) -> dict[str, float]:
+    """ms per bare request through web3's default HTTPProvider session (`trust_env`: the
+    environment read per request) and through `chain.connection.http_session` (read once),
+    alternated in `blocks` blocks in this process so that machine load hits both alike."""
+    from web3 import HTTPProvider
+
+    from chain import connection
+
+    providers = {"web3_default_session": HTTPProvider(url)}
+    if hasattr(connection, "http_session"):  # absent on the code before s7-rpc
+        providers["resolved_session"] = HTTPProvider(url, session=connection.http_session(url))
+    spent = dict.fromkeys(providers, 0.0)
+    for _ in range(blocks):
+        for name, provider in providers.items():
+            start = time.perf_counter()
+            for _ in range(requests // blocks):
+                provider.make_request("eth_blockNumber", [])  # type: ignore[arg-type]
+            spent[name] += time.perf_counter() - start
+    return {name: round(1000 * total / requests, 3) for name, total in spent.items()}
 
 
 def _targets(after: dict[str, Any], before: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -146,7 +168,7 @@ def _targets(after: dict[str, Any], before: dict[str, Any] | None) -> list[dict[
                 "estimate, no block read per event without a timestamp",
             }
         )
-        if before is not None and chain in before:
+        if before is not None and chain in before and chain != "eth-tester":
             old = before[chain]["view_mean_ms"]
             new = figures["view_mean_ms"]
             targets.append(
@@ -156,6 +178,18 @@ def _targets(after: dict[str, Any], before: dict[str, Any] | None) -> list[dict[
                     "value": new,
                     "met": new <= old / 2,
                     "why": f"lean view path at most half of web3's ({old} ms before, same run)",
+                }
+            )
+        sessions = figures.get("bare_request_ms_interleaved", {})
+        if "resolved_session" in sessions:
+            default, resolved = sessions["web3_default_session"], sessions["resolved_session"]
+            targets.append(
+                {
+                    "name": f"{chain}_bare_request_ms_resolved_session",
+                    "target": f"< {default} (web3's default session, interleaved)",
+                    "value": resolved,
+                    "met": resolved < default,
+                    "why": "proxies / CA bundle / netrc resolved once at connect, not per request",
                 }
             )
     return targets
