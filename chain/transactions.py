@@ -30,6 +30,7 @@ from web3.exceptions import (
     TimeExhausted,
     TransactionNotFound,
     Web3Exception,
+    Web3RPCError,
 )
 from web3.types import Nonce, RPCEndpoint, TxParams, TxReceipt, Wei
 
@@ -96,12 +97,26 @@ def call_view(
 
 def _eth_call(chain: Chain, to: str, data: bytes, block: int | None, caller: str) -> HexBytes:
     """One `eth_call`; a revert raises web3's `ContractLogicError` family (eth-tester's
-    `TransactionFailed`), as `ContractFunction.call` does."""
+    `TransactionFailed`), as `ContractFunction.call` does, another error `Web3RPCError`.
+
+    A JSON-RPC node gets the request past web3's middleware (`Chain.raw_request`: the params
+    are already in wire format), with web3's own revert formatter applied to the answer;
+    eth-tester needs web3's middleware to turn wire params into its own, so it keeps it.
+    """
     tx = {"from": caller, "to": to, "data": HexBytes(data).to_0x_hex()}
     params = [tx, "latest" if block is None else hex(block)]
-    raw = chain.w3.manager.request_blocking(
-        RPCEndpoint("eth_call"), params, error_formatters=raise_contract_logic_error_on_revert
-    )
+    if chain.tester is not None:
+        raw = chain.w3.manager.request_blocking(
+            RPCEndpoint("eth_call"), params, error_formatters=raise_contract_logic_error_on_revert
+        )
+        return HexBytes(raw)
+    response = chain.raw_request("eth_call", params)
+    if "error" in response:
+        raise_contract_logic_error_on_revert(response)  # raises for every revert
+        raise Web3RPCError(f"eth_call failed: {response['error']}")
+    raw = response.get("result")
+    if not isinstance(raw, str):
+        raise Web3RPCError(f"eth_call answered without a result: {response}")
     return HexBytes(raw)
 
 
