@@ -77,11 +77,11 @@ def call_view(
     """Call the view `function` of the contract at `to` as `caller`: ONE `eth_call` request.
 
     The calldata and result go through the cached `FunctionCodec` rather than web3's contract
-    machinery (~8 ms of Python per call, see `chain.abi_codec`); the request goes through the
-    connection's middleware (node down -> `ChainUnavailableError`) with web3's own revert
-    formatter, so a revert becomes the matching `ContractRevertError` on anvil (revert data in
-    the JSON-RPC error) and on eth-tester (`TransactionFailed`) alike. Other failures, and an
-    answer that does not decode, are `ChainRequestError`s.
+    machinery (~8 ms of Python per call, see `chain.abi_codec`); the request keeps the
+    connection's unavailability translation (node down -> `ChainUnavailableError`) and web3's
+    own revert formatter, so a revert becomes the matching `ContractRevertError` on anvil
+    (revert data in the JSON-RPC error) and on eth-tester (`TransactionFailed`) alike. Other
+    failures, and an answer that does not decode, are `ChainRequestError`s.
 
     The caller is always explicit: without one, web3's eth-tester provider looks up the node's
     accounts three times per call to pick a default (the views do not depend on the caller).
