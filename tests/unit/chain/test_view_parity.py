@@ -31,6 +31,7 @@ from chain.revert_decoder import raw_revert_data
 from chain.transactions import ZERO_ADDRESS, call_view
 from consent.ids import Bytes32, study_id
 from consent.privacy import DpTerms
+from consent.purposes import HMB, StudyPurpose
 from consent.records import RoundResult, UpdateSubmission
 from tests.fixtures.ledger import DEADLINE, LedgerWorld, sender_of
 
@@ -194,6 +195,19 @@ def test_budget_and_batch_views_answer_as_web3_did(
         "ConsentRegistry.consentBatch",
         "ConsentRegistry.isConsentedInBatch",
     } <= compared
+
+
+def test_purpose_views_answer_as_web3_did(
+    eth_tester_ledger: LedgerWorld, compared: set[str]
+) -> None:
+    world = eth_tester_ledger
+    purpose = StudyPurpose(HMB)
+    study = world.scoped_study("parity-purpose", purpose)
+    scope = world.outsider.studies.study_purpose(study)
+
+    assert scope == purpose
+    assert world.outsider.consents.purposes_cover(scope.mask, scope.mask) is True
+    assert {"StudyRegistry.studyPurpose", "ConsentRegistry.purposesCover"} <= compared
 
 
 def test_a_custom_error_revert_is_decoded_the_same_way(
