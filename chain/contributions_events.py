@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from chain.event_args import Builder, b32, study_arg
+from chain.event_args import Builder, Timestamp, b32, study_arg
 from consent.events import EventPosition
 from consent.ids import Address, Bytes32, StudyId, parse_address
 
@@ -28,7 +28,9 @@ class ContributionsRecorded:
     tx_hash: str
 
 
-def _recorded(a: Mapping[str, Any], p: EventPosition, h: str, _t: int) -> ContributionsRecorded:
+def _recorded(
+    a: Mapping[str, Any], p: EventPosition, h: str, _t: Timestamp
+) -> ContributionsRecorded:
     return ContributionsRecorded(
         study_arg(a),
         int(a["round"]),

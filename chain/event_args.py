@@ -9,13 +9,17 @@ from typing import Any, TypeVar
 from consent.events import EventPosition
 from consent.ids import Bytes32, StudyId
 
-__all__ = ["Builder", "b32", "study_arg"]
+__all__ = ["Builder", "Timestamp", "b32", "study_arg"]
 
 _Event = TypeVar("_Event")
 
-Builder = Callable[[Mapping[str, Any], EventPosition, str, int], _Event]
+Timestamp = Callable[[], int]
+"""The log's block timestamp, asked of the node only when a builder calls it (once per block:
+the decoder caches it by block hash). Round, contribution and rollback events never need it."""
+
+Builder = Callable[[Mapping[str, Any], EventPosition, str, Timestamp], _Event]
 """`Builder[E]` builds one event `E` from a log's decoded arguments, its position, transaction
-hash and block timestamp."""
+hash and (lazy) block timestamp."""
 
 
 def study_arg(args: Mapping[str, Any], key: str = "studyId") -> StudyId:

@@ -9,8 +9,10 @@ re-exported here. `EventDecoder` only finds a log's builder and dispatches to it
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final, cast
 
 from eth_utils.abi import event_abi_to_log_topic, function_signature_to_4byte_selector
@@ -189,7 +191,7 @@ _STUDY_AND_CONSENT_BUILDERS: Final[dict[str, Builder[LedgerEvent]]] = {
         nonce=int(a["nonce"]),
         position=p,
         tx_hash=h,
-        block_timestamp=t,
+        block_timestamp=t(),
         purposes=int(a["purposes"]),
         valid_from=int(a["validFrom"]),
     ),
@@ -201,7 +203,7 @@ _STUDY_AND_CONSENT_BUILDERS: Final[dict[str, Builder[LedgerEvent]]] = {
         remaining=int(a["remaining"]),
         position=p,
         tx_hash=h,
-        block_timestamp=t,
+        block_timestamp=t(),
     ),
     "StudyPurposeDeclared": lambda a, p, h, _t: StudyPurposeDeclared(
         study_arg(a), _purpose(int(a["purpose"])), p, h
@@ -212,7 +214,7 @@ _STUDY_AND_CONSENT_BUILDERS: Final[dict[str, Builder[LedgerEvent]]] = {
         hospital=parse_address(a["hospital"]),
         position=p,
         tx_hash=h,
-        block_timestamp=t,
+        block_timestamp=t(),
     ),
     "PendingConsentsCancelled": lambda a, p, h, _t: PendingConsentsCancelled(
         study_arg(a, "study"), parse_address(a["patient"]), int(a["nextGrantNonce"]), p, h
@@ -232,10 +234,17 @@ _BUILDERS: Final[Mapping[str, Builder[LedgerEvent]]] = {
     **ROLLBACK_BUILDERS,
 }
 _DECODED: Final = frozenset(_BUILDERS) | {FIRST_CONSENT, BATCH_RECORDED}
+_TIMESTAMPS_KEPT: Final = 1024
+"""Block timestamps remembered per decoder (least recently used dropped first)."""
 
 
 class EventDecoder:
-    """Decodes logs of the three contracts into typed events (block timestamps are cached)."""
+    """Decodes logs of the contracts into typed events.
+
+    A block's timestamp is asked of the node (`eth_getBlockByHash`) only for an event that
+    carries one (consent events), at most once per block while it stays among the last
+    `_TIMESTAMPS_KEPT` blocks asked: events of one receipt or one `eth_getLogs` answer share it.
+    """
 
     def __init__(self, w3: Web3, contracts: Iterable[Contract]) -> None:
         self._w3 = w3
@@ -245,7 +254,7 @@ class EventDecoder:
                 if entry.get("type") == "event" and entry["name"] in _DECODED:
                     topic = event_abi_to_log_topic(entry)  # type: ignore[arg-type]
                     self._by_topic[(contract.address, topic)] = (contract, str(entry["name"]))
-        self._timestamps: dict[bytes, int] = {}
+        self._timestamps: OrderedDict[bytes, int] = OrderedDict()
 
     def timestamp(self, block_hash: bytes) -> int:
         """Unix timestamp of the block with `block_hash`, cached (by hash: safe across reorgs
@@ -254,6 +263,10 @@ class EventDecoder:
         if cached is None:
             cached = int(self._w3.eth.get_block(HexBytes(block_hash))["timestamp"])
             self._timestamps[block_hash] = cached
+            if len(self._timestamps) > _TIMESTAMPS_KEPT:
+                self._timestamps.popitem(last=False)
+        else:
+            self._timestamps.move_to_end(block_hash)
         return cached
 
     def _known(self, log: LogReceipt) -> tuple[Contract, str] | None:
@@ -267,7 +280,7 @@ class EventDecoder:
         data: EventData = contract.events[name]().process_log(log)
         position = EventPosition(int(data["blockNumber"]), int(data["logIndex"]))
         tx_hash = HexBytes(data["transactionHash"]).to_0x_hex()
-        timestamp = self.timestamp(bytes(data["blockHash"]))
+        timestamp = partial(self.timestamp, bytes(data["blockHash"]))
         return _BUILDERS[name](data["args"], position, tx_hash, timestamp)
 
     def decode(self, log: LogReceipt) -> LedgerEvent | None:

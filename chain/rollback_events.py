@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from chain.event_args import Builder, study_arg
+from chain.event_args import Builder, Timestamp, study_arg
 from consent.events import EventPosition
 from consent.ids import Address, StudyId, parse_address
 
@@ -30,7 +30,7 @@ class RollbackRecorded:
     """The shards the rollback retrains (bit `s` for shard `s`) of the study's `shards`."""
 
 
-def _recorded(a: Mapping[str, Any], p: EventPosition, h: str, _t: int) -> RollbackRecorded:
+def _recorded(a: Mapping[str, Any], p: EventPosition, h: str, _t: Timestamp) -> RollbackRecorded:
     return RollbackRecorded(
         study_arg(a),
         int(a["round"]),

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from chain.event_args import Builder, b32, study_arg
+from chain.event_args import Builder, Timestamp, b32, study_arg
 from consent.events import EventPosition
 from consent.ids import Address, Bytes32, StudyId, parse_address
 
@@ -56,13 +56,13 @@ class RoundFinalized:
     tx_hash: str
 
 
-def _opened(a: Mapping[str, Any], p: EventPosition, h: str, _t: int) -> RoundOpened:
+def _opened(a: Mapping[str, Any], p: EventPosition, h: str, _t: Timestamp) -> RoundOpened:
     return RoundOpened(
         study_arg(a), int(a["round"]), b32(a["baseModelHash"]), str(a["baseModelCid"]), p, h
     )
 
 
-def _submitted(a: Mapping[str, Any], p: EventPosition, h: str, _t: int) -> UpdateSubmitted:
+def _submitted(a: Mapping[str, Any], p: EventPosition, h: str, _t: Timestamp) -> UpdateSubmitted:
     return UpdateSubmitted(
         study_arg(a),
         int(a["round"]),
@@ -78,7 +78,7 @@ def _submitted(a: Mapping[str, Any], p: EventPosition, h: str, _t: int) -> Updat
     )
 
 
-def _finalized(a: Mapping[str, Any], p: EventPosition, h: str, _t: int) -> RoundFinalized:
+def _finalized(a: Mapping[str, Any], p: EventPosition, h: str, _t: Timestamp) -> RoundFinalized:
     return RoundFinalized(
         study_arg(a),
         int(a["round"]),

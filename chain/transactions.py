@@ -10,24 +10,31 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+from weakref import WeakKeyDictionary
 
+from eth_abi.exceptions import DecodingError
 from eth_account import Account
 from eth_account.messages import SignableMessage
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.exceptions import ValidationError
 from hexbytes import HexBytes
+from web3 import Web3
+from web3._utils.error_formatters_utils import raise_contract_logic_error_on_revert
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import (
     ContractLogicError,
     TimeExhausted,
     TransactionNotFound,
     Web3Exception,
+    Web3RPCError,
 )
-from web3.types import Nonce, TxParams, TxReceipt, Wei
+from web3.types import Nonce, RPCEndpoint, TxParams, TxReceipt, Wei
 
+from chain.abi_codec import FunctionCodec
 from chain.connection import Chain, tester_failures
 from chain.errors import (
     ChainError,
@@ -38,14 +45,13 @@ from chain.errors import (
 from chain.revert_decoder import RevertDecoder, raw_revert_data
 from consent.ids import Address, parse_address
 
-__all__ = ["PendingTransaction", "Sender", "Transactable", "call_view"]
+__all__ = ["ContractCall", "PendingTransaction", "Sender", "Transactable", "call_view"]
 
 log = logging.getLogger(__name__)
 
 _RECEIPT_TIMEOUT: Final = 120.0
 _FIRST_POLL_S: Final = 0.005
 _MAX_POLL_S: Final = 0.5
-Transactable = ContractFunction | ContractConstructor
 _PRIORITY_FEE: Final = 10**9
 _BASE_FEE_S: Final = 1.0
 ZERO_ADDRESS: Final = Address("0x0000000000000000000000000000000000000000")
@@ -59,23 +65,93 @@ def _revert_error(exc: Exception, decoder: RevertDecoder, tx_hash: str | None) -
 
 
 def call_view(
-    fn: ContractFunction,
+    chain: Chain,
+    to: str,
+    function: FunctionCodec,
+    args: Sequence[Any],
     decoder: RevertDecoder,
     block: int | None = None,
     *,
     caller: Address = ZERO_ADDRESS,
 ) -> Any:
-    """Call a view function as `caller`; a revert becomes the matching `ContractRevertError`.
+    """Call the view `function` of the contract at `to` as `caller`: ONE `eth_call` request.
+
+    The calldata and result go through the cached `FunctionCodec` rather than web3's contract
+    machinery (~8 ms of Python per call, see `chain.abi_codec`); the request keeps the
+    connection's unavailability translation (node down -> `ChainUnavailableError`) and web3's
+    own revert formatter, so a revert becomes the matching `ContractRevertError` on anvil
+    (revert data in the JSON-RPC error) and on eth-tester (`TransactionFailed`) alike. Other
+    failures, and an answer that does not decode, are `ChainRequestError`s.
 
     The caller is always explicit: without one, web3's eth-tester provider looks up the node's
     accounts three times per call to pick a default (the views do not depend on the caller).
     """
     try:
-        return fn.call({"from": caller}, block_identifier="latest" if block is None else block)
+        raw = _eth_call(chain, to, function.calldata(args), block, caller)
+        return function.result(raw)
     except tester_failures(ContractLogicError) as exc:
         raise _revert_error(exc, decoder, None) from exc
-    except Web3Exception as exc:
-        raise ChainRequestError(f"{fn.fn_name}: {exc}") from exc
+    except (Web3Exception, DecodingError) as exc:
+        raise ChainRequestError(f"{function.name}: {exc}") from exc
+
+
+def _eth_call(chain: Chain, to: str, data: bytes, block: int | None, caller: str) -> HexBytes:
+    """One `eth_call`; a revert raises web3's `ContractLogicError` family (eth-tester's
+    `TransactionFailed`), as `ContractFunction.call` does, another error `Web3RPCError`.
+
+    A JSON-RPC node gets the request past web3's middleware (`Chain.raw_request`: the params
+    are already in wire format), with web3's own revert formatter applied to the answer;
+    eth-tester needs web3's middleware to turn wire params into its own, so it keeps it.
+    """
+    tx = {"from": caller, "to": to, "data": HexBytes(data).to_0x_hex()}
+    params = [tx, "latest" if block is None else hex(block)]
+    if chain.tester is not None:
+        raw = chain.w3.manager.request_blocking(
+            RPCEndpoint("eth_call"), params, error_formatters=raise_contract_logic_error_on_revert
+        )
+        return HexBytes(raw)
+    response = chain.raw_request("eth_call", params)
+    if "error" in response:
+        raise_contract_logic_error_on_revert(response)  # raises for every revert
+        raise Web3RPCError(f"eth_call failed: {response['error']}")
+    raw = response.get("result")
+    if not isinstance(raw, str):
+        raise Web3RPCError(f"eth_call answered without a result: {response}")
+    return HexBytes(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class ContractCall:
+    """A call of `function` on the contract at `to` with `args`, encoded by the cached codec
+    (what the facades send: no web3 `ContractFunction` is built, see `chain.abi_codec`)."""
+
+    to: str
+    function: FunctionCodec
+    args: tuple[Any, ...]
+
+    @property
+    def data(self) -> bytes:
+        """The calldata (selector + encoded arguments)."""
+        return self.function.calldata(self.args)
+
+
+Transactable = ContractCall | ContractFunction | ContractConstructor
+
+
+@dataclass(slots=True)
+class _BaseFee:
+    """The last base fee read on one connection, and when (`time.monotonic`)."""
+
+    value: int = 0
+    at: float = -_BASE_FEE_S
+
+
+_BASE_FEES: Final[WeakKeyDictionary[Web3, _BaseFee]] = WeakKeyDictionary()
+
+
+def _base_fees(chain: Chain) -> _BaseFee:
+    """The base fee record shared by every sender of `chain`'s connection."""
+    return _BASE_FEES.setdefault(chain.w3, _BaseFee())
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +185,7 @@ class Sender:
         self._manage_nonces = manage_nonces and self._account is not None
         self._nonce: int | None = None
         self._nonce_lock = threading.Lock()
-        self._base_fee_value, self._base_fee_at = 0, -_BASE_FEE_S
+        self._fees_seen = _base_fees(chain)
 
     @classmethod
     def from_key(
@@ -154,7 +230,7 @@ class Sender:
         """
         try:
             if self._account is None:
-                return HexBytes(fn.transact({"from": self.address, "gas": gas}))
+                return self._send_unlocked(fn, gas)
             if not self._manage_nonces:
                 return self.chain.w3.eth.send_raw_transaction(self._signed(fn, gas, None))
             return self._send_counted(fn, gas)
@@ -162,6 +238,23 @@ class Sender:
             raise _revert_error(exc, decoder, None) from exc
         except (Web3Exception, ValidationError) as exc:  # eth-tester refuses with the latter
             raise ChainRequestError(f"sending failed: {exc}") from exc
+
+    def _fees(self) -> TxParams:
+        """EIP-1559 fees from the (cached) base fee: with both given, web3 asks the node for no
+        fee estimate (`eth_getBlockByNumber` + `eth_maxPriorityFeePerGas` per transaction)."""
+        base_fee = self._base_fee()
+        return {
+            "maxFeePerGas": Wei(2 * base_fee + _PRIORITY_FEE),
+            "maxPriorityFeePerGas": Wei(_PRIORITY_FEE),
+        }
+
+    def _send_unlocked(self, fn: Transactable, gas: int) -> HexBytes:
+        """Send through the node's `eth_sendTransaction` (it signs and picks the nonce)."""
+        params: TxParams = {"from": self.address, "gas": gas, **self._fees()}
+        if isinstance(fn, ContractCall):
+            params.update({"to": to_checksum_address(fn.to), "data": HexBytes(fn.data)})
+            return HexBytes(self.chain.w3.eth.send_transaction(params))
+        return HexBytes(fn.transact(params))
 
     def _send_counted(self, fn: Transactable, gas: int) -> HexBytes:
         w3 = self.chain.w3
@@ -223,27 +316,34 @@ class Sender:
             delay = min(delay * 2, _MAX_POLL_S)
 
     def _base_fee(self) -> int:
-        """The latest block's base fee; a nonce-counting sender re-reads it at most every
-        `_BASE_FEE_S` (the fee cap is twice it, and a base fee grows at most 12.5% a block)."""
+        """The latest block's base fee; nonce-counting and unlocked senders re-read it at most
+        every `_BASE_FEE_S` per chain, all senders of the connection together (the fee cap is
+        twice it; a base fee grows at most 12.5% a block)."""
+        seen = self._fees_seen
         now = time.monotonic()
-        if not self._manage_nonces or now - self._base_fee_at > _BASE_FEE_S:
+        cached = self._manage_nonces or self._account is None
+        if not cached or now - seen.at > _BASE_FEE_S:
             block = self.chain.w3.eth.get_block("latest")
-            self._base_fee_value, self._base_fee_at = int(block.get("baseFeePerGas", 0)), now
-        return self._base_fee_value
+            seen.value, seen.at = int(block.get("baseFeePerGas", 0)), now
+        return seen.value
 
     def _signed(self, fn: Transactable, gas: int, nonce: int | None) -> bytes:
         assert self._account is not None
-        base_fee = self._base_fee()
         params: TxParams = {
             "from": self.address,
             "gas": gas,
             "nonce": Nonce(self._pending_count() if nonce is None else nonce),
             "chainId": self.chain.chain_id,
-            "maxFeePerGas": Wei(2 * base_fee + _PRIORITY_FEE),
-            "maxPriorityFeePerGas": Wei(_PRIORITY_FEE),
+            **self._fees(),
         }
-        tx = fn.build_transaction(params)
-        return bytes(self._account.sign_transaction(dict(tx)).raw_transaction)  # type: ignore[arg-type]
+        if isinstance(fn, ContractCall):
+            del params["from"]
+            params.update({"to": to_checksum_address(fn.to), "data": HexBytes(fn.data)})
+            params.update({"value": Wei(0), "type": 2})
+            tx: Any = params
+        else:
+            tx = fn.build_transaction(params)
+        return bytes(self._account.sign_transaction(dict(tx)).raw_transaction)
 
     def _replay(
         self,
@@ -258,7 +358,10 @@ class Sender:
         if isinstance(fn, ContractConstructor):
             return TransactionRevertedError("contract creation reverted", tx_hash=tx_hash)
         try:
-            fn.call({"from": self.address}, block_identifier=receipt["blockNumber"])
+            if isinstance(fn, ContractCall):
+                _eth_call(self.chain, fn.to, fn.data, receipt["blockNumber"], self.address)
+            else:
+                fn.call({"from": self.address}, block_identifier=receipt["blockNumber"])
         except tester_failures(ContractLogicError) as exc:
             return _revert_error(exc, decoder, tx_hash)
         return TransactionRevertedError("reverted (no reason on replay)", tx_hash=tx_hash)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 import consent.errors
-from chain.deploy import Ledger
 from chain.errors import NotStudyMemberError, UnknownStudyError
 from chain.events import RoundFinalized, RoundOpened, UpdateSubmitted
 from chain.round_ledger import RoundState
@@ -23,46 +22,16 @@ from chain.round_ledger_errors import (
     ZeroSamplesError,
 )
 from consent.ids import Bytes32, study_id
-from consent.records import RoundResult, UpdateSubmission
 from tests.fixtures.ledger import LedgerWorld, sender_of
-
-H1 = Bytes32(b"\x01" * 32)
-H2 = Bytes32(b"\x02" * 32)
-ROOT = Bytes32(b"\x03" * 32)
-
-
-def _submit(world: LedgerWorld, hospital: Ledger, round_: int = 0, **kw: object) -> UpdateSubmitted:
-    """Submit with defaults; a hospital without any active consent first gets one patient (5 for
-    the first hospital, 4 for the second), since an update must name at least one patient."""
-    member = [i for i, h in enumerate(world.hospitals) if h is hospital]
-    me = sender_of(hospital)
-    if member and world.coordinator.consents.active_consent_count(world.study, me) == 0:
-        world.grant(5 - member[0], member[0])
-    args: dict[str, object] = {
-        "update_hash": H2,
-        "update_cid": "bafkreiupdate",
-        "num_samples": 10,
-        "num_patients": 1,
-        "data_root": ROOT,
-        "consent_block": world.chain.block_number(),
-    }
-    args.update(kw)
-    return hospital.rounds.submit_update(world.study, round_, UpdateSubmission(**args))  # type: ignore[arg-type]
-
-
-def _result(model_hash: Bytes32, model_cid: str, metrics_cid: str, considered: int) -> RoundResult:
-    return RoundResult(
-        model_hash=model_hash,
-        model_cid=model_cid,
-        metrics_cid=metrics_cid,
-        considered_updates=considered,
-    )
+from tests.fixtures.rounds import H1, H2, ROOT, open_first_round
+from tests.fixtures.rounds import result as _result
+from tests.fixtures.rounds import submit as _submit
 
 
 def test_full_round_emits_events_and_records_history(eth_tester_ledger: LedgerWorld) -> None:
     world = eth_tester_ledger
     rounds = world.aggregator.rounds
-    opened = rounds.open_round(world.study, 0, H1, "bafkreibase")
+    opened = open_first_round(world)
     submitted = _submit(world, world.hospitals[0])
     finalized = rounds.finalize_round(
         world.study, 0, _result(H2, "bafkreimodel", "bafkreimetrics", 1)
@@ -224,7 +193,7 @@ def test_finalize_with_a_stale_update_count_raises_mismatch_and_changes_nothing(
 ) -> None:
     world = eth_tester_ledger
     rounds = world.aggregator.rounds
-    rounds.open_round(world.study, 0, H1, "bafkreibase")
+    open_first_round(world)
     _submit(world, world.hospitals[0])
     _submit(world, world.hospitals[1])  # lands after the aggregator read one update
     before = rounds.get_round(world.study, 0)
@@ -246,7 +215,7 @@ def test_finalize_with_the_current_update_count_succeeds_and_the_event_carries_i
 ) -> None:
     world = eth_tester_ledger
     rounds = world.aggregator.rounds
-    rounds.open_round(world.study, 0, H1, "bafkreibase")
+    open_first_round(world)
     _submit(world, world.hospitals[0])
     _submit(world, world.hospitals[1])
 

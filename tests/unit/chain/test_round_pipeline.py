@@ -28,8 +28,10 @@ from chain.transactions import PendingTransaction
 from consent.ids import Bytes32, study_id
 from consent.records import RoundResult
 from tests.fixtures.ledger import LedgerWorld
+from tests.fixtures.rounds import H1, H2, open_first_round
+from tests.fixtures.rounds import result as _result
+from tests.fixtures.rounds import submit as _submit
 from tests.unit.chain.audit_history import build_history
-from tests.unit.chain.test_round_ledger import H1, H2, _result, _submit
 
 H3 = Bytes32(b"\x07" * 32)
 
@@ -40,7 +42,7 @@ def test_one_view_returns_the_round_its_updates_and_the_round_count(
     world = eth_tester_ledger
     rounds = world.aggregator.rounds
     assert rounds.latest_round(world.study) == (0, None)
-    rounds.open_round(world.study, 0, H1, "bafkreibase")
+    open_first_round(world)
     _submit(world, world.hospitals[0])
     _submit(world, world.hospitals[1])
 
@@ -64,7 +66,7 @@ def test_finalize_and_open_finalizes_r_and_opens_r_plus_one_on_its_model_with_tw
 ) -> None:
     world = eth_tester_ledger
     rounds = world.aggregator.rounds
-    rounds.open_round(world.study, 0, H1, "bafkreibase")
+    open_first_round(world)
     _submit(world, world.hospitals[0])
 
     finalized, opened = rounds.finalize_and_open_round(
@@ -104,7 +106,7 @@ def test_finalize_and_open_refuses_what_finalize_refuses_and_changes_nothing(
 ) -> None:
     world = eth_tester_ledger
     rounds = world.aggregator.rounds
-    rounds.open_round(world.study, 0, H1, "bafkreibase")
+    open_first_round(world)
     _refused_changes_nothing(world, NotEnoughUpdatesError, _result(H2, "m", "", 0))
     _submit(world, world.hospitals[0])
     _submit(world, world.hospitals[1])
@@ -127,7 +129,7 @@ def test_a_failed_pending_transaction_raises_its_named_error_when_settled(
     contract's custom error by name."""
     world = eth_tester_ledger
     rounds = world.aggregator.rounds
-    rounds.open_round(world.study, 0, H1, "bafkreibase")
+    open_first_round(world)
 
     pending = rounds._send(  # a round that is not the next one
         500_000, "openRound", bytes(world.study), 3, bytes(H1), "bafkreibase"
@@ -145,7 +147,7 @@ def test_chain_ledger_keeps_a_finalized_round_and_reads_an_open_one_again(
 ) -> None:
     world = eth_tester_ledger
     ledger = ChainLedger(world.aggregator)
-    world.aggregator.rounds.open_round(world.study, 0, H1, "bafkreibase")
+    open_first_round(world)
     assert ledger.round(world.study, 0).updates == ()
     _submit(world, world.hospitals[0])
     assert len(ledger.round(world.study, 0).updates) == 1  # open: read again, sees the update
