@@ -165,6 +165,13 @@ class Aggregator:
         count = self._ledger.round_count(self.study)
         return None if count == 0 else self._ledger.round(self.study, count - 1)
 
+    def known_open(self) -> int | None:
+        """The round this aggregator's own last successful write left open (it opened it, or
+        finalized the one before in the same transaction), None when it does not know one
+        without reading the ledger. Hospitals cannot close a round, so it is still open."""
+        latest = self._latest
+        return latest.round if latest is not None and latest.state == RoundState.OPEN else None
+
     def done(self) -> bool:
         """Whether all `rounds` rounds are finalized (or the privacy budget ended the study)."""
         if self.ended is not None:
