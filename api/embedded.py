@@ -234,15 +234,21 @@ class EmbeddedStudy:
         record = self.aggregator.current_round()  # the one read: with every update submitted
         assert record is not None
         aggregate = self.aggregator.finalize(record)
+        if self.aggregator.done():
+            self.aggregator.settle_contributions()  # no next round to settle it in
         return RoundReport(record.round, outcomes, aggregate)
 
     def _step_trainers(self) -> dict[Address, TrainerOutcome | None]:
-        """Every enrolled trainer's step, in enrolment order (concurrently if so created)."""
+        """Every enrolled trainer's step, in enrolment order (concurrently if so created),
+        while the aggregator settles the last round's contributions record."""
         order = list(self.trainers)  # enrolment order, as before
+        settle = self.aggregator.settle_contributions
         if self._steps is None:
+            settle()
             return {self.hospital(k): self.trainers[k].step() for k in order}
         steps = [(self.trainers[k].step, self._trainer_ledgers[k]) for k in order]
-        return dict(zip((self.hospital(k) for k in order), self._steps.run(steps), strict=True))
+        outcomes = self._steps.run(steps, meanwhile=settle)
+        return dict(zip((self.hospital(k) for k in order), outcomes, strict=True))
 
     def _run_secagg_round(self) -> RoundReport:
         """Privacy mode "secagg": keys and deals first (round 0), submissions, the close, the
@@ -272,11 +278,15 @@ class EmbeddedStudy:
         return [p for t in self.trainers.values() for p in t.write_exclusion_proofs(out_dir)]
 
     def close(self) -> None:
-        """Stop the hospitals' step threads and close their consent indexes."""
-        if self._steps is not None:
-            self._steps.close()
-        for view in self.views:
-            view.index.close()
+        """Settle the aggregator's last contributions record (a refusal raises), stop the
+        hospitals' step threads and close their consent indexes."""
+        try:
+            self.aggregator.settle_contributions()
+        finally:
+            if self._steps is not None:
+                self._steps.close()
+            for view in self.views:
+                view.index.close()
 
 
 def _deployed(chain: Chain, rpc: str, hospitals: int) -> tuple[Ledger, Ledger, tuple[Ledger, ...]]:

@@ -14,6 +14,10 @@ What stays exactly as stepping in sequence:
 * errors: every step is waited for, then the first failure in hospital order is raised as is
   (a later hospital may have stepped meanwhile, as it would on its own machine);
 * the report: outcomes keyed in hospital order.
+
+`meanwhile` runs on the calling thread while the hospitals step (the embedded study settles the
+aggregator's last contributions receipt there); its failure is raised after the steps', if
+none of them failed.
 """
 
 from __future__ import annotations
@@ -69,19 +73,32 @@ class RoundSteps:
     def __init__(self, hospitals: int) -> None:
         self._pool = ThreadPoolExecutor(max_workers=hospitals, thread_name_prefix="hospital")
 
-    def run(self, steps: Sequence[tuple[Step, OrderedSubmitLedger]]) -> list[TrainerOutcome | None]:
+    def run(
+        self,
+        steps: Sequence[tuple[Step, OrderedSubmitLedger]],
+        *,
+        meanwhile: Callable[[], None] | None = None,
+    ) -> list[TrainerOutcome | None]:
         """Every step at once, submissions in order; the outcomes in the order given."""
         turns = SubmitTurns(len(steps))
         futures: list[Future[TrainerOutcome | None]] = []
         for position, (step, ledger) in enumerate(steps):
             ledger.turn = (turns, position)
             futures.append(self._pool.submit(_taking_turn, step, turns, position))
+        failure: BaseException | None = None
         try:
-            wait(futures)
+            if meanwhile is not None:
+                meanwhile()
+        except BaseException as exc:  # raised once the steps are done, after theirs
+            failure = exc
         finally:
+            wait(futures)
             for _, ledger in steps:
                 ledger.turn = None
-        return [future.result() for future in futures]  # the first failure in order raises
+        outcomes = [future.result() for future in futures]  # the first failure in order raises
+        if failure is not None:
+            raise failure
+        return outcomes
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -20,6 +20,7 @@ from chain.errors import ChainError, DeploymentError
 from chain.rollbacks import Rollbacks
 from chain.secagg_coordinator import SecAggCoordinator
 from chain.study_registry import Study
+from chain.transactions import PendingTransaction
 from consent.contributions import ContributionRecord
 from consent.events import ConsentEvent
 from consent.ids import Address, Bytes32, StudyId
@@ -178,6 +179,16 @@ class ChainLedger:
     def record_contributions(self, study: StudyId, round_: int, record: ContributionRecord) -> int:
         event = self._contributions().record_round(study, round_, record)
         return event.position.block_number
+
+    def send_contributions(
+        self, study: StudyId, round_: int, record: ContributionRecord
+    ) -> PendingTransaction:
+        """`record_contributions` sent without waiting (`fl.roles.contributions`' pipelined
+        port); `settle_contributions` waits for it and raises a refusal."""
+        return self._contributions().send_record_round(study, round_, record)
+
+    def settle_contributions(self, pending: PendingTransaction) -> int:
+        return self._contributions().settle_record(pending).position.block_number
 
     def _contributions(self) -> Contributions:
         if self._ledger.contributions is None:
