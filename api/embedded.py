@@ -270,6 +270,8 @@ class EmbeddedStudy:
                     outcomes[self.hospital(k)] = outcome
             aggregate = self.aggregator.poll()
             if aggregate is not None:
+                if self.aggregator.done():
+                    self.aggregator.settle_contributions()  # no next round to settle it in
                 return RoundReport(record.round, outcomes, aggregate)
         raise RuntimeError(f"secagg round {record.round} did not finalize")
 
