@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from api.embedded_steps import OrderedSubmitLedger, RoundSteps
 from api.enrolment import Enrolment, enroll_records, revoke_as_patient
 from chain.connection import Chain, connect
 from chain.consent_view import ChainConsentView
 from chain.deploy import Ledger, attach, deploy
 from chain.ledger import ChainLedger
+from chain.serialized import serialize_requests
 from chain.store import ArtifactStore, LocalStore
 from chain.transactions import Sender
 from consent.events import ConsentRevoked
@@ -72,6 +74,7 @@ class EmbeddedStudy:
         aggregator: Aggregator,
         workdir: Path,
         train_fn: TrainFn | None,
+        concurrent: bool = False,
     ) -> None:
         self.chain = chain
         self.coordinator = coordinator
@@ -86,6 +89,9 @@ class EmbeddedStudy:
         self._train_fn = train_fn
         self.views = tuple(self._consent_view(k) for k in range(len(hospital_ledgers)))
         self.trainers: dict[int, Trainer] = {}
+        self._trainer_ledgers: dict[int, OrderedSubmitLedger] = {}
+        self._steps = RoundSteps(len(hospital_ledgers)) if concurrent else None
+        """None: the trainers step one after another (`api.embedded_steps`)."""
 
     @classmethod
     def create(
@@ -101,17 +107,25 @@ class EmbeddedStudy:
         train_fn: TrainFn | None = None,
         rpc: str = "eth-tester",
         store: ArtifactStore | None = None,
+        concurrent: bool | None = None,
     ) -> EmbeddedStudy:
         """Deploy the contracts, create the study (the plan is its metadata) and admit
         `hospitals` hospitals. Nothing is enrolled yet.
 
         By default the chain is eth-tester in this process and the store a `LocalStore` under
         `workdir`; `rpc` (a node with unlocked dev accounts, such as `consentfl dev up`'s anvil)
-        and `store` (e.g. an `IpfsStore`) run the same study against real nodes."""
+        and `store` (e.g. an `IpfsStore`) run the same study against real nodes.
+
+        `concurrent`: whether the trainers step a round at once (`api.embedded_steps`); by
+        default on a JSON-RPC node only. On eth-tester its requests are then serialized
+        (py-evm is not thread-safe), which measured no faster than stepping in sequence."""
         if not 1 <= hospitals <= _MAX_HOSPITALS:
             raise ValueError(f"hospitals must be 1..{_MAX_HOSPITALS}, got {hospitals}")
         workdir = Path(workdir)
         chain = connect(rpc)
+        concurrent = not chain.ephemeral if concurrent is None else concurrent
+        if concurrent and chain.ephemeral:
+            serialize_requests(chain)
         coordinator, aggregator_ledger, hospital_ledgers = _deployed(chain, rpc, hospitals)
         store = store if store is not None else LocalStore(workdir / "store")
         seal = generate_keypair()
@@ -146,6 +160,7 @@ class EmbeddedStudy:
             aggregator=aggregator,
             workdir=workdir,
             train_fn=train_fn,
+            concurrent=concurrent and hospitals > 1,
         )
 
     def _consent_view(self, k: int) -> ChainConsentView:
@@ -187,9 +202,10 @@ class EmbeddedStudy:
         )
         state_dir = self.workdir / f"hospital-{k + 1}" / "state"
         shutil.rmtree(state_dir, ignore_errors=True)
+        ledger = self._trainer_ledgers[k] = OrderedSubmitLedger(self.hospital_ledgers[k])
         self.trainers[k] = Trainer(
             study=self.study,
-            ledger=ChainLedger(self.hospital_ledgers[k]),
+            ledger=ledger,
             store=self.store,
             consent=self.views[k],
             dataset=enrolment.dataset,
@@ -210,15 +226,29 @@ class EmbeddedStudy:
         verify, aggregate and finalize (without waiting for a timeout)."""
         if self.aggregator.secagg() is not None:
             return self._run_secagg_round()
-        if self.aggregator.start() is None:
-            record = self.aggregator.current_round()
+        if self.aggregator.start() is None and self.aggregator.known_open() is None:
+            record = self.aggregator.current_round()  # not its own write: read what is open
             if record is None or record.state != RoundState.OPEN:
                 raise RuntimeError(self.aggregator.ended or "every planned round is finalized")
-        outcomes = {self.hospital(k): trainer.step() for k, trainer in self.trainers.items()}
-        record = self.aggregator.current_round()
+        outcomes = self._step_trainers()
+        record = self.aggregator.current_round()  # the one read: with every update submitted
         assert record is not None
         aggregate = self.aggregator.finalize(record)
+        if self.aggregator.done():
+            self.aggregator.settle_contributions()  # no next round to settle it in
         return RoundReport(record.round, outcomes, aggregate)
+
+    def _step_trainers(self) -> dict[Address, TrainerOutcome | None]:
+        """Every enrolled trainer's step, in enrolment order (concurrently if so created),
+        while the aggregator settles the last round's contributions record."""
+        order = list(self.trainers)  # enrolment order, as before
+        settle = self.aggregator.settle_contributions
+        if self._steps is None:
+            settle()
+            return {self.hospital(k): self.trainers[k].step() for k in order}
+        steps = [(self.trainers[k].step, self._trainer_ledgers[k]) for k in order]
+        outcomes = self._steps.run(steps, meanwhile=settle)
+        return dict(zip((self.hospital(k) for k in order), outcomes, strict=True))
 
     def _run_secagg_round(self) -> RoundReport:
         """Privacy mode "secagg": keys and deals first (round 0), submissions, the close, the
@@ -240,6 +270,8 @@ class EmbeddedStudy:
                     outcomes[self.hospital(k)] = outcome
             aggregate = self.aggregator.poll()
             if aggregate is not None:
+                if self.aggregator.done():
+                    self.aggregator.settle_contributions()  # no next round to settle it in
                 return RoundReport(record.round, outcomes, aggregate)
         raise RuntimeError(f"secagg round {record.round} did not finalize")
 
@@ -248,9 +280,15 @@ class EmbeddedStudy:
         return [p for t in self.trainers.values() for p in t.write_exclusion_proofs(out_dir)]
 
     def close(self) -> None:
-        """Close the hospitals' consent indexes."""
-        for view in self.views:
-            view.index.close()
+        """Settle the aggregator's last contributions record (a refusal raises), stop the
+        hospitals' step threads and close their consent indexes."""
+        try:
+            self.aggregator.settle_contributions()
+        finally:
+            if self._steps is not None:
+                self._steps.close()
+            for view in self.views:
+                view.index.close()
 
 
 def _deployed(chain: Chain, rpc: str, hospitals: int) -> tuple[Ledger, Ledger, tuple[Ledger, ...]]:

@@ -173,11 +173,19 @@ def speed_why(
 
 def round_why(ours: dict[str, Any], ours_round: float, flower_round: float, chain: str) -> str:
     """What a consentfl round with its audit is made of, against Flower's round."""
+    steps = (
+        "the 3 hospitals step at once (a thread each; training itself serialized by the "
+        "determinism lock), the aggregator's contributions receipt settled meanwhile"
+        if chain != "eth-tester"
+        else "the hospitals step one after another (py-evm is not thread-safe; stepping them "
+        "at once behind a provider lock measured no faster)"
+    )
     return (
         f"a consentfl round after start-up takes {ours_round:.3f} s on {chain} (local training "
         "and FedAvg as in Flower, plus consent sync and filtering, sealing, SHA-256 and CIDs, "
-        "store I/O, 4 transactions and the round's view calls: see round_overhead.json for the "
-        f"split) and its share of the audit {ours['audit_s_per_round']:.3f} s (artifacts "
+        "store I/O, 5 transactions (3 submissions, finalize-and-open, the contributions record "
+        "sent without waiting) and the round's view calls: see round_overhead.json for the "
+        f"split; {steps}) and its share of the audit {ours['audit_s_per_round']:.3f} s (artifacts "
         f"re-fetched and re-hashed, proofs, events); Flower's round takes {flower_round:.3f} s "
         "(training, FedAvg, evaluation and Ray message passing only)"
     )
@@ -280,6 +288,14 @@ def main() -> None:
         "--chains", nargs="+", choices=("eth-tester", "anvil"), default=["eth-tester", "anvil"]
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--before", type=Path, default=None,
+        help="this bench's results from older code run just before on the same machine (e.g. "
+        "with PYTHONPATH=<a worktree of it>): their per-chain summaries kept beside the new ones",
+    )  # fmt: skip
+    parser.add_argument(
+        "--before-label", default="before", help="the key the --before figures are kept under"
+    )
     args = parser.parse_args()
     if not args.flower_python.exists():
         raise SystemExit(f"{args.flower_python} not found: run `make bench` to build .venv-bench")
@@ -336,6 +352,12 @@ def main() -> None:
         "consentfl_by_chain": per_chain,
         "flower": flower,
     }
+    if args.before is not None:
+        before = json.loads(args.before.read_text(encoding="utf-8"))
+        report[args.before_label] = {
+            "machine_load_1min": before.get("machine_load_1min"),
+            "summary_by_chain": before["summary_by_chain"],
+        }
     print(json.dumps(report["summary"], indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -543,6 +543,10 @@ def main() -> None:
         help="this bench's results from the code before the round pipeline, run just before on "
         "the same machine: kept as before_issue_19_pipeline beside the new figures",
     )  # fmt: skip
+    parser.add_argument(
+        "--before-label", default="before_issue_19_pipeline",
+        help="the key the --before figures are kept under",
+    )  # fmt: skip
     args = parser.parse_args()
     reports: dict[str, dict[str, Any]] = {}
     profiles: dict[str, list[str]] = {}
@@ -562,7 +566,7 @@ def main() -> None:
     report = {**combine(reports), "machine_load_1min": round(os.getloadavg()[0], 2), **profiles}
     if args.before is not None:
         before = json.loads(args.before.read_text(encoding="utf-8"))
-        report["before_issue_19_pipeline"] = {
+        report[args.before_label] = {
             "side_by_side": before["side_by_side"],
             "machine_load_1min": before.get("machine_load_1min"),
             "targets": before["targets"],

@@ -10,6 +10,7 @@ from typing import Final
 
 from chain._facade import ContractFacade
 from chain.events import ContributionsRecorded
+from chain.transactions import PendingTransaction
 from consent.contributions import ContributionRecord
 from consent.ids import Address, Bytes32, StudyId
 
@@ -55,7 +56,13 @@ class Contributions(ContractFacade):
         self, study: StudyId, round_: int, record: ContributionRecord
     ) -> ContributionsRecorded:
         """Record finalized `round_`'s judgement digest and values (once per round)."""
-        receipt = self._transact(
+        return self.settle_record(self.send_record_round(study, round_, record))
+
+    def send_record_round(
+        self, study: StudyId, round_: int, record: ContributionRecord
+    ) -> PendingTransaction:
+        """`record_round`'s transaction, sent without waiting (settle with `settle_record`)."""
+        return self._send(
             _GAS_BASE + _GAS_PER_VALUE * len(record.hospitals),
             "recordRound",
             bytes(study),
@@ -64,7 +71,10 @@ class Contributions(ContractFacade):
             list(record.hospitals),
             list(record.values),
         )
-        return self._single_event(receipt, ContributionsRecorded)
+
+    def settle_record(self, pending: PendingTransaction) -> ContributionsRecorded:
+        """The event of a sent `send_record_round`; a refusal raises its named error now."""
+        return self._single_event(self._wait(pending), ContributionsRecorded)
 
     def get_round(self, study: StudyId, round_: int) -> RecordedRound:
         """`round_`'s record (not `recorded` if the aggregator has not recorded it)."""

@@ -20,11 +20,13 @@ from chain.errors import ChainError, DeploymentError
 from chain.rollbacks import Rollbacks
 from chain.secagg_coordinator import SecAggCoordinator
 from chain.study_registry import Study
+from chain.transactions import PendingTransaction
 from consent.contributions import ContributionRecord
 from consent.events import ConsentEvent
 from consent.ids import Address, Bytes32, StudyId
 from consent.lineage import Revocation, RollbackRecord, revocations_of
 from consent.privacy import BudgetLedger, BudgetRecord
+from consent.purposes import StudyPurpose
 from consent.records import RoundRecord, RoundResult, StudyRecord, UpdateSubmission
 from consent.rounds import RoundState
 from consent.secagg.records import HospitalKeysRecord, RevealRecord, SecAggPhase
@@ -39,8 +41,11 @@ class ChainLedger:
     """`fl.ports.LedgerPort` over a deployment, sending as the deployment facades' sender.
 
     A study's record (aggregator, seal key, minimum updates, metadata CID) cannot change once
-    created, so it is read once per study; its member list can, so `study()` reads it every
-    time. A round is read with its updates in one view call; a finalized round never changes,
+    created, so it is read once per study. Its purpose is kept once the registry has locked it:
+    `StudyRegistry.declarePurpose` locks the slot, and `addHospital` locks it too (a purpose
+    cannot be declared after a hospital is admitted), so a declared purpose or any member means
+    no later `declarePurpose` can succeed. Its member list can change, so `study()` reads it
+    every time. A round is read with its updates in one view call; a finalized round never changes,
     so it is read once and kept (`round`, `latest_round`). It also satisfies
     `fl.ports.RoundPipelinePort` (the latest round in one call, finalize-and-open in one
     transaction).
@@ -52,6 +57,8 @@ class ChainLedger:
         self._ledger = ledger
         self._sender = ledger.rounds.sender.address
         self._studies: dict[StudyId, Study] = {}
+        self._purposes: dict[StudyId, StudyPurpose | None] = {}
+        """Purposes the registry has locked (see the class docstring)."""
         self._budgets: dict[StudyId, BudgetRecord | None] = {}
         self._consent_events: list[ConsentEvent] = []
         self._consent_synced = ledger.manifest.deploy_block - 1
@@ -76,15 +83,26 @@ class ChainLedger:
         record = self._studies.get(study)
         if record is None:
             record = self._studies[study] = self._ledger.studies.get_study(study)
+        hospitals = self._ledger.studies.hospitals(study)
         return StudyRecord(
             study=study,
             aggregator=record.aggregator,
             aggregator_seal_key=bytes(record.aggregator_seal_key),
             min_updates=record.min_updates,
             metadata_cid=record.metadata_cid,
-            hospitals=self._ledger.studies.hospitals(study),
-            purpose=self._ledger.studies.study_purpose(study),
+            hospitals=hospitals,
+            purpose=self._purpose(study, locked=bool(hospitals)),
         )
+
+    def _purpose(self, study: StudyId, *, locked: bool) -> StudyPurpose | None:
+        """The study's purpose, read until the registry has locked it (declared, or `locked`:
+        a hospital is a member, so one was admitted), then kept."""
+        if study in self._purposes:
+            return self._purposes[study]
+        purpose = self._ledger.studies.study_purpose(study)
+        if purpose is not None or locked:
+            self._purposes[study] = purpose
+        return purpose
 
     def round_count(self, study: StudyId) -> int:
         return self._ledger.rounds.round_count(study)
@@ -161,6 +179,16 @@ class ChainLedger:
     def record_contributions(self, study: StudyId, round_: int, record: ContributionRecord) -> int:
         event = self._contributions().record_round(study, round_, record)
         return event.position.block_number
+
+    def send_contributions(
+        self, study: StudyId, round_: int, record: ContributionRecord
+    ) -> PendingTransaction:
+        """`record_contributions` sent without waiting (`fl.roles.contributions`' pipelined
+        port); `settle_contributions` waits for it and raises a refusal."""
+        return self._contributions().send_record_round(study, round_, record)
+
+    def settle_contributions(self, pending: PendingTransaction) -> int:
+        return self._contributions().settle_record(pending).position.block_number
 
     def _contributions(self) -> Contributions:
         if self._ledger.contributions is None:

@@ -47,7 +47,6 @@ from torch import Tensor
 
 from consent.errors import RoundChangedError
 from consent.ids import Bytes32, StudyId
-from consent.records import RoundResult
 from fl.data import Examples
 from fl.ports import (
     ArtifactStorePort,
@@ -60,7 +59,13 @@ from fl.ports import (
     UnlearningPort,
 )
 from fl.roles.aggregator_modes import ModeParts
-from fl.roles.aggregator_outcome import AggregatorOutcome, LatestRound, Sealed, publish_round
+from fl.roles.aggregator_outcome import (
+    AggregatorOutcome,
+    LatestRound,
+    Sealed,
+    latest_after,
+    publish_and_finalize,
+)
 from fl.roles.artifacts import Artifact, fetch_verified
 from fl.roles.budget import study_end
 from fl.roles.collect import RejectedHospital, UpdateIntake
@@ -116,10 +121,9 @@ class Aggregator:
         self._intake: UpdateIntake | None = None
         self.ended: str | None = None
         """Why the study ended before `rounds` rounds (dp mode: no budget left), if it did."""
-        self._contributions = (
-            None if contributions is None
-            else ContributionsRecorder(contributions, store, ledger, self.study)
-        )  # fmt: skip
+        self._contributions = None
+        if contributions is not None:
+            self._contributions = ContributionsRecorder(contributions, store, ledger, self.study)
         """Where each finalized round's judgement is recorded (None: not recorded on chain)."""
         self._unlearning_port = unlearning  # Rollbacks (None: the ledger's, if it has one)
         self._secagg_port = secagg  # the SecAggCoordinator (None: the ledger's, if it serves it)
@@ -137,19 +141,26 @@ class Aggregator:
         if self._intake is None:
             plan = self.plan()
             self._intake = UpdateIntake(
-                store=self._store, seal_key=self._seal_key, codec=plan.make_codec(),
+                store=self._store,
+                seal_key=self._seal_key,
+                codec=plan.make_codec(),
                 learner=plan.make_learner(),
-            )  # fmt: skip
+            )
         return self._intake
 
     def modes(self) -> ModeParts:
         """What the plan's modes add (secure aggregation, unlearning), built once."""
         if self._modes is None:
             self._modes = ModeParts.for_plan(
-                self.plan(), study=self.study, ledger=self._ledger, store=self._store,
-                secagg_port=self._secagg_port, unlearning_port=self._unlearning_port,
-                test_set=self._test_set, clock=self._clock,
-            )  # fmt: skip
+                self.plan(),
+                study=self.study,
+                ledger=self._ledger,
+                store=self._store,
+                secagg_port=self._secagg_port,
+                unlearning_port=self._unlearning_port,
+                test_set=self._test_set,
+                clock=self._clock,
+            )
         return self._modes
 
     def secagg(self) -> SecAggAggregation | None:
@@ -164,6 +175,13 @@ class Aggregator:
             return self._ledger.latest_round(self.study)  # one read
         count = self._ledger.round_count(self.study)
         return None if count == 0 else self._ledger.round(self.study, count - 1)
+
+    def known_open(self) -> int | None:
+        """The round this aggregator's own last successful write left open (it opened it, or
+        finalized the one before in the same transaction), None when it does not know one
+        without reading the ledger. Hospitals cannot close a round, so it is still open."""
+        latest = self._latest
+        return latest.round if latest is not None and latest.state == RoundState.OPEN else None
 
     def done(self) -> bool:
         """Whether all `rounds` rounds are finalized (or the privacy budget ended the study)."""
@@ -292,10 +310,16 @@ class Aggregator:
     ) -> list[AggregatorOutcome]:
         """Poll until all rounds are finalized (or `stop` is set). Transient failures (node or
         store down) are logged and retried; 20 in a row are raised (`fl.roles.loop`)."""
-        return run_role(
-            "aggregator", lambda: None if self.done() else self.poll(), self.done,
-            poll_interval=poll_interval, stop=stop, on_outcome=on_outcome,
-        )  # fmt: skip
+        outcomes = run_role(
+            "aggregator",
+            lambda: None if self.done() else self.poll(),
+            self.done,
+            poll_interval=poll_interval,
+            stop=stop,
+            on_outcome=on_outcome,
+        )
+        self.settle_contributions()  # the last round's record, sent without waiting
+        return outcomes
 
     def record_contributions(self) -> int:
         """Record on chain the judgement of every finalized round not recorded yet (with a
@@ -304,6 +328,13 @@ class Aggregator:
             return 0
         with self._writing():
             return self._contributions.catch_up()
+
+    def settle_contributions(self) -> None:
+        """Wait for the last round's contributions record if it was sent without waiting (see
+        `fl.roles.contributions`); a refusal raises here."""
+        if self._contributions is not None:
+            with self._writing():
+                self._contributions.settle()
 
     # --- aggregation ----------------------------------------------------------------------------
 
@@ -326,38 +357,37 @@ class Aggregator:
                 logger.info("round %d: updates arrived while verifying: reloading", record.round)
                 record = latest
                 continue
-            outcome, new_state, model = publish_round(
-                self.plan(), self._store, self._ledger.study(self.study), record,
-                Sealed(base, accepted, rejected), validation=self._validation_set,
-                test_set=self._test_set,
-            )  # fmt: skip
-            result = RoundResult(
-                model_hash=outcome.model_hash, model_cid=outcome.model_cid,
-                metrics_cid=outcome.metrics_cid, considered_updates=len(record.updates),
-            )  # fmt: skip
             try:
-                opened = self._write_finalize(record.round, result)
+                with self._writing():
+                    done = publish_and_finalize(
+                        self.plan(),
+                        self._store,
+                        self._ledger,
+                        record,
+                        Sealed(base, accepted, rejected),
+                        study=self.study,
+                        validation=self._validation_set,
+                        test_set=self._test_set,
+                        open_next=self._opens_next(record.round),
+                    )
             except RoundChangedError as exc:
                 logger.info(
                     "round %d: finalization refused (%d updates considered, %d on the ledger): "
-                    "re-aggregating", record.round, exc.considered, exc.submitted,
-                )  # fmt: skip
+                    "re-aggregating",
+                    record.round,
+                    exc.considered,
+                    exc.submitted,
+                )
                 record = self._ledger.round(self.study, record.round)
                 continue
             self.intake().forget(record.round)
-            return self._finalized(outcome, model, new_state, opened)
+            return self._finalized(done.outcome, done.model, done.state, done.opened_next)
         raise RoundKeptChangingError(record.round, _MAX_ROUND_READS)
 
-    def _write_finalize(self, round_: int, result: RoundResult) -> bool:
-        """Finalize `round_`; with a pipeline ledger, when the study goes on and no mode decides
-        the opening (secagg, unlearning, dp), open `round_ + 1` in the same transaction (True)."""
-        ledger, plain = self._ledger, self.modes().plain and self.plan().dp is None
-        with self._writing():
-            if plain and round_ + 1 < self.rounds and isinstance(ledger, RoundPipelinePort):
-                ledger.finalize_and_open_round(self.study, round_, result)
-                return True
-            ledger.finalize_round(self.study, round_, result)
-        return False
+    def _opens_next(self, round_: int) -> bool:
+        """Whether finalizing `round_` opens the next round too: the study goes on and no mode
+        decides the opening (secagg, unlearning, dp)."""
+        return self.modes().plain and self.plan().dp is None and round_ + 1 < self.rounds
 
     def _advance(self, record: RoundRecord) -> AggregatorOutcome | None:
         """Secure aggregation: one step of the round's close, reveal and finalization."""
@@ -377,17 +407,14 @@ class Aggregator:
         opened_next: bool = False,
     ) -> AggregatorOutcome:
         """Remember a round this aggregator just finalized (its model is the next base) and,
-        with `opened_next`, that the same transaction opened the next round on it."""
+        with `opened_next`, that the same transaction opened the next round on it; send the
+        round's judgement to the chain right after (its receipt settled later, when the port
+        allows it: `fl.roles.contributions`)."""
         self._base = (outcome.round + 1, state)
-        self._latest = (
-            LatestRound(outcome.round + 1, RoundState.OPEN) if opened_next
-            else LatestRound(outcome.round, RoundState.FINALIZED, model)
-        )  # fmt: skip
-        logger.info(
-            "finalized round %d: %d accepted, %d rejected, %d missing",
-            outcome.round, len(outcome.accepted), len(outcome.rejected), len(outcome.missing),
-        )  # fmt: skip
-        self.record_contributions()  # the round's judgement on chain, right after
+        self._latest = latest_after(outcome, model, opened_next)
+        if self._contributions is not None:
+            with self._writing():
+                self._contributions.record_finalized(outcome.round, outcome.metrics_cid)
         return outcome
 
     def _base_state(self, record: RoundRecord) -> dict[str, Tensor]:

@@ -1,19 +1,22 @@
 """What the aggregator reports for one finalized round, and what it knows of the latest round
 (their own module, so the secagg round, `fl.roles.secagg_aggregation`, builds the same values);
-`publish_round` builds a sealed round's outcome and puts its model and metrics artifacts."""
+`publish_round` builds a sealed round's outcome and puts its model and metrics artifacts,
+`write_finalize` finalizes it on the ledger, and `latest_after` is what the aggregator then
+knows of the latest round."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from torch import Tensor
 
 from consent.formats.round_metrics import Decision, RoundMetrics
-from consent.ids import Address, Bytes32
-from consent.records import StudyRecord
+from consent.ids import Address, Bytes32, StudyId
+from consent.records import RoundResult, StudyRecord
 from fl.data import Examples
-from fl.ports import ArtifactStorePort, RoundRecord, RoundState
+from fl.ports import ArtifactStorePort, LedgerPort, RoundPipelinePort, RoundRecord, RoundState
 from fl.roles.artifacts import Artifact, sha256
 from fl.roles.collect import RejectedHospital
 from fl.roles.judging import RoundJudgement, judge_round, round_decisions
@@ -22,7 +25,18 @@ from fl.serialize import state_dict_to_bytes
 from fl.strategy import ClientUpdate, UpdateDecision
 from fl.train import Metrics
 
-__all__ = ["AggregatorOutcome", "LatestRound", "Sealed", "publish_round"]
+__all__ = [
+    "AggregatorOutcome",
+    "Finalized",
+    "LatestRound",
+    "Sealed",
+    "latest_after",
+    "publish_and_finalize",
+    "publish_round",
+    "write_finalize",
+]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,3 +142,75 @@ def publish_round(
     strategy = {"name": plan.strategy, "options": dict(plan.strategy_options)}
     metrics_cid = store.put(outcome.metrics(strategy).to_json_bytes())
     return replace(outcome, metrics_cid=metrics_cid), new_state, model
+
+
+@dataclass(frozen=True, slots=True)
+class Finalized:
+    """A round published and finalized on the ledger (`opened_next`: with the next round)."""
+
+    outcome: AggregatorOutcome
+    state: dict[str, Tensor]
+    model: Artifact
+    opened_next: bool
+
+
+def publish_and_finalize(
+    plan: StudyPlan,
+    store: ArtifactStorePort,
+    ledger: LedgerPort,
+    record: RoundRecord,
+    intake: Sealed,
+    *,
+    study: StudyId,
+    validation: Examples | None,
+    test_set: Examples | None,
+    open_next: bool,
+) -> Finalized:
+    """`publish_round`, then `write_finalize` naming every update of `record` as considered
+    (accepted and rejected alike): the ledger refuses with `RoundChangedError` if an update
+    landed meanwhile."""
+    outcome, state, model = publish_round(
+        plan,
+        store,
+        ledger.study(study),
+        record,
+        intake,
+        validation=validation,
+        test_set=test_set,
+    )
+    result = RoundResult(
+        model_hash=outcome.model_hash,
+        model_cid=outcome.model_cid,
+        metrics_cid=outcome.metrics_cid,
+        considered_updates=len(record.updates),
+    )
+    opened = write_finalize(ledger, study, record.round, result, open_next=open_next)
+    return Finalized(outcome, state, model, opened)
+
+
+def write_finalize(
+    ledger: LedgerPort, study: StudyId, round_: int, result: RoundResult, *, open_next: bool
+) -> bool:
+    """Finalize `round_` with `result`; with `open_next` (the study goes on and no mode decides
+    the opening: secagg, unlearning, dp) and a pipeline ledger, open `round_ + 1` on the new
+    model in the same transaction. Whether it did."""
+    if open_next and isinstance(ledger, RoundPipelinePort):
+        ledger.finalize_and_open_round(study, round_, result)
+        return True
+    ledger.finalize_round(study, round_, result)
+    return False
+
+
+def latest_after(outcome: AggregatorOutcome, model: Artifact, opened_next: bool) -> LatestRound:
+    """The latest round once the aggregator finalized `outcome`'s round with `model` (and, with
+    `opened_next`, opened the next one on it in the same transaction)."""
+    logger.info(
+        "finalized round %d: %d accepted, %d rejected, %d missing",
+        outcome.round,
+        len(outcome.accepted),
+        len(outcome.rejected),
+        len(outcome.missing),
+    )
+    if opened_next:
+        return LatestRound(outcome.round + 1, RoundState.OPEN)
+    return LatestRound(outcome.round, RoundState.FINALIZED, model)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from api.embedded import EmbeddedStudy
 from chain.audit import AuditVerifier
 from chain.exclusions import ExclusionProofs
+from consent.ids import StudyId
 from fl.roles import DropReason
 from tests.unit.api.test_embedded_consent import PLAN, records
 
@@ -80,3 +83,29 @@ def test_batch_enrolled_patients_train_and_a_revoked_one_is_left_out_by_trainer_
     assert report.passed, report.failures
     exclusions = [c for c in report.checks if c.check == "exclusion"]
     assert [revoked.address in c.subject for c in exclusions] == [True]
+
+
+def test_after_a_combined_finalize_a_round_reads_the_latest_round_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = EmbeddedStudy.create(tmp_path, hospitals=2, plan=PLAN, rounds=3)
+    for k in range(2):
+        study.enroll(k, records(k, 6))
+    study.run_round()  # finalizes round 0 and opens round 1 in one transaction
+    rounds = study.aggregator_ledger.rounds
+    reads: list[int] = []
+    real = rounds.latest_round
+
+    def spied(study_id: StudyId) -> object:
+        reads.append(1)
+        return real(study_id)
+
+    monkeypatch.setattr(rounds, "latest_round", spied)
+    report = study.run_round()
+
+    assert report.round == 1
+    assert len(report.aggregate.accepted) == 2  # the one read saw every update
+    assert reads == [1]  # the aggregator knows round 1 is open: only the read after the steps
+    study.run_round()
+    with pytest.raises(RuntimeError, match="every planned round is finalized"):
+        study.run_round()

@@ -18,6 +18,7 @@ from chain.contributions_errors import (
 from chain.deploy import Ledger
 from chain.errors import UnknownStudyError
 from chain.events import ContributionsRecorded
+from chain.ledger import ChainLedger
 from chain.round_ledger_errors import NotAggregatorError
 from consent.contributions import VALUE_SCALE, ContributionRecord, InvalidContributionError
 from consent.ids import Address, Bytes32, study_id
@@ -169,3 +170,22 @@ def test_the_record_value_object_refuses_what_the_contract_would(
     with pytest.raises(InvalidContributionError):
         ContributionRecord.of(DIGEST, {a: float("nan")})
     assert ContributionRecord.of(DIGEST, {b: 1.0, a: -1.0}).hospitals == (a, b)
+
+
+def test_a_record_sent_without_waiting_lands_when_settled_and_a_refusal_raises_then(
+    eth_tester_ledger: LedgerWorld,
+) -> None:
+    """`ChainLedger.send_contributions` / `settle_contributions` (issue 19): the record's
+    event block once settled; a refused record raises the contract's error at settlement."""
+    world = eth_tester_ledger
+    ledger = ChainLedger(world.aggregator)
+    a, b = finished_round(world, 0)
+
+    pending = ledger.send_contributions(world.study, 0, record_of({a: 0.25, b: -0.5}))
+    block = ledger.settle_contributions(pending)
+
+    assert facade(world.outsider).get_round(world.study, 0).recorded_block == block
+    again = ledger.send_contributions(world.study, 0, record_of({a: 0.25, b: -0.5}))
+    with pytest.raises(ContributionsAlreadyRecordedError):
+        ledger.settle_contributions(again)
+    assert facade(world.outsider).cumulative_value(world.study, a) == VALUE_SCALE // 4
