@@ -17,11 +17,9 @@ Writes bench/results/api.json.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
-import pstats
 import signal
 import statistics
 import subprocess
@@ -34,15 +32,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from api_profile import LAUNCHER, cpu_seconds, cpu_split, profile_top
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from chain.connection import connect
 from chain.consent_registry import SignedConsent
-from chain.deploy import Ledger, attach, deploy
+from chain.deploy import Ledger
+from chain.dev_study import dev_account, one_hospital_study
 from chain.devnet import free_port, start_anvil, stop_service
 from chain.manifest import save_manifest
-from chain.transactions import Sender
 from consent.eip712 import sign_consent, sign_revocation
 from consent.events import ConsentRevoked
 from consent.ids import Bytes32, parse_address, study_id
@@ -52,43 +50,26 @@ RESULTS = Path(
     os.environ.get("BENCH_API_RESULTS", Path(__file__).with_name("results") / "api.json")
 )
 STUDY = study_id("bench-api")
-MNEMONIC = "test test test test test test test test test test test junk"
-
-
-def _dev(index: int) -> LocalAccount:
-    Account.enable_unaudited_hdwallet_features()
-    account: LocalAccount = Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
-    return account
 
 
 def _setup(rpc: str, patients: list[LocalAccount]) -> Ledger:
-    chain = connect(rpc)
-    coordinator_sender = Sender.from_key(chain, _dev(0).key)
-    ledger = attach(chain, deploy(chain, coordinator_sender), coordinator_sender)
-    hospital_address = parse_address(_dev(1).address)
-    ledger.studies.create_study(
-        STUDY,
-        aggregator=parse_address(_dev(2).address),
-        aggregator_seal_key=Bytes32(b"\x03" * 32),
-        min_updates=1,
-        metadata_cid="bafkreibench",
+    study = one_hospital_study(
+        rpc, STUDY, metadata_cid="bafkreibench", seal_key=Bytes32(b"\x03" * 32)
     )
-    ledger.studies.add_hospital(STUDY, hospital_address)
-    hospital = ledger.with_sender(Sender.from_key(chain, _dev(1).key))
-    domain = hospital.consents.domain
+    domain = study.hospital.consents.domain
     signed = [
         SignedConsent(
             parse_address(p.address),
             0,
             sign_consent(
-                p.key, domain, STUDY, parse_address(p.address), hospital_address, 0, 0, 2**40
+                p.key, domain, STUDY, parse_address(p.address), study.hospital_address, 0, 0, 2**40
             ),
             2**40,
         )
         for p in patients
     ]
-    hospital.consents.grant_batch(STUDY, signed)
-    return ledger
+    study.hospital.consents.grant_batch(STUDY, signed)
+    return study.coordinator
 
 
 def _requests(
@@ -110,7 +91,13 @@ def _requests(
     return out
 
 
-def _run(requests: list[tuple[str, dict[str, Any]]], clients: int) -> dict[str, Any]:
+def _run(
+    requests: list[tuple[str, dict[str, Any]]], clients: int, pids: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """POST `requests` from `clients` threads; with `pids` (name -> pid), also the CPU each
+    of those processes spent per revocation (unprofiled)."""
+    pids = pids or {}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     latencies: list[float] = []
     statuses: dict[int, int] = {}
 
@@ -125,6 +112,10 @@ def _run(requests: list[tuple[str, dict[str, Any]]], clients: int) -> dict[str, 
         with ThreadPoolExecutor(clients) as pool:
             list(pool.map(lambda item: post(item, client), requests))
         elapsed = time.perf_counter() - start
+    cpu = {
+        name: round(1000 * (cpu_seconds(pid) - cpu_before[name]) / len(requests), 2)
+        for name, pid in pids.items()
+    }
     ordered = sorted(latencies)
     return {
         "clients": clients,
@@ -134,6 +125,7 @@ def _run(requests: list[tuple[str, dict[str, Any]]], clients: int) -> dict[str, 
         "revocations_per_second": round(len(requests) / elapsed, 1),
         "latency_ms_p50": round(1000 * statistics.median(ordered), 1),
         "latency_ms_p95": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 1),
+        "cpu_ms_per_revocation": cpu,
     }
 
 
@@ -222,57 +214,36 @@ def _baseline(args: argparse.Namespace) -> dict[str, Any]:
         command = [
             *(sys.executable, str(Path(__file__)), "--single", str(args.single)),
             *("--concurrent", str(args.concurrent), "--clients", str(args.clients)),
-            *("--profiled", "0"),
+            *("--profiled", str(args.profiled)),
         ]
         subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
         result = json.loads(out.read_text())
+    profile = result.get("profile_20_clients") or {}
     return {"code": str(args.baseline), "load_1min": result["machine_load_1min"],
-            "runs": result["runs"]}  # fmt: skip
-
-
-def _profile_top(path: Path, lines: int = 30) -> list[str]:
-    """The functions with the most cumulative time in the profiled server (all threads)."""
-    out = io.StringIO()
-    pstats.Stats(str(path), stream=out).sort_stats("cumulative").print_stats(lines)
-    body = [line.rstrip() for line in out.getvalue().splitlines() if line.strip()]
-    return [line.replace(str(Path.cwd()) + "/", "") for line in body[-lines - 1 :]]
+            "runs": result["runs"],
+            "cpu_ms_per_request": profile.get("cpu_ms_per_request")}  # fmt: skip
 
 
 def _profiled_run(
     directory: Path, rpc: str, manifest: Path, requests: list[tuple[str, dict[str, Any]]],
     clients: int,
 ) -> dict[str, Any]:  # fmt: skip
-    """The concurrent run again, on other patients, with the server under cProfile (slower:
-    its figures only explain where the time goes; the measured runs are unprofiled)."""
+    """The concurrent run again, on other patients, with the server under a per-thread CPU
+    profile (`api_profile`: slower, so its figures only say where the CPU goes)."""
     out = directory / "server.prof"
     process, url = _serve(directory, rpc, manifest, profile_to=out)
+    os.kill(process.pid, signal.SIGUSR1)  # the profile starts now, not at the imports
     try:
         run = _run([(url + path, body) for path, body in requests], clients)
     finally:
         os.kill(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
-    return {"run_under_profile": run, "top_cumulative": _profile_top(out)}
-
-
-_PROFILED = """
-import cProfile, pstats, signal, sys, threading
-profiles = []
-def _start(*_):
-    profile = cProfile.Profile()
-    profiles.append(profile)
-    profile.enable()  # replaces this hook for the thread: each thread gets its own profile
-def _dump(*_):
-    stats = pstats.Stats(*[p for p in profiles if p.getstats()])
-    stats.dump_stats(OUT)
-    sys.exit(0)
-# uvicorn re-raises the SIGTERM it caught once it has shut down: dump then
-signal.signal(signal.SIGTERM, _dump)
-threading.setprofile(_start)
-main = cProfile.Profile(); profiles.append(main); main.enable()
-from api.cli import app
-sys.argv = ["consentfl", *sys.argv[2:]]
-app()
-"""
+    return {
+        "run_under_profile": run,
+        "timer": "time.thread_time per thread (CPU only: lock, queue and socket waits count 0)",
+        "cpu_ms_per_request": cpu_split(out, len(requests)),
+        "top_own_cpu": profile_top(out),
+    }
 
 
 def _serve(
@@ -282,11 +253,11 @@ def _serve(
     profile per thread, merged into `profile_to` when the server stops)."""
     key = directory / "relayer.key"
     if not key.exists():  # a second server (the profiled run) uses the same key
-        save_hex_key(PatientKey.from_private_key(bytes(_dev(9).key)), key)
+        save_hex_key(PatientKey.from_private_key(bytes(dev_account(9).key)), key)
     port = free_port()
     launcher = [str(Path(sys.executable).parent / "consentfl")]
     if profile_to is not None:
-        code = _PROFILED.replace("OUT", repr(str(profile_to)))
+        code = LAUNCHER.replace("OUT", repr(str(profile_to)))
         launcher = [sys.executable, "-c", code, "consentfl"]
     command = [
         *launcher, "api", "--deployment", str(manifest),
@@ -333,10 +304,11 @@ def main() -> None:
             process, url = _serve(directory, anvil.url, manifest)
             requests = _requests(ledger, url, patients[:measured])
             first = ledger.chain.block_number() + 1
-            single = _run(requests[: args.single], 1)
+            pids = {"server": process.pid, "anvil": anvil.pid}
+            single = _run(requests[: args.single], 1, pids)
             single["transactions"] = _transactions(ledger, first)
             first = ledger.chain.block_number() + 1
-            concurrent = _run(requests[args.single :], args.clients)
+            concurrent = _run(requests[args.single :], args.clients, pids)
             concurrent["transactions"] = _transactions(ledger, first)
             os.kill(process.pid, signal.SIGTERM)
             process.wait(timeout=15)
