@@ -155,13 +155,13 @@ def _transactions(ledger: Ledger, first_block: int) -> dict[str, Any]:
 
 
 def _same_run(single: dict[str, Any], baseline: dict[str, Any] | None) -> str:
-    """The 1-client figure of the code before issue 19 in the same run, if measured: the
+    """The 1-client figure of the code before (`--baseline`) in the same run, if measured: the
     target's 31.9/s was an idle machine's, so a loaded run is compared with its own baseline."""
     if baseline is None:
         return ""
     before = baseline["runs"][0]["revocations_per_second"]
     return (
-        f"; the code before issue 19 in the same run (load {baseline['load_1min']:.1f}): "
+        f"; the code at {baseline['commit']} in the same run (load {baseline['load_1min']:.1f}): "
         f"{before}/s, so this is {single['revocations_per_second'] / before:.2f}x it"
     )
 
@@ -205,12 +205,31 @@ def _targets(
     ]
 
 
-def _baseline(args: argparse.Namespace) -> dict[str, Any]:
-    """This bench run against the code in `args.baseline` (PYTHONPATH first, so the server
-    process and the ledger calls use it), its figures read back from a temporary results file."""
-    with tempfile.TemporaryDirectory(prefix="bench-api-baseline-") as tmp:
+_HIDDEN = ("uvloop", "httptools")
+
+
+def _stack() -> str:
+    """The event loop and HTTP parser `consentfl api` gets here (uvicorn's "auto" choice)."""
+    try:
+        import httptools  # noqa: F401
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio + h11"
+    return "uvloop + httptools"
+
+
+def _other_run(args: argparse.Namespace, code: Path) -> dict[str, Any]:
+    """This bench run against the code in `code` (PYTHONPATH first, so the server process and
+    the ledger calls use it) with uvloop and httptools hidden (691b2aa's install had neither),
+    its figures read back from a temporary results file."""
+    with tempfile.TemporaryDirectory(prefix="bench-api-other-") as tmp:
+        hide = Path(tmp) / "hide"
+        hide.mkdir()
+        for name in _HIDDEN:
+            (hide / f"{name}.py").write_text(f"raise ImportError('{name} hidden by bench_api')\n")
         out = Path(tmp) / "api.json"
-        env = {**os.environ, "PYTHONPATH": str(args.baseline), "BENCH_API_RESULTS": str(out)}
+        path = os.pathsep.join([str(hide), str(code)])
+        env = {**os.environ, "PYTHONPATH": path, "BENCH_API_RESULTS": str(out)}
         command = [
             *(sys.executable, str(Path(__file__)), "--single", str(args.single)),
             *("--concurrent", str(args.concurrent), "--clients", str(args.clients)),
@@ -218,9 +237,12 @@ def _baseline(args: argparse.Namespace) -> dict[str, Any]:
         ]
         subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
         result = json.loads(out.read_text())
+    commit = subprocess.run(
+        ["git", "-C", str(code), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     profile = result.get("profile_20_clients") or {}
-    return {"code": str(args.baseline), "load_1min": result["machine_load_1min"],
-            "runs": result["runs"],
+    return {"code": str(code), "commit": commit, "stack": result["stack"],
+            "load_1min": result["machine_load_1min"], "runs": result["runs"],
             "cpu_ms_per_request": profile.get("cpu_ms_per_request")}  # fmt: skip
 
 
@@ -285,12 +307,18 @@ def main() -> None:
     parser.add_argument(
         "--baseline",
         type=Path,
-        help="also measure this checkout of the code before issue 19 (a worktree of cand5), "
-        "right before this one, under the same machine load",
+        help="also measure this checkout of the code before (a worktree of 691b2aa, without "
+        "uvloop and httptools), right before this one, under the same machine load",
+    )
+    parser.add_argument(
+        "--compare-stack",
+        action="store_true",
+        help="also measure this code with uvloop and httptools hidden (asyncio + h11)",
     )
     parser.add_argument("--profiled", type=int, default=300, help="revocations profiled")
     args = parser.parse_args()
-    baseline = _baseline(args) if args.baseline is not None else None
+    baseline = _other_run(args, args.baseline) if args.baseline is not None else None
+    plain = _other_run(args, Path(__file__).resolve().parents[1]) if args.compare_stack else None
     measured = args.single + args.concurrent
     patients = [Account.create() for _ in range(measured + args.profiled)]
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
@@ -325,13 +353,15 @@ def main() -> None:
                 process.wait(timeout=15)
             stop_service(anvil)
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    previous.pop("before_issue_19_same_run", None)  # session 6's, against cand5's code
     result = {
         **previous,
         "what": "relayed revocations through POST .../revocation (receipt awaited), anvil "
         "automine; the relayer batches waiting revocations (revokeBatchWithSig)",
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "before_issue_19": BEFORE,
-        "before_issue_19_same_run": baseline,
+        "stack": _stack(),
+        "same_run": {"before": baseline, "this_code_on_asyncio_h11": plain},
         "machine_load_1min": os.getloadavg()[0],
         "runs": [single, concurrent],
         "profile_20_clients": profile,
