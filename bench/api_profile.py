@@ -24,22 +24,41 @@ __all__ = ["LAUNCHER", "STAGES", "cpu_seconds", "cpu_split", "profile_top"]
 
 LAUNCHER: Final = """
 import cProfile, pstats, signal, sys, threading, time
-profiles = []
+profiles, marks = [], {}
 def _start(*_):
     profile = cProfile.Profile(time.thread_time)
     profiles.append(profile)
     profile.enable()  # replaces this hook for the thread: each thread gets its own profile
-def _dump(*_):
-    stats = pstats.Stats(*[p for p in profiles if p.getstats()])
-    stats.dump_stats(OUT)
-    sys.exit(0)
-def _restart(*_):  # SIGUSR1 once the server is up: drop the start-up's imports
-    profiles[0].disable()
+def _mark(*_):  # SIGUSR1 after the warm-up: what each profile holds so far is left out
+    profiles[0].disable()  # the main thread's (this one): restarted below, after the copies
+    for profile in profiles[1:]:
+        profile.snapshot_stats()  # reads, does not stop, another thread's profile
+        marks[id(profile)] = {k: (*v[:4], dict(v[4])) for k, v in profile.stats.items()}
     profiles[0] = cProfile.Profile(time.thread_time)
     profiles[0].enable()
+def _less(now, then):
+    return tuple(a - b for a, b in zip(now, then))
+class _Since:
+    def __init__(self, profile):
+        profile.create_stats()
+        then = marks.get(id(profile), {})
+        self.stats = {}
+        for key, (cc, nc, tt, ct, callers) in profile.stats.items():
+            old = then.get(key)
+            if old is not None:
+                cc, nc, tt, ct = _less((cc, nc, tt, ct), old[:4])
+                callers = {k: _less(v, old[4].get(k, (0,) * len(v))) for k, v in callers.items()}
+            if nc > 0:
+                self.stats[key] = (cc, nc, tt, ct, callers)
+    def create_stats(self):
+        pass
+def _dump(*_):
+    since = [_Since(p) for p in profiles if p.getstats()]
+    pstats.Stats(*[s for s in since if s.stats]).dump_stats(OUT)
+    sys.exit(0)
 # uvicorn re-raises the SIGTERM it caught once it has shut down: dump then
 signal.signal(signal.SIGTERM, _dump)
-signal.signal(signal.SIGUSR1, _restart)
+signal.signal(signal.SIGUSR1, _mark)
 threading.setprofile(_start)
 _start()
 from api.cli import app
@@ -47,7 +66,8 @@ sys.argv = ["consentfl", *sys.argv[2:]]
 app()
 """
 """`python -c LAUNCHER consentfl api ...` with OUT replaced by the profile's path (repr); send
-it SIGUSR1 once it answers, so the main thread's profile starts then (threads start later)."""
+it SIGUSR1 after a warm-up (imports, the relay view's catch-up over the set-up's logs, the
+worker threads' start): the profile dumped at SIGTERM holds only what came after."""
 
 STAGES: Final = {
     "relay_revoke": ("chain/relay.py", "revoke"),
