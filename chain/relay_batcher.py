@@ -4,8 +4,9 @@ One sending thread takes every revocation waiting for one study (up to `MAX_REVO
 journals them (`RevocationJournal`, before anything is sent), and sends one `revokeBatchWithSig`
 through the relayer's nonce-counting `Sender`: the send returns at once, and the next batch can
 go out while this one is mined (up to `IN_FLIGHT`; while one is in flight the next lingers up
-to `LINGER_S` to fill, so under load few large batches go out rather than many small ones). A small pool waits for the receipts and settles each request's
-future with the outcome read from the receipt (`ConsentRevoked` or `RevocationSkipped`).
+to `LINGER_S` to fill, so under load few large batches go out rather than many small ones).
+A small pool waits for the receipts and settles each request's future with the outcome read
+from the receipt (`ConsentRevoked` or `RevocationSkipped`).
 
 Two requests for the same patient waiting at once share one entry (and one future's outcome).
 
