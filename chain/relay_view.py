@@ -115,7 +115,7 @@ class RelayView:
 
     def __init__(self, consents: ConsentRegistry, from_block: int) -> None:
         self._consents = consents
-        self._address = consents.chain.w3.to_checksum_address(consents.address)
+        self._registry = consents.chain.w3.to_checksum_address(consents.address)
         self._topics = _topics()
         self._next = from_block
         self._ready = False
@@ -167,7 +167,7 @@ class RelayView:
         `eth.get_logs`' result formatters: those checksum every log's address and wrap every
         field, ~60% of a refresh's CPU, for topics this view reads as bytes anyway."""
         params = {
-            "address": [self._address],  # a list: web3's request middleware mangles a string
+            "address": [self._registry],  # a list: web3's request middleware mangles a string
             "fromBlock": hex(first),
             "toBlock": hex(last),
         }  # no topic filter: eth-tester ignores a list of alternatives; `_changes` picks them
