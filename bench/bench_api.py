@@ -17,11 +17,9 @@ Writes bench/results/api.json.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
-import pstats
 import signal
 import statistics
 import subprocess
@@ -34,15 +32,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from api_profile import LAUNCHER, cpu_seconds, cpu_split, profile_top
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from chain.connection import connect
 from chain.consent_registry import SignedConsent
-from chain.deploy import Ledger, attach, deploy
+from chain.deploy import Ledger
+from chain.dev_study import dev_account, one_hospital_study
 from chain.devnet import free_port, start_anvil, stop_service
 from chain.manifest import save_manifest
-from chain.transactions import Sender
 from consent.eip712 import sign_consent, sign_revocation
 from consent.events import ConsentRevoked
 from consent.ids import Bytes32, parse_address, study_id
@@ -52,43 +50,26 @@ RESULTS = Path(
     os.environ.get("BENCH_API_RESULTS", Path(__file__).with_name("results") / "api.json")
 )
 STUDY = study_id("bench-api")
-MNEMONIC = "test test test test test test test test test test test junk"
-
-
-def _dev(index: int) -> LocalAccount:
-    Account.enable_unaudited_hdwallet_features()
-    account: LocalAccount = Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
-    return account
 
 
 def _setup(rpc: str, patients: list[LocalAccount]) -> Ledger:
-    chain = connect(rpc)
-    coordinator_sender = Sender.from_key(chain, _dev(0).key)
-    ledger = attach(chain, deploy(chain, coordinator_sender), coordinator_sender)
-    hospital_address = parse_address(_dev(1).address)
-    ledger.studies.create_study(
-        STUDY,
-        aggregator=parse_address(_dev(2).address),
-        aggregator_seal_key=Bytes32(b"\x03" * 32),
-        min_updates=1,
-        metadata_cid="bafkreibench",
+    study = one_hospital_study(
+        rpc, STUDY, metadata_cid="bafkreibench", seal_key=Bytes32(b"\x03" * 32)
     )
-    ledger.studies.add_hospital(STUDY, hospital_address)
-    hospital = ledger.with_sender(Sender.from_key(chain, _dev(1).key))
-    domain = hospital.consents.domain
+    domain = study.hospital.consents.domain
     signed = [
         SignedConsent(
             parse_address(p.address),
             0,
             sign_consent(
-                p.key, domain, STUDY, parse_address(p.address), hospital_address, 0, 0, 2**40
+                p.key, domain, STUDY, parse_address(p.address), study.hospital_address, 0, 0, 2**40
             ),
             2**40,
         )
         for p in patients
     ]
-    hospital.consents.grant_batch(STUDY, signed)
-    return ledger
+    study.hospital.consents.grant_batch(STUDY, signed)
+    return study.coordinator
 
 
 def _requests(
@@ -110,7 +91,13 @@ def _requests(
     return out
 
 
-def _run(requests: list[tuple[str, dict[str, Any]]], clients: int) -> dict[str, Any]:
+def _run(
+    requests: list[tuple[str, dict[str, Any]]], clients: int, pids: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """POST `requests` from `clients` threads; with `pids` (name -> pid), also the CPU each
+    of those processes spent per revocation (unprofiled)."""
+    pids = pids or {}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     latencies: list[float] = []
     statuses: dict[int, int] = {}
 
@@ -125,6 +112,10 @@ def _run(requests: list[tuple[str, dict[str, Any]]], clients: int) -> dict[str, 
         with ThreadPoolExecutor(clients) as pool:
             list(pool.map(lambda item: post(item, client), requests))
         elapsed = time.perf_counter() - start
+    cpu = {
+        name: round(1000 * (cpu_seconds(pid) - cpu_before[name]) / len(requests), 2)
+        for name, pid in pids.items()
+    }
     ordered = sorted(latencies)
     return {
         "clients": clients,
@@ -134,6 +125,7 @@ def _run(requests: list[tuple[str, dict[str, Any]]], clients: int) -> dict[str, 
         "revocations_per_second": round(len(requests) / elapsed, 1),
         "latency_ms_p50": round(1000 * statistics.median(ordered), 1),
         "latency_ms_p95": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 1),
+        "cpu_ms_per_revocation": cpu,
     }
 
 
@@ -163,13 +155,13 @@ def _transactions(ledger: Ledger, first_block: int) -> dict[str, Any]:
 
 
 def _same_run(single: dict[str, Any], baseline: dict[str, Any] | None) -> str:
-    """The 1-client figure of the code before issue 19 in the same run, if measured: the
+    """The 1-client figure of the code before (`--baseline`) in the same run, if measured: the
     target's 31.9/s was an idle machine's, so a loaded run is compared with its own baseline."""
     if baseline is None:
         return ""
     before = baseline["runs"][0]["revocations_per_second"]
     return (
-        f"; the code before issue 19 in the same run (load {baseline['load_1min']:.1f}): "
+        f"; the code at {baseline['commit']} in the same run (load {baseline['load_1min']:.1f}): "
         f"{before}/s, so this is {single['revocations_per_second'] / before:.2f}x it"
     )
 
@@ -187,12 +179,17 @@ def _targets(
         f"{BEFORE['revocations_per_second_20_clients']}/s"
     )
     if not met:
+        cpu = concurrent.get("cpu_ms_per_revocation") or {}
+        server, node = cpu.get("server", 0.0), cpu.get("anvil", 0.0)
         why += (
-            "; missed: the one API process spends the CPU it gets (2 cores shared with anvil "
-            "and other work) per request, not on the chain: HTTP and JSON, the EIP-712 "
-            "recovery, the signed receipt, and per transaction web3's encoding, signing and "
-            "receipt decoding; since session 6 no view call per request (the relayer's view of "
-            "the registry's logs): see `profile_20_clients`"
+            f"; missed: the relayer's one process spends {server} ms of CPU per revocation "
+            f"(anvil {node} ms), so it cannot pass {1000 / server:.0f}/s on a core of its own, "
+            f"and 2 cores serve at most {2000 / (server + node):.0f}/s however many API "
+            "processes share them; per transaction web3's encoding, signing and receipt "
+            "decoding (the batcher's send and settle) is most of it, then HTTP and JSON, "
+            "the EIP-712 check and the signed receipt: see `profile_20_clients`"
+            if server
+            else "; missed: see `profile_20_clients`"
         )
     return [
         {
@@ -213,66 +210,72 @@ def _targets(
     ]
 
 
-def _baseline(args: argparse.Namespace) -> dict[str, Any]:
-    """This bench run against the code in `args.baseline` (PYTHONPATH first, so the server
-    process and the ledger calls use it), its figures read back from a temporary results file."""
-    with tempfile.TemporaryDirectory(prefix="bench-api-baseline-") as tmp:
+_HIDDEN = ("uvloop", "httptools")
+
+
+def _stack() -> str:
+    """The event loop and HTTP parser `consentfl api` gets here (uvicorn's "auto" choice)."""
+    try:
+        import httptools  # noqa: F401
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio + h11"
+    return "uvloop + httptools"
+
+
+def _other_run(args: argparse.Namespace, code: Path) -> dict[str, Any]:
+    """This bench run against the code in `code` (PYTHONPATH first, so the server process and
+    the ledger calls use it) with uvloop and httptools hidden (691b2aa's install had neither),
+    its figures read back from a temporary results file."""
+    with tempfile.TemporaryDirectory(prefix="bench-api-other-") as tmp:
+        hide = Path(tmp) / "hide"
+        hide.mkdir()
+        for name in _HIDDEN:
+            (hide / f"{name}.py").write_text(f"raise ImportError('{name} hidden by bench_api')\n")
         out = Path(tmp) / "api.json"
-        env = {**os.environ, "PYTHONPATH": str(args.baseline), "BENCH_API_RESULTS": str(out)}
+        path = os.pathsep.join([str(hide), str(code)])
+        env = {**os.environ, "PYTHONPATH": path, "BENCH_API_RESULTS": str(out)}
         command = [
             *(sys.executable, str(Path(__file__)), "--single", str(args.single)),
             *("--concurrent", str(args.concurrent), "--clients", str(args.clients)),
-            *("--profiled", "0"),
+            *("--profiled", str(args.profiled)),
         ]
         subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
         result = json.loads(out.read_text())
-    return {"code": str(args.baseline), "load_1min": result["machine_load_1min"],
-            "runs": result["runs"]}  # fmt: skip
-
-
-def _profile_top(path: Path, lines: int = 30) -> list[str]:
-    """The functions with the most cumulative time in the profiled server (all threads)."""
-    out = io.StringIO()
-    pstats.Stats(str(path), stream=out).sort_stats("cumulative").print_stats(lines)
-    body = [line.rstrip() for line in out.getvalue().splitlines() if line.strip()]
-    return [line.replace(str(Path.cwd()) + "/", "") for line in body[-lines - 1 :]]
+    commit = subprocess.run(
+        ["git", "-C", str(code), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    profile = result.get("profile_20_clients") or {}
+    return {"code": str(code), "commit": commit, "stack": result["stack"],
+            "load_1min": result["machine_load_1min"], "runs": result["runs"],
+            "cpu_ms_per_request": profile.get("cpu_ms_per_request")}  # fmt: skip
 
 
 def _profiled_run(
     directory: Path, rpc: str, manifest: Path, requests: list[tuple[str, dict[str, Any]]],
     clients: int,
 ) -> dict[str, Any]:  # fmt: skip
-    """The concurrent run again, on other patients, with the server under cProfile (slower:
-    its figures only explain where the time goes; the measured runs are unprofiled)."""
+    """The concurrent run again, on other patients, with the server under a per-thread CPU
+    profile after a warm-up (`api_profile`: slower, so its figures only say where the CPU
+    goes)."""
     out = directory / "server.prof"
     process, url = _serve(directory, rpc, manifest, profile_to=out)
+    warm, measured = requests[:clients], requests[clients:]
     try:
-        run = _run([(url + path, body) for path, body in requests], clients)
+        _run([(url + path, body) for path, body in warm], clients)
+        os.kill(process.pid, signal.SIGUSR1)  # the profile counts from here
+        run = _run([(url + path, body) for path, body in measured], clients)
     finally:
         os.kill(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
-    return {"run_under_profile": run, "top_cumulative": _profile_top(out)}
-
-
-_PROFILED = """
-import cProfile, pstats, signal, sys, threading
-profiles = []
-def _start(*_):
-    profile = cProfile.Profile()
-    profiles.append(profile)
-    profile.enable()  # replaces this hook for the thread: each thread gets its own profile
-def _dump(*_):
-    stats = pstats.Stats(*[p for p in profiles if p.getstats()])
-    stats.dump_stats(OUT)
-    sys.exit(0)
-# uvicorn re-raises the SIGTERM it caught once it has shut down: dump then
-signal.signal(signal.SIGTERM, _dump)
-threading.setprofile(_start)
-main = cProfile.Profile(); profiles.append(main); main.enable()
-from api.cli import app
-sys.argv = ["consentfl", *sys.argv[2:]]
-app()
-"""
+    return {
+        "run_under_profile": run,
+        "timer": "time.thread_time per thread (CPU only: lock, queue and socket waits count 0)",
+        "cpu_ms_per_request": cpu_split(out, len(measured)),
+        "warm_up": f"{len(warm)} revocations before the profile starts (imports, the view's "
+        "catch-up over the set-up's logs, thread starts)",
+        "top_own_cpu": profile_top(out),
+    }
 
 
 def _serve(
@@ -282,11 +285,11 @@ def _serve(
     profile per thread, merged into `profile_to` when the server stops)."""
     key = directory / "relayer.key"
     if not key.exists():  # a second server (the profiled run) uses the same key
-        save_hex_key(PatientKey.from_private_key(bytes(_dev(9).key)), key)
+        save_hex_key(PatientKey.from_private_key(bytes(dev_account(9).key)), key)
     port = free_port()
     launcher = [str(Path(sys.executable).parent / "consentfl")]
     if profile_to is not None:
-        code = _PROFILED.replace("OUT", repr(str(profile_to)))
+        code = LAUNCHER.replace("OUT", repr(str(profile_to)))
         launcher = [sys.executable, "-c", code, "consentfl"]
     command = [
         *launcher, "api", "--deployment", str(manifest),
@@ -314,12 +317,18 @@ def main() -> None:
     parser.add_argument(
         "--baseline",
         type=Path,
-        help="also measure this checkout of the code before issue 19 (a worktree of cand5), "
-        "right before this one, under the same machine load",
+        help="also measure this checkout of the code before (a worktree of 691b2aa, without "
+        "uvloop and httptools), right before this one, under the same machine load",
+    )
+    parser.add_argument(
+        "--compare-stack",
+        action="store_true",
+        help="also measure this code with uvloop and httptools hidden (asyncio + h11)",
     )
     parser.add_argument("--profiled", type=int, default=300, help="revocations profiled")
     args = parser.parse_args()
-    baseline = _baseline(args) if args.baseline is not None else None
+    baseline = _other_run(args, args.baseline) if args.baseline is not None else None
+    plain = _other_run(args, Path(__file__).resolve().parents[1]) if args.compare_stack else None
     measured = args.single + args.concurrent
     patients = [Account.create() for _ in range(measured + args.profiled)]
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
@@ -333,10 +342,11 @@ def main() -> None:
             process, url = _serve(directory, anvil.url, manifest)
             requests = _requests(ledger, url, patients[:measured])
             first = ledger.chain.block_number() + 1
-            single = _run(requests[: args.single], 1)
+            pids = {"server": process.pid, "anvil": anvil.pid}
+            single = _run(requests[: args.single], 1, pids)
             single["transactions"] = _transactions(ledger, first)
             first = ledger.chain.block_number() + 1
-            concurrent = _run(requests[args.single :], args.clients)
+            concurrent = _run(requests[args.single :], args.clients, pids)
             concurrent["transactions"] = _transactions(ledger, first)
             os.kill(process.pid, signal.SIGTERM)
             process.wait(timeout=15)
@@ -353,13 +363,15 @@ def main() -> None:
                 process.wait(timeout=15)
             stop_service(anvil)
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    previous.pop("before_issue_19_same_run", None)  # session 6's, against cand5's code
     result = {
         **previous,
         "what": "relayed revocations through POST .../revocation (receipt awaited), anvil "
         "automine; the relayer batches waiting revocations (revokeBatchWithSig)",
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "before_issue_19": BEFORE,
-        "before_issue_19_same_run": baseline,
+        "stack": _stack(),
+        "same_run": {"before": baseline, "this_code_on_asyncio_h11": plain},
         "machine_load_1min": os.getloadavg()[0],
         "runs": [single, concurrent],
         "profile_20_clients": profile,

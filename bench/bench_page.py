@@ -36,12 +36,11 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from chain.connection import connect
 from chain.consent_registry import SignedConsent
-from chain.deploy import Ledger, attach, deploy
+from chain.deploy import Ledger
+from chain.dev_study import dev_account, one_hospital_study
 from chain.devnet import free_port, start_anvil, stop_service
 from chain.manifest import save_manifest
-from chain.transactions import Sender
 from consent.eip712 import sign_consent
 from consent.ids import Bytes32, parse_address, study_id
 from consent.keys import PatientKey, save_hex_key, save_keystore
@@ -49,17 +48,10 @@ from consent.keys import PatientKey, save_hex_key, save_keystore
 RESULTS = Path(__file__).with_name("results") / "page.json"
 STUDY_NAME = "bench-page"
 STUDY = study_id(STUDY_NAME)
-MNEMONIC = "test test test test test test test test test test test junk"
 PASSWORD = "bench patient password"
 CHROMIUM = "/usr/bin/chromium"
 TARGETS_MS = {"load_to_interactive": 1000.0, "click_to_confirmed_revocation": 2000.0}
 UNLOCK_DEFAULT_TARGET_MS = 15_000.0
-
-
-def _dev(index: int) -> LocalAccount:
-    Account.enable_unaudited_hdwallet_features()
-    account: LocalAccount = Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
-    return account
 
 
 _FAR = 2**40
@@ -67,16 +59,10 @@ _FAR = 2**40
 
 
 def _setup(rpc: str, patients: list[LocalAccount]) -> Ledger:
-    chain = connect(rpc)
-    coordinator = Sender.from_key(chain, _dev(0).key)
-    ledger = attach(chain, deploy(chain, coordinator), coordinator)
-    hospital_address = parse_address(_dev(1).address)
-    ledger.studies.create_study(
-        STUDY, aggregator=parse_address(_dev(2).address), aggregator_seal_key=Bytes32(b"\x03" * 32),
-        min_updates=1, metadata_cid="bafkreibench",
-    )  # fmt: skip
-    ledger.studies.add_hospital(STUDY, hospital_address)
-    hospital = ledger.with_sender(Sender.from_key(chain, _dev(1).key))
+    study = one_hospital_study(
+        rpc, STUDY, metadata_cid="bafkreibench", seal_key=Bytes32(b"\x03" * 32)
+    )
+    ledger, hospital, hospital_address = study.coordinator, study.hospital, study.hospital_address
     domain = hospital.consents.domain
     signed = []
     for p in patients:
@@ -89,7 +75,7 @@ def _setup(rpc: str, patients: list[LocalAccount]) -> Ledger:
 
 def _serve(directory: Path, rpc: str, manifest: Path) -> tuple[subprocess.Popen[bytes], str]:
     key = directory / "relayer.key"
-    save_hex_key(PatientKey.from_private_key(bytes(_dev(9).key)), key)
+    save_hex_key(PatientKey.from_private_key(bytes(dev_account(9).key)), key)
     port = free_port()
     command = [
         str(Path(sys.executable).parent / "consentfl"), "api", "--deployment", str(manifest),

@@ -30,7 +30,7 @@ from consent.events import ConsentGranted
 from consent.ids import Address, StudyId
 
 if TYPE_CHECKING:
-    from chain.consent_registry import SignedConsent
+    from chain.consent_registry import ConsentRecord, SignedConsent
 
 __all__ = [
     "MAX_FIRST_GRANT_BATCH",
@@ -86,6 +86,21 @@ class BatchConsent:
     def batch_id(self) -> int:
         """The batch's number in the study."""
         return self.member.batch_id
+
+    def as_record(self) -> ConsentRecord:
+        """The per-patient record this consent will have once materialized (the grant's
+        hospital, block and terms; not revoked), which the status routes answer with."""
+        from chain.consent_registry import ConsentRecord  # that module imports this one
+
+        granted = self.granted
+        return ConsentRecord(
+            hospital=granted.hospital,
+            granted_block=granted.position.block_number,
+            revoked_block=0,
+            expires_at=granted.expires_at,
+            valid_from=granted.valid_from,
+            purposes=granted.purposes,
+        )
 
 
 def _compact(signature: bytes) -> tuple[bytes, bytes]:

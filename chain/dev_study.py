@@ -48,20 +48,24 @@ class OneHospitalStudy:
 
 
 def one_hospital_study(
-    rpc: str, study: StudyId, *, metadata_cid: str, seal_key: Bytes32
+    rpc: str, study: StudyId, *, metadata_cid: str, seal_key: Bytes32, first_account: int = 0
 ) -> OneHospitalStudy:
-    """Deploy on `rpc`, create `study` (minimum 1 update) and add dev account 1 as its hospital."""
+    """Deploy on `rpc`, create `study` (minimum 1 update) and add dev account 1 as its hospital.
+
+    `first_account` shifts the three accounts (deployer, hospital, aggregator: `first_account`
+    and the next two), for a caller sharing its anvil with others that use accounts 0-2."""
     chain = connect(rpc)
-    coordinator = Sender.from_key(chain, dev_account(0).key)
+    coordinator = Sender.from_key(chain, dev_account(first_account).key)
     ledger = attach(chain, deploy(chain, coordinator), coordinator)
-    hospital_address = parse_address(dev_account(1).address)
+    hospital_key = dev_account(first_account + 1).key
+    hospital_address = parse_address(dev_account(first_account + 1).address)
     ledger.studies.create_study(
         study,
-        aggregator=parse_address(dev_account(2).address),
+        aggregator=parse_address(dev_account(first_account + 2).address),
         aggregator_seal_key=seal_key,
         min_updates=1,
         metadata_cid=metadata_cid,
     )
     ledger.studies.add_hospital(study, hospital_address)
-    hospital = ledger.with_sender(Sender.from_key(chain, dev_account(1).key))
+    hospital = ledger.with_sender(Sender.from_key(chain, hospital_key))
     return OneHospitalStudy(chain, study, ledger, hospital, hospital_address)

@@ -14,14 +14,15 @@ hospital can consume.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from eth_account import Account
-from eth_account.messages import SignableMessage, encode_typed_data
-from eth_keys.exceptions import BadSignature
+from coincurve import PrivateKey, PublicKey
+from eth_abi.abi import encode
+from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
-from eth_utils.exceptions import ValidationError
 
 from consent.errors import ConsentError
 from consent.ids import Address, StudyId
@@ -84,6 +85,7 @@ _DOMAIN_TYPE: Final = (
     ("verifyingContract", "address"),
 )
 _UINT64_MAX: Final = 2**64 - 1
+_SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 class InvalidSignatureError(ConsentError, ValueError):
@@ -116,29 +118,73 @@ def consent_registry_domain(chain_id: int, verifying_contract: Address) -> Eip71
     )
 
 
-def _fields(spec: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
-    return [{"name": name, "type": type_} for name, type_ in spec]
-
-
 def _check_uint64(name: str, value: int) -> None:
     if not 0 <= value <= _UINT64_MAX:
         raise ValueError(f"{name} must fit in uint64, got {value}")
 
 
-def _message(
-    domain: Eip712Domain, primary: str, spec: tuple[tuple[str, str], ...], body: dict[str, Any]
-) -> SignableMessage:
-    return encode_typed_data(
-        full_message={
-            "types": {"EIP712Domain": _fields(_DOMAIN_TYPE), primary: _fields(spec)},
-            "primaryType": primary,
-            "domain": domain.as_dict(),
-            "message": body,
-        }
+# Hand-written EIP-712 hashing rather than eth_account's `encode_typed_data`: that generic path
+# re-parses the JSON types, re-derives the type and domain hashes and checksums every address on
+# each call (~50 keccaks and ~1 ms of CPU per relayed revocation, the relay's largest cost).
+# Every type here is flat (atomic fields only), so `encodeType` is `Name(type name,...)` and
+# `hashStruct` is keccak(typeHash || abi.encode(fields)) (EIP-712, "Definition of hashStruct");
+# the domain separator is a constant per deployment, cached. eth_abi does the encoding and
+# coincurve (libsecp256k1, eth_keys' own backend) the signing and recovery; the unit test
+# `test_eip712_digest.py` checks digests, signatures and signers against eth_account's path.
+def _type_hash(primary: str, spec: tuple[tuple[str, str], ...]) -> bytes:
+    return keccak(f"{primary}({','.join(f'{t} {n}' for n, t in spec)})".encode())
+
+
+_DOMAIN_TYPEHASH: Final = _type_hash("EIP712Domain", _DOMAIN_TYPE)
+_TYPEHASHES: Final = {
+    "Consent": _type_hash("Consent", CONSENT_TYPE),
+    "Revocation": _type_hash("Revocation", REVOCATION_TYPE),
+    "Cancellation": _type_hash("Cancellation", CANCELLATION_TYPE),
+    "PurposeRevocation": _type_hash("PurposeRevocation", PURPOSE_REVOCATION_TYPE),
+}
+_SPECS: Final = {
+    "Consent": CONSENT_TYPE,
+    "Revocation": REVOCATION_TYPE,
+    "Cancellation": CANCELLATION_TYPE,
+    "PurposeRevocation": PURPOSE_REVOCATION_TYPE,
+}
+
+
+@functools.lru_cache(maxsize=64)
+def domain_separator(domain: Eip712Domain) -> bytes:
+    """`hashStruct(EIP712Domain)` of `domain` (the contract's `_domainSeparatorV4()`)."""
+    return keccak(
+        _DOMAIN_TYPEHASH
+        + encode(
+            ["bytes32", "bytes32", "uint256", "address"],
+            [
+                keccak(domain.name.encode()),
+                keccak(domain.version.encode()),
+                domain.chain_id,
+                to_checksum_address(domain.verifying_contract),
+            ],
+        )
     )
 
 
-def _consent_message(
+def typed_digest(domain: Eip712Domain, primary: str, values: Sequence[Any]) -> bytes:
+    """The 32-byte EIP-712 digest `keccak(0x1901 || domainSeparator || hashStruct(message))` of
+    the `primary` type's fields `values` (in the order of its `*_TYPE` spec)."""
+    spec = _SPECS[primary]
+    struct = keccak(_TYPEHASHES[primary] + encode([t for _, t in spec], list(values)))
+    return keccak(b"\x19\x01" + domain_separator(domain) + struct)
+
+
+def _address_bytes(address: str) -> bytes:
+    """The 20 bytes of a hex address, any case (what `to_checksum_address` accepted before,
+    without its keccak: the digest encodes bytes, not the checksum)."""
+    digits = address[2:] if address[:2] in ("0x", "0X") else address
+    if len(digits) != 40:
+        raise ValueError(f"not a 20-byte hex address: {address!r}")
+    return bytes.fromhex(digits)
+
+
+def _consent_digest(
     domain: Eip712Domain,
     study: StudyId,
     patient: Address,
@@ -148,70 +194,83 @@ def _consent_message(
     deadline: int,
     scope: ConsentScope,
     valid_from: int,
-) -> SignableMessage:
+) -> bytes:
     _check_uint64("expires_at", expires_at)
     _check_uint64("valid_from", valid_from)
     _check_uint64("deadline", deadline)
-    body = {
-        "study": bytes(study),
-        "patient": to_checksum_address(patient),
-        "hospital": to_checksum_address(hospital),
-        "purposes": scope.mask,
-        "validFrom": valid_from,
-        "expiresAt": expires_at,
-        "nonce": nonce,
-        "deadline": deadline,
-    }
-    return _message(domain, "Consent", CONSENT_TYPE, body)
+    values = (
+        bytes(study),
+        _address_bytes(patient),
+        _address_bytes(hospital),
+        scope.mask,
+        valid_from,
+        expires_at,
+        nonce,
+        deadline,
+    )
+    return typed_digest(domain, "Consent", values)
 
 
-def _revocation_message(
+def _revocation_digest(
     domain: Eip712Domain,
     study: StudyId,
     patient: Address,
     nonce: int,
     deadline: int,
     primary: str = "Revocation",
-) -> SignableMessage:
+) -> bytes:
     _check_uint64("deadline", deadline)
-    body = {
-        "study": bytes(study),
-        "patient": to_checksum_address(patient),
-        "nonce": nonce,
-        "deadline": deadline,
-    }
-    return _message(domain, primary, REVOCATION_TYPE, body)
+    return typed_digest(domain, primary, (bytes(study), _address_bytes(patient), nonce, deadline))
 
 
-def _purpose_revocation_message(
+def _purpose_revocation_digest(
     domain: Eip712Domain,
     study: StudyId,
     patient: Address,
     purposes: int,
     nonce: int,
     deadline: int,
-) -> SignableMessage:
+) -> bytes:
     _check_uint64("purposes", purposes)
     _check_uint64("deadline", deadline)
-    body = {
-        "study": bytes(study),
-        "patient": to_checksum_address(patient),
-        "purposes": purposes,
-        "nonce": nonce,
-        "deadline": deadline,
-    }
-    return _message(domain, "PurposeRevocation", PURPOSE_REVOCATION_TYPE, body)
+    values = (bytes(study), _address_bytes(patient), purposes, nonce, deadline)
+    return typed_digest(domain, "PurposeRevocation", values)
 
 
-def _sign(private_key: bytes | str, message: SignableMessage) -> bytes:
-    return bytes(Account.sign_message(message, private_key).signature)
+def _sign(private_key: bytes | str, digest: bytes) -> bytes:
+    """r || s || v (v = 27 + recovery id), as eth_account signs (RFC 6979, low s)."""
+    key = (
+        bytes.fromhex(private_key.removeprefix("0x"))
+        if isinstance(private_key, str)
+        else private_key
+    )
+    signed = PrivateKey(bytes(key)).sign_recoverable(digest, hasher=None)
+    return signed[:64] + bytes([27 + signed[64]])
 
 
-def _recover(message: SignableMessage, signature: bytes) -> Address:
+def _recovery_id(v: int) -> int:
+    """eth_account's reading of `v`: 0/1, 27/28, or EIP-155's 35 + 2 * chain id + {0, 1}."""
+    if v in (0, 1):
+        return v
+    if v in (27, 28):
+        return v - 27
+    if v >= 35:
+        return (v - 35) % 2
+    raise InvalidSignatureError(f"signature does not recover: v {v} is not a recovery id")
+
+
+def _recover(digest: bytes, signature: bytes) -> Address:
+    if len(signature) != 65:
+        raise InvalidSignatureError(f"signature does not recover: {len(signature)} bytes, not 65")
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big")
+    if not (0 < r < _SECP256K1_N and 0 < s < _SECP256K1_N):
+        raise InvalidSignatureError("signature does not recover: r or s out of range")
+    compact = signature[:64] + bytes([_recovery_id(signature[64])])
     try:
-        return Address(to_checksum_address(Account.recover_message(message, signature=signature)))
-    except (BadSignature, ValidationError, ValueError) as exc:
+        public = PublicKey.from_signature_and_message(compact, digest, hasher=None)
+    except (ValueError, TypeError) as exc:
         raise InvalidSignatureError(f"signature does not recover: {exc}") from exc
+    return Address(to_checksum_address(keccak(public.format(compressed=False)[1:])[12:]))
 
 
 def sign_consent(
@@ -229,10 +288,10 @@ def sign_consent(
 ) -> bytes:
     """The patient's 65-byte signature of `Consent(study, patient, hospital, purposes,
     validFrom, expiresAt, nonce, deadline)` (purposes: `scope.mask`)."""
-    message = _consent_message(
+    digest = _consent_digest(
         domain, study, patient, hospital, expires_at, nonce, deadline, scope, valid_from
     )
-    return _sign(private_key, message)
+    return _sign(private_key, digest)
 
 
 def sign_purpose_revocation(
@@ -246,8 +305,8 @@ def sign_purpose_revocation(
 ) -> bytes:
     """The patient's signature of `PurposeRevocation(study, patient, purposes, nonce,
     deadline)`: withdraws the DUO `purposes` mask from their consent."""
-    message = _purpose_revocation_message(domain, study, patient, purposes, nonce, deadline)
-    return _sign(private_key, message)
+    digest = _purpose_revocation_digest(domain, study, patient, purposes, nonce, deadline)
+    return _sign(private_key, digest)
 
 
 def sign_revocation(
@@ -259,7 +318,7 @@ def sign_revocation(
     deadline: int,
 ) -> bytes:
     """The patient's 65-byte signature of `Revocation(study, patient, nonce, deadline)`."""
-    return _sign(private_key, _revocation_message(domain, study, patient, nonce, deadline))
+    return _sign(private_key, _revocation_digest(domain, study, patient, nonce, deadline))
 
 
 def sign_cancellation(
@@ -272,8 +331,8 @@ def sign_cancellation(
 ) -> bytes:
     """The patient's signature of `Cancellation(study, patient, nonce, deadline)`: every consent
     signature for `study` not yet submitted becomes unusable."""
-    message = _revocation_message(domain, study, patient, nonce, deadline, "Cancellation")
-    return _sign(private_key, message)
+    digest = _revocation_digest(domain, study, patient, nonce, deadline, "Cancellation")
+    return _sign(private_key, digest)
 
 
 def recover_consent_signer(
@@ -290,10 +349,10 @@ def recover_consent_signer(
     valid_from: int = 0,
 ) -> Address:
     """The address that signed this consent (compare it with `patient`)."""
-    message = _consent_message(
+    digest = _consent_digest(
         domain, study, patient, hospital, expires_at, nonce, deadline, scope, valid_from
     )
-    return _recover(message, signature)
+    return _recover(digest, signature)
 
 
 def recover_purpose_revocation_signer(
@@ -306,8 +365,8 @@ def recover_purpose_revocation_signer(
     signature: bytes,
 ) -> Address:
     """The address that signed this withdrawal of purposes (compare it with `patient`)."""
-    message = _purpose_revocation_message(domain, study, patient, purposes, nonce, deadline)
-    return _recover(message, signature)
+    digest = _purpose_revocation_digest(domain, study, patient, purposes, nonce, deadline)
+    return _recover(digest, signature)
 
 
 def recover_revocation_signer(
@@ -319,7 +378,7 @@ def recover_revocation_signer(
     signature: bytes,
 ) -> Address:
     """The address that signed this revocation (compare it with `patient`)."""
-    return _recover(_revocation_message(domain, study, patient, nonce, deadline), signature)
+    return _recover(_revocation_digest(domain, study, patient, nonce, deadline), signature)
 
 
 def recover_cancellation_signer(
@@ -331,5 +390,5 @@ def recover_cancellation_signer(
     signature: bytes,
 ) -> Address:
     """The address that signed this cancellation (compare it with `patient`)."""
-    message = _revocation_message(domain, study, patient, nonce, deadline, "Cancellation")
-    return _recover(message, signature)
+    digest = _revocation_digest(domain, study, patient, nonce, deadline, "Cancellation")
+    return _recover(digest, signature)

@@ -252,7 +252,6 @@ def status(
 ) -> None:
     """Show whether a patient consents now, with the grant and revocation blocks."""
     from api.wiring import open_ledger
-    from chain.consent_registry import ConsentRecord
     from consent.ids import parse_address
     from consent.purposes import ConsentScope, StudyPurpose, covers
 
@@ -265,12 +264,7 @@ def status(
         in_batch = None if record.exists else ledger.consents.batch_consent(sid, address)
         study_purpose: StudyPurpose | None = ledger.studies.study_purpose(sid)
     if in_batch is not None:  # granted in a batch of first consents, record not yet written
-        granted = in_batch.granted
-        consented = in_batch.consented
-        record = ConsentRecord(
-            granted.hospital, granted.position.block_number, 0, granted.expires_at,
-            granted.valid_from, granted.purposes,
-        )  # fmt: skip
+        record, consented = in_batch.as_record(), in_batch.consented
     scope = ConsentScope.from_mask(record.purposes) if record.purposes else None
     payload = {
         "patient": address,

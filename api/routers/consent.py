@@ -179,21 +179,12 @@ def _record_now(
     ledger: Ledger, study: StudyId, patient: Address
 ) -> tuple[ConsentRecord, bool, int | None]:
     """The patient's record, whether they consent now, and the batch that granted the consent
-    while its record is not written yet (`chain.consent_batches.batch_consent`: the record is
-    the one the batch's logs describe). Raises `PatientNotEnrolledError` if neither exists."""
+    while its record is not written yet (`chain.consent_batches.BatchConsent.as_record`: the
+    record the batch's logs describe). Raises `PatientNotEnrolledError` if neither exists."""
     record = ledger.consents.record(study, patient)
     if record.exists:
         return record, ledger.consents.is_consented(study, patient), None
     found = ledger.consents.batch_consent(study, patient)
     if found is None:
         raise PatientNotEnrolledError(study, patient)
-    granted = found.granted
-    record = ConsentRecord(
-        hospital=granted.hospital,
-        granted_block=granted.position.block_number,
-        revoked_block=0,
-        expires_at=granted.expires_at,
-        valid_from=granted.valid_from,
-        purposes=granted.purposes,
-    )
-    return record, found.consented, found.batch_id
+    return found.as_record(), found.consented, found.batch_id

@@ -21,8 +21,8 @@ from eth_account.signers.local import LocalAccount
 from typer.testing import CliRunner
 
 from api.cli import app as cli
-from chain.connection import connect
-from chain.deploy import Ledger, attach, deploy
+from chain.deploy import Ledger
+from chain.dev_study import dev_account, one_hospital_study
 from chain.devnet import free_port
 from chain.manifest import save_manifest
 from chain.store import LocalStore
@@ -37,16 +37,12 @@ from fl.roles.contributions import contribution_record
 
 pytestmark = pytest.mark.integration
 
-MNEMONIC = "test test test test test test test test test test test junk"  # anvil's dev accounts
 STUDY = study_id("uvicorn-api-study")
+FIRST = 6
+"""Dev accounts 6, 7 and 8 deploy, are the hospital and aggregate (others on this session's
+anvil use 0-2); 9 relays."""
 POST_LIMIT = 6
 """POSTs per client IP the server allows (the tests send fewer before the rate-limit test)."""
-
-
-def _dev_account(index: int) -> LocalAccount:
-    Account.enable_unaudited_hdwallet_features()
-    account: LocalAccount = Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
-    return account
 
 
 @dataclass(frozen=True)
@@ -66,9 +62,9 @@ def _sha(data: bytes) -> Bytes32:
 
 def _one_round(coordinator: Ledger, patients: tuple[LocalAccount, ...], store: LocalStore) -> str:
     chain = coordinator.chain
-    aggregator = coordinator.with_sender(Sender.from_key(chain, _dev_account(7).key))
-    hospital = coordinator.with_sender(Sender.from_key(chain, _dev_account(8).key))
-    hospital_address = parse_address(_dev_account(8).address)
+    aggregator = coordinator.with_sender(Sender.from_key(chain, dev_account(FIRST + 2).key))
+    hospital = coordinator.with_sender(Sender.from_key(chain, dev_account(FIRST + 1).key))
+    hospital_address = parse_address(dev_account(FIRST + 1).address)
     consents = hospital.consents
     for patient in patients:
         address = parse_address(patient.address)
@@ -130,24 +126,20 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 1
 @pytest.fixture(scope="module")
 def served(anvil: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     directory = tmp_path_factory.mktemp("api-uvicorn")
-    chain = connect(anvil)
-    deployer = Sender.from_key(chain, _dev_account(6).key)
-    coordinator = attach(chain, deploy(chain, deployer), deployer)
-    coordinator.studies.create_study(
+    coordinator = one_hospital_study(
+        anvil,
         STUDY,
-        aggregator=parse_address(_dev_account(7).address),
-        aggregator_seal_key=Bytes32(b"\x02" * 32),
-        min_updates=1,
         metadata_cid="bafkreimeta",
-    )
-    coordinator.studies.add_hospital(STUDY, parse_address(_dev_account(8).address))
+        seal_key=Bytes32(b"\x02" * 32),
+        first_account=FIRST,
+    ).coordinator
     patients = tuple(Account.create() for _ in range(3))
     store = LocalStore(directory / "store")
     model_cid = _one_round(coordinator, patients, store)
     manifest = directory / "deployment.json"
     save_manifest(coordinator.manifest, manifest)
     relayer_key = directory / "relayer.key"
-    save_hex_key(PatientKey.from_private_key(bytes(_dev_account(9).key)), relayer_key)
+    save_hex_key(PatientKey.from_private_key(bytes(dev_account(9).key)), relayer_key)
     port = free_port()
     command = [
         str(Path(sys.executable).parent / "consentfl"),

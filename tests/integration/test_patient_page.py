@@ -30,6 +30,7 @@ from api.cli import app
 from chain import devnet
 from chain.connection import connect
 from chain.deploy import attach
+from chain.dev_study import dev_account
 from chain.devnet import free_port
 from chain.manifest import load_manifest
 from consent.ids import parse_address, study_id
@@ -39,17 +40,8 @@ pytestmark = pytest.mark.integration
 
 CHROMIUM = Path("/usr/bin/chromium")
 STUDY = "page-study"
-MNEMONIC = "test test test test test test test test test test test junk"  # anvil's dev accounts
-
-
-def _dev_key(index: int) -> str:
-    Account.enable_unaudited_hdwallet_features()
-    account = Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
-    return "0x" + bytes(account.key).hex()
-
-
-HOSPITAL_KEY = _dev_key(3)
-RELAYER_KEY = _dev_key(4)
+HOSPITAL_KEY = "0x" + bytes(dev_account(3).key).hex()
+RELAYER_KEY = "0x" + bytes(dev_account(4).key).hex()
 KEYRING_PASSWORD = "hospital keyring password"
 PAGE_SCRYPT_N = 2**10
 """The handover keystores' scrypt cost here: eth-account's default (2^18) takes seconds per key in

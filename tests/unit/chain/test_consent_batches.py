@@ -213,3 +213,33 @@ def test_audit_excludes_a_revoked_batch_enrolled_patient(
         failed = [f for f in report.failures if f.check == "exclusion"]
         assert failed
         assert "does not verify" in failed[0].detail
+
+
+def test_a_batch_consent_s_record_is_the_one_materializing_writes(
+    eth_tester_ledger: LedgerWorld,
+) -> None:
+    """`BatchConsent.as_record` (what the status route and `consentfl consent status` answer
+    before the record exists) equals the record `materializeConsent` then writes."""
+    world = eth_tester_ledger
+    hospital = world.hospitals[0]
+    sig = world.consent_sig(0, hospital, valid_from=5, expires_at=FAR_FUTURE)
+    consent = SignedConsent(world.patient(0), FAR_FUTURE, sig, DEADLINE, valid_from=5)
+    hospital.consents.grant_first_batch(world.study, [consent])
+    consents = world.coordinator.consents
+    found = consents.batch_consent(world.study, world.patient(0))
+    assert found is not None
+    before = found.as_record()
+    assert not consents.record(world.study, world.patient(0)).exists
+    world.outsider.consents.materialize(world.study, world.patient(0), _member(world, 0))
+    written = consents.record(world.study, world.patient(0))
+    assert before.exists
+    assert (before.hospital, before.granted_block, before.revoked_block) == (
+        written.hospital,
+        written.granted_block,
+        0,
+    )
+    assert (before.expires_at, before.valid_from, before.purposes) == (
+        written.expires_at,
+        written.valid_from,
+        written.purposes,
+    )

@@ -4,6 +4,9 @@ revoked" is decided from chain reads; the contract checks what is sent)."""
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import pytest
 
 from chain import relay_view
@@ -89,3 +92,40 @@ def test_stale_view_does_not_refuse_a_signature_over_a_nonce_it_missed(
     assert _revoke(relay, world, 1, nonce=1) is False
     assert len(_revocations_of(world, world.patient(1))) == 1
     assert world.coordinator.consents.revocation_nonce(world.study, world.patient(1)) == 2
+
+
+def test_a_touch_does_not_wait_for_a_refresh_reading_logs(
+    eth_tester_ledger: LedgerWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one request's refresh waits on `eth_getLogs`, another request's `touch` (every
+    relayed revocation makes one) and `state` answer at once: the view's lock is held only to
+    apply what was read, and the read patient state lands once the logs arrive."""
+    world = eth_tester_ledger
+    world.grant(0)
+    view = RelayView(world.coordinator.consents, world.manifest.deploy_block)
+    assert view.state(world.study, world.patient(0)) is PatientState.RECORDED  # caught up
+    world.grant(1)
+    reading, release = threading.Event(), threading.Event()
+    logs = view._logs
+
+    def slow_logs(first: int, last: int) -> list[Any]:
+        reading.set()
+        assert release.wait(30)
+        return logs(first, last)
+
+    monkeypatch.setattr(view, "_logs", slow_logs)
+    monkeypatch.setattr(view, "_refreshed_at", -relay_view.REFRESH_S)  # stale now
+    refresher = threading.Thread(target=view.refresh)
+    refresher.start()
+    assert reading.wait(30)
+    touched = threading.Thread(target=view.touch, args=(world.study, world.patient(0)))
+    touched.start()
+    touched.join(5)
+    answered = not touched.is_alive()
+    state = view.state(world.study, world.patient(0))  # no second read: another one is at it
+    release.set()
+    refresher.join(30)
+    touched.join(30)
+    assert answered
+    assert state is PatientState.TOUCHED
+    assert view.state(world.study, world.patient(1)) is PatientState.RECORDED
