@@ -86,8 +86,7 @@ class ConsentIndex:
         self._synced_block = self._store.synced_block()
         self._last_position = self._store.last_position()
         snapshot = load_snapshot(self._store) if self._persistent else None
-        order = None if snapshot is None else snapshot.address_order
-        self._patients = PatientRows(() if snapshot is None else snapshot.addresses, order)
+        self._patients = PatientRows(() if snapshot is None else snapshot.addresses)
         self._patients.add(self._store.patients(len(self._patients)))
         if snapshot is not None:
             for hospital in snapshot.hospitals:
@@ -114,7 +113,6 @@ class ConsentIndex:
                 events=self._snapshot_events + self._unsnapshotted,
                 position=self._last_position,
                 addresses=np.frombuffer(self._patients.joined(), dtype="S42"),
-                address_order=self._patients.order,
                 hospitals=list(self._hospitals),
                 studies=self._studies,
             )

@@ -88,13 +88,3 @@ def test_many_rows_resolve_with_the_same_answer_as_a_dictionary() -> None:
     query = [addresses[i] for i in rng.permutation(20_000)]
     expected = {a: i for i, a in enumerate(addresses)}
     assert rows.lookup(query).tolist() == [expected[a] for a in query]
-
-
-def test_a_saved_order_is_used_and_a_wrong_one_is_ignored() -> None:
-    first = PatientRows([A, B, C])
-    again = PatientRows([A, B, C], first.order)
-    assert again.order.tolist() == first.order.tolist()
-    wrong = PatientRows([A, B, C], np.array([0, 0, 1], dtype=np.int64))
-    assert wrong.lookup([C, B, A]).tolist() == [2, 1, 0]
-    reversed_order = PatientRows([A, B, C], first.order[::-1].copy())
-    assert reversed_order.lookup([C, B, A]).tolist() == [2, 1, 0]
