@@ -299,10 +299,9 @@ class ConsentIndex:
             if events is None:
                 unknown = np.ones(rows.size, dtype=np.bool_)
                 return ConsentMask(np.zeros(rows.size, dtype=np.bool_), unknown)
-            known = (rows >= 0) & (rows < events.last.size)
-            unknown = np.ones(rows.size, dtype=np.bool_)
-            unknown[known] = events.last[rows[known]] < 0
-            latest = events.latest(rows, block)
+            last = events.last_of(rows)
+            unknown = last < 0
+            latest = events.latest(rows, block, last)
             found = latest >= 0
             at = np.where(found, latest, 0)
             expires = events.expires_at[at]
