@@ -237,14 +237,13 @@ class PatientRows:
             layout, prefixed = chunk
             slot, tagged = self._hashes(layout[:, 4], layout[:, 5])
             digits = _hex_of(layout)
-            row, same, occupied = self._probe(slot, tagged, digits)
-            going = ~same & occupied
+            row, same, going = self._probe(slot, tagged, digits)
             if prefixed is not None:  # "0X", or not "0x" at all
                 same &= prefixed
                 going &= prefixed
             found[start : start + layout.shape[0]] = np.where(same, row, -1)
-            again = np.flatnonzero(going)
-            if again.size:
+            if going.any():
+                again = np.flatnonzero(going)
                 later.append((again + start, slot[again], tagged[again], digits[again]))
         if later:
             self._probe_on(found, *(np.concatenate(column) for column in zip(*later, strict=True)))
@@ -256,24 +255,23 @@ class PatientRows:
         mask = self._slots.size - 1
         while at.size:
             slot = (slot + 1) & mask
-            row, same, occupied = self._probe(slot, tagged, digits)
+            row, same, going = self._probe(slot, tagged, digits)
             found[at[same]] = row[same]
-            going = ~same & occupied
             at, slot, tagged, digits = at[going], slot[going], tagged[going], digits[going]
 
     def _probe(self, slot: _IntP, tagged: _U32, digits: _Hex) -> tuple[_U32, _BoolA, _BoolA]:
         """For each address at `slot`: the slot's row, whether it is the address (tag, then all
-        40 hex digits as given, then case-folded where only they differ) and whether the slot
-        is occupied."""
+        40 hex digits as given, then case-folded where only they differ) and whether the look-up
+        must go on (it is not, and the slot is occupied)."""
         entry = self._slots[slot]
         row = (entry ^ tagged) - np.uint32(1)  # the row where the tag matches
         candidate = row < np.uint32((1 << self._bits) - 1)
         same = candidate & (np.take(self._hex, row, mode="clip") == digits)
-        loose = np.flatnonzero(candidate & ~same)
-        if loose.size:  # e.g. the same address in another case
-            stored = self._hex[row[loose]]
-            same[loose] = _folded_hex(stored) == _folded_hex(digits[loose])
-        return row, same, entry != 0
+        loose = candidate ^ same  # the tag matches, the bytes differ
+        if loose.any():  # e.g. the same address in another case
+            at = np.flatnonzero(loose)
+            same[at] = _folded_hex(self._hex[row[at]]) == _folded_hex(digits[at])
+        return row, same, (entry != 0) ^ same  # a slot that is the address is occupied
 
     def add(self, addresses: Iterable[str]) -> None:
         """Append new patients (the caller checked they are new) at the next rows."""
