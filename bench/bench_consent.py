@@ -236,8 +236,10 @@ for _ in range(int(sys.argv[5])):
     index.consented_at(study_id("bench-study"), patients, head, ts)
     firsts.append(round(time.perf_counter() - start, 4))
     index.close()
+import consent.index_patients
 print(json.dumps({"reopen_s": statistics.median(opens), "first_mask_s": statistics.median(firsts),
-                  "reopen_runs_s": opens, "first_mask_runs_s": firsts}))
+                  "reopen_runs_s": opens, "first_mask_runs_s": firsts,
+                  "module": consent.index_patients.__file__}))
 """
 
 
@@ -255,8 +257,13 @@ def _baseline(code: Path, path: Path, patients: list[Address], head: int) -> dic
     env = {**os.environ, "PYTHONPATH": str(code)}
     command = [sys.executable, "-c", _BASELINE_SCRIPT, str(path), str(listing), str(head),
                str(_timestamp(head)), str(FIRST_CALL_REPEATS)]  # fmt: skip
-    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
-    return {"code": str(code), **json.loads(done.stdout.strip().splitlines()[-1])}
+    # run from `code`: `python -c` puts the working directory first on sys.path, before
+    # PYTHONPATH, so run from this checkout it would time this checkout's code
+    done = subprocess.run(command, env=env, cwd=code, check=True, capture_output=True, text=True)
+    timed = json.loads(done.stdout.strip().splitlines()[-1])
+    if not Path(timed["module"]).resolve().is_relative_to(code.resolve()):
+        raise RuntimeError(f"the baseline ran {timed['module']}, not the code in {code}")
+    return {"code": str(code), **timed}
 
 
 def _profile(fn: Callable[[], Any]) -> list[str]:
