@@ -4,19 +4,21 @@ Addresses are kept as given (`chain/` hands them over checksummed), as one fixed
 42 ASCII bytes (`numpy` dtype `S42`), so a snapshot's address BLOB becomes the array without a
 Python string per patient. Look-ups are vectorised:
 
-- a list of `str` becomes one byte buffer in which each address takes 48 bytes, six commas then
-  its 42 characters, so that its 40 hex digits are five aligned little-endian 64-bit words
-  (`_layout`: joined and encoded a few thousand at a time, so no 40 MB temporary is ever
-  allocated and page-faulted; the separators are checked instead of a `len` per string);
-- a hash of the last 16 hex digits, case-folded (`0x20` set in every byte that has `0x40` set:
-  A-F and X become a-f and x, digits and bytes below `0x40` stay, so only a letter's two cases
-  fold together), picks a slot in an open-addressing table (linear probing, a power of two of
-  at least twice the patients, built when the rows are made and extended as patients are
-  added); each slot holds 31 bits of the hash and the row, so a look-up is mostly one gather;
+- a list of `str` is handled 4,096 entries at a time (`_chunk`), each chunk joined and encoded
+  into one byte buffer in which each address takes 48 bytes, six commas then its 42
+  characters, so that its 40 hex digits are five aligned little-endian 64-bit words (no 40 MB
+  temporary is ever allocated and page-faulted; the separators are checked instead of a `len`
+  per string);
+- a hash of the last 16 hex digits in any case (`| 0x20` on each byte, two multiplications)
+  picks a slot in an open-addressing table (linear probing over a power of two of at least
+  twice the patients, built when the rows are made and extended as patients are added); each
+  32-bit slot holds the row + 1 and, above it, the hash bits the slot number does not already
+  give, so a look-up is mostly one gather;
 - each hit is confirmed on all 40 hex digits (one gather of the row's 40 bytes and a compare of
-  the bytes as given; where they differ, e.g. in case only, the case-folded bytes are
-  compared), and on the "0x" prefix, so a hash collision or a malformed entry is a miss, never
-  a wrong row.
+  the bytes as given; where they differ, e.g. in case only, the case-folded bytes are compared:
+  `0x20` set only in bytes that have `0x40`, so A-F and X become a-f and x while digits and
+  control bytes stay as they are), and on the "0x" prefix, so a hash collision or a malformed
+  entry is a miss, never a wrong row.
 
 No dictionary of a million strings is built, on open or on the first look-up. Written with numpy
 by hand rather than with a hash-table library: the look-up must take a list of a million `str`
