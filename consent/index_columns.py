@@ -81,13 +81,23 @@ class StudyEvents:
                 self.expires_at[at] = self.expires_at[before]
                 self.valid_from[at] = self.valid_from[before]
 
-    def latest(self, rows: Int64Array, block: int) -> Int64Array:
-        """For each row, the index of its latest event at or before `block` (-1: none)."""
+    def last_of(self, rows: Int64Array) -> Int64Array:
+        """For each row, the index of its latest event (-1: none, or not a row of this study)."""
+        if self.last.size == 0:
+            return np.full(rows.size, -1, dtype=np.int64)
         known = (rows >= 0) & (rows < self.last.size)
-        event = np.full(rows.size, -1, dtype=np.int64)
-        event[known] = self.last[rows[known]]
-        pending = np.flatnonzero(event >= 0)
-        pending = pending[self.block[event[pending]] > block]
+        event: Int64Array = np.where(known, self.last[np.where(known, rows, 0)], -1)
+        return event
+
+    def latest(self, rows: Int64Array, block: int, last: Int64Array | None = None) -> Int64Array:
+        """For each row, the index of its latest event at or before `block` (-1: none);
+        `last` is `last_of(rows)` if already known."""
+        event = self.last_of(rows) if last is None else last
+        if self.block.size == 0:
+            return event
+        pending = np.flatnonzero((event >= 0) & (self.block[np.maximum(event, 0)] > block))
+        if pending.size:
+            event = event.copy()
         while pending.size:  # walk back only where later events exist
             stepped = self.prev[event[pending]]
             event[pending] = stepped

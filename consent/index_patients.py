@@ -2,14 +2,28 @@
 
 Addresses are kept as given (`chain/` hands them over checksummed), as one fixed-width array of
 42 ASCII bytes (`numpy` dtype `S42`), so a snapshot's address BLOB becomes the array without a
-Python string per patient. Look-ups are vectorised: every address is reduced to a 64-bit key (its
-first 16 hex digits, read case-insensitively with integer arithmetic on the ASCII bytes), the
-keys are found in a sorted key array with `np.searchsorted`, and each hit is confirmed by
-comparing the whole lower-cased address (so a key collision or a malformed entry is a miss, never
-a wrong row). No dictionary of a million strings is built, on open or on the first look-up.
+Python string per patient. Look-ups are vectorised:
 
-Written with numpy by hand rather than with a hash-table library: the look-up must take a list
-of a million `str` and answer in tens of milliseconds, which rules out any per-string Python work.
+- a list of `str` is handled 4,096 entries at a time (`_chunk`), each chunk joined and encoded
+  into one byte buffer in which each address takes 48 bytes, six commas then its 42
+  characters, so that its 40 hex digits are five aligned little-endian 64-bit words (no 40 MB
+  temporary is ever allocated and page-faulted; the separators are checked instead of a `len`
+  per string);
+- a hash of the last 16 hex digits in any case (`| 0x20` on each byte, two multiplications)
+  picks a slot in an open-addressing table (linear probing over a power of two of at least
+  twice the patients, built when the rows are made and extended as patients are added); each
+  32-bit slot holds the row + 1 and, above it, the hash bits the slot number does not already
+  give, so a look-up is mostly one gather;
+- each hit is confirmed on all 40 hex digits (one gather of the row's 40 bytes and a compare of
+  the bytes as given; where they differ, e.g. in case only, the case-folded bytes are compared:
+  `0x20` set only in bytes that have `0x40`, so A-F and X become a-f and x while digits and
+  control bytes stay as they are), and on the "0x" prefix, so a hash collision or a malformed
+  entry is a miss, never a wrong row.
+
+No dictionary of a million strings is built, on open or on the first look-up. Written with numpy
+by hand rather than with a hash-table library: the look-up must take a list of a million `str`
+and answer in tens of milliseconds, which rules out any per-string Python work, and no maintained
+library offers a vectorised numpy hash table with a custom confirmation.
 """
 
 from __future__ import annotations
@@ -23,119 +37,160 @@ import numpy.typing as npt
 __all__ = ["ADDRESS_LEN", "PatientRows"]
 
 ADDRESS_LEN: Final = 42
-_KEY_DIGITS: Final = 16
-_LOWER: Final = np.uint8(0x20)
+_HEX: Final = "V40"  # an address's 40 hex digits, compared as raw bytes
+_SEP: Final = ",,,,,,"  # 6 + 42 = 48 bytes an address: the hex digits start 8-byte aligned
+_STRIDE: Final = len(_SEP) + ADDRESS_LEN
+_CHUNK: Final = 4096  # addresses handled at a time (~200 kB: stays in cache, no mmap)
 _COMMA: Final = np.uint8(ord(","))
-_U8 = npt.NDArray[np.uint8]
+_SEP_MASK: Final = np.uint64((1 << 48) - 1)
+_SEP_BITS: Final = np.uint64(int.from_bytes(_SEP.encode(), "little"))
+_HEAD: Final = np.uint64(int.from_bytes((_SEP + "0x").encode(), "little"))
+_PREFIX: Final = np.uint64(int.from_bytes(b"0x", "little"))
+_FOLD_BITS: Final = np.uint64(0x4040_4040_4040_4040)
+_LOWER: Final = np.uint64(0x2020_2020_2020_2020)
+_MIX: Final = (np.uint64(0x9E37_79B9_7F4A_7C15), np.uint64(0xC2B2_AE3D_27D4_EB4F))  # odd
+_MAX_BITS: Final = 31  # 2**bits slots of 32 bits: the row + 1 in `bits` bits, a tag above
+_U32 = npt.NDArray[np.uint32]
+_U64 = npt.NDArray[np.uint64]
 _I64 = npt.NDArray[np.int64]
+_IntP = npt.NDArray[np.intp]
 _BoolA = npt.NDArray[np.bool_]
+_Hex = npt.NDArray[np.void]
+_Later = tuple[_I64, _IntP, _U32, _Hex]
 
 
-def _as_matrix(addresses: Sequence[str]) -> _U8 | None:
-    """`addresses` as an (n, 42) byte matrix (a view, no copy), or None unless every entry is a
-    42-character ASCII str.
+def _chunk(
+    part: Sequence[str], *, lengths_checked: bool = False
+) -> tuple[_U64, _BoolA | None] | None:
+    """`part` as a (k, 6) uint64 array, each row six commas then the 42 characters (word 0 ends
+    with the two-character prefix; words 1-5 are the 40 hex digits), and which entries start
+    with "0x" in any case (None: all, as "0x"); None unless every entry is a 42-character ASCII
+    str.
 
-    Joins them with commas instead of measuring each (a million `len` calls cost as much as the
-    join): the joined bytes have the length of n 42-byte entries exactly when, in addition,
-    every 43rd byte is a comma and there are no other commas (then the separators, which are
-    commas, sit exactly there, so each entry has 42 characters)."""
-    count = len(addresses)
-    if count == 0:
-        return np.empty((0, ADDRESS_LEN), dtype=np.uint8)
+    Joined with the separator before each entry instead of measuring each entry (a million
+    `len` calls cost as much as the join): the bytes have the length of k 48-byte rows with the
+    separator at the start of each row and no other comma exactly when each entry has 42
+    characters (then the separators sit exactly there); `lengths_checked` skips the comma count
+    for entries already measured."""
     try:
-        joined = ",".join(addresses).encode("ascii")
+        encoded = (_SEP + _SEP.join(part)).encode("ascii")
     except (TypeError, UnicodeEncodeError):
         return None
-    if len(joined) != (ADDRESS_LEN + 1) * count - 1:
+    if len(encoded) != _STRIDE * len(part):
         return None
-    flat = np.frombuffer(joined, dtype=np.uint8)
-    if np.count_nonzero(flat == _COMMA) != count - 1:
+    flat = np.frombuffer(encoded, np.uint8)
+    if not lengths_checked and np.count_nonzero(flat == _COMMA) != len(_SEP) * len(part):
         return None
-    if (flat[ADDRESS_LEN :: ADDRESS_LEN + 1] != _COMMA).any():
+    layout: _U64 = flat.view(np.uint64).reshape(-1, _STRIDE // 8)
+    head = layout[:, 0]
+    if (head == _HEAD).all():
+        return layout, None
+    if ((head & _SEP_MASK) != _SEP_BITS).any():
         return None
-    matrix: _U8 = np.lib.stride_tricks.as_strided(
-        flat, shape=(count, ADDRESS_LEN), strides=(ADDRESS_LEN + 1, 1), writeable=False
-    )
-    return matrix
+    return layout, _fold(head >> np.uint64(48)) == _PREFIX
 
 
-def _as_bytes(addresses: Sequence[str]) -> npt.NDArray[np.bytes_] | None:
-    """`addresses` as one S42 array, or None unless every entry is a 42-character ASCII str."""
-    matrix = _as_matrix(addresses)
-    if matrix is None:
-        return None
-    return np.ascontiguousarray(matrix).view(f"S{ADDRESS_LEN}").ravel()
+def _hex_of(layout: _U64) -> _Hex:
+    """The hex digits of each row of a `_chunk` (a strided view, no copy)."""
+    return np.ndarray((layout.shape[0],), _HEX, layout, offset=8, strides=(_STRIDE,))
 
 
-def _lowered(array: npt.NDArray[np.bytes_] | _U8) -> _U8:
-    """The addresses' bytes (an S42 array or an (n, 42) byte matrix), lower-cased ((n, 42)
-    uint8; `| 0x20` lower-cases A-F and X and leaves digits as they are)."""
-    matrix: _U8 = array.view(np.uint8).reshape(-1, ADDRESS_LEN)  # a view of either
-    return matrix | _LOWER
+def _fold(words: _U64) -> _U64:
+    """Each byte with `0x40` set gets `0x20` too (A-F, X -> a-f, x; digits unchanged)."""
+    folded: _U64 = words | ((words & _FOLD_BITS) >> np.uint64(1))
+    return folded
 
 
-def _keys(lowered: _U8) -> npt.NDArray[np.uint64]:
-    """The first 16 hex digits of each lowered address as an unsigned 64-bit number: each ASCII
-    digit becomes its nibble (`(c & 15) + 9 * (c >> 6)`: '0'-'9' and 'a'-'f'), pairs of nibbles
-    become bytes, and 8 bytes are read as one big-endian word (all in uint8, no Python loop)."""
-    digits = lowered[:, 2 : 2 + _KEY_DIGITS]
-    nibbles = (digits & np.uint8(0x0F)) + np.uint8(9) * (digits >> np.uint8(6))
-    packed = np.ascontiguousarray((nibbles[:, 0::2] << np.uint8(4)) | nibbles[:, 1::2])
-    return packed.view(">u8").ravel().astype(np.uint64)
+def _folded_hex(digits: _Hex) -> _Hex:
+    """Hex digits (a contiguous V40 array) case-folded."""
+    return _fold(digits.view(np.uint64)).view(_HEX)
 
 
-def _sorts(order: _I64, keys: npt.NDArray[np.uint64]) -> bool:
-    """Whether `order` is a permutation of the rows that puts `keys` in ascending order."""
-    if order.shape != keys.shape or order.dtype != np.int64:
-        return False
-    if order.size and (order.min() < 0 or order.max() >= keys.size):
-        return False
-    if np.bincount(order, minlength=keys.size).max(initial=1) != 1:
-        return False
-    ranked = keys[order]
-    return bool(np.all(ranked[1:] >= ranked[:-1]))
+def _hash(third: _U64, fourth: _U64) -> _U32:
+    """A 32-bit hash of the 4th and 5th words of hex digits (the last 16 digits, in any case:
+    `| 0x20` lower-cases every letter, and the confirmation is exact): the top half of the
+    sum of two multiplications by odd constants (whose top bits depend on every input bit)."""
+    mixed = ((third | _LOWER) * _MIX[0]) ^ ((fourth | _LOWER) * _MIX[1])
+    top: _U32 = (mixed >> np.uint64(32)).astype(np.uint32)
+    return top
+
+
+def _parsed(
+    addresses: npt.NDArray[np.bytes_] | Sequence[str],
+) -> tuple[npt.NDArray[np.bytes_], _Hex]:
+    """The addresses as a contiguous S42 array and their hex digits (a V40 array)."""
+    if isinstance(addresses, np.ndarray):
+        given = np.ascontiguousarray(addresses.astype(f"S{ADDRESS_LEN}", copy=False))
+    else:
+        parts = [np.empty(0, f"S{ADDRESS_LEN}")]
+        for start in range(0, len(addresses), _CHUNK):
+            chunk = _chunk(addresses[start : start + _CHUNK])
+            if chunk is None:
+                raise ValueError("patient addresses are 42-character ASCII strings")
+            layout = chunk[0]
+            parts.append(
+                np.ndarray(
+                    (layout.shape[0],), f"S{ADDRESS_LEN}", layout, len(_SEP), (_STRIDE,)
+                ).copy()
+            )
+        given = np.concatenate(parts)
+    if given.size == 0:
+        return given, np.empty(0, _HEX)
+    if (np.ndarray(given.shape, "S2", given, strides=(ADDRESS_LEN,)) != b"0x").any():
+        raise ValueError('patient addresses start with "0x"')
+    digits: _Hex = np.ndarray(given.shape, _HEX, given, offset=2, strides=(ADDRESS_LEN,))
+    return given, digits.copy()
 
 
 class PatientRows:
     """Dense rows for patient addresses; rows never change once assigned."""
 
-    def __init__(
-        self,
-        addresses: npt.NDArray[np.bytes_] | Sequence[str] = (),
-        order: _I64 | None = None,
-    ) -> None:
-        """Rows for `addresses` (row = position); `order` is a saved `self.order` for them,
-        which spares the sort (checked: a wrong one is ignored, never trusted)."""
-        given = addresses if isinstance(addresses, np.ndarray) else _as_bytes(addresses)
-        if given is None:
-            raise ValueError("patient addresses are 42-character ASCII strings")
-        self._given = given.astype(f"S{ADDRESS_LEN}", copy=False)
-        self._lower = _lowered(self._given)
-        keys = _keys(self._lower)
-        if order is None or not _sorts(order, keys):
-            order = np.argsort(keys).astype(np.int64)
-        self._order: _I64 = order
-        self._sorted = keys[self._order]
+    def __init__(self, addresses: npt.NDArray[np.bytes_] | Sequence[str] = ()) -> None:
+        """Rows for `addresses` (row = position), each "0x" and 40 ASCII characters. An address
+        given twice (in any case) keeps both rows; a look-up answers the first."""
+        self._given, self._hex = _parsed(addresses)
         self._pending: list[str] = []
-        self._bucket()
+        self._build(self._given.size)
 
-    def _bucket(self) -> None:
-        """Where each bucket of keys (their top bits; ~4 buckets a key) starts in the sorted
-        keys: a look-up reads its bucket's first key instead of binary-searching a million
-        (addresses are hashes, so keys spread evenly)."""
-        bits = int(min(26, max(8, np.ceil(np.log2(max(self._sorted.size, 1))) + 2)))
-        self._shift = np.uint64(64 - bits)
-        counts = np.bincount((self._sorted >> self._shift).astype(np.int64), minlength=1 << bits)
-        self._starts: _I64 = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    def _build(self, count: int) -> None:
+        """A fresh table for the first `count` rows, at least four slots a row."""
+        bits = int(max(4, np.ceil(np.log2(max(count, 1))) + 2))
+        if bits > _MAX_BITS:
+            raise ValueError(f"at most {2 ** (_MAX_BITS - 2):,} patients in one index")
+        self._bits = bits
+        self._slots: _U32 = np.zeros(1 << bits, dtype=np.uint32)
+        self._insert(np.arange(count, dtype=np.int64), fresh=True)
+
+    def _hashes(self, third: _U64, fourth: _U64) -> tuple[_IntP, _U32]:
+        """Each address's first slot (the hash's top bits) and its tag (the other bits),
+        shifted above the row bits of a slot."""
+        hashed = _hash(third, fourth)
+        slot = (hashed >> np.uint32(32 - self._bits)).astype(np.intp)
+        return slot, hashed << np.uint32(self._bits)
+
+    def _insert(self, rows: _I64, *, fresh: bool = False) -> None:
+        """Put `rows` into the table, all at once: each round writes every row still waiting
+        into its slot if that slot is empty (0; a slot holds the tag and the row + 1; numpy
+        applies a repeated index in order, and the rows go in reversed, so the lowest row wins
+        a slot several want), and the rest move on to the next slot. A row only moves past
+        occupied slots, so a look-up that stops at the first empty slot never misses it."""
+        words = self._hex[rows].view(np.uint64).reshape(-1, 5)
+        slot, tagged = self._hashes(words[:, 3], words[:, 4])
+        entry = tagged | (rows + 1).astype(np.uint32)
+        mask = self._slots.size - 1
+        free = None if fresh else self._slots[slot] == 0  # None: every slot is free
+        while slot.size:
+            if free is None:
+                self._slots[slot[::-1]] = entry[::-1]
+                waiting = self._slots[slot] != entry
+            else:
+                self._slots[slot[free][::-1]] = entry[free][::-1]
+                waiting = ~free | (self._slots[slot] != entry)
+            slot, entry = (slot[waiting] + 1) & mask, entry[waiting]
+            free = self._slots[slot] == 0
 
     def __len__(self) -> int:
         return self._given.size + len(self._pending)
-
-    @property
-    def order(self) -> _I64:
-        """The rows sorted by key (what a snapshot keeps so that reopening does not sort)."""
-        self._merge()
-        return self._order
 
     def joined(self) -> bytes:
         """Every address, by row, as one ASCII string of 42 bytes each (the snapshot's form)."""
@@ -154,80 +209,87 @@ class PatientRows:
     def lookup(self, patients: Sequence[str]) -> _I64:
         """Each address's row (any case); -1 for one never seen or not an address string."""
         self._merge()
-        query = _as_matrix(patients)
-        if query is None:  # some entry is not a 42-character string: look them up one by one
-            rows = np.full(len(patients), -1, dtype=np.int64)
-            for i, patient in enumerate(patients):
-                one = _as_matrix([patient]) if isinstance(patient, str) else None
-                if one is not None:
-                    rows[i] = self._find(_lowered(one))[0]
-            return rows
-        return self._find(_lowered(query))
+        found = self._find(patients)
+        if found is not None:
+            return found
+        # some entry is not a 42-character ASCII str: look up those that are
+        good = [
+            i
+            for i, p in enumerate(patients)
+            if isinstance(p, str) and len(p) == ADDRESS_LEN and p.isascii()
+        ]
+        rows = np.full(len(patients), -1, dtype=np.int64)
+        checked = self._find([patients[i] for i in good], lengths_checked=True)
+        if checked is not None:  # always: each entry was measured
+            rows[good] = checked
+        return rows
 
-    def _find(self, lowered: _U8) -> _I64:
-        if self._sorted.size == 0:
-            return np.full(lowered.shape[0], -1, dtype=np.int64)
-        keys = _keys(lowered)
-        bucket = (keys >> self._shift).astype(np.int64)
-        first, end = self._starts[bucket], self._starts[bucket + 1]
-        at = np.minimum(first, self._sorted.size - 1)
-        same_key = (first < end) & (self._sorted[at] == keys)
-        self._walk(np.flatnonzero(~same_key & (end - first > 1)), keys, at, end, same_key)
-        rows = self._order[at]
-        whole = f"S{ADDRESS_LEN}"
-        hit = same_key & (self._lower.view(whole).ravel()[rows] == lowered.view(whole).ravel())
-        found = np.where(hit, rows, -1)
-        for i in np.flatnonzero(same_key & ~hit).tolist():  # 16 equal leading digits
-            found[i] = self._scan(int(at[i]), keys[i], lowered[i])
+    def _find(self, patients: Sequence[str], *, lengths_checked: bool = False) -> _I64 | None:
+        """The row of each address (-1: none), or None unless each is a 42-character ASCII
+        str. A chunk at a time: each address probes its first slot; the few that must go on
+        probing are collected and go on together (`_probe_on`)."""
+        found = np.full(len(patients), -1, dtype=np.int64)
+        later: list[_Later] = []
+        for start in range(0, len(patients), _CHUNK):
+            chunk = _chunk(patients[start : start + _CHUNK], lengths_checked=lengths_checked)
+            if chunk is None:
+                return None
+            if self._given.size == 0:
+                continue
+            layout, prefixed = chunk
+            slot, tagged = self._hashes(layout[:, 4], layout[:, 5])
+            digits = _hex_of(layout)
+            row, same, going = self._probe(slot, tagged, digits)
+            if prefixed is not None:  # "0X", or not "0x" at all
+                same &= prefixed
+                going &= prefixed
+            found[start : start + layout.shape[0]] = np.where(same, row, -1)
+            if going.any():
+                again = np.flatnonzero(going)
+                later.append((again + start, slot[again], tagged[again], digits[again]))
+        if later:
+            self._probe_on(found, *(np.concatenate(column) for column in zip(*later, strict=True)))
         return found
 
-    def _walk(
-        self, crowded: _I64, keys: npt.NDArray[np.uint64], at: _I64, end: _I64, same: _BoolA
-    ) -> None:
-        """For keys in a bucket of several whose first key is not theirs, step through the
-        bucket (a few keys: vectorised steps over the shrinking rest, no binary search over a
-        million), setting `at` and `same` where the key is found."""
-        pos = at[crowded] + 1
-        while crowded.size:
-            inside = pos < end[crowded]
-            crowded, pos = crowded[inside], pos[inside]
-            stored = self._sorted[pos]
-            wanted = keys[crowded]
-            hit = stored == wanted
-            at[crowded[hit]] = pos[hit]
-            same[crowded[hit]] = True
-            further = stored < wanted  # the keys are sorted: past it means absent
-            crowded, pos = crowded[further], pos[further] + 1
+    def _probe_on(self, found: _I64, at: _I64, slot: _IntP, tagged: _U32, digits: _Hex) -> None:
+        """Probe the next slots of the addresses `at` until each is found or meets an empty
+        slot (sets `found`)."""
+        mask = self._slots.size - 1
+        while at.size:
+            slot = (slot + 1) & mask
+            row, same, going = self._probe(slot, tagged, digits)
+            found[at[same]] = row[same]
+            at, slot, tagged, digits = at[going], slot[going], tagged[going], digits[going]
 
-    def _scan(self, start: int, key: np.uint64, lowered: _U8) -> int:
-        i = start
-        while i < self._sorted.size and self._sorted[i] == key:
-            row = int(self._order[i])
-            if (self._lower[row] == lowered).all():
-                return row
-            i += 1
-        return -1
+    def _probe(self, slot: _IntP, tagged: _U32, digits: _Hex) -> tuple[_U32, _BoolA, _BoolA]:
+        """For each address at `slot`: the slot's row, whether it is the address (tag, then all
+        40 hex digits as given, then case-folded where only they differ) and whether the look-up
+        must go on (it is not, and the slot is occupied)."""
+        entry = self._slots[slot]
+        row = (entry ^ tagged) - np.uint32(1)  # the row where the tag matches
+        candidate = row < np.uint32((1 << self._bits) - 1)
+        same = candidate & (np.take(self._hex, row, mode="clip") == digits)
+        loose = candidate ^ same  # the tag matches, the bytes differ
+        if loose.any():  # e.g. the same address in another case
+            at = np.flatnonzero(loose)
+            same[at] = _folded_hex(self._hex[row[at]]) == _folded_hex(digits[at])
+        return row, same, (entry != 0) ^ same  # a slot that is the address is occupied
 
     def add(self, addresses: Iterable[str]) -> None:
         """Append new patients (the caller checked they are new) at the next rows."""
         self._pending.extend(addresses)
 
     def _merge(self) -> None:
-        """Fold the addresses added since the last look-up into the sorted keys (one linear
-        `np.insert`, not a re-sort)."""
+        """Fold the addresses added since the last look-up into the table (inserted, or a new
+        table once it would be over half full)."""
         if not self._pending:
             return
-        added = _as_bytes(self._pending)
-        if added is None:
-            raise ValueError("patient addresses are 42-character ASCII strings")
+        given, digits = _parsed(self._pending)
         self._pending = []
         first = self._given.size
-        lowered = _lowered(added)
-        keys = _keys(lowered)
-        order = np.argsort(keys)
-        at = np.searchsorted(self._sorted, keys[order], side="right")
-        self._sorted = np.insert(self._sorted, at, keys[order])
-        self._order = np.insert(self._order, at, first + order.astype(np.int64))
-        self._given = np.concatenate([self._given, added])
-        self._lower = np.concatenate([self._lower, lowered])
-        self._bucket()
+        self._given = np.concatenate([self._given, given])
+        self._hex = np.concatenate([self._hex, digits])
+        if 2 * self._given.size > self._slots.size:
+            self._build(self._given.size)
+        else:
+            self._insert(np.arange(first, self._given.size, dtype=np.int64))

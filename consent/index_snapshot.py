@@ -3,9 +3,11 @@
 Rebuilding a million-patient index from its event rows means reading every row through SQLite
 into Python tuples and re-linking every patient's chain: seconds. The snapshot keeps instead what
 that rebuild produces, as raw numpy column bytes: each study's `StudyEvents` arrays, the patient
-addresses (42 ASCII bytes each, read back as one fixed-width array, with the rows in key order
-so that reopening does not sort them) and the compact integer codes of studies and hospitals (a code
-is a position in the snapshot's lists; the columns hold only codes). It is stored as BLOBs in the
+addresses (42 ASCII bytes each, read back as one fixed-width array; the look-up table over them
+is rebuilt on open, which costs less than reading and checking a stored one) and the compact
+integer codes of studies and hospitals (a code is a position in the snapshot's lists; the
+columns hold only codes). A snapshot of an older session may hold an `address_order` BLOB, which
+is ignored. It is stored as BLOBs in the
 index's own SQLite file (`IndexStore.write_snapshot`), in one transaction, so it is never half
 written, and it says which events it covers (their count and the last one's position): the
 index loads it, then applies only the events stored after it. A snapshot whose last event is
@@ -62,8 +64,6 @@ class IndexSnapshot:
     """Every patient address by row, 42 ASCII bytes each (`consent.index_patients`)."""
     hospitals: list[str]
     studies: dict[bytes, StudyEvents]
-    address_order: npt.NDArray[np.int64] | None = None
-    """`PatientRows.order` for `addresses` (reopening skips the sort; checked before use)."""
 
 
 def encode_snapshot(snapshot: IndexSnapshot) -> dict[str, bytes]:
@@ -84,8 +84,6 @@ def encode_snapshot(snapshot: IndexSnapshot) -> dict[str, bytes]:
         raise ValueError("patient addresses are 42 characters")
     joined = snapshot.addresses.tobytes()
     blobs = {"meta": json.dumps(meta).encode(), "addresses": joined}
-    if snapshot.address_order is not None:
-        blobs["address_order"] = np.ascontiguousarray(snapshot.address_order, "<i8").tobytes()
     for code, study in enumerate(studies):
         events = snapshot.studies[study]
         for name, dtype in _COLUMNS:
@@ -120,18 +118,11 @@ def decode_snapshot(blobs: dict[str, bytes]) -> IndexSnapshot | None:
             events=int(meta["events"]),
             position=EventPosition(int(meta["block"]), int(meta["log_index"])),
             addresses=addresses,
-            address_order=_order(blobs.get("address_order"), count),
             hospitals=[str(h) for h in meta["hospitals"]],
             studies=studies,
         )
     except (KeyError, ValueError, TypeError, UnicodeDecodeError):
         return None
-
-
-def _order(blob: bytes | None, count: int) -> npt.NDArray[np.int64] | None:
-    if blob is None or len(blob) != 8 * count:
-        return None
-    return np.frombuffer(blob, dtype="<i8").astype(np.int64)
 
 
 def load_snapshot(store: IndexStore) -> IndexSnapshot | None:

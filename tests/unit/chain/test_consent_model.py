@@ -33,6 +33,15 @@ advance_op = st.tuples(st.just("advance"), st.just(0), st.just(0), st.sampled_fr
 operations = st.lists(st.one_of(grant_op, revoke_op, advance_op), min_size=1, max_size=10)
 
 
+def _next_block_timestamp(world: LedgerWorld) -> int:
+    """The timestamp the next transaction's block will carry. eth-tester stamps its pending block
+    with the wall clock when it opens it (after a revert to this session's snapshot, that can be
+    long after the latest mined block), so an expiry counted from the latest block could already
+    be past when the grant is mined; counted from the pending block, it is `value` seconds after
+    the grant's own block, whatever the load."""
+    return int(world.chain.w3.eth.get_block("pending")["timestamp"])
+
+
 def _consented(record: Record | None, block: int, timestamp: int) -> bool:
     if record is None or record.granted_block > block:
         return False
@@ -65,9 +74,10 @@ def _run(world: LedgerWorld, ops: list[tuple[str, int, int, int]]) -> None:
     last_revocation = {0: 0, 1: 0}
     for kind, patient, hospital, value in ops:
         if kind == "grant":
-            expires = 0 if value == 0 else world.chain.block_timestamp() + value
+            expires = 0 if value == 0 else _next_block_timestamp(world) + value
             event = world.grant(patient, hospital, expires_at=expires)
             block = event.position.block_number
+            assert expires == 0 or world.chain.block_timestamp(block) + value == expires
             previous = current.get(patient)
             if previous and previous.hospital != hospital and previous.revoked_block == 0:
                 last_revocation[previous.hospital] = block

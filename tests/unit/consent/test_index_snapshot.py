@@ -84,3 +84,28 @@ def test_snapshot_that_does_not_match_the_rows_is_ignored(tmp_path: Path) -> Non
     assert _snapshot_events(path) is None
     with ConsentIndex(path) as index:  # rebuilt from the rows, same answers
         assert index.consented_at(STUDIES[0], PATIENTS[:1], 1, 10**10).tolist() == [True]
+
+
+def test_a_snapshot_of_an_older_session_with_a_key_order_still_loads(tmp_path: Path) -> None:
+    """Session 6 snapshots also stored the patients' key order (`address_order`); the table
+    that replaced it is rebuilt on open, so the BLOB is ignored, whatever it holds."""
+    path = tmp_path / "consent.sqlite"
+    with ConsentIndex(path) as index:
+        index.apply(
+            [_grant(STUDIES[0], PATIENTS[0], 1), _grant(STUDIES[0], PATIENTS[1], 2)],
+            synced_through=2,
+        )
+    store = IndexStore(path)
+    try:
+        blobs = store.snapshot_blobs()
+        assert "address_order" not in blobs
+        with store.transaction():
+            store.write_snapshot({**blobs, "address_order": b"\xff" * 16})
+    finally:
+        store.close()
+    assert _snapshot_events(path) == 2
+    with ConsentIndex(path) as index:
+        assert index.consented_at(STUDIES[0], [PATIENTS[1], PATIENTS[0]], 2, 10**10).tolist() == [
+            True,
+            True,
+        ]
