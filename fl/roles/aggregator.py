@@ -40,12 +40,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from torch import Tensor
 
-from consent.errors import RoundChangedError
 from consent.ids import Bytes32, StudyId
 from fl.data import Examples
 from fl.ports import (
@@ -62,26 +60,22 @@ from fl.roles.aggregator_modes import ModeParts
 from fl.roles.aggregator_outcome import (
     AggregatorOutcome,
     LatestRound,
-    Sealed,
     latest_after,
-    publish_and_finalize,
 )
 from fl.roles.artifacts import Artifact, fetch_verified
 from fl.roles.budget import study_end
 from fl.roles.collect import RejectedHospital, UpdateIntake
 from fl.roles.contributions import ContributionsRecorder
-from fl.roles.errors import RoleError, RoundKeptChangingError
+from fl.roles.errors import RoleError
 from fl.roles.loop import run_role
 from fl.roles.plan import StudyPlan
+from fl.roles.sealed_aggregation import SealedAggregation
 from fl.roles.secagg_aggregation import SecAggAggregation
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
 
 __all__ = ["Aggregator", "AggregatorOutcome", "RejectedHospital"]
 
 logger = logging.getLogger(__name__)
-
-_MAX_ROUND_READS: Final = 5
-"""Reads of a round per `finalize`: each read after the first follows a newly landed update."""
 
 
 class Aggregator:
@@ -339,50 +333,26 @@ class Aggregator:
     # --- aggregation ----------------------------------------------------------------------------
 
     def finalize(self, record: RoundRecord) -> AggregatorOutcome:
-        """Verify, aggregate and finalize `record` (an open round).
-
-        The model is built from every update in `record`; `finalize_round` names how many that
-        is (`considered_updates`: accepted and rejected alike) and the ledger refuses it with
-        `RoundChangedError` if an update landed meanwhile. Then the round is re-read and the
-        aggregation redone with the new updates. The round is also re-read once the updates are
-        verified, so the common case (an update landing during the slow fetch-and-unseal) costs
-        no refused transaction. After `_MAX_ROUND_READS` reads that all found the round changed,
-        `RoundKeptChangingError` is raised (the round stays open; a later call starts over).
-        """
-        base = self._base_state(record)
-        for _ in range(_MAX_ROUND_READS):
-            accepted, rejected = self.intake().verified(record, base)
-            latest = self._ledger.round(self.study, record.round)
-            if len(latest.updates) != len(record.updates):
-                logger.info("round %d: updates arrived while verifying: reloading", record.round)
-                record = latest
-                continue
-            try:
-                with self._writing():
-                    done = publish_and_finalize(
-                        self.plan(),
-                        self._store,
-                        self._ledger,
-                        record,
-                        Sealed(base, accepted, rejected),
-                        study=self.study,
-                        validation=self._validation_set,
-                        test_set=self._test_set,
-                        open_next=self._opens_next(record.round),
-                    )
-            except RoundChangedError as exc:
-                logger.info(
-                    "round %d: finalization refused (%d updates considered, %d on the ledger): "
-                    "re-aggregating",
-                    record.round,
-                    exc.considered,
-                    exc.submitted,
-                )
-                record = self._ledger.round(self.study, record.round)
-                continue
-            self.intake().forget(record.round)
-            return self._finalized(done.outcome, done.model, done.state, done.opened_next)
-        raise RoundKeptChangingError(record.round, _MAX_ROUND_READS)
+        """Verify, aggregate and finalize `record` (an open round): `SealedAggregation`, which
+        names how many updates were considered and, when the ledger refuses because an update
+        landed meanwhile, re-reads the round and aggregates again (`RoundKeptChangingError` after
+        `MAX_ROUND_READS` reads that all found the round changed; the round stays open)."""
+        sealed = SealedAggregation(
+            study=self.study,
+            ledger=self._ledger,
+            store=self._store,
+            plan=self.plan(),
+            intake=self.intake(),
+            validation=self._validation_set,
+            test_set=self._test_set,
+        )
+        done = sealed.finalize(
+            record,
+            self._base_state(record),
+            open_next=self._opens_next(record.round),
+            writing=self._writing,
+        )
+        return self._finalized(done.outcome, done.model, done.state, done.opened_next)
 
     def _opens_next(self, round_: int) -> bool:
         """Whether finalizing `round_` opens the next round too: the study goes on and no mode
