@@ -19,19 +19,11 @@ from chain.ledger import ChainLedger
 from chain.privacy_budget import PrivacyBudget
 from consent import privacy
 from consent.ids import Bytes32, study_id
-from consent.privacy import DpTerms, to_fixed_up
+from consent.privacy import to_fixed_up
 from consent.records import UpdateSubmission
-from tests.fixtures.ledger import LedgerWorld, sender_of
+from tests.fixtures.ledger import DP_TERMS, LedgerWorld, sender_of
 
-TERMS = DpTerms(
-    epsilon=3.0,
-    delta=1e-5,
-    noise_multiplier=1.1,
-    max_grad_norm=1.0,
-    sample_rate=0.0625,
-    steps_per_round=16,
-    orders=(2.0, 8.0, 32.0),
-)
+TERMS = DP_TERMS
 
 
 def _budget(ledger: object) -> PrivacyBudget:

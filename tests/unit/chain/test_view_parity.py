@@ -30,20 +30,11 @@ from chain.errors import (
 from chain.revert_decoder import raw_revert_data
 from chain.transactions import ZERO_ADDRESS, call_view
 from consent.ids import Bytes32, study_id
-from consent.privacy import DpTerms
 from consent.purposes import HMB, StudyPurpose
 from consent.records import RoundResult, UpdateSubmission
-from tests.fixtures.ledger import DEADLINE, LedgerWorld, sender_of
+from tests.fixtures.ledger import DEADLINE, DP_TERMS, LedgerWorld, sender_of
 
-TERMS = DpTerms(
-    epsilon=3.0,
-    delta=1e-5,
-    noise_multiplier=1.1,
-    max_grad_norm=1.0,
-    sample_rate=0.0625,
-    steps_per_round=16,
-    orders=(2.0, 8.0, 32.0),
-)
+TERMS = DP_TERMS
 
 
 def _same(lean: Any, web3: Any) -> bool:
