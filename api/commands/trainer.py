@@ -24,7 +24,10 @@ from api.commands._chain_common import (
 from consent.privacy_mode import PrivacyMode
 
 if TYPE_CHECKING:
-    from fl.roles import TrainerOutcome
+    from api.wiring import RoleWiring
+    from chain.consent_view import ChainConsentView
+    from consent.ids import StudyId
+    from fl.roles import Trainer, TrainerOutcome
 
 
 __all__ = ["trainer_command"]
@@ -63,91 +66,75 @@ def _payload(outcome: TrainerOutcome) -> dict[str, object]:
     }
 
 
+DataOption = Annotated[Path, typer.Option(help="Training CSV: patient, features, label.")]
+StateDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Consent index and round records (default .consentfl/trainer-ADDRESS, ADDRESS "
+        "the hospital's)."
+    ),
+]
+RoundsOption = Annotated[int | None, typer.Option(min=1, help="Exit once round N-1 is finalized.")]
+ProofsDirOption = Annotated[
+    Path | None, typer.Option(help="Write exclusion proofs of revoked patients here on exit.")
+]
+PollOption = Annotated[float, typer.Option(min=0.05, help="Seconds between ledger polls.")]
+IpfsOption = Annotated[
+    str | None,
+    typer.Option(help="IPFS RPC API URL, or a local store directory (default: the manifest's)."),
+]
+RequireModeOption = Annotated[
+    PrivacyMode,
+    typer.Option(
+        help="Refuse a study whose privacy mode lacks a protection of this one (sealed < "
+        "secagg < dp+secagg, sealed < dp < dp+secagg; secagg and dp are incomparable)."
+    ),
+]
+AttackOption = Annotated[
+    str | None,
+    typer.Option(
+        help="BENCHMARKS AND TESTS ONLY: submit poisoned updates (label-flip, sign-flip, "
+        "scaling, gaussian, alie, ipm; kind:strength). Refused without --allow-attacks "
+        "or CONSENTFL_ALLOW_ATTACKS=1."
+    ),
+]
+AllowAttacksOption = Annotated[bool, typer.Option(hidden=True, envvar="CONSENTFL_ALLOW_ATTACKS")]
+
+
 def trainer_command(
     deployment: DeploymentOption,
     study: StudyOption,
     key: KeyOption,
-    data: Annotated[Path, typer.Option(help="Training CSV: patient, features, label.")],
-    state_dir: Annotated[
-        Path | None,
-        typer.Option(help="Consent index and round records (default .consentfl/trainer-<addr>)."),
-    ] = None,
-    rounds: Annotated[
-        int | None, typer.Option(min=1, help="Exit once round N-1 is finalized.")
-    ] = None,
-    proofs_dir: Annotated[
-        Path | None, typer.Option(help="Write exclusion proofs of revoked patients here on exit.")
-    ] = None,
-    poll: Annotated[float, typer.Option(min=0.05, help="Seconds between ledger polls.")] = 1.0,
+    data: DataOption,
+    state_dir: StateDirOption = None,
+    rounds: RoundsOption = None,
+    proofs_dir: ProofsDirOption = None,
+    poll: PollOption = 1.0,
     rpc: RpcOption = None,
-    ipfs: Annotated[
-        str | None,
-        typer.Option(
-            help="IPFS RPC API URL, or a local store directory (default: the manifest's)."
-        ),
-    ] = None,
-    require_mode: Annotated[
-        PrivacyMode,
-        typer.Option(
-            help="Refuse a study whose privacy mode lacks a protection of this one (sealed < "
-            "secagg < dp+secagg, sealed < dp < dp+secagg; secagg and dp are incomparable)."
-        ),
-    ] = PrivacyMode.SEALED,
-    attack: Annotated[
-        str | None,
-        typer.Option(
-            help="BENCHMARKS AND TESTS ONLY: submit poisoned updates (label-flip, sign-flip, "
-            "scaling, gaussian, alie, ipm; kind:strength). Refused without --allow-attacks "
-            "or CONSENTFL_ALLOW_ATTACKS=1."
-        ),
-    ] = None,
-    allow_attacks: Annotated[
-        bool, typer.Option(hidden=True, envvar="CONSENTFL_ALLOW_ATTACKS")
-    ] = False,
+    ipfs: IpfsOption = None,
+    require_mode: RequireModeOption = PrivacyMode.SEALED,
+    attack: AttackOption = None,
+    allow_attacks: AllowAttacksOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Take part in every round: sync consent, train on consented rows only, seal, submit."""
     from api.wiring import consent_view, wire_role
     from chain.store import StoreError
     from consent.formats.privacy import PrivacyModeTooWeakError
-    from fl.attacks import Attack
     from fl.errors import FlError
-    from fl.roles import StudyPlan, Trainer
-    from fl.roles.study_data import load_hospital_data
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with cli_errors():
         wiring = wire_role(rpc, deployment, key, ipfs)
-        hospital = wiring.port.sender
-        folder = state_dir or Path(".consentfl") / f"trainer-{hospital}"
+        folder = state_dir or Path(".consentfl") / f"trainer-{wiring.port.sender}"
         view = consent_view(wiring, folder)
-        study_ref = parse_study(study)
         try:
-            # the file is checked against the study schema before any training or transaction
-            plan = StudyPlan.from_json_bytes(
-                wiring.store.get(wiring.port.study(study_ref).metadata_cid)
+            trainer = _trainer(
+                wiring, view, parse_study(study), data, folder, require_mode, attack, allow_attacks
             )
-            plan.privacy.require(require_mode)
-            dataset = load_hospital_data(data, plan)
         except (FlError, StoreError, PrivacyModeTooWeakError) as exc:
-            view.index.close()
-            fail(str(exc))
-        try:  # an attack is refused here without the explicit opt-in
-            trainer = Trainer(
-                study=study_ref,
-                ledger=wiring.port,
-                store=wiring.store,
-                consent=view,
-                dataset=dataset,
-                state_dir=folder,
-                plan=plan,
-                require_mode=require_mode,
-                attack=None if attack is None else Attack.parse(attack),
-                allow_attacks=allow_attacks,
-            )
-        except FlError as exc:
             view.index.close()
             fail(str(exc))
         try:
@@ -166,3 +153,36 @@ def trainer_command(
                 written = trainer.write_exclusion_proofs(proofs_dir)
                 typer.echo(f"wrote {len(written)} exclusion proof(s) to {proofs_dir}", err=True)
             view.index.close()
+
+
+def _trainer(
+    wiring: RoleWiring,
+    view: ChainConsentView,
+    study: StudyId,
+    data: Path,
+    folder: Path,
+    require_mode: PrivacyMode,
+    attack: str | None,
+    allow_attacks: bool,
+) -> Trainer:
+    """The trainer of `study`: its plan read from the store (checked against the study schema
+    before any training or transaction) and this hospital's data loaded for it; an attack is
+    refused here without the explicit opt-in."""
+    from fl.attacks import Attack
+    from fl.roles import StudyPlan, Trainer
+    from fl.roles.study_data import load_hospital_data
+
+    plan = StudyPlan.from_json_bytes(wiring.store.get(wiring.port.study(study).metadata_cid))
+    plan.privacy.require(require_mode)
+    return Trainer(
+        study=study,
+        ledger=wiring.port,
+        store=wiring.store,
+        consent=view,
+        dataset=load_hospital_data(data, plan),
+        state_dir=folder,
+        plan=plan,
+        require_mode=require_mode,
+        attack=None if attack is None else Attack.parse(attack),
+        allow_attacks=allow_attacks,
+    )
