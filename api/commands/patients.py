@@ -26,7 +26,10 @@ from api.commands._schema_common import SchemaFileOption, read_schema_file
 from api.defaults import HANDOVER_SCRYPT_N
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from consent.keys import PatientKey
+    from fl.data import RecordDataset
 
 __all__ = ["patients_app"]
 
@@ -62,7 +65,7 @@ def _write_mapping(path: Path, mapping: dict[str, str]) -> None:
     write_private_file(path, text.getvalue().encode())
 
 
-def _write_patient_rows(source: Path, out: Path, keys: dict[str, PatientKey]) -> None:
+def _write_patient_rows(source: Path, out: Path, keys: Mapping[str, PatientKey]) -> None:
     """`source`'s rows, unchanged, with the `record_id` column replaced by the patient address."""
     with source.open(newline="", encoding="utf-8-sig") as handle:
         rows = [[c.strip() for c in row] for row in csv.reader(handle) if any(row)]
@@ -75,37 +78,48 @@ def _write_patient_rows(source: Path, out: Path, keys: dict[str, PatientKey]) ->
             writer.writerow([*row[:at], keys[row[at]].address, *row[at + 1 :]])
 
 
+EnrolDataOption = Annotated[Path, typer.Option(help="Split CSV: record_id, features, label.")]
+EnrolOutOption = Annotated[
+    Path, typer.Option(help="Training CSV to write: patient, features, label.")
+]
+KeysOutOption = Annotated[
+    Path, typer.Option(help="Encrypted keyring of the patients' keys (record order).")
+]
+ExpiresAtOption = Annotated[
+    int, typer.Option(min=0, help="Unix time the consents expire; 0 = never.")
+]
+PurposesOption = Annotated[
+    str,
+    typer.Option(
+        help="DUO codes the patients consented to, comma-separated (GRU, HMB, "
+        "DS-<disease>, NMDS); GRU alone is general research use."
+    ),
+]
+HandoverOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Also write each patient's key as a V3 keystore under a fresh password, their "
+        "grant receipt, and passwords.csv into this directory (see `export-key`).",
+    ),
+]
+HandoverScryptOption = Annotated[
+    int, typer.Option(min=2, help="scrypt cost n of the handed-over keystores.")
+]
+
+
 @patients_app.command("enroll")
 def enroll(
     deployment: DeploymentOption,
     study: StudyOption,
     key: KeyOption,
-    data: Annotated[Path, typer.Option(help="Split CSV: record_id, features, label.")],
-    out: Annotated[Path, typer.Option(help="Training CSV to write: patient, features, label.")],
-    keys_out: Annotated[
-        Path, typer.Option(help="Encrypted keyring of the patients' keys (record order).")
-    ],
+    data: EnrolDataOption,
+    out: EnrolOutOption,
+    keys_out: KeysOutOption,
     keyring_password: KeyringPasswordOption,
-    expires_at: Annotated[
-        int, typer.Option(min=0, help="Unix time the consents expire; 0 = never.")
-    ] = 0,
-    purposes: Annotated[
-        str,
-        typer.Option(
-            help="DUO codes the patients consented to, comma-separated (GRU, HMB, "
-            "DS-<disease>, NMDS); GRU alone is general research use."
-        ),
-    ] = "GRU",
-    handover: Annotated[
-        Path | None,
-        typer.Option(
-            help="Also write each patient's key as a V3 keystore under a fresh password, their "
-            "grant receipt, and passwords.csv into this directory (see `export-key`).",
-        ),
-    ] = None,
-    handover_scrypt_n: Annotated[
-        int, typer.Option(min=2, help="scrypt cost n of the handed-over keystores.")
-    ] = HANDOVER_SCRYPT_N,
+    expires_at: ExpiresAtOption = 0,
+    purposes: PurposesOption = "GRU",
+    handover: HandoverOption = None,
+    handover_scrypt_n: HandoverScryptOption = HANDOVER_SCRYPT_N,
     rpc: RpcOption = None,
     as_json: JsonOption = False,
     schema: SchemaFileOption = None,
@@ -122,18 +136,11 @@ def enroll(
     from api.wiring import open_ledger
     from consent.keys import save_keyring
     from consent.purposes import ConsentScope
-    from fl.data import attach_patients, load_record_csv, write_hospital_csv
-    from fl.schema import read_table
 
     with cli_errors():
         # the whole file is validated before any key is generated or any transaction sent
         scope = ConsentScope.parse(purposes.split(","))
-        if schema is not None:
-            record_ids = read_table(data, read_schema_file(schema), id_column="record_id").ids
-            records = None
-        else:
-            records = load_record_csv(data)
-            record_ids = records.record_ids
+        record_ids, records = _read_records(data, schema)
         ledger = open_ledger(rpc, deployment, key)
         with Progress(transient=True) as progress:
             task = progress.add_task("granting consents", total=len(record_ids))
@@ -146,14 +153,7 @@ def enroll(
                 scope=scope,
             )
         save_keyring([keys[r] for r in record_ids], keys_out, keyring_password)
-        if records is None:
-            _write_patient_rows(data, out, keys)
-        else:
-            write_hospital_csv(
-                attach_patients(records, {r: k.address for r, k in keys.items()}), out
-            )
-        mapping_path = out.with_suffix(".patients.csv")
-        _write_mapping(mapping_path, {r: k.address for r, k in keys.items()})
+        mapping_path = _write_training_rows(data, out, records, keys)
         if handover is not None:
             receipts = {e.patient: issue_receipt(ledger.consents, e) for e in granted}
             write_handover(handover, keys, receipts, scrypt_n=handover_scrypt_n)
@@ -166,6 +166,34 @@ def enroll(
         f"enrolled {len(granted)} patients (last grant in block {last}); "
         f"training data {out}, keys {keys_out}, mapping {mapping_path}",
     )  # fmt: skip
+
+
+def _read_records(data: Path, schema: Path | None) -> tuple[Sequence[str], RecordDataset | None]:
+    """The record ids of `data`, checked against `schema` when given (then the cells are kept
+    as they are and no record table is built), else read as a split CSV."""
+    from fl.data import load_record_csv
+    from fl.schema import read_table
+
+    if schema is not None:
+        return read_table(data, read_schema_file(schema), id_column="record_id").ids, None
+    records = load_record_csv(data)
+    return records.record_ids, records
+
+
+def _write_training_rows(
+    data: Path, out: Path, records: RecordDataset | None, keys: Mapping[str, PatientKey]
+) -> Path:
+    """Write the training CSV `out` (each record's patient address in place of its id) and the
+    hospital's private record -> patient mapping beside it; the mapping's path."""
+    from fl.data import attach_patients, write_hospital_csv
+
+    if records is None:
+        _write_patient_rows(data, out, keys)
+    else:
+        write_hospital_csv(attach_patients(records, {r: k.address for r, k in keys.items()}), out)
+    mapping_path = out.with_suffix(".patients.csv")
+    _write_mapping(mapping_path, {r: k.address for r, k in keys.items()})
+    return mapping_path
 
 
 @patients_app.command("export-key")
