@@ -44,8 +44,8 @@ PatientKeyOption = Annotated[
 PurposesOption = Annotated[
     str,
     typer.Option(
-        help="DUO codes the consent covers, comma-separated: GRU, HMB, DS-<disease>, and the "
-        "NMDS modifier (GRU alone is general research use)."
+        help="DUO codes the consent covers, comma-separated: GRU, HMB, DS-DISEASE (e.g. "
+        "DS-CANCER), and the NMDS modifier (GRU alone is general research use)."
     ),
 ]
 

@@ -81,30 +81,34 @@ def _describe(split: Split, out: Path) -> str:
     )
 
 
+HospitalsOption = Annotated[int, typer.Option(min=1, help="Number of hospitals K.")]
+SplitOutOption = Annotated[
+    Path, typer.Option(help="Directory for hospital-K.csv, test.csv, split.json.")
+]
+NonIidOption = Annotated[bool, typer.Option("--non-iid", help="Skew label mixes across hospitals.")]
+SkewOption = Annotated[SkewChoice, typer.Option(help="Label-skew method with --non-iid.")]
+AlphaOption = Annotated[float, typer.Option(help="Dirichlet concentration (smaller: more skew).")]
+SplitSeedOption = Annotated[int, typer.Option(help="Seed for the split (deterministic).")]
+TestFractionOption = Annotated[float, typer.Option(help="Share of rows held out as test set.")]
+SplitJsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON summary.")]
+DatasetOption = Annotated[DatasetChoice | None, typer.Option(help="Bundled scikit-learn data set.")]
+CsvFileOption = Annotated[
+    Path | None, typer.Option("--csv", help="Your own CSV (with --schema) instead.")
+]
+
+
 @data_app.command("split")
 def split_command(
-    hospitals: Annotated[int, typer.Option(min=1, help="Number of hospitals K.")],
-    out: Annotated[
-        Path, typer.Option(help="Directory for hospital-<k>.csv, test.csv, split.json.")
-    ],
-    non_iid: Annotated[
-        bool, typer.Option("--non-iid", help="Skew label mixes across hospitals.")
-    ] = False,
-    skew: Annotated[
-        SkewChoice, typer.Option(help="Label-skew method with --non-iid.")
-    ] = SkewChoice.DIRICHLET,
-    alpha: Annotated[
-        float, typer.Option(help="Dirichlet concentration (smaller: more skew).")
-    ] = 0.5,
-    seed: Annotated[int, typer.Option(help="Seed for the split (deterministic).")] = 0,
-    test_fraction: Annotated[float, typer.Option(help="Share of rows held out as test set.")] = 0.2,
-    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
-    dataset: Annotated[
-        DatasetChoice | None, typer.Option(help="Bundled scikit-learn data set.")
-    ] = None,
-    csv_file: Annotated[
-        Path | None, typer.Option("--csv", help="Your own CSV (with --schema) instead.")
-    ] = None,
+    hospitals: HospitalsOption,
+    out: SplitOutOption,
+    non_iid: NonIidOption = False,
+    skew: SkewOption = SkewChoice.DIRICHLET,
+    alpha: AlphaOption = 0.5,
+    seed: SplitSeedOption = 0,
+    test_fraction: TestFractionOption = 0.2,
+    json_output: SplitJsonOption = False,
+    dataset: DatasetOption = None,
+    csv_file: CsvFileOption = None,
     schema: SchemaFileOption = None,
 ) -> None:
     """Split a bundled data set, or your own CSV, into per-hospital CSVs (with a record_id

@@ -92,7 +92,7 @@ PurposesOption = Annotated[
     str,
     typer.Option(
         help="DUO codes the patients consented to, comma-separated (GRU, HMB, "
-        "DS-<disease>, NMDS); GRU alone is general research use."
+        "DS-DISEASE (e.g. DS-CANCER), NMDS); GRU alone is general research use."
     ),
 ]
 HandoverOption = Annotated[

@@ -46,8 +46,8 @@ def create(
     purpose: Annotated[
         str | None,
         typer.Option(
-            help="The study's DUO research purpose (GRU, HMB or DS-<disease>), declared on "
-            "chain right after creation; only consents covering it count."
+            help="The study's DUO research purpose (GRU, HMB or DS-DISEASE, e.g. DS-CANCER), "
+            "declared on chain right after creation; only consents covering it count."
         ),
     ] = None,
     methods: Annotated[
