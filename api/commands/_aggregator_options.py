@@ -20,6 +20,12 @@ __all__ = [
     "PlanStoreOption",
     "PrivacyModeOption",
     "RoundTimeoutOption",
+    "RunDeploymentOption",
+    "RunKeyOption",
+    "RunRoundsOption",
+    "RunSealKeyOption",
+    "RunStudyOption",
+    "RunTestOption",
     "SealKeyOutOption",
     "SeedOption",
     "StatsOption",
@@ -81,4 +87,16 @@ DpTermsOption = Annotated[
         help="dp modes: a JSON file of the DP terms (epsilon, delta, noise_multiplier, "
         "max_grad_norm, sample_rate, steps_per_round, orders)."
     ),
+]
+
+# `consentfl aggregator` (the run): optional here because `init` is a subcommand of the callback
+RunDeploymentOption = Annotated[Path | None, typer.Option(help="Deployment manifest JSON.")]
+RunStudyOption = Annotated[str | None, typer.Option(help="Study name or 0x id.")]
+RunKeyOption = Annotated[Path | None, typer.Option(help="Aggregator's hex private key file.")]
+RunSealKeyOption = Annotated[
+    Path | None, typer.Option(help="Aggregator's X25519 key file (from `aggregator init`).")
+]
+RunRoundsOption = Annotated[int | None, typer.Option(min=1, help="Rounds to run in total.")]
+RunTestOption = Annotated[
+    Path | None, typer.Option(help="Held-out test CSV (record_id, features, label).")
 ]

@@ -43,6 +43,14 @@ StudyOption = Annotated[
     str, typer.Option("--study", help="Study name, or its 0x-prefixed 32-byte id.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+IpfsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ipfs",
+        help="IPFS RPC API URL, or a local store directory (default: the deployment manifest's).",
+    ),
+]
+PollOption = Annotated[float, typer.Option(min=0.05, help="Seconds between ledger polls.")]
 
 
 def fail(message: str) -> NoReturn:

@@ -8,7 +8,7 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -25,13 +25,21 @@ from api.commands._aggregator_options import (
     PlanStoreOption,
     PrivacyModeOption,
     RoundTimeoutOption,
+    RunDeploymentOption,
+    RunKeyOption,
+    RunRoundsOption,
+    RunSealKeyOption,
+    RunStudyOption,
+    RunTestOption,
     SealKeyOutOption,
     SeedOption,
     StatsOption,
     ThresholdOption,
 )
 from api.commands._chain_common import (
+    IpfsOption,
     JsonOption,
+    PollOption,
     RpcOption,
     cli_errors,
     emit,
@@ -53,10 +61,12 @@ from api.commands._schema_common import (
 )
 
 if TYPE_CHECKING:
+    from api.wiring import RoleWiring
     from consent.formats.privacy import PrivacySpec
+    from consent.ids import StudyId
     from fl.models import ModelSpec
     from fl.preprocess import StudyStats
-    from fl.roles import AggregatorOutcome, StudyPlan
+    from fl.roles import Aggregator, AggregatorOutcome, StudyPlan
     from fl.schema import StudySchema
     from fl.train import LocalTrainingConfig
 
@@ -69,14 +79,6 @@ aggregator_app = typer.Typer(
     "--seal-key FILE --rounds N --ipfs URL|DIR`; `aggregator init` prepares the study plan.",
     invoke_without_command=True,
 )
-
-IpfsOption = Annotated[
-    str | None,
-    typer.Option(
-        "--ipfs",
-        help="IPFS RPC API URL, or a local store directory (default: the deployment manifest's).",
-    ),
-]
 
 
 def _describe(outcome: AggregatorOutcome) -> str:
@@ -105,28 +107,22 @@ def _payload(outcome: AggregatorOutcome) -> dict[str, object]:
 @aggregator_app.callback()
 def aggregator(
     ctx: typer.Context,
-    deployment: Annotated[Path | None, typer.Option(help="Deployment manifest JSON.")] = None,
-    study: Annotated[str | None, typer.Option(help="Study name or 0x id.")] = None,
-    key: Annotated[Path | None, typer.Option(help="Aggregator's hex private key file.")] = None,
-    seal_key: Annotated[
-        Path | None, typer.Option(help="Aggregator's X25519 key file (from `aggregator init`).")
-    ] = None,
-    rounds: Annotated[int | None, typer.Option(min=1, help="Rounds to run in total.")] = None,
+    deployment: RunDeploymentOption = None,
+    study: RunStudyOption = None,
+    key: RunKeyOption = None,
+    seal_key: RunSealKeyOption = None,
+    rounds: RunRoundsOption = None,
     ipfs: IpfsOption = None,
-    test: Annotated[
-        Path | None, typer.Option(help="Held-out test CSV (record_id, features, label).")
-    ] = None,
-    poll: Annotated[float, typer.Option(min=0.05, help="Seconds between ledger polls.")] = 1.0,
+    test: RunTestOption = None,
+    poll: PollOption = 1.0,
     rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Open rounds, wait for the hospitals (all, or the minimum plus the plan's timeout), verify
     and aggregate their updates, finalize. Restarted, it resumes from the chain."""
-    from api.wiring import load_seal_key, wire_role
+    from api.wiring import wire_role
     from chain.store import StoreError
     from fl.errors import FlError
-    from fl.roles import Aggregator, StudyPlan
-    from fl.roles.study_data import load_record_data
 
     if ctx.invoked_subcommand is not None:
         return
@@ -136,25 +132,8 @@ def aggregator(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with cli_errors():
-        wiring = wire_role(rpc, deployment, key, ipfs)
-        study_ref = parse_study(study)
-        try:
-            record = wiring.port.study(study_ref)
-            plan = StudyPlan.from_json_bytes(wiring.store.get(record.metadata_cid))
-            # the test set is read through the study's schema, with its federated statistics
-            test_set = None if test is None else load_record_data(test, plan)
-        except (FlError, StoreError) as exc:
-            fail(str(exc))
-        role = Aggregator(
-            study=study_ref,
-            ledger=wiring.port,
-            store=wiring.store,
-            seal_key=load_seal_key(seal_key),
-            rounds=rounds,
-            test_set=test_set,
-            plan=plan,
-            # each round's judgement on chain, when the deployment has the Contributions contract
-            contributions=None if wiring.ledger.contributions is None else wiring.port,
+        role = _aggregator_role(
+            wire_role(rpc, deployment, key, ipfs), parse_study(study), seal_key, rounds, test
         )
         try:
             role.run(
@@ -166,6 +145,35 @@ def aggregator(
             fail(str(exc))
         except KeyboardInterrupt:
             fail("interrupted; restart to resume from the chain")
+
+
+def _aggregator_role(
+    wiring: RoleWiring, study: StudyId, seal_key: Path, rounds: int, test: Path | None
+) -> Aggregator:
+    """The aggregator of `study`: its plan read from the store, the held-out test set read
+    through the study's schema (with its federated statistics)."""
+    from api.wiring import load_seal_key
+    from chain.store import StoreError
+    from fl.errors import FlError
+    from fl.roles import Aggregator, StudyPlan
+    from fl.roles.study_data import load_record_data
+
+    try:
+        plan = StudyPlan.from_json_bytes(wiring.store.get(wiring.port.study(study).metadata_cid))
+        test_set = None if test is None else load_record_data(test, plan)
+    except (FlError, StoreError) as exc:
+        fail(str(exc))
+    return Aggregator(
+        study=study,
+        ledger=wiring.port,
+        store=wiring.store,
+        seal_key=load_seal_key(seal_key),
+        rounds=rounds,
+        test_set=test_set,
+        plan=plan,
+        # each round's judgement on chain, when the deployment has the Contributions contract
+        contributions=None if wiring.ledger.contributions is None else wiring.port,
+    )
 
 
 def _spec(schema: StudySchema, model: str, hidden: str) -> ModelSpec:

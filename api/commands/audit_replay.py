@@ -44,33 +44,40 @@ _IpfsOption = Annotated[
 ]
 
 
+RoundOption = Annotated[int, typer.Option("--round", min=0, help="The round to replay.")]
+HospitalOption = Annotated[str, typer.Option("--hospital", help="The hospital's address.")]
+DisclosedRowsOption = Annotated[
+    Path,
+    typer.Option(
+        "--data",
+        help="The rows the hospital disclosed for the round: its CSV (patient, features, "
+        "label), in the order it trained on them.",
+    ),
+]
+ReplayAuditorKeyOption = Annotated[
+    Path, typer.Option("--auditor-key", help="The auditor's X25519 key file.")
+]
+NoiseSeedOption = Annotated[
+    int | None,
+    typer.Option(
+        "--noise-seed",
+        min=0,
+        help="dp modes: the round's DP noise seed the hospital disclosed "
+        "(`consentfl audit noise-seed`).",
+    ),
+]
+
+
 def replay(
     deployment: DeploymentOption,
     study: StudyOption,
-    round_: Annotated[int, typer.Option("--round", min=0, help="The round to replay.")],
-    hospital: Annotated[str, typer.Option("--hospital", help="The hospital's address.")],
-    data: Annotated[
-        Path,
-        typer.Option(
-            "--data",
-            help="The rows the hospital disclosed for the round: its CSV (patient, features, "
-            "label), in the order it trained on them.",
-        ),
-    ],
-    auditor_key: Annotated[
-        Path, typer.Option("--auditor-key", help="The auditor's X25519 key file.")
-    ],
+    round_: RoundOption,
+    hospital: HospitalOption,
+    data: DisclosedRowsOption,
+    auditor_key: ReplayAuditorKeyOption,
     ipfs: _IpfsOption = None,
     rpc: RpcOption = None,
-    noise_seed: Annotated[
-        int | None,
-        typer.Option(
-            "--noise-seed",
-            min=0,
-            help="dp modes: the round's DP noise seed the hospital disclosed "
-            "(`consentfl audit noise-seed`).",
-        ),
-    ] = None,
+    noise_seed: NoiseSeedOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Rebuild the data root from the disclosed rows, retrain from the round's base (in the dp

@@ -12,8 +12,10 @@ import typer
 
 from api.commands._chain_common import (
     DeploymentOption,
+    IpfsOption,
     JsonOption,
     KeyOption,
+    PollOption,
     RpcOption,
     StudyOption,
     cli_errors,
@@ -77,11 +79,6 @@ StateDirOption = Annotated[
 RoundsOption = Annotated[int | None, typer.Option(min=1, help="Exit once round N-1 is finalized.")]
 ProofsDirOption = Annotated[
     Path | None, typer.Option(help="Write exclusion proofs of revoked patients here on exit.")
-]
-PollOption = Annotated[float, typer.Option(min=0.05, help="Seconds between ledger polls.")]
-IpfsOption = Annotated[
-    str | None,
-    typer.Option(help="IPFS RPC API URL, or a local store directory (default: the manifest's)."),
 ]
 RequireModeOption = Annotated[
     PrivacyMode,
