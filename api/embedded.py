@@ -134,20 +134,6 @@ class EmbeddedStudy:
         _create_study(
             coordinator, study, aggregator_address, plan, store, seal, min_updates, hospital_ledgers
         )
-        aggregator_port = ChainLedger(aggregator_ledger)
-        aggregator = Aggregator(
-            study=study,
-            ledger=aggregator_port,
-            store=store,
-            seal_key=seal.private_key,
-            rounds=rounds,
-            test_set=test_set,
-            plan=plan,
-            contributions=aggregator_port,  # each round's judgement recorded on chain
-        )
-        secagg = aggregator.secagg()
-        if secagg is not None:  # secagg mode: the threshold fixed now, before any key is dealt
-            secagg.configure()
         return cls(
             chain=chain,
             coordinator=coordinator,
@@ -157,7 +143,7 @@ class EmbeddedStudy:
             store=store,
             seal=seal,
             plan=plan,
-            aggregator=aggregator,
+            aggregator=_aggregator(aggregator_ledger, study, store, seal, plan, rounds, test_set),
             workdir=workdir,
             train_fn=train_fn,
             concurrent=concurrent and hospitals > 1,
@@ -308,6 +294,34 @@ def _deployed(chain: Chain, rpc: str, hospitals: int) -> tuple[Ledger, Ledger, t
         for k in range(hospitals)
     )
     return coordinator, aggregator_ledger, hospital_ledgers
+
+
+def _aggregator(
+    ledger: Ledger,
+    study: StudyId,
+    store: ArtifactStore,
+    seal: SealingKeyPair,
+    plan: StudyPlan,
+    rounds: int,
+    test_set: Examples | None,
+) -> Aggregator:
+    """The study's aggregator on `ledger`, its judgements recorded on chain; in secagg mode the
+    threshold is fixed now, before any key is dealt."""
+    port = ChainLedger(ledger)
+    aggregator = Aggregator(
+        study=study,
+        ledger=port,
+        store=store,
+        seal_key=seal.private_key,
+        rounds=rounds,
+        test_set=test_set,
+        plan=plan,
+        contributions=port,  # each round's judgement recorded on chain
+    )
+    secagg = aggregator.secagg()
+    if secagg is not None:
+        secagg.configure()
+    return aggregator
 
 
 def _create_study(

@@ -57,7 +57,14 @@ from consent.sealing import open_sealed, seal
 from consent.smt import DataTree
 from fl.data import Examples, HospitalDataset
 from fl.models import ModelSpec, initial_state
-from fl.ports import ArtifactStorePort, ConsentViewPort, LedgerPort, RoundRecord, StudyRecord
+from fl.ports import (
+    ArtifactStorePort,
+    ConsentViewPort,
+    HeadedConsentViewPort,
+    LedgerPort,
+    RoundRecord,
+    StudyRecord,
+)
 from fl.roles import Aggregator, StudyPlan, Trainer
 from fl.roles.selection import select_rows
 from fl.serialize import bytes_to_state_dict, state_dict_to_bytes
@@ -198,6 +205,14 @@ class TimedConsent:
     def sync(self) -> int:
         block: int = self._clock.call("consent_sync", self._inner.sync)
         return block
+
+    def sync_at(self) -> tuple[int, int]:
+        """The sync with its head's timestamp (`fl.ports.HeadedConsentViewPort`): the
+        timestamp read is part of `consent_sync` (before issue 19's session 8 it was a
+        separate `chain_reads` request)."""
+        assert isinstance(self._inner, HeadedConsentViewPort)
+        at: tuple[int, int] = self._clock.call("consent_sync", self._inner.sync_at)
+        return at
 
     def mask(
         self,

@@ -89,8 +89,15 @@ class ChainConsentView:
         Raises `ChainUnavailableError` when the node is down (from the connection), and
         `ChainRequestError` when it answers the log query with an error.
         """
+        return self.sync_at()[0]
+
+    def sync_at(self) -> tuple[int, int]:
+        """`sync`, returning the latest block with its timestamp: both come from the one
+        head read (`eth_getBlockByNumber("latest")`) the sync makes anyway, so a trainer needs
+        no second request for the timestamp (`fl.ports.HeadedConsentViewPort`)."""
         try:
-            latest = self._consents.chain.block_number()
+            head = self._consents.chain.w3.eth.get_block("latest")
+            latest, timestamp = int(head["number"]), int(head["timestamp"])
             if self._filter_id is None:
                 events = self._ranged(self._next_block(), latest)
             else:
@@ -101,7 +108,7 @@ class ChainConsentView:
             applied = self._index.apply(events, synced_through=latest)
             if applied:
                 logger.info("consent index: %d new events through block %d", applied, latest)
-        return latest
+        return latest, timestamp
 
     def _ranged(self, start: int, end: int) -> list[ConsentEvent]:
         events: list[ConsentEvent] = []

@@ -69,7 +69,7 @@ from fl.roles.proofs import (
 )
 from fl.roles.records import PreparedUpdate, RoundUsage, TrainerOutcome, UsageBook
 from fl.roles.secagg_hospital import NotOnRosterError, SecAggHospital
-from fl.roles.selection import Selection, select_rows
+from fl.roles.selection import Selection, select_synced
 from fl.roles.study_data import load_hospital_data
 from fl.serialize import bytes_to_state_dict
 from fl.train import LocalResult, LocalTrainingConfig, train_local
@@ -335,11 +335,8 @@ class Trainer:
         return bytes_to_state_dict(data, expected=self._template)
 
     def _select(self, purpose: StudyPurpose | None) -> Selection:
-        block = self._consent.sync()
-        timestamp = self._ledger.block_timestamp(block) + EXPIRY_MARGIN_S
-        sender = self._ledger.sender
-        return select_rows(
-            self._consent, self.study, sender, self._dataset, block, timestamp, purpose
+        return select_synced(
+            self._consent, self._ledger, self.study, self._dataset, purpose, EXPIRY_MARGIN_S
         )
 
     def _prepare(
