@@ -21,6 +21,7 @@ from typing import Final
 from api.embedded_steps import OrderedSubmitLedger, RoundSteps
 from api.enrolment import Enrolment, enroll_records, revoke_as_patient
 from chain.connection import Chain, connect
+from chain.consent_feed import ConsentLogFeed
 from chain.consent_view import ChainConsentView
 from chain.deploy import Ledger, attach, deploy
 from chain.ledger import ChainLedger
@@ -87,6 +88,8 @@ class EmbeddedStudy:
         self.aggregator = aggregator
         self.workdir = workdir
         self._train_fn = train_fn
+        # on a JSON-RPC node the hospitals' views share their log ranges (chain.consent_feed)
+        self._feed = None if chain.ephemeral else ConsentLogFeed(coordinator.consents)
         self.views = tuple(self._consent_view(k) for k in range(len(hospital_ledgers)))
         self.trainers: dict[int, Trainer] = {}
         self._trainer_ledgers: dict[int, OrderedSubmitLedger] = {}
@@ -156,6 +159,7 @@ class EmbeddedStudy:
             self.hospital_ledgers[k].consents,
             index,
             from_block=self.coordinator.manifest.deploy_block,
+            feed=self._feed,
         )
 
     def hospital(self, k: int) -> Address:
