@@ -60,7 +60,6 @@ from fl.models import ModelSpec, initial_state
 from fl.ports import (
     ArtifactStorePort,
     ConsentViewPort,
-    HeadedConsentViewPort,
     LedgerPort,
     RoundRecord,
     StudyRecord,
@@ -210,8 +209,9 @@ class TimedConsent:
         """The sync with its head's timestamp (`fl.ports.HeadedConsentViewPort`): the
         timestamp read is part of `consent_sync` (before issue 19's session 8 it was a
         separate `chain_reads` request)."""
-        assert isinstance(self._inner, HeadedConsentViewPort)
-        at: tuple[int, int] = self._clock.call("consent_sync", self._inner.sync_at)
+        # no isinstance on fl.ports.HeadedConsentViewPort: this script also times the code
+        # from before it (`--before`, with PYTHONPATH at a worktree of that code)
+        at: tuple[int, int] = self._clock.call("consent_sync", self._inner.sync_at)  # type: ignore[attr-defined]
         return at
 
     def mask(
@@ -568,8 +568,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--before", type=Path, default=None,
-        help="this bench's results from the code before the round pipeline, run just before on "
-        "the same machine: kept as before_issue_19_pipeline beside the new figures",
+        help="this bench's results from older code (this script with PYTHONPATH at a worktree "
+        "of it), run just before on the same machine: kept beside the new figures",
     )  # fmt: skip
     parser.add_argument(
         "--before-label", default="before_issue_19_pipeline",
