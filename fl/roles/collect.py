@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from torch import Tensor
@@ -34,9 +32,6 @@ from fl.strategy import ClientUpdate
 __all__ = ["RejectedHospital", "UpdateIntake"]
 
 logger = logging.getLogger(__name__)
-
-_LOADERS: Final = 4
-"""Updates loaded at once (store reads, SHA-256 and unsealing overlap across updates)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +73,13 @@ class UpdateIntake:
         """Every update of `record`, loaded once (a re-read round reuses earlier loads), split
         into those fit to combine and the rejected ones, in the round's order."""
         template = self._learner.update_template(base)
-        self._load_new(record, template)
         updates: list[ClientUpdate] = []
         rejected: list[RejectedHospital] = []
         for update in record.updates:
-            result = self._loaded[(record.round, update.hospital, bytes(update.update_hash))]
+            key = (record.round, update.hospital, bytes(update.update_hash))
+            if key not in self._loaded:
+                self._loaded[key] = self._load_or_reject(record.round, update, template)
+            result = self._loaded[key]
             if isinstance(result, RejectedHospital):
                 rejected.append(result)
             else:
@@ -90,26 +87,6 @@ class UpdateIntake:
         accepted, screened = self._learner.screen(template, updates)
         rejected += [RejectedHospital(Address(r.update.client_id), str(r.error)) for r in screened]
         return accepted, rejected
-
-    def _load_new(self, record: RoundRecord, template: Mapping[str, Tensor]) -> None:
-        """Load the updates of `record` not loaded yet, up to `_LOADERS` at once: fetching,
-        hashing and unsealing release the GIL, so one update's store read overlaps another's
-        decryption. A store that is down raises (the first such update in the round's order)."""
-        new = {
-            (record.round, u.hospital, bytes(u.update_hash)): u
-            for u in record.updates
-            if (record.round, u.hospital, bytes(u.update_hash)) not in self._loaded
-        }
-        if not new:
-            return
-
-        def load(update: UpdateRecord) -> ClientUpdate | RejectedHospital:
-            return self._load_or_reject(record.round, update, template)
-
-        workers = min(len(new), _LOADERS)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="intake") as pool:
-            results = list(pool.map(load, new.values()))  # in order; the first error raises
-        self._loaded.update(zip(new, results, strict=True))
 
     def _load_or_reject(
         self, round_: int, update: UpdateRecord, template: Mapping[str, Tensor]
