@@ -21,6 +21,7 @@ from typing import Final
 from api.embedded_steps import OrderedSubmitLedger, RoundSteps
 from api.enrolment import Enrolment, enroll_records, revoke_as_patient
 from chain.connection import Chain, connect
+from chain.consent_feed import ConsentLogFeed
 from chain.consent_view import ChainConsentView
 from chain.deploy import Ledger, attach, deploy
 from chain.ledger import ChainLedger
@@ -87,6 +88,8 @@ class EmbeddedStudy:
         self.aggregator = aggregator
         self.workdir = workdir
         self._train_fn = train_fn
+        # on a JSON-RPC node the hospitals' views share their log ranges (chain.consent_feed)
+        self._feed = None if chain.ephemeral else ConsentLogFeed(coordinator.consents)
         self.views = tuple(self._consent_view(k) for k in range(len(hospital_ledgers)))
         self.trainers: dict[int, Trainer] = {}
         self._trainer_ledgers: dict[int, OrderedSubmitLedger] = {}
@@ -134,20 +137,6 @@ class EmbeddedStudy:
         _create_study(
             coordinator, study, aggregator_address, plan, store, seal, min_updates, hospital_ledgers
         )
-        aggregator_port = ChainLedger(aggregator_ledger)
-        aggregator = Aggregator(
-            study=study,
-            ledger=aggregator_port,
-            store=store,
-            seal_key=seal.private_key,
-            rounds=rounds,
-            test_set=test_set,
-            plan=plan,
-            contributions=aggregator_port,  # each round's judgement recorded on chain
-        )
-        secagg = aggregator.secagg()
-        if secagg is not None:  # secagg mode: the threshold fixed now, before any key is dealt
-            secagg.configure()
         return cls(
             chain=chain,
             coordinator=coordinator,
@@ -157,7 +146,7 @@ class EmbeddedStudy:
             store=store,
             seal=seal,
             plan=plan,
-            aggregator=aggregator,
+            aggregator=_aggregator(aggregator_ledger, study, store, seal, plan, rounds, test_set),
             workdir=workdir,
             train_fn=train_fn,
             concurrent=concurrent and hospitals > 1,
@@ -170,6 +159,7 @@ class EmbeddedStudy:
             self.hospital_ledgers[k].consents,
             index,
             from_block=self.coordinator.manifest.deploy_block,
+            feed=self._feed,
         )
 
     def hospital(self, k: int) -> Address:
@@ -308,6 +298,34 @@ def _deployed(chain: Chain, rpc: str, hospitals: int) -> tuple[Ledger, Ledger, t
         for k in range(hospitals)
     )
     return coordinator, aggregator_ledger, hospital_ledgers
+
+
+def _aggregator(
+    ledger: Ledger,
+    study: StudyId,
+    store: ArtifactStore,
+    seal: SealingKeyPair,
+    plan: StudyPlan,
+    rounds: int,
+    test_set: Examples | None,
+) -> Aggregator:
+    """The study's aggregator on `ledger`, its judgements recorded on chain; in secagg mode the
+    threshold is fixed now, before any key is dealt."""
+    port = ChainLedger(ledger)
+    aggregator = Aggregator(
+        study=study,
+        ledger=port,
+        store=store,
+        seal_key=seal.private_key,
+        rounds=rounds,
+        test_set=test_set,
+        plan=plan,
+        contributions=port,  # each round's judgement recorded on chain
+    )
+    secagg = aggregator.secagg()
+    if secagg is not None:
+        secagg.configure()
+    return aggregator
 
 
 def _create_study(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +25,7 @@ from web3.exceptions import Web3Exception
 from web3.types import LogReceipt
 
 from chain.compile import load_artifact
+from chain.consent_feed import DEFAULT_RANGE, ConsentLogFeed
 from chain.consent_registry import ConsentRegistry
 from chain.errors import ChainRequestError
 from chain.events import EventDecoder
@@ -37,9 +37,6 @@ from consent.purposes import StudyPurpose
 __all__ = ["ChainConsentView"]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_RANGE: Final = 2_000
-"""Blocks per `eth_getLogs` call."""
 
 
 class ChainConsentView:
@@ -53,9 +50,13 @@ class ChainConsentView:
         from_block: int,
         max_range: int = DEFAULT_RANGE,
         use_filter: bool | None = None,
+        feed: ConsentLogFeed | None = None,
     ) -> None:
-        """`from_block`: the deployment's first block (nothing before it is read)."""
+        """`from_block`: the deployment's first block (nothing before it is read); `feed`: the
+        log ranges shared with the other views of this process (`chain.consent_feed`), for a
+        view that reads ranges (not a filter)."""
         self._consents = consents
+        self._feed = feed
         self._index = index
         self._from_block = from_block
         self._max_range = max_range
@@ -89,8 +90,15 @@ class ChainConsentView:
         Raises `ChainUnavailableError` when the node is down (from the connection), and
         `ChainRequestError` when it answers the log query with an error.
         """
+        return self.sync_at()[0]
+
+    def sync_at(self) -> tuple[int, int]:
+        """`sync`, returning the latest block with its timestamp: both come from the one
+        head read (`eth_getBlockByNumber("latest")`) the sync makes anyway, so a trainer needs
+        no second request for the timestamp (`fl.ports.HeadedConsentViewPort`)."""
         try:
-            latest = self._consents.chain.block_number()
+            head = self._consents.chain.w3.eth.get_block("latest")
+            latest, timestamp = int(head["number"]), int(head["timestamp"])
             if self._filter_id is None:
                 events = self._ranged(self._next_block(), latest)
             else:
@@ -101,9 +109,11 @@ class ChainConsentView:
             applied = self._index.apply(events, synced_through=latest)
             if applied:
                 logger.info("consent index: %d new events through block %d", applied, latest)
-        return latest
+        return latest, timestamp
 
     def _ranged(self, start: int, end: int) -> list[ConsentEvent]:
+        if self._feed is not None:
+            return self._feed.events(start, end)
         events: list[ConsentEvent] = []
         for low in range(start, end + 1, self._max_range):
             high = min(low + self._max_range - 1, end)

@@ -275,6 +275,17 @@ class ConsentViewPort(Protocol):
         ...
 
 
+@runtime_checkable
+class HeadedConsentViewPort(Protocol):
+    """A consent view whose sync also returns the synced block's timestamp, both taken from the
+    one head read the sync makes (issue 19: no second request for the timestamp)."""
+
+    def sync_at(self) -> tuple[int, int]:
+        """`ConsentViewPort.sync`, returning the block `b` it synced through and `b`'s
+        timestamp."""
+        ...
+
+
 class ArtifactStorePort(Protocol):
     """Content-addressed artifact storage (IPFS or the local store)."""
 

@@ -80,6 +80,9 @@ def parse_cid(text: str) -> ContentId:
     """Parse a textual CID in any multibase (CIDv0 too); only SHA-256 raw/dag-pb CIDs are usable."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidCidError(str(text), "empty")
+    own = _own_cid(text)
+    if own is not None:
+        return own
     try:
         parsed = py_cid.from_string(text.strip())
     except Exception as exc:  # py-cid raises ValueError and its own multibase decoding errors
@@ -91,3 +94,26 @@ def parse_cid(text: str) -> ContentId:
     if multihash[:2] != _MULTIHASH_PREFIX or len(multihash) != 2 + _DIGEST_LEN:
         raise InvalidCidError(text, "only SHA-256 multihashes can be verified")
     return ContentId(codec, multihash[2:])
+
+
+def _own_cid(text: str) -> ContentId | None:
+    """The CID `text` names when it is exactly as this store writes it (base32 CIDv1, raw or
+    dag-pb, SHA-256: `cid_text`), else None (py-cid then parses it).
+
+    Hand-written because py-cid's multibase decoder converts bit by bit in Python (~1 ms per
+    CID, paid on every store read); this path decodes with `base64` and accepts only the
+    canonical text, re-encoding the result to check it, so it answers exactly what py-cid would.
+    """
+    if len(text) != _OWN_TEXT_LEN or not text.startswith("b"):
+        return None
+    body = text[1:].upper()
+    try:
+        binary = base64.b32decode(body + "=" * (-len(body) % 8))
+        parsed = ContentId.from_binary(binary)
+    except (ValueError, InvalidCidError):
+        return None
+    return parsed if cid_text(parsed.binary) == text else None
+
+
+_OWN_TEXT_LEN: Final = len(cid_text(_PREFIXES[RAW] + bytes(_DIGEST_LEN)))
+"""Characters of a base32 CIDv1 with a SHA-256 multihash (raw and dag-pb alike)."""

@@ -33,6 +33,13 @@ __all__ = ["LocalStore"]
 logger = logging.getLogger(__name__)
 
 
+@functools.lru_cache(maxsize=4096)
+def _block_key(multihash: bytes) -> str:
+    """A block's file name: the unpadded base32 of its multihash (kept for recent blocks:
+    `base64`'s base32 is pure Python, ~0.1 ms per block on every read and write)."""
+    return base64.b32encode(multihash).decode("ascii").rstrip("=")
+
+
 class LocalStore:
     """An on-disk block store that computes the same CIDs as Kubo and verifies every read."""
 
@@ -56,7 +63,7 @@ class LocalStore:
     # --- blocks ------------------------------------------------------------------------------
 
     def _block_path(self, cid: ContentId) -> Path:
-        key = base64.b32encode(cid.multihash).decode("ascii").rstrip("=")
+        key = _block_key(cid.multihash)
         return self._blocks / key[-3:-1] / key
 
     def _write_block(self, cid: ContentId, block: memoryview | bytes) -> None:

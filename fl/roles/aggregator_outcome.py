@@ -17,9 +17,10 @@ from consent.ids import Address, Bytes32, StudyId
 from consent.records import RoundResult, StudyRecord
 from fl.data import Examples
 from fl.ports import ArtifactStorePort, LedgerPort, RoundPipelinePort, RoundRecord, RoundState
-from fl.roles.artifacts import Artifact, sha256
+from fl.roles.artifacts import Artifact, store_artifact
 from fl.roles.collect import RejectedHospital
 from fl.roles.judging import RoundJudgement, judge_round, round_decisions
+from fl.roles.overlap import overlapped
 from fl.roles.plan import StudyPlan
 from fl.serialize import state_dict_to_bytes
 from fl.strategy import ClientUpdate, UpdateDecision
@@ -121,11 +122,15 @@ def publish_round(
     kept = tuple(d for d in judgement.decisions if d.kept)
     # an update the strategy rejected is not aggregated: listed as rejected, with its reason
     accepted, rejected = judgement.split(intake.accepted, intake.rejected)
-    test = None
-    if test_set is not None:
-        test = plan.make_learner().evaluate(plan.model, new_state, test_set)
     data = state_dict_to_bytes(new_state)
-    model = Artifact(data, Bytes32(sha256(data)), store.put(data))
+
+    def evaluated() -> Metrics | None:
+        if test_set is None:
+            return None
+        return plan.make_learner().evaluate(plan.model, new_state, test_set)
+
+    # the new model is stored and hashed while the test set is evaluated (fl.roles.overlap)
+    model, test = overlapped(lambda: store_artifact(store, data), evaluated)
     submitted = {u.hospital for u in record.updates}
     outcome = AggregatorOutcome(
         round=record.round,

@@ -21,10 +21,10 @@ from consent.events import ConsentGranted, ConsentRevoked, PurposesRevoked
 from consent.ids import Address, StudyId
 from consent.purposes import StudyPurpose
 from fl.data import HospitalDataset
-from fl.ports import ConsentViewPort
+from fl.ports import ConsentViewPort, HeadedConsentViewPort, LedgerPort
 from fl.roles.records import DropReason
 
-__all__ = ["Selection", "select_rows"]
+__all__ = ["Selection", "select_rows", "select_synced"]
 
 logger = logging.getLogger(__name__)
 
@@ -112,4 +112,26 @@ def select_rows(
         patients=tuple(p for p in distinct if p in allowed),
         dropped_rows={r: sum(rows_per_patient[p] for p in ps) for r, ps in dropped.items()},
         dropped_patients={r: tuple(ps) for r, ps in dropped.items()},
+    )
+
+
+def select_synced(
+    index: ConsentViewPort,
+    ledger: LedgerPort,
+    study: StudyId,
+    dataset: HospitalDataset,
+    purpose: StudyPurpose | None,
+    expiry_margin_s: int,
+) -> Selection:
+    """`select_rows` for the ledger's sender at the block the view syncs to now, with consents
+    expiring within `expiry_margin_s` of that block's timestamp left out. The timestamp comes
+    with the sync's own head read when the view offers it (`fl.ports.HeadedConsentViewPort`),
+    else from the ledger."""
+    if isinstance(index, HeadedConsentViewPort):
+        block, timestamp = index.sync_at()
+    else:
+        block = index.sync()
+        timestamp = ledger.block_timestamp(block)
+    return select_rows(
+        index, study, ledger.sender, dataset, block, timestamp + expiry_margin_s, purpose
     )

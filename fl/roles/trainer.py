@@ -35,7 +35,7 @@ from torch import Tensor
 
 from consent.errors import StaleConsentError
 from consent.formats.privacy import PrivacyMode
-from consent.ids import Address, Bytes32, StudyId
+from consent.ids import Address, StudyId
 from consent.privacy import BudgetExhaustedError
 from consent.purposes import StudyPurpose
 from consent.smt import DataTree
@@ -54,11 +54,12 @@ from fl.ports import (
     SecAggPort,
     StudyRecord,
 )
-from fl.roles.artifacts import fetch_verified, sha256
+from fl.roles.artifacts import fetch_verified, sha256, store_artifact
 from fl.roles.budget import BudgetGate
 from fl.roles.errors import ConsentRetryExhaustedError, RoleError
 from fl.roles.local_update import hospital_secagg, local_update
 from fl.roles.loop import run_role
+from fl.roles.overlap import overlapped
 from fl.roles.plan import StudyPlan
 from fl.roles.proofs import (
     ExclusionProof,
@@ -69,7 +70,7 @@ from fl.roles.proofs import (
 )
 from fl.roles.records import PreparedUpdate, RoundUsage, TrainerOutcome, UsageBook
 from fl.roles.secagg_hospital import NotOnRosterError, SecAggHospital
-from fl.roles.selection import Selection, select_rows
+from fl.roles.selection import Selection, select_synced
 from fl.roles.study_data import load_hospital_data
 from fl.serialize import bytes_to_state_dict
 from fl.train import LocalResult, LocalTrainingConfig, train_local
@@ -235,10 +236,11 @@ class Trainer:
         try:
             if gate is not None:  # dp mode: refuse an unaffordable round before training
                 gate.check(record.round, self.hospital)
-            base = self._base_state(record)
-            prepared = self._prepare(
-                record.round, study, base, self._select(study.purpose), retrained=0
+            # the base model's fetch and check overlap the consent sync's chain requests
+            base, selection = overlapped(
+                lambda: self._base_state(record), lambda: self._select(study.purpose)
             )
+            prepared = self._prepare(record.round, study, base, selection, retrained=0)
             if gate is not None:
                 gate.charge(record.round, self.hospital)
         except NoTrainingDataError:
@@ -335,11 +337,8 @@ class Trainer:
         return bytes_to_state_dict(data, expected=self._template)
 
     def _select(self, purpose: StudyPurpose | None) -> Selection:
-        block = self._consent.sync()
-        timestamp = self._ledger.block_timestamp(block) + EXPIRY_MARGIN_S
-        sender = self._ledger.sender
-        return select_rows(
-            self._consent, self.study, sender, self._dataset, block, timestamp, purpose
+        return select_synced(
+            self._consent, self._ledger, self.study, self._dataset, purpose, EXPIRY_MARGIN_S
         )
 
     def _prepare(
@@ -361,14 +360,14 @@ class Trainer:
             train=self._train_fn, attack=self._attack,
         )  # fmt: skip
         local, encoded = update.local, update.encoded
-        cid = self._store.put(encoded)
+        stored = store_artifact(self._store, encoded)
         usage = RoundUsage(
             study=self.study,
             hospital=self._ledger.sender,
             round=round_,
             consent_block=selection.block,
             data_root=DataTree.build(selection.patients).root,
-            update_cid=cid,
+            update_cid=stored.cid,
             num_samples=local.result.num_samples,
             patients=selection.patients,
             dropped_rows=dict(selection.dropped_rows),
@@ -376,7 +375,7 @@ class Trainer:
             retrained=retrained,
         )
         self._usages.persist(usage)
-        return PreparedUpdate(usage, Bytes32(sha256(encoded)))
+        return PreparedUpdate(usage, stored.hash)
 
     # --- exclusion proofs ---------------------------------------------------------------------
 

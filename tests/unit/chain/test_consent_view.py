@@ -40,3 +40,29 @@ def test_sync_applies_grants_and_revocations_incrementally_and_matches_the_contr
     assert view.sync() == second  # nothing new: idempotent
     with pytest.raises(UnknownPatientError):
         view.consented_mask(world.study, [world.patient(5)], second)
+
+
+@pytest.mark.parametrize("use_filter", [True, False])
+def test_sync_at_returns_the_synced_block_with_its_timestamp_from_one_head_read(
+    eth_tester_ledger: LedgerWorld, use_filter: bool
+) -> None:
+    world = eth_tester_ledger
+    view = ChainConsentView(
+        world.hospitals[0].consents,
+        ConsentIndex(":memory:"),
+        from_block=world.manifest.deploy_block,
+        use_filter=use_filter,
+    )
+    world.grant(0)
+    chain = world.hospitals[0].consents.chain
+
+    block, timestamp = view.sync_at()
+
+    assert block == chain.block_number() == view.index.synced_block
+    assert timestamp == chain.block_timestamp(block)
+    patients = [world.patient(0)]
+    assert view.consented_mask(world.study, patients, block).tolist() == [True]
+    world.grant(1)
+    later, _ = view.sync_at()
+    assert later > block
+    assert view.sync() == later  # nothing new since: the same block

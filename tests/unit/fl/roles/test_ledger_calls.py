@@ -41,8 +41,21 @@ class CountingLedger:
         return counted
 
 
+class HeadedFakeConsent(FakeConsent):
+    """A consent view whose sync returns the head's timestamp too (`HeadedConsentViewPort`,
+    as `chain.consent_view.ChainConsentView` does)."""
+
+    def __init__(self, chain: Any, ledger: LedgerPort) -> None:
+        super().__init__(chain)
+        self._ledger = ledger  # the uncounted ledger: the head read belongs to the sync
+
+    def sync_at(self) -> tuple[int, int]:
+        block = self.sync()
+        return block, self._ledger.block_timestamp(block)
+
+
 def _roles(
-    world: World, calls: dict[str, Counter[str]], *, pipeline: bool = False
+    world: World, calls: dict[str, Counter[str]], *, pipeline: bool = False, headed: bool = False
 ) -> tuple[Aggregator, list[Trainer]]:
     fake = FakePipelineLedger if pipeline else FakeLedger
 
@@ -61,7 +74,11 @@ def _roles(
             study=world.study,
             ledger=ledger(hospital, f"trainer{h}"),
             store=world.store,
-            consent=FakeConsent(world.chain),
+            consent=(
+                HeadedFakeConsent(world.chain, fake(world.chain, hospital))
+                if headed
+                else FakeConsent(world.chain)
+            ),
             dataset=dataset_for(h),
             state_dir=world.tmp / f"hospital-{h}",
         )
@@ -108,6 +125,20 @@ def test_a_steady_round_reads_the_ledger_four_times_per_trainer_and_four_for_the
         assert calls["aggregator"] == Counter(
             open_round=1, round_count=1, round=2, study=1, finalize_round=1
         )
+
+
+def test_with_a_headed_consent_view_the_trainer_reads_no_block_timestamp(world: World) -> None:
+    world.enrol_all()
+    calls: dict[str, Counter[str]] = {r: Counter() for r in ("aggregator", "trainer0", "trainer1")}
+    aggregator, trainers = _roles(world, calls, headed=True)
+    _embedded_round(aggregator, trainers)
+    for counter in calls.values():
+        counter.clear()
+
+    _embedded_round(aggregator, trainers)
+
+    for h in range(len(trainers)):  # the consent block's time came with the sync's head read
+        assert calls[f"trainer{h}"] == Counter(round=1, study=1, submit_update=1)
 
 
 def test_polling_aggregator_reads_nothing_to_open_the_next_round_after_finalizing(
