@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -268,6 +269,9 @@ def _profiled_run(
     finally:
         os.kill(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
+    keep = os.environ.get("BENCH_API_PROFILE")
+    if keep:  # for pstats by hand: the temp dir goes at the end of the run
+        shutil.copyfile(out, keep)
     return {
         "run_under_profile": run,
         "timer": "time.thread_time per thread (CPU only: lock, queue and socket waits count 0)",

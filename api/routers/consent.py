@@ -78,7 +78,7 @@ def revoke(
         log_index=event.position.log_index,
         block_timestamp=event.block_timestamp,
         already_revoked=relayed.already_revoked,
-        receipt=receipt_if_signable(services.relay.consents, event),
+        receipt=receipt_if_signable(services.relay.consents, event, services.receipt_signer),
     )
 
 
