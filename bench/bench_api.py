@@ -224,14 +224,14 @@ def _stack() -> str:
     return "uvloop + httptools"
 
 
-def _other_run(args: argparse.Namespace, code: Path) -> dict[str, Any]:
+def _other_run(args: argparse.Namespace, code: Path, *, hide_stack: bool) -> dict[str, Any]:
     """This bench run against the code in `code` (PYTHONPATH first, so the server process and
-    the ledger calls use it) with uvloop and httptools hidden (691b2aa's install had neither),
+    the ledger calls use it), with `hide_stack` with uvloop and httptools hidden (asyncio + h11),
     its figures read back from a temporary results file."""
     with tempfile.TemporaryDirectory(prefix="bench-api-other-") as tmp:
         hide = Path(tmp) / "hide"
         hide.mkdir()
-        for name in _HIDDEN:
+        for name in _HIDDEN if hide_stack else ():
             (hide / f"{name}.py").write_text(f"raise ImportError('{name} hidden by bench_api')\n")
         out = Path(tmp) / "api.json"
         path = os.pathsep.join([str(hide), str(code)])
@@ -321,8 +321,8 @@ def main() -> None:
     parser.add_argument(
         "--baseline",
         type=Path,
-        help="also measure this checkout of the code before (a worktree of 691b2aa, without "
-        "uvloop and httptools), right before this one, under the same machine load",
+        help="also measure this checkout of the code before (e.g. a worktree of 564ebba), "
+        "right before this one, under the same machine load and on the same stack",
     )
     parser.add_argument(
         "--compare-stack",
@@ -331,8 +331,11 @@ def main() -> None:
     )
     parser.add_argument("--profiled", type=int, default=300, help="revocations profiled")
     args = parser.parse_args()
-    baseline = _other_run(args, args.baseline) if args.baseline is not None else None
-    plain = _other_run(args, Path(__file__).resolve().parents[1]) if args.compare_stack else None
+    baseline = (
+        _other_run(args, args.baseline, hide_stack=False) if args.baseline is not None else None
+    )
+    here = Path(__file__).resolve().parents[1]
+    plain = _other_run(args, here, hide_stack=True) if args.compare_stack else None
     measured = args.single + args.concurrent
     patients = [Account.create() for _ in range(measured + args.profiled)]
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
