@@ -155,15 +155,19 @@ def _transactions(ledger: Ledger, first_block: int) -> dict[str, Any]:
     }
 
 
-def _same_run(single: dict[str, Any], baseline: dict[str, Any] | None) -> str:
-    """The 1-client figure of the code before (`--baseline`) in the same run, if measured: the
-    target's 31.9/s was an idle machine's, so a loaded run is compared with its own baseline."""
+def _same_run(run: dict[str, Any], baseline: dict[str, Any] | None, index: int = 0) -> str:
+    """The figure of the code before (`--baseline`) in the same run for `run` (its `index`-th
+    run), if measured: the targets' figures were an idle machine's, so a loaded run is compared
+    with its own baseline."""
     if baseline is None:
         return ""
-    before = baseline["runs"][0]["revocations_per_second"]
+    before = baseline["runs"][index]
+    rate = before["revocations_per_second"]
     return (
         f"; the code at {baseline['commit']} in the same run (load {baseline['load_1min']:.1f}): "
-        f"{before}/s, so this is {single['revocations_per_second'] / before:.2f}x it"
+        f"{rate}/s, p50 {before['latency_ms_p50']} ms, relayer CPU "
+        f"{(before.get('cpu_ms_per_revocation') or {}).get('server')} ms per revocation, so "
+        f"this is {run['revocations_per_second'] / rate:.2f}x it"
     )
 
 
@@ -177,7 +181,7 @@ def _targets(
         f"p50 {concurrent['latency_ms_p50']} ms, p95 {concurrent['latency_ms_p95']} ms; "
         f"{txs['revocations']} revocations in {txs['transactions']} transactions (median batch "
         f"{txs['batch_size_median']}); before issue 19: "
-        f"{BEFORE['revocations_per_second_20_clients']}/s"
+        f"{BEFORE['revocations_per_second_20_clients']}/s" + _same_run(concurrent, baseline, 1)
     )
     if not met:
         cpu = concurrent.get("cpu_ms_per_revocation") or {}
