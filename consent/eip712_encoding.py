@@ -7,8 +7,8 @@ eth_abi's generic `encode` (type parsing, encoder lookup, validators) and eth_ut
 one keccak. `encode_words` writes the words itself only for values eth_abi would encode without
 complaint (bytes32 of 32 bytes, an address of 20 bytes, an unsigned integer in range) and hands
 anything else to eth_abi, so the bytes, and every error, are eth_abi's; `checksum_address` is
-EIP-55 over the 20 bytes. `tests/unit/consent/test_eip712_encoding.py` checks both against the
-libraries.
+EIP-55 over the 20 bytes (`consent.ids`' by-hand EIP-55).
+`tests/unit/consent/test_eip712_encoding.py` checks both against the libraries.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from eth_abi.abi import encode
-from eth_hash.auto import keccak
 
-from consent.ids import Address
+from consent.ids import Address, address_from_bytes
 
 __all__ = ["checksum_address", "encode_words"]
 
@@ -49,11 +48,5 @@ def encode_words(types: Sequence[str], values: Sequence[Any]) -> bytes:
 
 
 def checksum_address(raw: bytes) -> Address:
-    """The EIP-55 checksummed `0x` form of a 20-byte address."""
-    if len(raw) != 20:
-        raise ValueError(f"an address is 20 bytes, got {len(raw)}")
-    digits = raw.hex()
-    nibbles = keccak(digits.encode()).hex()
-    return Address(
-        "0x" + "".join(c.upper() if n >= "8" else c for c, n in zip(digits, nibbles, strict=False))
-    )
+    """The EIP-55 checksummed `0x` form of a 20-byte address (`consent.ids.address_from_bytes`)."""
+    return address_from_bytes(raw)

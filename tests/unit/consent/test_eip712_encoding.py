@@ -12,6 +12,7 @@ from eth_utils.address import to_checksum_address
 
 from consent.eip712 import CONSENT_TYPE, PURPOSE_REVOCATION_TYPE, REVOCATION_TYPE
 from consent.eip712_encoding import checksum_address, encode_words
+from consent.ids import InvalidIdentifierError, parse_address
 
 _TYPES = [[t for _, t in spec] for spec in (CONSENT_TYPE, REVOCATION_TYPE, PURPOSE_REVOCATION_TYPE)]
 
@@ -64,3 +65,13 @@ def test_checksums_are_eip55_as_eth_utils_writes_them() -> None:
         assert checksum_address(raw) == to_checksum_address(raw)
     with pytest.raises(ValueError, match="20 bytes"):
         checksum_address(b"\x01" * 21)
+
+
+def test_parsed_addresses_are_eth_utils_checksums_whatever_their_case() -> None:
+    for raw in [bytes(20), b"\xff" * 20, *(os.urandom(20) for _ in range(200))]:
+        expected = to_checksum_address(raw)
+        for written in (expected, expected.lower(), "0x" + expected[2:].upper()):
+            assert parse_address(written) == expected
+    for bad in ("0x" + "0" * 39, "0x" + "g" * 40, "00" * 21, 42):
+        with pytest.raises(InvalidIdentifierError):
+            parse_address(bad)  # type: ignore[arg-type]
