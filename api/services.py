@@ -27,6 +27,7 @@ from chain.store import ArtifactStore, open_store
 from chain.transactions import Sender
 from consent.errors import ConsentError
 from consent.keys import PatientKey, load_hex_key, load_keystore
+from consent.receipt_signer import ReceiptSigner
 
 __all__ = [
     "RelayerKeyError",
@@ -74,6 +75,8 @@ class Services:
     relay: RevocationRelay | None = None
     store: ArtifactStore | None = None
     proofs: Path | None = None
+    receipt_signer: ReceiptSigner | None = None
+    """The relayer's key for signing receipts (`api.receipts`); None: the sender signs."""
     _embedded_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -85,9 +88,11 @@ class Services:
         store: ArtifactStore | None = None,
         proofs: Path | None = None,
         journal: Path | None = None,
+        receipt_signer: ReceiptSigner | None = None,
     ) -> Services:
         """Services over an attached ledger; `relayer` pays for relayed revocations, which it
-        journals in `journal` until they are mined (and resends from it on restart)."""
+        journals in `journal` until they are mined (and resends from it on restart), and
+        `receipt_signer` (holding the relayer's key) signs their receipts."""
         relay = None
         if relayer is not None:
             relay = RevocationRelay(
@@ -95,7 +100,14 @@ class Services:
                 journal=None if journal is None else RevocationJournal(journal),
             )
         history = ConsentHistory(ledger.consents, ledger.manifest.deploy_block)
-        return cls(ledger=ledger, history=history, relay=relay, store=store, proofs=proofs)
+        return cls(
+            ledger=ledger,
+            history=history,
+            relay=relay,
+            store=store,
+            proofs=proofs,
+            receipt_signer=receipt_signer,
+        )
 
     @contextmanager
     def session(self) -> Iterator[Services]:
@@ -135,12 +147,14 @@ class ServiceProvider:
         )
         relayer = None
         journal = None
+        signer = None
         if settings.relayer_key is not None:
             password = settings.relayer_key_password
             key = load_relayer_key(
                 settings.relayer_key, None if password is None else password.get_secret_value()
             )
             relayer = Sender.from_key(ledger.chain, key.private_key, manage_nonces=True)
+            signer = ReceiptSigner(key.private_key)
             journal = settings.relayer_journal or settings.relayer_key.with_name(
                 settings.relayer_key.name + ".journal.json"
             )
@@ -148,7 +162,12 @@ class ServiceProvider:
         ipfs = settings.ipfs or ledger.manifest.ipfs
         store = None if ipfs is None else open_store(ipfs)
         return Services.for_ledger(
-            ledger, relayer=relayer, store=store, proofs=settings.proofs, journal=journal
+            ledger,
+            relayer=relayer,
+            store=store,
+            proofs=settings.proofs,
+            journal=journal,
+            receipt_signer=signer,
         )
 
 

@@ -1,7 +1,10 @@
 """Send waiting signed revocations as batches, many in flight, receipts awaited off the send path.
 
 One sending thread takes every revocation waiting for one study (up to `MAX_REVOCATION_BATCH`),
-journals them (`RevocationJournal`, before anything is sent), and sends one `revokeBatchWithSig`
+journals them (`RevocationJournal`: the durable write, two fsyncs, runs on a journal thread while
+the transaction is signed and sent, and every request waits for it before it is answered, so a
+revocation answered, even with a 503, is on disk; one sent whose write a crash cut short was not
+answered, and is on the node), and sends one `revokeBatchWithSig`
 through the relayer's nonce-counting `Sender`: the send returns at once, and the next batch can
 go out while this one is mined (up to `IN_FLIGHT`; while one is in flight the next lingers up
 to `LINGER_S` to fill, so under load few large batches go out rather than many small ones).
@@ -98,6 +101,7 @@ class RevocationBatcher:
         self._queue: dict[tuple[StudyId, Address], _Waiting] = {}
         self._sender: threading.Thread | None = None
         self._waiters = ThreadPoolExecutor(_RECEIPT_WAITERS, thread_name_prefix="relay-receipt")
+        self._journaling = ThreadPoolExecutor(1, thread_name_prefix="relay-journal")
         self._in_flight = threading.BoundedSemaphore(in_flight)
         self._linger_s = linger_s
         self._busy = 0
@@ -178,23 +182,28 @@ class RevocationBatcher:
                     self._in_flight.release()
 
     def _send(self, batch: list[_Waiting]) -> bool:
-        """Send `batch`; whether it went out (then `_settle` frees its in-flight slot)."""
+        """Send `batch`; whether it went out (then `_settle` frees its in-flight slot). The
+        journal write overlaps the send (see the module docstring); a failed write fails the
+        batch's requests whose revocation did not land (`_settle_unjournaled`)."""
         study = batch[0].study
         revocations = [w.revocation for w in batch]
+        journaled: Future[None] | None = None
         if self._journal is not None:
-            self._journal.add(study, revocations)
+            journaled = self._journaling.submit(self._journal.add, study, revocations)
         try:
             materializing = self._materialize(batch)
             pending = self._consents.send_revoke_batch(study, revocations)
         except ChainUnavailableError as exc:
+            _journaled(journaled)  # kept: on disk before the 503, resent at the next start
             self._fail(batch, exc, keep=True)
             return False
         except ChainError as exc:
+            _journaled(journaled)  # then forgotten: refused outright
             self._fail(batch, exc, keep=False)
             return False
         with self._cond:
             self._busy += 1
-        self._waiters.submit(self._settle, batch, pending, materializing)
+        self._waiters.submit(self._settle, batch, pending, materializing, journaled)
         return True
 
     def _materialize(self, batch: list[_Waiting]) -> list[PendingTransaction]:
@@ -218,9 +227,16 @@ class RevocationBatcher:
         batch: list[_Waiting],
         pending: PendingTransaction,
         materializing: list[PendingTransaction],
+        journaled: Future[None] | None = None,
     ) -> None:
         try:
-            self._settle_one(batch, pending, materializing)
+            try:
+                _journaled(journaled)  # on disk before any request is answered, or removed
+            except Exception as exc:  # the write failed: see `_settle_unjournaled`
+                logger.error("the relayer journal could not be written: %s", exc)
+                self._settle_unjournaled(batch, pending, materializing, exc)
+            else:
+                self._settle_one(batch, pending, materializing)
         finally:
             with self._cond:
                 self._busy -= 1
@@ -244,6 +260,27 @@ class RevocationBatcher:
             self._fail(batch, exc, keep=False)
             return
         self._resolve(batch, outcome)
+
+    def _settle_unjournaled(
+        self,
+        batch: list[_Waiting],
+        pending: PendingTransaction,
+        materializing: list[PendingTransaction],
+        error: Exception,
+    ) -> None:
+        """A batch sent whose journal write failed: a request whose revocation landed is
+        answered with it (it is on chain, more than on disk), the others with `error`."""
+        try:
+            for sent in materializing:
+                self._check_materialized(sent)
+            outcome = self._consents.revoke_batch_outcome(pending)
+        except Exception:
+            for waiting in batch:
+                waiting.settle(None, error)
+            return
+        for waiting in batch:
+            revoked = outcome.revoked.get(waiting.revocation.patient)
+            waiting.settle(revoked, None if revoked is not None else error)
 
     def _check_materialized(self, sent: PendingTransaction) -> None:
         """Wait for one `materializeConsent`; a revert is logged (its revocation is skipped)."""
@@ -275,6 +312,12 @@ class RevocationBatcher:
     def _forget(self, batch: list[_Waiting]) -> None:
         if self._journal is not None:
             self._journal.remove(batch[0].study, [w.revocation.patient for w in batch])
+
+
+def _journaled(journaled: Future[None] | None) -> None:
+    """Wait for the batch's journal write (re-raising what it raised)."""
+    if journaled is not None:
+        journaled.result()
 
 
 def _log_resumed(future: Future[BatchResult]) -> None:

@@ -104,4 +104,6 @@ class RevocationJournal:
                 for (study, _), revocation in self._entries.items()
             ],
         }
-        write_private_file(self.path, json.dumps(document, indent=1).encode(), durable=durable)
+        # compact: with an indent `json` encodes in Python, ~10x slower (a write per batch)
+        text = json.dumps(document, separators=(",", ":"))
+        write_private_file(self.path, text.encode(), durable=durable)

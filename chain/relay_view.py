@@ -21,8 +21,12 @@ The view is a hint, never a guarantee (the contract is): the relay uses it only 
 contract re-checks deadline, record and signature and skips a bad entry), and every refusal or
 "already revoked" answer is taken from fresh chain reads. A stale view therefore costs at most a
 skipped batch entry, never a wrong answer. It syncs in the request thread (no thread of its own:
-eth-tester is not thread-safe), at most every `REFRESH_S`, at most `CHUNK_BLOCKS` blocks a time,
-and answers nothing (the relay reads the chain) until it has caught up with the head once.
+eth-tester is not thread-safe), at most `CHUNK_BLOCKS` blocks a time, and answers nothing (the
+relay reads the chain) until it has caught up with the head once. A request for a patient the
+view does not know refreshes it when it is `REFRESH_S` old (a new grant is learnt within that); a
+request for a known patient only when it is `KNOWN_REFRESH_S` old: what a refresh could change for
+them (a touch by someone else) is what the contract catches anyway, and a refresh (a block number
+and an `eth_getLogs`) per `REFRESH_S` was ~12% of a lone revocation's relayer CPU (session 8).
 Reorganisations are not followed (a dropped log leaves a hint the contract then refuses).
 """
 
@@ -43,10 +47,20 @@ from chain.connection import Chain
 from chain.consent_registry import ConsentRegistry
 from consent.ids import Address, StudyId, parse_address
 
-__all__ = ["CHUNK_BLOCKS", "REFRESH_S", "ChainClock", "PatientState", "RelayView"]
+__all__ = [
+    "CHUNK_BLOCKS",
+    "KNOWN_REFRESH_S",
+    "REFRESH_S",
+    "ChainClock",
+    "PatientState",
+    "RelayView",
+]
 
 REFRESH_S: Final = 0.25
-"""How stale the view may be before a request refreshes it (a stale hint costs a skipped entry)."""
+"""How stale the view may be before a request for a patient it does not know refreshes it."""
+KNOWN_REFRESH_S: Final = 2.0
+"""How stale the view may be before a request for a patient it knows refreshes it (at least
+`REFRESH_S`; a stale hint costs a skipped entry, see the module docstring)."""
 _CLOCK_S: Final = 1.0
 """How often `ChainClock` reads the latest block's timestamp."""
 CHUNK_BLOCKS: Final = 2_000
@@ -129,22 +143,26 @@ class RelayView:
     def state(self, study: StudyId, patient: Address) -> PatientState | None:
         """The patient's state, refreshing first when stale; None when the logs name no grant
         of theirs in the study (or the view has not caught up yet): read the chain."""
-        self.refresh()
+        key = (bytes(study), patient.lower())
+        found = self._states.get(key) if self._ready else None
+        self.refresh(REFRESH_S if found is None else max(REFRESH_S, KNOWN_REFRESH_S))
         if not self._ready:
             return None
-        return self._states.get((bytes(study), patient.lower()))
+        return self._states.get(key)
 
-    def refresh(self) -> None:
-        """Read the logs since the last refresh; skipped when fresh, or when another thread is
-        at it and the view has caught up once (before that, requests wait for the catch-up).
-        The logs are read and sorted outside `_lock`, which is held only to apply them, so a
-        `touch` (every relayed request) never waits for an `eth_getLogs`."""
-        if time.monotonic() - self._refreshed_at < REFRESH_S:
+    def refresh(self, max_age: float | None = None) -> None:
+        """Read the logs since the last refresh; skipped when younger than `max_age` (default
+        `REFRESH_S`), or when another thread is at it and the view has caught up once (before
+        that, requests wait for the catch-up). The logs are read and sorted outside `_lock`,
+        which is held only to apply them, so a `touch` (every relayed request) never waits for
+        an `eth_getLogs`."""
+        age = REFRESH_S if max_age is None else max_age
+        if time.monotonic() - self._refreshed_at < age:
             return
         if not self._reading.acquire(blocking=not self._ready):
             return  # another request refreshes: use what is there
         try:
-            if time.monotonic() - self._refreshed_at < REFRESH_S:
+            if time.monotonic() - self._refreshed_at < age:
                 return  # refreshed by the request this one waited for
             head = self._consents.chain.block_number()
             while self._next <= head:

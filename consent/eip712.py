@@ -24,6 +24,7 @@ from eth_abi.abi import encode
 from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 
+from consent.eip712_encoding import checksum_address, encode_words
 from consent.errors import ConsentError
 from consent.ids import Address, StudyId
 from consent.purposes import GENERAL_RESEARCH, ConsentScope
@@ -128,7 +129,7 @@ def _check_uint64(name: str, value: int) -> None:
 # each call (~50 keccaks and ~1 ms of CPU per relayed revocation, the relay's largest cost).
 # Every type here is flat (atomic fields only), so `encodeType` is `Name(type name,...)` and
 # `hashStruct` is keccak(typeHash || abi.encode(fields)) (EIP-712, "Definition of hashStruct");
-# the domain separator is a constant per deployment, cached. eth_abi does the encoding and
+# the domain separator is a constant per deployment, cached. `eip712_encoding` the encoding and
 # coincurve (libsecp256k1, eth_keys' own backend) the signing and recovery; the unit test
 # `test_eip712_digest.py` checks digests, signatures and signers against eth_account's path.
 def _type_hash(primary: str, spec: tuple[tuple[str, str], ...]) -> bytes:
@@ -171,7 +172,7 @@ def typed_digest(domain: Eip712Domain, primary: str, values: Sequence[Any]) -> b
     """The 32-byte EIP-712 digest `keccak(0x1901 || domainSeparator || hashStruct(message))` of
     the `primary` type's fields `values` (in the order of its `*_TYPE` spec)."""
     spec = _SPECS[primary]
-    struct = keccak(_TYPEHASHES[primary] + encode([t for _, t in spec], list(values)))
+    struct = keccak(_TYPEHASHES[primary] + encode_words([t for _, t in spec], values))
     return keccak(b"\x19\x01" + domain_separator(domain) + struct)
 
 
@@ -270,7 +271,7 @@ def _recover(digest: bytes, signature: bytes) -> Address:
         public = PublicKey.from_signature_and_message(compact, digest, hasher=None)
     except (ValueError, TypeError) as exc:
         raise InvalidSignatureError(f"signature does not recover: {exc}") from exc
-    return Address(to_checksum_address(keccak(public.format(compressed=False)[1:])[12:]))
+    return checksum_address(keccak(public.format(compressed=False)[1:])[12:])
 
 
 def sign_consent(

@@ -4,6 +4,7 @@ resend of journalled revocations on restart, on eth-tester."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from chain.consent_registry import SignedConsent, SignedRevocation
 from chain.relay import PatientNotEnrolledError, RevocationRelay
 from chain.relay_journal import RelayJournalError, RevocationJournal
 from consent.events import ConsentRevoked
-from consent.ids import Address
+from consent.ids import Address, StudyId
 from tests.fixtures.ledger import DEADLINE, LedgerWorld
 
 FAR_FUTURE = 2**40
@@ -138,3 +139,58 @@ def test_relay_revokes_a_batch_enrolled_patient_by_materialising_its_record_firs
     assert consents.record(world.study, world.patient(0)).revoked_block > 0
     with pytest.raises(PatientNotEnrolledError):
         relay.revoke(world.study, world.patient(3), deadline=signed.deadline, signature=b"\0" * 65)
+
+
+class _SlowJournal(RevocationJournal):
+    """A journal whose durable write takes a while (a slow disk): it records when it ended."""
+
+    written_at: float | None = None
+
+    def add(self, study: StudyId, revocations: Iterable[SignedRevocation]) -> None:
+        time.sleep(0.3)
+        super().add(study, revocations)
+        self.written_at = time.monotonic()
+
+
+class _BrokenJournal(RevocationJournal):
+    """A journal whose disk refuses every write (full, read-only)."""
+
+    def add(self, study: StudyId, revocations: Iterable[SignedRevocation]) -> None:
+        raise OSError(28, "No space left on device")
+
+
+def test_a_revocation_is_answered_only_once_its_journal_entry_is_written(
+    eth_tester_ledger: LedgerWorld, tmp_path: Path
+) -> None:
+    """The journal write runs beside the send; the lie it must not tell: answering before the
+    entry is on disk (a 503 would then name a revocation that a crash loses)."""
+    world = eth_tester_ledger
+    world.grant(0)
+    journal = _SlowJournal(tmp_path / "j.json")
+    relay = RevocationRelay(world.outsider, journal=journal)
+    signed = _signed(world, 0)
+    relayed = relay.revoke(
+        world.study, signed.patient, deadline=signed.deadline, signature=signed.signature
+    )
+    answered_at = time.monotonic()
+    assert not relayed.already_revoked
+    assert journal.written_at is not None
+    assert journal.written_at <= answered_at
+    _wait_empty(journal)
+
+
+def test_a_journal_that_cannot_be_written_answers_with_what_landed_on_chain(
+    eth_tester_ledger: LedgerWorld, tmp_path: Path
+) -> None:
+    """The write failed after the batch went out: a revocation that landed is answered with its
+    event (it is on chain); nothing is answered as durable that is neither on disk nor mined."""
+    world = eth_tester_ledger
+    world.grant(0)
+    relay = RevocationRelay(world.outsider, journal=_BrokenJournal(tmp_path / "j.json"))
+    signed = _signed(world, 0)
+    relayed = relay.revoke(
+        world.study, signed.patient, deadline=signed.deadline, signature=signed.signature
+    )
+    assert not relayed.already_revoked
+    assert _revocations_of(world, world.patient(0)) == [relayed.event]
+    assert not (tmp_path / "j.json").exists()

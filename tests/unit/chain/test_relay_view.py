@@ -5,6 +5,7 @@ revoked" is decided from chain reads; the contract checks what is sent)."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -129,3 +130,38 @@ def test_a_touch_does_not_wait_for_a_refresh_reading_logs(
     assert answered
     assert state is PatientState.TOUCHED
     assert view.state(world.study, world.patient(1)) is PatientState.RECORDED
+
+
+def test_a_known_patient_does_not_refresh_the_view_but_a_new_grant_is_still_learnt(
+    eth_tester_ledger: LedgerWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests for patients the view knows read no logs until `KNOWN_REFRESH_S` (what a refresh
+    could change for them the contract catches); a patient granted since is learnt on the first
+    request for them once the view is `REFRESH_S` old, and one older than `KNOWN_REFRESH_S`
+    refreshes for anyone."""
+    world = eth_tester_ledger
+    world.grant(0)
+    view = RelayView(world.coordinator.consents, world.manifest.deploy_block)
+    assert view.state(world.study, world.patient(0)) is PatientState.RECORDED  # caught up
+    reads: list[tuple[int, int]] = []
+    logs = view._logs
+
+    def counted(first: int, last: int) -> list[Any]:
+        reads.append((first, last))
+        return logs(first, last)
+
+    monkeypatch.setattr(view, "_logs", counted)
+    world.grant(1)
+    now = time.monotonic()
+    monkeypatch.setattr(view, "_refreshed_at", now - relay_view.REFRESH_S)  # stale for new ones
+    assert view.state(world.study, world.patient(0)) is PatientState.RECORDED
+    assert reads == []  # a known patient: no read
+    assert view.state(world.study, world.patient(1)) is PatientState.RECORDED  # learnt
+    assert len(reads) == 1
+    world.grant(2)
+    monkeypatch.setattr(view, "_refreshed_at", now - relay_view.KNOWN_REFRESH_S)
+    assert view.state(world.study, world.patient(0)) is PatientState.RECORDED
+    assert len(reads) == 2  # too old even for a known patient: read, and patient 2 is known now
+    assert view._states.get((bytes(world.study), world.patient(2).lower())) is (
+        PatientState.RECORDED
+    )
