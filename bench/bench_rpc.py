@@ -7,6 +7,9 @@ reaches the provider counted by method:
   path the roles use), `--views` times each;
 - transactions from an unlocked account: `add_hospital` + `remove_hospital`, `--txs` pairs,
   each waited for and its event decoded;
+- transactions from a locally signing, nonce-counting sender (the relayer's kind, s8-tx):
+  `cancel_pending`, `--txs` times; then a mined one's receipt wait + decode, and the ms per
+  event decoded from its logs;
 - bare requests: `eth_blockNumber` through the provider (`--requests` times; anvil only).
 Reported per call: mean milliseconds and requests by method.
 
@@ -20,6 +23,7 @@ Writes bench/results/rpc.json.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -29,6 +33,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from eth_account import Account
+from eth_utils import keccak
 
 from chain.connection import Chain, connect
 from chain.deploy import Ledger, attach, deploy
@@ -108,6 +115,7 @@ def measure(chain: Chain, args: argparse.Namespace) -> dict[str, Any]:
         "requests": round(tx["requests"] / 2, 2),
         "by_method": {m: round(n / 2, 2) for m, n in tx["by_method"].items()},
     }
+    out.update(measure_signed(chain, ledger, study, seen, args.txs))
     view_ms = [v["ms"] for v in out["views"].values()]
     out["view_mean_ms"] = round(sum(view_ms) / len(view_ms), 3)
     out["view_mean_requests"] = round(
@@ -121,6 +129,36 @@ def measure(chain: Chain, args: argparse.Namespace) -> dict[str, Any]:
             lambda: provider.make_request("eth_blockNumber", []),  # type: ignore[arg-type]
         )["ms"]
         out["bare_request_ms_interleaved"] = sessions_compared(chain.rpc, args.requests)
+    return out
+
+
+def measure_signed(
+    chain: Chain, ledger: Ledger, study: StudyId, seen: Counter[str], txs: int
+) -> dict[str, Any]:
+    """A locally signing, nonce-counting sender (the relayer's kind): ms and requests per
+    `cancel_pending` (sign, send, receipt, one event decoded); then, on its mined
+    transactions, ms per receipt wait + decode and per event decoded."""
+    key = keccak(text="consentfl bench-rpc signer")
+    address = Account.from_key(key).address
+    chain.w3.eth.send_transaction(
+        {"from": chain.w3.eth.accounts[0], "to": address, "value": 10**18, "gas": 21_000}
+    )
+    consents = ledger.with_sender(Sender.from_key(chain, key, manage_nonces=True)).consents
+    consents.cancel_pending(study)  # the first reads the nonce and base fee
+    out = {"signed_transaction": per_call(seen, txs, lambda: consents.cancel_pending(study))}
+    pending = [consents._send(60_000, "cancelPendingConsents", bytes(study)) for _ in range(txs)]
+    receipts = [consents._wait(p) for p in pending]
+    mined = itertools.cycle(pending)
+    out["receipt_and_decode"] = per_call(
+        seen, txs, lambda: consents.receipt_events(consents._wait(next(mined)))
+    )
+    logs = [log for r in receipts for log in r["logs"]]
+    rounds = 20
+    start = time.perf_counter()
+    for _ in range(rounds):
+        decoded = consents._events.decode_all(logs)
+    assert len(decoded) == len(logs)
+    out["event_decode_ms"] = round(1000 * (time.perf_counter() - start) / rounds / len(logs), 4)
     return out
 
 
@@ -168,7 +206,19 @@ def _targets(after: dict[str, Any], before: dict[str, Any] | None) -> list[dict[
                 "estimate, no block read per event without a timestamp",
             }
         )
+        signed = figures["signed_transaction"]["requests"]
+        targets.append(
+            {
+                "name": f"{chain}_requests_per_signed_transaction",
+                "target": 3,
+                "value": signed,
+                "met": signed <= 3,
+                "why": "send + receipt poll(s); nonce counted locally, base fee read at most "
+                "once a second",
+            }
+        )
         if before is not None and chain in before and chain != "eth-tester":
+            targets.extend(_vs_before(chain, figures, before[chain]))
             old = before[chain]["view_mean_ms"]
             new = figures["view_mean_ms"]
             targets.append(
@@ -192,6 +242,36 @@ def _targets(after: dict[str, Any], before: dict[str, Any] | None) -> list[dict[
                     "why": "proxies / CA bundle / netrc resolved once at connect, not per request",
                 }
             )
+    return targets
+
+
+def _ms(figures: dict[str, Any], name: str) -> float | None:
+    value = figures.get(name)
+    return value.get("ms") if isinstance(value, dict) else value
+
+
+def _vs_before(chain: str, after: dict[str, Any], before: dict[str, Any]) -> list[dict[str, Any]]:
+    """Session 8's transaction figures against the old code's in the same run."""
+    targets = []
+    for name, what in (
+        ("signed_transaction", "locally signed transaction (sign, send, receipt, decode)"),
+        ("transaction", "unlocked transaction (send, receipt, decode)"),
+        ("receipt_and_decode", "receipt wait + event decode of a mined transaction"),
+        ("event_decode_ms", "event decoded from a log"),
+    ):
+        old, new = _ms(before, name), _ms(after, name)
+        if old is None or new is None:
+            continue
+        short = name.removesuffix("_ms")
+        targets.append(
+            {
+                "name": f"{chain}_{short}_ms_vs_before",
+                "target": f"< {old}",
+                "value": new,
+                "met": new < old,
+                "why": f"ms per {what}: lean JSON-RPC path vs web3's ({old} ms before, same run)",
+            }
+        )
     return targets
 
 
