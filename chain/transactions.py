@@ -3,6 +3,8 @@
 Transactions carry an explicit gas limit (eth-tester is ~3x faster than when every transaction
 estimates gas). With an explicit limit a failing transaction is mined with status 0 and no revert
 data, so the sender replays it as a call on the same state to recover the custom error.
+On a JSON-RPC node the facades' `ContractCall`s are sent, signed and settled in wire format
+(`chain.tx_wire`: no web3 formatters or middleware); eth-tester keeps web3's path.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from web3.exceptions import (
 )
 from web3.types import Nonce, RPCEndpoint, TxParams, TxReceipt, Wei
 
+from chain import tx_wire
 from chain.abi_codec import FunctionCodec
 from chain.connection import Chain, tester_failures
 from chain.errors import (
@@ -42,7 +45,6 @@ from chain.errors import (
     TransactionRevertedError,
 )
 from chain.revert_decoder import RevertDecoder, raw_revert_data
-from chain.tx_wire import BASE_FEE_S, base_fees, light_receipt, request, sign_dynamic_fee
 from consent.ids import Address, parse_address
 
 __all__ = ["ContractCall", "PendingTransaction", "Sender", "Transactable", "call_view"]
@@ -170,7 +172,7 @@ class Sender:
         self._manage_nonces = manage_nonces and self._account is not None
         self._nonce: int | None = None
         self._nonce_lock = threading.Lock()
-        self._fees_seen = base_fees(chain)
+        self._fees_seen = tx_wire.base_fees(chain)
 
     @classmethod
     def from_key(
@@ -236,18 +238,8 @@ class Sender:
     def _send_unlocked(self, fn: Transactable, gas: int) -> HexBytes:
         """Send through the node's `eth_sendTransaction` (it signs and picks the nonce)."""
         if self._wire and isinstance(fn, ContractCall):
-            wire = {
-                "from": self.address,
-                "to": fn.to,
-                "data": HexBytes(fn.data).to_0x_hex(),
-                "gas": hex(gas),
-                "maxFeePerGas": hex(2 * self._base_fee() + _PRIORITY_FEE),
-                "maxPriorityFeePerGas": hex(_PRIORITY_FEE),
-            }
-            answer = request(
-                self.chain, "eth_sendTransaction", [wire], raise_contract_logic_error_on_revert
-            )
-            return HexBytes(answer)
+            max_fee = 2 * self._base_fee() + _PRIORITY_FEE
+            return tx_wire.send_unlocked(self.chain, self.address, fn, gas, max_fee, _PRIORITY_FEE)
         params: TxParams = {"from": self.address, "gas": gas, **self._fees()}
         if isinstance(fn, ContractCall):
             params.update({"to": to_checksum_address(fn.to), "data": HexBytes(fn.data)})
@@ -257,7 +249,9 @@ class Sender:
     def _send_raw(self, raw: bytes) -> HexBytes:
         if not self._wire:
             return self.chain.w3.eth.send_raw_transaction(raw)
-        return HexBytes(request(self.chain, "eth_sendRawTransaction", [HexBytes(raw).to_0x_hex()]))
+        return HexBytes(
+            tx_wire.request(self.chain, "eth_sendRawTransaction", [HexBytes(raw).to_0x_hex()])
+        )
 
     def _send_counted(self, fn: Transactable, gas: int) -> HexBytes:
         with self._nonce_lock:
@@ -278,9 +272,7 @@ class Sender:
 
     def _pending_count(self) -> int:
         if self._wire:
-            return int(
-                request(self.chain, "eth_getTransactionCount", [self.address, "pending"]), 16
-            )
+            return tx_wire.pending_count(self.chain, self.address)
         return self.chain.w3.eth.get_transaction_count(to_checksum_address(self.address), "pending")
 
     def wait(
@@ -326,22 +318,21 @@ class Sender:
         `TransactionNotFound`."""
         if not self._wire:
             return self.chain.w3.eth.get_transaction_receipt(tx_hash)
-        raw = request(self.chain, "eth_getTransactionReceipt", [tx_hash.to_0x_hex()])
+        raw = tx_wire.request(self.chain, "eth_getTransactionReceipt", [tx_hash.to_0x_hex()])
         if raw is None:
             raise TransactionNotFound(f"no receipt yet for {tx_hash.to_0x_hex()}")
-        return light_receipt(raw)
+        return tx_wire.light_receipt(raw)
 
     def _base_fee(self) -> int:
         """The latest block's base fee; nonce-counting and unlocked senders re-read it at most
-        every `BASE_FEE_S` per chain, all senders of the connection together (the fee cap is
+        every `tx_wire.BASE_FEE_S` per chain, all senders of the connection together (the fee cap is
         twice it; a base fee grows at most 12.5% a block)."""
         seen = self._fees_seen
         now = time.monotonic()
         cached = self._manage_nonces or self._account is None
-        if not cached or now - seen.at > BASE_FEE_S:
+        if not cached or now - seen.at > tx_wire.BASE_FEE_S:
             if self._wire:
-                block = request(self.chain, "eth_getBlockByNumber", ["latest", False])
-                seen.value = int(block.get("baseFeePerGas", "0x0"), 16)
+                seen.value = tx_wire.latest_base_fee(self.chain)
             else:
                 seen.value = int(self.chain.w3.eth.get_block("latest").get("baseFeePerGas", 0))
             seen.at = now
@@ -361,7 +352,7 @@ class Sender:
                 "value": 0,
                 "data": fn.data,
             }
-            return sign_dynamic_fee(self._key, wire)[0]
+            return tx_wire.sign_dynamic_fee(self._key, wire)[0]
         params: TxParams = {
             "from": self.address,
             "gas": gas,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 from weakref import WeakKeyDictionary
 
 import rlp
@@ -21,13 +21,27 @@ from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
+from web3._utils.error_formatters_utils import raise_contract_logic_error_on_revert
 from web3._utils.validation import validate_rpc_response_and_raise_if_error
 from web3.exceptions import Web3RPCError
 from web3.types import LogReceipt, RPCResponse, TxReceipt
 
 from chain.connection import Chain
 
-__all__ = ["BASE_FEE_S", "BaseFee", "base_fees", "light_receipt", "request", "sign_dynamic_fee"]
+if TYPE_CHECKING:  # a cycle at run time: chain.transactions imports this module
+    from chain.transactions import ContractCall
+
+__all__ = [
+    "BASE_FEE_S",
+    "BaseFee",
+    "base_fees",
+    "latest_base_fee",
+    "light_receipt",
+    "pending_count",
+    "request",
+    "send_unlocked",
+    "sign_dynamic_fee",
+]
 
 _DYNAMIC_FEE_TX: Final = b"\x02"
 BASE_FEE_S: Final = 1.0
@@ -66,6 +80,35 @@ def request(
     if "result" not in response:
         raise Web3RPCError(f"{method} answered without a result: {response}")
     return response["result"]
+
+
+def send_unlocked(
+    chain: Chain, sender: str, call: ContractCall, gas: int, max_fee: int, priority_fee: int
+) -> HexBytes:
+    """Send `call` from `sender`, an account the node signs for (`eth_sendTransaction`), with
+    both EIP-1559 fees given; its hash. A revert the node reports at once raises web3's
+    `ContractLogicError` family (`raise_contract_logic_error_on_revert`)."""
+    tx = {
+        "from": sender,
+        "to": call.to,
+        "data": HexBytes(call.data).to_0x_hex(),
+        "gas": hex(gas),
+        "maxFeePerGas": hex(max_fee),
+        "maxPriorityFeePerGas": hex(priority_fee),
+    }
+    answer = request(chain, "eth_sendTransaction", [tx], raise_contract_logic_error_on_revert)
+    return HexBytes(answer)
+
+
+def pending_count(chain: Chain, address: str) -> int:
+    """`address`'s transaction count including pending ones (its next nonce)."""
+    return int(request(chain, "eth_getTransactionCount", [address, "pending"]), 16)
+
+
+def latest_base_fee(chain: Chain) -> int:
+    """The latest block's base fee (0 before London)."""
+    block = request(chain, "eth_getBlockByNumber", ["latest", False])
+    return int(block.get("baseFeePerGas", "0x0"), 16)
 
 
 def _log(raw: Mapping[str, Any]) -> LogReceipt:
