@@ -36,6 +36,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_utils import keccak
+from web3 import Web3
 
 from chain.connection import Chain, connect
 from chain.deploy import Ledger, attach, deploy
@@ -160,6 +161,37 @@ def measure_signed(
     assert len(decoded) == len(logs)
     out["event_decode_ms"] = round(1000 * (time.perf_counter() - start) / rounds / len(logs), 4)
     return out
+
+
+def signing_compared(count: int = 300) -> dict[str, float]:
+    """ms per EIP-1559 transaction signed by eth_account's `sign_transaction` and by
+    `chain.tx_wire.sign_dynamic_fee` (same bytes; absent before s8-tx), interleaved."""
+    key = keccak(text="consentfl bench-rpc signing")
+    account = Account.from_key(key)
+    to, data = bytes(range(20)), bytes(range(4)) + bytes(64)
+    tx: dict[str, Any] = {"chainId": 31337, "nonce": 7, "maxPriorityFeePerGas": 10**9}
+    tx.update({"maxFeePerGas": 3 * 10**9, "gas": 300_000, "value": 0})
+    web3_tx = {**tx, "to": Web3.to_checksum_address(to), "data": data, "type": 2}
+    signers: dict[str, Callable[[], object]] = {
+        "eth_account": lambda: account.sign_transaction(web3_tx)
+    }
+    try:
+        from coincurve import PrivateKey
+
+        from chain.tx_wire import sign_dynamic_fee
+    except ImportError:
+        pass
+    else:
+        private = PrivateKey(key)
+        signers["tx_wire"] = lambda: sign_dynamic_fee(private, {**tx, "to": to, "data": data})
+    spent = dict.fromkeys(signers, 0.0)
+    for _ in range(10):
+        for name, sign in signers.items():
+            start = time.perf_counter()
+            for _ in range(count // 10):
+                sign()
+            spent[name] += time.perf_counter() - start
+    return {name: round(1000 * total / count, 4) for name, total in spent.items()}
 
 
 def sessions_compared(url: str, requests: int, blocks: int = 10) -> dict[str, float]:
@@ -300,6 +332,7 @@ def main() -> None:
         "machine": {"python": platform.python_version()},
         "machine_load_1min": round(os.getloadavg()[0], 2),
         "chains": figures,
+        "signing_ms": signing_compared(),
         "targets": _targets(figures, before),
     }
     if before is not None:
