@@ -7,11 +7,17 @@ reaches the provider counted by method:
   path the roles use), `--views` times each;
 - transactions from an unlocked account: `add_hospital` + `remove_hospital`, `--txs` pairs,
   each waited for and its event decoded;
+- transactions from a locally signing, nonce-counting sender (the relayer's kind, s8-tx):
+  `cancel_pending`, `--txs` times; then a mined one's receipt wait + decode, and the ms per
+  event decoded from its logs;
 - bare requests: `eth_blockNumber` through the provider (`--requests` times; anvil only).
 Reported per call: mean milliseconds and requests by method.
 
-Before/after in the same run: run once on the old code with PYTHONPATH pointing at its tree
-and `--out` elsewhere, then on this tree with `--before` that file:
+Before/after in the same run, alternated (`--pairs` runs of each, each in its own process, the
+medians reported: load bursts of a shared machine hit both sides alike):
+    .venv/bin/python bench/bench_rpc.py --old /tmp/old --pairs 3
+or once each: run on the old code with PYTHONPATH pointing at its tree and `--out` elsewhere,
+then on this tree with `--before` that file:
     PYTHONPATH=/tmp/old .venv/bin/python bench/bench_rpc.py --out /tmp/rpc_before.json
     .venv/bin/python bench/bench_rpc.py --before /tmp/rpc_before.json
 Writes bench/results/rpc.json.
@@ -20,15 +26,23 @@ Writes bench/results/rpc.json.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from eth_account import Account
+from eth_utils import keccak
+from web3 import Web3
 
 from chain.connection import Chain, connect
 from chain.deploy import Ledger, attach, deploy
@@ -108,6 +122,7 @@ def measure(chain: Chain, args: argparse.Namespace) -> dict[str, Any]:
         "requests": round(tx["requests"] / 2, 2),
         "by_method": {m: round(n / 2, 2) for m, n in tx["by_method"].items()},
     }
+    out.update(measure_signed(chain, ledger, study, seen, args.txs))
     view_ms = [v["ms"] for v in out["views"].values()]
     out["view_mean_ms"] = round(sum(view_ms) / len(view_ms), 3)
     out["view_mean_requests"] = round(
@@ -122,6 +137,73 @@ def measure(chain: Chain, args: argparse.Namespace) -> dict[str, Any]:
         )["ms"]
         out["bare_request_ms_interleaved"] = sessions_compared(chain.rpc, args.requests)
     return out
+
+
+def measure_signed(
+    chain: Chain, ledger: Ledger, study: StudyId, seen: Counter[str], txs: int
+) -> dict[str, Any]:
+    """A locally signing, nonce-counting sender (the relayer's kind): ms and requests per
+    `cancel_pending` (sign, send, receipt, one event decoded); then, on its mined
+    transactions, ms per receipt wait + decode and per event decoded."""
+    key = keccak(text="consentfl bench-rpc signer")
+    address = Account.from_key(key).address
+    chain.w3.eth.send_transaction(
+        {"from": chain.w3.eth.accounts[0], "to": address, "value": 10**18, "gas": 21_000}
+    )
+    consents = ledger.with_sender(Sender.from_key(chain, key, manage_nonces=True)).consents
+    consents.cancel_pending(study)  # the first reads the nonce and base fee
+    out = {"signed_transaction": per_call(seen, txs, lambda: consents.cancel_pending(study))}
+    pending = [consents._send(60_000, "cancelPendingConsents", bytes(study)) for _ in range(txs)]
+    receipts = [consents._wait(p) for p in pending]
+    mined = itertools.cycle(pending)
+    out["receipt_and_decode"] = per_call(
+        seen, txs, lambda: consents.receipt_events(consents._wait(next(mined)))
+    )
+    logs = [log for r in receipts for log in r["logs"]]
+    rounds = 20
+    start = time.perf_counter()
+    for _ in range(rounds):
+        decoded = consents._events.decode_all(logs)
+    assert len(decoded) == len(logs)
+    out["event_decode_ms"] = round(1000 * (time.perf_counter() - start) / rounds / len(logs), 4)
+    return out
+
+
+def _has(module: str) -> bool:
+    """Whether the `chain` package measured (PYTHONPATH's, for the old code) has `module`:
+    looked up as a file, since the editable install's finder would also find this tree's."""
+    import chain
+
+    return (Path(chain.__file__).parent / f"{module}.py").is_file()
+
+
+def signing_compared(count: int = 300) -> dict[str, float]:
+    """ms per EIP-1559 transaction signed by eth_account's `sign_transaction` and by
+    `chain.tx_wire.sign_dynamic_fee` (same bytes; absent before s8-tx), interleaved."""
+    key = keccak(text="consentfl bench-rpc signing")
+    account = Account.from_key(key)
+    to, data = bytes(range(20)), bytes(range(4)) + bytes(64)
+    tx: dict[str, Any] = {"chainId": 31337, "nonce": 7, "maxPriorityFeePerGas": 10**9}
+    tx.update({"maxFeePerGas": 3 * 10**9, "gas": 300_000, "value": 0})
+    web3_tx = {**tx, "to": Web3.to_checksum_address(to), "data": data, "type": 2}
+    signers: dict[str, Callable[[], object]] = {
+        "eth_account": lambda: account.sign_transaction(web3_tx)
+    }
+    if _has("tx_wire"):
+        from coincurve import PrivateKey
+
+        from chain.tx_wire import sign_dynamic_fee
+
+        private = PrivateKey(key)
+        signers["tx_wire"] = lambda: sign_dynamic_fee(private, {**tx, "to": to, "data": data})
+    spent = dict.fromkeys(signers, 0.0)
+    for _ in range(10):
+        for name, sign in signers.items():
+            start = time.perf_counter()
+            for _ in range(count // 10):
+                sign()
+            spent[name] += time.perf_counter() - start
+    return {name: round(1000 * total / count, 4) for name, total in spent.items()}
 
 
 def sessions_compared(url: str, requests: int, blocks: int = 10) -> dict[str, float]:
@@ -145,7 +227,11 @@ def sessions_compared(url: str, requests: int, blocks: int = 10) -> dict[str, fl
     return {name: round(1000 * total / requests, 3) for name, total in spent.items()}
 
 
-def _targets(after: dict[str, Any], before: dict[str, Any] | None) -> list[dict[str, Any]]:
+def _targets(
+    after: dict[str, Any], before: dict[str, Any] | None, lean_before: bool
+) -> list[dict[str, Any]]:
+    """The targets of this run; the view path's against web3's only when the old code had
+    web3's view path (`lean_before` False)."""
     targets: list[dict[str, Any]] = []
     for chain, figures in after.items():
         view, tx = figures["view_mean_requests"], figures["transaction"]["requests"]
@@ -168,7 +254,20 @@ def _targets(after: dict[str, Any], before: dict[str, Any] | None) -> list[dict[
                 "estimate, no block read per event without a timestamp",
             }
         )
+        signed = figures["signed_transaction"]["requests"]
+        targets.append(
+            {
+                "name": f"{chain}_requests_per_signed_transaction",
+                "target": 3,
+                "value": signed,
+                "met": signed <= 3,
+                "why": "send + receipt poll(s); nonce counted locally, base fee read at most "
+                "once a second",
+            }
+        )
         if before is not None and chain in before and chain != "eth-tester":
+            targets.extend(_vs_before(chain, figures, before[chain]))
+        if before is not None and chain in before and chain != "eth-tester" and not lean_before:
             old = before[chain]["view_mean_ms"]
             new = figures["view_mean_ms"]
             targets.append(
@@ -195,6 +294,122 @@ def _targets(after: dict[str, Any], before: dict[str, Any] | None) -> list[dict[
     return targets
 
 
+def _ms(figures: dict[str, Any], name: str) -> float | None:
+    value = figures.get(name)
+    return value.get("ms") if isinstance(value, dict) else value
+
+
+def _vs_before(chain: str, after: dict[str, Any], before: dict[str, Any]) -> list[dict[str, Any]]:
+    """Session 8's transaction figures against the old code's in the same run."""
+    targets = []
+    for name, what in (
+        ("signed_transaction", "locally signed transaction (sign, send, receipt, decode)"),
+        ("transaction", "unlocked transaction (send, receipt, decode)"),
+        ("receipt_and_decode", "receipt wait + event decode of a mined transaction"),
+        ("event_decode_ms", "event decoded from a log"),
+    ):
+        old, new = _ms(before, name), _ms(after, name)
+        if old is None or new is None:
+            continue
+        short = name.removesuffix("_ms")
+        targets.append(
+            {
+                "name": f"{chain}_{short}_ms_vs_before",
+                "target": f"< {old}",
+                "value": new,
+                "met": new < old,
+                "why": f"ms per {what}: lean JSON-RPC path vs web3's ({old} ms before, same run)",
+            }
+        )
+    return targets
+
+
+def _carried(target: dict[str, Any]) -> dict[str, Any]:
+    note = " [carried from the run that had web3's view path: the old code here has the lean one]"
+    return {**target, "why": target["why"].split(" [carried")[0] + note}
+
+
+def _median(reports: list[Any]) -> Any:
+    """The element-wise median of equally shaped reports (numbers; the first's other values)."""
+    first = reports[0]
+    if isinstance(first, dict):
+        return {k: _median([r[k] for r in reports if k in r]) for k in first}
+    if isinstance(first, bool) or not isinstance(first, int | float):
+        return first
+    return round(statistics.median(reports), 4)
+
+
+def _pairs(args: argparse.Namespace) -> None:
+    """`--pairs` runs of the old code (PYTHONPATH=`--old`) and this tree, alternated, each in
+    its own process; the report holds the medians of each side (load bursts of a shared
+    machine hit both sides alike)."""
+    passed = ["--chains", *args.chains, "--views", str(args.views), "--txs", str(args.txs)]
+    passed += ["--requests", str(args.requests)]
+    scratch = Path(tempfile.mkdtemp(prefix="bench-rpc-pairs-"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    sides: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+    for pair in range(args.pairs):
+        for side, extra in (("before", {"PYTHONPATH": str(args.old)}), ("after", {})):
+            out = scratch / f"{side}-{pair}.json"
+            command = [sys.executable, __file__, *passed, "--out", str(out)]
+            subprocess.run(command, env={**env, **extra}, check=True, stdout=subprocess.DEVNULL)
+            sides[side].append(json.loads(out.read_text()))
+    old = _median(sides["before"])
+    old["machine_load_1min"] = [r["machine_load_1min"] for r in sides["before"]]
+    after = _median(sides["after"])
+    loads = [r["machine_load_1min"] for r in sides["after"]]
+    _write(args, after["chains"], after["signing_ms"], old, loads)
+
+
+def _write(
+    args: argparse.Namespace,
+    figures: dict[str, Any],
+    signing: dict[str, float],
+    old: dict[str, Any] | None,
+    load: Any,
+) -> None:
+    before = None if old is None else old["chains"]
+    lean_before = old is not None and old.get("code", {}).get("lean_views", False)
+    targets = _targets(figures, before, lean_before)
+    if "tx_wire" in signing:
+        targets.append(
+            {
+                "name": "signing_ms_tx_wire_vs_eth_account",
+                "target": f"< {signing['eth_account']} (eth_account, interleaved)",
+                "value": signing["tx_wire"],
+                "met": signing["tx_wire"] < signing["eth_account"],
+                "why": "a type-2 transaction signed with rlp + coincurve (same bytes and hash as "
+                "eth_account's, tests/unit/chain/test_tx_wire.py)",
+            }
+        )
+    if lean_before and args.out.is_file():  # keep the last same-run view comparison with web3
+        kept = json.loads(args.out.read_text()).get("targets", [])
+        targets.extend(_carried(t) for t in kept if t["name"].endswith("_view_ms_vs_before"))
+    report: dict[str, Any] = {
+        "config": {"views": args.views, "txs": args.txs, "requests": args.requests},
+        "pairs": args.pairs if args.old else None,
+        "machine": {"python": platform.python_version()},
+        "machine_load_1min": load,
+        "chains": figures,
+        "signing_ms": signing,
+        "code": {"lean_views": _has("abi_codec"), "lean_transactions": _has("tx_wire")},
+        "targets": targets,
+    }
+    if old is not None:
+        report["before"] = old
+    if args.out.is_file():  # bench_api's figures for the relayer, added by hand (s8-tx)
+        previous = json.loads(args.out.read_text())
+        if "relayer_effect" in previous:
+            report["relayer_effect"] = previous["relayer_effect"]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(
+        json.dumps(
+            {c: {k: v for k, v in f.items() if k != "views"} for c, f in figures.items()}, indent=1
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chains", nargs="+", default=["eth-tester", "anvil"])
@@ -203,7 +418,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--before", type=Path, help="this bench's output on the old code")
+    parser.add_argument("--old", type=Path, help="the old code's tree: alternate runs with it")
+    parser.add_argument("--pairs", type=int, default=3, help="old/new run pairs with --old")
     args = parser.parse_args()
+    if args.old is not None:
+        _pairs(args)
+        return
     figures: dict[str, Any] = {}
     for name in args.chains:
         if name == "anvil":
@@ -214,23 +434,8 @@ def main() -> None:
                 stop_service(service)
         else:
             figures[name] = measure(connect(name), args)
-    before = json.loads(args.before.read_text())["chains"] if args.before else None
-    report: dict[str, Any] = {
-        "config": {"views": args.views, "txs": args.txs, "requests": args.requests},
-        "machine": {"python": platform.python_version()},
-        "machine_load_1min": round(os.getloadavg()[0], 2),
-        "chains": figures,
-        "targets": _targets(figures, before),
-    }
-    if before is not None:
-        report["before"] = json.loads(args.before.read_text())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
-    print(
-        json.dumps(
-            {c: {k: v for k, v in f.items() if k != "views"} for c, f in figures.items()}, indent=1
-        )
-    )
+    old = json.loads(args.before.read_text()) if args.before else None
+    _write(args, figures, signing_compared(), old, round(os.getloadavg()[0], 2))
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ class ContractFacade:
             address=chain.w3.to_checksum_address(address),
             abi=list(load_artifact(self.CONTRACT).abi),
         )
-        self._events = EventDecoder(chain.w3, [self._contract])
+        self._events = EventDecoder(chain, [self._contract])
 
     def _fn(self, name: str, *args: Any) -> ContractCall:
         """`name` with `args`, encoded by the cached codec (not web3's `ContractFunction`)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import requests
@@ -45,6 +45,8 @@ class Chain:
     rpc: str
     chain_id: int
     tester: EthereumTester | None = None
+    _raw: list[MakeRequestFn] = field(default_factory=list, repr=False)
+    """`raw_request`'s wrapped provider call, built on first use (a list: the class is frozen)."""
 
     @property
     def ephemeral(self) -> bool:
@@ -69,8 +71,13 @@ class Chain:
         asking the chain id again through the whole stack), with only the unavailability
         translation (node down -> `ChainUnavailableError`). The answer is the raw JSON-RPC
         response (`result` or `error`). For the lean view path of a JSON-RPC node."""
-        request = Unavailability(self.w3).wrap_make_request(self.w3.provider.make_request)
-        return request(cast("RPCEndpoint", method), params)
+        if not self._raw:  # built once: the provider does not change under a connection
+            self._raw.append(Unavailability(self.w3).wrap_make_request(self._provider_request))
+        return self._raw[0](cast("RPCEndpoint", method), params)
+
+    def _provider_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        # looked up per call, not bound once: a test or benchmark may wrap the provider's method
+        return self.w3.provider.make_request(method, params)
 
     def snapshot(self) -> Any:
         """Snapshot the chain state (eth-tester and anvil)."""

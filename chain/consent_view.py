@@ -65,7 +65,7 @@ class ChainConsentView:
             address=chain.w3.to_checksum_address(consents.address),
             abi=list(load_artifact(ConsentRegistry.CONTRACT).abi),
         )
-        self._decoder = EventDecoder(chain.w3, [contract])
+        self._decoder = EventDecoder(chain, [contract])
         self._pending: list[ConsentEvent] = []
         self._filter_id: HexStr | None = None
         self._filter_start = 0

@@ -15,17 +15,20 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, cast
 
-from eth_utils.abi import event_abi_to_log_topic, function_signature_to_4byte_selector
+from eth_utils.abi import function_signature_to_4byte_selector
 from hexbytes import HexBytes
-from web3 import Web3
 from web3.contract.contract import Contract
-from web3.types import EventData, LogReceipt
+from web3.exceptions import BlockNotFound
+from web3.types import LogReceipt
 
+from chain.connection import Chain
 from chain.consent_batch_events import BATCH_RECORDED, FIRST_CONSENT, BatchGrants
 from chain.contributions_events import CONTRIBUTIONS_BUILDERS, ContributionsRecorded
 from chain.event_args import Builder, b32, study_arg
+from chain.event_codec import EventCodec
 from chain.rollback_events import ROLLBACK_BUILDERS, RollbackRecorded
 from chain.round_events import ROUND_BUILDERS, RoundFinalized, RoundOpened, UpdateSubmitted
+from chain.tx_wire import request
 from consent.events import ConsentGranted, ConsentRevoked, EventPosition, PurposesRevoked
 from consent.ids import Address, Bytes32, StudyId, parse_address
 from consent.purposes import StudyPurpose
@@ -241,19 +244,21 @@ _TIMESTAMPS_KEPT: Final = 1024
 class EventDecoder:
     """Decodes logs of the contracts into typed events.
 
-    A block's timestamp is asked of the node (`eth_getBlockByHash`) only for an event that
-    carries one (consent events), at most once per block while it stays among the last
+    Each log is decoded by its event's cached `EventCodec` (eth_abi directly, shaped as web3's
+    `process_log` answers, see `chain.event_codec`). A block's timestamp is asked of the node
+    (`eth_getBlockByHash`, one raw request on a JSON-RPC node) only for an event that carries
+    one (consent events), at most once per block while it stays among the last
     `_TIMESTAMPS_KEPT` blocks asked: events of one receipt or one `eth_getLogs` answer share it.
     """
 
-    def __init__(self, w3: Web3, contracts: Iterable[Contract]) -> None:
-        self._w3 = w3
-        self._by_topic: dict[tuple[str, bytes], tuple[Contract, str]] = {}
+    def __init__(self, chain: Chain, contracts: Iterable[Contract]) -> None:
+        self._chain = chain
+        self._by_topic: dict[tuple[str, bytes], EventCodec] = {}
         for contract in contracts:
             for entry in cast(list[dict[str, Any]], contract.abi):
                 if entry.get("type") == "event" and entry["name"] in _DECODED:
-                    topic = event_abi_to_log_topic(entry)  # type: ignore[arg-type]
-                    self._by_topic[(contract.address, topic)] = (contract, str(entry["name"]))
+                    event = EventCodec.of(entry)
+                    self._by_topic[(contract.address.lower(), event.topic)] = event
         self._timestamps: OrderedDict[bytes, int] = OrderedDict()
 
     def timestamp(self, block_hash: bytes) -> int:
@@ -261,7 +266,7 @@ class EventDecoder:
         and snapshot reverts)."""
         cached = self._timestamps.get(block_hash)
         if cached is None:
-            cached = int(self._w3.eth.get_block(HexBytes(block_hash))["timestamp"])
+            cached = self._block_timestamp(block_hash)
             self._timestamps[block_hash] = cached
             if len(self._timestamps) > _TIMESTAMPS_KEPT:
                 self._timestamps.popitem(last=False)
@@ -269,15 +274,25 @@ class EventDecoder:
             self._timestamps.move_to_end(block_hash)
         return cached
 
-    def _known(self, log: LogReceipt) -> tuple[Contract, str] | None:
+    def _block_timestamp(self, block_hash: bytes) -> int:
+        if self._chain.tester is not None:
+            return int(self._chain.w3.eth.get_block(HexBytes(block_hash))["timestamp"])
+        block = request(
+            self._chain, "eth_getBlockByHash", [HexBytes(block_hash).to_0x_hex(), False]
+        )
+        if block is None:
+            raise BlockNotFound(f"no block {HexBytes(block_hash).to_0x_hex()}")
+        return int(block["timestamp"], 16)
+
+    def _known(self, log: LogReceipt) -> EventCodec | None:
         if not log["topics"]:
             return None
-        return self._by_topic.get(
-            (Web3.to_checksum_address(log["address"]), bytes(log["topics"][0]))
-        )
+        # keyed by the lower-case address: no checksum (a keccak) per log
+        return self._by_topic.get((str(log["address"]).lower(), bytes(log["topics"][0])))
 
-    def _build(self, contract: Contract, name: str, log: LogReceipt) -> LedgerEvent:
-        data: EventData = contract.events[name]().process_log(log)
+    def _build(self, event: EventCodec, log: LogReceipt) -> LedgerEvent:
+        name = event.name
+        data = event.decode(log)
         position = EventPosition(int(data["blockNumber"]), int(data["logIndex"]))
         tx_hash = HexBytes(data["transactionHash"]).to_0x_hex()
         timestamp = partial(self.timestamp, bytes(data["blockHash"]))
@@ -286,7 +301,7 @@ class EventDecoder:
     def decode(self, log: LogReceipt) -> LedgerEvent | None:
         """The typed event for `log`; None if not ours (or a batch patient's: see `decode_all`)."""
         known = self._known(log)
-        return None if known is None or known[1] not in _BUILDERS else self._build(*known, log)
+        return None if known is None or known.name not in _BUILDERS else self._build(known, log)
 
     def decode_all(self, logs: Iterable[LogReceipt]) -> list[LedgerEvent]:
         """The typed events among `logs`, in order; a consent batch's per-patient logs become
@@ -297,13 +312,12 @@ class EventDecoder:
             known = self._known(log)
             if known is None:
                 continue
-            contract, name = known
-            if name == FIRST_CONSENT:
+            if known.name == FIRST_CONSENT:
                 batch.add(log)
-            elif name == BATCH_RECORDED:
-                data: EventData = contract.events[name]().process_log(log)
+            elif known.name == BATCH_RECORDED:
+                data = known.decode(log)
                 events.extend(batch.close(data, self.timestamp(bytes(data["blockHash"]))))
             else:
-                events.append(self._build(contract, name, log))
+                events.append(self._build(known, log))
         batch.check_done()
         return events

@@ -3,6 +3,8 @@
 Transactions carry an explicit gas limit (eth-tester is ~3x faster than when every transaction
 estimates gas). With an explicit limit a failing transaction is mined with status 0 and no revert
 data, so the sender replays it as a call on the same state to recover the custom error.
+On a JSON-RPC node the facades' `ContractCall`s are sent, signed and settled in wire format
+(`chain.tx_wire`: no web3 formatters or middleware); eth-tester keeps web3's path.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
-from weakref import WeakKeyDictionary
 
+from coincurve import PrivateKey
 from eth_abi.exceptions import DecodingError
 from eth_account import Account
 from eth_account.messages import SignableMessage
@@ -22,7 +24,6 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.exceptions import ValidationError
 from hexbytes import HexBytes
-from web3 import Web3
 from web3._utils.error_formatters_utils import raise_contract_logic_error_on_revert
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import (
@@ -34,6 +35,7 @@ from web3.exceptions import (
 )
 from web3.types import Nonce, RPCEndpoint, TxParams, TxReceipt, Wei
 
+from chain import tx_wire
 from chain.abi_codec import FunctionCodec
 from chain.connection import Chain, tester_failures
 from chain.errors import (
@@ -53,7 +55,6 @@ _RECEIPT_TIMEOUT: Final = 120.0
 _FIRST_POLL_S: Final = 0.005
 _MAX_POLL_S: Final = 0.5
 _PRIORITY_FEE: Final = 10**9
-_BASE_FEE_S: Final = 1.0
 ZERO_ADDRESS: Final = Address("0x0000000000000000000000000000000000000000")
 
 
@@ -138,22 +139,6 @@ class ContractCall:
 Transactable = ContractCall | ContractFunction | ContractConstructor
 
 
-@dataclass(slots=True)
-class _BaseFee:
-    """The last base fee read on one connection, and when (`time.monotonic`)."""
-
-    value: int = 0
-    at: float = -_BASE_FEE_S
-
-
-_BASE_FEES: Final[WeakKeyDictionary[Web3, _BaseFee]] = WeakKeyDictionary()
-
-
-def _base_fees(chain: Chain) -> _BaseFee:
-    """The base fee record shared by every sender of `chain`'s connection."""
-    return _BASE_FEES.setdefault(chain.w3, _BaseFee())
-
-
 @dataclass(frozen=True, slots=True)
 class PendingTransaction:
     """A sent transaction not yet known to be mined: what `Sender.wait` needs to settle it."""
@@ -180,12 +165,14 @@ class Sender:
     ) -> None:
         self.chain = chain
         self._account = account if isinstance(account, LocalAccount) else None
+        self._wire = chain.tester is None  # a JSON-RPC node: `chain.tx_wire`'s lean path
+        self._key = None if self._account is None else PrivateKey(bytes(self._account.key))
         raw = account.address if isinstance(account, LocalAccount) else account
         self.address: Address = parse_address(raw)
         self._manage_nonces = manage_nonces and self._account is not None
         self._nonce: int | None = None
         self._nonce_lock = threading.Lock()
-        self._fees_seen = _base_fees(chain)
+        self._fees_seen = tx_wire.base_fees(chain)
 
     @classmethod
     def from_key(
@@ -232,7 +219,7 @@ class Sender:
             if self._account is None:
                 return self._send_unlocked(fn, gas)
             if not self._manage_nonces:
-                return self.chain.w3.eth.send_raw_transaction(self._signed(fn, gas, None))
+                return self._send_raw(self._signed(fn, gas, None))
             return self._send_counted(fn, gas)
         except tester_failures(ContractLogicError) as exc:
             raise _revert_error(exc, decoder, None) from exc
@@ -250,19 +237,28 @@ class Sender:
 
     def _send_unlocked(self, fn: Transactable, gas: int) -> HexBytes:
         """Send through the node's `eth_sendTransaction` (it signs and picks the nonce)."""
+        if self._wire and isinstance(fn, ContractCall):
+            max_fee = 2 * self._base_fee() + _PRIORITY_FEE
+            return tx_wire.send_unlocked(self.chain, self.address, fn, gas, max_fee, _PRIORITY_FEE)
         params: TxParams = {"from": self.address, "gas": gas, **self._fees()}
         if isinstance(fn, ContractCall):
             params.update({"to": to_checksum_address(fn.to), "data": HexBytes(fn.data)})
             return HexBytes(self.chain.w3.eth.send_transaction(params))
         return HexBytes(fn.transact(params))
 
+    def _send_raw(self, raw: bytes) -> HexBytes:
+        if not self._wire:
+            return self.chain.w3.eth.send_raw_transaction(raw)
+        return HexBytes(
+            tx_wire.request(self.chain, "eth_sendRawTransaction", [HexBytes(raw).to_0x_hex()])
+        )
+
     def _send_counted(self, fn: Transactable, gas: int) -> HexBytes:
-        w3 = self.chain.w3
         with self._nonce_lock:
             if self._nonce is None:
                 self._nonce = self._pending_count()
             try:
-                tx_hash = w3.eth.send_raw_transaction(self._signed(fn, gas, self._nonce))
+                tx_hash = self._send_raw(self._signed(fn, gas, self._nonce))
             except Exception:
                 # refused: if another writer used the key meanwhile, count again and retry once
                 fresh = self._pending_count()
@@ -270,11 +266,13 @@ class Sender:
                     self._nonce = None
                     raise
                 self._nonce = fresh
-                tx_hash = w3.eth.send_raw_transaction(self._signed(fn, gas, self._nonce))
+                tx_hash = self._send_raw(self._signed(fn, gas, self._nonce))
             self._nonce += 1
             return tx_hash
 
     def _pending_count(self) -> int:
+        if self._wire:
+            return tx_wire.pending_count(self.chain, self.address)
         return self.chain.w3.eth.get_transaction_count(to_checksum_address(self.address), "pending")
 
     def wait(
@@ -308,27 +306,53 @@ class Sender:
         delay = _FIRST_POLL_S
         while True:
             try:
-                return self.chain.w3.eth.get_transaction_receipt(tx_hash)
+                return self._receipt_now(tx_hash)
             except TransactionNotFound:
                 if time.monotonic() >= deadline:
                     raise TimeExhausted(f"no receipt for {tx_hash.to_0x_hex()}") from None
             time.sleep(delay)
             delay = min(delay * 2, _MAX_POLL_S)
 
+    def _receipt_now(self, tx_hash: HexBytes) -> TxReceipt:
+        """The receipt if mined (a light one from a JSON-RPC node, `chain.tx_wire`), else
+        `TransactionNotFound`."""
+        if not self._wire:
+            return self.chain.w3.eth.get_transaction_receipt(tx_hash)
+        raw = tx_wire.request(self.chain, "eth_getTransactionReceipt", [tx_hash.to_0x_hex()])
+        if raw is None:
+            raise TransactionNotFound(f"no receipt yet for {tx_hash.to_0x_hex()}")
+        return tx_wire.light_receipt(raw)
+
     def _base_fee(self) -> int:
         """The latest block's base fee; nonce-counting and unlocked senders re-read it at most
-        every `_BASE_FEE_S` per chain, all senders of the connection together (the fee cap is
+        every `tx_wire.BASE_FEE_S` per chain, all senders of the connection together (the fee cap is
         twice it; a base fee grows at most 12.5% a block)."""
         seen = self._fees_seen
         now = time.monotonic()
         cached = self._manage_nonces or self._account is None
-        if not cached or now - seen.at > _BASE_FEE_S:
-            block = self.chain.w3.eth.get_block("latest")
-            seen.value, seen.at = int(block.get("baseFeePerGas", 0)), now
+        if not cached or now - seen.at > tx_wire.BASE_FEE_S:
+            if self._wire:
+                seen.value = tx_wire.latest_base_fee(self.chain)
+            else:
+                seen.value = int(self.chain.w3.eth.get_block("latest").get("baseFeePerGas", 0))
+            seen.at = now
         return seen.value
 
     def _signed(self, fn: Transactable, gas: int, nonce: int | None) -> bytes:
         assert self._account is not None
+        assert self._key is not None
+        if self._wire and isinstance(fn, ContractCall):
+            wire: dict[str, int | bytes] = {
+                "chainId": self.chain.chain_id,
+                "nonce": self._pending_count() if nonce is None else nonce,
+                "maxPriorityFeePerGas": _PRIORITY_FEE,
+                "maxFeePerGas": 2 * self._base_fee() + _PRIORITY_FEE,
+                "gas": gas,
+                "to": bytes(HexBytes(fn.to)),
+                "value": 0,
+                "data": fn.data,
+            }
+            return tx_wire.sign_dynamic_fee(self._key, wire)[0]
         params: TxParams = {
             "from": self.address,
             "gas": gas,

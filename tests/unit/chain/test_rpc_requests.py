@@ -79,7 +79,7 @@ def test_a_locally_signed_call_is_mined_and_its_revert_replayed_to_the_custom_er
 
 def _decoder(chain: Chain, world: LedgerWorld) -> EventDecoder:
     contracts = [world.coordinator.consents._contract, world.coordinator.rounds._contract]
-    return EventDecoder(chain.w3, contracts)
+    return EventDecoder(chain, contracts)
 
 
 def test_events_of_one_receipt_share_one_block_request(

@@ -1,0 +1,77 @@
+"""`chain.tx_wire`: the hand-written EIP-1559 signing held against eth_account (the oracle)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from coincurve import PrivateKey
+from eth_account import Account
+from eth_utils.address import to_checksum_address
+from hexbytes import HexBytes
+
+from chain.tx_wire import light_receipt, sign_dynamic_fee
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_signing_matches_eth_account_byte_for_byte(seed: int) -> None:
+    rng = random.Random(seed)
+    key = rng.randbytes(32)
+    to = rng.randbytes(20)
+    tx: dict[str, int | bytes] = {
+        "chainId": rng.choice([1, 31337, 131277322940537]),
+        "nonce": rng.choice([0, 1, rng.randrange(2**40)]),
+        "maxPriorityFeePerGas": rng.choice([0, 10**9]),
+        "maxFeePerGas": rng.randrange(10**9, 10**12),
+        "gas": rng.randrange(21_000, 30_000_000),
+        "to": to,
+        "value": rng.choice([0, rng.randrange(10**18)]),
+        "data": rng.randbytes(rng.choice([0, 4, 68, 1000])),
+    }
+    raw, tx_hash = sign_dynamic_fee(PrivateKey(key), tx)
+
+    oracle = Account.from_key(key).sign_transaction(
+        {**tx, "to": to_checksum_address(to), "data": HexBytes(tx["data"]), "type": 2}
+    )
+    assert raw == bytes(oracle.raw_transaction)
+    assert tx_hash == bytes(oracle.hash)
+    assert Account.recover_transaction(raw) == Account.from_key(key).address
+
+
+def test_light_receipt_types_fields_as_web3_does() -> None:
+    address = "0x" + "ab" * 20
+    raw = {
+        "status": "0x1",
+        "gasUsed": "0x5208",
+        "blockNumber": "0x10",
+        "blockHash": "0x" + "11" * 32,
+        "transactionHash": "0x" + "22" * 32,
+        "contractAddress": None,
+        "logs": [
+            {
+                "address": address,
+                "topics": ["0x" + "33" * 32],
+                "data": "0x",
+                "logIndex": "0x2",
+                "transactionIndex": "0x0",
+                "transactionHash": "0x" + "22" * 32,
+                "blockHash": "0x" + "11" * 32,
+                "blockNumber": "0x10",
+                "removed": False,
+            }
+        ],
+    }
+    receipt = light_receipt(raw)
+    assert receipt["status"] == 1
+    assert receipt["gasUsed"] == 21000
+    assert receipt["blockNumber"] == 16
+    assert receipt["transactionHash"] == HexBytes("0x" + "22" * 32)
+    assert receipt["contractAddress"] is None
+    (log,) = receipt["logs"]
+    assert log["address"] == to_checksum_address(address)
+    assert log["topics"] == [HexBytes("0x" + "33" * 32)]
+    assert type(log["topics"][0]) is HexBytes
+    assert log["data"] == HexBytes(b"")
+    assert (log["logIndex"], log["blockNumber"]) == (2, 16)
+    created = light_receipt({**raw, "contractAddress": address, "logs": []})
+    assert created["contractAddress"] == to_checksum_address(address)
