@@ -34,7 +34,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ADDRESS_LEN", "PatientRows"]
+__all__ = ["ADDRESS_LEN", "Chunked", "PatientRows", "chunked"]
 
 ADDRESS_LEN: Final = 42
 _HEX: Final = "V40"  # an address's 40 hex digits, compared as raw bytes
@@ -57,6 +57,13 @@ _IntP = npt.NDArray[np.intp]
 _BoolA = npt.NDArray[np.bool_]
 _Hex = npt.NDArray[np.void]
 _Later = tuple[_I64, _IntP, _U32, _Hex]
+Chunked = tuple[tuple[str, ...], ...]
+"""A list of addresses copied in chunks of `_CHUNK` (`chunked`): equal lists give equal values."""
+
+
+def chunked(patients: Sequence[str]) -> Chunked:
+    """`patients` copied, `_CHUNK` at a time (`PatientRows.lookup_keeping` copies as it goes)."""
+    return tuple(tuple(patients[s : s + _CHUNK]) for s in range(0, len(patients), _CHUNK))
 
 
 def _chunk(
@@ -208,33 +215,70 @@ class PatientRows:
 
     def lookup(self, patients: Sequence[str]) -> _I64:
         """Each address's row (any case); -1 for one never seen or not an address string."""
+        return self.lookup_keeping(patients)[0]
+
+    def lookup_keeping(self, patients: Sequence[str]) -> tuple[_I64, Chunked]:
+        """`lookup`, and `patients` copied as `chunked` would copy them: each chunk is copied
+        right before it is joined, while its strings are in the cache (a `tuple` of a million
+        strings taken before the look-up costs as much again: each string is read from memory
+        twice)."""
         self._merge()
-        found = self._find(patients)
+        kept: list[tuple[str, ...]] = []
+        parts = (tuple(patients[s : s + _CHUNK]) for s in range(0, len(patients), _CHUNK))
+        found = self._find(parts, kept, len(patients))
+        if found is not None:
+            return found, tuple(kept)
+        return self._lookup_loose(patients), chunked(patients)
+
+    def lookup_chunks(self, chunks: Chunked) -> _I64:
+        """`lookup` of the addresses `chunked` returned."""
+        self._merge()
+        found = self._find(chunks, None, sum(map(len, chunks)))
         if found is not None:
             return found
-        # some entry is not a 42-character ASCII str: look up those that are
+        return self._lookup_loose([p for chunk in chunks for p in chunk])
+
+    def _lookup_loose(self, patients: Sequence[str]) -> _I64:
+        """`lookup` when some entry is not a 42-character ASCII str: those that are."""
         good = [
             i
             for i, p in enumerate(patients)
             if isinstance(p, str) and len(p) == ADDRESS_LEN and p.isascii()
         ]
         rows = np.full(len(patients), -1, dtype=np.int64)
-        checked = self._find([patients[i] for i in good], lengths_checked=True)
+        checked = self._find(
+            (tuple(patients[i] for i in good[s : s + _CHUNK]) for s in range(0, len(good), _CHUNK)),
+            None,
+            len(good),
+            lengths_checked=True,
+        )
         if checked is not None:  # always: each entry was measured
             rows[good] = checked
         return rows
 
-    def _find(self, patients: Sequence[str], *, lengths_checked: bool = False) -> _I64 | None:
-        """The row of each address (-1: none), or None unless each is a 42-character ASCII
-        str. A chunk at a time: each address probes its first slot; the few that must go on
-        probing are collected and go on together (`_probe_on`)."""
-        found = np.full(len(patients), -1, dtype=np.int64)
+    def _find(
+        self,
+        chunks: Iterable[Sequence[str]],
+        kept: list[tuple[str, ...]] | None,
+        count: int,
+        *,
+        lengths_checked: bool = False,
+    ) -> _I64 | None:
+        """The row of each address of `chunks` (`count` in all; -1: none), or None unless each
+        is a 42-character ASCII str; each chunk is appended to `kept` if given. Each address
+        probes its first slot; the few that must go on probing are collected and go on together
+        (`_probe_on`)."""
+        found = np.full(count, -1, dtype=np.int64)
         later: list[_Later] = []
-        for start in range(0, len(patients), _CHUNK):
-            chunk = _chunk(patients[start : start + _CHUNK], lengths_checked=lengths_checked)
+        start = 0
+        for part in chunks:
+            if kept is not None:
+                kept.append(tuple(part))
+            chunk = _chunk(part, lengths_checked=lengths_checked)
             if chunk is None:
                 return None
             if self._given.size == 0:
+                start += len(part)
                 continue
             layout, prefixed = chunk
             slot, tagged = self._hashes(layout[:, 4], layout[:, 5])
@@ -247,6 +291,7 @@ class PatientRows:
             if going.any():
                 again = np.flatnonzero(going)
                 later.append((again + start, slot[again], tagged[again], digits[again]))
+            start += len(part)
         if later:
             self._probe_on(found, *(np.concatenate(column) for column in zip(*later, strict=True)))
         return found
