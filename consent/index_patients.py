@@ -66,35 +66,36 @@ def chunked(patients: Sequence[str]) -> Chunked:
     return tuple(tuple(patients[s : s + _CHUNK]) for s in range(0, len(patients), _CHUNK))
 
 
-def _chunk(
-    part: Sequence[str], *, lengths_checked: bool = False
-) -> tuple[_U64, _BoolA | None] | None:
-    """`part` as a (k, 6) uint64 array, each row six commas then the 42 characters (word 0 ends
+def _chunk(part: Sequence[str]) -> tuple[_U64, _BoolA | None] | None:
+    """`part` as a (k, 6) uint64 array, each row six commas then 42 characters (word 0 ends
     with the two-character prefix; words 1-5 are the 40 hex digits), and which entries start
-    with "0x" in any case (None: all, as "0x"); None unless every entry is a 42-character ASCII
-    str.
+    with "0x" in any case (None: all, as "0x"); None unless the entries are ASCII `str` that
+    join into k such rows.
 
     Joined with the separator before each entry instead of measuring each entry (a million
-    `len` calls cost as much as the join): the bytes have the length of k 48-byte rows with the
-    separator at the start of each row and no other comma exactly when each entry has 42
-    characters (then the separators sit exactly there); `lengths_checked` skips the comma count
-    for entries already measured."""
+    `len` calls cost as much as the join). The rows then are the entries exactly when no row
+    has a comma after its separator (the separators supply all the commas at the row starts):
+    `_find` checks that for the rows it does not confirm (a confirmed row holds "0x" and 40
+    stored hex digits, so no comma), and `_has_comma` is that check."""
     try:
         encoded = (_SEP + _SEP.join(part)).encode("ascii")
     except (TypeError, UnicodeEncodeError):
         return None
     if len(encoded) != _STRIDE * len(part):
         return None
-    flat = np.frombuffer(encoded, np.uint8)
-    if not lengths_checked and np.count_nonzero(flat == _COMMA) != len(_SEP) * len(part):
-        return None
-    layout: _U64 = flat.view(np.uint64).reshape(-1, _STRIDE // 8)
+    layout: _U64 = np.frombuffer(encoded, np.uint64).reshape(-1, _STRIDE // 8)
     head = layout[:, 0]
     if (head == _HEAD).all():
         return layout, None
     if ((head & _SEP_MASK) != _SEP_BITS).any():
         return None
     return layout, _fold(head >> np.uint64(48)) == _PREFIX
+
+
+def _has_comma(rows: _U64) -> bool:
+    """Whether any of these `_chunk` rows has a comma after its six-comma separator (then some
+    entry of the chunk was not 42 characters long)."""
+    return bool((rows.view(np.uint8)[:, len(_SEP) :] == _COMMA).any())
 
 
 def _hex_of(layout: _U64) -> _Hex:
@@ -128,11 +129,14 @@ def _parsed(
     """The addresses as a contiguous S42 array and their hex digits (a V40 array)."""
     if isinstance(addresses, np.ndarray):
         given = np.ascontiguousarray(addresses.astype(f"S{ADDRESS_LEN}", copy=False))
+        flat = given.view(np.uint8)  # 1 MB at a time: no 42 MB temporary
+        if any((flat[s : s + (1 << 20)] == _COMMA).any() for s in range(0, flat.size, 1 << 20)):
+            raise ValueError("patient addresses have no comma")  # `_find` relies on it
     else:
         parts = [np.empty(0, f"S{ADDRESS_LEN}")]
         for start in range(0, len(addresses), _CHUNK):
             chunk = _chunk(addresses[start : start + _CHUNK])
-            if chunk is None:
+            if chunk is None or _has_comma(chunk[0]):
                 raise ValueError("patient addresses are 42-character ASCII strings")
             layout = chunk[0]
             parts.append(
@@ -274,19 +278,23 @@ class PatientRows:
         for part in chunks:
             if kept is not None:
                 kept.append(tuple(part))
-            chunk = _chunk(part, lengths_checked=lengths_checked)
+            chunk = _chunk(part)
             if chunk is None:
                 return None
+            layout, prefixed = chunk
             if self._given.size == 0:
+                if not lengths_checked and _has_comma(layout):
+                    return None
                 start += len(part)
                 continue
-            layout, prefixed = chunk
             slot, tagged = self._hashes(layout[:, 4], layout[:, 5])
             digits = _hex_of(layout)
             row, same, going = self._probe(slot, tagged, digits)
             if prefixed is not None:  # "0X", or not "0x" at all
                 same &= prefixed
                 going &= prefixed
+            if not lengths_checked and not same.all() and _has_comma(layout[~same]):
+                return None  # some entry is not 42 characters long
             found[start : start + layout.shape[0]] = np.where(same, row, -1)
             if going.any():
                 again = np.flatnonzero(going)
