@@ -384,9 +384,10 @@ def mask_targets(index: dict[str, Any]) -> list[dict[str, Any]]:
             )
         else:
             why = (
-            f"the first call maps {n:,} address strings to index rows: 4096 at a time joined "
-            "and encoded into 48-byte rows (six commas, the address: the 40 hex digits are 5 "
-            "aligned words; the separators checked instead of a len per string), a 32-bit hash "
+            f"the first call maps {n:,} address strings to index rows: 16384 at a time copied "
+            "for the memo and at once joined and encoded into 48-byte rows (six commas, the "
+            "address: the 40 hex digits are 5 aligned words; the separators checked instead of "
+            "a len per string, stray commas looked for only in unconfirmed rows), a 32-bit hash "
             "of the last 16 hex digits picks a slot of an open-addressing table built on open "
             "(4M 32-bit slots: tag and row), each hit confirmed on the 40 hex digits as given "
             "and, where they differ, case-folded; see profile_first_mask; the mask itself "

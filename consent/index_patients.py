@@ -4,11 +4,12 @@ Addresses are kept as given (`chain/` hands them over checksummed), as one fixed
 42 ASCII bytes (`numpy` dtype `S42`), so a snapshot's address BLOB becomes the array without a
 Python string per patient. Look-ups are vectorised:
 
-- a list of `str` is handled 4,096 entries at a time (`_chunk`), each chunk joined and encoded
-  into one byte buffer in which each address takes 48 bytes, six commas then its 42
+- a list of `str` is handled 16,384 entries at a time (`_chunk`), each chunk joined and
+  encoded into one byte buffer in which each address takes 48 bytes, six commas then its 42
   characters, so that its 40 hex digits are five aligned little-endian 64-bit words (no 40 MB
-  temporary is ever allocated and page-faulted; the separators are checked instead of a `len`
-  per string);
+  temporary is ever allocated and page-faulted; instead of a `len` per string, the separators
+  are checked, and only the rows not confirmed are searched for a stray comma); the chunk
+  copied for the caller's memo (`lookup_keeping`) is copied right before it is joined;
 - a hash of the last 16 hex digits in any case (`| 0x20` on each byte, two multiplications)
   picks a slot in an open-addressing table (linear probing over a power of two of at least
   twice the patients, built when the rows are made and extended as patients are added); each
@@ -40,7 +41,7 @@ ADDRESS_LEN: Final = 42
 _HEX: Final = "V40"  # an address's 40 hex digits, compared as raw bytes
 _SEP: Final = ",,,,,,"  # 6 + 42 = 48 bytes an address: the hex digits start 8-byte aligned
 _STRIDE: Final = len(_SEP) + ADDRESS_LEN
-_CHUNK: Final = 4096  # addresses handled at a time (~200 kB: stays in cache, no mmap)
+_CHUNK: Final = 16384  # addresses at a time (786 kB: in a 1 MB L2; 4,096 cost ~15% more)
 _COMMA: Final = np.uint8(ord(","))
 _SEP_MASK: Final = np.uint64((1 << 48) - 1)
 _SEP_BITS: Final = np.uint64(int.from_bytes(_SEP.encode(), "little"))
