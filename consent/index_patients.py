@@ -132,7 +132,7 @@ def _parsed(
         given = np.ascontiguousarray(addresses.astype(f"S{ADDRESS_LEN}", copy=False))
         flat = given.view(np.uint8)  # 1 MB at a time: no 42 MB temporary
         if any((flat[s : s + (1 << 20)] == _COMMA).any() for s in range(0, flat.size, 1 << 20)):
-            raise ValueError("patient addresses have no comma")  # `_find` relies on it
+            raise ValueError("patient addresses hold no comma")  # `_find` relies on it
     else:
         parts = [np.empty(0, f"S{ADDRESS_LEN}")]
         for start in range(0, len(addresses), _CHUNK):
@@ -225,8 +225,7 @@ class PatientRows:
     def lookup_keeping(self, patients: Sequence[str]) -> tuple[_I64, Chunked]:
         """`lookup`, and `patients` copied as `chunked` would copy them: each chunk is copied
         right before it is joined, while its strings are in the cache (a `tuple` of a million
-        strings taken before the look-up costs as much again: each string is read from memory
-        twice)."""
+        strings taken before the look-up reads each string from memory a second time)."""
         self._merge()
         kept: list[tuple[str, ...]] = []
         parts = (tuple(patients[s : s + _CHUNK]) for s in range(0, len(patients), _CHUNK))
