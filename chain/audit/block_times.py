@@ -2,9 +2,9 @@
 
 The view needs the timestamp of every block holding a submission or a finalisation (freshness
 and consent-at-block checks): at 20 rounds of 3 hospitals, 80 blocks. Read one `get_block` at a
-time through web3 (which formats the whole block) they were ~15% of the audit's profile on anvil; a batch
-asks once. Each answer is checked to be the block asked for. eth-tester keeps web3's path (no
-HTTP round trips to save).
+time through web3 (which formats the whole block), they were ~15% of the audit's profile on
+anvil; a batch asks once. Each answer is checked to be the block asked for. eth-tester keeps
+web3's path (no HTTP round trips to save).
 """
 
 from __future__ import annotations
