@@ -45,10 +45,10 @@ from eth_utils import keccak
 from web3 import Web3
 
 from chain.connection import Chain, connect
-from chain.deploy import Ledger, attach, deploy
+from chain.deploy import Ledger
+from chain.dev_study import unlocked_study
 from chain.devnet import start_anvil, stop_service
-from chain.transactions import Sender
-from consent.ids import Bytes32, StudyId, parse_address, study_id
+from consent.ids import StudyId, parse_address, study_id
 
 RESULTS = Path(__file__).with_name("results") / "rpc.json"
 
@@ -85,19 +85,9 @@ def per_call(seen: Counter[str], calls: int, fn: Callable[[], object]) -> dict[s
 
 
 def _world(chain: Chain) -> tuple[Ledger, StudyId, list[str]]:
-    accounts = list(chain.w3.eth.accounts)
-    coordinator = Sender.unlocked(chain, accounts[0])
-    ledger = attach(chain, deploy(chain, coordinator), coordinator)
     study = study_id("bench-rpc")
-    ledger.studies.create_study(
-        study,
-        aggregator=parse_address(accounts[1]),
-        aggregator_seal_key=Bytes32(b"\x42" * 32),
-        min_updates=1,
-        metadata_cid="bafkreimetadata",
-    )
-    ledger.studies.add_hospital(study, parse_address(accounts[2]))
-    return ledger, study, accounts
+    world = unlocked_study(chain, study)
+    return world.coordinator, study, list(world.accounts)
 
 
 def measure(chain: Chain, args: argparse.Namespace) -> dict[str, Any]:

@@ -54,7 +54,7 @@ from consent.events import (
 )
 from consent.ids import Address, InvalidIdentifierError, StudyId, parse_address
 from consent.index_columns import StudyEvents
-from consent.index_patients import PatientRows
+from consent.index_patients import Chunked, PatientRows, chunked
 from consent.index_snapshot import IndexSnapshot, load_snapshot, store_snapshot
 from consent.index_status import ConsentMask, ConsentStatus
 from consent.index_store import EventColumns, IndexStore, event_columns, event_row
@@ -79,7 +79,7 @@ class ConsentIndex:
         self._lock = threading.RLock()
         self._store = IndexStore(path)
         self._persistent = path != ":memory:"
-        self._memo: tuple[tuple[str, ...], _Int64Array] | None = None
+        self._memo: tuple[Chunked, _Int64Array] | None = None
         self._hospitals: list[str] = []
         self._hospital_codes: dict[str, int] = {}
         self._studies: dict[bytes, StudyEvents] = {}
@@ -263,23 +263,25 @@ class ConsentIndex:
         comparison (~10 ms per million) instead of a look-up of every address (~0.1 s), and
         re-checks only the -1 entries, which later syncs may have filled in.
         """
-        key = tuple(patients)
         with self._lock:
             memo = self._memo
-            if memo is not None and memo[0] == key:
-                rows = memo[1]
-                missing = np.flatnonzero(rows < 0)
-                if missing.size:
-                    rows = rows.copy()
-                    rows[missing] = self._lookup([key[i] for i in missing.tolist()])
+            if memo is None or memo[1].size != len(patients):  # a new list: copied as looked up
+                rows, key = self._patients.lookup_keeping(patients)
             else:
-                rows = self._lookup(key)
+                key = chunked(patients)
+                if memo[0] == key:
+                    rows = memo[1]
+                    missing = np.flatnonzero(rows < 0)
+                    if missing.size:
+                        rows = rows.copy()
+                        rows[missing] = self._patients.lookup(
+                            [patients[i] for i in missing.tolist()]
+                        )
+                else:
+                    rows = self._patients.lookup_chunks(key)
             rows.flags.writeable = False
             self._memo = (key, rows)
             return rows
-
-    def _lookup(self, patients: Sequence[str]) -> _Int64Array:
-        return self._patients.lookup(patients)
 
     def mask(
         self,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from chain.audit.block_times import block_times
 from chain.audit.dataset_view import DatasetSnapshot, current_members, read_datasets
 from chain.audit.secagg_view import read_secagg_rounds
 from chain.contributions import ContributionsSnapshot
@@ -236,7 +237,7 @@ class LedgerView:
         }
         blocks = {p.block_number for p in submissions.values()}
         blocks |= {r.finalized_block for r in rounds if r.state is RoundState.FINALIZED}
-        times = {b: ledger.chain.block_timestamp(b) for b in blocks}
+        times = block_times(ledger.chain, blocks)
         purpose = ledger.studies.study_purpose(study)
         secagg = read_secagg_rounds(ledger, artifacts, study, len(rounds))
         budget = _budget(ledger, study, rounds, membership)

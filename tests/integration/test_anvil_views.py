@@ -13,31 +13,25 @@ from chain._facade import revert_decoder
 from chain.abi_codec import codec
 from chain.connection import connect
 from chain.deploy import Ledger, attach, deploy
+from chain.dev_study import unlocked_study
 from chain.devnet import start_anvil, stop_service
 from chain.errors import ChainUnavailableError, TransactionRevertedError, UnknownStudyError
 from chain.revert_decoder import raw_revert_data
 from chain.transactions import Sender, call_view
-from consent.ids import Bytes32, parse_address, study_id
+from consent.ids import Bytes32, study_id
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def ledger(anvil: str) -> Ledger:
-    chain = connect(anvil)
-    accounts = chain.w3.eth.accounts
-    coordinator = Sender.unlocked(chain, accounts[0])
-    ledger = attach(chain, deploy(chain, coordinator), coordinator)
-    study = study_id("anvil-views")
-    ledger.studies.create_study(
-        study,
-        aggregator=parse_address(accounts[1]),
-        aggregator_seal_key=Bytes32(b"\x01" * 32),
-        min_updates=1,
+    world = unlocked_study(
+        connect(anvil),
+        study_id("anvil-views"),
+        seal_key=Bytes32(b"\x01" * 32),
         metadata_cid="bafkreimeta",
     )
-    ledger.studies.add_hospital(study, parse_address(accounts[2]))
-    return ledger
+    return world.coordinator
 
 
 def _web3(ledger: Ledger, facade: Any, name: str, *args: Any) -> Any:

@@ -23,8 +23,6 @@ from consent.privacy import to_fixed_up
 from consent.records import UpdateSubmission
 from tests.fixtures.ledger import DP_TERMS, LedgerWorld, sender_of
 
-TERMS = DP_TERMS
-
 
 def _budget(ledger: object) -> PrivacyBudget:
     budget = ledger.budget  # type: ignore[attr-defined]
@@ -50,16 +48,16 @@ def _open_round(world: LedgerWorld) -> None:
 
 def test_configure_fixes_caps_once_and_emits_event(eth_tester_ledger: LedgerWorld) -> None:
     world = eth_tester_ledger
-    event = _budget(world.coordinator).configure(world.study, TERMS)
-    assert event.caps == TERMS.caps_fixed()
+    event = _budget(world.coordinator).configure(world.study, DP_TERMS)
+    assert event.caps == DP_TERMS.caps_fixed()
     record = _budget(world.coordinator).record(world.study)
     assert record is not None
-    assert record.caps == TERMS.caps_fixed()
+    assert record.caps == DP_TERMS.caps_fixed()
     assert record.terms.noise_multiplier == pytest.approx(1.1, abs=1e-12)
-    assert record.terms.orders == TERMS.orders
+    assert record.terms.orders == DP_TERMS.orders
     assert record.configured_block == event.position.block_number
     with pytest.raises(BudgetAlreadyConfiguredError):
-        _budget(world.coordinator).configure(world.study, TERMS)
+        _budget(world.coordinator).configure(world.study, DP_TERMS)
 
 
 def test_configure_only_by_the_coordinator_of_an_existing_study(
@@ -67,9 +65,9 @@ def test_configure_only_by_the_coordinator_of_an_existing_study(
 ) -> None:
     world = eth_tester_ledger
     with pytest.raises(NotCoordinatorError):
-        _budget(world.hospitals[0]).configure(world.study, TERMS)
+        _budget(world.hospitals[0]).configure(world.study, DP_TERMS)
     with pytest.raises(UnknownStudyError):
-        _budget(world.coordinator).configure(study_id("no such study"), TERMS)
+        _budget(world.coordinator).configure(study_id("no such study"), DP_TERMS)
     assert not _budget(world.coordinator).is_dp_study(world.study)
 
 
@@ -77,10 +75,10 @@ def test_charges_add_and_overspend_is_refused_with_nothing_changed(
     eth_tester_ledger: LedgerWorld,
 ) -> None:
     world = eth_tester_ledger
-    _budget(world.coordinator).configure(world.study, TERMS)
+    _budget(world.coordinator).configure(world.study, DP_TERMS)
     hospital = _budget(world.hospitals[0])
     me = sender_of(world.hospitals[0])
-    caps = TERMS.caps_fixed()
+    caps = DP_TERMS.caps_fixed()
     # an increment that keeps only the highest order under its cap, twice over
     step = (caps[0] + 1, caps[1] + 1, caps[2] // 2)
     charged = hospital.charge(world.study, 0, step)
@@ -104,7 +102,7 @@ def test_charge_refuses_double_charge_wrong_length_outsider_and_non_dp_study(
     hospital = _budget(world.hospitals[0])
     with pytest.raises(NotDpStudyError):
         hospital.charge(world.study, 0, (1, 1, 1))
-    _budget(world.coordinator).configure(world.study, TERMS)
+    _budget(world.coordinator).configure(world.study, DP_TERMS)
     with pytest.raises(IncrementLengthMismatchError):
         hospital.charge(world.study, 0, (1, 1))
     with pytest.raises(NotStudyMemberError):
@@ -118,14 +116,14 @@ def test_round_ledger_refuses_an_uncharged_update_in_a_dp_study(
     eth_tester_ledger: LedgerWorld,
 ) -> None:
     world = eth_tester_ledger
-    _budget(world.coordinator).configure(world.study, TERMS)
+    _budget(world.coordinator).configure(world.study, DP_TERMS)
     _open_round(world)
     hospital = world.hospitals[0]
     with pytest.raises(BudgetNotChargedError):
         hospital.rounds.submit_update(world.study, 0, _submission(world))
     assert world.coordinator.rounds.round_count(world.study) == 1
     assert not world.coordinator.rounds.get_round_record(world.study, 0).updates
-    _budget(hospital).charge(world.study, 0, tuple(to_fixed_up(0.1) for _ in TERMS.orders))
+    _budget(hospital).charge(world.study, 0, tuple(to_fixed_up(0.1) for _ in DP_TERMS.orders))
     hospital.rounds.submit_update(world.study, 0, _submission(world))
     assert len(world.coordinator.rounds.get_round_record(world.study, 0).updates) == 1
 
@@ -139,7 +137,7 @@ def test_a_study_without_budget_submits_as_before(eth_tester_ledger: LedgerWorld
 
 def test_chain_ledger_serves_the_budget_port(eth_tester_ledger: LedgerWorld) -> None:
     world = eth_tester_ledger
-    _budget(world.coordinator).configure(world.study, TERMS)
+    _budget(world.coordinator).configure(world.study, DP_TERMS)
     port = ChainLedger(world.hospitals[0])
     me = sender_of(world.hospitals[0])
     assert port.budget_ledger(world.study, me).spent == (0, 0, 0)

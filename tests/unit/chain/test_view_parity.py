@@ -34,8 +34,6 @@ from consent.purposes import HMB, StudyPurpose
 from consent.records import RoundResult, UpdateSubmission
 from tests.fixtures.ledger import DEADLINE, DP_TERMS, LedgerWorld, sender_of
 
-TERMS = DP_TERMS
-
 
 def _same(lean: Any, web3: Any) -> bool:
     """Equal values of the same types, recursively."""
@@ -157,7 +155,7 @@ def test_budget_and_batch_views_answer_as_web3_did(
     world = eth_tester_ledger
     budget = world.coordinator.budget
     assert budget is not None
-    budget.configure(world.study, TERMS)
+    budget.configure(world.study, DP_TERMS)
     hospital = world.hospitals[0]
     signed = [
         SignedConsent(world.patient(p), 0, world.consent_sig(p, hospital), DEADLINE)

@@ -47,6 +47,8 @@ def test_entries_that_are_not_addresses_are_misses_not_errors(bad: Any) -> None:
         ([A[:4], A[4:] + C], [-1, -1]),  # 4 + 80 characters: two addresses long, cut elsewhere
         ([A[:41] + ",", C], [-1, 1]),  # a comma inside an entry (the other is an address)
         ([A + ",", C[:-1]], [-1, -1]),  # lengths off by one each way, a comma at the seam
+        ([A[:-1], "," + C], [-1, -1]),  # the seam's comma moved on: the 2nd row reads exactly C
+        ([C, A[:-1], "," + C, A], [1, -1, -1, 0]),  # the same between two true addresses
     ],
 )
 def test_entries_whose_lengths_only_add_up_are_not_read_as_addresses(
@@ -178,6 +180,13 @@ def test_stored_addresses_must_be_0x_and_42_ascii_characters() -> None:
     for bad in (["0X" + "ab" * 20], ["1x" + "ab" * 20], ["0x" + "ab" * 19], ["0x" + "é" * 40]):
         with pytest.raises(ValueError, match="patient addresses"):
             PatientRows(bad)
+
+
+def test_stored_addresses_from_an_array_must_not_hold_a_comma() -> None:
+    """The look-up proves a list's entries are 42 characters long from the confirmed rows (a
+    stored address has no comma), so a snapshot's array with a comma is refused."""
+    with pytest.raises(ValueError, match="no comma"):
+        PatientRows(np.array([A, "0x" + "ab" * 19 + ",b"], dtype="S42"))
 
 
 def test_a_comma_inside_a_measured_entry_is_a_miss_not_a_separator() -> None:
