@@ -48,6 +48,7 @@ from chain.connection import Chain, connect
 from chain.deploy import Ledger
 from chain.dev_study import unlocked_study
 from chain.devnet import start_anvil, stop_service
+from chain.transactions import Sender
 from consent.ids import StudyId, parse_address, study_id
 
 RESULTS = Path(__file__).with_name("results") / "rpc.json"
