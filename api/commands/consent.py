@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,6 +25,8 @@ from api.commands.records import fhir_app, verify_receipt_command
 if TYPE_CHECKING:
     from chain.consent_batches import BatchConsent
     from chain.consent_registry import ConsentRecord
+    from chain.deploy import Ledger
+    from consent.ids import Address, StudyId
     from consent.purposes import ConsentScope
 
 __all__ = ["consent_app"]
@@ -50,75 +53,65 @@ PurposesOption = Annotated[
 ]
 
 
+HospitalKeyOption = Annotated[
+    Path, typer.Option("--key", help="The hospital's hex key file (sender).")
+]
+SigningPatientKeyOption = Annotated[
+    Path | None, typer.Option("--patient-key", help="Patient's key file: sign here.")
+]
+PatientOption = Annotated[
+    str | None, typer.Option(help="Patient address (with --signature, signed elsewhere).")
+]
+SignatureOption = Annotated[
+    str | None, typer.Option(help="The patient's EIP-712 consent signature (0x hex).")
+]
+ExpiresAtOption = Annotated[
+    int, typer.Option(min=0, help="Unix time the consent expires; 0 = never.")
+]
+ValidFromOption = Annotated[
+    int, typer.Option(min=0, help="Unix time the consent starts to count; 0 = at once.")
+]
+DeadlineOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Unix time after which the signature cannot be submitted "
+        "(default: one day from now; with --signature, the deadline that was signed).",
+    ),
+]
+
+
 @consent_app.command("grant")
 def grant(
     deployment: DeploymentOption,
     study: StudyOption,
-    key: Annotated[Path, typer.Option("--key", help="The hospital's hex key file (sender).")],
-    patient_key: Annotated[
-        Path | None, typer.Option("--patient-key", help="Patient's key file: sign here.")
-    ] = None,
-    patient: Annotated[
-        str | None, typer.Option(help="Patient address (with --signature, signed elsewhere).")
-    ] = None,
-    signature: Annotated[
-        str | None, typer.Option(help="The patient's EIP-712 consent signature (0x hex).")
-    ] = None,
-    expires_at: Annotated[
-        int, typer.Option(min=0, help="Unix time the consent expires; 0 = never.")
-    ] = 0,
+    key: HospitalKeyOption,
+    patient_key: SigningPatientKeyOption = None,
+    patient: PatientOption = None,
+    signature: SignatureOption = None,
+    expires_at: ExpiresAtOption = 0,
     purposes: PurposesOption = "GRU",
-    valid_from: Annotated[
-        int, typer.Option(min=0, help="Unix time the consent starts to count; 0 = at once.")
-    ] = 0,
+    valid_from: ValidFromOption = 0,
     receipt: ReceiptOption = None,
-    deadline: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Unix time after which the signature cannot be submitted "
-            "(default: one day from now; with --signature, the deadline that was signed).",
-        ),
-    ] = None,
+    deadline: DeadlineOption = None,
     rpc: RpcOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Record a patient's signed consent for the sending hospital (receipt signed by it)."""
     from api.receipts import issue_receipt, write_record
     from api.wiring import open_ledger
-    from consent.eip712 import sign_consent
-    from consent.ids import parse_address
     from consent.purposes import ConsentScope
 
     with cli_errors():
         scope = ConsentScope.parse(purposes.split(","))
         ledger = open_ledger(rpc, deployment, key)
-        assert ledger.consents.sender is not None
         sid = parse_study(study)
         if deadline is None:
             if signature is not None:
                 fail("--signature needs the --deadline it was signed with")
             deadline = int(time.time()) + 86_400
-        if patient_key is not None:
-            patient_account = load_key(patient_key)
-            address = patient_account.address
-            raw_signature = sign_consent(
-                patient_account.private_key,
-                ledger.consents.domain,
-                sid,
-                address,
-                ledger.consents.sender.address,
-                expires_at,
-                ledger.consents.grant_nonce(sid, address),
-                deadline,
-                scope=scope,
-                valid_from=valid_from,
-            )
-        elif patient is not None and signature is not None:
-            address = parse_address(patient)
-            raw_signature = bytes.fromhex(signature.removeprefix("0x"))
-        else:
-            fail("give --patient-key, or --patient with --signature")
+        signed = _ConsentTerms(sid, expires_at, deadline, scope, valid_from)
+        address, raw_signature = _signed_consent(ledger, signed, patient_key, patient, signature)
         event = ledger.consents.grant(
             sid, address, expires_at, deadline, raw_signature, scope=scope, valid_from=valid_from
         )
@@ -129,6 +122,51 @@ def grant(
         {"patient": event.patient, "block": event.position.block_number, "tx": event.tx_hash},
         f"consent of {event.patient} recorded in block {event.position.block_number}",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _ConsentTerms:
+    """What the patient signs besides who they are and which hospital records it."""
+
+    study: StudyId
+    expires_at: int
+    deadline: int
+    scope: ConsentScope
+    valid_from: int
+
+
+def _signed_consent(
+    ledger: Ledger,
+    terms: _ConsentTerms,
+    patient_key: Path | None,
+    patient: str | None,
+    signature: str | None,
+) -> tuple[Address, bytes]:
+    """The patient's address and EIP-712 consent signature: signed here with `patient_key` (at
+    the patient's next grant nonce), or given as `patient` with `signature` (signed elsewhere)."""
+    from consent.eip712 import sign_consent
+    from consent.ids import parse_address
+
+    sender = ledger.consents.sender
+    assert sender is not None
+    if patient_key is not None:
+        account = load_key(patient_key)
+        address = account.address
+        return address, sign_consent(
+            account.private_key,
+            ledger.consents.domain,
+            terms.study,
+            address,
+            sender.address,
+            terms.expires_at,
+            ledger.consents.grant_nonce(terms.study, address),
+            terms.deadline,
+            scope=terms.scope,
+            valid_from=terms.valid_from,
+        )
+    if patient is not None and signature is not None:
+        return parse_address(patient), bytes.fromhex(signature.removeprefix("0x"))
+    fail("give --patient-key, or --patient with --signature")
 
 
 @consent_app.command("revoke")

@@ -15,6 +15,8 @@ from api.cli import app
 from chain import devnet
 from chain.connection import connect
 from chain.manifest import load_manifest
+from consent.eip712 import consent_registry_domain, sign_consent
+from consent.ids import parse_address, study_id
 
 pytestmark = pytest.mark.integration
 
@@ -104,3 +106,51 @@ def test_dev_up_down_restart_keeps_the_chain(tmp_path: Path) -> None:
         assert chain.block_number() >= manifest.deploy_block
     finally:
         _run("dev", "down", "--dir", str(directory))
+
+
+def test_cli_grant_of_a_signature_made_elsewhere_and_the_refusals(
+    anvil: str, tmp_path: Path
+) -> None:
+    """`consent grant --patient --signature --deadline`: the patient signed on their own device;
+    without a deadline, or without either way of signing, it refuses before any transaction."""
+    deployer = _key_file(tmp_path, "deployer.key", devnet.ANVIL_DEV_KEY)
+    hospital = _key_file(tmp_path, "hospital.key", HOSPITAL_KEY)
+    patient = Account.from_key(keccak(text="cli patient signing elsewhere"))
+    out = tmp_path / "deployment.json"
+    common = ["--rpc", anvil, "--deployment", str(out)]
+    _run("chain", "deploy", "--rpc", anvil, "--out", str(out), "--key", str(deployer))
+    _run("study", "create", *common, "--key", str(deployer), "--study", "cli-elsewhere",
+         "--aggregator", Account.from_key(devnet.ANVIL_DEV_KEY).address)  # fmt: skip
+    hospital_address = parse_address(Account.from_key(HOSPITAL_KEY).address)
+    _run("study", "add-hospital", *common, "--key", str(deployer), "--study", "cli-elsewhere",
+         "--hospital", hospital_address)  # fmt: skip
+    manifest = load_manifest(out)
+    deadline = 2**40
+    signature = sign_consent(
+        bytes(patient.key),
+        consent_registry_domain(manifest.chain_id, manifest.consent_registry),
+        study_id("cli-elsewhere"),
+        parse_address(patient.address),
+        hospital_address,
+        0,
+        0,
+        deadline,
+    )
+    grant = ["consent", "grant", *common, "--key", str(hospital), "--study", "cli-elsewhere",
+             "--patient", patient.address, "--signature", "0x" + signature.hex()]  # fmt: skip
+
+    undated = runner.invoke(app, grant)
+    assert undated.exit_code == 1
+    assert undated.output == "error: --signature needs the --deadline it was signed with\n"
+    unsigned = runner.invoke(app, [*grant[:-4], "--deadline", str(deadline)])
+    assert unsigned.exit_code == 1
+    assert unsigned.output == "error: give --patient-key, or --patient with --signature\n"
+    status_args = ["consent", "status", *common, "--study", "cli-elsewhere",
+                   "--patient", patient.address]  # fmt: skip
+    assert _run(*status_args)["consented"] is False
+
+    granted = _run(*grant, "--deadline", str(deadline))
+    assert granted["patient"] == patient.address
+    status = _run(*status_args)
+    assert status["consented"] is True
+    assert status["hospital"] == hospital_address
