@@ -15,6 +15,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from api.problems import RelayerUnavailableError
 from api.settings import Settings
 from api.wiring import open_ledger
 from chain.consent_history import ConsentHistory
@@ -78,6 +79,12 @@ class Services:
     receipt_signer: ReceiptSigner | None = None
     """The relayer's key for signing receipts (`api.receipts`); None: the sender signs."""
     _embedded_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def require_relay(self) -> RevocationRelay:
+        """The relay; `RelayerUnavailableError` (503) when no relayer key is configured."""
+        if self.relay is None:
+            raise RelayerUnavailableError("no relayer key is configured on this server")
+        return self.relay
 
     @classmethod
     def for_ledger(

@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import PatientParam, ServicesDep, StudyParam
-from api.problems import RelayerUnavailableError, problem_responses
+from api.problems import problem_responses
 from api.schemas import Uint64, Uint256, hex32
 
 __all__ = ["CancellationOut", "CancellationRequest", "router"]
@@ -58,9 +58,7 @@ def cancel_pending(
     patient's `Cancellation` over the current revocation nonce, 409 for a signature or nonce
     already used, 404 for an unknown study, 422 for a passed deadline, 503 when the chain is down
     (nothing was cancelled: retry the same request). Nothing is sent when a check fails."""
-    if services.relay is None:
-        raise RelayerUnavailableError("no relayer key is configured on this server")
-    event = services.relay.cancel_pending(
+    event = services.require_relay().cancel_pending(
         study,
         patient,
         deadline=body.deadline,

@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import PatientParam, ServicesDep, StudyParam, services_of
 from api.privacy_status import privacy_spent
-from api.problems import RelayerUnavailableError, problem_responses
+from api.problems import problem_responses
 from api.receipts import receipt_if_signable
 from api.schemas import (
     ConsentEventOut,
@@ -65,9 +65,8 @@ def _revoke(
 ) -> Response:
     """`revoke`'s work, in a worker thread: relay, then the `RevocationOut` as JSON."""
     with services_of(request) as services:
-        if services.relay is None:
-            raise RelayerUnavailableError("no relayer key is configured on this server")
-        relayed = services.relay.revoke(
+        relay = services.require_relay()
+        relayed = relay.revoke(
             study,
             patient,
             deadline=body.deadline,
@@ -84,7 +83,7 @@ def _revoke(
             log_index=event.position.log_index,
             block_timestamp=event.block_timestamp,
             already_revoked=relayed.already_revoked,
-            receipt=receipt_if_signable(services.relay.consents, event, services.receipt_signer),
+            receipt=receipt_if_signable(relay.consents, event, services.receipt_signer),
         )
     code = status.HTTP_200_OK if relayed.already_revoked else status.HTTP_201_CREATED
     return Response(out.model_dump_json(), status_code=code, media_type="application/json")
@@ -109,11 +108,10 @@ def revoke_purposes(
     patient's `PurposeRevocation` over the current revocation nonce, 409 when the consent is
     already revoked, 422 for unknown codes or purposes the consent does not grant, 503 when the
     chain is down (nothing changed)."""
-    if services.relay is None:
-        raise RelayerUnavailableError("no relayer key is configured on this server")
+    relay = services.require_relay()
     scope = ConsentScope.parse(body.purposes)
     event = relay_purpose_revocation(
-        services.relay,
+        relay,
         study,
         patient,
         scope,
