@@ -12,28 +12,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from coincurve import PrivateKey
-from eth_abi.exceptions import DecodingError
 from eth_account import Account
 from eth_account.messages import SignableMessage
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.exceptions import ValidationError
 from hexbytes import HexBytes
-from web3._utils.error_formatters_utils import raise_contract_logic_error_on_revert
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import (
     ContractLogicError,
     TimeExhausted,
     TransactionNotFound,
     Web3Exception,
-    Web3RPCError,
 )
-from web3.types import Nonce, RPCEndpoint, TxParams, TxReceipt, Wei
+from web3.types import Nonce, TxParams, TxReceipt, Wei
 
 from chain import tx_wire
 from chain.abi_codec import FunctionCodec
@@ -44,10 +40,18 @@ from chain.errors import (
     ChainUnavailableError,
     TransactionRevertedError,
 )
-from chain.revert_decoder import RevertDecoder, raw_revert_data
+from chain.revert_decoder import RevertDecoder
+from chain.view_calls import ZERO_ADDRESS, call_view, eth_call, revert_error
 from consent.ids import Address, parse_address
 
-__all__ = ["ContractCall", "PendingTransaction", "Sender", "Transactable", "call_view"]
+__all__ = [
+    "ZERO_ADDRESS",
+    "ContractCall",
+    "PendingTransaction",
+    "Sender",
+    "Transactable",
+    "call_view",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,70 +59,6 @@ _RECEIPT_TIMEOUT: Final = 120.0
 _FIRST_POLL_S: Final = 0.005
 _MAX_POLL_S: Final = 0.5
 _PRIORITY_FEE: Final = 10**9
-ZERO_ADDRESS: Final = Address("0x0000000000000000000000000000000000000000")
-
-
-def _revert_error(exc: Exception, decoder: RevertDecoder, tx_hash: str | None) -> ChainError:
-    data = raw_revert_data(exc)
-    if data is None:
-        return TransactionRevertedError(str(exc), tx_hash=tx_hash)
-    return decoder.decode(data, tx_hash=tx_hash)
-
-
-def call_view(
-    chain: Chain,
-    to: str,
-    function: FunctionCodec,
-    args: Sequence[Any],
-    decoder: RevertDecoder,
-    block: int | None = None,
-    *,
-    caller: Address = ZERO_ADDRESS,
-) -> Any:
-    """Call the view `function` of the contract at `to` as `caller`: ONE `eth_call` request.
-
-    The calldata and result go through the cached `FunctionCodec` rather than web3's contract
-    machinery (~8 ms of Python per call, see `chain.abi_codec`); the request keeps the
-    connection's unavailability translation (node down -> `ChainUnavailableError`) and web3's
-    own revert formatter, so a revert becomes the matching `ContractRevertError` on anvil
-    (revert data in the JSON-RPC error) and on eth-tester (`TransactionFailed`) alike. Other
-    failures, and an answer that does not decode, are `ChainRequestError`s.
-
-    The caller is always explicit: without one, web3's eth-tester provider looks up the node's
-    accounts three times per call to pick a default (the views do not depend on the caller).
-    """
-    try:
-        raw = _eth_call(chain, to, function.calldata(args), block, caller)
-        return function.result(raw)
-    except tester_failures(ContractLogicError) as exc:
-        raise _revert_error(exc, decoder, None) from exc
-    except (Web3Exception, DecodingError) as exc:
-        raise ChainRequestError(f"{function.name}: {exc}") from exc
-
-
-def _eth_call(chain: Chain, to: str, data: bytes, block: int | None, caller: str) -> HexBytes:
-    """One `eth_call`; a revert raises web3's `ContractLogicError` family (eth-tester's
-    `TransactionFailed`), as `ContractFunction.call` does, another error `Web3RPCError`.
-
-    A JSON-RPC node gets the request past web3's middleware (`Chain.raw_request`: the params
-    are already in wire format), with web3's own revert formatter applied to the answer;
-    eth-tester needs web3's middleware to turn wire params into its own, so it keeps it.
-    """
-    tx = {"from": caller, "to": to, "data": HexBytes(data).to_0x_hex()}
-    params = [tx, "latest" if block is None else hex(block)]
-    if chain.tester is not None:
-        raw = chain.w3.manager.request_blocking(
-            RPCEndpoint("eth_call"), params, error_formatters=raise_contract_logic_error_on_revert
-        )
-        return HexBytes(raw)
-    response = chain.raw_request("eth_call", params)
-    if "error" in response:
-        raise_contract_logic_error_on_revert(response)  # raises for every revert
-        raise Web3RPCError(f"eth_call failed: {response['error']}")
-    raw = response.get("result")
-    if not isinstance(raw, str):
-        raise Web3RPCError(f"eth_call answered without a result: {response}")
-    return HexBytes(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +147,28 @@ class Sender:
         revert without a known custom error (out of gas, panic), `ChainUnavailableError` when the
         node does not answer (from the connection's middleware) or mines nothing in time, and
         `ChainRequestError` when it refuses the transaction for another reason.
+
+        An account the node signs for, on an automining node that answers
+        `eth_sendTransactionSync` (anvil, `tx_wire.sends_sync`), gets its receipt with the send
+        (no receipt polls); other nodes and locally signing senders poll (`wait`).
         """
+        unlocked_call = self._account is None and self._wire and isinstance(fn, ContractCall)
+        if unlocked_call and tx_wire.sends_sync(self.chain):
+            assert isinstance(fn, ContractCall)
+            return self._settled(self._transact_sync(fn, gas, decoder), fn, gas, decoder)
         return self.wait(self.send(fn, gas, decoder), fn, gas, decoder)
+
+    def _transact_sync(self, fn: ContractCall, gas: int, decoder: RevertDecoder) -> TxReceipt:
+        """`fn` sent with `eth_sendTransactionSync`: the node answers with the receipt."""
+        max_fee = 2 * self._base_fee() + _PRIORITY_FEE
+        try:
+            return tx_wire.send_unlocked_sync(
+                self.chain, self.address, fn, gas, max_fee, _PRIORITY_FEE
+            )
+        except ContractLogicError as exc:
+            raise revert_error(exc, decoder, None) from exc
+        except Web3Exception as exc:
+            raise ChainRequestError(f"sending failed: {exc}") from exc
 
     def send(self, fn: Transactable, gas: int, decoder: RevertDecoder) -> HexBytes:
         """Send `fn` with gas limit `gas` without waiting; its transaction hash.
@@ -222,7 +182,7 @@ class Sender:
                 return self._send_raw(self._signed(fn, gas, None))
             return self._send_counted(fn, gas)
         except tester_failures(ContractLogicError) as exc:
-            raise _revert_error(exc, decoder, None) from exc
+            raise revert_error(exc, decoder, None) from exc
         except (Web3Exception, ValidationError) as exc:  # eth-tester refuses with the latter
             raise ChainRequestError(f"sending failed: {exc}") from exc
 
@@ -282,7 +242,7 @@ class Sender:
         try:
             receipt = self._receipt(tx_hash)
         except tester_failures(ContractLogicError) as exc:
-            raise _revert_error(exc, decoder, None) from exc
+            raise revert_error(exc, decoder, None) from exc
         except TimeExhausted as exc:
             # the node took the transaction but mined nothing for minutes: it is not serving
             raise ChainUnavailableError(
@@ -290,6 +250,12 @@ class Sender:
             ) from exc
         except Web3Exception as exc:
             raise ChainRequestError(f"sending failed: {exc}") from exc
+        return self._settled(receipt, fn, gas, decoder)
+
+    def _settled(
+        self, receipt: TxReceipt, fn: Transactable, gas: int, decoder: RevertDecoder
+    ) -> TxReceipt:
+        """`receipt` if the transaction succeeded; else raises its decoded revert (replayed)."""
         if receipt["status"] == 1:
             return receipt
         hex_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
@@ -383,9 +349,9 @@ class Sender:
             return TransactionRevertedError("contract creation reverted", tx_hash=tx_hash)
         try:
             if isinstance(fn, ContractCall):
-                _eth_call(self.chain, fn.to, fn.data, receipt["blockNumber"], self.address)
+                eth_call(self.chain, fn.to, fn.data, receipt["blockNumber"], self.address)
             else:
                 fn.call({"from": self.address}, block_identifier=receipt["blockNumber"])
         except tester_failures(ContractLogicError) as exc:
-            return _revert_error(exc, decoder, tx_hash)
+            return revert_error(exc, decoder, tx_hash)
         return TransactionRevertedError("reverted (no reason on replay)", tx_hash=tx_hash)

@@ -40,6 +40,8 @@ __all__ = [
     "pending_count",
     "request",
     "send_unlocked",
+    "send_unlocked_sync",
+    "sends_sync",
     "sign_dynamic_fee",
 ]
 
@@ -88,7 +90,29 @@ def send_unlocked(
     """Send `call` from `sender`, an account the node signs for (`eth_sendTransaction`), with
     both EIP-1559 fees given; its hash. A revert the node reports at once raises web3's
     `ContractLogicError` family (`raise_contract_logic_error_on_revert`)."""
-    tx = {
+    answer = request(
+        chain,
+        "eth_sendTransaction",
+        [_unlocked_tx(sender, call, gas, max_fee, priority_fee)],
+        raise_contract_logic_error_on_revert,
+    )
+    return HexBytes(answer)
+
+
+def send_unlocked_sync(
+    chain: Chain, sender: str, call: ContractCall, gas: int, max_fee: int, priority_fee: int
+) -> TxReceipt:
+    """As `send_unlocked`, through `eth_sendTransactionSync` (EIP-7966): the node answers once
+    the transaction is mined, with its receipt (a light one). Only for a node `sends_sync`."""
+    tx = _unlocked_tx(sender, call, gas, max_fee, priority_fee)
+    raw = request(chain, "eth_sendTransactionSync", [tx], raise_contract_logic_error_on_revert)
+    return light_receipt(raw)
+
+
+def _unlocked_tx(
+    sender: str, call: ContractCall, gas: int, max_fee: int, priority_fee: int
+) -> dict[str, str]:
+    return {
         "from": sender,
         "to": call.to,
         "data": HexBytes(call.data).to_0x_hex(),
@@ -96,8 +120,22 @@ def send_unlocked(
         "maxFeePerGas": hex(max_fee),
         "maxPriorityFeePerGas": hex(priority_fee),
     }
-    answer = request(chain, "eth_sendTransaction", [tx], raise_contract_logic_error_on_revert)
-    return HexBytes(answer)
+
+
+_SENDS_SYNC: Final[WeakKeyDictionary[Web3, bool]] = WeakKeyDictionary()
+
+
+def sends_sync(chain: Chain) -> bool:
+    """Whether `chain`'s node mines each transaction as it arrives and answers
+    `eth_sendTransactionSync`: anvil with automine on (`anvil_getAutomine` is true; anvil 1.7
+    has both). Asked once per connection; a node without `anvil_getAutomine` (geth, a real
+    chain) polls for receipts instead. A node that does not answer raises
+    `ChainUnavailableError` (nothing is remembered)."""
+    known = _SENDS_SYNC.get(chain.w3)
+    if known is None:
+        response = chain.raw_request("anvil_getAutomine", [])
+        known = _SENDS_SYNC[chain.w3] = response.get("result") is True
+    return known
 
 
 def pending_count(chain: Chain, address: str) -> int:

@@ -132,6 +132,51 @@ def test_a_receipt_and_its_events_are_what_web3_reads(world: LedgerWorld, signed
     assert event.block_timestamp == block["timestamp"]  # type: ignore[union-attr]
 
 
+def _asking(chain: Chain) -> list[str]:
+    """The methods `chain`'s provider is asked from now on (its `make_request` wrapped)."""
+    asked: list[str] = []
+    provider: Any = chain.w3.provider
+    make_request = provider.make_request
+
+    def counted(method: str, params: Any) -> Any:
+        asked.append(method)
+        return make_request(method, params)
+
+    provider.make_request = counted
+    return asked
+
+
+def test_an_unlocked_transaction_comes_back_with_its_receipt(world: LedgerWorld) -> None:
+    chain = connect(world.chain.rpc)  # a connection of its own: its provider is wrapped
+    sender = Sender.unlocked(chain, chain.w3.eth.accounts[0])
+    studies = attach(chain, world.manifest, sender).studies
+    call = studies._fn("studyExists", bytes(world.study))
+    asked = _asking(chain)
+    receipt = sender.transact(call, 60_000, revert_decoder())
+    assert receipt["status"] == 1
+    assert "eth_sendTransactionSync" in asked  # automining anvil: the receipt with the send
+    assert "eth_sendTransaction" not in asked
+    assert "eth_getTransactionReceipt" not in asked
+    _same_receipt(receipt, chain.w3.eth.get_transaction_receipt(receipt["transactionHash"]))
+
+
+def test_on_an_interval_mining_anvil_an_unlocked_sender_polls(world: LedgerWorld) -> None:
+    chain = connect(world.chain.rpc)
+    sender = Sender.unlocked(chain, chain.w3.eth.accounts[0])
+    studies = attach(chain, world.manifest, sender).studies
+    call = studies._fn("studyExists", bytes(world.study))
+    chain.raw_request("evm_setIntervalMining", [1])
+    try:
+        asked = _asking(chain)
+        receipt = sender.transact(call, 60_000, revert_decoder())
+    finally:
+        chain.raw_request("evm_setAutomine", [True])
+    assert receipt["status"] == 1
+    assert "eth_sendTransactionSync" not in asked
+    assert asked.count("eth_sendTransaction") == 1
+    assert "eth_getTransactionReceipt" in asked
+
+
 @pytest.mark.parametrize("signed", [True, False], ids=["signed", "unlocked"])
 def test_a_revert_is_the_custom_error_web3_decodes(world: LedgerWorld, signed: bool) -> None:
     ledger = _relayer(world, "revert") if signed else world.coordinator
@@ -228,5 +273,7 @@ def test_a_stopped_anvil_is_chain_unavailable_for_sends_and_waits(tmp_path: Any)
     for sender in (coordinator, signed, Sender.from_key(chain, key)):
         with pytest.raises(ChainUnavailableError):
             sender.send(call, 60_000, revert_decoder())
+        with pytest.raises(ChainUnavailableError):  # unlocked: eth_sendTransactionSync
+            sender.transact(call, 60_000, revert_decoder())
     with pytest.raises(ChainUnavailableError):
         signed.wait(sent, call, 60_000, revert_decoder())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any, cast
 
 import pytest
 from coincurve import PrivateKey
@@ -10,7 +11,8 @@ from eth_account import Account
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
-from chain.tx_wire import light_receipt, sign_dynamic_fee
+from chain.connection import Chain
+from chain.tx_wire import light_receipt, sends_sync, sign_dynamic_fee
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -75,3 +77,33 @@ def test_light_receipt_types_fields_as_web3_does() -> None:
     assert (log["logIndex"], log["blockNumber"]) == (2, 16)
     created = light_receipt({**raw, "contractAddress": address, "logs": []})
     assert created["contractAddress"] == to_checksum_address(address)
+
+
+class _Node:
+    """A fake node answering `anvil_getAutomine` (unit test: no chain), counting the asks."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        self.w3 = self  # the connection key of `sends_sync`'s memory
+        self.answer = answer
+        self.asked: list[str] = []
+
+    def raw_request(self, method: str, params: Any) -> dict[str, Any]:
+        self.asked.append(method)
+        return {"jsonrpc": "2.0", "id": 1, **self.answer}
+
+
+@pytest.mark.parametrize(
+    ("answer", "sync"),
+    [
+        ({"result": True}, True),  # anvil, automining
+        ({"result": False}, False),  # anvil mining on an interval
+        ({"error": {"code": -32601, "message": "Method not found"}}, False),  # geth, a chain
+    ],
+    ids=["automine", "interval", "not-anvil"],
+)
+def test_only_an_automining_anvil_sends_sync_asked_once(answer: dict[str, Any], sync: bool) -> None:
+    node = _Node(answer)
+    chain = cast(Chain, node)
+    assert sends_sync(chain) is sync
+    assert sends_sync(chain) is sync
+    assert node.asked == ["anvil_getAutomine"]
