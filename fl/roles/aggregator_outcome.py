@@ -167,17 +167,18 @@ def publish_and_finalize(
     intake: Sealed,
     *,
     study: StudyId,
+    members: StudyRecord | None = None,
     validation: Examples | None,
     test_set: Examples | None,
     open_next: bool,
 ) -> Finalized:
     """`publish_round`, then `write_finalize` naming every update of `record` as considered
     (accepted and rejected alike): the ledger refuses with `RoundChangedError` if an update
-    landed meanwhile."""
+    landed meanwhile. `members`: the study as just read (else read here), for the missing."""
     outcome, state, model = publish_round(
         plan,
         store,
-        ledger.study(study),
+        ledger.study(study) if members is None else members,
         record,
         intake,
         validation=validation,

@@ -102,7 +102,7 @@ def _embedded_round(aggregator: Aggregator, trainers: list[Trainer]) -> None:
     aggregator.finalize(record)
 
 
-def test_a_steady_round_reads_the_ledger_four_times_per_trainer_and_four_for_the_aggregator(
+def test_a_steady_round_reads_the_ledger_four_times_per_trainer_and_three_for_the_aggregator(
     world: World,
 ) -> None:
     world.enrol_all()
@@ -121,10 +121,29 @@ def test_a_steady_round_reads_the_ledger_four_times_per_trainer_and_four_for_the
                 round=1, study=1, block_timestamp=1, submit_update=1
             )
         # aggregator: opening reads nothing after its own finalization; the round and its
-        # updates (twice: before and after verifying them), members for the metrics
+        # updates once (every member's update is in: none can land after), members (read
+        # while verifying, also for the metrics)
         assert calls["aggregator"] == Counter(
-            open_round=1, round_count=1, round=2, study=1, finalize_round=1
+            open_round=1, round_count=1, round=1, study=1, finalize_round=1
         )
+
+
+def test_with_a_member_missing_the_aggregator_reads_the_round_again_after_verifying(
+    world: World,
+) -> None:
+    world.enrol_all()
+    calls: dict[str, Counter[str]] = {r: Counter() for r in ("aggregator", "trainer0", "trainer1")}
+    aggregator, trainers = _roles(world, calls)
+    _embedded_round(aggregator, trainers)
+    aggregator.start()
+    assert trainers[0].step() is not None  # trainer 1 sits this round out
+    record = aggregator.current_round()
+    assert record is not None
+    calls["aggregator"].clear()
+    outcome = aggregator.finalize(record)
+    assert outcome.missing == (trainers[1].hospital,)
+    # its update could still land: the round is read again once the updates are verified
+    assert calls["aggregator"] == Counter(round=1, study=1, finalize_round=1)
 
 
 def test_with_a_headed_consent_view_the_trainer_reads_no_block_timestamp(world: World) -> None:
@@ -156,10 +175,11 @@ def test_polling_aggregator_reads_nothing_to_open_the_next_round_after_finalizin
 
     assert outcome is not None
     assert outcome.round == 0
-    # the open round (count + record), members (ready), the re-read, members (metrics); then
-    # done() and start() from what the finalization itself established
+    # the open round (count + record), members (ready), members (read while verifying: every
+    # member submitted, so no re-read); then done() and start() from what the finalization
+    # itself established
     assert calls["aggregator"] == Counter(
-        round_count=1, round=2, study=2, finalize_round=1, open_round=1
+        round_count=1, round=1, study=2, finalize_round=1, open_round=1
     )
     assert world.chain.rounds[1].state.name == "OPEN"
 
@@ -194,11 +214,9 @@ def test_with_the_pipeline_a_steady_round_costs_one_read_fewer_and_one_transacti
             assert calls[f"trainer{h}"] == Counter(
                 round=1, study=1, block_timestamp=1, submit_update=1
             )
-        # aggregator: the latest round in one read (no count), the re-read after verifying,
-        # members for the metrics; finalizing opens the next round in the same write
-        assert calls["aggregator"] == Counter(
-            latest_round=1, round=1, study=1, finalize_and_open_round=1
-        )
+        # aggregator: the latest round in one read (no count), members (read while verifying:
+        # every member submitted, no re-read); finalizing opens the next round in the same write
+        assert calls["aggregator"] == Counter(latest_round=1, study=1, finalize_and_open_round=1)
     assert [r.state.name for r in world.chain.rounds] == ["FINALIZED"] * 3 + ["OPEN"]
     assert world.chain.rounds[3].base_model_hash == world.chain.rounds[2].model_hash
 
