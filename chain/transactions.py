@@ -159,12 +159,10 @@ class Sender:
         return self.wait(self.send(fn, gas, decoder), fn, gas, decoder)
 
     def _transact_sync(self, fn: ContractCall, gas: int, decoder: RevertDecoder) -> TxReceipt:
-        """`fn` sent with `eth_sendTransactionSync`: the node answers with the receipt."""
-        max_fee = 2 * self._base_fee() + _PRIORITY_FEE
+        """`fn` sent with `eth_sendTransactionSync`: the node answers with the receipt (and
+        picks the fees: no base fee read)."""
         try:
-            return tx_wire.send_unlocked_sync(
-                self.chain, self.address, fn, gas, max_fee, _PRIORITY_FEE
-            )
+            return tx_wire.send_unlocked_sync(self.chain, self.address, fn, gas)
         except ContractLogicError as exc:
             raise revert_error(exc, decoder, None) from exc
         except Web3Exception as exc:

@@ -99,12 +99,12 @@ def send_unlocked(
     return HexBytes(answer)
 
 
-def send_unlocked_sync(
-    chain: Chain, sender: str, call: ContractCall, gas: int, max_fee: int, priority_fee: int
-) -> TxReceipt:
+def send_unlocked_sync(chain: Chain, sender: str, call: ContractCall, gas: int) -> TxReceipt:
     """As `send_unlocked`, through `eth_sendTransactionSync` (EIP-7966): the node answers once
-    the transaction is mined, with its receipt (a light one). Only for a node `sends_sync`."""
-    tx = _unlocked_tx(sender, call, gas, max_fee, priority_fee)
+    the transaction is mined, with its receipt (a light one). Only for a node `sends_sync`: a
+    dev node mining each transaction as it arrives, so it also picks the fees (from the base
+    fee of the block it mines: no base fee read here)."""
+    tx = {"from": sender, "to": call.to, "data": HexBytes(call.data).to_0x_hex(), "gas": hex(gas)}
     raw = request(chain, "eth_sendTransactionSync", [tx], raise_contract_logic_error_on_revert)
     return light_receipt(raw)
 

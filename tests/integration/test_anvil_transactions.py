@@ -157,6 +157,7 @@ def test_an_unlocked_transaction_comes_back_with_its_receipt(world: LedgerWorld)
     assert "eth_sendTransactionSync" in asked  # automining anvil: the receipt with the send
     assert "eth_sendTransaction" not in asked
     assert "eth_getTransactionReceipt" not in asked
+    assert "eth_getBlockByNumber" not in asked  # the node picks the fees: no base fee read
     _same_receipt(receipt, chain.w3.eth.get_transaction_receipt(receipt["transactionHash"]))
 
 
