@@ -11,17 +11,17 @@ artifacts and published proofs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Protocol
 
-from chain.audit.block_times import block_times
 from chain.audit.dataset_view import DatasetSnapshot, current_members, read_datasets
+from chain.audit.logs import read_events
 from chain.audit.secagg_view import read_secagg_rounds
 from chain.contributions import ContributionsSnapshot
 from chain.deploy import Ledger
 from chain.errors import UnknownStudyError
-from chain.events import HospitalAdded, HospitalRemoved, LedgerEvent, UpdateSubmitted
+from chain.events import HospitalAdded, HospitalRemoved, UpdateSubmitted
 from chain.exclusions import ExclusionFileError, ExclusionProofs, ProofEntry, PublishedProof
 from chain.store import ArtifactReader
 from chain.store.errors import ArtifactNotFoundError, CorruptArtifactError, InvalidCidError
@@ -41,9 +41,6 @@ __all__ = ["AuditView", "ConsentEvent", "LedgerView", "MembershipEvent"]
 
 ConsentEvent = ConsentGranted | ConsentRevoked | PurposesRevoked
 MembershipEvent = HospitalAdded | HospitalRemoved
-
-_EVENT_CHUNK: Final = 2_000
-"""Blocks per log query (eth-tester's look-up cost grows with the range)."""
 
 
 class AuditView(Protocol):
@@ -219,25 +216,30 @@ class LedgerView:
         block = ledger.chain.block_number()
         count = ledger.rounds.round_count(study)
         rounds = tuple(ledger.rounds.get_round_record(study, r) for r in range(count))
-        start = ledger.manifest.deploy_block
+        consent_logs, study_logs, round_logs = read_events(
+            ledger.chain,
+            (ledger.consents, ledger.studies, ledger.rounds),
+            ledger.manifest.deploy_block,
+            block,
+        )
         consent = tuple(
             e
-            for e in _chunked(ledger.consents.events, start, block)
+            for e in consent_logs
             if isinstance(e, ConsentGranted | ConsentRevoked | PurposesRevoked) and e.study == study
         )
         membership = tuple(
             e
-            for e in _chunked(ledger.studies.events, start, block)
+            for e in study_logs
             if isinstance(e, HospitalAdded | HospitalRemoved) and e.study == study
         )
         submissions = {
             (e.round, e.hospital.lower()): e.position
-            for e in _chunked(ledger.rounds.events, start, block)
+            for e in round_logs
             if isinstance(e, UpdateSubmitted) and e.study == study
         }
         blocks = {p.block_number for p in submissions.values()}
         blocks |= {r.finalized_block for r in rounds if r.state is RoundState.FINALIZED}
-        times = block_times(ledger.chain, blocks)
+        times = ledger.chain.block_timestamps(blocks)
         purpose = ledger.studies.study_purpose(study)
         secagg = read_secagg_rounds(ledger, artifacts, study, len(rounds))
         budget = _budget(ledger, study, rounds, membership)
@@ -310,12 +312,3 @@ def _budget(
     }
     spent = {h: ledger.budget.spent(study, h) for h in hospitals}
     return BudgetSnapshot(record, charges, spent)
-
-
-def _chunked(
-    fetch: Callable[[int, int], list[LedgerEvent]], start: int, last: int
-) -> Iterable[Any]:
-    while start <= last:
-        end = min(start + _EVENT_CHUNK - 1, last)
-        yield from fetch(start, end)
-        start = end + 1
