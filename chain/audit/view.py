@@ -21,7 +21,7 @@ from chain.audit.secagg_view import read_secagg_rounds
 from chain.contributions import ContributionsSnapshot
 from chain.deploy import Ledger
 from chain.errors import UnknownStudyError
-from chain.events import HospitalAdded, HospitalRemoved, UpdateSubmitted
+from chain.events import HospitalAdded, HospitalRemoved, LedgerEvent, UpdateSubmitted
 from chain.exclusions import ExclusionFileError, ExclusionProofs, ProofEntry, PublishedProof
 from chain.store import ArtifactReader
 from chain.store.errors import ArtifactNotFoundError, CorruptArtifactError, InvalidCidError
@@ -216,9 +216,10 @@ class LedgerView:
         block = ledger.chain.block_number()
         count = ledger.rounds.round_count(study)
         rounds = tuple(ledger.rounds.get_round_record(study, r) for r in range(count))
-        consent_logs, study_logs, round_logs = read_events(
+        facades = (ledger.consents, ledger.studies, ledger.rounds)
+        consent_logs, study_logs, round_logs, *contribution_logs = read_events(
             ledger.chain,
-            (ledger.consents, ledger.studies, ledger.rounds),
+            facades if ledger.contributions is None else (*facades, ledger.contributions),
             ledger.manifest.deploy_block,
             block,
         )
@@ -243,16 +244,7 @@ class LedgerView:
         purpose = ledger.studies.study_purpose(study)
         secagg = read_secagg_rounds(ledger, artifacts, study, len(rounds))
         budget = _budget(ledger, study, rounds, membership)
-        contributions = None
-        if ledger.contributions is not None:
-            contributions = ledger.contributions.snapshot(
-                study,
-                {
-                    r.round: [u.hospital for u in r.updates]
-                    for r in rounds
-                    if r.state is RoundState.FINALIZED
-                },
-            )
+        contributions = _contributions(ledger, study, rounds, contribution_logs)
         datasets = read_datasets(ledger.datasets, study, current_members(membership))
         return cls(
             study,
@@ -289,6 +281,22 @@ def _revocation_policy(
         return RevocationPolicy.from_extensions(plan.extensions)
     except RevocationPolicyError:
         return None
+
+
+def _contributions(
+    ledger: Ledger,
+    study: StudyId,
+    rounds: Sequence[RoundRecord],
+    logs: Sequence[Sequence[LedgerEvent]],
+) -> ContributionsSnapshot | None:
+    """The finalized rounds' contribution records, rebuilt from the contract's events
+    (`Contributions.snapshot_of_events`); None for a deployment without the contract."""
+    if ledger.contributions is None:
+        return None
+    participants = {
+        r.round: [u.hospital for u in r.updates] for r in rounds if r.state is RoundState.FINALIZED
+    }
+    return ledger.contributions.snapshot_of_events(study, logs[0], participants)
 
 
 def _budget(
