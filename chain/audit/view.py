@@ -6,7 +6,10 @@ would accept (a forked or lying node) to show what each check catches. `LedgerVi
 the snapshot from a deployment: every round and its updates, the study's consent, membership and
 submission events up to the block (with the timestamps of the blocks updates landed in), the
 DatasetInventory's thresholds and members' offers (`dataset_view`), with read-only access to the
-artifacts and published proofs.
+artifacts and published proofs. The three contracts' logs (and the Contributions contract's) are
+read once over all their addresses (`logs`); the rounds and the contribution records are rebuilt
+from them (`rounds_view`, `Contributions.snapshot_of_events`), facts only storage holds (round
+count, cumulative values, budgets, secagg, datasets, rollbacks) by view call.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Protocol
 
 from chain.audit.dataset_view import DatasetSnapshot, current_members, read_datasets
 from chain.audit.logs import read_events
+from chain.audit.rounds_view import read_rounds
 from chain.audit.secagg_view import read_secagg_rounds
 from chain.contributions import ContributionsSnapshot
 from chain.deploy import Ledger
@@ -214,8 +218,6 @@ class LedgerView:
         if not ledger.studies.study_exists(study):
             raise UnknownStudyError({"study_id": bytes(study)})
         block = ledger.chain.block_number()
-        count = ledger.rounds.round_count(study)
-        rounds = tuple(ledger.rounds.get_round_record(study, r) for r in range(count))
         facades = (ledger.consents, ledger.studies, ledger.rounds)
         consent_logs, study_logs, round_logs, *contribution_logs = read_events(
             ledger.chain,
@@ -223,6 +225,7 @@ class LedgerView:
             ledger.manifest.deploy_block,
             block,
         )
+        rounds = read_rounds(ledger.rounds, study, round_logs)
         consent = tuple(
             e
             for e in consent_logs
