@@ -9,7 +9,7 @@ deployment without the field still decodes (the record's default fills it in).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any, ClassVar, Final, TypeVar
 
@@ -159,6 +159,11 @@ class ContractFacade:
     def receipt_events(self, receipt: TxReceipt) -> list[LedgerEvent]:
         """The typed events this contract emitted in `receipt`."""
         return self._events.decode_all(receipt["logs"])
+
+    def decode_logs(self, logs: Iterable[LogReceipt]) -> list[LedgerEvent]:
+        """The typed events of this contract among `logs` (logs of other addresses skipped),
+        in order: for logs read once for several contracts (`chain.audit.logs`)."""
+        return self._events.decode_all(logs)
 
     def events(self, from_block: int, to_block: int | None = None) -> list[LedgerEvent]:
         """This contract's events in a block range, in chain order.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -18,7 +19,12 @@ if TYPE_CHECKING:  # eth-tester (py-evm) is imported only when an in-process cha
     from eth_tester import EthereumTester
     from web3.types import MakeRequestFn, RPCEndpoint, RPCResponse
 
-from chain.errors import ChainIdMismatchError, ChainUnavailableError
+from chain.errors import (
+    BlockNotFoundError,
+    ChainIdMismatchError,
+    ChainRequestError,
+    ChainUnavailableError,
+)
 
 __all__ = [
     "ETH_TESTER",
@@ -33,6 +39,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ETH_TESTER: Final = "eth-tester"
+_BATCH: Final = 500
+"""Blocks asked for in one JSON-RPC batch of `Chain.block_timestamps` (nodes cap a batch)."""
 ETH_TESTER_CHAIN_ID: Final = 131277322940537
 """The chain id eth-tester (py-evm) reports: a deployment on it lives only in its process."""
 
@@ -60,6 +68,35 @@ class Chain:
     def block_timestamp(self, block: int | None = None) -> int:
         """Unix timestamp of `block` (the latest block by default)."""
         return int(self.w3.eth.get_block("latest" if block is None else block)["timestamp"])
+
+    def block_timestamps(self, blocks: Iterable[int]) -> dict[int, int]:
+        """The Unix timestamp of each of `blocks`: one JSON-RPC batch per `_BATCH` blocks on a
+        JSON-RPC node (each answer checked to be the block asked for), eth-tester's own block
+        look-up in process (past web3's block formatters).
+
+        Raises `ChainUnavailableError` when the node is down, `BlockNotFoundError` for a block
+        the node does not have (or answered for another), `ChainRequestError` for another
+        error answer."""
+        wanted = sorted(set(blocks))
+        if self.tester is not None:
+            return {b: _tester_timestamp(self.tester, b) for b in wanted}
+        batch = getattr(self.w3.provider, "make_batch_request", None)
+        if batch is None:  # a provider without batches: one request a block
+            return {b: _timestamp(b, self.raw_request("eth_getBlockByNumber", [hex(b), False]))
+                    for b in wanted}  # fmt: skip
+        times: dict[int, int] = {}
+        for start in range(0, len(wanted), _BATCH):
+            part = wanted[start : start + _BATCH]
+            requests = [("eth_getBlockByNumber", [hex(b), False]) for b in part]
+            try:
+                answers = batch(requests)
+            except OSError as exc:  # what `Unavailability` translates for single requests
+                raise ChainUnavailableError(self.rpc, str(exc) or type(exc).__name__) from exc
+            if not isinstance(answers, list) or len(answers) != len(part):
+                raise ChainRequestError(f"block timestamps: the node answered {answers!r}")
+            for block, answer in zip(part, answers, strict=True):
+                times[block] = _timestamp(block, answer)
+        return times
 
     def has_code(self, address: str) -> bool:
         """Whether a contract is deployed at `address`."""
@@ -101,6 +138,34 @@ class Chain:
         else:
             self.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
             self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+def _timestamp(block: int, answer: Any) -> int:
+    """The timestamp in the answer to `eth_getBlockByNumber(block)`, checked to be `block`'s."""
+    if isinstance(answer, dict) and "error" in answer:
+        raise ChainRequestError(f"block {block}: the node answered {answer['error']!r}")
+    result = answer.get("result") if isinstance(answer, dict) else None
+    if result is None:
+        raise BlockNotFoundError(f"no block {block}")
+    number = result.get("number") if isinstance(result, dict) else None
+    stamp = result.get("timestamp") if isinstance(result, dict) else None
+    if not isinstance(number, str) or not isinstance(stamp, str):
+        raise ChainRequestError(f"block {block}: the node answered {answer!r}")
+    if int(number, 16) != block:
+        raise BlockNotFoundError(f"block {block}: the node answered block {number}")
+    return int(stamp, 16)
+
+
+def _tester_timestamp(tester: EthereumTester, block: int) -> int:
+    from eth_tester.exceptions import BlockNotFound
+
+    try:
+        found = tester.get_block_by_number(block)
+    except BlockNotFound as exc:
+        raise BlockNotFoundError(f"no block {block}") from exc
+    if int(found["number"]) != block:
+        raise BlockNotFoundError(f"block {block}: eth-tester answered block {found['number']}")
+    return int(found["timestamp"])
 
 
 class ChainIdCache(Web3Middleware):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from chain._facade import ContractFacade
-from chain.events import ContributionsRecorded
+from chain.events import ContributionsRecorded, LedgerEvent
 from chain.transactions import PendingTransaction
 from consent.contributions import ContributionRecord
 from consent.ids import Address, Bytes32, StudyId
@@ -104,6 +104,44 @@ class Contributions(ContractFacade):
             for r, found in participants.items()
             for h in found
         }
+        everyone = sorted({h for _, h in values})
+        return ContributionsSnapshot(
+            rounds, values, {h: self.cumulative_value(study, h) for h in everyone}
+        )
+
+    def snapshot_of_events(
+        self,
+        study: StudyId,
+        events: Iterable[LedgerEvent],
+        participants: Mapping[int, Iterable[Address]],
+    ) -> ContributionsSnapshot:
+        """`snapshot`'s answer with the rounds' records and values taken from this contract's
+        `ContributionsRecorded` events among `events` instead of 1 + n view calls a round.
+
+        `recordRound` is the only writer of a round's record and values, and writes them once:
+        its event carries the digest and the values, its block is the record's `recordedBlock`,
+        the value count is the number of values. The cumulative values are read by view as
+        before (storage, summed by the contract: the audit still compares them with the
+        metrics). Two events for one round (a forged log: the contract refuses a second record)
+        leave the round recorded with a zero digest, which no metrics' digest matches."""
+        rounds = {r: RecordedRound(Bytes32(bytes(32)), 0, 0) for r in participants}
+        recorded: dict[tuple[int, Address], int] = {}
+        for event in events:
+            if not isinstance(event, ContributionsRecorded) or event.study != study:
+                continue
+            if event.round in rounds and rounds[event.round].recorded:
+                rounds[event.round] = RecordedRound(
+                    Bytes32(bytes(32)), rounds[event.round].recorded_block, -1
+                )
+                continue
+            block = event.position.block_number
+            rounds[event.round] = RecordedRound(event.judgement_hash, block, len(event.values))
+            for hospital, value in zip(event.hospitals, event.values, strict=True):
+                recorded[(event.round, hospital)] = value
+        values = {
+            (r, h): recorded.get((r, h), 0) for r, found in participants.items() for h in found
+        }
+        rounds = {r: rounds[r] for r in participants}
         everyone = sorted({h for _, h in values})
         return ContributionsSnapshot(
             rounds, values, {h: self.cumulative_value(study, h) for h in everyone}

@@ -59,6 +59,10 @@ class ChainRequestError(ChainError, RuntimeError):
     """The node answered, but with an error that is neither a revert nor a transport failure."""
 
 
+class BlockNotFoundError(ChainRequestError, LookupError):
+    """The node has no block of the number asked for (or answered with another block)."""
+
+
 def _condensed(reason: str) -> str:
     """The gist of a transport error (requests/urllib3 wrap the cause in three layers of repr)."""
     lowered = reason.lower()

@@ -6,17 +6,21 @@ would accept (a forked or lying node) to show what each check catches. `LedgerVi
 the snapshot from a deployment: every round and its updates, the study's consent, membership and
 submission events up to the block (with the timestamps of the blocks updates landed in), the
 DatasetInventory's thresholds and members' offers (`dataset_view`), with read-only access to the
-artifacts and published proofs.
+artifacts and published proofs. The three contracts' logs (and the Contributions contract's) are
+read once over all their addresses (`logs`); the rounds and the contribution records are rebuilt
+from them (`rounds_view`, `Contributions.snapshot_of_events`), facts only storage holds (round
+count, cumulative values, budgets, secagg, datasets, rollbacks) by view call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Protocol
 
-from chain.audit.block_times import block_times
 from chain.audit.dataset_view import DatasetSnapshot, current_members, read_datasets
+from chain.audit.logs import read_events
+from chain.audit.rounds_view import read_rounds
 from chain.audit.secagg_view import read_secagg_rounds
 from chain.contributions import ContributionsSnapshot
 from chain.deploy import Ledger
@@ -41,9 +45,6 @@ __all__ = ["AuditView", "ConsentEvent", "LedgerView", "MembershipEvent"]
 
 ConsentEvent = ConsentGranted | ConsentRevoked | PurposesRevoked
 MembershipEvent = HospitalAdded | HospitalRemoved
-
-_EVENT_CHUNK: Final = 2_000
-"""Blocks per log query (eth-tester's look-up cost grows with the range)."""
 
 
 class AuditView(Protocol):
@@ -217,40 +218,36 @@ class LedgerView:
         if not ledger.studies.study_exists(study):
             raise UnknownStudyError({"study_id": bytes(study)})
         block = ledger.chain.block_number()
-        count = ledger.rounds.round_count(study)
-        rounds = tuple(ledger.rounds.get_round_record(study, r) for r in range(count))
-        start = ledger.manifest.deploy_block
+        facades = (ledger.consents, ledger.studies, ledger.rounds)
+        consent_logs, study_logs, round_logs, *contribution_logs = read_events(
+            ledger.chain,
+            facades if ledger.contributions is None else (*facades, ledger.contributions),
+            ledger.manifest.deploy_block,
+            block,
+        )
+        rounds = read_rounds(ledger.rounds, study, round_logs)
         consent = tuple(
             e
-            for e in _chunked(ledger.consents.events, start, block)
+            for e in consent_logs
             if isinstance(e, ConsentGranted | ConsentRevoked | PurposesRevoked) and e.study == study
         )
         membership = tuple(
             e
-            for e in _chunked(ledger.studies.events, start, block)
+            for e in study_logs
             if isinstance(e, HospitalAdded | HospitalRemoved) and e.study == study
         )
         submissions = {
             (e.round, e.hospital.lower()): e.position
-            for e in _chunked(ledger.rounds.events, start, block)
+            for e in round_logs
             if isinstance(e, UpdateSubmitted) and e.study == study
         }
         blocks = {p.block_number for p in submissions.values()}
         blocks |= {r.finalized_block for r in rounds if r.state is RoundState.FINALIZED}
-        times = block_times(ledger.chain, blocks)
+        times = ledger.chain.block_timestamps(blocks)
         purpose = ledger.studies.study_purpose(study)
         secagg = read_secagg_rounds(ledger, artifacts, study, len(rounds))
         budget = _budget(ledger, study, rounds, membership)
-        contributions = None
-        if ledger.contributions is not None:
-            contributions = ledger.contributions.snapshot(
-                study,
-                {
-                    r.round: [u.hospital for u in r.updates]
-                    for r in rounds
-                    if r.state is RoundState.FINALIZED
-                },
-            )
+        contributions = _contributions(ledger, study, rounds, contribution_logs)
         datasets = read_datasets(ledger.datasets, study, current_members(membership))
         return cls(
             study,
@@ -289,6 +286,22 @@ def _revocation_policy(
         return None
 
 
+def _contributions(
+    ledger: Ledger,
+    study: StudyId,
+    rounds: Sequence[RoundRecord],
+    logs: Sequence[Sequence[LedgerEvent]],
+) -> ContributionsSnapshot | None:
+    """The finalized rounds' contribution records, rebuilt from the contract's events
+    (`Contributions.snapshot_of_events`); None for a deployment without the contract."""
+    if ledger.contributions is None:
+        return None
+    participants = {
+        r.round: [u.hospital for u in r.updates] for r in rounds if r.state is RoundState.FINALIZED
+    }
+    return ledger.contributions.snapshot_of_events(study, logs[0], participants)
+
+
 def _budget(
     ledger: Ledger,
     study: StudyId,
@@ -310,12 +323,3 @@ def _budget(
     }
     spent = {h: ledger.budget.spent(study, h) for h in hospitals}
     return BudgetSnapshot(record, charges, spent)
-
-
-def _chunked(
-    fetch: Callable[[int, int], list[LedgerEvent]], start: int, last: int
-) -> Iterable[Any]:
-    while start <= last:
-        end = min(start + _EVENT_CHUNK - 1, last)
-        yield from fetch(start, end)
-        start = end + 1

@@ -1,6 +1,6 @@
-"""The audit view's block timestamps read in JSON-RPC batches from a real anvil: the same as
-web3's `get_block` one at a time, a block that does not exist is an error, a stopped node is
-`ChainUnavailableError`."""
+"""`Chain.block_timestamps` (the audit view's block timestamps) read in JSON-RPC batches from a
+real anvil: the same as web3's `get_block` one at a time, a block that does not exist is
+`BlockNotFoundError`, a stopped node is `ChainUnavailableError`."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from chain.audit import block_times as module
-from chain.audit.block_times import block_times
-from chain.connection import connect
+from chain import connection as module
+from chain.connection import Chain, connect
 from chain.devnet import start_anvil, stop_service
-from chain.errors import ChainRequestError, ChainUnavailableError
+from chain.errors import BlockNotFoundError, ChainUnavailableError
 
 pytestmark = pytest.mark.integration
+
+
+def block_times(chain: Chain, blocks: list[int]) -> dict[int, int]:
+    return chain.block_timestamps(blocks)
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +47,10 @@ def test_batched_timestamps_are_web3s_block_by_block(
     assert block_times(chain, []) == {}
 
 
-def test_a_block_the_node_does_not_have_is_a_request_error(own_anvil: str) -> None:
+def test_a_block_the_node_does_not_have_is_block_not_found(own_anvil: str) -> None:
     chain = connect(own_anvil)
     head = chain.block_number()
-    with pytest.raises(ChainRequestError, match=f"block {head + 1000}"):
+    with pytest.raises(BlockNotFoundError, match=f"block {head + 1000}"):
         block_times(chain, [head, head + 1000])
 
 

@@ -9,6 +9,7 @@ from web3 import Web3
 from web3.types import RPCEndpoint, RPCResponse
 
 from chain.connection import ChainIdCache
+from chain.errors import BlockNotFoundError
 from tests.fixtures.ledger import LedgerWorld
 
 
@@ -75,3 +76,28 @@ def test_views_do_not_make_the_node_look_up_a_default_account(
     assert len(members) == 2
     assert count == 0
     assert lookups == []
+
+
+def test_block_timestamps_on_eth_tester_are_web3s_block_by_block(
+    eth_tester_ledger: LedgerWorld,
+) -> None:
+    chain = eth_tester_ledger.chain
+    chain.advance_time(7)
+    chain.advance_time(7)
+    head = chain.block_number()
+    blocks = [head, 0, head - 1, head, head - 2]
+    expected = {b: chain.block_timestamp(b) for b in blocks}
+
+    assert chain.block_timestamps(blocks) == expected
+    assert len(set(expected.values())) >= 3
+    assert chain.block_timestamps([]) == {}
+
+
+def test_a_block_eth_tester_does_not_have_is_block_not_found(
+    eth_tester_ledger: LedgerWorld,
+) -> None:
+    chain = eth_tester_ledger.chain
+    head = chain.block_number()
+
+    with pytest.raises(BlockNotFoundError, match=f"no block {head + 1000}"):
+        chain.block_timestamps([head, head + 1000])
