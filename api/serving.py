@@ -7,7 +7,8 @@ cost ~4.7 ms a revocation), so the work is split: `serve_workers` starts the bat
 `chain.relay_server`) on a Unix socket next to the journal (`<journal>.sock`, 0600), waits until
 it answers, then runs uvicorn with `workers=N` over the `api.app:create_app` factory; the
 workers (`CONSENTFL_RELAYER_SOCKET` set) check every request and forward what they would send
-(`chain.relay_client`). Settings reach both through `CONSENTFL_*` environment variables. On
+(`chain.relay_client`). Settings reach both through `CONSENTFL_*` environment variables. A
+batcher that exits is started again (workers answer 503 meanwhile; it resends its journal). On
 exit (or SIGTERM, which uvicorn turns into a shutdown) the batcher is stopped by its pid.
 """
 
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 _START_S: Final = 60.0
 """How long the batcher process may take to answer on its socket."""
 _STOP_S: Final = 10.0
+_RESTART_S: Final = 1.0
+"""How long after the batcher exited it is started again."""
 
 
 class BatcherStartError(RuntimeError):
@@ -83,7 +86,8 @@ def run_batcher(settings: Settings) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent
+    # stops the workers first, then this process (SIGTERM), so no request is cut short here
     logger.info("batcher for %s serving %s (resent %d)", key.address, server.path, relay.resumed)
     serve_until_closed(server)
 
@@ -116,6 +120,21 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def _watch(path: Path, current: list[subprocess.Popen[bytes]], stop: threading.Event) -> None:
+    """Start the batcher again when it exits (`_RESTART_S` later): meanwhile the workers answer
+    503, and the new one resends its journal."""
+    while not stop.wait(0.5):
+        if current[0].poll() is None:
+            continue
+        logger.error("the batcher process exited (%s): restarting it", current[0].returncode)
+        if stop.wait(_RESTART_S):
+            return
+        try:
+            current[0] = _start_batcher(path)
+        except BatcherStartError as exc:
+            logger.error("%s", exc)
+
+
 def serve_workers(
     settings: Settings, *, host: str, port: int, log_level: str, workers: int
 ) -> None:
@@ -124,7 +143,10 @@ def serve_workers(
     import uvicorn
 
     path = batcher_socket(settings)
-    process = _start_batcher(path)
+    current = [_start_batcher(path)]
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(path, current, stop), daemon=True)
+    watcher.start()
     os.environ["CONSENTFL_RELAYER_SOCKET"] = str(path)
     try:
         uvicorn.run(
@@ -137,7 +159,9 @@ def serve_workers(
         )
     finally:
         os.environ.pop("CONSENTFL_RELAYER_SOCKET", None)
-        _stop(process)
+        stop.set()
+        watcher.join(_START_S + _STOP_S)
+        _stop(current[0])
 
 
 if __name__ == "__main__":
