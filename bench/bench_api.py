@@ -384,11 +384,11 @@ def main() -> None:
         "stack": _stack(),
         "same_run": {"before": baseline, "this_code_on_asyncio_h11": plain},
         "machine_load_1min": os.getloadavg()[0],
-        "runs": by_workers[str(worker_counts[0])]["runs"],
+        "runs": by_workers.get("1", by_workers[str(worker_counts[0])])["runs"],
         "by_workers": by_workers,
         "profile_20_clients": profile,
     }
-    single = by_workers[str(worker_counts[0])]["runs"][0]
+    single = result["runs"][0]  # the 1-client target: `consentfl api` as it was (one process)
     best = max(by_workers.values(), key=lambda w: w["runs"][1]["revocations_per_second"])
     result["targets"] = _targets(single, best["runs"][1], baseline, best["workers"])
     RESULTS.parent.mkdir(exist_ok=True)

@@ -14,17 +14,21 @@ from typing import Any, cast
 
 import pytest
 
+from chain import relay_server
 from chain.consent_batches import BatchMembership
 from chain.consent_registry import SignedRevocation
 from chain.errors import ChainUnavailableError
 from chain.events import PendingConsentsCancelled, RevocationSkipped
+from chain.purpose_errors import ConsentNotActiveError
+from chain.purpose_relay import relay_purpose_revocation
 from chain.relay import NonceMismatchError, RevocationRelay
 from chain.relay_batcher import BatchResult
 from chain.relay_client import ForwardingRelay, RemoteBatcher
 from chain.relay_server import RelayServer, serve_until_closed
 from chain.relay_wire import RelayBatcherUnavailableError, encode_frame
-from consent.events import ConsentRevoked, EventPosition
+from consent.events import ConsentRevoked, EventPosition, PurposesRevoked
 from consent.ids import Address, StudyId, study_id
+from consent.purposes import ConsentScope
 
 STUDY = study_id("socket")
 
@@ -191,3 +195,39 @@ def test_no_batcher_at_all_is_unavailable_not_a_hang(tmp_path: Path) -> None:
     remote = RemoteBatcher(tmp_path / "nobody.sock", connect_timeout=1)
     with pytest.raises(RelayBatcherUnavailableError, match="cannot reach the batcher"):
         remote.submit(STUDY, _revocation(1)).result(30)
+
+
+def test_purpose_withdrawals_are_forwarded_and_sent_by_the_batchers_relay(
+    served: tuple[_Batcher, RelayServer, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, server, path = served
+    seen: list[tuple[Any, ...]] = []
+
+    def withdraw(
+        relay: Any, study: StudyId, patient: Address, scope: ConsentScope, **kw: Any
+    ) -> Any:
+        seen.append((relay, study, patient, scope.mask, kw["deadline"]))
+        if scope.mask == ConsentScope.parse(["GRU"]).mask:
+            raise ConsentNotActiveError(patient)
+        return PurposesRevoked(
+            STUDY, patient, _patient(99), scope.mask, 0x4, EventPosition(3, 1), "0xdd", 5
+        )
+
+    monkeypatch.setattr(relay_server, "relay_purpose_revocation", withdraw)
+    relay = ForwardingRelay.__new__(ForwardingRelay)  # only the forwarding half is used here
+    relay.remote = RemoteBatcher(path)
+    hmb = ConsentScope.parse(["HMB"])
+    event = relay_purpose_revocation(
+        cast(RevocationRelay, relay), STUDY, _patient(2), hmb, deadline=77, signature=b"\x02" * 65
+    )
+    assert isinstance(event, PurposesRevoked)
+    assert event.revoked == hmb.mask
+    assert seen == [(server.relay, STUDY, _patient(2), hmb.mask, 77)]
+    with pytest.raises(ConsentNotActiveError):
+        relay.revoke_purposes(
+            STUDY,
+            _patient(2),
+            ConsentScope.parse(["GRU"]).mask,
+            deadline=77,
+            signature=b"\x02" * 65,
+        )
