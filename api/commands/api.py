@@ -77,6 +77,8 @@ def api_command(
         return
     from api.serving import BatcherStartError, serve_workers
 
+    if relayer_key is None:
+        fail("--workers above 1 needs a relayer key (--relayer-key)")
     options = {"DEPLOYMENT": deployment, "RELAYER_KEY": relayer_key, "RPC": rpc}
     options |= {"IPFS": ipfs, "PROOFS": proofs, "LOG_LEVEL": log_level}
     for name, value in options.items():  # the batcher and the workers read their settings here
