@@ -24,9 +24,10 @@ import time
 from pathlib import Path
 from typing import Final
 
-from api.services import journal_path, load_relayer_key
+from api.services import RelayerKeyError, journal_path, load_relayer_key
 from api.settings import Settings
 from api.wiring import open_ledger
+from chain.errors import ChainError
 from chain.relay import RevocationRelay
 from chain.relay_batcher import RevocationBatcher
 from chain.relay_client import RemoteBatcher
@@ -169,4 +170,8 @@ if __name__ == "__main__":
         level=os.environ.get("CONSENTFL_LOG_LEVEL", "INFO").upper(),
         format="%(levelname)s %(name)s: %(message)s",
     )
-    run_batcher(Settings())
+    try:
+        run_batcher(Settings())
+    except (ChainError, RelayerKeyError, OSError) as exc:  # one line, no traceback
+        sys.stderr.write(f"error: the batcher cannot start: {exc}\n")
+        sys.exit(1)
