@@ -3,7 +3,9 @@
 Like `chain.relay.RevocationRelay.revoke`, every check the contract would make runs before a
 transaction is sent (study, enrolment, active consent, the purposes being granted, deadline, and
 the EIP-712 signature over the current revocation nonce), so a bad request costs no gas. It
-shares the revocation relay's lock: one sender key, one writer.
+shares the revocation relay's lock: one sender key, one writer. In a worker process of
+`consentfl api --workers N` (a `chain.relay_client.ForwardingRelay`) the whole withdrawal is
+forwarded to the batcher process, which runs it here with its own relay.
 """
 
 from __future__ import annotations
