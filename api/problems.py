@@ -38,6 +38,7 @@ from chain.relay import (
     RevocationReplayError,
     RevocationSignatureError,
 )
+from chain.relay_wire import RelayBatcherUnavailableError
 from chain.store import StoreError, StoreUnavailableError
 from consent.eip712 import CONSENT_REGISTRY_NAME
 from consent.ids import InvalidIdentifierError
@@ -125,6 +126,7 @@ _KINDS: Final[tuple[tuple[type[BaseException], _Kind], ...]] = (
     (StoreUnavailableError, _Kind("store-unavailable", 503, "Artifact store unavailable")),
     (StoreNotConfiguredError, _Kind("store-unavailable", 503, "Artifact store unavailable")),
     (RelayerUnavailableError, _Kind("relayer-unavailable", 503, "Relayer unavailable")),
+    (RelayBatcherUnavailableError, _Kind("relayer-unavailable", 503, "Relayer unavailable")),
     (ChainError, _Kind("chain-error", 502, "Chain error")),
     (StoreError, _Kind("store-error", 502, "Artifact store error")),
 )

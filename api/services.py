@@ -23,6 +23,7 @@ from chain.deploy import Ledger
 from chain.errors import DeploymentError
 from chain.manifest import load_manifest
 from chain.relay import RevocationRelay
+from chain.relay_client import ForwardingRelay, RemoteBatcher
 from chain.relay_journal import RevocationJournal
 from chain.store import ArtifactStore, open_store
 from chain.transactions import Sender
@@ -35,6 +36,7 @@ __all__ = [
     "ServiceProvider",
     "Services",
     "check_startup",
+    "journal_path",
     "load_relayer_key",
 ]
 
@@ -96,12 +98,17 @@ class Services:
         proofs: Path | None = None,
         journal: Path | None = None,
         receipt_signer: ReceiptSigner | None = None,
+        batcher_socket: Path | None = None,
     ) -> Services:
         """Services over an attached ledger; `relayer` pays for relayed revocations, which it
         journals in `journal` until they are mined (and resends from it on restart), and
-        `receipt_signer` (holding the relayer's key) signs their receipts."""
-        relay = None
-        if relayer is not None:
+        `receipt_signer` (holding the relayer's key) signs their receipts. With `batcher_socket`
+        (a worker of `consentfl api --workers N`) every relayed transaction is sent by the batcher
+        process there (`chain.relay_client`), which journals them; this process only checks."""
+        relay: RevocationRelay | None = None
+        if relayer is not None and batcher_socket is not None:
+            relay = ForwardingRelay(ledger.with_sender(relayer), RemoteBatcher(batcher_socket))
+        elif relayer is not None:
             relay = RevocationRelay(
                 ledger.with_sender(relayer),
                 journal=None if journal is None else RevocationJournal(journal),
@@ -162,9 +169,7 @@ class ServiceProvider:
             )
             relayer = Sender.from_key(ledger.chain, key.private_key, manage_nonces=True)
             signer = ReceiptSigner(key.private_key)
-            journal = settings.relayer_journal or settings.relayer_key.with_name(
-                settings.relayer_key.name + ".journal.json"
-            )
+            journal = journal_path(settings)
             logger.info("relaying revocations from %s", key.address)
         ipfs = settings.ipfs or ledger.manifest.ipfs
         store = None if ipfs is None else open_store(ipfs)
@@ -175,7 +180,17 @@ class ServiceProvider:
             proofs=settings.proofs,
             journal=journal,
             receipt_signer=signer,
+            batcher_socket=settings.relayer_socket,
         )
+
+
+def journal_path(settings: Settings) -> Path | None:
+    """Where the relayer journals accepted revocations (None without a relayer key)."""
+    if settings.relayer_key is None:
+        return None
+    return settings.relayer_journal or settings.relayer_key.with_name(
+        settings.relayer_key.name + ".journal.json"
+    )
 
 
 def check_startup(settings: Settings) -> None:

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         description="JSON file of accepted-but-unmined revocations, resent on restart "
         "(default: next to the relayer key, `<key file>.journal.json`)",
     )
+    relayer_socket: Path | None = Field(
+        default=None,
+        description="set by `consentfl api --workers N` in its worker processes: the Unix socket"
+        " of the batcher process that sends every relayed transaction",
+    )
     max_body_bytes: int = Field(
         default=16 * 1024, ge=256, description="largest request body accepted"
     )

@@ -28,12 +28,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
-from api_profile import LAUNCHER, cpu_seconds, cpu_split, profile_top
+from api_load import run_load
+from api_profile import LAUNCHER, cpu_split, profile_top
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
@@ -90,44 +90,6 @@ def _requests(
             )
         )
     return out
-
-
-def _run(
-    requests: list[tuple[str, dict[str, Any]]], clients: int, pids: dict[str, int] | None = None
-) -> dict[str, Any]:
-    """POST `requests` from `clients` threads; with `pids` (name -> pid), also the CPU each
-    of those processes spent per revocation (unprofiled)."""
-    pids = pids or {}
-    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-
-    def post(item: tuple[str, dict[str, Any]], client: httpx.Client) -> None:
-        start = time.perf_counter()
-        response = client.post(item[0], json=item[1], timeout=120)
-        latencies.append(time.perf_counter() - start)
-        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-
-    with httpx.Client(limits=httpx.Limits(max_connections=clients)) as client:
-        start = time.perf_counter()
-        with ThreadPoolExecutor(clients) as pool:
-            list(pool.map(lambda item: post(item, client), requests))
-        elapsed = time.perf_counter() - start
-    cpu = {
-        name: round(1000 * (cpu_seconds(pid) - cpu_before[name]) / len(requests), 2)
-        for name, pid in pids.items()
-    }
-    ordered = sorted(latencies)
-    return {
-        "clients": clients,
-        "revocations": len(requests),
-        "statuses": statuses,
-        "seconds": round(elapsed, 3),
-        "revocations_per_second": round(len(requests) / elapsed, 1),
-        "latency_ms_p50": round(1000 * statistics.median(ordered), 1),
-        "latency_ms_p95": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 1),
-        "cpu_ms_per_revocation": cpu,
-    }
 
 
 BEFORE = {
@@ -187,12 +149,16 @@ def _serial_bound(single: dict[str, Any], target: float) -> str:
 
 
 def _targets(
-    single: dict[str, Any], concurrent: dict[str, Any], baseline: dict[str, Any] | None = None
+    single: dict[str, Any],
+    concurrent: dict[str, Any],
+    baseline: dict[str, Any] | None = None,
+    workers: int = 1,
 ) -> list[dict[str, Any]]:
     rate = concurrent["revocations_per_second"]
     met = rate >= TARGET_PER_S
     txs = concurrent["transactions"]
     why = (
+        f"consentfl api --workers {workers}; "
         f"p50 {concurrent['latency_ms_p50']} ms, p95 {concurrent['latency_ms_p95']} ms; "
         f"{txs['revocations']} revocations in {txs['transactions']} transactions (median batch "
         f"{txs['batch_size_median']}); before issue 19: "
@@ -259,7 +225,7 @@ def _other_run(args: argparse.Namespace, code: Path, *, hide_stack: bool) -> dic
         command = [
             *(sys.executable, str(Path(__file__)), "--single", str(args.single)),
             *("--concurrent", str(args.concurrent), "--clients", str(args.clients)),
-            *("--profiled", str(args.profiled)),
+            *("--profiled", str(args.profiled), "--workers", "1"),
         ]
         subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
         result = json.loads(out.read_text())
@@ -283,9 +249,9 @@ def _profiled_run(
     process, url = _serve(directory, rpc, manifest, profile_to=out)
     warm, measured = requests[:clients], requests[clients:]
     try:
-        _run([(url + path, body) for path, body in warm], clients)
+        run_load([(url + path, body) for path, body in warm], clients)
         os.kill(process.pid, signal.SIGUSR1)  # the profile counts from here
-        run = _run([(url + path, body) for path, body in measured], clients)
+        run = run_load([(url + path, body) for path, body in measured], clients)
     finally:
         os.kill(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
@@ -303,10 +269,10 @@ def _profiled_run(
 
 
 def _serve(
-    directory: Path, rpc: str, manifest: Path, profile_to: Path | None = None
+    directory: Path, rpc: str, manifest: Path, profile_to: Path | None = None, workers: int = 1
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """`consentfl api` on a free port; with `profile_to`, under cProfile in every thread (a
-    profile per thread, merged into `profile_to` when the server stops)."""
+    """`consentfl api [--workers N]` on a free port; with `profile_to`, under cProfile in every
+    thread (a profile per thread, merged into `profile_to` when the server stops)."""
     key = directory / "relayer.key"
     if not key.exists():  # a second server (the profiled run) uses the same key
         save_hex_key(PatientKey.from_private_key(bytes(dev_account(9).key)), key)
@@ -318,6 +284,7 @@ def _serve(
     command = [
         *launcher, "api", "--deployment", str(manifest),
         "--relayer-key", str(key), "--rpc", rpc, "--port", str(port), "--log-level", "warning",
+        *(("--workers", str(workers)) if workers > 1 else ()),
     ]  # fmt: skip
     # the bench posts hundreds of revocations from one IP: no rate limit
     env = {**os.environ, "CONSENTFL_POST_RATE_LIMIT": "0"}
@@ -331,6 +298,27 @@ def _serve(
         except httpx.TransportError:
             time.sleep(0.2)
     raise RuntimeError("consentfl api did not start")
+
+
+def _measure(
+    directory: Path, anvil: Any, ledger: Ledger, manifest: Path,
+    patients: list[LocalAccount], args: argparse.Namespace, workers: int,
+) -> dict[str, Any]:  # fmt: skip
+    """One lone client, then `args.clients`, against `consentfl api --workers workers`."""
+    process, url = _serve(directory, anvil.url, manifest, workers=workers)
+    try:
+        requests = _requests(ledger, url, patients)
+        pids = {"server": process.pid, "anvil": anvil.pid}
+        first = ledger.chain.block_number() + 1
+        single = run_load(requests[: args.single], 1, pids)
+        single["transactions"] = _transactions(ledger, first)
+        first = ledger.chain.block_number() + 1
+        concurrent = run_load(requests[args.single :], args.clients, pids)
+        concurrent["transactions"] = _transactions(ledger, first)
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+    return {"workers": workers, "load_1min": os.getloadavg()[0], "runs": [single, concurrent]}
 
 
 def main() -> None:
@@ -350,44 +338,40 @@ def main() -> None:
         help="also measure this code with uvloop and httptools hidden (asyncio + h11)",
     )
     parser.add_argument("--profiled", type=int, default=300, help="revocations profiled")
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="comma-separated `consentfl api --workers` counts, each measured in turn",
+    )
     args = parser.parse_args()
+    worker_counts = [int(n) for n in args.workers.split(",")]
     baseline = (
         _other_run(args, args.baseline, hide_stack=False) if args.baseline is not None else None
     )
     here = Path(__file__).resolve().parents[1]
     plain = _other_run(args, here, hide_stack=True) if args.compare_stack else None
     measured = args.single + args.concurrent
-    patients = [Account.create() for _ in range(measured + args.profiled)]
+    patients = [Account.create() for _ in range(measured * len(worker_counts) + args.profiled)]
+    by_workers: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         directory = Path(tmp)
         anvil = start_anvil(directory / "anvil")
-        process = None
         try:
             ledger = _setup(anvil.url, patients)
             manifest = directory / "deployment.json"
             save_manifest(ledger.manifest, manifest)
-            process, url = _serve(directory, anvil.url, manifest)
-            requests = _requests(ledger, url, patients[:measured])
-            first = ledger.chain.block_number() + 1
-            pids = {"server": process.pid, "anvil": anvil.pid}
-            single = _run(requests[: args.single], 1, pids)
-            single["transactions"] = _transactions(ledger, first)
-            first = ledger.chain.block_number() + 1
-            concurrent = _run(requests[args.single :], args.clients, pids)
-            concurrent["transactions"] = _transactions(ledger, first)
-            os.kill(process.pid, signal.SIGTERM)
-            process.wait(timeout=15)
-            process = None
-            later = _requests(ledger, "", patients[measured:])  # paths: the port is not known
+            for n, workers in enumerate(worker_counts):
+                batch = patients[n * measured : (n + 1) * measured]
+                by_workers[str(workers)] = _measure(
+                    directory, anvil, ledger, manifest, batch, args, workers
+                )
+            later = _requests(ledger, "", patients[measured * len(worker_counts) :])
             profile = (
                 _profiled_run(directory, anvil.url, manifest, later, args.clients)
                 if later
                 else None
             )
         finally:
-            if process is not None:
-                os.kill(process.pid, signal.SIGTERM)
-                process.wait(timeout=15)
             stop_service(anvil)
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     previous.pop("before_issue_19_same_run", None)  # session 6's, against cand5's code
@@ -400,10 +384,13 @@ def main() -> None:
         "stack": _stack(),
         "same_run": {"before": baseline, "this_code_on_asyncio_h11": plain},
         "machine_load_1min": os.getloadavg()[0],
-        "runs": [single, concurrent],
+        "runs": by_workers.get("1", by_workers[str(worker_counts[0])])["runs"],
+        "by_workers": by_workers,
         "profile_20_clients": profile,
     }
-    result["targets"] = _targets(single, concurrent, baseline)
+    single = result["runs"][0]  # the 1-client target: `consentfl api` as it was (one process)
+    best = max(by_workers.values(), key=lambda w: w["runs"][1]["revocations_per_second"])
+    result["targets"] = _targets(single, best["runs"][1], baseline, best["workers"])
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

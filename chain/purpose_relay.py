@@ -3,7 +3,9 @@
 Like `chain.relay.RevocationRelay.revoke`, every check the contract would make runs before a
 transaction is sent (study, enrolment, active consent, the purposes being granted, deadline, and
 the EIP-712 signature over the current revocation nonce), so a bad request costs no gas. It
-shares the revocation relay's lock: one sender key, one writer.
+shares the revocation relay's lock: one sender key, one writer. In a worker process of
+`consentfl api --workers N` (a `chain.relay_client.ForwardingRelay`) the whole withdrawal is
+forwarded to the batcher process, which runs it here with its own relay.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import logging
 
 from chain.errors import ChainUnavailableError, InvalidSignerError, UnknownStudyError
+from chain.purpose_errors import ConsentNotActiveError, PurposesNotGrantedError
 from chain.relay import (
     DeadlineExpiredError,
     PatientNotEnrolledError,
-    RelayError,
     RevocationRelay,
     RevocationSignatureError,
 )
+from chain.relay_client import ForwardingRelay
 from consent.eip712 import InvalidSignatureError, recover_purpose_revocation_signer
 from consent.events import ConsentRevoked, PurposesRevoked
 from consent.ids import Address, StudyId
@@ -26,23 +29,6 @@ from consent.purposes import ConsentScope
 __all__ = ["ConsentNotActiveError", "PurposesNotGrantedError", "relay_purpose_revocation"]
 
 logger = logging.getLogger(__name__)
-
-
-class ConsentNotActiveError(RelayError, LookupError):
-    """The patient's consent is revoked already: no purpose is left to withdraw."""
-
-    def __init__(self, patient: Address) -> None:
-        super().__init__(f"the consent of {patient} is already revoked")
-        self.patient = patient
-
-
-class PurposesNotGrantedError(RelayError, ValueError):
-    """The request withdraws nothing, or a purpose (or NMDS) the consent does not grant."""
-
-    def __init__(self, purposes: int, granted: ConsentScope | None) -> None:
-        named = ", ".join(granted.codes) if granted is not None else "nothing"
-        super().__init__(f"purposes mask {purposes:#x} is not a subset of the granted {named}")
-        self.purposes = purposes
 
 
 def relay_purpose_revocation(
@@ -61,9 +47,11 @@ def relay_purpose_revocation(
     `PurposesNotGrantedError`, `DeadlineExpiredError`, `RevocationSignatureError`, and
     `ChainUnavailableError` when the node is down (nothing changed).
     """
+    mask = purposes.mask
+    if isinstance(relay, ForwardingRelay):  # a worker process: the batcher process sends
+        return relay.revoke_purposes(study, patient, mask, deadline=deadline, signature=signature)
     ledger = relay.ledger
     consents = ledger.consents
-    mask = purposes.mask
     with relay.lock:
         if not ledger.studies.study_exists(study):
             raise UnknownStudyError({"study_id": bytes(study)})

@@ -46,7 +46,7 @@ from chain.errors import (
     UnknownStudyError,
 )
 from chain.events import PendingConsentsCancelled
-from chain.relay_batcher import RevocationBatcher
+from chain.relay_batcher import Batching, RevocationBatcher
 from chain.relay_journal import RevocationJournal
 from chain.relay_view import ChainClock, PatientState, RelayView
 from consent.eip712 import (
@@ -159,16 +159,20 @@ class RevocationRelay:
         journal: RevocationJournal | None = None,
         max_batch: int = 200,
         view: bool = True,
+        batcher: Batching | None = None,
     ) -> None:
         """With `view` (the default) requests are checked against a `RelayView` of the
         registry's logs and a cached chain time instead of view calls (see the module
-        docstring); without it every request reads the record, the nonce and the time."""
+        docstring); without it every request reads the record, the nonce and the time.
+        `batcher` replaces the in-process `RevocationBatcher` (`chain.relay_client`)."""
         self._ledger = ledger
         self._lock = threading.Lock()
         self._known_studies: set[StudyId] = set()
         self._view = RelayView(ledger.consents, ledger.manifest.deploy_block) if view else None
         self._clock = ChainClock(ledger.chain)
-        self._batcher = RevocationBatcher(ledger.consents, journal, max_batch=max_batch)
+        self._batcher: Batching = batcher or RevocationBatcher(
+            ledger.consents, journal, max_batch=max_batch
+        )
         self.resumed = self._batcher.resume(self._unmaterialized)
         """How many journalled revocations were queued again at start."""
 

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 from chain.consent_batches import BatchMembership
 from chain.consent_registry import (
@@ -45,7 +45,7 @@ from chain.transactions import PendingTransaction
 from consent.events import ConsentRevoked
 from consent.ids import Address, StudyId
 
-__all__ = ["FILL", "IN_FLIGHT", "LINGER_S", "BatchResult", "RevocationBatcher"]
+__all__ = ["FILL", "IN_FLIGHT", "LINGER_S", "BatchResult", "Batching", "RevocationBatcher"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,23 @@ FILL: Final = 64
 
 BatchResult = ConsentRevoked | RevocationSkipped
 """What became of one entry: revoked by the batch, or skipped by it (with the reason)."""
+
+
+class Batching(Protocol):
+    """What the relay hands checked revocations to: a `RevocationBatcher`, or a client of one
+    in another process (`chain.relay_client.RemoteBatcher`)."""
+
+    def submit(
+        self, study: StudyId, revocation: SignedRevocation, member: BatchMembership | None = None
+    ) -> Future[BatchResult]:
+        """Queue `revocation`; the future resolves once its batch is mined."""
+        ...
+
+    def resume(
+        self, member_of: Callable[[StudyId, Address], BatchMembership | None] | None = None
+    ) -> int:
+        """Queue again what a journal holds; how many."""
+        ...
 
 
 @dataclass(eq=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import NewType
 
 from eth_hash.auto import keccak as keccak256
@@ -45,11 +46,13 @@ def study_id(name_or_hex: str) -> StudyId:
     return StudyId(keccak(text=name_or_hex))
 
 
+@lru_cache(maxsize=1 << 16)
 def _eip55(digits: str) -> Address:
     """EIP-55 of 40 lower-case hex digits: a letter is upper-case where the keccak of the digits
     has a nibble >= 8. By hand: eth_utils' `to_checksum_address` re-validates and re-formats
     (~0.4 ms a call; the relayer parses several addresses per request); the unit test checks
-    this against it."""
+    this against it. Cached: a request parses the same patient, relayer and hospital addresses
+    several times (path, recovered signer, event, receipt), each a keccak."""
     nibbles = keccak256(digits.encode()).hex()
     return Address(
         "0x" + "".join(c.upper() if n >= "8" else c for c, n in zip(digits, nibbles, strict=False))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -41,6 +42,15 @@ def api_command(
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to bind.")] = 8000,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="HTTP worker processes; above 1, one more batcher process sends every relayed "
+            "transaction (needs --relayer-key).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the patient and auditor web API (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
@@ -62,4 +72,20 @@ def api_command(
         except RelayerKeyError as exc:
             fail(str(exc))
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        return
+    from api.serving import BatcherStartError, serve_workers
+
+    if relayer_key is None:
+        fail("--workers above 1 needs a relayer key (--relayer-key)")
+    options = {"DEPLOYMENT": deployment, "RELAYER_KEY": relayer_key, "RPC": rpc}
+    options |= {"IPFS": ipfs, "PROOFS": proofs, "LOG_LEVEL": log_level}
+    for name, value in options.items():  # the batcher and the workers read their settings here
+        if value is not None:
+            os.environ["CONSENTFL_" + name] = str(value)
+    with cli_errors():
+        try:
+            serve_workers(Settings(), host=host, port=port, log_level=log_level, workers=workers)
+        except BatcherStartError as exc:
+            fail(str(exc))
