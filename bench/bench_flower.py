@@ -161,8 +161,8 @@ def speed_why(
     if crossing is None:
         return f"consentfl is faster per round ({ours_round:.3f} vs {flower_round:.3f} s); {fixed}"
     per_round = (
-        f"per round consentfl takes {ours_round:.3f} s vs Flower's {flower_round:.3f} s (chain "
-        "reads and transactions on eth-tester's pure-Python EVM dominate: see round_overhead)"
+        f"per round consentfl takes {ours_round:.3f} s vs Flower's {flower_round:.3f} s (its "
+        "chain reads and transactions, sealing and artifact work: see round_overhead)"
     )
     if faster:
         return (
