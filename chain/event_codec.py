@@ -23,9 +23,10 @@ from typing import Any, Final, cast
 from eth_abi.abi import decode as abi_decode
 from eth_abi.grammar import parse
 from eth_utils.abi import collapse_if_tuple, event_abi_to_log_topic
-from eth_utils.address import to_checksum_address
 from web3.exceptions import LogTopicError
 from web3.types import EventData, LogReceipt
+
+from consent.ids import parse_address
 
 __all__ = ["EventCodec"]
 
@@ -41,7 +42,7 @@ def _normalized(param: Mapping[str, Any], value: Any) -> Any:
     if kind == "tuple":
         parts = param["components"]
         return {str(p["name"]): _normalized(p, v) for p, v in zip(parts, value, strict=True)}
-    return to_checksum_address(value) if kind == "address" else value
+    return parse_address(value) if kind == "address" else value
 
 
 def _topic_type(param: Mapping[str, Any]) -> str:
@@ -88,7 +89,7 @@ class EventCodec:
         args: dict[str, Any] = {}
         for param, kind, topic in zip(self.indexed, self.indexed_types, topics, strict=True):
             (value,) = abi_decode([kind], bytes(topic))
-            args[str(param["name"])] = to_checksum_address(value) if kind == "address" else value
+            args[str(param["name"])] = parse_address(value) if kind == "address" else value
         values = abi_decode(self.data_types, bytes(log["data"]))
         for param, value in zip(self.data, values, strict=True):
             args[str(param["name"])] = _normalized(param, value)
