@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from chain.audit import AuditReport, AuditVerifier
-from chain.audit import view as view_module
 from chain.audit.view import LedgerView
 from chain.contributions import Contributions
 from chain.events import ContributionsRecorded, LedgerEvent
@@ -22,6 +21,7 @@ from chain.store import LocalStore
 from consent.rounds import RoundState
 from tests.fixtures.ledger import LedgerWorld, sender_of
 from tests.unit.chain.audit_history import build_history
+from tests.unit.chain.forged_logs import CONTRIBUTIONS, forge_logs
 
 
 @pytest.fixture
@@ -38,18 +38,6 @@ def _verify(world: LedgerWorld, store: LocalStore, proofs_dir: Path) -> AuditRep
     return AuditVerifier(world.coordinator, store, ExclusionProofs.load(proofs_dir)).verify(
         world.study
     )
-
-
-def _forging(monkeypatch: pytest.MonkeyPatch, forge: Any) -> None:
-    """The node answers the contributions contract's logs through `forge`."""
-    real = view_module.read_events
-
-    def lying(*args: Any) -> list[list[LedgerEvent]]:
-        found = real(*args)
-        *others, contributions = found
-        return [*others, forge(contributions)]
-
-    monkeypatch.setattr(view_module, "read_events", lying)
 
 
 @pytest.mark.parametrize("how", ["honest", "inflated", "missing"])
@@ -91,7 +79,7 @@ def test_a_forged_value_in_an_event_fails_the_round_and_the_cumulative_check(
             for e in events
         ]
 
-    _forging(monkeypatch, inflate)
+    forge_logs(monkeypatch, CONTRIBUTIONS, inflate)
     failures = _verify(world, store, proofs_dir).failures
 
     assert {f.check for f in failures} == {"contributions"}
@@ -112,7 +100,7 @@ def test_a_round_recorded_twice_in_the_logs_fails_its_round(
     def repeat(events: Sequence[LedgerEvent]) -> list[LedgerEvent]:
         return [*events, *(e for e in events if isinstance(e, ContributionsRecorded))]
 
-    _forging(monkeypatch, repeat)
+    forge_logs(monkeypatch, CONTRIBUTIONS, repeat)
     failures = _verify(world, store, proofs_dir).failures
 
     assert {f.check for f in failures} == {"contributions"}

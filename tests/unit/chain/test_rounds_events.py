@@ -5,14 +5,12 @@ written read by view instead, and a forged update in the logs caught by the arti
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from chain.audit import AuditVerifier
-from chain.audit import view as view_module
 from chain.audit.view import LedgerView
 from chain.events import LedgerEvent, RoundFinalized, RoundOpened, UpdateSubmitted
 from chain.exclusions import ExclusionProofs
@@ -21,8 +19,7 @@ from consent.ids import Bytes32
 from consent.records import RoundRecord
 from tests.fixtures.ledger import LedgerWorld
 from tests.unit.chain.audit_history import build_history
-
-Forge = Callable[[Sequence[LedgerEvent]], list[LedgerEvent]]
+from tests.unit.chain.forged_logs import ROUND_LEDGER, Forge, forge_logs
 
 
 @pytest.fixture
@@ -33,18 +30,6 @@ def store(tmp_path: Path) -> LocalStore:
 @pytest.fixture
 def proofs_dir(tmp_path: Path) -> Path:
     return tmp_path / "proofs"
-
-
-def _forging(monkeypatch: pytest.MonkeyPatch, forge: Forge) -> None:
-    """The node answers the round ledger's logs (the third facade read) through `forge`."""
-    real = view_module.read_events
-
-    def lying(*args: Any) -> list[list[LedgerEvent]]:
-        found = real(*args)
-        found[2] = forge(found[2])
-        return found
-
-    monkeypatch.setattr(view_module, "read_events", lying)
 
 
 def _stored(world: LedgerWorld) -> tuple[RoundRecord, ...]:
@@ -97,7 +82,7 @@ def test_logs_the_contract_could_not_have_written_are_read_by_view(
     world = eth_tester_ledger
     build_history(world, store, proofs_dir)
     stored = _stored(world)
-    _forging(monkeypatch, forge)
+    forge_logs(monkeypatch, ROUND_LEDGER, forge)
 
     assert _view(world, store).rounds == stored
 
@@ -119,7 +104,7 @@ def test_a_forged_update_hash_in_the_logs_fails_the_artifact_check(
             for e in events
         ]
 
-    _forging(monkeypatch, forged)
+    forge_logs(monkeypatch, ROUND_LEDGER, forged)
     report = AuditVerifier(world.coordinator, store, ExclusionProofs.load(proofs_dir)).verify(
         world.study
     )
