@@ -172,7 +172,8 @@ def open_sealed(sealed: bytes, private_key: X25519PrivateKey) -> bytes:
     except InvalidSealingKeyError as exc:
         raise TamperedEnvelopeError("ephemeral key in the envelope is invalid") from exc
     try:
-        return aead.decrypt(nonce, sealed[_HEADER_LEN:], header)
+        # a view, not a slice: the ciphertext (the whole artifact) is not copied first
+        return aead.decrypt(nonce, memoryview(sealed)[_HEADER_LEN:], header)
     except InvalidTag as exc:
         raise TamperedEnvelopeError(
             "authentication failed: the envelope was modified or sealed to another key"
