@@ -54,6 +54,9 @@ class LocalStore:
         self._blocks = self.root / "blocks"
         self._pins = self.root / "pins"
         self._tmp = self.root / "tmp"
+        self._shards: set[Path] = set()
+        """Shard directories this object made or found (a metadata call saved per block: on
+        this kind of machine a `mkdir` of an existing directory is not free under load)."""
         for directory in (self._blocks, self._pins, self._tmp):
             directory.mkdir(parents=True, exist_ok=True)
 
@@ -70,7 +73,10 @@ class LocalStore:
         path = self._block_path(cid)
         if path.exists():
             return
-        path.parent.mkdir(exist_ok=True)
+        shard = path.parent
+        if shard not in self._shards:  # one mkdir per shard and store object, not per block
+            shard.mkdir(exist_ok=True)
+            self._shards.add(shard)
         fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix="block-")
         try:
             with os.fdopen(fd, "wb") as out:
@@ -78,7 +84,11 @@ class LocalStore:
                 if self._fsync:
                     out.flush()
                     os.fsync(out.fileno())
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except FileNotFoundError:  # the shard directory was removed since it was made
+                shard.mkdir(exist_ok=True)
+                os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

@@ -1,4 +1,5 @@
 import io
+import shutil
 from pathlib import Path
 
 import cid as py_cid
@@ -156,3 +157,18 @@ def test_store_reopened_from_same_directory_serves_old_artifacts(tmp_path: Path)
     cid = LocalStore(tmp_path / "s").put(data)
 
     assert LocalStore(tmp_path / "s").get(cid) == data
+
+
+def test_a_shard_directory_removed_after_a_put_is_made_again_by_the_next_put(
+    store: LocalStore,
+) -> None:
+    first = payload(3 * CHUNK_SIZE)
+    cid = store.put(first)
+    for path in store.block_paths(cid):
+        shutil.rmtree(path.parent, ignore_errors=True)  # every shard this store already made
+
+    again = store.put(first)  # the same blocks, into shards this object believes exist
+
+    assert again == cid
+    assert store.get(cid) == first
+    assert all(path.is_file() for path in store.block_paths(cid))
