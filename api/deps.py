@@ -11,7 +11,15 @@ from fastapi import Depends, Path, Request
 from api.services import ServiceProvider, Services
 from consent.ids import Address, StudyId, parse_address, study_id
 
-__all__ = ["PatientParam", "ServicesDep", "StudyParam", "get_services", "services_of"]
+__all__ = [
+    "PatientParam",
+    "PatientPath",
+    "ServicesDep",
+    "StudyParam",
+    "StudyPath",
+    "get_services",
+    "services_of",
+]
 
 _ADDRESS_PATTERN: Final = r"^0x[0-9a-fA-F]{40}$"
 
@@ -32,26 +40,28 @@ def get_services(request: Request) -> Iterator[Services]:
         yield services
 
 
+StudyPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=128,
+        description="0x-prefixed 32-byte study id, or the study's name",
+    ),
+]
+"""The `{study}` path parameter as sent (`StudyParam` parses it; a hot route parses it itself)."""
+PatientPath = Annotated[
+    str, Path(pattern=_ADDRESS_PATTERN, description="the patient's address (0x + 40 hex)")
+]
+"""The `{patient}` path parameter as sent, pattern-checked (`PatientParam` parses it)."""
+
+
 # The path parameters' dependencies are async (pure and instant): a sync dependency costs a
 # worker-thread hop per request (session 8: ~8% of a relayed revocation's server CPU was hops).
-async def _study(
-    study: Annotated[
-        str,
-        Path(
-            min_length=1,
-            max_length=128,
-            description="0x-prefixed 32-byte study id, or the study's name",
-        ),
-    ],
-) -> StudyId:
+async def _study(study: StudyPath) -> StudyId:
     return study_id(study)
 
 
-async def _patient(
-    patient: Annotated[
-        str, Path(pattern=_ADDRESS_PATTERN, description="the patient's address (0x + 40 hex)")
-    ],
-) -> Address:
+async def _patient(patient: PatientPath) -> Address:
     return parse_address(patient)
 
 

@@ -280,7 +280,9 @@ def _serve(
     launcher = [str(Path(sys.executable).parent / "consentfl")]
     if profile_to is not None:
         code = LAUNCHER.replace("OUT", repr(str(profile_to)))
-        launcher = [sys.executable, "-c", code, "consentfl"]
+        # -P: no cwd first on sys.path, or a `--baseline` run started from a checkout would
+        # profile that checkout's code instead of the PYTHONPATH one
+        launcher = [sys.executable, "-P", "-c", code, "consentfl"]
     command = [
         *launcher, "api", "--deployment", str(manifest),
         "--relayer-key", str(key), "--rpc", rpc, "--port", str(port), "--log-level", "warning",

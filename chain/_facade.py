@@ -158,6 +158,9 @@ class ContractFacade:
 
     def receipt_events(self, receipt: TxReceipt) -> list[LedgerEvent]:
         """The typed events this contract emitted in `receipt`."""
+        stamp = receipt.get("blockTimestamp")  # a light receipt's, when the node gave it
+        if isinstance(stamp, int):
+            self._events.remember_timestamp(bytes(receipt["blockHash"]), stamp)
         return self._events.decode_all(receipt["logs"])
 
     def decode_logs(self, logs: Iterable[LogReceipt]) -> list[LedgerEvent]:

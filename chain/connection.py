@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 import requests
 from requests.utils import get_netrc_auth
-from web3 import HTTPProvider, Web3
+from web3 import Web3
 from web3.exceptions import Web3Exception
 from web3.middleware.base import Web3Middleware
 
@@ -25,6 +25,7 @@ from chain.errors import (
     ChainRequestError,
     ChainUnavailableError,
 )
+from chain.http_provider import KeepAliveHTTPProvider
 
 __all__ = [
     "ETH_TESTER",
@@ -276,7 +277,7 @@ def connect(rpc: str, *, expected_chain_id: int | None = None, timeout: float = 
     else:
         if not rpc.startswith(("http://", "https://")):
             raise ChainUnavailableError(rpc, "expected an http(s):// URL or 'eth-tester'")
-        provider = HTTPProvider(rpc, request_kwargs={"timeout": timeout}, session=http_session(rpc))
+        provider = KeepAliveHTTPProvider(rpc, timeout=timeout, session=http_session(rpc))
         w3 = Web3(provider)
         _middleware(w3)
         try:

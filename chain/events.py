@@ -274,6 +274,15 @@ class EventDecoder:
             self._timestamps.move_to_end(block_hash)
         return cached
 
+    def remember_timestamp(self, block_hash: bytes, timestamp: int) -> None:
+        """Cache the timestamp a receipt gave for its block (`tx_wire.light_receipt`'s
+        `blockTimestamp`): its events then need no `eth_getBlockByHash` (one RPC per relayed
+        batch, ~6% of a relayed revocation's profiled CPU)."""
+        self._timestamps[block_hash] = timestamp
+        self._timestamps.move_to_end(block_hash)
+        if len(self._timestamps) > _TIMESTAMPS_KEPT:
+            self._timestamps.popitem(last=False)
+
     def _block_timestamp(self, block_hash: bytes) -> int:
         if self._chain.tester is not None:
             return int(self._chain.w3.eth.get_block(HexBytes(block_hash))["timestamp"])

@@ -21,12 +21,12 @@ from typing import Any, Final
 
 from coincurve import PrivateKey, PublicKey
 from eth_abi.abi import encode
-from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 
 from consent.eip712_encoding import checksum_address, encode_words
 from consent.errors import ConsentError
 from consent.ids import Address, StudyId
+from consent.keccak import keccak256 as keccak
 from consent.purposes import GENERAL_RESEARCH, ConsentScope
 
 __all__ = [

@@ -6,8 +6,9 @@ import re
 from functools import lru_cache
 from typing import NewType
 
-from eth_hash.auto import keccak as keccak256
 from eth_utils.crypto import keccak
+
+from consent.keccak import keccak256
 
 __all__ = [
     "Address",

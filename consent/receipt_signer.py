@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from coincurve import PrivateKey
 from eth_account.messages import SignableMessage
-from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 
 from consent.ids import Address
+from consent.keccak import keccak256 as keccak
 
 __all__ = ["ReceiptSigner"]
 

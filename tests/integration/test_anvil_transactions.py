@@ -231,7 +231,19 @@ def test_the_relayers_batch_outcome_decodes_as_web3_does(world: LedgerWorld) -> 
     revocations.append(SignedRevocation(world.patient(5), 1, expired))
     consents = _relayer(world, "batch").consents
     pending = consents.send_revoke_batch(world.study, revocations)
-    outcome = consents.revoke_batch_outcome(pending)
+    provider: Any = consents.chain.w3.provider
+    unwrapped = provider.make_request
+    asked = _asking(consents.chain)
+    try:
+        outcome = consents.revoke_batch_outcome(pending)
+    finally:
+        provider.make_request = unwrapped  # the module's shared connection
+    # anvil's receipt carries its block's timestamp: the events' time needs no block read
+    assert "eth_getTransactionReceipt" in asked
+    assert "eth_getBlockByHash" not in asked
+    number = outcome.revoked[world.patient(3)].position.block_number
+    block = world.chain.w3.eth.get_block(number)
+    assert {e.block_timestamp for e in outcome.revoked.values()} == {block["timestamp"]}
 
     receipt = world.chain.w3.eth.get_transaction_receipt(pending.tx_hash)
     events = consents._contract.events

@@ -79,6 +79,61 @@ def test_light_receipt_types_fields_as_web3_does() -> None:
     assert created["contractAddress"] == to_checksum_address(address)
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_light_receipt_checksums_any_case_as_eth_utils(seed: int) -> None:
+    rng = random.Random(seed)
+    raw_address = "0x" + rng.randbytes(20).hex()
+    spelled = rng.choice([raw_address, raw_address.upper().replace("0X", "0x"),
+                          to_checksum_address(raw_address), raw_address[2:]])  # fmt: skip
+    log = {
+        "address": spelled,
+        "topics": [],
+        "data": "0x",
+        "logIndex": "0x0",
+        "transactionIndex": "0x0",
+        "transactionHash": "0x" + "22" * 32,
+        "blockHash": "0x" + "11" * 32,
+        "blockNumber": "0x1",
+    }
+    raw = {
+        "status": "0x1",
+        "gasUsed": "0x1",
+        "blockNumber": "0x1",
+        "blockHash": "0x" + "11" * 32,
+        "transactionHash": "0x" + "22" * 32,
+        "contractAddress": spelled,
+        "logs": [log],
+    }
+    receipt = light_receipt(raw)
+    assert receipt["logs"][0]["address"] == to_checksum_address(spelled)
+    assert receipt["contractAddress"] == to_checksum_address(spelled)
+
+
+def test_light_receipt_rejects_what_eth_utils_rejects() -> None:
+    raw = {
+        "status": "0x1",
+        "gasUsed": "0x1",
+        "blockNumber": "0x1",
+        "blockHash": "0x" + "11" * 32,
+        "transactionHash": "0x" + "22" * 32,
+        "contractAddress": "0x1234",
+        "logs": [],
+    }
+    with pytest.raises(ValueError, match="Unknown format '0x1234'"):
+        to_checksum_address("0x1234")
+    with pytest.raises(ValueError, match="Unknown format '0x1234'"):
+        light_receipt(raw)
+
+
+@pytest.mark.parametrize(("given", "kept"), [(1796291962, 1796291962), ("0x10", 16), (None, None)])
+def test_light_receipt_keeps_the_block_timestamp_the_node_gave(given: Any, kept: Any) -> None:
+    raw = {"status": "0x1", "gasUsed": "0x1", "blockNumber": "0x1", "blockHash": "0x" + "11" * 32,
+           "transactionHash": "0x" + "22" * 32, "contractAddress": None, "logs": []}  # fmt: skip
+    if given is not None:
+        raw["blockTimestamp"] = given  # anvil: a JSON number; the spec's hex quantity too
+    assert cast(dict[str, Any], light_receipt(raw)).get("blockTimestamp") == kept
+
+
 class _Node:
     """A fake node answering `anvil_getAutomine` (unit test: no chain), counting the asks."""
 
