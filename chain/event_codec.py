@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
 from eth_abi.abi import decode as abi_decode
@@ -26,6 +26,7 @@ from eth_utils.abi import collapse_if_tuple, event_abi_to_log_topic
 from web3.exceptions import LogTopicError
 from web3.types import EventData, LogReceipt
 
+from chain.event_words import Word, WordLayout, read_topic, word_reader
 from consent.ids import parse_address
 
 __all__ = ["EventCodec"]
@@ -51,6 +52,15 @@ def _topic_type(param: Mapping[str, Any]) -> str:
     return "bytes32" if parse(kind).is_dynamic else kind
 
 
+def _topic_value(kind: str, word: Word | None, topic: bytes) -> Any:
+    """One indexed value: read from its word when canonical, else as eth_abi decodes it."""
+    read = None if word is None else read_topic(word, topic)
+    if read is not None:
+        return read[0]
+    (value,) = abi_decode([kind], topic)
+    return parse_address(value) if kind == "address" else value
+
+
 @dataclass(frozen=True, slots=True)
 class EventCodec:
     """The topic and the indexed / data parameter types of one event, derived once."""
@@ -61,6 +71,8 @@ class EventCodec:
     indexed_types: tuple[str, ...]
     data: tuple[Mapping[str, Any], ...]
     data_types: tuple[str, ...]
+    topic_words: tuple[Word | None, ...] = field(default=(), compare=False)
+    layout: WordLayout | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, entry: Mapping[str, Any]) -> EventCodec:
@@ -75,6 +87,8 @@ class EventCodec:
             indexed_types=tuple(_topic_type(p) for p in indexed),
             data=data,
             data_types=tuple(collapse_if_tuple(dict(p)) for p in data),
+            topic_words=tuple(word_reader(_topic_type(p)) for p in indexed),
+            layout=WordLayout.of(data),
         )
 
     def args(self, log: LogReceipt) -> dict[str, Any]:
@@ -87,10 +101,17 @@ class EventCodec:
         if len(topics) != len(self.indexed):
             raise LogTopicError(f"Expected {len(self.indexed)} log topics.  Got {len(topics)}")
         args: dict[str, Any] = {}
-        for param, kind, topic in zip(self.indexed, self.indexed_types, topics, strict=True):
-            (value,) = abi_decode([kind], bytes(topic))
-            args[str(param["name"])] = parse_address(value) if kind == "address" else value
-        values = abi_decode(self.data_types, bytes(log["data"]))
+        for param, kind, word, topic in zip(
+            self.indexed, self.indexed_types, self.topic_words, topics, strict=True
+        ):
+            args[str(param["name"])] = _topic_value(kind, word, bytes(topic))
+        data = bytes(log["data"])
+        fast = None if self.layout is None else self.layout.values(data)
+        if fast is not None:  # the canonical layout, read word by word (chain.event_words)
+            for param, value in zip(self.data, fast, strict=True):
+                args[str(param["name"])] = value
+            return args
+        values = abi_decode(self.data_types, data)
         for param, value in zip(self.data, values, strict=True):
             args[str(param["name"])] = _normalized(param, value)
         return args

@@ -24,6 +24,7 @@ consent-view port (`fl.ports.ConsentViewPort`), and `run()` is the shared role l
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -56,9 +57,10 @@ from fl.ports import (
 )
 from fl.roles.artifacts import fetch_verified, sha256, store_artifact
 from fl.roles.budget import BudgetGate
-from fl.roles.errors import ConsentRetryExhaustedError, RoleError
+from fl.roles.errors import ConsentRetryExhaustedError
 from fl.roles.local_update import hospital_secagg, local_update
 from fl.roles.loop import run_role
+from fl.roles.membership import member_study
 from fl.roles.overlap import overlapped
 from fl.roles.plan import StudyPlan
 from fl.roles.proofs import (
@@ -132,6 +134,7 @@ class Trainer:
         self._settled: int | None = None
         """The latest round this trainer is done with (see `_latest_round`)."""
         self._template: dict[str, Tensor] | None = None
+        self._member_of: StudyRecord | None = None  # the study last read with this hospital in it
         self._usages = UsageBook(self._state_dir)
         self._secagg_port = secagg
         """Privacy mode "secagg": the coordinator (None: the ledger, if it serves that port)."""
@@ -229,17 +232,19 @@ class Trainer:
 
     def train_round(self, record: RoundRecord) -> TrainerOutcome:
         """Run the protocol for `record` (an open round) and submit, handling stale consent."""
-        study = self._ledger.study(self.study)
-        if self.hospital not in study.hospitals:
-            raise RoleError(f"{self.hospital} is not a member hospital of the study")
+        known = self._member_of if self.plan().dp is None else None
+        members = functools.partial(member_study, self._ledger, self.study, self.hospital)
+        study = known or members()
         gate = BudgetGate.for_study(self.plan().dp, self._ledger, self.study, self._budget)
         try:
             if gate is not None:  # dp mode: refuse an unaffordable round before training
                 gate.check(record.round, self.hospital)
-            # the base model's fetch and check overlap the consent sync's chain requests
-            base, selection = overlapped(
-                lambda: self._base_state(record), lambda: self._select(study.purpose)
+            # the consent sync overlaps the base model's fetch (and, once a member, the members')
+            (base, study), selection = overlapped(
+                lambda: (self._base_state(record), study if known is None else members()),
+                lambda: self._select(study.purpose),
             )
+            self._member_of = study
             prepared = self._prepare(record.round, study, base, selection, retrained=0)
             if gate is not None:
                 gate.charge(record.round, self.hospital)

@@ -14,6 +14,7 @@ from consent.smt import DataTree, verify_non_membership
 from fl.data import HospitalDataset
 from fl.models import ModelSpec
 from fl.roles import BaseModelMismatchError, ConsentRetryExhaustedError, DropReason
+from fl.roles.errors import RoleError
 from fl.serialize import bytes_to_state_dict
 from fl.train import LocalResult, LocalTrainingConfig, train_local
 from tests.unit.fl.roles.conftest import HOSPITALS, World, dataset_for, patient_of
@@ -238,3 +239,24 @@ def test_run_raises_a_base_model_mismatch_at_once_instead_of_retrying(world: Wor
         world.trainer(0, train_fn=train).run(poll_interval=0)
 
     assert train.calls == []
+
+
+def test_a_hospital_removed_after_a_round_is_refused_its_next_round_without_submitting(
+    world: World,
+) -> None:
+    world.enrol_all()
+    aggregator = world.aggregator()
+    aggregator.start()
+    train = RecordingTrain()
+    trainer = world.trainer(0, train_fn=train)
+    assert trainer.step() is not None  # round 0: a member, read before training
+    for h in range(1, len(HOSPITALS)):
+        world.trainer(h).step()
+    assert aggregator.poll() is not None  # round 0 finalized, round 1 opened
+    world.chain.study = replace(world.chain.study, hospitals=HOSPITALS[1:])  # removed meanwhile
+
+    with pytest.raises(RoleError, match="not a member hospital"):
+        trainer.step()  # the members read again while it syncs consent: refused before training
+
+    assert len(train.calls) == 1  # round 0's only
+    assert all(u.hospital != HOSPITALS[0] for u in world.chain.rounds[1].updates)
