@@ -4,7 +4,10 @@ In a deployment every hospital is its own machine; stepped one after another in 
 round waits for each trainer's chain reads, sealing, hashing, store writes and submission in
 turn. `RoundSteps` steps them concurrently, one thread per hospital. Training itself stays
 serialized (`fl.determinism.deterministic_torch` holds a process lock, torch's settings being
-global), but everything else of one trainer overlaps another's training.
+global), but everything else of one trainer overlaps another's training; hospitals waiting for
+that lock get it in hospital order (`fl.determinism.training_turn`), the order they submit in,
+so a hospital that trained first is not left waiting for its turn to submit behind one that
+trains after it.
 
 What stays exactly as stepping in sequence:
 
@@ -30,6 +33,7 @@ from chain.deploy import Ledger
 from chain.ledger import ChainLedger
 from consent.ids import StudyId
 from consent.records import UpdateSubmission
+from fl.determinism import training_turn
 from fl.roles import TrainerOutcome
 
 __all__ = ["OrderedSubmitLedger", "RoundSteps", "SubmitTurns"]
@@ -106,6 +110,7 @@ class RoundSteps:
 
 def _taking_turn(step: Step, turns: SubmitTurns, position: int) -> TrainerOutcome | None:
     try:
-        return step()
+        with training_turn(position):
+            return step()
     finally:
         turns.finish(position)  # submitted, nothing to submit, or failed: the next one's turn

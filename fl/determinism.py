@@ -25,13 +25,20 @@ exact bytes the hospital sealed. That holds when all of these are the same on bo
 
 `deterministic_torch` is a context manager rather than process-wide settings because the
 embedded mode runs several trainers and the aggregator in one process; a lock makes the sections
-mutually exclusive, since torch's thread count and the deterministic flag are global.
+mutually exclusive, since torch's thread count and the deterministic flag are global. Among the
+threads waiting for it, the lock admits the one with the lowest `training_turn` first (the
+embedded study gives each hospital its submission position), so the hospitals of a round train
+in the order they submit and none trains while the one before it waits for the lock; that only
+orders waiting threads, it never makes one wait for a thread that is not waiting (and it changes
+no result: each section is the same computation whoever goes first).
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import hmac
+import itertools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,12 +48,69 @@ import torch
 
 from consent.ids import parse_address
 
-__all__ = ["NOISE_SECRET_BYTES", "deterministic_torch", "noise_seed", "training_seed"]
+__all__ = [
+    "NOISE_SECRET_BYTES",
+    "OrderedLock",
+    "deterministic_torch",
+    "noise_seed",
+    "training_seed",
+    "training_turn",
+]
 
 _SEED_LABEL: Final = b"consentfl/training-seed/v1"
 _NOISE_LABEL: Final = b"consentfl/dp-noise-seed/v1"
 NOISE_SECRET_BYTES: Final = 32
-_LOCK: Final = threading.RLock()
+
+
+class OrderedLock:
+    """A reentrant lock that admits, among the threads waiting for it, the lowest priority first
+    (first come first served among equal priorities). `threading` has no priority lock, hence
+    this one: a condition variable over a heap of waiting tickets."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._owner: int | None = None
+        self._depth = 0
+        self._waiting: list[tuple[int, int]] = []
+        self._arrivals = itertools.count()
+
+    @contextmanager
+    def held(self, priority: int = 0) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._depth += 1
+            else:
+                ticket = (priority, next(self._arrivals))
+                heapq.heappush(self._waiting, ticket)
+                while self._owner is not None or self._waiting[0] != ticket:
+                    self._cond.wait()
+                heapq.heappop(self._waiting)
+                self._owner, self._depth = me, 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._owner = None
+                    self._cond.notify_all()
+
+
+_LOCK: Final = OrderedLock()
+_TURN = threading.local()
+
+
+@contextmanager
+def training_turn(position: int) -> Iterator[None]:
+    """Within the block, this thread's `deterministic_torch` sections wait behind those of
+    waiting threads with a lower `position` (the embedded study's hospital order)."""
+    before = getattr(_TURN, "position", None)
+    _TURN.position = position
+    try:
+        yield
+    finally:
+        _TURN.position = before
 
 
 def training_seed(base_seed: int, study: bytes, round_: int, hospital: str) -> int:
@@ -82,7 +146,8 @@ def noise_seed(secret: bytes, study: bytes, round_: int, hospital: str) -> int:
 @contextmanager
 def deterministic_torch() -> Iterator[None]:
     """Within the block: deterministic algorithms only, one intra-op thread; restored after."""
-    with _LOCK:
+    position = getattr(_TURN, "position", None)
+    with _LOCK.held(0 if position is None else position):
         threads = torch.get_num_threads()
         was_deterministic = torch.are_deterministic_algorithms_enabled()
         torch.set_num_threads(1)
