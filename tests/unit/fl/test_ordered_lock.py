@@ -71,18 +71,27 @@ def test_the_lock_is_mutually_exclusive() -> None:
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert most == 1 and inside == 0
-    assert lock._owner is None and not lock._waiting
+    assert most == 1
+    assert inside == 0
+    assert lock._owner is None
+    assert not lock._waiting
 
 
 def test_the_lock_is_reentrant_and_released_after_an_error() -> None:
     lock = OrderedLock()
-    with pytest.raises(RuntimeError):
+    depths: list[int] = []
+
+    def nested_then_fail() -> None:
         with lock.held(3):
             with lock.held(0):
-                assert lock._depth == 2
+                depths.append(lock._depth)
             raise RuntimeError("boom")
-    assert lock._owner is None and lock._depth == 0
+
+    with pytest.raises(RuntimeError):
+        nested_then_fail()
+    assert depths == [2]
+    assert lock._owner is None
+    assert lock._depth == 0
     got = threading.Event()
 
     def take() -> None:
@@ -104,7 +113,9 @@ def test_training_turn_is_per_thread_and_restored() -> None:
             assert determinism._TURN.position == 0
         assert determinism._TURN.position == 2
         seen: list[object] = []
-        thread = threading.Thread(target=lambda: seen.append(getattr(determinism._TURN, "position", None)))
+        thread = threading.Thread(
+            target=lambda: seen.append(getattr(determinism._TURN, "position", None))
+        )
         thread.start()
         thread.join(10)
         assert seen == [None]
