@@ -36,7 +36,7 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -233,6 +233,11 @@ class TimedConsent:
 
     def history(self, study: StudyId, patient: str) -> list[ConsentEvent]:
         return self._inner.history(study, patient)
+
+    def histories(
+        self, study: StudyId, patients: Iterable[str]
+    ) -> dict[Address, list[ConsentEvent]]:
+        return self._inner.histories(study, patients)
 
     def revoked_since(self, study: StudyId, hospital: str, block: int) -> tuple[Address, ...]:
         return self._inner.revoked_since(study, hospital, block)

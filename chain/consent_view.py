@@ -16,7 +16,7 @@ exclusion proofs through it, and the SQLite index stays behind it (`index` is ex
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -162,6 +162,12 @@ class ChainConsentView:
     def history(self, study: StudyId, patient: str) -> list[ConsentEvent]:
         """Every consent event of `patient` in `study`, oldest first."""
         return self._index.history(study, patient)
+
+    def histories(
+        self, study: StudyId, patients: Iterable[str]
+    ) -> dict[Address, list[ConsentEvent]]:
+        """`history` of each of `patients` (an empty list without events), in one read."""
+        return self._index.histories(study, patients)
 
     def revoked_since(self, study: StudyId, hospital: str, block: int) -> tuple[Address, ...]:
         """`hospital`'s patients with a revocation or a withdrawal of purposes after `block`."""

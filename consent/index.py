@@ -47,18 +47,15 @@ from consent.errors import (
 )
 from consent.events import (
     ConsentEvent,
-    ConsentGranted,
-    ConsentRevoked,
     EventPosition,
-    PurposesRevoked,
 )
 from consent.ids import Address, InvalidIdentifierError, StudyId, parse_address
 from consent.index_columns import StudyEvents
 from consent.index_patients import Chunked, PatientRows, chunked
 from consent.index_snapshot import IndexSnapshot, load_snapshot, store_snapshot
-from consent.index_status import ConsentMask, ConsentStatus
+from consent.index_status import ConsentMask, ConsentStatus, status_from_events
 from consent.index_store import EventColumns, IndexStore, event_columns, event_row
-from consent.purposes import NMDS_BIT, ConsentScope, StudyPurpose
+from consent.purposes import NMDS_BIT, StudyPurpose
 
 __all__ = ["ConsentIndex", "ConsentMask", "ConsentStatus"]
 
@@ -345,33 +342,24 @@ class ConsentIndex:
             address, row = self._row_of(patient)
             return [] if row < 0 else self._store.history(study, row, address)
 
+    def histories(
+        self, study: StudyId, patients: Iterable[str]
+    ) -> dict[Address, list[ConsentEvent]]:
+        """`history` of each of `patients` (any case; a key each, an empty list without events),
+        read with one query instead of one per patient."""
+        with self._lock:
+            addresses = [parse_address(p) for p in patients]
+            rows = self._patients.lookup(addresses).tolist()
+            known = {r: a for r, a in zip(rows, addresses, strict=True) if r >= 0}
+            found = self._store.histories(study, known) if known else {}
+            return {a: found.get(r, []) for r, a in zip(rows, addresses, strict=True)}
+
     def status(self, study: StudyId, patient: str) -> ConsentStatus:
         """The patient's current record in `study` (all fields None without any grant)."""
         with self._lock:
             address, row = self._row_of(patient)
             events = [] if row < 0 else self._store.history(study, row, address)
-            grants = [i for i, e in enumerate(events) if isinstance(e, ConsentGranted)]
-            if not grants:
-                return ConsentStatus(study, address, None, None, None, 0, self._synced_block)
-            grant = events[grants[-1]]
-            assert isinstance(grant, ConsentGranted)  # narrowing for mypy
-            after = events[grants[-1] + 1 :]
-            revoked = next((e for e in after if isinstance(e, ConsentRevoked)), None)
-            mask = grant.purposes
-            for event in after:
-                if isinstance(event, PurposesRevoked):
-                    mask = event.remaining
-            return ConsentStatus(
-                study=study,
-                patient=address,
-                hospital=events[-1].hospital,
-                granted_block=grant.position.block_number,
-                revoked_block=None if revoked is None else revoked.position.block_number,
-                expires_at=grant.expires_at,
-                synced_block=self._synced_block,
-                scope=ConsentScope.from_mask(mask),
-                valid_from=grant.valid_from,
-            )
+            return status_from_events(study, address, events, self._synced_block)
 
     def patients(self, study: StudyId, hospital: str | None = None) -> tuple[Address, ...]:
         """Patients with any event in `study` (whose record is with `hospital`, if given).

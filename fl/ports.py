@@ -9,7 +9,7 @@ value object of the pure domain (`consent.records`), never a list of loose keywo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from consent.contributions import ContributionRecord
@@ -267,6 +267,13 @@ class ConsentViewPort(Protocol):
 
     def history(self, study: StudyId, patient: str) -> list[ConsentEvent]:
         """Every consent event of `patient` in `study`, oldest first."""
+        ...
+
+    def histories(
+        self, study: StudyId, patients: Iterable[str]
+    ) -> dict[Address, list[ConsentEvent]]:
+        """`history` of each of `patients`, keyed by its checksummed address (an empty list
+        without events), in one read: the proofs and drop reasons of a whole hospital."""
         ...
 
     def revoked_since(self, study: StudyId, hospital: str, block: int) -> tuple[Address, ...]:

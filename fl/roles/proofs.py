@@ -16,10 +16,10 @@ The proof file format (`consent.formats.exclusion_proof`) is shared with the aud
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from consent.events import ConsentGranted, ConsentRevoked, PurposesRevoked
+from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, PurposesRevoked
 from consent.formats.exclusion_proof import PROOF_FORMAT, ExclusionProof
 from consent.ids import Address, StudyId, parse_address
 from consent.purposes import GRU_BIT, StudyPurpose
@@ -33,6 +33,7 @@ __all__ = [
     "exclusion_proofs_for",
     "lineage_proofs_for",
     "patients_needing_proofs",
+    "proofs_for",
     "write_proof_files",
 ]
 
@@ -44,9 +45,7 @@ def _covers(purpose: StudyPurpose | None, mask: int) -> bool:
 
 
 def _revocation_windows(
-    index: ConsentViewPort,
-    study: StudyId,
-    patient: Address,
+    events: Sequence[ConsentEvent],
     hospital: Address,
     purpose: StudyPurpose | None = None,
 ) -> list[tuple[int, int | None]]:
@@ -61,8 +60,8 @@ def _revocation_windows(
     revocation): the auditor asks for a proof for every update that landed outside the validity
     period; the trainer proves absence from every later update the patient is absent from (an
     extra proof is harmless)."""
-    windows: list[tuple[int, int | None]] = []
-    for event in index.history(study, patient):
+    windows: list[tuple[int, int | None]] = []  # from the patient's `events`, oldest first
+    for event in events:
         if event.hospital != hospital:
             continue
         block = event.position.block_number
@@ -90,13 +89,26 @@ def exclusion_proofs_for(
     windows. A usage that does contain the patient cannot be proven and is logged as an error
     (the auditor will find the proof missing)."""
     address = parse_address(patient)
+    events = index.history(study, address)
+    return _exclusion_proofs(study, address, events, list(usages), purpose, {})
+
+
+def _exclusion_proofs(
+    study: StudyId,
+    address: Address,
+    events: Sequence[ConsentEvent],
+    usages: list[RoundUsage],
+    purpose: StudyPurpose | None,
+    trees: dict[int, DataTree],
+) -> list[ExclusionProof]:
+    """`exclusion_proofs_for` from the patient's `events`; `trees` caches each usage's tree by
+    `id(usage)` (shared by the patients of one `proofs_for` call)."""
     proofs: list[ExclusionProof] = []
     by_hospital: dict[Address, list[RoundUsage]] = {}
     for usage in usages:
         by_hospital.setdefault(usage.hospital, []).append(usage)
-    trees: dict[int, DataTree] = {}
     for hospital, own in by_hospital.items():
-        for start, end in _revocation_windows(index, study, address, hospital, purpose):
+        for start, end in _revocation_windows(events, hospital, purpose):
             expiry, start = start < 0, abs(start)
             for usage in sorted(own, key=lambda u: u.round):
                 if not (
@@ -139,18 +151,29 @@ def lineage_proofs_for(
     `lineage` check can verify every round of the head model's lineage. A usage that holds the
     patient cannot be proven: the aggregator's rollback takes it out of the lineage."""
     address = parse_address(patient)
-    revoked = {
-        e.hospital: e.position.block_number
-        for e in index.history(study, address)
-        if isinstance(e, ConsentRevoked)
-    }
+    events = index.history(study, address)
+    return _lineage_proofs(study, address, events, list(usages), already, {})
+
+
+def _lineage_proofs(
+    study: StudyId,
+    address: Address,
+    events: Sequence[ConsentEvent],
+    usages: list[RoundUsage],
+    already: Iterable[ExclusionProof],
+    trees: dict[int, DataTree],
+) -> list[ExclusionProof]:
+    """`lineage_proofs_for` from the patient's `events` (`trees`: as in `_exclusion_proofs`)."""
+    revoked = {e.hospital: e.position.block_number for e in events if isinstance(e, ConsentRevoked)}
     done = {(p.hospital, p.round) for p in already}
     proofs: list[ExclusionProof] = []
     for usage in usages:
         block = revoked.get(usage.hospital)
         if block is None or (usage.hospital, usage.round) in done:
             continue
-        tree = DataTree.build(usage.patients)
+        if id(usage) not in trees:
+            trees[id(usage)] = DataTree.build(usage.patients)
+        tree = trees[id(usage)]
         if address in tree:
             continue
         proofs.append(
@@ -165,6 +188,31 @@ def lineage_proofs_for(
                 proof=tree.non_membership_proof(address),
             )
         )
+    return proofs
+
+
+def proofs_for(
+    index: ConsentViewPort,
+    study: StudyId,
+    patients: Sequence[str],
+    usages: Iterable[RoundUsage],
+    purpose: StudyPurpose | None = None,
+    unlearns: bool = False,
+) -> list[ExclusionProof]:
+    """`exclusion_proofs_for` each of `patients` in turn, followed (in an `unlearn` study) by its
+    `lineage_proofs_for`, with the patients' histories read at once (`ConsentViewPort.histories`)
+    and each usage's tree built once for all of them."""
+    usages = list(usages)
+    addresses = [parse_address(p) for p in patients]
+    histories = index.histories(study, addresses)
+    trees: dict[int, DataTree] = {}
+    proofs: list[ExclusionProof] = []
+    for address in addresses:
+        events = histories[address]
+        found = _exclusion_proofs(study, address, events, usages, purpose, trees)
+        if unlearns:
+            found += _lineage_proofs(study, address, events, usages, found, trees)
+        proofs += found
     return proofs
 
 
@@ -183,10 +231,11 @@ def patients_needing_proofs(index: ConsentViewPort, study: StudyId, hospital: Ad
     consent with it carries a validity period or was granted or narrowed to specific purposes
     (their coverage can end without a revocation)."""
     revoked = set(index.revoked_since(study, hospital, -1))
+    histories = index.histories(study, index.patients(study, hospital))  # one read, not one each
     scoped = {
         e.patient
-        for patient in index.patients(study, hospital)
-        for e in index.history(study, patient)
+        for events in histories.values()
+        for e in events
         if isinstance(e, ConsentGranted) and e.hospital == hospital
         and (e.expires_at or e.valid_from or e.purposes != GRU_BIT)
     }  # fmt: skip

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from consent.events import ConsentGranted, ConsentRevoked, PurposesRevoked
-from consent.ids import Address, StudyId
+from consent.events import ConsentEvent, ConsentGranted, ConsentRevoked, PurposesRevoked
+from consent.ids import Address, StudyId, parse_address
 from consent.purposes import StudyPurpose
 from fl.data import HospitalDataset
 from fl.ports import ConsentViewPort, HeadedConsentViewPort, LedgerPort
@@ -46,15 +46,14 @@ class Selection:
 
 
 def _reason(
-    index: ConsentViewPort,
-    study: StudyId,
+    events: list[ConsentEvent],
     hospital: Address,
-    patient: Address,
     at: tuple[int, int],
     purpose: StudyPurpose | None,
 ) -> DropReason:
+    """Why a known patient with `events` (its history, oldest first) is left out at `at`."""
     block, ts = at
-    prior = [e for e in index.history(study, patient) if e.position.block_number <= block]
+    prior = [e for e in events if e.position.block_number <= block]
     if not prior:
         return DropReason.NOT_CONSENTED
     last = prior[-1]
@@ -90,6 +89,12 @@ def select_rows(
     mine = set(index.patients(study, hospital))
     allowed: set[Address] = set()
     dropped: dict[DropReason, list[Address]] = {}
+    refused = [  # known but left out: the reasons come from their histories, read at once
+        p
+        for i, p in enumerate(distinct)
+        if not mask.unknown[i] and not (mask.consented[i] and p in mine)
+    ]
+    histories = index.histories(study, refused) if refused else {}
     for i, patient in enumerate(distinct):
         if mask.unknown[i]:
             reason = DropReason.UNKNOWN
@@ -97,8 +102,8 @@ def select_rows(
             allowed.add(patient)
             continue
         else:
-            at = (block, block_timestamp)
-            reason = _reason(index, study, hospital, patient, at, purpose)
+            events = histories[parse_address(patient)]
+            reason = _reason(events, hospital, (block, block_timestamp), purpose)
         dropped.setdefault(reason, []).append(patient)
     rows_per_patient = Counter(dataset.patients)
     if DropReason.UNKNOWN in dropped:

@@ -65,9 +65,8 @@ from fl.roles.overlap import overlapped
 from fl.roles.plan import StudyPlan
 from fl.roles.proofs import (
     ExclusionProof,
-    exclusion_proofs_for,
-    lineage_proofs_for,
     patients_needing_proofs,
+    proofs_for,
     write_proof_files,
 )
 from fl.roles.records import PreparedUpdate, RoundUsage, TrainerOutcome, UsageBook
@@ -388,17 +387,18 @@ class Trainer:
         """Non-membership proofs of `patient` against every data root this hospital committed
         with a consent block at or after the patient's latest revocation (none if not revoked);
         in an `unlearn` study, against every data root the patient is absent from (lineage)."""
-        submitted = self._usages.submitted()
-        purpose = self._ledger.study(self.study).purpose
-        found = exclusion_proofs_for(self._consent, self.study, patient, submitted, purpose)
-        if self.plan().revocation.unlearns:
-            found += lineage_proofs_for(self._consent, self.study, patient, submitted, found)
-        return found
+        return self._proofs([patient])
 
     def write_exclusion_proofs(self, out_dir: Path) -> list[Path]:
         """Proof files for every revoked patient of this hospital (and every patient whose
         consent carries a validity period or was ever granted or narrowed), under
         `out_dir/<study>/<hospital>/<round>/<patient>.json` (see `fl.roles.proofs`)."""
         patients = patients_needing_proofs(self._consent, self.study, self.hospital)
-        proofs = [p for patient in patients for p in self.exclusion_proofs(patient)]
-        return write_proof_files(out_dir, proofs)
+        return write_proof_files(out_dir, self._proofs(patients))
+
+    def _proofs(self, patients: list[str]) -> list[ExclusionProof]:
+        if not patients:  # no chain read for a hospital without any patient to prove
+            return []
+        submitted, unlearns = self._usages.submitted(), self.plan().revocation.unlearns
+        purpose = self._ledger.study(self.study).purpose
+        return proofs_for(self._consent, self.study, patients, submitted, purpose, unlearns)

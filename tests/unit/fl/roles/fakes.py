@@ -5,7 +5,7 @@ finalization naming exactly the round's update count)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from consent.contributions import ContributionRecord
@@ -296,6 +296,11 @@ class FakeConsent:
 
     def history(self, study: StudyId, patient: str) -> list[ConsentEvent]:
         return self.index.history(study, patient)
+
+    def histories(
+        self, study: StudyId, patients: Iterable[str]
+    ) -> dict[Address, list[ConsentEvent]]:
+        return self.index.histories(study, patients)
 
     def revoked_since(self, study: StudyId, hospital: str, block: int) -> tuple[Address, ...]:
         return self.index.revoked_since(study, hospital, block)
