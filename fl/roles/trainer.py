@@ -24,7 +24,6 @@ consent-view port (`fl.ports.ConsentViewPort`), and `run()` is the shared role l
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -60,7 +59,7 @@ from fl.roles.budget import BudgetGate
 from fl.roles.errors import ConsentRetryExhaustedError
 from fl.roles.local_update import hospital_secagg, local_update
 from fl.roles.loop import run_role
-from fl.roles.membership import member_study
+from fl.roles.membership import Membership
 from fl.roles.overlap import overlapped
 from fl.roles.plan import StudyPlan
 from fl.roles.proofs import (
@@ -110,8 +109,7 @@ class Trainer:
         allow_attacks: bool = False,
         secagg: SecAggPort | None = None,
     ) -> None:
-        # `attack`: a simulated malicious hospital (bench and tests only; see fl.attacks),
-        # refused here, at construction, without the explicit opt-in
+        # `attack`: a simulated malicious hospital (bench and tests only, fl.attacks): opt-in
         if attack is not None:
             armed_train_fn(attack, train_fn or train_local, allowed=allow_attacks)
         self._attack = attack
@@ -133,7 +131,7 @@ class Trainer:
         self._settled: int | None = None
         """The latest round this trainer is done with (see `_latest_round`)."""
         self._template: dict[str, Tensor] | None = None
-        self._member_of: StudyRecord | None = None  # the study last read with this hospital in it
+        self._membership = Membership(self._ledger, self.study)
         self._usages = UsageBook(self._state_dir)
         self._secagg_port = secagg
         """Privacy mode "secagg": the coordinator (None: the ledger, if it serves that port)."""
@@ -231,19 +229,17 @@ class Trainer:
 
     def train_round(self, record: RoundRecord) -> TrainerOutcome:
         """Run the protocol for `record` (an open round) and submit, handling stale consent."""
-        known = self._member_of if self.plan().dp is None else None
-        members = functools.partial(member_study, self._ledger, self.study, self.hospital)
-        study = known or members()
+        study, members = self._membership.start(read_first=self.plan().dp is not None)
         gate = BudgetGate.for_study(self.plan().dp, self._ledger, self.study, self._budget)
         try:
             if gate is not None:  # dp mode: refuse an unaffordable round before training
                 gate.check(record.round, self.hospital)
             # the consent sync overlaps the base model's fetch (and, once a member, the members')
             (base, study), selection = overlapped(
-                lambda: (self._base_state(record), study if known is None else members()),
+                lambda: (self._base_state(record), members()),
                 lambda: self._select(study.purpose),
             )
-            self._member_of = study
+            self._membership.confirm(study)
             prepared = self._prepare(record.round, study, base, selection, retrained=0)
             if gate is not None:
                 gate.charge(record.round, self.hospital)
