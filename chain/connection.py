@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import requests
 from requests.utils import get_netrc_auth
 from web3 import Web3
-from web3.exceptions import Web3Exception
+from web3._utils.validation import validate_rpc_response_and_raise_if_error
+from web3.exceptions import Web3Exception, Web3RPCError
 from web3.middleware.base import Web3Middleware
 
 if TYPE_CHECKING:  # eth-tester (py-evm) is imported only when an in-process chain is made
@@ -63,11 +64,18 @@ class Chain:
         return self.tester is not None
 
     def block_number(self) -> int:
-        """The latest block number."""
+        """The latest block number (on a JSON-RPC node one `request`, past web3's formatters
+        and attribute-dict middleware; eth-tester's provider needs them)."""
+        if self.tester is None:
+            return int(self.request("eth_blockNumber", []), 16)
         return int(self.w3.eth.block_number)
 
     def block_timestamp(self, block: int | None = None) -> int:
-        """Unix timestamp of `block` (the latest block by default)."""
+        """Unix timestamp of `block` (the latest block by default; that one on a JSON-RPC node
+        through `request`: web3 formats a whole block, every transaction hash, for one field)."""
+        if block is None and self.tester is None:
+            latest = self.request("eth_getBlockByNumber", ["latest", False])
+            return int(latest["timestamp"], 16)
         return int(self.w3.eth.get_block("latest" if block is None else block)["timestamp"])
 
     def block_timestamps(self, blocks: Iterable[int]) -> dict[int, int]:
@@ -112,6 +120,23 @@ class Chain:
         if not self._raw:  # built once: the provider does not change under a connection
             self._raw.append(Unavailability(self.w3).wrap_make_request(self._provider_request))
         return self._raw[0](cast("RPCEndpoint", method), params)
+
+    def request(
+        self,
+        method: str,
+        params: list[Any],
+        error_formatter: Callable[[RPCResponse], Any] | None = None,
+    ) -> Any:
+        """The `result` of one `raw_request` (node down -> `ChainUnavailableError`); an error
+        answer raises as web3 raises it (`Web3RPCError`, or what `error_formatter` raises first:
+        `raise_contract_logic_error_on_revert` for a revert)."""
+        response = self.raw_request(method, params)
+        if "error" in response:
+            validate_rpc_response_and_raise_if_error(response, error_formatter, params=params)
+            raise Web3RPCError(f"{method} failed: {response['error']}")  # not reached by web3
+        if "result" not in response:
+            raise Web3RPCError(f"{method} answered without a result: {response}")
+        return response["result"]
 
     def _provider_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         # looked up per call, not bound once: a test or benchmark may wrap the provider's method

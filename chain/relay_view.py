@@ -45,7 +45,6 @@ from web3.types import RPCEndpoint
 from chain.compile import load_artifact
 from chain.connection import Chain
 from chain.consent_registry import ConsentRegistry
-from chain.tx_wire import request
 from consent.ids import Address, StudyId, parse_address
 
 __all__ = [
@@ -81,22 +80,6 @@ class PatientState(enum.Enum):
     TOUCHED = "touched"
 
 
-def _head(chain: Chain) -> int:
-    """The latest block number: on a JSON-RPC node one raw request (`chain.tx_wire.request`),
-    past web3's method formatters and attribute-dict middleware; eth-tester through web3."""
-    if chain.tester is not None:
-        return chain.block_number()
-    return int(request(chain, "eth_blockNumber", []), 16)
-
-
-def _latest_timestamp(chain: Chain) -> int:
-    """The latest block's timestamp, as `_head` reads (web3 formats a whole block, every
-    transaction hash an `AttributeDict` walk, for one field)."""
-    if chain.tester is not None:
-        return chain.block_timestamp()
-    return int(request(chain, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
-
-
 class ChainClock:
     """The chain's time without a block read per request: the latest block's timestamp, read
     at most every `_CLOCK_S`, plus the time elapsed since (a relay check only; the contract
@@ -115,8 +98,7 @@ class ChainClock:
         if elapsed >= _CLOCK_S and self._reading.acquire(blocking=self._read_at < 0):
             try:
                 if time.monotonic() - self._read_at >= _CLOCK_S:
-                    self._timestamp = _latest_timestamp(self._chain)
-                    self._read_at = time.monotonic()
+                    self._timestamp, self._read_at = self._chain.block_timestamp(), time.monotonic()
             finally:
                 self._reading.release()
             elapsed = time.monotonic() - self._read_at
@@ -182,7 +164,7 @@ class RelayView:
         try:
             if time.monotonic() - self._refreshed_at < age:
                 return  # refreshed by the request this one waited for
-            head = _head(self._consents.chain)
+            head = self._consents.chain.block_number()
             while self._next <= head:
                 last = min(head, self._next + CHUNK_BLOCKS - 1)
                 changes = self._changes(self._logs(self._next, last))
@@ -201,7 +183,7 @@ class RelayView:
         """The registry's raw logs in `first..last`, without `eth.get_logs`' result formatters
         (they checksum every log's address and wrap every field, ~60% of a refresh's CPU, for
         topics this view reads as bytes anyway): on a JSON-RPC node one raw request
-        (`chain.tx_wire.request`: past the attribute-dict middleware too, which wrapped every
+        (`Chain.request`: past the attribute-dict middleware too, which wrapped every
         log of a refresh again), on eth-tester through web3's request manager (its provider
         needs the middleware). A node that is down raises `ChainUnavailableError` either way."""
         params = {
@@ -211,7 +193,7 @@ class RelayView:
         }  # no topic filter: eth-tester ignores a list of alternatives; `_changes` picks them
         chain = self._consents.chain
         if chain.tester is None:
-            return list(request(chain, "eth_getLogs", [params]))
+            return list(chain.request("eth_getLogs", [params]))
         logs = chain.w3.manager.request_blocking(RPCEndpoint("eth_getLogs"), [params])
         return list(logs)
 

@@ -21,8 +21,6 @@ from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3._utils.error_formatters_utils import raise_contract_logic_error_on_revert
-from web3._utils.validation import validate_rpc_response_and_raise_if_error
-from web3.exceptions import Web3RPCError
 from web3.types import LogReceipt, RPCResponse, TxReceipt
 
 from chain.connection import Chain
@@ -73,16 +71,8 @@ def request(
     params: list[Any],
     error_formatter: Callable[[RPCResponse], Any] | None = None,
 ) -> Any:
-    """The `result` of one request through `Chain.raw_request` (node down ->
-    `ChainUnavailableError`); an error answer raises as web3 raises it (`Web3RPCError`, or
-    what `error_formatter` raises first: `raise_contract_logic_error_on_revert` for a revert)."""
-    response = chain.raw_request(method, params)
-    if "error" in response:
-        validate_rpc_response_and_raise_if_error(response, error_formatter, params=params)
-        raise Web3RPCError(f"{method} failed: {response['error']}")  # not reached by web3
-    if "result" not in response:
-        raise Web3RPCError(f"{method} answered without a result: {response}")
-    return response["result"]
+    """The `result` of one raw request: `Chain.request` (kept here for the wire path's callers)."""
+    return chain.request(method, params, error_formatter)
 
 
 def send_unlocked(
