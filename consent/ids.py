@@ -6,8 +6,6 @@ import re
 from functools import lru_cache
 from typing import NewType
 
-from eth_utils.crypto import keccak
-
 from consent.keccak import keccak256
 
 __all__ = [
@@ -44,7 +42,7 @@ def study_id(name_or_hex: str) -> StudyId:
         raise InvalidIdentifierError("a study id or name must not be empty")
     if _HEX32.match(name_or_hex):
         return StudyId(bytes.fromhex(name_or_hex[2:]))
-    return StudyId(keccak(text=name_or_hex))
+    return StudyId(keccak256(name_or_hex.encode("utf-8")))
 
 
 @lru_cache(maxsize=1 << 16)
