@@ -264,21 +264,14 @@ class FakeStore:
         return self.blobs[cid]
 
 
-class FakeConsent:
-    """A consent view (`fl.ports.ConsentViewPort`) fed from the fake chain's events, over a real
-    in-memory `ConsentIndex`."""
+class IndexConsentView:
+    """A consent view (`fl.ports.ConsentViewPort`) over a real `ConsentIndex`, already synced."""
 
-    def __init__(self, chain: FakeChain) -> None:
-        self.chain = chain
-        self.index = ConsentIndex(":memory:")
-        self.syncs = 0
+    def __init__(self, index: ConsentIndex) -> None:
+        self.index = index
 
     def sync(self) -> int:
-        self.syncs += 1
-        block = self.chain.block
-        fresh = [e for e in self.chain.events if e.position.block_number > self.index.synced_block]
-        self.index.apply(fresh, synced_through=block)
-        return block
+        return self.index.synced_block
 
     def mask(
         self,
@@ -304,3 +297,19 @@ class FakeConsent:
 
     def revoked_since(self, study: StudyId, hospital: str, block: int) -> tuple[Address, ...]:
         return self.index.revoked_since(study, hospital, block)
+
+
+class FakeConsent(IndexConsentView):
+    """A consent view fed from the fake chain's events, over a real in-memory `ConsentIndex`."""
+
+    def __init__(self, chain: FakeChain) -> None:
+        super().__init__(ConsentIndex(":memory:"))
+        self.chain = chain
+        self.syncs = 0
+
+    def sync(self) -> int:
+        self.syncs += 1
+        block = self.chain.block
+        fresh = [e for e in self.chain.events if e.position.block_number > self.index.synced_block]
+        self.index.apply(fresh, synced_through=block)
+        return block

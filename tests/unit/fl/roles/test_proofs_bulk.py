@@ -11,7 +11,6 @@ import pytest
 from consent.events import ConsentEvent, ConsentGranted
 from consent.ids import Address, Bytes32, StudyId
 from consent.index import ConsentIndex
-from consent.index_status import ConsentMask
 from consent.purposes import GRU_BIT, StudyPurpose
 from consent.smt import DataTree
 from fl.roles.proofs import (
@@ -22,43 +21,25 @@ from fl.roles.proofs import (
 )
 from fl.roles.records import RoundUsage
 from tests.unit.consent.test_index_histories import HOSPITALS, STUDIES, random_world
+from tests.unit.fl.roles.fakes import IndexConsentView
 
 
-class _View:
-    """The port over a bare index, counting the per-patient `history` reads."""
+class _View(IndexConsentView):
+    """The port over a bare index, counting the per-patient and the bulk history reads."""
 
     def __init__(self, index: ConsentIndex) -> None:
-        self.index, self.history_reads, self.bulk_reads = index, 0, 0
-
-    def sync(self) -> int:
-        return self.index.synced_block
-
-    def mask(
-        self,
-        study: StudyId,
-        patients: Sequence[Address],
-        block: int,
-        block_timestamp: int,
-        purpose: StudyPurpose | None = None,
-    ) -> ConsentMask:
-        rows = self.index.resolve(patients)
-        return self.index.mask(study, rows, block, block_timestamp, purpose)
-
-    def patients(self, study: StudyId, hospital: str) -> tuple[Address, ...]:
-        return self.index.patients(study, hospital)
+        super().__init__(index)
+        self.history_reads, self.bulk_reads = 0, 0
 
     def history(self, study: StudyId, patient: str) -> list[ConsentEvent]:
         self.history_reads += 1
-        return self.index.history(study, patient)
+        return super().history(study, patient)
 
     def histories(
         self, study: StudyId, patients: Iterable[str]
     ) -> dict[Address, list[ConsentEvent]]:
         self.bulk_reads += 1
-        return self.index.histories(study, patients)
-
-    def revoked_since(self, study: StudyId, hospital: str, block: int) -> tuple[Address, ...]:
-        return self.index.revoked_since(study, hospital, block)
+        return super().histories(study, patients)
 
 
 def _former_patients_needing_proofs(view: _View, study: StudyId, hospital: Address) -> list[str]:
